@@ -1,0 +1,79 @@
+//! Byte strings in JSON: file names and arguments can hold any bytes.
+//!
+//! Valid UTF-8 is written as a plain JSON string. Anything else is written as
+//! an object `{"base64": "<exact bytes>", "text": "<lossy rendering>"}`: the
+//! bytes survive exactly, the object itself marks that the value was not text,
+//! and `text` is there for humans.
+
+use serde::{Serialize, Serializer, ser::SerializeMap};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("base64", &base64(&self.0))?;
+                map.serialize_entry("text", &String::from_utf8_lossy(&self.0))?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn text_stays_a_string_and_other_bytes_are_marked() {
+        assert_eq!(
+            serde_json::to_string(&Bytes(b"a\nb".to_vec())).unwrap(),
+            r#""a\nb""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Bytes(b"x\xffy".to_vec())).unwrap(),
+            r#"{"base64":"eP95","text":"x�y"}"#
+        );
+    }
+}

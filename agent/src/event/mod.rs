@@ -1,0 +1,214 @@
+//! The exported event: one JSON object per line, schema `palisade.event/v1`.
+
+mod bytes;
+mod time;
+
+pub use bytes::Bytes;
+pub use time::Clock;
+
+use palisade_common::{exec_flags, kind};
+use serde::Serialize;
+
+use crate::{
+    process::table::{Ancestor, ProcessInfo, ProcessTable},
+    sensor::decode::{self, Exec, Exit},
+};
+
+/// Versioned schema name carried by every event.
+pub const SCHEMA: &str = "palisade.event/v1";
+
+/// What every event shares, fixed for the agent's lifetime.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub node: String,
+    /// Distinguishes this boot's events from another boot's, whose monotonic
+    /// timestamps restart from zero.
+    pub boot_id: String,
+    pub clock: Clock,
+}
+
+impl Origin {
+    pub fn detect() -> Self {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let node = std::env::var("NODE_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| read("/proc/sys/kernel/hostname"));
+        let boot_id: String = read("/proc/sys/kernel/random/boot_id")
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(8)
+            .collect();
+        Self {
+            node,
+            boot_id,
+            clock: Clock::new(),
+        }
+    }
+
+    /// A stable id: the same kernel record always gets the same id, and no two
+    /// records of one node get the same one.
+    fn id(&self, ktime_ns: u64, pid: u32, kind: u32) -> String {
+        format!("{}-{ktime_ns:016x}-{pid:x}-{kind}", self.boot_id)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub schema: &'static str,
+    pub id: String,
+    pub time: String,
+    pub node: String,
+    pub kind: &'static str,
+    pub process: Process,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub euid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egid: Option<u32>,
+    pub binary: Bytes,
+    /// Set when the path had more components, or bytes, than the kernel walk
+    /// copies; `binary` then holds its innermost part.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub binary_truncated: bool,
+    /// The filename given to execve, as given (may be relative).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<Bytes>,
+    pub args: Vec<Bytes>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub args_truncated: bool,
+    /// Bytes of argv the process had, when `args` holds fewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args_total_bytes: Option<u32>,
+    pub cwd: Bytes,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cwd_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<Executable>,
+    pub start_time: String,
+    pub ancestors: Vec<Ancestor>,
+}
+
+/// The executable's identity: what a path spelling cannot fake.
+#[derive(Debug, Serialize)]
+pub struct Executable {
+    pub inode: u64,
+    /// As `stat(2)` reports `st_dev`.
+    pub dev: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExitInfo {
+    /// Exit status, when the process exited normally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u32>,
+    /// Signal number, when a signal ended the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub core_dumped: bool,
+    pub duration_ns: u64,
+}
+
+fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
+    items.iter().cloned().map(Bytes).collect()
+}
+
+impl Origin {
+    fn event(&self, ktime_ns: u64, pid: u32, kind: u32, process: Process) -> Event {
+        Event {
+            schema: SCHEMA,
+            id: self.id(ktime_ns, pid, kind),
+            time: self.clock.rfc3339(ktime_ns),
+            node: self.node.clone(),
+            kind: kind::name(kind),
+            process,
+            exit: None,
+        }
+    }
+
+    /// A `process_exec` event. Call after the table has seen the exec.
+    pub fn exec_event(&self, exec: &Exec, table: &ProcessTable) -> Event {
+        let h = &exec.header;
+        let process = Process {
+            pid: h.pid,
+            ppid: exec.ppid,
+            uid: exec.uid,
+            gid: Some(exec.gid),
+            euid: Some(exec.euid),
+            egid: Some(exec.egid),
+            binary: Bytes(exec.binary.clone()),
+            binary_truncated: exec.has(exec_flags::BINARY_TRUNCATED),
+            filename: Some(Bytes(exec.filename.clone())),
+            args: bytes_list(&exec.args),
+            args_truncated: exec.has(exec_flags::ARGS_TRUNCATED),
+            args_total_bytes: exec
+                .has(exec_flags::ARGS_TRUNCATED)
+                .then_some(exec.args_total),
+            cwd: Bytes(exec.cwd.clone()),
+            cwd_truncated: exec.has(exec_flags::CWD_TRUNCATED),
+            cgroup_id: Some(h.cgroup_id),
+            comm: Some(Bytes(exec.comm.clone())),
+            exe: (!exec.has(exec_flags::NO_EXE_FILE)).then(|| Executable {
+                inode: exec.exe_ino,
+                dev: decode::kernel_dev_to_user(exec.exe_dev),
+            }),
+            start_time: self.clock.rfc3339(exec.start_ns),
+            ancestors: table.ancestors(exec.ppid),
+        };
+        self.event(h.ktime_ns, h.pid, kind::EXEC, process)
+    }
+
+    /// A `process_exit` event, with what the table knew of the process.
+    pub fn exit_event(
+        &self,
+        exit: &Exit,
+        known: Option<&ProcessInfo>,
+        table: &ProcessTable,
+    ) -> Event {
+        let h = &exit.header;
+        let mut process = Process {
+            pid: h.pid,
+            cgroup_id: Some(h.cgroup_id),
+            start_time: self.clock.rfc3339(exit.start_ns),
+            ..Process::default()
+        };
+        if let Some(info) = known {
+            process.ppid = info.ppid;
+            process.uid = info.uid;
+            process.binary = Bytes(info.binary.clone());
+            process.args = bytes_list(&info.args);
+            process.cwd = Bytes(info.cwd.clone());
+            process.ancestors = table.ancestors(info.ppid);
+        }
+        let status = exit.exit_code;
+        let signal = status & 0x7f;
+        let mut event = self.event(h.ktime_ns, h.pid, kind::EXIT, process);
+        event.exit = Some(ExitInfo {
+            code: (signal == 0).then_some((status >> 8) & 0xff),
+            signal: (signal != 0).then_some(signal),
+            core_dumped: signal != 0 && status & 0x80 != 0,
+            duration_ns: h.ktime_ns.saturating_sub(exit.start_ns),
+        });
+        event
+    }
+}

@@ -1,0 +1,66 @@
+//! `palisade`: runtime enforcement agent for Linux and Kubernetes nodes.
+
+mod event;
+mod kernel;
+mod process;
+mod run;
+mod sensor;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Runtime enforcement agent for Linux and Kubernetes nodes"
+)]
+struct Cli {
+    /// Log filter for the agent's own logs on stderr (tracing's EnvFilter
+    /// syntax, e.g. `debug` or `palisade=debug`). Overrides RUST_LOG.
+    #[arg(long, global = true, default_value = "info", env = "PALISADE_LOG")]
+    log: String,
+
+    /// Write the agent's own logs as JSON lines instead of text.
+    #[arg(long, global = true, default_value_t = false)]
+    log_json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent: watch every exec and exit on this node and print one
+    /// JSON event per line on stdout. Needs root.
+    Run,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|err| {
+        eprintln!("palisade: invalid --log filter `{}`: {err}", cli.log);
+        std::process::exit(2)
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let result = match cli.command {
+        Command::Run => run::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("palisade: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

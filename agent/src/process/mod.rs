@@ -1,0 +1,3 @@
+//! What the agent knows about processes.
+
+pub mod table;

@@ -1,0 +1,134 @@
+//! `palisade run`: the agent's pipeline.
+//!
+//! kernel → ring buffer → reader task (drains only) → bounded channel →
+//! processing thread (decode, process table, JSON) → stdout.
+
+use std::{
+    io::{BufWriter, Write},
+    path::Path,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
+
+use tokio::{signal::unix::SignalKind, sync::mpsc};
+use tracing::{info, warn};
+
+use crate::{
+    event::{Clock, Origin},
+    kernel::loader,
+    process::table::ProcessTable,
+    sensor::{
+        decode::{Record, decode},
+        drops, reader,
+    },
+    stats::Stats,
+};
+
+/// Batches buffered between the reader and the processing thread.
+const CHANNEL_BATCHES: usize = 64;
+/// How often exited processes are forgotten.
+const PURGE_EVERY: Duration = Duration::from_secs(5);
+
+pub fn run() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async())
+}
+
+async fn run_async() -> anyhow::Result<()> {
+    let sensor = loader::load(std::process::id())?;
+    // Seed after attaching: a process that starts in between is both in /proc
+    // and in the ring buffer, which the table handles; none is missed.
+    let table = ProcessTable::seed_from(Path::new("/proc"));
+    info!(processes = table.len(), "process table seeded from /proc");
+
+    let stats = Arc::new(Stats::default());
+    let origin = Origin::detect();
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let processor = {
+        let stats = Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("palisade-process".into())
+            .spawn(move || process(rx, table, &origin, &stats, std::io::stdout().lock()))?
+    };
+
+    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    info!("palisade is running; events are written to stdout");
+    tokio::select! {
+        result = reader::drain(sensor.events, tx) => {
+            if let Err(err) = result {
+                warn!(%err, "reading the ring buffer failed");
+            }
+        }
+        () = drops::watch(sensor.drops, &stats) => {}
+        _ = terminate.recv() => info!("SIGTERM: stopping"),
+        _ = interrupt.recv() => info!("SIGINT: stopping"),
+    }
+    // The reader's sender is gone: the processing thread finishes its queue.
+    let _ = processor.join();
+    info!(
+        events = stats.events_written.load(Relaxed),
+        kernel_drops = stats.kernel_drops_total(),
+        decode_errors = stats.decode_errors.load(Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Decodes, tracks processes and writes events until the channel closes or
+/// the output is gone.
+fn process(
+    mut rx: mpsc::Receiver<reader::Batch>,
+    mut table: ProcessTable,
+    origin: &Origin,
+    stats: &Stats,
+    out: impl Write,
+) {
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut last_purge = Clock::monotonic_now_ns();
+    while let Some(batch) = rx.blocking_recv() {
+        for raw in &batch {
+            let event = match decode(raw) {
+                Ok(Record::Fork(fork)) => {
+                    stats.count_record(fork.header.kind);
+                    table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns);
+                    continue;
+                }
+                Ok(Record::Exec(exec)) => {
+                    stats.count_record(exec.header.kind);
+                    table.on_exec(&exec);
+                    origin.exec_event(&exec, &table)
+                }
+                Ok(Record::Exit(exit)) => {
+                    stats.count_record(exit.header.kind);
+                    let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
+                    origin.exit_event(&exit, known.as_ref(), &table)
+                }
+                Err(err) => {
+                    let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;
+                    warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
+                    continue;
+                }
+            };
+            let written = serde_json::to_writer(&mut out, &event)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(err) = written {
+                warn!(%err, "cannot write events to stdout; stopping");
+                return;
+            }
+            stats.events_written.fetch_add(1, Relaxed);
+        }
+        if let Err(err) = out.flush() {
+            warn!(%err, "cannot write events to stdout; stopping");
+            return;
+        }
+        let now = Clock::monotonic_now_ns();
+        if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
+            table.purge(now);
+            last_purge = now;
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Decoding ring-buffer records. The length and the kind are checked before
+//! any payload is read; a short, oversized or inconsistent record is an error,
+//! never a panic or an out-of-bounds read.
+
+use std::mem::size_of;
+
+use palisade_common::{ExecRecord, ExitRecord, ForkRecord, RecordHeader, Span, exec_flags, kind};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {got} bytes is shorter than the {need} its kind needs")]
+    Short { need: usize, got: usize },
+    #[error("record header declares {declared} bytes but {got} arrived")]
+    SizeMismatch { declared: usize, got: usize },
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+    #[error("{field} span {off}+{len} lies outside the record's {tail}-byte tail")]
+    SpanOutOfBounds {
+        field: &'static str,
+        off: u32,
+        len: u32,
+        tail: usize,
+    },
+}
+
+/// One decoded kernel record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Exec(Exec),
+    Fork(Fork),
+    Exit(Exit),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
+    pub header: RecordHeader,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub flags: u32,
+    /// Device in the kernel's internal encoding (major << 20 | minor).
+    pub exe_dev: u32,
+    pub exe_ino: u64,
+    pub start_ns: u64,
+    pub args_total: u32,
+    pub comm: Vec<u8>,
+    /// The filename passed to execve.
+    pub filename: Vec<u8>,
+    /// Absolute path of the executable, rebuilt from its components.
+    pub binary: Vec<u8>,
+    pub cwd: Vec<u8>,
+    pub args: Vec<Vec<u8>>,
+}
+
+impl Exec {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fork {
+    pub header: RecordHeader,
+    pub parent_pid: u32,
+    pub start_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub header: RecordHeader,
+    pub exit_code: u32,
+    pub start_ns: u64,
+}
+
+/// Reads a `T` from the front of `bytes`, which must be long enough.
+fn read_struct<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Short {
+            need: size_of::<T>(),
+            got: bytes.len(),
+        });
+    }
+    // SAFETY: the length is checked above; T is one of the repr(C) record
+    // types, made only of integers, so every bit pattern is a valid value.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let header: RecordHeader = read_struct(bytes)?;
+    if header.size as usize != bytes.len() {
+        return Err(DecodeError::SizeMismatch {
+            declared: header.size as usize,
+            got: bytes.len(),
+        });
+    }
+    match header.kind {
+        kind::EXEC => decode_exec(bytes).map(Record::Exec),
+        kind::FORK => {
+            let r: ForkRecord = read_struct(bytes)?;
+            Ok(Record::Fork(Fork {
+                header,
+                parent_pid: r.parent_pid,
+                start_ns: r.start_ns,
+            }))
+        }
+        kind::EXIT => {
+            let r: ExitRecord = read_struct(bytes)?;
+            Ok(Record::Exit(Exit {
+                header,
+                exit_code: r.exit_code,
+                start_ns: r.start_ns,
+            }))
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
+    let r: ExecRecord = read_struct(bytes)?;
+    let tail = &bytes[size_of::<ExecRecord>()..];
+    let span = |field: &'static str, s: Span| -> Result<&[u8], DecodeError> {
+        let (start, len) = (s.off as usize, s.len as usize);
+        tail.get(start..start.saturating_add(len))
+            .ok_or(DecodeError::SpanOutOfBounds {
+                field,
+                off: s.off,
+                len: s.len,
+                tail: tail.len(),
+            })
+    };
+    let comm_len = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
+    let binary = if r.flags & exec_flags::NO_EXE_FILE != 0 {
+        Vec::new()
+    } else {
+        join_components(span("binary", r.binary)?)
+    };
+    Ok(Exec {
+        header: r.header,
+        ppid: r.ppid,
+        uid: r.uid,
+        gid: r.gid,
+        euid: r.euid,
+        egid: r.egid,
+        flags: r.flags,
+        exe_dev: r.exe_dev,
+        exe_ino: r.exe_ino,
+        start_ns: r.start_ns,
+        args_total: r.args_total,
+        comm: r.comm[..comm_len].to_vec(),
+        filename: span("filename", r.filename)?.to_vec(),
+        binary,
+        cwd: join_components(span("cwd", r.cwd)?),
+        args: split_args(span("args", r.args)?),
+    })
+}
+
+/// Turns NUL-terminated components, leaf first, into an absolute path.
+/// Components cannot hold '/' or NUL, so the result is exact.
+pub fn join_components(raw: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = raw.split(|&b| b == 0).filter(|p| !p.is_empty()).collect();
+    parts.reverse();
+    let mut path = Vec::with_capacity(raw.len() + 1);
+    for part in &parts {
+        path.push(b'/');
+        path.extend_from_slice(part);
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    path
+}
+
+/// Splits argv as it sits in process memory: strings each ended by a NUL. An
+/// unterminated last piece (a truncated copy) is kept as it is.
+pub fn split_args(raw: &[u8]) -> Vec<Vec<u8>> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// The kernel's internal `dev_t` (major << 20 | minor) as userspace sees it
+/// in `stat(2)`'s `st_dev` (glibc's makedev encoding).
+pub fn kernel_dev_to_user(dev: u32) -> u64 {
+    let (major, minor) = (u64::from(dev >> 20), u64::from(dev & 0xf_ffff));
+    ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T>(value: &T) -> Vec<u8> {
+        // SAFETY: the record types are plain integers without padding.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+            .to_vec()
+    }
+
+    fn exec_record(tail: &[u8], spans: [Span; 4]) -> Vec<u8> {
+        let size = size_of::<ExecRecord>() + tail.len();
+        let rec = ExecRecord {
+            header: RecordHeader {
+                kind: kind::EXEC,
+                size: size as u32,
+                pid: 42,
+                ..Default::default()
+            },
+            ppid: 1,
+            filename: spans[0],
+            binary: spans[1],
+            cwd: spans[2],
+            args: spans[3],
+            comm: *b"env\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ..Default::default()
+        };
+        let mut out = bytes_of(&rec);
+        out.extend_from_slice(tail);
+        out
+    }
+
+    #[test]
+    fn decodes_an_exec_record() {
+        let tail = b"/usr/bin/env\0env\0bin\0usr\0tmp\0/usr/bin/env\0true\0two words\0";
+        let spans = [
+            Span { off: 0, len: 12 },
+            Span { off: 13, len: 17 },
+            Span { off: 30, len: 4 },
+            Span { off: 34, len: 28 },
+        ];
+        let Record::Exec(exec) = decode(&exec_record(tail, spans)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(exec.filename, b"/usr/bin/env");
+        assert_eq!(exec.binary, b"/usr/bin/env");
+        assert_eq!(exec.cwd, b"/tmp");
+        assert_eq!(
+            exec.args,
+            vec![
+                b"/usr/bin/env".to_vec(),
+                b"true".to_vec(),
+                b"two words".to_vec()
+            ]
+        );
+        assert_eq!(exec.comm, b"env");
+        assert_eq!(exec.header.pid, 42);
+    }
+
+    #[test]
+    fn rejects_short_and_inconsistent_records() {
+        assert!(matches!(decode(&[]), Err(DecodeError::Short { .. })));
+        assert!(matches!(decode(&[1, 0, 0]), Err(DecodeError::Short { .. })));
+        // Header says exec, but the record is only a header long.
+        let header = RecordHeader {
+            kind: kind::EXEC,
+            size: 32,
+            ..Default::default()
+        };
+        assert!(matches!(
+            decode(&bytes_of(&header)),
+            Err(DecodeError::Short { need: 128, got: 32 })
+        ));
+        // Declared size differs from what arrived.
+        let mut rec = exec_record(b"", [Span::default(); 4]);
+        rec.push(0);
+        assert!(matches!(
+            decode(&rec),
+            Err(DecodeError::SizeMismatch { .. })
+        ));
+        // Unknown kind.
+        let header = RecordHeader {
+            kind: 99,
+            size: 32,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode(&bytes_of(&header)),
+            Err(DecodeError::UnknownKind(99))
+        );
+    }
+
+    #[test]
+    fn rejects_spans_outside_the_tail() {
+        for bad in [
+            Span { off: 0, len: 5 },
+            Span { off: 4, len: 1 },
+            Span {
+                off: u32::MAX,
+                len: u32::MAX,
+            },
+        ] {
+            let rec = exec_record(
+                b"abcd",
+                [bad, Span::default(), Span::default(), Span::default()],
+            );
+            assert!(matches!(
+                decode(&rec),
+                Err(DecodeError::SpanOutOfBounds {
+                    field: "filename",
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn survives_arbitrary_bytes() {
+        // A cheap deterministic fuzz: every prefix of a valid record, and the
+        // record with each byte flipped, decodes or errs without panicking.
+        let tail = b"x\0bin\0\0a\0b\0";
+        let spans = [
+            Span { off: 0, len: 1 },
+            Span { off: 2, len: 4 },
+            Span { off: 6, len: 1 },
+            Span { off: 7, len: 4 },
+        ];
+        let good = exec_record(tail, spans);
+        for n in 0..good.len() {
+            let _ = decode(&good[..n]);
+        }
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0xff;
+            let _ = decode(&bad);
+        }
+    }
+
+    #[test]
+    fn joins_path_components() {
+        assert_eq!(join_components(b""), b"/");
+        assert_eq!(join_components(b"sh\0bin\0"), b"/bin/sh");
+        assert_eq!(join_components(b"memfd:x\0"), b"/memfd:x");
+        assert_eq!(join_components(b"a\nb\xff\0tmp\0"), b"/tmp/a\nb\xff");
+    }
+
+    #[test]
+    fn splits_args() {
+        assert_eq!(split_args(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            split_args(b"a\0\0b\0"),
+            vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(
+            split_args(b"a\0trunc"),
+            vec![b"a".to_vec(), b"trunc".to_vec()]
+        );
+    }
+
+    #[test]
+    fn converts_device_numbers_like_stat() {
+        // 8:1 (sda1) and 259:65536 (a large minor)
+        assert_eq!(kernel_dev_to_user((8 << 20) | 1), libc::makedev(8, 1));
+        assert_eq!(
+            kernel_dev_to_user((259 << 20) | 65536),
+            libc::makedev(259, 65536)
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Counters of what the agent saw, delivered and lost. Nothing is lost
+//! silently: every drop has a counter here and a log line when it moves.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use palisade_common::kind;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records decoded, by kind.
+    pub records: [AtomicU64; kind::COUNT as usize],
+    /// Events written out.
+    pub events_written: AtomicU64,
+    /// Records the kernel could not deliver (ring buffer full or a failed
+    /// kernel read), by kind, as last read from the kernel's counters.
+    pub kernel_drops: [AtomicU64; kind::COUNT as usize],
+    /// Records that failed to decode.
+    pub decode_errors: AtomicU64,
+}
+
+impl Stats {
+    pub fn count_record(&self, kind: u32) {
+        if let Some(c) = self.records.get(kind as usize) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn kernel_drops_total(&self) -> u64 {
+        self.kernel_drops.iter().map(|c| c.load(Relaxed)).sum()
+    }
+}

@@ -1,0 +1,58 @@
+//! Kernel struct field offsets, read from the running kernel's BTF at load time.
+//!
+//! rustc emits no CO-RE relocations for BPF, so the programs cannot ask the
+//! kernel to patch field accesses. Instead the agent reads each offset from
+//! `/sys/kernel/btf/vmlinux` and hands this struct to the programs as a
+//! read-only global: the verifier sees constants, and the same object works on
+//! kernels whose struct layouts differ.
+
+/// Byte offsets of the fields the programs read. One `u32` per field, named
+/// `<struct>_<field>`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_struct_pid: u32,
+    pub task_struct_tgid: u32,
+    pub task_struct_real_parent: u32,
+    pub task_struct_group_leader: u32,
+    pub task_struct_start_time: u32,
+    pub task_struct_mm: u32,
+    pub task_struct_fs: u32,
+    pub task_struct_cred: u32,
+    pub task_struct_signal: u32,
+    pub task_struct_exit_code: u32,
+    pub signal_struct_live: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    pub mm_struct_exe_file: u32,
+    pub mm_struct_arg_start: u32,
+    pub mm_struct_arg_end: u32,
+    pub fs_struct_pwd: u32,
+    pub file_f_path: u32,
+    pub file_f_inode: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_d_parent: u32,
+    pub dentry_d_name: u32,
+    pub qstr_name: u32,
+    pub mount_mnt: u32,
+    pub mount_mnt_parent: u32,
+    pub mount_mnt_mountpoint: u32,
+    pub vfsmount_mnt_root: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_sb: u32,
+    pub super_block_s_dev: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 32 * 4);
+
+impl KernelOffsets {
+    /// All zeroes: the value compiled into the object, replaced at load time.
+    // SAFETY: every field is a plain integer, for which zero is valid.
+    pub const ZERO: Self = unsafe { core::mem::zeroed() };
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), only u32 fields, no padding (size asserted above).
+unsafe impl aya::Pod for KernelOffsets {}

@@ -1,0 +1,162 @@
+//! Records the kernel writes to the events ring buffer.
+//!
+//! Every record starts with a [`RecordHeader`] that names its kind and its total
+//! size. Variable-length data (paths, arguments) sits in a tail after the fixed
+//! part, referenced by [`Span`]s relative to the start of that tail.
+
+use core::mem::size_of;
+
+/// Record kinds. Also the index into the per-kind drop counters.
+pub mod kind {
+    pub const EXEC: u32 = 1;
+    pub const EXIT: u32 = 2;
+    pub const FORK: u32 = 3;
+    /// One past the largest kind: the length of the drop-counter array.
+    pub const COUNT: u32 = 4;
+
+    /// Human name of a kind, for logs and metrics.
+    pub const fn name(kind: u32) -> &'static str {
+        match kind {
+            EXEC => "process_exec",
+            EXIT => "process_exit",
+            FORK => "process_fork",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Bits of [`ExecRecord::flags`].
+pub mod exec_flags {
+    /// argv was longer than [`super::ARGS_MAX`] bytes; `args` holds the start.
+    pub const ARGS_TRUNCATED: u32 = 1 << 0;
+    /// The user memory holding argv could not be read.
+    pub const ARGS_UNREADABLE: u32 = 1 << 1;
+    /// The filename passed to execve was longer than [`super::FILENAME_MAX`].
+    pub const FILENAME_TRUNCATED: u32 = 1 << 2;
+    /// The executable's path was deeper or longer than the kernel walk allows.
+    pub const BINARY_TRUNCATED: u32 = 1 << 3;
+    /// The working directory's path was deeper or longer than the walk allows.
+    pub const CWD_TRUNCATED: u32 = 1 << 4;
+    /// The task had no executable file (`mm->exe_file` was NULL).
+    pub const NO_EXE_FILE: u32 = 1 << 5;
+}
+
+/// Bytes of argv copied at most.
+pub const ARGS_MAX: usize = 8192;
+/// Bytes of the execve filename copied at most.
+pub const FILENAME_MAX: usize = 512;
+/// Bytes a walked path (executable or cwd) may take, components included.
+pub const PATH_MAX: usize = 4096;
+/// Path components walked at most, leaf to root.
+pub const PATH_DEPTH_MAX: usize = 48;
+/// One path component read from the kernel: NAME_MAX plus its NUL.
+pub const NAME_SLOT: usize = 256;
+/// Write positions in the tail are masked with this, which lets the verifier
+/// prove every write stays inside [`TAIL_CAPACITY`].
+pub const TAIL_POS_MASK: usize = 16384 - 1;
+/// Room in the per-CPU scratch record for the tail: any masked position plus
+/// the largest single write (argv).
+pub const TAIL_CAPACITY: usize = TAIL_POS_MASK + 1 + ARGS_MAX;
+
+/// A byte range inside a record's tail.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub off: u32,
+    pub len: u32,
+}
+
+/// Common to every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// One of [`kind`].
+    pub kind: u32,
+    /// Total bytes of the record, header and tail included.
+    pub size: u32,
+    /// `bpf_ktime_get_ns()` when the record was made (CLOCK_MONOTONIC).
+    pub ktime_ns: u64,
+    /// Process id (the kernel's tgid).
+    pub pid: u32,
+    /// Thread id (the kernel's pid).
+    pub tid: u32,
+    /// cgroup v2 id of the task.
+    pub cgroup_id: u64,
+}
+
+/// `sched_process_exec`: a task replaced its program image.
+///
+/// The tail holds, at the spans given: the filename as passed to execve; the
+/// executable's path and the working directory, each as NUL-terminated
+/// components from leaf to root (the mount tree is crossed); and argv, its
+/// strings NUL-separated as they sit in the new process's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub header: RecordHeader,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// Bits of [`exec_flags`].
+    pub flags: u32,
+    /// Device of the executable's file system, in the kernel's `dev_t` encoding
+    /// (major << 20 | minor).
+    pub exe_dev: u32,
+    /// Total bytes of argv in the process, copied or not.
+    pub args_total: u32,
+    pub exe_ino: u64,
+    /// Start of the process (`task_struct.start_time` of its leader), monotonic ns.
+    pub start_ns: u64,
+    pub filename: Span,
+    pub binary: Span,
+    pub cwd: Span,
+    pub args: Span,
+    pub comm: [u8; 16],
+}
+
+/// `sched_process_fork` for a new process (new threads are not reported).
+/// `header.pid` is the child.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkRecord {
+    pub header: RecordHeader,
+    pub parent_pid: u32,
+    pub _pad: u32,
+    /// Start of the child, monotonic ns.
+    pub start_ns: u64,
+}
+
+/// `sched_process_exit` of the last thread of a process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub header: RecordHeader,
+    /// The wait(2) status: exit code in bits 8..16, or the signal in bits 0..7.
+    pub exit_code: u32,
+    pub _pad: u32,
+    /// Start of the process, monotonic ns.
+    pub start_ns: u64,
+}
+
+/// The per-CPU scratch area an exec record is built in before it is copied to
+/// the ring buffer: too big for the 512-byte BPF stack.
+#[repr(C)]
+pub struct ExecScratch {
+    pub record: ExecRecord,
+    pub tail: [u8; TAIL_CAPACITY],
+}
+
+const _: () = assert!(size_of::<Span>() == 8);
+const _: () = assert!(size_of::<RecordHeader>() == 32);
+const _: () = assert!(size_of::<ExecRecord>() == 128);
+const _: () = assert!(size_of::<ForkRecord>() == 48);
+const _: () = assert!(size_of::<ExitRecord>() == 48);
+// A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).
+const _: () = assert!(size_of::<ExecScratch>() <= 32 * 1024);
+// The masked position plus the largest write must stay inside the tail.
+const _: () = assert!(TAIL_POS_MASK + 1 + NAME_SLOT <= TAIL_CAPACITY);
+// Every logical write position (after the filename and both paths at most)
+// lies below the mask, so masking never moves a write that is in range.
+const _: () = assert!(FILENAME_MAX + 2 * PATH_MAX <= TAIL_POS_MASK + 1);

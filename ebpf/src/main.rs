@@ -1,0 +1,305 @@
+//! Palisade's kernel side: the process sensor.
+//!
+//! Three programs feed one ring buffer: exec (tracepoint), fork (raw
+//! tracepoint, which hands us the child's `task_struct`) and exit (tracepoint).
+//! Each entry point is a thin wrapper around a `try_*` function; a record that
+//! cannot be delivered is counted per kind in `DROPS`, never lost silently.
+#![no_std]
+#![no_main]
+
+mod kernel;
+mod path;
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+    },
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{PerCpuArray, RingBuf},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use core::mem::size_of;
+use palisade_common::{
+    ARGS_MAX, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX, ForkRecord, RecordHeader, Span,
+    TAIL_POS_MASK, exec_flags, kind, names::EVENTS_RING_BYTES,
+};
+
+use kernel::{Error, off, read, task_tgid};
+
+/// Set at load time to the agent's tgid: its own activity is not reported.
+#[unsafe(no_mangle)]
+static AGENT_TGID: u32 = 0;
+
+/// Byte offset of `__data_loc char[] filename` in the `sched_process_exec`
+/// tracepoint record; set at load time from the tracepoint's format file.
+#[unsafe(no_mangle)]
+static EXEC_FILENAME_LOC: u32 = 8;
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
+
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
+
+#[map]
+static EXEC_SCRATCH: PerCpuArray<ExecScratch> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn is_agent(tgid: u32) -> bool {
+    // SAFETY: a read-only global, written once by the loader.
+    tgid == unsafe { core::ptr::read_volatile(&AGENT_TGID) }
+}
+
+#[inline(always)]
+fn count_drop(kind: u32) {
+    if let Some(counter) = DROPS.get_ptr_mut(kind) {
+        // SAFETY: per-CPU slot, and BPF programs do not migrate mid-run.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[inline(always)]
+fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
+    RecordHeader {
+        kind,
+        size: size as u32,
+        // SAFETY: helpers without preconditions.
+        ktime_ns: unsafe { bpf_ktime_get_ns() },
+        pid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+    }
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn palisade_exec(ctx: TracePointContext) -> u32 {
+    if try_exec(&ctx).is_err() {
+        count_drop(kind::EXEC);
+    }
+    0
+}
+
+fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if is_agent((pid_tgid >> 32) as u32) {
+        return Ok(());
+    }
+    let scratch = EXEC_SCRATCH.get_ptr_mut(0).ok_or(Error)?;
+    // SAFETY: the map value is ours for the duration of this program run.
+    let scratch = unsafe { &mut *scratch };
+    // SAFETY: no preconditions; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let rec = &mut scratch.record;
+    let tail = scratch.tail.as_mut_ptr();
+
+    rec.header = header(kind::EXEC, 0, pid_tgid);
+    let uid_gid = bpf_get_current_uid_gid();
+    rec.uid = uid_gid as u32;
+    rec.gid = (uid_gid >> 32) as u32;
+    rec.comm = bpf_get_current_comm().unwrap_or_default();
+    rec.flags = 0;
+    rec.exe_ino = 0;
+    rec.exe_dev = 0;
+    rec.args_total = 0;
+    rec.binary = Span::default();
+    rec.cwd = Span::default();
+    rec.args = Span::default();
+
+    // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
+    // offsets taken from this kernel's BTF.
+    unsafe {
+        let parent: *const u8 = read(task, off!(task_struct_real_parent))?;
+        rec.ppid = task_tgid(parent)?;
+        let cred: *const u8 = read(task, off!(task_struct_cred))?;
+        rec.euid = read(cred, off!(cred_euid))?;
+        rec.egid = read(cred, off!(cred_egid))?;
+        let leader: *const u8 = read(task, off!(task_struct_group_leader))?;
+        rec.start_ns = read(leader, off!(task_struct_start_time))?;
+    }
+
+    // The filename as passed to execve, from the tracepoint's own record.
+    let mut cursor = 0usize;
+    // SAFETY: the offset comes from the tracepoint's format file.
+    let loc: u32 = unsafe { ctx.read_at(core::ptr::read_volatile(&EXEC_FILENAME_LOC) as usize) }
+        .map_err(|_| Error)?;
+    let (loc_off, loc_len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+    if loc_len > FILENAME_MAX {
+        rec.flags |= exec_flags::FILENAME_TRUNCATED;
+    }
+    // SAFETY: writes at most FILENAME_MAX bytes at the start of the tail.
+    let copied = unsafe {
+        bpf_probe_read_kernel_str(
+            tail.cast(),
+            FILENAME_MAX as u32,
+            ctx.as_ptr().cast::<u8>().add(loc_off).cast(),
+        )
+    };
+    if copied > 0 {
+        let len = copied as usize - 1; // without the NUL
+        rec.filename = Span {
+            off: 0,
+            len: len as u32,
+        };
+        cursor = len;
+    } else {
+        rec.filename = Span::default();
+    }
+
+    // SAFETY: kernel reads as above; path walks write inside the tail.
+    unsafe {
+        let mm: *const u8 = read(task, off!(task_struct_mm))?;
+        let exe_file: *const u8 = read(mm, off!(mm_struct_exe_file))?;
+        if exe_file.is_null() {
+            rec.flags |= exec_flags::NO_EXE_FILE;
+        } else {
+            let inode: *const u8 = read(exe_file, off!(file_f_inode))?;
+            rec.exe_ino = read(inode, off!(inode_i_ino))?;
+            let sb: *const u8 = read(inode, off!(inode_i_sb))?;
+            rec.exe_dev = read(sb, off!(super_block_s_dev))?;
+            let walked = path::walk(cursor, exe_file.add(off!(file_f_path)))?;
+            if walked.truncated {
+                rec.flags |= exec_flags::BINARY_TRUNCATED;
+            }
+            rec.binary = Span {
+                off: cursor as u32,
+                len: walked.len as u32,
+            };
+            cursor += walked.len;
+        }
+
+        let fs: *const u8 = read(task, off!(task_struct_fs))?;
+        let walked = path::walk(cursor, fs.add(off!(fs_struct_pwd)))?;
+        if walked.truncated {
+            rec.flags |= exec_flags::CWD_TRUNCATED;
+        }
+        rec.cwd = Span {
+            off: cursor as u32,
+            len: walked.len as u32,
+        };
+        cursor += walked.len;
+
+        let arg_start: u64 = read(mm, off!(mm_struct_arg_start))?;
+        let arg_end: u64 = read(mm, off!(mm_struct_arg_end))?;
+        let total = arg_end.saturating_sub(arg_start) as usize;
+        rec.args_total = total as u32;
+        let mut want = total;
+        if want > ARGS_MAX {
+            want = ARGS_MAX;
+            rec.flags |= exec_flags::ARGS_TRUNCATED;
+        }
+        let pos = cursor & TAIL_POS_MASK;
+        if bpf_probe_read_user(tail.add(pos).cast(), want as u32, arg_start as *const _) == 0 {
+            rec.args = Span {
+                off: pos as u32,
+                len: want as u32,
+            };
+            cursor = pos + want;
+        } else {
+            rec.flags |= exec_flags::ARGS_UNREADABLE;
+        }
+    }
+
+    let mut size = size_of::<ExecRecord>() + cursor;
+    if size > size_of::<ExecScratch>() {
+        size = size_of::<ExecScratch>();
+    }
+    rec.header.size = size as u32;
+    // SAFETY: `size` is bounded by the scratch value's size just above.
+    let bytes =
+        unsafe { core::slice::from_raw_parts((scratch as *const ExecScratch).cast::<u8>(), size) };
+    EVENTS.output::<[u8]>(bytes, 0).map_err(|_| Error)
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn palisade_fork(ctx: RawTracePointContext) -> u32 {
+    match try_fork(&ctx) {
+        Ok(()) => {}
+        Err(_) => count_drop(kind::FORK),
+    }
+    0
+}
+
+fn try_fork(ctx: &RawTracePointContext) -> Result<(), Error> {
+    // TP_PROTO(struct task_struct *parent, struct task_struct *child)
+    let child: *const u8 = ctx.arg(1);
+    // SAFETY: kernel reads at BTF offsets.
+    let (tid, tgid, parent_pid, start_ns) = unsafe {
+        let tid: u32 = read(child, off!(task_struct_pid))?;
+        let tgid = task_tgid(child)?;
+        let parent: *const u8 = read(child, off!(task_struct_real_parent))?;
+        (
+            tid,
+            tgid,
+            task_tgid(parent)?,
+            read::<u64>(child, off!(task_struct_start_time))?,
+        )
+    };
+    // New threads share their process's identity: only new processes matter.
+    if tid != tgid || is_agent(parent_pid) {
+        return Ok(());
+    }
+    let mut rec = ForkRecord {
+        header: header(kind::FORK, size_of::<ForkRecord>(), 0),
+        parent_pid,
+        _pad: 0,
+        start_ns,
+    };
+    rec.header.pid = tgid;
+    rec.header.tid = tid;
+    EVENTS.output::<ForkRecord>(&rec, 0).map_err(|_| Error)
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn palisade_exit(ctx: TracePointContext) -> u32 {
+    let _ = ctx;
+    if try_exit().is_err() {
+        count_drop(kind::EXIT);
+    }
+    0
+}
+
+fn try_exit() -> Result<(), Error> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if is_agent((pid_tgid >> 32) as u32) {
+        return Ok(());
+    }
+    // SAFETY: no preconditions; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // SAFETY: kernel reads at BTF offsets.
+    let (live, exit_code, start_ns) = unsafe {
+        let signal: *const u8 = read(task, off!(task_struct_signal))?;
+        let live: i32 = read(signal, off!(signal_struct_live))?;
+        let exit_code: u32 = read(task, off!(task_struct_exit_code))?;
+        let leader: *const u8 = read(task, off!(task_struct_group_leader))?;
+        (
+            live,
+            exit_code,
+            read::<u64>(leader, off!(task_struct_start_time))?,
+        )
+    };
+    // do_exit() decrements signal->live before this tracepoint: zero means the
+    // last thread of the process is leaving, so the process is gone.
+    if live != 0 {
+        return Ok(());
+    }
+    let rec = ExitRecord {
+        header: header(kind::EXIT, size_of::<ExitRecord>(), pid_tgid),
+        exit_code,
+        _pad: 0,
+        start_ns,
+    };
+    EVENTS.output::<ExitRecord>(&rec, 0).map_err(|_| Error)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
