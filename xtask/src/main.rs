@@ -1,1 +1,60 @@
-fn main() {}
+//! Chores: setting up the toolchain, running the agent and the tests, the VM
+//! tests on a second kernel, benches. Not part of the normal build.
+
+mod bench;
+mod cmd;
+mod setup;
+mod vm;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "Palisade's chores")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what building the eBPF programs needs (idempotent; as root).
+    Setup,
+    /// Set up, build in release mode and run `palisade run`; extra arguments
+    /// go to `palisade run`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run every test: the workspace's tests on this kernel, then
+    /// the agent's tests again inside a VM on Debian's 6.1 kernel.
+    Test,
+    /// Run the agent's tests inside a VM on Debian's 6.1 kernel (BPF-LSM on).
+    VmTest,
+    /// Benchmarks; see `cargo xtask bench --help`.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Setup => setup::run(),
+        Command::Run { args } => {
+            setup::run()?;
+            cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+            let bin = cmd::workspace_root().join("target/release/palisade");
+            cmd::exec(&bin, std::iter::once("run".to_string()).chain(args))
+        }
+        Command::Test => {
+            setup::run()?;
+            cmd::cargo(&["test", "--workspace", "--", "--test-threads=1"])?;
+            vm::run()
+        }
+        Command::VmTest => {
+            setup::run()?;
+            vm::run()
+        }
+        Command::Bench(args) => {
+            setup::run()?;
+            bench::run(args)
+        }
+    }
+}
