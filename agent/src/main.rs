@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Run the agent: watch every exec and exit on this node and print one
     /// JSON event per line on stdout. Needs root.
-    Run,
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         logs.init();
     }
     let result = match cli.command {
-        Command::Run => run::run(),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,15 +29,40 @@ const CHANNEL_BATCHES: usize = 64;
 /// How often exited processes are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(5);
 
-pub fn run() -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Size of the kernel-to-agent ring buffer in KiB: a power of two, at
+    /// least 4. A bigger one absorbs longer bursts before the kernel drops
+    /// (and counts) records.
+    #[arg(
+        long,
+        default_value_t = palisade_common::names::EVENTS_RING_BYTES / 1024,
+        value_parser = parse_ring_kib
+    )]
+    ring_buffer_kib: u32,
+}
+
+fn parse_ring_kib(text: &str) -> Result<u32, String> {
+    let kib: u32 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of KiB"))?;
+    if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+        return Err(format!(
+            "{kib} KiB is not a power of two between 4 and 1048576"
+        ));
+    }
+    Ok(kib)
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_async())
+    runtime.block_on(run_async(args))
 }
 
-async fn run_async() -> anyhow::Result<()> {
-    let sensor = loader::load(std::process::id())?;
+async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     // Seed after attaching: a process that starts in between is both in /proc
     // and in the ring buffer, which the table handles; none is missed.
     let table = ProcessTable::seed_from(Path::new("/proc"));

@@ -79,8 +79,9 @@ pub struct Sensor {
 }
 
 /// Checks the prerequisites, loads the programs with this kernel's offsets
-/// and attaches them. Activity of the process `agent_tgid` is not reported.
-pub fn load(agent_tgid: u32) -> Result<Sensor, LoadError> {
+/// and attaches them. Activity of the process `agent_tgid` is not reported;
+/// the ring buffer gets `ring_bytes` (a power of two, page multiple).
+pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(LoadError::NotRoot);
@@ -98,6 +99,7 @@ pub fn load(agent_tgid: u32) -> Result<Sensor, LoadError> {
         .override_global(names::GLOBAL_OFFSETS, &offsets, true)
         .override_global(names::GLOBAL_AGENT_TGID, &agent_tgid, true)
         .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
+        .map_max_entries(names::MAP_EVENTS, ring_bytes)
         .load(OBJECT)
         .map_err(LoadError::Object)?;
 

@@ -227,9 +227,9 @@ mod tests {
         let tail = b"/usr/bin/env\0env\0bin\0usr\0tmp\0/usr/bin/env\0true\0two words\0";
         let spans = [
             Span { off: 0, len: 12 },
-            Span { off: 13, len: 17 },
-            Span { off: 30, len: 4 },
-            Span { off: 34, len: 28 },
+            Span { off: 13, len: 12 },
+            Span { off: 25, len: 4 },
+            Span { off: 29, len: 28 },
         ];
         let Record::Exec(exec) = decode(&exec_record(tail, spans)).unwrap() else {
             panic!()

@@ -1,0 +1,177 @@
+//! Runs the real `palisade` binary as a child process and reads its events.
+//!
+//! The agent loads its eBPF programs into the running kernel; the tests then
+//! start real processes and wait for the matching events on its stdout.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// Generous: the same tests run in a VM under software emulation.
+pub const WAIT: Duration = Duration::from_secs(60);
+/// Scheduling slack allowed on top of a latency bound: these machines are
+/// shared, and the VM runs under software emulation.
+pub const SLACK: Duration = Duration::from_secs(1);
+
+pub struct Agent {
+    child: Child,
+    events: Receiver<Value>,
+    /// Every line the agent logged on stderr, for failure messages.
+    logs: Receiver<String>,
+    seen: Vec<Value>,
+}
+
+impl Agent {
+    /// Starts `palisade run` and waits until it reports that it is running.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .arg("run")
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("palisade starts");
+        let (event_tx, events) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("agent printed a line that is not JSON ({e}): {line}")
+                });
+                if event_tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let (log_tx, logs) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[agent] {line}");
+                if log_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut agent = Agent {
+            child,
+            events,
+            logs,
+            seen: Vec::new(),
+        };
+        agent.wait_for_log("palisade is running");
+        agent
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a log line containing `needle`; panics if the agent exits or
+    /// the wait runs out first.
+    pub fn wait_for_log(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no agent log line with `{needle}` within {WAIT:?}")
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().expect("wait");
+                    panic!("the agent exited ({status}) before logging `{needle}`")
+                }
+            }
+        }
+    }
+
+    /// Waits for the first event (seen before or arriving now) matching
+    /// `pred`; panics naming `what` if none arrives in time.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(found) = self.seen.iter().find(|e| pred(e)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) => {
+                    let matched = pred(&event);
+                    self.seen.push(event.clone());
+                    if matched {
+                        return event;
+                    }
+                }
+                Err(_) => panic!(
+                    "no event for {what} within {WAIT:?}; {} events seen, agent alive: {}",
+                    self.seen.len(),
+                    self.is_alive()
+                ),
+            }
+        }
+    }
+
+    /// Every event received so far, after draining what is queued.
+    pub fn drain(&mut self) -> &[Value] {
+        while let Ok(event) = self.events.try_recv() {
+            self.seen.push(event);
+        }
+        &self.seen
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // SIGTERM, so the agent detaches and exits cleanly.
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The event of `kind` for process `pid`, with `binary` (when given).
+pub fn is(kind: &str, pid: u32, binary: Option<&str>) -> impl Fn(&Value) -> bool {
+    let (kind, binary) = (kind.to_string(), binary.map(str::to_string));
+    move |e: &Value| {
+        e["kind"] == kind.as_str()
+            && e["process"]["pid"] == pid
+            && binary
+                .as_deref()
+                .is_none_or(|b| e["process"]["binary"] == b)
+    }
+}
+
+/// A string field as &str, panicking with the event when it is not one.
+pub fn str_of<'a>(event: &'a Value, pointer: &str) -> &'a str {
+    event
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} is not a string in {event}"))
+}
