@@ -21,5 +21,9 @@ pub const GLOBAL_AGENT_TGID: &str = "AGENT_TGID";
 /// `sched_process_exec` tracepoint record, from its format file.
 pub const GLOBAL_EXEC_FILENAME_LOC: &str = "EXEC_FILENAME_LOC";
 
+/// Read-only global: unread ring-buffer bytes above which a record wakes the
+/// reader at once.
+pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+
 /// Size of the events ring buffer in bytes (a power of two, page aligned).
 pub const EVENTS_RING_BYTES: u32 = 8 << 20;

@@ -12,6 +12,7 @@ mod path;
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns,
@@ -38,6 +39,12 @@ static AGENT_TGID: u32 = 0;
 #[unsafe(no_mangle)]
 static EXEC_FILENAME_LOC: u32 = 8;
 
+/// Unread bytes in the ring buffer above which a record wakes the reader; below
+/// it records are written without a wake-up and the reader collects them on
+/// its next timed poll. Set at load time.
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 1 << 20;
+
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
@@ -58,6 +65,19 @@ fn count_drop(kind: u32) {
     if let Some(counter) = DROPS.get_ptr_mut(kind) {
         // SAFETY: per-CPU slot, and BPF programs do not migrate mid-run.
         unsafe { *counter += 1 };
+    }
+}
+
+/// Ring-buffer flags for the next record: wake-ups are batched (see
+/// `WAKEUP_BYTES`), which saves the reader a wake-up per event.
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    // SAFETY: a read-only global, written once by the loader.
+    let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
+    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= threshold {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
     }
 }
 
@@ -210,7 +230,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     // SAFETY: `size` is bounded by the scratch value's size just above.
     let bytes =
         unsafe { core::slice::from_raw_parts((scratch as *const ExecScratch).cast::<u8>(), size) };
-    EVENTS.output::<[u8]>(bytes, 0).map_err(|_| Error)
+    EVENTS.output::<[u8]>(bytes, wakeup_flags()).map_err(|_| Error)
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -249,7 +269,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Error> {
     };
     rec.header.pid = tgid;
     rec.header.tid = tid;
-    EVENTS.output::<ForkRecord>(&rec, 0).map_err(|_| Error)
+    EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).map_err(|_| Error)
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
@@ -291,10 +311,11 @@ fn try_exit() -> Result<(), Error> {
         _pad: 0,
         start_ns,
     };
-    EVENTS.output::<ExitRecord>(&rec, 0).map_err(|_| Error)
+    EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).map_err(|_| Error)
 }
 
-#[cfg(not(test))]
+// Host builds (clippy over the workspace) get std's handler.
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}

@@ -1,3 +1,191 @@
+//! Benchmarks, run A/B interleaved on one machine so noise from neighbours
+//! hits both sides alike; results are ratios.
+//!
+//! `exec`: a spawn+exec+wait loop of /bin/true without the agent (A) and with
+//! `palisade run` attached and writing every event to a file (B), alternating
+//! A, B, A, B, ... Reports the B/A ratio of the loop's time, the agent's CPU
+//! time and its peak RSS, and checks that the agent reported every exec.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use crate::cmd;
+
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
-pub fn run(_: BenchArgs) -> anyhow::Result<()> { anyhow::bail!("todo") }
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Which {
+    /// spawn+exec+wait of /bin/true, without and with the agent.
+    Exec {
+        /// A/B pairs to run.
+        #[arg(long, default_value_t = 10)]
+        rounds: u32,
+        /// Execs per half-round.
+        #[arg(long, default_value_t = 2000)]
+        iterations: u32,
+    },
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Which::Exec { rounds, iterations } => exec(rounds, iterations),
+    }
+}
+
+/// The agent, started for one B half-round.
+struct RunningAgent {
+    child: Child,
+    events_path: PathBuf,
+}
+
+impl RunningAgent {
+    fn start(bin: &Path, events_path: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["run", "--log", "warn,palisade::run=info"])
+            .stdout(File::create(events_path)?)
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().expect("piped");
+        let mut lines = BufReader::new(stderr).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("palisade is running") => break,
+                Some(Ok(_)) => {}
+                _ => bail!("the agent exited before it was running"),
+            }
+        }
+        // Keep draining its logs so it never blocks on a full pipe; count
+        // drop warnings.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("dropped") {
+                    eprintln!("bench: agent reported drops: {line}");
+                }
+            }
+        });
+        Ok(Self { child, events_path: events_path.to_path_buf() })
+    }
+
+    /// User+system CPU time of the agent so far.
+    fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised comm: utime and stime are 14 and 15.
+        let after_comm = stat.rsplit_once(')').context("malformed stat")?.1;
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+    }
+
+    fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+        Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
+    }
+
+    /// Stops the agent and counts the exec events it wrote for `binary`.
+    fn stop(mut self, binary: &str) -> anyhow::Result<usize> {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait()?;
+        let needle = format!("\"kind\":\"process_exec\",\"process\":{{\"pid\"");
+        let binary = format!("\"binary\":\"{binary}\"");
+        let file = BufReader::new(File::open(&self.events_path)?);
+        Ok(file
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains(&needle) && l.contains(&binary))
+            .count())
+    }
+}
+
+/// Runs `iterations` spawn+exec+wait of `binary`; returns the elapsed time.
+fn exec_loop(binary: &str, iterations: u32) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let status = Command::new(binary).status()?;
+        if !status.success() {
+            bail!("{binary} failed: {status}");
+        }
+    }
+    Ok(start.elapsed())
+}
+
+fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    let root = cmd::workspace_root();
+    let bin = root.join("target/release/palisade");
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let events_path = out_dir.join("exec-events.jsonl");
+    let binary = std::fs::canonicalize("/bin/true")?;
+    let binary = binary.to_str().context("utf-8 path")?;
+
+    // Warm up caches and the page cache for both sides.
+    exec_loop(binary, iterations / 10)?;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let (mut agent_cpu, mut peak_rss_kib, mut missing) = (Duration::ZERO, 0u64, 0usize);
+    for round in 1..=rounds {
+        let a = exec_loop(binary, iterations)?;
+        let agent = RunningAgent::start(&bin, &events_path)?;
+        let cpu_before = agent.cpu_time()?;
+        let b = exec_loop(binary, iterations)?;
+        agent_cpu += agent.cpu_time()? - cpu_before;
+        peak_rss_kib = peak_rss_kib.max(agent.peak_rss_kib()?);
+        // Give the agent time to write the last events before stopping it.
+        std::thread::sleep(Duration::from_millis(300));
+        let seen = agent.stop(binary)?;
+        missing += (iterations as usize).saturating_sub(seen);
+        eprintln!(
+            "round {round}/{rounds}: without {:.1} µs/exec, with {:.1} µs/exec, ratio {:.3}, events {seen}/{iterations}",
+            per_exec_us(a, iterations),
+            per_exec_us(b, iterations),
+            b.as_secs_f64() / a.as_secs_f64()
+        );
+        without.push(a);
+        with.push(b);
+    }
+    let total = |v: &[Duration]| v.iter().sum::<Duration>();
+    let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
+    let mut ratios: Vec<f64> =
+        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
+    ratios.sort_by(f64::total_cmp);
+    let execs = u64::from(rounds) * u64::from(iterations);
+    println!("bench exec: {rounds} rounds x {iterations} execs of {binary}, A/B interleaved");
+    println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
+    println!("  with agent:    {:.1} µs/exec", per_exec_us(total(&with), rounds * iterations));
+    println!(
+        "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+    println!(
+        "  agent CPU: {:.1} ms total, {:.1} µs per exec (its own process, all threads)",
+        agent_cpu.as_secs_f64() * 1e3,
+        agent_cpu.as_secs_f64() * 1e6 / execs as f64
+    );
+    println!("  agent peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
+    println!("  exec events missing: {missing} of {execs}");
+    if missing > 0 {
+        bail!("the agent missed {missing} exec events");
+    }
+    Ok(())
+}
+
+fn per_exec_us(d: Duration, n: u32) -> f64 {
+    d.as_secs_f64() * 1e6 / f64::from(n)
+}

@@ -95,10 +95,14 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     let offsets = offsets::resolve(&Btf::from_sys()?)?;
     let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
 
+    // Wake the reader early once a quarter of the ring is waiting; otherwise
+    // it collects records on its timed poll.
+    let wakeup_bytes = u64::from(ring_bytes / 4);
     let mut ebpf = EbpfLoader::new()
         .override_global(names::GLOBAL_OFFSETS, &offsets, true)
         .override_global(names::GLOBAL_AGENT_TGID, &agent_tgid, true)
         .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
+        .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
         .map_max_entries(names::MAP_EVENTS, ring_bytes)
         .load(OBJECT)
         .map_err(LoadError::Object)?;
