@@ -211,12 +211,22 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
             rec.flags |= exec_flags::ARGS_TRUNCATED;
         }
         let pos = cursor & TAIL_POS_MASK;
-        if bpf_probe_read_user(tail.add(pos).cast(), want as u32, arg_start as *const _) == 0 {
+        // Re-derive the bound arithmetically right before the call: older
+        // verifiers (6.1) forget a compare-derived bound once the value has
+        // been spilled to the stack. For 1..=ARGS_MAX this is `want` itself.
+        let size = (want.wrapping_sub(1) & (ARGS_MAX - 1)) + 1;
+        if want == 0 {
             rec.args = Span {
                 off: pos as u32,
-                len: want as u32,
+                len: 0,
             };
-            cursor = pos + want;
+        } else if bpf_probe_read_user(tail.add(pos).cast(), size as u32, arg_start as *const _) == 0
+        {
+            rec.args = Span {
+                off: pos as u32,
+                len: size as u32,
+            };
+            cursor = pos + size;
         } else {
             rec.flags |= exec_flags::ARGS_UNREADABLE;
         }
