@@ -1,7 +1,6 @@
 //! Running commands, with their failures named.
 
 use std::{
-    ffi::OsStr,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::Command,
@@ -11,12 +10,17 @@ use anyhow::{Context, bail};
 
 /// The workspace root (the parent of `xtask/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_path_buf()
 }
 
 /// Runs `cmd`, failing with its name when it fails.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -27,20 +31,6 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(Command::new(cargo).args(args).current_dir(workspace_root()))
-}
-
-/// Whether `program --version`-style probing finds it.
-pub fn succeeds<I, S>(program: impl AsRef<OsStr>, args: I) -> bool
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(program)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Replaces this process with `bin args...`.

@@ -56,7 +56,11 @@ fn install_packages() -> anyhow::Result<()> {
         )
     };
     apt(&["update", "-qq"])?;
-    apt(&[&["install", "-y", "-qq", "--no-install-recommends"][..], &missing].concat())
+    apt(&[
+        &["install", "-y", "-qq", "--no-install-recommends"][..],
+        &missing,
+    ]
+    .concat())
 }
 
 fn install_bpf_linker() -> anyhow::Result<()> {
@@ -67,7 +71,9 @@ fn install_bpf_linker() -> anyhow::Result<()> {
         return Ok(());
     }
     if !Path::new(LLVM_LIB).exists() {
-        bail!("{LLVM_LIB} is missing although rustc-web is installed; Debian's Rust no longer uses LLVM 22, so bpf-linker's `llvm-22` feature needs updating");
+        bail!(
+            "{LLVM_LIB} is missing although rustc-web is installed; Debian's Rust no longer uses LLVM 22, so bpf-linker's `llvm-22` feature needs updating"
+        );
     }
     // bpf-linker's build looks for <prefix>/lib/libLLVM.so.
     let prefix = root.join("llvm");

@@ -1,1 +1,768 @@
-pub fn run() -> anyhow::Result<()> { anyhow::bail!("todo") }
+//! Runs the agent's tests inside a VM on a second kernel: Debian's 6.1, with
+//! BPF-LSM on (see ../shared/ENVIRONMENT.md).
+//!
+//! The approach, all under `target/vm/`:
+//! 1. The kernel is Debian's `linux-image-6.1.*-amd64` package, fetched with
+//!    `apt-get download` and unpacked with `dpkg -x` once (cached afterwards).
+//!    Everything the agent needs (BPF, BTF, tracefs, bpffs, cgroup2) is built
+//!    into it, so no modules are loaded.
+//! 2. `cargo test --no-run` builds the agent's test binaries; its JSON
+//!    messages name them and the `palisade` binary they start.
+//! 3. The initramfs (a newc cpio written here, no root filesystem image) holds
+//!    those binaries *at their host paths*, because the integration tests
+//!    start the agent by the absolute path compiled into them
+//!    (`CARGO_BIN_EXE_palisade`). Beside them: the real host programs the
+//!    tests exec (`/bin/sh`, `/usr/bin/env`, ...), every shared library
+//!    `ldd` names, and every symlink met on the way (`/bin -> usr/bin`,
+//!    `/usr/bin/sh -> dash`, `/lib64 -> usr/lib64`), so the same paths resolve
+//!    to the same files as on the host. Busybox (static) lives apart in
+//!    `/usr/lib/palisade-vm/` and only serves `/init`.
+//! 4. `/init` mounts what the agent needs, runs each test binary with
+//!    `--test-threads=1` in its package's directory (as `cargo test` does),
+//!    prints a `PALISADE-VM-RESULT <binary> rc=<N>` line per binary and
+//!    `PALISADE-VM-DONE`, then powers off.
+//! 5. qemu boots it under software emulation (KVM is not usable here); the
+//!    serial console goes to the terminal and to `target/vm/console.log`, and
+//!    the verdict is read from the marker lines.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs::{self, File},
+    io::{self, BufRead, BufReader, BufWriter, Read, Write},
+    os::unix::fs::MetadataExt,
+    path::{Component, Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::cmd;
+
+/// Debian's 6.1 LTS kernel; if the mirror no longer has this ABI, the newest
+/// `linux-image-6.1.*-amd64` it lists is used instead.
+const KERNEL_PACKAGE: &str = "linux-image-6.1.0-56-amd64";
+const KERNEL_CMDLINE: &str =
+    "console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,yama,apparmor,bpf";
+/// The whole VM run: boot, and every test under software emulation.
+const TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// Host programs the tests exec, put in the VM at the same paths.
+const HOST_PROGRAMS: &[&str] = &[
+    "/bin/sh",
+    "/usr/bin/env",
+    "/usr/bin/true",
+    "/usr/bin/setpriv",
+    "/usr/bin/sleep",
+    "/usr/bin/cat",
+];
+/// From Debian's `busybox-static`; only `/init` uses it.
+const HOST_BUSYBOX: &str = "/bin/busybox";
+const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
+/// The busybox applets `/init` uses, linked in `VM_TOOLS_DIR`.
+const INIT_APPLETS: &[&str] = &["sh", "mount", "uname", "cat", "env", "poweroff"];
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+                      nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
+
+const RESULT_MARKER: &str = "PALISADE-VM-RESULT ";
+const KERNEL_MARKER: &str = "PALISADE-VM-KERNEL ";
+const DONE_MARKER: &str = "PALISADE-VM-DONE";
+
+pub fn run() -> anyhow::Result<()> {
+    let dir = cmd::workspace_root().join("target/vm");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let vmlinuz = kernel(&dir)?;
+    let build = build_tests()?;
+    let initramfs = dir.join("initramfs.cpio");
+    write_initramfs(&build, &initramfs)?;
+    let log = dir.join("console.log");
+    let console = boot(&vmlinuz, &initramfs, &log)?;
+    let release = verdict(&console, &build.tests)
+        .map_err(|e| anyhow::anyhow!("{e}; the console output is in {}", log.display()))?;
+    println!(
+        "vm: {} test binaries passed on {release}",
+        build.tests.len()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- kernel
+
+/// The path of the 6.1 kernel image, downloaded and unpacked on first use.
+fn kernel(dir: &Path) -> anyhow::Result<PathBuf> {
+    let unpacked = dir.join("kernel");
+    if let Some(vmlinuz) = find_vmlinuz(&unpacked)? {
+        return Ok(vmlinuz);
+    }
+    let deb = download_kernel(dir)?;
+    // Unpack beside, then rename: an interrupted run leaves no half kernel.
+    let partial = dir.join("kernel.partial");
+    let _ = fs::remove_dir_all(&partial);
+    cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&partial))
+        .with_context(|| format!("cannot unpack {}", deb.display()))?;
+    // The modules (most of the package) are never loaded: what the agent
+    // needs is built in.
+    let _ = fs::remove_dir_all(partial.join("lib/modules"));
+    fs::rename(&partial, &unpacked).context("cannot move the unpacked kernel in place")?;
+    let _ = fs::remove_file(&deb);
+    find_vmlinuz(&unpacked)?.with_context(|| format!("{} holds no boot/vmlinuz-*", deb.display()))
+}
+
+fn find_vmlinuz(unpacked: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(entries) = fs::read_dir(unpacked.join("boot")) else {
+        return Ok(None);
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+/// Downloads the kernel package into `dir`; refreshes apt's lists only if the
+/// first try fails.
+fn download_kernel(dir: &Path) -> anyhow::Result<PathBuf> {
+    if let Ok(deb) = try_download_kernel(dir) {
+        return Ok(deb);
+    }
+    eprintln!("vm: refreshing apt's package lists");
+    cmd::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    try_download_kernel(dir).context(
+        "no Debian 6.1 kernel package (linux-image-6.1.*-amd64) can be downloaded from the apt mirror",
+    )
+}
+
+fn try_download_kernel(dir: &Path) -> anyhow::Result<PathBuf> {
+    let package = kernel_package()?;
+    eprintln!("vm: downloading {package} (about 70 MB, once)");
+    cmd::run(
+        Command::new("apt-get")
+            .args(["download", "-q", &package])
+            .current_dir(dir),
+    )?;
+    let prefix = format!("{package}_");
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".deb") {
+            return Ok(path);
+        }
+    }
+    bail!(
+        "apt-get download {package} left no .deb in {}",
+        dir.display()
+    )
+}
+
+/// `KERNEL_PACKAGE` if apt knows it, else the newest 6.1 kernel apt lists.
+fn kernel_package() -> anyhow::Result<String> {
+    let policy = output(Command::new("apt-cache").args(["policy", KERNEL_PACKAGE]))?;
+    if policy.contains("Candidate:") && !policy.contains("Candidate: (none)") {
+        return Ok(KERNEL_PACKAGE.to_string());
+    }
+    let search = output(Command::new("apt-cache").args([
+        "search",
+        "--names-only",
+        r"^linux-image-6\.1\.[0-9]+-[0-9]+-amd64$",
+    ]))?;
+    search
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .max_by_key(|name| numbers_in(name))
+        .map(str::to_string)
+        .with_context(|| {
+            format!("apt knows neither {KERNEL_PACKAGE} nor any linux-image-6.1.*-amd64")
+        })
+}
+
+/// The numbers in `s`, in order: `linux-image-6.1.0-56-amd64` -> [6, 1, 0, 56, 64].
+fn numbers_in(s: &str) -> Vec<u64> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+fn output(command: &mut Command) -> anyhow::Result<String> {
+    let out = command
+        .output()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+// ---------------------------------------------------------------- build
+
+struct TestBinary {
+    /// `<kind>:<name>`, e.g. `bin:palisade` (the unit tests) or
+    /// `test:process_sensor`; one word, for the marker lines.
+    label: String,
+    executable: PathBuf,
+    /// The package's directory, where `cargo test` runs the binary.
+    cwd: PathBuf,
+}
+
+struct Build {
+    tests: Vec<TestBinary>,
+    /// What the tests may start: the `palisade` binary.
+    programs: Vec<PathBuf>,
+}
+
+/// Builds the agent and its tests, and names the executables.
+fn build_tests() -> anyhow::Result<Build> {
+    let mut build = Build {
+        tests: Vec::new(),
+        programs: Vec::new(),
+    };
+    // The binary first: if the tests build it too, theirs (at the same path)
+    // is the one left in place.
+    let cargo_runs: [&[&str]; 2] = [&["build", "--bins"], &["test", "--no-run"]];
+    for args in cargo_runs {
+        for artifact in cargo_artifacts(args)? {
+            let Some(executable) = artifact["executable"].as_str().map(PathBuf::from) else {
+                continue;
+            };
+            if artifact["profile"]["test"].as_bool() == Some(true) {
+                build.tests.push(test_binary(&artifact, executable)?);
+            } else if !build.programs.contains(&executable) {
+                build.programs.push(executable);
+            }
+        }
+    }
+    if build.tests.is_empty() {
+        bail!("cargo test --no-run built no test binary for palisade-agent");
+    }
+    Ok(build)
+}
+
+fn test_binary(artifact: &Value, executable: PathBuf) -> anyhow::Result<TestBinary> {
+    let target = &artifact["target"];
+    let kind = target["kind"][0].as_str().unwrap_or("test");
+    let name = target["name"]
+        .as_str()
+        .context("cargo named an artifact without a name")?;
+    let manifest = artifact["manifest_path"]
+        .as_str()
+        .context("cargo gave no manifest path")?;
+    Ok(TestBinary {
+        label: format!("{kind}:{name}"),
+        executable,
+        cwd: Path::new(manifest)
+            .parent()
+            .context("manifest path has no parent")?
+            .into(),
+    })
+}
+
+/// Runs `cargo <args>` for the agent and returns its `compiler-artifact`
+/// messages; diagnostics still go to the terminal.
+fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<Value>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(args)
+        .args([
+            "--package",
+            "palisade-agent",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(cmd::workspace_root())
+        .stdout(Stdio::piped());
+    let out = command
+        .output()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    if !out.status.success() {
+        bail!("{command:?} failed: {}", out.status);
+    }
+    Ok(out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .collect())
+}
+
+// ---------------------------------------------------------------- initramfs
+
+fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
+    let mut image = Image::default();
+    for dir in ["/proc", "/sys", "/dev", "/tmp", "/root"] {
+        image.insert(dir, Node::Dir)?;
+    }
+    // So that /init has a console from its first instruction.
+    image.insert("/dev/console", Node::CharDevice { major: 5, minor: 1 })?;
+    image.insert(
+        "/etc/passwd",
+        Node::Data {
+            bytes: PASSWD.into(),
+            mode: 0o644,
+        },
+    )?;
+    image.insert(
+        "/etc/group",
+        Node::Data {
+            bytes: GROUP.into(),
+            mode: 0o644,
+        },
+    )?;
+    image.add_busybox()?;
+    for program in HOST_PROGRAMS
+        .iter()
+        .map(PathBuf::from)
+        .chain(build.programs.iter().cloned())
+    {
+        image.add_program(&program)?;
+    }
+    for test in &build.tests {
+        image.add_program(&test.executable)?;
+        image.add_host(&test.cwd)?;
+    }
+    let init = init_script(&build.tests);
+    image.insert(
+        "/init",
+        Node::Data {
+            bytes: init.into_bytes(),
+            mode: 0o755,
+        },
+    )?;
+    image.write(path)
+}
+
+/// The initramfs's files, by absolute path; sorted, so parents come first.
+#[derive(Default)]
+struct Image {
+    nodes: BTreeMap<PathBuf, Node>,
+}
+
+#[derive(PartialEq)]
+enum Node {
+    Dir,
+    /// A host file, copied when the archive is written.
+    File {
+        source: PathBuf,
+        mode: u32,
+    },
+    Data {
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+    Symlink(PathBuf),
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+}
+
+impl Image {
+    /// Adds `node` at `path`, and the directories above it.
+    fn insert(&mut self, path: impl Into<PathBuf>, node: Node) -> anyhow::Result<()> {
+        let path = path.into();
+        for parent in path.ancestors().skip(1).filter(|p| *p != Path::new("/")) {
+            let existing = self.nodes.entry(parent.to_path_buf()).or_insert(Node::Dir);
+            if *existing != Node::Dir {
+                bail!(
+                    "initramfs: {} is not a directory, cannot hold {}",
+                    parent.display(),
+                    path.display()
+                );
+            }
+        }
+        self.nodes.insert(path, node);
+        Ok(())
+    }
+
+    /// Adds the host's `path` at the same path, with every symlink met on the
+    /// way (e.g. `/bin -> usr/bin`, `/usr/bin/sh -> dash`) and what it points
+    /// to, so that the same names resolve to the same files in the VM.
+    fn add_host(&mut self, path: &Path) -> anyhow::Result<()> {
+        // `real` stays free of symlinks, so `..` can simply pop.
+        let mut real = PathBuf::from("/");
+        for component in path.components() {
+            match component {
+                Component::Normal(name) => real.push(name),
+                Component::ParentDir => {
+                    real.pop();
+                    continue;
+                }
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+            }
+            let meta = fs::symlink_metadata(&real)
+                .with_context(|| format!("cannot put {} in the initramfs", real.display()))?;
+            if meta.is_symlink() {
+                if !self.nodes.contains_key(&real) {
+                    let target = fs::read_link(&real)?;
+                    self.insert(real.clone(), Node::Symlink(target.clone()))?;
+                    self.add_host(&real.parent().unwrap_or(Path::new("/")).join(target))?;
+                }
+                real = fs::canonicalize(&real)?;
+            } else if meta.is_dir() {
+                self.insert(real.clone(), Node::Dir)?;
+            } else if !self.nodes.contains_key(&real) {
+                let node = Node::File {
+                    source: real.clone(),
+                    mode: meta.mode() & 0o7777,
+                };
+                self.insert(real.clone(), node)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a host executable and the shared libraries it loads.
+    fn add_program(&mut self, program: &Path) -> anyhow::Result<()> {
+        self.add_host(program)?;
+        for library in shared_libraries(program)? {
+            self.add_host(&library)?;
+        }
+        Ok(())
+    }
+
+    /// Busybox in `VM_TOOLS_DIR`, away from the host programs, with links
+    /// for the applets `/init` uses.
+    fn add_busybox(&mut self) -> anyhow::Result<()> {
+        let host = fs::canonicalize(HOST_BUSYBOX).with_context(|| {
+            format!(
+                "{HOST_BUSYBOX} is missing; run `cargo xtask setup` (it installs busybox-static)"
+            )
+        })?;
+        let dir = Path::new(VM_TOOLS_DIR);
+        self.insert(
+            dir.join("busybox"),
+            Node::File {
+                source: host.clone(),
+                mode: 0o755,
+            },
+        )?;
+        for library in shared_libraries(&host)? {
+            self.add_host(&library)?;
+        }
+        for applet in INIT_APPLETS {
+            self.insert(dir.join(applet), Node::Symlink("busybox".into()))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the image as an uncompressed newc cpio archive (the kernel
+    /// unpacks it faster than a compressed one under emulation).
+    fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut archive = Newc::new(BufWriter::new(file));
+        for (path, node) in &self.nodes {
+            archive
+                .node(path, node)
+                .with_context(|| format!("cannot write {} into the initramfs", path.display()))?;
+        }
+        archive
+            .finish()
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// The absolute paths `ldd` lists for `program` (none if it is static).
+fn shared_libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let out = Command::new("ldd")
+        .arg(program)
+        .output()
+        .context("cannot start ldd")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // ldd fails on static executables ("not a dynamic executable").
+        return Ok(Vec::new());
+    }
+    let mut libraries = Vec::new();
+    for line in text.lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)",
+        // "/lib64/ld-linux-x86-64.so.2 (0x...)", "linux-vdso.so.1 (0x...)".
+        let resolved = line
+            .split_once("=>")
+            .map_or(line, |(_, right)| right)
+            .trim();
+        if resolved.starts_with("not found") {
+            bail!(
+                "{} needs {}, which is not found",
+                program.display(),
+                line.trim()
+            );
+        }
+        if let Some(path) = resolved
+            .split_whitespace()
+            .next()
+            .filter(|p| p.starts_with('/'))
+        {
+            libraries.push(PathBuf::from(path));
+        }
+    }
+    Ok(libraries)
+}
+
+/// A writer of the kernel's initramfs format: "newc" cpio.
+struct Newc<W: Write> {
+    out: W,
+    written: u64,
+    next_inode: u32,
+}
+
+impl<W: Write> Newc<W> {
+    const S_IFDIR: u32 = 0o040000;
+    const S_IFREG: u32 = 0o100000;
+    const S_IFLNK: u32 = 0o120000;
+    const S_IFCHR: u32 = 0o020000;
+
+    fn new(out: W) -> Self {
+        Newc {
+            out,
+            written: 0,
+            next_inode: 1,
+        }
+    }
+
+    fn node(&mut self, path: &Path, node: &Node) -> io::Result<()> {
+        let name = path
+            .strip_prefix("/")
+            .unwrap_or(path)
+            .as_os_str()
+            .as_encoded_bytes();
+        match node {
+            Node::Dir => self.entry(name, Self::S_IFDIR | 0o755, (0, 0), &[]),
+            Node::Data { bytes, mode } => self.entry(name, Self::S_IFREG | mode, (0, 0), bytes),
+            Node::Symlink(target) => {
+                let target = target.as_os_str().as_encoded_bytes();
+                self.entry(name, Self::S_IFLNK | 0o777, (0, 0), target)
+            }
+            Node::CharDevice { major, minor } => {
+                self.entry(name, Self::S_IFCHR | 0o600, (*major, *minor), &[])
+            }
+            Node::File { source, mode } => {
+                // Read whole: test binaries are tens of MB, and the size in
+                // the header must match the bytes that follow.
+                let bytes = fs::read(source)?;
+                self.entry(name, Self::S_IFREG | mode, (0, 0), &bytes)
+            }
+        }
+    }
+
+    fn entry(&mut self, name: &[u8], mode: u32, rdev: (u32, u32), data: &[u8]) -> io::Result<()> {
+        let size = u32::try_from(data.len())
+            .map_err(|_| io::Error::other("a file of 4 GiB or more does not fit in newc"))?;
+        let inode = self.next_inode;
+        self.next_inode += 1;
+        let name_size = name.len() + 1;
+        // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor,
+        // devminor, rdevmajor, rdevminor, namesize, check.
+        let header = format!(
+            "070701{inode:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{size:08x}{:08x}{:08x}{:08x}{:08x}{name_size:08x}{:08x}",
+            0, 0, 1, 0, 0, 0, rdev.0, rdev.1, 0
+        );
+        self.put(header.as_bytes())?;
+        self.put(name)?;
+        self.put(&[0])?;
+        self.pad()?;
+        self.put(data)?;
+        self.pad()
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Zeros up to the next multiple of 4 bytes.
+    fn pad(&mut self) -> io::Result<()> {
+        let padding = (4 - self.written % 4) % 4;
+        self.put(&[0; 3][..padding as usize])
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.entry(b"TRAILER!!!", 0, (0, 0), &[])?;
+        self.out.flush()
+    }
+}
+
+// ---------------------------------------------------------------- init
+
+/// `/init`: mounts what the agent needs, runs every test binary, prints the
+/// marker lines and powers off.
+fn init_script(tests: &[TestBinary]) -> String {
+    let mut script = format!(
+        r#"#!{VM_TOOLS_DIR}/sh
+# Written by `cargo xtask vm-test` (xtask/src/vm.rs).
+export PATH={VM_TOOLS_DIR}
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t securityfs securityfs /sys/kernel/security
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t tmpfs tmpfs /tmp
+echo "{KERNEL_MARKER}$(uname -r)"
+echo "PALISADE-VM: active LSMs: $(cat /sys/kernel/security/lsm)"
+[ -e /sys/kernel/btf/vmlinux ] || echo "PALISADE-VM: /sys/kernel/btf/vmlinux is missing: this kernel has no BTF, so the agent cannot load"
+
+run_tests() {{
+    label=$1 dir=$2
+    shift 2
+    echo "PALISADE-VM-RUN $label"
+    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 "$@" --test-threads=1)
+    echo "{RESULT_MARKER}$label rc=$?"
+}}
+"#
+    );
+    for test in tests {
+        script += &format!(
+            "run_tests {} {} {}\n",
+            test.label,
+            sh_quote(&test.cwd),
+            sh_quote(&test.executable)
+        );
+    }
+    script += &format!("echo {DONE_MARKER}\npoweroff -f\n");
+    script
+}
+
+/// `path` as one single-quoted shell word.
+fn sh_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+}
+
+// ---------------------------------------------------------------- boot
+
+/// Boots the VM and returns its console lines; streams them to the terminal
+/// and to `log` meanwhile.
+fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path) -> anyhow::Result<Vec<String>> {
+    eprintln!(
+        "vm: booting {} under software emulation; console in {}",
+        vmlinuz.display(),
+        log.display()
+    );
+    let log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args([
+            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
+        ])
+        // Like -nographic (serial console on stdio), but the firmware writes
+        // to the unseen display: its terminal resets and screen clears stay
+        // off the user's terminal. No network, so no iPXE either.
+        .args([
+            "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
+        ])
+        .args(["-no-reboot", "-kernel"])
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initramfs)
+        .args(["-append", KERNEL_CMDLINE])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                anyhow::anyhow!("qemu-system-x86_64 is not installed; run `cargo xtask setup`")
+            }
+            _ => anyhow::Error::new(e).context("cannot start qemu-system-x86_64"),
+        })?;
+    let stdout = qemu.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || tee_lines(stdout, log_file));
+    let status = wait_or_kill(&mut qemu, TIMEOUT);
+    let lines = reader.join().expect("console reader panicked")?;
+    let status = status?;
+    if !status.success() {
+        bail!("qemu failed ({status})");
+    }
+    Ok(lines)
+}
+
+/// Copies the console to the terminal and `log`, returning its lines.
+fn tee_lines(console: impl Read, log: File) -> anyhow::Result<Vec<String>> {
+    let mut console = BufReader::new(console);
+    let mut log = BufWriter::new(log);
+    let mut terminal = io::stdout();
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if console
+            .read_until(b'\n', &mut line)
+            .context("cannot read the VM's console")?
+            == 0
+        {
+            break;
+        }
+        // Best effort on the terminal (it may be gone); the log must work.
+        let _ = terminal.write_all(&line).and_then(|()| terminal.flush());
+        log.write_all(&line)
+            .context("cannot write the console log")?;
+        lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
+    }
+    log.flush().context("cannot write the console log")?;
+    Ok(lines)
+}
+
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().context("cannot wait for qemu")? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the VM did not finish within {} minutes; qemu was killed",
+                timeout.as_secs() / 60
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------- verdict
+
+/// Checks that every test binary reported rc=0 and the run finished; returns
+/// the kernel release the VM reported.
+fn verdict(console: &[String], tests: &[TestBinary]) -> anyhow::Result<String> {
+    let release = after_marker(console, KERNEL_MARKER)
+        .next()
+        .map_or("an unknown kernel", str::trim)
+        .to_string();
+    let results: HashMap<&str, &str> = after_marker(console, RESULT_MARKER)
+        .filter_map(|rest| rest.rsplit_once(" rc="))
+        .collect();
+    for test in tests {
+        match results.get(test.label.as_str()) {
+            Some(&"0") => {}
+            Some(rc) => bail!(
+                "vm: the tests in {} failed (rc={rc}) on {release}",
+                test.label
+            ),
+            None => bail!(
+                "vm: the VM stopped before {} finished (on {release})",
+                test.label
+            ),
+        }
+    }
+    if after_marker(console, DONE_MARKER).next().is_none() {
+        bail!("vm: the VM stopped before its init script finished (on {release})");
+    }
+    Ok(release)
+}
+
+/// What follows `marker` on each console line holding it.
+fn after_marker<'a>(console: &'a [String], marker: &'a str) -> impl Iterator<Item = &'a str> {
+    console
+        .iter()
+        .filter_map(move |line| line.find(marker).map(|at| &line[at + marker.len()..]))
+}
