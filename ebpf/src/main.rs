@@ -240,7 +240,9 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     // SAFETY: `size` is bounded by the scratch value's size just above.
     let bytes =
         unsafe { core::slice::from_raw_parts((scratch as *const ExecScratch).cast::<u8>(), size) };
-    EVENTS.output::<[u8]>(bytes, wakeup_flags()).map_err(|_| Error)
+    EVENTS
+        .output::<[u8]>(bytes, wakeup_flags())
+        .map_err(|_| Error)
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -279,7 +281,9 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Error> {
     };
     rec.header.pid = tgid;
     rec.header.tid = tid;
-    EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).map_err(|_| Error)
+    EVENTS
+        .output::<ForkRecord>(&rec, wakeup_flags())
+        .map_err(|_| Error)
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
@@ -321,7 +325,9 @@ fn try_exit() -> Result<(), Error> {
         _pad: 0,
         start_ns,
     };
-    EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).map_err(|_| Error)
+    EVENTS
+        .output::<ExitRecord>(&rec, wakeup_flags())
+        .map_err(|_| Error)
 }
 
 // Host builds (clippy over the workspace) get std's handler.

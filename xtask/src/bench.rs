@@ -75,7 +75,10 @@ impl RunningAgent {
                 }
             }
         });
-        Ok(Self { child, events_path: events_path.to_path_buf() })
+        Ok(Self {
+            child,
+            events_path: events_path.to_path_buf(),
+        })
     }
 
     /// User+system CPU time of the agent so far.
@@ -90,10 +93,38 @@ impl RunningAgent {
         Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
     }
 
+    /// Total time the kernel spent running this agent's programs, and how
+    /// many runs, from its program fds' fdinfo (needs kernel.bpf_stats_enabled).
+    fn bpf_run_time(&self) -> anyhow::Result<(Duration, u64)> {
+        let (mut ns, mut runs) = (0u64, 0u64);
+        for entry in std::fs::read_dir(format!("/proc/{}/fdinfo", self.child.id()))? {
+            let info = std::fs::read_to_string(entry?.path()).unwrap_or_default();
+            if !info.contains("prog_type:") {
+                continue;
+            }
+            let field = |name: &str| -> u64 {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            ns += field("run_time_ns:");
+            runs += field("run_cnt:");
+        }
+        Ok((Duration::from_nanos(ns), runs))
+    }
+
     fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
-        Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .context("no VmHWM")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmHWM value")?
+            .parse()?)
     }
 
     /// Stops the agent and counts the exec events it wrote for `binary`.
@@ -101,14 +132,35 @@ impl RunningAgent {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait()?;
-        let needle = format!("\"kind\":\"process_exec\",\"process\":{{\"pid\"");
+        let needle = "\"kind\":\"process_exec\",\"process\":{\"pid\"";
         let binary = format!("\"binary\":\"{binary}\"");
         let file = BufReader::new(File::open(&self.events_path)?);
         Ok(file
             .lines()
             .map_while(Result::ok)
-            .filter(|l| l.contains(&needle) && l.contains(&binary))
+            .filter(|l| l.contains(needle) && l.contains(&binary))
             .count())
+    }
+}
+
+/// `kernel.bpf_stats_enabled` on for the bench, restored when dropped.
+struct BpfStats {
+    previous: String,
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    fn enable() -> anyhow::Result<Self> {
+        let previous = std::fs::read_to_string(BPF_STATS)?;
+        std::fs::write(BPF_STATS, "1").context("enabling kernel.bpf_stats_enabled")?;
+        Ok(Self { previous })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write(BPF_STATS, self.previous.trim());
     }
 }
 
@@ -138,12 +190,18 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     exec_loop(binary, iterations / 10)?;
     let (mut without, mut with) = (Vec::new(), Vec::new());
     let (mut agent_cpu, mut peak_rss_kib, mut missing) = (Duration::ZERO, 0u64, 0usize);
+    let (mut bpf_time, mut bpf_runs) = (Duration::ZERO, 0u64);
+    // Let the kernel account the programs' run time (a few ns per run).
+    let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = exec_loop(binary, iterations)?;
         let agent = RunningAgent::start(&bin, &events_path)?;
         let cpu_before = agent.cpu_time()?;
         let b = exec_loop(binary, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;
+        let (time, runs) = agent.bpf_run_time()?;
+        bpf_time += time;
+        bpf_runs += runs;
         peak_rss_kib = peak_rss_kib.max(agent.peak_rss_kib()?);
         // Give the agent time to write the last events before stopping it.
         std::thread::sleep(Duration::from_millis(300));
@@ -158,15 +216,25 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         without.push(a);
         with.push(b);
     }
+    drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
     let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
-    let mut ratios: Vec<f64> =
-        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
+    let mut ratios: Vec<f64> = with
+        .iter()
+        .zip(&without)
+        .map(|(b, a)| b.as_secs_f64() / a.as_secs_f64())
+        .collect();
     ratios.sort_by(f64::total_cmp);
     let execs = u64::from(rounds) * u64::from(iterations);
     println!("bench exec: {rounds} rounds x {iterations} execs of {binary}, A/B interleaved");
-    println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
-    println!("  with agent:    {:.1} µs/exec", per_exec_us(total(&with), rounds * iterations));
+    println!(
+        "  without agent: {:.1} µs/exec",
+        per_exec_us(total(&without), rounds * iterations)
+    );
+    println!(
+        "  with agent:    {:.1} µs/exec",
+        per_exec_us(total(&with), rounds * iterations)
+    );
     println!(
         "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
         ratios[ratios.len() / 2],
@@ -177,6 +245,11 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         "  agent CPU: {:.1} ms total, {:.1} µs per exec (its own process, all threads)",
         agent_cpu.as_secs_f64() * 1e3,
         agent_cpu.as_secs_f64() * 1e6 / execs as f64
+    );
+    println!(
+        "  in-kernel program time: {:.2} µs per exec ({bpf_runs} program runs, {:.0} ns per run)",
+        bpf_time.as_secs_f64() * 1e6 / execs as f64,
+        bpf_time.as_nanos() as f64 / bpf_runs.max(1) as f64
     );
     println!("  agent peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
     println!("  exec events missing: {missing} of {execs}");

@@ -25,8 +25,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run every test: the workspace's tests on this kernel, then
-    /// the agent's tests again inside a VM on Debian's 6.1 kernel.
+    /// Set up, then run every check and test: rustfmt, clippy, the workspace's
+    /// tests on this kernel, then the agent's tests again inside a VM on
+    /// Debian's 6.1 kernel.
     Test,
     /// Run the agent's tests inside a VM on Debian's 6.1 kernel (BPF-LSM on).
     VmTest,
@@ -45,6 +46,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Test => {
             setup::run()?;
+            cmd::cargo(&["fmt", "--all", "--check"])?;
+            cmd::cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])?;
             cmd::cargo(&["test", "--workspace", "--", "--test-threads=1"])?;
             vm::run()
         }
