@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| workspace.join("target"))
         .join("ebpf");
 
+    embed_policies(&workspace.join("policies"), &out_dir)?;
     build_ebpf(workspace, &target_dir)?;
     let built = target_dir
         .join(BPF_TARGET)
@@ -44,6 +45,48 @@ fn main() -> anyhow::Result<()> {
         .join("palisade-ebpf");
     std::fs::copy(&built, &object)
         .with_context(|| format!("copying {} to {}", built.display(), object.display()))?;
+    Ok(())
+}
+
+/// Writes `embedded_policies.rs`: an array of (relative path, contents) for
+/// every bundle file under `policies/`, included into the binary as the
+/// default baseline.
+fn embed_policies(dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).with_context(|| format!("reading {}", at.display()))? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                println!("cargo:rerun-if-changed={}", path.display());
+                stack.push(path);
+            } else if [".rego", ".json", ".jsonl", ".yaml", ".yml"]
+                .iter()
+                .any(|e| name.ends_with(e))
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut code = String::from("[\n");
+    for path in &files {
+        let relative = path.strip_prefix(dir)?.display().to_string();
+        code.push_str(&format!(
+            "    ({relative:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push(']');
+    std::fs::write(out_dir.join("embedded_policies.rs"), code)?;
     Ok(())
 }
 

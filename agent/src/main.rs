@@ -2,6 +2,7 @@
 
 mod event;
 mod kernel;
+mod policy;
 mod process;
 mod run;
 mod sensor;
@@ -37,6 +38,11 @@ enum Command {
     /// Run the agent: watch every exec and exit on this node and print one
     /// JSON event per line on stdout. Needs root.
     Run(run::RunArgs),
+    /// Work with policy bundles: check, test, eval, replay.
+    Policy {
+        #[command(subcommand)]
+        command: policy::cli::PolicyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Policy { command } => policy::cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

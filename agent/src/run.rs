@@ -1,11 +1,12 @@
 //! `palisade run`: the agent's pipeline.
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
-//! processing thread (decode, process table, JSON) → stdout.
+//! processing thread (decode, process table, policy, JSON) → stdout.
+//! Beside it: the drop watcher and the policy reloader.
 
 use std::{
     io::{BufWriter, Write},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, atomic::Ordering::Relaxed},
     time::Duration,
 };
@@ -16,6 +17,11 @@ use tracing::{info, warn};
 use crate::{
     event::{Clock, Origin},
     kernel::loader,
+    policy::{
+        compiled::Policy,
+        judge::{FailMode, Judge},
+        reload::{self, Source},
+    },
     process::table::ProcessTable,
     sensor::{
         decode::{Record, decode},
@@ -40,6 +46,17 @@ pub struct RunArgs {
         value_parser = parse_ring_kib
     )]
     ring_buffer_kib: u32,
+
+    /// Policy bundle directory (Rego modules, data, tests). Re-read every
+    /// second and on SIGHUP; a bad new bundle is rejected and the previous
+    /// one stays. Default: the baseline bundle embedded in the binary.
+    #[arg(long, value_name = "DIR")]
+    policy: Option<PathBuf>,
+
+    /// What a failed policy evaluation (an error, or a limit hit) does to the
+    /// event: `open` lets it through, `closed` treats it as a `kill` match.
+    #[arg(long, value_enum, default_value_t = FailMode::Open)]
+    fail_mode: FailMode,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -62,6 +79,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
+    let bundle = source.read()?;
+    let policy = Arc::new(Policy::compile(&bundle)?);
+    info!(
+        origin = policy.origin,
+        bundle = policy.short_digest(),
+        rules = policy.rules.len(),
+        mode = policy.mode,
+        engines = ?policy.engines(),
+        "policy loaded"
+    );
     let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     // Seed after attaching: a process that starts in between is both in /proc
     // and in the ring buffer, which the table handles; none is missed.
@@ -71,11 +99,28 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     let origin = Origin::detect();
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let (policy_tx, policy_rx) = std::sync::mpsc::channel();
+    let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
     let processor = {
         let stats = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("palisade-process".into())
-            .spawn(move || process(rx, table, &origin, &stats, std::io::stdout().lock()))?
+            .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
+    };
+    let reloader = async {
+        match &args.policy {
+            Some(dir) => {
+                reload::watch(
+                    dir.clone(),
+                    policy.digest.clone(),
+                    policy_tx,
+                    Arc::clone(&stats),
+                )
+                .await
+            }
+            // The embedded bundle never changes.
+            None => std::future::pending().await,
+        }
     };
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
@@ -88,6 +133,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             }
         }
         () = drops::watch(sensor.drops, &stats) => {}
+        () = reloader => {}
         _ = terminate.recv() => info!("SIGTERM: stopping"),
         _ = interrupt.recv() => info!("SIGINT: stopping"),
     }
@@ -97,6 +143,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         events = stats.events_written.load(Relaxed),
         kernel_drops = stats.kernel_drops_total(),
         decode_errors = stats.decode_errors.load(Relaxed),
+        eval_errors = stats.eval_errors.load(Relaxed),
+        exceptions_used = stats.exceptions_used.load(Relaxed),
         "stopped"
     );
     Ok(())
@@ -107,15 +155,18 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
 fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
+    mut judge: Judge,
     origin: &Origin,
     stats: &Stats,
     out: impl Write,
 ) {
     let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut last_purge = Clock::monotonic_now_ns();
+    judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
     while let Some(batch) = rx.blocking_recv() {
+        judge.take_update();
         for raw in &batch {
-            let event = match decode(raw) {
+            let (mut event, start_ns) = match decode(raw) {
                 Ok(Record::Fork(fork)) => {
                     stats.count_record(fork.header.kind);
                     table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns);
@@ -124,12 +175,15 @@ fn process(
                 Ok(Record::Exec(exec)) => {
                     stats.count_record(exec.header.kind);
                     table.on_exec(&exec);
-                    origin.exec_event(&exec, &table)
+                    (origin.exec_event(&exec, &table), exec.start_ns)
                 }
                 Ok(Record::Exit(exit)) => {
                     stats.count_record(exit.header.kind);
                     let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
-                    origin.exit_event(&exit, known.as_ref(), &table)
+                    (
+                        origin.exit_event(&exit, known.as_ref(), &table),
+                        exit.start_ns,
+                    )
                 }
                 Err(err) => {
                     let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;
@@ -137,14 +191,16 @@ fn process(
                     continue;
                 }
             };
-            let written = serde_json::to_writer(&mut out, &event)
-                .map_err(std::io::Error::from)
-                .and_then(|()| out.write_all(b"\n"));
+            let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
+            let written = write_line(&mut out, &event)
+                .and_then(|()| audits.iter().try_for_each(|a| write_line(&mut out, a)));
             if let Err(err) = written {
                 warn!(%err, "cannot write events to stdout; stopping");
                 return;
             }
-            stats.events_written.fetch_add(1, Relaxed);
+            stats
+                .events_written
+                .fetch_add(1 + audits.len() as u64, Relaxed);
         }
         if let Err(err) = out.flush() {
             warn!(%err, "cannot write events to stdout; stopping");
@@ -153,7 +209,14 @@ fn process(
         let now = Clock::monotonic_now_ns();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
             table.purge(now);
+            judge.report_expired(origin.clock.wall_ns(now), stats);
             last_purge = now;
         }
     }
+}
+
+/// One JSON object and a newline.
+fn write_line(out: &mut impl Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
 }

@@ -16,12 +16,31 @@ pub struct Stats {
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],
     /// Records that failed to decode.
     pub decode_errors: AtomicU64,
+    /// Decisions with a match, by resulting action (see [`ACTIONS`]).
+    pub decisions: [AtomicU64; ACTIONS.len()],
+    /// Evaluations that failed (errors, limits).
+    pub eval_errors: AtomicU64,
+    /// Matches suppressed by an exception.
+    pub exceptions_used: AtomicU64,
+    /// Exceptions seen to expire.
+    pub exceptions_expired: AtomicU64,
+    /// New bundles rejected by validation.
+    pub policy_load_failures: AtomicU64,
 }
+
+/// Decision actions, in the order of [`Stats::decisions`].
+pub const ACTIONS: [&str; 4] = ["allow", "alert", "block", "kill"];
 
 impl Stats {
     pub fn count_record(&self, kind: u32) {
         if let Some(c) = self.records.get(kind as usize) {
             c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn count_decision(&self, action: &str) {
+        if let Some(i) = ACTIONS.iter().position(|a| *a == action) {
+            self.decisions[i].fetch_add(1, Relaxed);
         }
     }
 

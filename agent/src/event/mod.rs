@@ -4,7 +4,7 @@ mod bytes;
 mod time;
 
 pub use bytes::Bytes;
-pub use time::Clock;
+pub use time::{Clock, parse_rfc3339_ns};
 
 use palisade_common::{exec_flags, kind};
 use serde::Serialize;
@@ -68,6 +68,12 @@ pub struct Event {
     pub process: Process,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,
+    /// Short digest of the policy bundle that judged the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+    /// The policy's decision, when a rule matched (or an exception applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -143,6 +149,8 @@ impl Origin {
             kind: kind::name(kind),
             process,
             exit: None,
+            bundle: None,
+            decision: None,
         }
     }
 

@@ -1,0 +1,328 @@
+//! Reading a policy bundle from a directory: Rego modules, `*_test.rego`
+//! tests, and JSON/YAML data files merged at the data root (as OPA does).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::PolicyError;
+
+/// Largest file a bundle may hold: a guard against a stray huge file.
+pub const FILE_MAX_BYTES: u64 = 4 << 20;
+
+/// The baseline bundle shipped in the binary (`policies/`).
+pub static EMBEDDED: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/embedded_policies.rs"));
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the bundle root, as shown in errors.
+    pub path: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Where it came from, for messages.
+    pub origin: String,
+    pub modules: Vec<SourceFile>,
+    pub tests: Vec<SourceFile>,
+    pub data_files: Vec<SourceFile>,
+    /// All data files merged.
+    pub data: serde_json::Value,
+    /// Events from `*.jsonl` files: examples the bundle ships, used to
+    /// check that the fast evaluator agrees with the reference one.
+    pub samples: Vec<serde_json::Value>,
+    /// SHA-256 over every file's path and contents, in path order.
+    pub digest: String,
+}
+
+impl Bundle {
+    /// Reads every `.rego`, `.json`, `.yaml` and `.yml` file under `dir`.
+    /// Hidden entries and the kubelet's `..data`-style ConfigMap internals are
+    /// skipped; symlinks to files are followed.
+    pub fn from_dir(dir: &Path) -> Result<Self, PolicyError> {
+        let mut files = Vec::new();
+        collect(dir, dir, &mut files)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Self::from_files(dir.display().to_string(), files)
+    }
+
+    /// The baseline bundle compiled into the binary.
+    pub fn embedded() -> Self {
+        let files = EMBEDDED
+            .iter()
+            .map(|(path, text)| SourceFile {
+                path: path.to_string(),
+                text: text.to_string(),
+            })
+            .collect();
+        Self::from_files("<embedded baseline>".into(), files)
+            .expect("the embedded baseline bundle is valid (checked by its tests)")
+    }
+
+    pub fn from_files(origin: String, files: Vec<SourceFile>) -> Result<Self, PolicyError> {
+        let mut hasher = Sha256::new();
+        let (mut modules, mut tests, mut data_files) = (Vec::new(), Vec::new(), Vec::new());
+        let mut samples = Vec::new();
+        let mut data = serde_json::Value::Object(Default::default());
+        for file in files {
+            hasher.update(file.path.as_bytes());
+            hasher.update([0]);
+            hasher.update(file.text.as_bytes());
+            hasher.update([0]);
+            if file.path.ends_with("_test.rego") {
+                tests.push(file);
+            } else if file.path.ends_with(".rego") {
+                modules.push(file);
+            } else if file.path.ends_with(".jsonl") {
+                samples.extend(parse_samples(&file)?);
+            } else {
+                let value = parse_data(&file)?;
+                merge(&mut data, value, &file.path, "")?;
+                data_files.push(file);
+            }
+        }
+        if modules.is_empty() {
+            return Err(PolicyError::Bundle {
+                location: origin,
+                reason: "no Rego modules (.rego files) in the bundle".into(),
+            });
+        }
+        let digest = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self {
+            origin,
+            modules,
+            tests,
+            data_files,
+            data,
+            samples,
+            digest,
+        })
+    }
+
+    /// `file:line` of the first line of any data file or module containing
+    /// `needle`, for pointing an error at its source.
+    pub fn locate(&self, needle: &str) -> Option<String> {
+        self.data_files.iter().chain(&self.modules).find_map(|f| {
+            f.text
+                .lines()
+                .position(|l| l.contains(needle))
+                .map(|i| format!("{}:{}", f.path, i + 1))
+        })
+    }
+}
+
+fn is_bundle_file(name: &str) -> bool {
+    [".rego", ".json", ".jsonl", ".yaml", ".yml"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), PolicyError> {
+    let read_err = |path: &Path, e: std::io::Error| PolicyError::Bundle {
+        location: path.display().to_string(),
+        reason: format!("cannot read: {e}"),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| read_err(dir, e))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // Hidden files, and the kubelet's `..data` / `..2024_..` directories
+        // behind a mounted ConfigMap (their files are reached via symlinks).
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| read_err(&path, e))?;
+        if meta.is_dir() {
+            collect(root, &path, out)?;
+            continue;
+        }
+        if !is_bundle_file(name) {
+            continue;
+        }
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        if meta.len() > FILE_MAX_BYTES {
+            return Err(PolicyError::Bundle {
+                location: relative,
+                reason: format!(
+                    "{} bytes is over the {FILE_MAX_BYTES}-byte limit for a bundle file",
+                    meta.len()
+                ),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| PolicyError::Bundle {
+            location: relative.clone(),
+            reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+        })?;
+        out.push(SourceFile {
+            path: relative,
+            text,
+        });
+    }
+    Ok(())
+}
+
+fn parse_samples(file: &SourceFile) -> Result<Vec<serde_json::Value>, PolicyError> {
+    let mut events = Vec::new();
+    for (i, line) in file.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| PolicyError::Bundle {
+                location: format!("{}:{}", file.path, i + 1),
+                reason: format!("sample event is not JSON: {e}"),
+            })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn parse_data(file: &SourceFile) -> Result<serde_json::Value, PolicyError> {
+    let value: serde_json::Value = if file.path.ends_with(".json") {
+        serde_json::from_str(&file.text).map_err(|e| PolicyError::Bundle {
+            location: format!("{}:{}", file.path, e.line()),
+            reason: format!("invalid JSON: {e}"),
+        })?
+    } else {
+        let value = regorus::Value::from_yaml_str(&file.text).map_err(|e| PolicyError::Bundle {
+            location: file.path.clone(),
+            reason: format!("invalid YAML: {e}"),
+        })?;
+        serde_json::to_value(&value).map_err(|e| PolicyError::Bundle {
+            location: file.path.clone(),
+            reason: format!("YAML that JSON cannot hold: {e}"),
+        })?
+    };
+    if !value.is_object() {
+        return Err(PolicyError::Bundle {
+            location: file.path.clone(),
+            reason: "a data file must hold an object (it is merged at the data root)".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// Deep-merges `value` into `into`; two files setting the same non-object
+/// key is an error, as in OPA.
+fn merge(
+    into: &mut serde_json::Value,
+    value: serde_json::Value,
+    file: &str,
+    at: &str,
+) -> Result<(), PolicyError> {
+    let (Some(into), serde_json::Value::Object(value)) = (into.as_object_mut(), value) else {
+        return Err(PolicyError::Bundle {
+            location: file.into(),
+            reason: format!("data key `{at}` is set by two files"),
+        });
+    };
+    for (key, v) in value {
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        match into.get_mut(&key) {
+            Some(existing) if existing.is_object() && v.is_object() => {
+                merge(existing, v, file, &path)?
+            }
+            Some(_) => {
+                return Err(PolicyError::Bundle {
+                    location: file.into(),
+                    reason: format!("data key `{path}` is set by two files"),
+                });
+            }
+            None => {
+                into.insert(key, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn sorts_files_by_role_and_merges_data() {
+        let b = Bundle::from_files(
+            "t".into(),
+            vec![
+                file("main.rego", "package a"),
+                file("main_test.rego", "package a_test"),
+                file("a.json", r#"{"palisade": {"config": {"mode": "audit"}}}"#),
+                file("b.yaml", "palisade:\n  exceptions: []\n"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (b.modules.len(), b.tests.len(), b.data_files.len()),
+            (1, 1, 2)
+        );
+        assert_eq!(b.data["palisade"]["config"]["mode"], "audit");
+        assert!(b.data["palisade"]["exceptions"].is_array());
+        assert_eq!(b.digest.len(), 64);
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_byte() {
+        let one = Bundle::from_files("t".into(), vec![file("m.rego", "package a")]).unwrap();
+        let two = Bundle::from_files("t".into(), vec![file("m.rego", "package b")]).unwrap();
+        assert_ne!(one.digest, two.digest);
+    }
+
+    #[test]
+    fn bad_data_is_rejected_with_its_location() {
+        let err = Bundle::from_files(
+            "t".into(),
+            vec![file("m.rego", "package a"), file("d.json", "{\n\"x\": }")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("d.json:2: invalid JSON"), "{err}");
+        let err = Bundle::from_files(
+            "t".into(),
+            vec![file("m.rego", "package a"), file("d.json", "[1]")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must hold an object"), "{err}");
+        let err = Bundle::from_files(
+            "t".into(),
+            vec![
+                file("m.rego", "package a"),
+                file("a.json", r#"{"x": {"y": 1}}"#),
+                file("b.json", r#"{"x": {"y": 2}}"#),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`x.y` is set by two files"), "{err}");
+        let err = Bundle::from_files("t".into(), vec![file("d.json", "{}")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no Rego modules"), "{err}");
+    }
+}

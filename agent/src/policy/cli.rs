@@ -1,0 +1,350 @@
+//! `palisade policy check|test|eval|replay`.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufWriter, Read, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::{bundle::Bundle, compiled::Policy, testing};
+
+/// Longest event line `eval` and `replay` accept.
+pub const EVENT_LINE_MAX: usize = 1 << 20;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a bundle: Rego syntax, rule metadata, duplicate ids, modes,
+    /// exceptions (owner, reason and expiry required). Exits non-zero with
+    /// `file:line: reason` on the first problem.
+    Check { dir: PathBuf },
+    /// Run the bundle's `test_*` rules (in `*_test.rego` files), printing
+    /// PASS/FAIL per test; exits non-zero when one fails.
+    Test { dir: PathBuf },
+    /// Read events (JSON lines) on stdin and print one decision (JSON) per
+    /// line. A line that cannot be judged gets `{"error": ...}` instead.
+    Eval { dir: PathBuf },
+    /// Decisions over recorded events, summarised per rule; with `--against`,
+    /// the events whose decision differs between the two bundles.
+    Replay {
+        dir: PathBuf,
+        /// Events to replay (JSON lines, as `palisade run` prints them).
+        #[arg(long)]
+        events: PathBuf,
+        /// A second bundle to compare with (e.g. the proposed change).
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Check { dir } => check(&dir),
+        PolicyCommand::Test { dir } => test(&dir),
+        PolicyCommand::Eval { dir } => eval(&dir),
+        PolicyCommand::Replay {
+            dir,
+            events,
+            against,
+            json,
+        } => replay(&dir, &events, against.as_deref(), json),
+    }
+}
+
+fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
+    let bundle = Bundle::from_dir(dir)?;
+    let policy = Policy::compile(&bundle)?;
+    Ok((bundle, Arc::new(policy)))
+}
+
+fn check(dir: &Path) -> anyhow::Result<()> {
+    let (bundle, policy) = load(dir)?;
+    let kinds: std::collections::BTreeSet<&str> = policy
+        .rules
+        .iter()
+        .flat_map(|r| r.kinds.iter().map(String::as_str))
+        .collect();
+    println!(
+        "{}: ok: {} rules over {} event kinds, {} exceptions, {} test files, mode {}, digest {}",
+        dir.display(),
+        policy.rules.len(),
+        kinds.len(),
+        policy.exceptions.len(),
+        bundle.tests.len(),
+        policy.mode,
+        policy.short_digest()
+    );
+    for (kind, engine) in policy.engines() {
+        println!("  engine for {kind}: {engine}");
+    }
+    for note in &policy.engine_notes {
+        println!("  note: {note}");
+    }
+    for rule in &policy.rules {
+        println!(
+            "  {:<8} {:<8} {:<10} {:<6} {:<28} {}",
+            rule.id,
+            rule.severity,
+            rule.mitre,
+            rule.action,
+            rule.kinds.join(","),
+            rule.title
+        );
+    }
+    Ok(())
+}
+
+fn test(dir: &Path) -> anyhow::Result<()> {
+    let bundle = Bundle::from_dir(dir)?;
+    // The tests run against a bundle that must also be valid as a whole.
+    Policy::compile(&bundle)?;
+    let results = testing::run(&bundle)?;
+    let mut failed = 0;
+    for r in &results {
+        match &r.failure {
+            None => println!("PASS {}", r.name),
+            Some(why) => {
+                failed += 1;
+                println!("FAIL {}: {why}", r.name);
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    if results.is_empty() {
+        bail!(
+            "{}: no test_* rules found in *_test.rego files",
+            dir.display()
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} policy tests failed");
+    }
+    Ok(())
+}
+
+/// Reads JSON event lines, calling `each` with (line number, event or the
+/// reason it is not one).
+fn for_each_event(
+    mut input: impl BufRead,
+    mut each: impl FnMut(usize, Result<Value, String>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = input
+            .by_ref()
+            .take(EVENT_LINE_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.len() > EVENT_LINE_MAX && !line.ends_with(b"\n") {
+            // Skip the rest of the oversized line without holding it.
+            let mut skipped = line.len();
+            loop {
+                let buf = input.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        input.consume(i + 1);
+                        skipped += i;
+                        break;
+                    }
+                    None => {
+                        let len = buf.len();
+                        input.consume(len);
+                        skipped += len;
+                    }
+                }
+            }
+            each(
+                number,
+                Err(format!(
+                    "{skipped} bytes is over the {EVENT_LINE_MAX}-byte event limit"
+                )),
+            )?;
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let event = match serde_json::from_str::<Value>(text) {
+            Ok(v) if v.is_object() => Ok(v),
+            Ok(_) => Err("an event must be a JSON object".to_string()),
+            Err(e) => Err(format!("not JSON: {e}")),
+        };
+        each(number, event)?;
+    }
+}
+
+fn eval(dir: &Path) -> anyhow::Result<()> {
+    let (_, policy) = load(dir)?;
+    let mut evaluator = policy.evaluator();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for_each_event(std::io::stdin().lock(), |number, event| {
+        let line = match event
+            .map_err(|e| e.to_string())
+            .and_then(|e| evaluator.eval(&e).map_err(|e| e.to_string()))
+        {
+            Ok(decision) => decision,
+            Err(reason) => {
+                eprintln!("palisade: line {number}: {reason}");
+                json!({"line": number, "error": reason})
+            }
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Per-rule counts over a replay.
+#[derive(Debug, Default, serde::Serialize)]
+struct RuleCounts {
+    matched: u64,
+    alert: u64,
+    would_block: u64,
+    enforced: u64,
+    suppressed: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Change {
+    line: usize,
+    id: Value,
+    kind: Value,
+    binary: Value,
+    before: Value,
+    after: Value,
+}
+
+/// The part of a decision a reviewer compares.
+fn outcome(decision: &Value) -> Value {
+    let rules: Vec<&Value> = decision["matched"]
+        .as_array()
+        .map(|m| m.iter().map(|r| &r["rule"]).collect())
+        .unwrap_or_default();
+    json!({"action": decision["action"], "would_block": decision["would_block"], "rules": rules})
+}
+
+fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> anyhow::Result<()> {
+    let (_, policy) = load(dir)?;
+    let other = against.map(load).transpose()?;
+    let file =
+        std::fs::File::open(events).with_context(|| format!("cannot open {}", events.display()))?;
+    let mut evaluator = policy.evaluator();
+    let mut other_evaluator = other.as_ref().map(|(_, p)| p.evaluator());
+    let mut counts: BTreeMap<String, RuleCounts> = BTreeMap::new();
+    let mut other_counts: BTreeMap<String, RuleCounts> = BTreeMap::new();
+    let (mut total, mut bad) = (0u64, 0u64);
+    let mut changes = Vec::new();
+    let tally = |counts: &mut BTreeMap<String, RuleCounts>, d: &Value| {
+        for m in d["matched"].as_array().into_iter().flatten() {
+            let c = counts
+                .entry(m["rule"].as_str().unwrap_or("?").to_string())
+                .or_default();
+            c.matched += 1;
+            let enforce = m["mode"] == "enforce";
+            let blocking = m["action"] == "block" || m["action"] == "kill";
+            match (enforce, blocking) {
+                (true, true) => c.enforced += 1,
+                (false, true) => c.would_block += 1,
+                _ => c.alert += 1,
+            }
+        }
+        for s in d["suppressed"].as_array().into_iter().flatten() {
+            counts
+                .entry(s["rule"].as_str().unwrap_or("?").to_string())
+                .or_default()
+                .suppressed += 1;
+        }
+    };
+    for_each_event(std::io::BufReader::new(file), |number, event| {
+        let event = match event {
+            Ok(e) => e,
+            Err(reason) => {
+                bad += 1;
+                eprintln!("palisade: {}:{number}: {reason}", events.display());
+                return Ok(());
+            }
+        };
+        total += 1;
+        let decision = evaluator.eval(&event)?;
+        tally(&mut counts, &decision);
+        if let Some(other) = other_evaluator.as_mut() {
+            let after = other.eval(&event)?;
+            tally(&mut other_counts, &after);
+            if outcome(&decision) != outcome(&after) {
+                changes.push(Change {
+                    line: number,
+                    id: event["id"].clone(),
+                    kind: event["kind"].clone(),
+                    binary: event["process"]["binary"].clone(),
+                    before: outcome(&decision),
+                    after: outcome(&after),
+                });
+            }
+        }
+        Ok(())
+    })?;
+    if as_json {
+        let summary = json!({
+            "events": total, "unreadable": bad, "bundle": policy.short_digest(), "rules": counts,
+            "against": other.as_ref().map(|(_, p)| json!({"bundle": p.short_digest(), "rules": other_counts, "changed": changes})),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "{total} events replayed ({bad} unreadable) against {} ({})",
+        dir.display(),
+        policy.short_digest()
+    );
+    print_counts(&counts);
+    if let Some((_, other_policy)) = &other {
+        println!();
+        println!(
+            "against {} ({}):",
+            against.unwrap_or(dir).display(),
+            other_policy.short_digest()
+        );
+        print_counts(&other_counts);
+        println!();
+        println!("{} events change decision:", changes.len());
+        for c in &changes {
+            println!(
+                "  line {} {} {} {}: {} -> {}",
+                c.line, c.id, c.kind, c.binary, c.before, c.after
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_counts(counts: &BTreeMap<String, RuleCounts>) {
+    println!(
+        "  {:<10} {:>8} {:>8} {:>12} {:>9} {:>11}",
+        "rule", "matched", "alert", "would_block", "enforced", "suppressed"
+    );
+    for (rule, c) in counts {
+        println!(
+            "  {:<10} {:>8} {:>8} {:>12} {:>9} {:>11}",
+            rule, c.matched, c.alert, c.would_block, c.enforced, c.suppressed
+        );
+    }
+}

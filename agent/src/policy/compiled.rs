@@ -1,0 +1,628 @@
+//! A bundle checked and compiled once, and the per-worker evaluators that run
+//! it on every event.
+
+use std::{collections::BTreeMap, num::NonZeroU32, sync::Arc, time::Duration};
+
+use regorus::{
+    CompiledPolicy, Engine, Rc, Value,
+    languages::rego::compiler::Compiler,
+    rvm::{RegoVM, program::Program},
+    utils::limits::ExecutionTimerConfig,
+};
+use serde_json::json;
+
+use super::{ENTRY_POINT, PolicyError, bundle::Bundle, one_line};
+use crate::event::parse_rfc3339_ns;
+
+/// RVM instructions one evaluation may run: far above any sane rule set,
+/// low enough that a runaway policy stops in milliseconds.
+pub const MAX_INSTRUCTIONS: usize = 2_000_000;
+/// Wall-clock budget of one evaluation.
+pub const TIME_LIMIT: Duration = Duration::from_millis(100);
+
+const RULES_PACKAGE: &str = "palisade.rules.";
+const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+pub const ACTIONS: &[&str] = &["alert", "block", "kill"];
+const MODES: &[&str] = &["audit", "enforce"];
+const RULE_MODES: &[&str] = &["audit", "enforce", "off"];
+
+/// One rule's metadata, from its module's `meta`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub mitre: String,
+    pub action: String,
+    pub kinds: Vec<String>,
+    /// `data.palisade.rules.<name>`
+    pub package: String,
+    pub file: String,
+}
+
+/// One exception, as far as the agent needs it (expiry reporting).
+#[derive(Debug, Clone)]
+pub struct ExceptionInfo {
+    pub id: String,
+    pub owner: String,
+    pub expires: String,
+    pub expires_ns: i128,
+}
+
+/// How one event kind is evaluated.
+#[derive(Clone)]
+enum Runner {
+    /// Compiled to RVM bytecode: the fast path.
+    Vm(Arc<Program>),
+    /// regorus's tree-walking interpreter on the compiled policy, for a
+    /// bundle using a construct the RVM compiler does not support.
+    Interpreter(CompiledPolicy),
+}
+
+impl Runner {
+    fn engine_name(&self) -> &'static str {
+        match self {
+            Runner::Vm(_) => "rvm",
+            Runner::Interpreter(_) => "interpreter",
+        }
+    }
+}
+
+pub struct Policy {
+    pub origin: String,
+    pub digest: String,
+    pub rules: Vec<RuleMeta>,
+    pub exceptions: Vec<ExceptionInfo>,
+    pub mode: String,
+    /// The program for each event kind some rule names.
+    by_kind: BTreeMap<String, Runner>,
+    /// For kinds no rule names: the bundle without rule modules.
+    no_rules: Runner,
+    data: Value,
+    /// Why a kind runs on the interpreter rather than the RVM, if it does.
+    pub engine_notes: Vec<String>,
+}
+
+struct Module<'a> {
+    path: &'a str,
+    text: &'a str,
+    package: String,
+}
+
+impl Policy {
+    /// Checks and compiles `bundle`. Every failure names `file:line` where
+    /// it can and says what is wrong.
+    pub fn compile(bundle: &Bundle) -> Result<Self, PolicyError> {
+        let data = Value::from(bundle.data.clone());
+        let modules = parse_modules(bundle)?;
+        let mut all = Engine::new();
+        for m in &modules {
+            add_module(&mut all, m.path, m.text)?;
+        }
+        all.add_data(data.clone())
+            .map_err(|e| PolicyError::invalid(&bundle.origin, format!("data: {}", one_line(&e))))?;
+
+        let rules = read_rule_metas(&mut all, &modules)?;
+        let mode = check_config(bundle, &rules)?;
+        let exceptions = check_exceptions(bundle, &rules)?;
+        if !modules.iter().any(|m| m.package == "palisade.main") {
+            return Err(PolicyError::invalid(
+                &bundle.origin,
+                format!(
+                    "no module declares `package palisade.main`, which must define the entry point {ENTRY_POINT}"
+                ),
+            ));
+        }
+
+        // One program per kind, holding only that kind's rule modules: an
+        // event never meets a rule that cannot apply to it.
+        let mut kinds: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for rule in &rules {
+            for kind in &rule.kinds {
+                kinds.entry(kind.clone()).or_default().push(&rule.package);
+            }
+        }
+        let samples = &bundle.samples;
+        let mut notes = Vec::new();
+        let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
+            let chosen = modules.iter().filter(|m| {
+                !m.package.starts_with(RULES_PACKAGE)
+                    || packages
+                        .iter()
+                        .any(|p| p.strip_prefix("data.") == Some(&m.package))
+            });
+            let (runner, note) =
+                choose_runner(kind, compile_program(chosen, &data)?, samples, &data);
+            notes.extend(note);
+            Ok(runner)
+        };
+        let mut by_kind = BTreeMap::new();
+        for (kind, packages) in &kinds {
+            by_kind.insert(kind.clone(), build(kind, packages)?);
+        }
+        let no_rules = build("", &[])?;
+        let policy = Self {
+            origin: bundle.origin.clone(),
+            digest: bundle.digest.clone(),
+            rules,
+            exceptions,
+            mode,
+            by_kind,
+            no_rules,
+            data,
+            engine_notes: notes,
+        };
+        policy.smoke_test()?;
+        Ok(policy)
+    }
+
+    pub fn short_digest(&self) -> &str {
+        &self.digest[..12]
+    }
+
+    /// Which evaluator runs each kind (`rvm` or `interpreter`).
+    pub fn engines(&self) -> BTreeMap<&str, &'static str> {
+        let mut engines: BTreeMap<&str, &'static str> = self
+            .by_kind
+            .iter()
+            .map(|(k, r)| (k.as_str(), r.engine_name()))
+            .collect();
+        engines.insert("(other kinds)", self.no_rules.engine_name());
+        engines
+    }
+
+    pub fn evaluator(self: &Arc<Self>) -> Evaluator {
+        Evaluator {
+            policy: Arc::clone(self),
+            vms: BTreeMap::new(),
+        }
+    }
+
+    /// The entry point must give an object with an `action` for a benign
+    /// event of every kind: catches a main module that is undefined, or one
+    /// that blows up or loops, before the bundle goes live.
+    fn smoke_test(&self) -> Result<(), PolicyError> {
+        let mut evaluator = Evaluator {
+            policy: Arc::new(self.shallow_clone()),
+            vms: BTreeMap::new(),
+        };
+        let kinds: Vec<String> = self
+            .by_kind
+            .keys()
+            .cloned()
+            .chain(["process_exec".to_string()])
+            .collect();
+        for kind in kinds {
+            let event = json!({
+                "schema": crate::event::SCHEMA, "id": "smoke", "time": "2026-01-01T00:00:00.000000000Z",
+                "node": "smoke", "kind": kind,
+                "process": {"pid": 1, "ppid": 0, "uid": 0, "binary": "/sbin/init", "args": ["/sbin/init"],
+                            "cwd": "/", "ancestors": []}
+            });
+            let decision = evaluator.eval(&event).map_err(|e| {
+                PolicyError::invalid(
+                    &self.origin,
+                    format!("{ENTRY_POINT} fails on a `{kind}` event: {e}"),
+                )
+            })?;
+            if decision.get("action").and_then(|a| a.as_str()).is_none() {
+                return Err(PolicyError::invalid(
+                    &self.origin,
+                    format!(
+                        "{ENTRY_POINT} must be an object with an `action` for every event; for a `{kind}` event it gave {decision}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            origin: self.origin.clone(),
+            digest: self.digest.clone(),
+            rules: self.rules.clone(),
+            exceptions: self.exceptions.clone(),
+            mode: self.mode.clone(),
+            by_kind: self.by_kind.clone(),
+            no_rules: self.no_rules.clone(),
+            data: self.data.clone(),
+            engine_notes: self.engine_notes.clone(),
+        }
+    }
+}
+
+fn parse_modules(bundle: &Bundle) -> Result<Vec<Module<'_>>, PolicyError> {
+    let mut modules = Vec::new();
+    for file in &bundle.modules {
+        let mut engine = Engine::new();
+        add_module(&mut engine, &file.path, &file.text)?;
+        let package = engine
+            .get_packages()
+            .ok()
+            .and_then(|p| p.into_iter().next())
+            .and_then(|p| p.strip_prefix("data.").map(str::to_string))
+            .ok_or_else(|| {
+                PolicyError::invalid(format!("{}:1", file.path), "no package declaration")
+            })?;
+        modules.push(Module {
+            path: &file.path,
+            text: &file.text,
+            package,
+        });
+    }
+    Ok(modules)
+}
+
+fn add_module(engine: &mut Engine, path: &str, text: &str) -> Result<(), PolicyError> {
+    engine
+        .add_policy(path.to_string(), text.to_string())
+        .map(|_| ())
+        .map_err(|e| {
+            let reason = one_line(&e);
+            // regorus puts `path:line:col` first; keep it as the location.
+            match reason.split_once(": ") {
+                Some((loc, rest)) if loc.starts_with(path) => PolicyError::invalid(loc, rest),
+                _ => PolicyError::invalid(path, reason),
+            }
+        })
+}
+
+/// A kind's policy compiled both ways: the interpreter's form always, and
+/// RVM bytecode when the RVM compiler supports every construct used.
+struct Compiled {
+    interpreter: CompiledPolicy,
+    vm: Option<Arc<Program>>,
+}
+
+fn compile_program<'a>(
+    modules: impl Iterator<Item = &'a Module<'a>>,
+    data: &Value,
+) -> Result<Compiled, PolicyError> {
+    let mut engine = Engine::new();
+    for m in modules {
+        add_module(&mut engine, m.path, m.text)?;
+    }
+    engine
+        .add_data(data.clone())
+        .map_err(|e| PolicyError::invalid("data", one_line(&e)))?;
+    let entry: Rc<str> = Rc::from(ENTRY_POINT);
+    let interpreter = engine.compile_with_entrypoint(&entry).map_err(|e| {
+        PolicyError::invalid(
+            "bundle",
+            format!("cannot compile {ENTRY_POINT}: {}", one_line(&e)),
+        )
+    })?;
+    let vm = Compiler::compile_from_policy(&interpreter, &[ENTRY_POINT])
+        .map_err(|err| tracing::debug!(%err, "the RVM cannot compile this bundle; using the interpreter"))
+        .ok();
+    Ok(Compiled { interpreter, vm })
+}
+
+/// A fresh VM for `program`, with the bundle's data and the limits set.
+fn new_vm(program: &Arc<Program>, data: &Value) -> Result<RegoVM, PolicyError> {
+    let mut vm = RegoVM::new();
+    vm.load_program(Arc::clone(program));
+    vm.set_data(data.clone())
+        .map_err(|e| PolicyError::Eval(e.to_string()))?;
+    vm.set_max_instructions(MAX_INSTRUCTIONS);
+    vm.set_execution_timer_config(Some(ExecutionTimerConfig {
+        limit: TIME_LIMIT,
+        check_interval: NonZeroU32::new(1000).expect("non-zero"),
+    }));
+    Ok(vm)
+}
+
+/// Picks the RVM for a kind only if it gives the interpreter's decision on
+/// every sample event of that kind (the RVM is young; the interpreter is the
+/// reference). Returns the runner and, when the RVM was refused, why.
+fn choose_runner(
+    kind: &str,
+    compiled: Compiled,
+    samples: &[serde_json::Value],
+    data: &Value,
+) -> (Runner, Option<String>) {
+    let Some(program) = compiled.vm else {
+        return (
+            Runner::Interpreter(compiled.interpreter),
+            Some(format!(
+                "{kind}: the RVM compiler does not support this bundle; using the interpreter"
+            )),
+        );
+    };
+    let Ok(mut vm) = new_vm(&program, data) else {
+        return (
+            Runner::Interpreter(compiled.interpreter),
+            Some(format!("{kind}: the RVM refused the data")),
+        );
+    };
+    for sample in samples
+        .iter()
+        .filter(|s| kind.is_empty() || s["kind"] == kind)
+    {
+        let input = Value::from(sample.clone());
+        let reference = compiled.interpreter.eval_with_input(input.clone()).ok();
+        vm.set_input(input);
+        if vm.execute().ok() != reference {
+            let id = sample["id"].as_str().unwrap_or("?");
+            return (
+                Runner::Interpreter(compiled.interpreter),
+                Some(format!(
+                    "{kind}: the RVM's decision for sample event `{id}` differs from the interpreter's; using the interpreter"
+                )),
+            );
+        }
+    }
+    (Runner::Vm(program), None)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(1, |i| i + 1)
+}
+
+fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleMeta>, PolicyError> {
+    let mut rules: Vec<RuleMeta> = Vec::new();
+    for m in modules
+        .iter()
+        .filter(|m| m.package.starts_with(RULES_PACKAGE))
+    {
+        let at = format!("{}:{}", m.path, line_of(m.text, "meta"));
+        let meta = all
+            .eval_rule(format!("data.{}.meta", m.package))
+            .map_err(|e| {
+                PolicyError::invalid(&at, format!("cannot evaluate `meta`: {}", one_line(&e)))
+            })?;
+        let meta: serde_json::Value = serde_json::to_value(&meta).unwrap_or_default();
+        if !meta.is_object() {
+            return Err(PolicyError::invalid(
+                format!("{}:1", m.path),
+                format!(
+                    "rule module `{}` must define `meta` (an object with id, title, severity, mitre, action, kinds)",
+                    m.package
+                ),
+            ));
+        }
+        let field = |name: &str| -> Result<String, PolicyError> {
+            meta.get(name)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    PolicyError::invalid(&at, format!("`meta.{name}` must be a non-empty string"))
+                })
+        };
+        let rule = RuleMeta {
+            id: field("id")?,
+            title: field("title")?,
+            severity: field("severity")?,
+            mitre: field("mitre")?,
+            action: field("action")?,
+            kinds: meta
+                .get("kinds")
+                .and_then(|k| k.as_array())
+                .map(|k| {
+                    k.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|k: &Vec<String>| !k.is_empty())
+                .ok_or_else(|| {
+                    PolicyError::invalid(
+                        &at,
+                        "`meta.kinds` must be a non-empty array of event kinds",
+                    )
+                })?,
+            package: format!("data.{}", m.package),
+            file: m.path.to_string(),
+        };
+        if !SEVERITIES.contains(&rule.severity.as_str()) {
+            return Err(PolicyError::invalid(
+                &at,
+                format!(
+                    "unknown severity `{}` (one of {SEVERITIES:?})",
+                    rule.severity
+                ),
+            ));
+        }
+        if !ACTIONS.contains(&rule.action.as_str()) {
+            return Err(PolicyError::invalid(
+                &at,
+                format!("unknown action `{}` (one of {ACTIONS:?})", rule.action),
+            ));
+        }
+        if !is_mitre_id(&rule.mitre) {
+            return Err(PolicyError::invalid(
+                &at,
+                format!(
+                    "`{}` is not a MITRE ATT&CK technique id like T1059 or T1059.004",
+                    rule.mitre
+                ),
+            ));
+        }
+        if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
+            return Err(PolicyError::invalid(
+                &at,
+                format!(
+                    "duplicate rule id `{}`: already used by {}",
+                    rule.id, first.file
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+fn is_mitre_id(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('T') else {
+        return false;
+    };
+    let (main, sub) = rest.split_once('.').unwrap_or((rest, ""));
+    main.len() == 4
+        && main.bytes().all(|b| b.is_ascii_digit())
+        && (sub.is_empty() || (sub.len() == 3 && sub.bytes().all(|b| b.is_ascii_digit())))
+}
+
+fn check_config(bundle: &Bundle, rules: &[RuleMeta]) -> Result<String, PolicyError> {
+    let config = &bundle.data["palisade"]["config"];
+    let at = |needle: &str| {
+        bundle
+            .locate(needle)
+            .unwrap_or_else(|| bundle.origin.clone())
+    };
+    let mode = config["mode"].as_str().unwrap_or_default();
+    if !MODES.contains(&mode) {
+        return Err(PolicyError::invalid(
+            at("\"mode\""),
+            format!(
+                "`palisade.config.mode` must be one of {MODES:?}, not {}",
+                config["mode"]
+            ),
+        ));
+    }
+    if let Some(modes) = config.get("rule_modes").and_then(|m| m.as_object()) {
+        for (id, value) in modes {
+            if !rules.iter().any(|r| &r.id == id) {
+                return Err(PolicyError::invalid(
+                    at(id),
+                    format!("`rule_modes` names unknown rule `{id}`"),
+                ));
+            }
+            if !value.as_str().is_some_and(|v| RULE_MODES.contains(&v)) {
+                return Err(PolicyError::invalid(
+                    at(id),
+                    format!("rule mode for `{id}` must be one of {RULE_MODES:?}, not {value}"),
+                ));
+            }
+        }
+    }
+    Ok(mode.to_string())
+}
+
+fn check_exceptions(
+    bundle: &Bundle,
+    rules: &[RuleMeta],
+) -> Result<Vec<ExceptionInfo>, PolicyError> {
+    let Some(list) = bundle.data["palisade"].get("exceptions") else {
+        return Ok(Vec::new());
+    };
+    let at = |needle: &str| {
+        bundle
+            .locate(needle)
+            .unwrap_or_else(|| bundle.origin.clone())
+    };
+    let list = list.as_array().ok_or_else(|| {
+        PolicyError::invalid(at("exceptions"), "`palisade.exceptions` must be an array")
+    })?;
+    let mut out: Vec<ExceptionInfo> = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let id = e["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
+            PolicyError::invalid(
+                at("exceptions"),
+                format!("exception #{} has no `id`", i + 1),
+            )
+        })?;
+        let loc = at(&format!("\"{id}\""));
+        let text = |name: &str| -> Result<String, PolicyError> {
+            e[name]
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| PolicyError::invalid(&loc, format!("exception `{id}` has no `{name}`: every exception needs an owner, a reason and an expiry")))
+        };
+        let owner = text("owner")?;
+        text("reason")?;
+        let expires = text("expires")?;
+        let expires_ns = parse_rfc3339_ns(&expires).ok_or_else(|| {
+            PolicyError::invalid(
+                &loc,
+                format!("exception `{id}`: expires `{expires}` is not an RFC 3339 time"),
+            )
+        })?;
+        let covered = e["rules"]
+            .as_array()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                PolicyError::invalid(
+                    &loc,
+                    format!("exception `{id}` must list the `rules` it covers"),
+                )
+            })?;
+        for r in covered {
+            if !r
+                .as_str()
+                .is_some_and(|r| rules.iter().any(|known| known.id == r))
+            {
+                return Err(PolicyError::invalid(
+                    &loc,
+                    format!("exception `{id}` covers unknown rule {r}"),
+                ));
+            }
+        }
+        if !e["scope"].is_object() {
+            return Err(PolicyError::invalid(
+                &loc,
+                format!(
+                    "exception `{id}` needs a `scope` object (binary, image, namespace, pod_labels, actor, ...)"
+                ),
+            ));
+        }
+        if out.iter().any(|x| x.id == id) {
+            return Err(PolicyError::invalid(
+                &loc,
+                format!("duplicate exception id `{id}`"),
+            ));
+        }
+        out.push(ExceptionInfo {
+            id: id.to_string(),
+            owner,
+            expires,
+            expires_ns,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the policy; one per worker thread, each with its own VMs.
+pub struct Evaluator {
+    policy: Arc<Policy>,
+    vms: BTreeMap<String, RegoVM>,
+}
+
+impl Evaluator {
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The decision for one event (its JSON form).
+    pub fn eval(&mut self, event: &serde_json::Value) -> Result<serde_json::Value, PolicyError> {
+        let kind = event
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let (key, runner) = match self.policy.by_kind.get(kind) {
+            Some(runner) => (kind, runner),
+            None => ("", &self.policy.no_rules),
+        };
+        let input = Value::from(event.clone());
+        let result = match runner {
+            Runner::Interpreter(compiled) => compiled
+                .eval_with_input(input)
+                .map_err(|e| PolicyError::Eval(format!("{e:#}")))?,
+            Runner::Vm(program) => {
+                if !self.vms.contains_key(key) {
+                    self.vms
+                        .insert(key.to_string(), new_vm(program, &self.policy.data)?);
+                }
+                let vm = self.vms.get_mut(key).expect("inserted above");
+                vm.set_input(input);
+                vm.execute()
+                    .map_err(|e| PolicyError::Eval(format!("{e:#}")))?
+            }
+        };
+        serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))
+    }
+}

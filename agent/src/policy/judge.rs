@@ -1,0 +1,166 @@
+//! Applying the policy inside `palisade run`: every event is evaluated, the
+//! decision is attached, a `kill` in enforce mode is carried out, each use of
+//! an exception is recorded, and expired exceptions are reported.
+
+use std::{collections::HashSet, sync::Arc, sync::mpsc::Receiver};
+
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use super::{
+    compiled::{Evaluator, Policy},
+    enforce::{self, Enforcement},
+};
+use crate::{
+    event::{Clock, Event},
+    stats::Stats,
+};
+
+/// What happens to an event whose evaluation fails (a policy that errs or
+/// hits its limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailMode {
+    /// The event is let through: decision action `allow`, with the error.
+    Open,
+    /// The event is treated as matching a `kill` rule (in audit mode:
+    /// reported as would_block).
+    Closed,
+}
+
+pub struct Judge {
+    evaluator: Evaluator,
+    fail_mode: FailMode,
+    updates: Receiver<Arc<Policy>>,
+    /// Expired exceptions already reported for the current bundle.
+    expired_reported: HashSet<String>,
+}
+
+impl Judge {
+    pub fn new(policy: Arc<Policy>, fail_mode: FailMode, updates: Receiver<Arc<Policy>>) -> Self {
+        Self {
+            evaluator: policy.evaluator(),
+            fail_mode,
+            updates,
+            expired_reported: HashSet::new(),
+        }
+    }
+
+    /// Takes a newly loaded bundle, if the reloader sent one.
+    pub fn take_update(&mut self) {
+        while let Ok(policy) = self.updates.try_recv() {
+            info!(
+                bundle = policy.short_digest(),
+                rules = policy.rules.len(),
+                "policy bundle swapped in"
+            );
+            self.evaluator = policy.evaluator();
+            self.expired_reported.clear();
+        }
+    }
+
+    /// Logs and counts exceptions that expired since the last check.
+    pub fn report_expired(&mut self, now_wall_ns: i128, stats: &Stats) {
+        for e in &self.evaluator.policy().exceptions {
+            if e.expires_ns <= now_wall_ns && self.expired_reported.insert(e.id.clone()) {
+                stats
+                    .exceptions_expired
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                warn!(
+                    exception = e.id,
+                    owner = e.owner,
+                    expired = e.expires,
+                    "exception expired: it no longer applies; renew it in the bundle or remove it"
+                );
+            }
+        }
+    }
+
+    /// Judges `event` (started at `start_ns`, monotonic): attaches the
+    /// decision and returns the audit records of exceptions it used.
+    pub fn judge(
+        &mut self,
+        event: &mut Event,
+        start_ns: u64,
+        clock: &Clock,
+        stats: &Stats,
+    ) -> Vec<Value> {
+        let policy = Arc::clone(self.evaluator.policy());
+        event.bundle = Some(policy.short_digest().to_string());
+        let input = match serde_json::to_value(&*event) {
+            Ok(v) => v,
+            Err(err) => {
+                warn!(%err, "cannot present an event to the policy");
+                return Vec::new();
+            }
+        };
+        let mut decision = match self.evaluator.eval(&input) {
+            Ok(d) => d,
+            Err(err) => {
+                stats
+                    .eval_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
+                self.failed(&policy, &err.to_string())
+            }
+        };
+        let matched = decision["matched"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty());
+        let suppressed: Vec<Value> = decision["suppressed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let failed = decision.get("error").is_some();
+        if !(matched || !suppressed.is_empty() || failed) {
+            return Vec::new();
+        }
+        stats.count_decision(decision["action"].as_str().unwrap_or("?"));
+        let enforcement = match decision["action"].as_str() {
+            Some("kill") => Some(enforce::kill(event.process.pid, start_ns)),
+            Some("block") => Some(Enforcement::block_not_available()),
+            _ => None,
+        };
+        if let (Some(e), Some(obj)) = (enforcement, decision.as_object_mut()) {
+            obj.insert("enforcement".into(), json!(e));
+        }
+        if let Some(obj) = decision.as_object_mut() {
+            obj.insert("bundle".into(), json!(policy.short_digest()));
+        }
+        event.decision = Some(decision);
+        suppressed
+            .into_iter()
+            .map(|s| {
+                stats.exceptions_used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                json!({
+                    "schema": crate::event::SCHEMA,
+                    "id": format!("{}-exception-{}", event.id, s["exception"].as_str().unwrap_or("?")),
+                    "time": clock.rfc3339(Clock::monotonic_now_ns()),
+                    "node": event.node,
+                    "kind": "exception_used",
+                    "event_id": event.id,
+                    "bundle": policy.short_digest(),
+                    "exception": s,
+                    "process": {"pid": event.process.pid, "binary": event.process.binary},
+                })
+            })
+            .collect()
+    }
+
+    fn failed(&self, policy: &Policy, reason: &str) -> Value {
+        match self.fail_mode {
+            FailMode::Open => {
+                json!({"action": "allow", "error": reason, "matched": [], "mode": policy.mode})
+            }
+            FailMode::Closed => {
+                let enforce = policy.mode == "enforce";
+                json!({
+                    "action": if enforce { "kill" } else { "alert" },
+                    "would_block": !enforce,
+                    "error": reason,
+                    "matched": [],
+                    "mode": policy.mode,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Policy as code: a Rego bundle judges every event.
+//!
+//! The bundle's own Rego computes the decision at [`ENTRY_POINT`], so OPA and
+//! Palisade give the same answer. Palisade compiles the bundle once, into one
+//! program per event kind holding only the rules for that kind (indexing by
+//! kind without changing any decision), and runs it on regorus's RVM.
+
+pub mod bundle;
+pub mod cli;
+pub mod compiled;
+pub mod enforce;
+pub mod judge;
+pub mod reload;
+pub mod testing;
+
+use thiserror::Error;
+
+/// The rule every decision comes from.
+pub const ENTRY_POINT: &str = "data.palisade.main.decision";
+
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// The bundle is not valid; `location` is `file:line` where known.
+    #[error("{location}: {reason}")]
+    Invalid { location: String, reason: String },
+    /// Reading the bundle failed, or it is malformed at the file level.
+    #[error("{location}: {reason}")]
+    Bundle { location: String, reason: String },
+    /// Evaluating one event failed (including hitting the limits).
+    #[error("policy evaluation failed: {0}")]
+    Eval(String),
+}
+
+impl PolicyError {
+    pub(crate) fn invalid(location: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            location: location.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The first line of a regorus error that names a location, else its first
+/// line: regorus prints the source line and a caret below it.
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("unknown error").to_string();
+    let detail = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("error:") || l.contains(": error:"))
+        .map(str::to_string);
+    match detail {
+        Some(d) if d != first => format!("{first} {d}"),
+        _ => first,
+    }
+}

@@ -1,0 +1,125 @@
+//! `palisade policy test`: runs every `test_*` rule of the bundle's
+//! `*_test.rego` files, as `opa test` does.
+
+use regorus::{Engine, Value};
+
+use super::{PolicyError, bundle::Bundle, one_line};
+
+#[derive(Debug)]
+pub struct TestResult {
+    /// `data.<package>.<rule>`
+    pub name: String,
+    /// None when passed; the reason otherwise.
+    pub failure: Option<String>,
+}
+
+/// Every test rule in `bundle`, evaluated against the whole bundle.
+pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
+    let mut engine = Engine::new();
+    for file in bundle.modules.iter().chain(&bundle.tests) {
+        engine
+            .add_policy(file.path.clone(), file.text.clone())
+            .map_err(|e| {
+                let reason = one_line(&e);
+                match reason.split_once(": ") {
+                    Some((loc, rest)) if loc.starts_with(&file.path) => {
+                        PolicyError::invalid(loc, rest)
+                    }
+                    _ => PolicyError::invalid(&file.path, reason),
+                }
+            })?;
+    }
+    engine
+        .add_data(Value::from(bundle.data.clone()))
+        .map_err(|e| PolicyError::invalid(&bundle.origin, one_line(&e)))?;
+    let mut results = Vec::new();
+    for file in &bundle.tests {
+        let Some(package) = package_of(&file.text) else {
+            return Err(PolicyError::invalid(
+                format!("{}:1", file.path),
+                "no package declaration",
+            ));
+        };
+        for name in test_rule_names(&file.text) {
+            let full = format!("data.{package}.{name}");
+            let failure = match engine.eval_rule(full.clone()) {
+                Ok(Value::Bool(true)) => None,
+                Ok(Value::Undefined) => Some("undefined (a condition did not hold)".to_string()),
+                Ok(other) => Some(format!("gave {other} instead of true")),
+                Err(e) => Some(one_line(&e)),
+            };
+            results.push(TestResult {
+                name: full,
+                failure,
+            });
+        }
+    }
+    Ok(results)
+}
+
+fn package_of(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("package ")
+            .map(|p| p.trim().to_string())
+    })
+}
+
+/// Names of rules defined at the start of a line as `test_<name>`, once each.
+fn test_rule_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with("test_") {
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::bundle::SourceFile;
+
+    fn bundle(files: &[(&str, &str)]) -> Bundle {
+        let files = files
+            .iter()
+            .map(|(p, t)| SourceFile {
+                path: p.to_string(),
+                text: t.to_string(),
+            })
+            .collect();
+        Bundle::from_files("t".into(), files).unwrap()
+    }
+
+    #[test]
+    fn passes_and_fails_tests_and_names_them() {
+        let b = bundle(&[
+            ("m.rego", "package m\nimport rego.v1\nbig if input.n > 10\n"),
+            (
+                "m_test.rego",
+                "package m_test\nimport rego.v1\ntest_big if data.m.big with input as {\"n\": 11}\n\
+                 test_small_is_big if data.m.big with input as {\"n\": 1}\n",
+            ),
+        ]);
+        let results = run(&b).unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].name, "data.m_test.test_big");
+        assert!(results[0].failure.is_none());
+        assert!(results[1].failure.is_some());
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file_and_line() {
+        let b = bundle(&[("m.rego", "package m\nimport rego.v1\nbig if {{ input.n >\n")]);
+        let err = run(&b).unwrap_err().to_string();
+        assert!(err.starts_with("m.rego:3"), "{err}");
+    }
+}
