@@ -21,6 +21,23 @@ pub const MAX_INSTRUCTIONS: usize = 2_000_000;
 pub const TIME_LIMIT: Duration = Duration::from_millis(100);
 
 const RULES_PACKAGE: &str = "palisade.rules.";
+/// How the program for kinds that no rule names is labelled.
+const OTHER_KINDS: &str = "(other kinds)";
+
+/// The evaluation budget, for the RVM and the interpreter alike.
+pub fn time_limit(limit: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit,
+        check_interval: NonZeroU32::new(1000).expect("non-zero"),
+    }
+}
+
+/// An engine whose evaluations stop after `limit`.
+pub fn limited_engine(limit: Duration) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_execution_timer_config(time_limit(limit));
+    engine
+}
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 pub const ACTIONS: &[&str] = &["alert", "block", "kill"];
 const MODES: &[&str] = &["audit", "enforce"];
@@ -93,9 +110,11 @@ impl Policy {
     /// Checks and compiles `bundle`. Every failure names `file:line` where
     /// it can and says what is wrong.
     pub fn compile(bundle: &Bundle) -> Result<Self, PolicyError> {
+        // The interpreter's compiled form takes its budget from here.
+        regorus::utils::limits::set_fallback_execution_timer_config(Some(time_limit(TIME_LIMIT)));
         let data = Value::from(bundle.data.clone());
         let modules = parse_modules(bundle)?;
-        let mut all = Engine::new();
+        let mut all = limited_engine(TIME_LIMIT);
         for m in &modules {
             add_module(&mut all, m.path, m.text)?;
         }
@@ -131,6 +150,7 @@ impl Policy {
                         .iter()
                         .any(|p| p.strip_prefix("data.") == Some(&m.package))
             });
+            let kind = if kind.is_empty() { OTHER_KINDS } else { kind };
             let (runner, note) =
                 choose_runner(kind, compile_program(chosen, &data)?, samples, &data);
             notes.extend(note);
@@ -167,7 +187,7 @@ impl Policy {
             .iter()
             .map(|(k, r)| (k.as_str(), r.engine_name()))
             .collect();
-        engines.insert("(other kinds)", self.no_rules.engine_name());
+        engines.insert(OTHER_KINDS, self.no_rules.engine_name());
         engines
     }
 
@@ -235,7 +255,7 @@ impl Policy {
 fn parse_modules(bundle: &Bundle) -> Result<Vec<Module<'_>>, PolicyError> {
     let mut modules = Vec::new();
     for file in &bundle.modules {
-        let mut engine = Engine::new();
+        let mut engine = limited_engine(TIME_LIMIT);
         add_module(&mut engine, &file.path, &file.text)?;
         let package = engine
             .get_packages()
@@ -272,14 +292,15 @@ fn add_module(engine: &mut Engine, path: &str, text: &str) -> Result<(), PolicyE
 /// RVM bytecode when the RVM compiler supports every construct used.
 struct Compiled {
     interpreter: CompiledPolicy,
-    vm: Option<Arc<Program>>,
+    /// The bytecode, or why the RVM compiler refused.
+    vm: Result<Arc<Program>, String>,
 }
 
 fn compile_program<'a>(
     modules: impl Iterator<Item = &'a Module<'a>>,
     data: &Value,
 ) -> Result<Compiled, PolicyError> {
-    let mut engine = Engine::new();
+    let mut engine = limited_engine(TIME_LIMIT);
     for m in modules {
         add_module(&mut engine, m.path, m.text)?;
     }
@@ -293,9 +314,7 @@ fn compile_program<'a>(
             format!("cannot compile {ENTRY_POINT}: {}", one_line(&e)),
         )
     })?;
-    let vm = Compiler::compile_from_policy(&interpreter, &[ENTRY_POINT])
-        .map_err(|err| tracing::debug!(%err, "the RVM cannot compile this bundle; using the interpreter"))
-        .ok();
+    let vm = Compiler::compile_from_policy(&interpreter, &[ENTRY_POINT]).map_err(|e| one_line(&e));
     Ok(Compiled { interpreter, vm })
 }
 
@@ -306,10 +325,7 @@ fn new_vm(program: &Arc<Program>, data: &Value) -> Result<RegoVM, PolicyError> {
     vm.set_data(data.clone())
         .map_err(|e| PolicyError::Eval(e.to_string()))?;
     vm.set_max_instructions(MAX_INSTRUCTIONS);
-    vm.set_execution_timer_config(Some(ExecutionTimerConfig {
-        limit: TIME_LIMIT,
-        check_interval: NonZeroU32::new(1000).expect("non-zero"),
-    }));
+    vm.set_execution_timer_config(Some(time_limit(TIME_LIMIT)));
     Ok(vm)
 }
 
@@ -322,13 +338,16 @@ fn choose_runner(
     samples: &[serde_json::Value],
     data: &Value,
 ) -> (Runner, Option<String>) {
-    let Some(program) = compiled.vm else {
-        return (
-            Runner::Interpreter(compiled.interpreter),
-            Some(format!(
-                "{kind}: the RVM compiler does not support this bundle; using the interpreter"
-            )),
-        );
+    let program = match compiled.vm {
+        Ok(program) => program,
+        Err(why) => {
+            return (
+                Runner::Interpreter(compiled.interpreter),
+                Some(format!(
+                    "{kind}: the RVM compiler refused the bundle ({why}); using the interpreter"
+                )),
+            );
+        }
     };
     let Ok(mut vm) = new_vm(&program, data) else {
         return (
@@ -338,7 +357,7 @@ fn choose_runner(
     };
     for sample in samples
         .iter()
-        .filter(|s| kind.is_empty() || s["kind"] == kind)
+        .filter(|s| kind == OTHER_KINDS || s["kind"] == kind)
     {
         let input = Value::from(sample.clone());
         let reference = compiled.interpreter.eval_with_input(input.clone()).ok();
@@ -611,7 +630,7 @@ impl Evaluator {
         let result = match runner {
             Runner::Interpreter(compiled) => compiled
                 .eval_with_input(input)
-                .map_err(|e| PolicyError::Eval(format!("{e:#}")))?,
+                .map_err(|e| PolicyError::Eval(one_line(&e)))?,
             Runner::Vm(program) => {
                 if !self.vms.contains_key(key) {
                     self.vms
@@ -619,8 +638,7 @@ impl Evaluator {
                 }
                 let vm = self.vms.get_mut(key).expect("inserted above");
                 vm.set_input(input);
-                vm.execute()
-                    .map_err(|e| PolicyError::Eval(format!("{e:#}")))?
+                vm.execute().map_err(|e| PolicyError::Eval(one_line(&e)))?
             }
         };
         serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))

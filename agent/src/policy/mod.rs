@@ -40,19 +40,22 @@ impl PolicyError {
     }
 }
 
-/// The first line of a regorus error that names a location, else its first
-/// line: regorus prints the source line and a caret below it.
-pub(crate) fn one_line(err: &anyhow::Error) -> String {
+/// A regorus error on one line: regorus prints `--> file:line:col`, the
+/// source line, a caret and `error: ...` on separate lines.
+pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
     let text = format!("{err:#}");
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("unknown error").to_string();
-    let detail = text
+    let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| l.starts_with("error:") || l.contains(": error:"))
-        .map(str::to_string);
-    match detail {
-        Some(d) if d != first => format!("{first} {d}"),
-        _ => first,
+        .filter(|l| !l.is_empty())
+        .collect();
+    let location = lines.iter().find_map(|l| l.strip_prefix("--> "));
+    let message = lines
+        .iter()
+        .find_map(|l| l.split_once("error: ").map(|(_, m)| m))
+        .unwrap_or(lines.first().copied().unwrap_or("unknown error"));
+    match location {
+        Some(at) => format!("{at}: {message}"),
+        None => message.to_string(),
     }
 }

@@ -1,9 +1,12 @@
 //! `palisade policy test`: runs every `test_*` rule of the bundle's
 //! `*_test.rego` files, as `opa test` does.
 
-use regorus::{Engine, Value};
+use regorus::Value;
 
-use super::{PolicyError, bundle::Bundle, one_line};
+use super::{PolicyError, bundle::Bundle, compiled::limited_engine, one_line};
+
+/// Budget of one test rule: tests may build bigger inputs than one event.
+const TEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct TestResult {
@@ -15,7 +18,7 @@ pub struct TestResult {
 
 /// Every test rule in `bundle`, evaluated against the whole bundle.
 pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
-    let mut engine = Engine::new();
+    let mut engine = limited_engine(TEST_TIME_LIMIT);
     for file in bundle.modules.iter().chain(&bundle.tests) {
         engine
             .add_policy(file.path.clone(), file.text.clone())

@@ -1,0 +1,442 @@
+//! `palisade policy check|test|eval|replay` on real bundles written to disk,
+//! run through the real binary. Bad input must give one clear line and a
+//! non-zero exit, and never take the evaluator down.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use serde_json::Value;
+
+/// A small but complete bundle: the aggregation of the baseline's shape and
+/// one rule, so these tests do not depend on the baseline's contents.
+const MAIN: &str = r#"package palisade.main
+
+import rego.v1
+
+config := data.palisade.config
+
+rule_mode(id) := object.get(config.rule_modes, id, config.mode)
+
+event_ns := time.parse_rfc3339_ns(input.time)
+
+applies(e, id) if {
+	id in e.rules
+	event_ns < time.parse_rfc3339_ns(e.expires)
+	object.get(e.scope, "binary", input.process.binary) == input.process.binary
+}
+
+candidates contains c if {
+	some name, rule in data.palisade.rules
+	input.kind in rule.meta.kinds
+	mode := rule_mode(rule.meta.id)
+	mode != "off"
+	some msg in rule.hits
+	c := {"rule": rule.meta.id, "action": rule.meta.action, "mode": mode, "message": msg}
+}
+
+suppressed contains s if {
+	some c in candidates
+	some e in object.get(data.palisade, "exceptions", [])
+	applies(e, c.rule)
+	s := {"rule": c.rule, "exception": e.id, "owner": e.owner}
+}
+
+matched contains c if {
+	some c in candidates
+	not c.rule in {s.rule | some s in suppressed}
+}
+
+rank := {"alert": 1, "block": 2, "kill": 3}
+
+enforced := [rank[m.action] | some m in matched; m.mode == "enforce"]
+
+action := "allow" if count(matched) == 0
+
+action := a if {
+	count(enforced) > 0
+	some a, r in rank
+	r == max(enforced)
+}
+
+action := "alert" if {
+	count(matched) > 0
+	count(enforced) == 0
+}
+
+decision := {
+	"matched": sort(matched),
+	"suppressed": sort(suppressed),
+	"action": action,
+	"mode": config.mode,
+	"would_block": count([m | some m in matched; m.mode == "audit"; m.action in {"block", "kill"}]) > 0,
+}
+"#;
+
+const NC_RULE: &str = r#"package palisade.rules.nc
+
+import rego.v1
+
+meta := {"id": "T-001", "title": "netcat", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec"]}
+
+hits contains msg if {
+	endswith(input.process.binary, "/nc")
+	msg := sprintf("netcat executed: %v", [input.process.binary])
+}
+"#;
+
+const NC_TEST: &str = r#"package palisade.rules.nc_test
+
+import rego.v1
+
+test_nc_matches if {
+	count(data.palisade.rules.nc.hits) == 1 with input as {"kind": "process_exec", "process": {"binary": "/usr/bin/nc"}}
+}
+
+test_ls_does_not if {
+	count(data.palisade.rules.nc.hits) == 0 with input as {"kind": "process_exec", "process": {"binary": "/usr/bin/ls"}}
+}
+"#;
+
+const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
+
+struct TempBundle(PathBuf);
+
+impl TempBundle {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("palisade-policy-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        let b = TempBundle(dir);
+        b.write("main.rego", MAIN)
+            .write("rules/nc.rego", NC_RULE)
+            .write("rules/nc_test.rego", NC_TEST);
+        b.write("config.json", CONFIG);
+        b
+    }
+
+    fn write(&self, path: &str, text: &str) -> &Self {
+        std::fs::write(self.0.join(path), text).unwrap();
+        self
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempBundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn palisade(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn check(bundle: &TempBundle) -> (bool, String) {
+    let out = palisade(&["policy", "check", bundle.path().to_str().unwrap()], b"");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+/// A rejected bundle: non-zero exit, one line, naming `location`.
+fn assert_rejected(bundle: &TempBundle, location: &str, reason: &str) {
+    let (ok, stderr) = check(bundle);
+    assert!(!ok, "accepted a bad bundle");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with(&format!("palisade: {location}")),
+        "location {location}: {stderr}"
+    );
+    assert!(stderr.contains(reason), "reason `{reason}`: {stderr}");
+}
+
+#[test]
+fn a_valid_bundle_checks_and_lists_its_rules() {
+    let b = TempBundle::new("valid");
+    let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok: 1 rules"), "{stdout}");
+    assert!(
+        stdout.contains("T-001") && stdout.contains("T1059"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn malformed_rego_names_file_and_line() {
+    let b = TempBundle::new("syntax");
+    b.write(
+        "rules/nc.rego",
+        "package palisade.rules.nc\n\nimport rego.v1\n\nhits contains msg if { input.x === 1 }\n\nmeta := {}\n",
+    );
+    assert_rejected(&b, "rules/nc.rego:5:", "");
+}
+
+#[test]
+fn data_of_the_wrong_shape_is_rejected() {
+    let b = TempBundle::new("shape");
+    b.write("config.json", "[1, 2]");
+    assert_rejected(&b, "config.json", "must hold an object");
+    b.write(
+        "config.json",
+        r#"{"palisade": {"config": {"mode": "sometimes"}}}"#,
+    );
+    assert_rejected(&b, "config.json:1", "mode` must be one of");
+}
+
+#[test]
+fn duplicate_rule_ids_and_unknown_actions_are_rejected() {
+    let b = TempBundle::new("dup");
+    b.write(
+        "rules/nc2.rego",
+        &NC_RULE.replace("package palisade.rules.nc", "package palisade.rules.nc2"),
+    );
+    assert_rejected(
+        &b,
+        "rules/nc2.rego",
+        "duplicate rule id `T-001`: already used by rules/nc.rego",
+    );
+    std::fs::remove_file(b.path().join("rules/nc2.rego")).unwrap();
+    b.write(
+        "rules/nc.rego",
+        &NC_RULE.replace("\"block\"", "\"quarantine\""),
+    );
+    assert_rejected(&b, "rules/nc.rego:5", "unknown action `quarantine`");
+}
+
+#[test]
+fn an_exception_needs_owner_reason_and_expiry() {
+    let b = TempBundle::new("exc");
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/usr/bin/nc"}, "owner": "sec", "reason": "probe"}
+]}}"#,
+    );
+    assert_rejected(&b, "exceptions.json:2", "exception `EX-1` has no `expires`");
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {}, "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
+]}}"#,
+    );
+    assert_rejected(&b, "exceptions.json:2", "has no `owner`");
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {}, "owner": "sec", "reason": "probe", "expires": "soon"}
+]}}"#,
+    );
+    assert_rejected(&b, "exceptions.json:2", "not an RFC 3339 time");
+}
+
+#[test]
+fn a_policy_that_recurses_or_blows_up_is_rejected() {
+    let b = TempBundle::new("recurse");
+    let looping = NC_RULE
+        .replace("package palisade.rules.nc", "package palisade.rules.loop")
+        .replace("T-001", "T-003")
+        .replace("endswith(input.process.binary, \"/nc\")", "a");
+    b.write("rules/loop.rego", &format!("{looping}\na if b\n\nb if a\n"));
+    let (ok, stderr) = check(&b);
+    assert!(!ok && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.contains("recursion"), "{stderr}");
+
+    let b = TempBundle::new("blowup");
+    b.write(
+        "rules/big.rego",
+        &NC_RULE
+            .replace("package palisade.rules.nc", "package palisade.rules.big")
+            .replace("T-001", "T-002")
+            .replace(
+                "endswith(input.process.binary, \"/nc\")",
+                // Nine million iterations: far past the evaluation limits.
+                "count([x | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000); x := i * j]) > 0",
+            ),
+    );
+    let (ok, stderr) = check(&b);
+    assert!(!ok && stderr.lines().count() == 1, "{stderr}");
+    assert!(
+        stderr.contains("fails on a `process_exec` event"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_judges_each_line_and_survives_garbage_and_huge_lines() {
+    let b = TempBundle::new("eval");
+    let nc = r#"{"id":"1","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":1,"binary":"/usr/bin/nc"}}"#;
+    let ls = r#"{"id":"2","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":2,"binary":"/usr/bin/ls"}}"#;
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(10 << 20));
+    let input = format!("{nc}\nthis is not json\n{huge}\n[1,2]\n{ls}\n");
+    let out = palisade(
+        &["policy", "eval", b.path().to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "one line out per line in");
+    assert_eq!(lines[0]["action"], "alert");
+    assert_eq!(
+        lines[0]["would_block"], true,
+        "audit mode: a block rule would block"
+    );
+    assert_eq!(lines[0]["matched"][0]["rule"], "T-001");
+    assert!(lines[1]["error"].as_str().unwrap().starts_with("not JSON"));
+    assert!(
+        lines[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the 1048576-byte event limit")
+    );
+    assert!(
+        lines[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be a JSON object")
+    );
+    assert_eq!(lines[4]["action"], "allow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2: not JSON"), "{stderr}");
+}
+
+#[test]
+fn enforce_mode_exceptions_and_their_expiry() {
+    let b = TempBundle::new("modes");
+    b.write(
+        "config.json",
+        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#,
+    );
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec-team", "reason": "health probe", "expires": "2027-01-01T00:00:00Z"}
+]}}"#,
+    );
+    let event = |binary: &str, time: &str| {
+        format!(
+            r#"{{"kind":"process_exec","time":"{time}","process":{{"pid":1,"binary":"{binary}"}}}}"#
+        )
+    };
+    let input = [
+        event("/usr/bin/nc", "2026-11-24T00:00:00Z"),
+        event("/opt/probe/nc", "2026-11-24T00:00:00Z"),
+        event("/opt/probe/nc", "2027-01-01T00:00:01Z"),
+    ]
+    .join("\n");
+    let out = palisade(
+        &["policy", "eval", b.path().to_str().unwrap()],
+        input.as_bytes(),
+    );
+    let d: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(d[0]["action"], "block", "enforce mode: {}", d[0]);
+    assert_eq!(d[1]["action"], "allow", "the exception applies: {}", d[1]);
+    assert_eq!(d[1]["suppressed"][0]["exception"], "EX-1");
+    assert_eq!(
+        d[2]["action"], "block",
+        "expired exceptions stop applying: {}",
+        d[2]
+    );
+}
+
+#[test]
+fn test_runs_rego_tests_and_fails_on_a_failing_one() {
+    let b = TempBundle::new("tests");
+    let out = palisade(&["policy", "test", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("PASS data.palisade.rules.nc_test.test_nc_matches"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+
+    b.write("rules/nc_test.rego", &format!("{NC_TEST}\ntest_wrong if {{\n\tcount(data.palisade.rules.nc.hits) == 1 with input as {{\"kind\": \"process_exec\", \"process\": {{\"binary\": \"/bin/ls\"}}}}\n}}\n"));
+    let out = palisade(&["policy", "test", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("FAIL data.palisade.rules.nc_test.test_wrong"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
+    let before = TempBundle::new("replay-a");
+    let after = TempBundle::new("replay-b");
+    after.write(
+        "config.json",
+        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#,
+    );
+    let events = before.path().join("events.log");
+    let lines = [
+        r#"{"id":"e1","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":1,"binary":"/usr/bin/nc"}}"#,
+        r#"{"id":"e2","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":2,"binary":"/usr/bin/ls"}}"#,
+        r#"{"id":"e3","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":3,"binary":"/bin/nc"}}"#,
+        "not json",
+    ];
+    std::fs::write(&events, lines.join("\n")).unwrap();
+    let out = palisade(
+        &[
+            "policy",
+            "replay",
+            before.path().to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+            "--against",
+            after.path().to_str().unwrap(),
+            "--json",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["events"], 3);
+    assert_eq!(summary["unreadable"], 1);
+    assert_eq!(summary["rules"]["T-001"]["would_block"], 2);
+    assert_eq!(summary["against"]["rules"]["T-001"]["enforced"], 2);
+    let changed = summary["against"]["changed"].as_array().unwrap();
+    let ids: Vec<&str> = changed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e1", "e3"]);
+    assert_eq!(changed[0]["before"]["action"], "alert");
+    assert_eq!(changed[0]["after"]["action"], "block");
+}
