@@ -2,137 +2,15 @@
 //! run through the real binary. Bad input must give one clear line and a
 //! non-zero exit, and never take the evaluator down.
 
+mod support;
+
 use std::{
     io::Write,
-    path::{Path, PathBuf},
     process::{Command, Output, Stdio},
 };
 
 use serde_json::Value;
-
-/// A small but complete bundle: the aggregation of the baseline's shape and
-/// one rule, so these tests do not depend on the baseline's contents.
-const MAIN: &str = r#"package palisade.main
-
-import rego.v1
-
-config := data.palisade.config
-
-rule_mode(id) := object.get(config.rule_modes, id, config.mode)
-
-event_ns := time.parse_rfc3339_ns(input.time)
-
-applies(e, id) if {
-	id in e.rules
-	event_ns < time.parse_rfc3339_ns(e.expires)
-	object.get(e.scope, "binary", input.process.binary) == input.process.binary
-}
-
-candidates contains c if {
-	some name, rule in data.palisade.rules
-	input.kind in rule.meta.kinds
-	mode := rule_mode(rule.meta.id)
-	mode != "off"
-	some msg in rule.hits
-	c := {"rule": rule.meta.id, "action": rule.meta.action, "mode": mode, "message": msg}
-}
-
-suppressed contains s if {
-	some c in candidates
-	some e in object.get(data.palisade, "exceptions", [])
-	applies(e, c.rule)
-	s := {"rule": c.rule, "exception": e.id, "owner": e.owner}
-}
-
-matched contains c if {
-	some c in candidates
-	not c.rule in {s.rule | some s in suppressed}
-}
-
-rank := {"alert": 1, "block": 2, "kill": 3}
-
-enforced := [rank[m.action] | some m in matched; m.mode == "enforce"]
-
-action := "allow" if count(matched) == 0
-
-action := a if {
-	count(enforced) > 0
-	some a, r in rank
-	r == max(enforced)
-}
-
-action := "alert" if {
-	count(matched) > 0
-	count(enforced) == 0
-}
-
-decision := {
-	"matched": sort(matched),
-	"suppressed": sort(suppressed),
-	"action": action,
-	"mode": config.mode,
-	"would_block": count([m | some m in matched; m.mode == "audit"; m.action in {"block", "kill"}]) > 0,
-}
-"#;
-
-const NC_RULE: &str = r#"package palisade.rules.nc
-
-import rego.v1
-
-meta := {"id": "T-001", "title": "netcat", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec"]}
-
-hits contains msg if {
-	endswith(input.process.binary, "/nc")
-	msg := sprintf("netcat executed: %v", [input.process.binary])
-}
-"#;
-
-const NC_TEST: &str = r#"package palisade.rules.nc_test
-
-import rego.v1
-
-test_nc_matches if {
-	count(data.palisade.rules.nc.hits) == 1 with input as {"kind": "process_exec", "process": {"binary": "/usr/bin/nc"}}
-}
-
-test_ls_does_not if {
-	count(data.palisade.rules.nc.hits) == 0 with input as {"kind": "process_exec", "process": {"binary": "/usr/bin/ls"}}
-}
-"#;
-
-const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
-
-struct TempBundle(PathBuf);
-
-impl TempBundle {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("palisade-policy-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("rules")).unwrap();
-        let b = TempBundle(dir);
-        b.write("main.rego", MAIN)
-            .write("rules/nc.rego", NC_RULE)
-            .write("rules/nc_test.rego", NC_TEST);
-        b.write("config.json", CONFIG);
-        b
-    }
-
-    fn write(&self, path: &str, text: &str) -> &Self {
-        std::fs::write(self.0.join(path), text).unwrap();
-        self
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempBundle {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::bundle::{NC_RULE, NC_TEST, TempBundle};
 
 fn palisade(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod bundle;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},

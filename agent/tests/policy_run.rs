@@ -1,0 +1,182 @@
+//! The policy inside `palisade run`, on the real kernel: real processes are
+//! judged, a `kill` in enforce mode really kills, audit mode only reports,
+//! exceptions are recorded, and a changed bundle is hot-reloaded (or
+//! rejected, keeping the previous one).
+
+mod support;
+
+use std::{
+    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use support::{Agent, bundle::TempBundle, is};
+
+/// A copy of `sleep` named `nc`, which the test bundle's rule T-001 matches.
+fn fake_nc(bundle: &TempBundle) -> PathBuf {
+    let dir = bundle.path().join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let nc = dir.join("nc");
+    std::fs::copy("/usr/bin/sleep", &nc).unwrap();
+    std::fs::set_permissions(&nc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    nc
+}
+
+fn set_config(bundle: &TempBundle, mode: &str, action: &str) {
+    bundle.write(
+        "config.json",
+        &format!(r#"{{"palisade": {{"config": {{"mode": "{mode}", "rule_modes": {{}}}}}}}}"#),
+    );
+    bundle.write(
+        "rules/nc.rego",
+        &support::bundle::NC_RULE.replace("\"block\"", &format!("\"{action}\"")),
+    );
+}
+
+fn start(bundle: &TempBundle) -> Agent {
+    Agent::start_with(&["--policy", bundle.path().to_str().unwrap()])
+}
+
+#[test]
+fn enforce_mode_kill_kills_the_process() {
+    let bundle = TempBundle::new("run-kill");
+    set_config(&bundle, "enforce", "kill");
+    let nc = fake_nc(&bundle);
+    let mut agent = start(&bundle);
+    let started = Instant::now();
+    let mut child = Command::new(&nc).arg("30").spawn().unwrap();
+    let pid = child.id();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "killed, not exited: {status}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "killed promptly"
+    );
+
+    let e = agent.wait_for(
+        "judged exec",
+        is("process_exec", pid, Some(nc.to_str().unwrap())),
+    );
+    let d = &e["decision"];
+    assert_eq!(d["action"], "kill", "{e}");
+    assert_eq!(d["matched"][0]["rule"], "T-001");
+    assert_eq!(d["enforcement"]["mechanism"], "pidfd-sigkill");
+    assert_eq!(d["enforcement"]["result"], "killed");
+    assert_eq!(d["bundle"], e["bundle"]);
+    assert_eq!(e["bundle"].as_str().unwrap().len(), 12);
+}
+
+#[test]
+fn audit_mode_reports_would_block_and_stops_nothing() {
+    let bundle = TempBundle::new("run-audit");
+    set_config(&bundle, "audit", "kill");
+    let nc = fake_nc(&bundle);
+    let mut agent = start(&bundle);
+    let mut child = Command::new(&nc).arg("0.3").spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success(), "audit mode lets it run");
+    let e = agent.wait_for("judged exec", is("process_exec", pid, None));
+    assert_eq!(e["decision"]["action"], "alert", "{e}");
+    assert_eq!(e["decision"]["would_block"], true);
+    assert!(
+        e["decision"]["enforcement"].is_null(),
+        "no enforcement claimed: {e}"
+    );
+}
+
+#[test]
+fn a_block_decision_does_not_claim_a_block_it_cannot_make() {
+    let bundle = TempBundle::new("run-block");
+    set_config(&bundle, "enforce", "block");
+    let nc = fake_nc(&bundle);
+    let mut agent = start(&bundle);
+    let mut child = Command::new(&nc).arg("0.1").spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let e = agent.wait_for("judged exec", is("process_exec", pid, None));
+    assert_eq!(e["decision"]["action"], "block");
+    assert_eq!(e["decision"]["enforcement"]["mechanism"], "none", "{e}");
+    assert_eq!(e["decision"]["enforcement"]["result"], "reported");
+}
+
+#[test]
+fn an_exception_suppresses_the_match_and_leaves_an_audit_record() {
+    let bundle = TempBundle::new("run-exception");
+    set_config(&bundle, "enforce", "kill");
+    let nc = fake_nc(&bundle);
+    bundle.write(
+        "exceptions.json",
+        &format!(
+            r#"{{"palisade": {{"exceptions": [
+  {{"id": "EX-PROBE", "rules": ["T-001"], "scope": {{"binary": "{}"}}, "owner": "sre@example.com", "reason": "health probe", "expires": "2099-01-01T00:00:00Z"}},
+  {{"id": "EX-OLD", "rules": ["T-001"], "scope": {{"binary": "/nowhere"}}, "owner": "sre@example.com", "reason": "old", "expires": "2020-01-01T00:00:00Z"}}
+]}}}}"#,
+            nc.display()
+        ),
+    );
+    let mut agent = start(&bundle);
+    let line = agent.wait_for_log("exception expired");
+    assert!(line.contains("EX-OLD"), "{line}");
+    let mut child = Command::new(&nc).arg("0.2").spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success(), "the exception spares it");
+    let e = agent.wait_for("judged exec", is("process_exec", pid, None));
+    assert_eq!(e["decision"]["action"], "allow", "{e}");
+    assert_eq!(e["decision"]["suppressed"][0]["exception"], "EX-PROBE");
+    let id = e["id"].as_str().unwrap().to_string();
+    let audit = agent.wait_for("exception record", |r: &Value| {
+        r["kind"] == "exception_used" && r["event_id"] == id
+    });
+    assert_eq!(audit["exception"]["owner"], "sre@example.com");
+    assert_eq!(audit["process"]["pid"], pid);
+}
+
+#[test]
+fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
+    let bundle = TempBundle::new("run-reload");
+    set_config(&bundle, "audit", "kill");
+    let nc = fake_nc(&bundle);
+    let mut agent = start(&bundle);
+    let run = |agent: &mut Agent, seconds: &str| {
+        let mut child = Command::new(&nc).arg(seconds).spawn().unwrap();
+        let pid = child.id();
+        let status = child.wait().unwrap();
+        (
+            agent.wait_for("judged exec", is("process_exec", pid, None)),
+            status,
+        )
+    };
+    let (first, _) = run(&mut agent, "0.1");
+    let first_digest = first["bundle"].as_str().unwrap().to_string();
+
+    // A broken module: rejected with its location; the old bundle stays.
+    bundle.write(
+        "rules/broken.rego",
+        "package palisade.rules.broken\n\nhits contains x if {{\n",
+    );
+    let line = agent.wait_for_log("policy bundle rejected");
+    assert!(line.contains("rules/broken.rego"), "{line}");
+    let (second, status) = run(&mut agent, "0.1");
+    assert_eq!(
+        second["bundle"],
+        first_digest.as_str(),
+        "the previous bundle still judges"
+    );
+    assert!(status.success());
+
+    // Fixed and switched to enforce: swapped in, and it now kills.
+    std::fs::remove_file(bundle.path().join("rules/broken.rego")).unwrap();
+    set_config(&bundle, "enforce", "kill");
+    agent.wait_for_log("new policy bundle validated");
+    let (third, status) = run(&mut agent, "30");
+    assert_ne!(third["bundle"], first_digest.as_str());
+    assert_eq!(third["decision"]["action"], "kill", "{third}");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
