@@ -39,10 +39,7 @@ fn main() -> anyhow::Result<()> {
 
     embed_policies(&workspace.join("policies"), &out_dir)?;
     build_ebpf(workspace, &target_dir)?;
-    let built = target_dir
-        .join(BPF_TARGET)
-        .join("release")
-        .join("palisade-ebpf");
+    let built = target_dir.join(BPF_TARGET).join("release").join("palisade-ebpf");
     std::fs::copy(&built, &object)
         .with_context(|| format!("copying {} to {}", built.display(), object.display()))?;
     Ok(())
@@ -58,10 +55,7 @@ fn embed_policies(dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
     while let Some(at) = stack.pop() {
         for entry in std::fs::read_dir(&at).with_context(|| format!("reading {}", at.display()))? {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if name.starts_with('.') {
                 continue;
             }
@@ -100,10 +94,7 @@ fn build_ebpf(workspace: &Path, target_dir: &Path) -> anyhow::Result<()> {
     }
     let linker = Path::new(TOOLCHAIN_BIN).join("bpf-linker");
     if !linker.exists() {
-        bail!(
-            "{} is missing; run `cargo xtask setup` as root",
-            linker.display()
-        );
+        bail!("{} is missing; run `cargo xtask setup` as root", linker.display());
     }
     let path = env::var_os("PATH").unwrap_or_default();
     let path = env::join_paths(
@@ -112,14 +103,7 @@ fn build_ebpf(workspace: &Path, target_dir: &Path) -> anyhow::Result<()> {
 
     let mut cmd = Command::new(BPF_CARGO);
     cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "palisade-ebpf",
-            "--bin",
-            "palisade-ebpf",
-        ])
+        .args(["build", "--release", "--package", "palisade-ebpf", "--bin", "palisade-ebpf"])
         .args(["--target", BPF_TARGET, "-Z", "build-std=core"])
         .arg("--target-dir")
         .arg(target_dir)
@@ -129,34 +113,19 @@ fn build_ebpf(workspace: &Path, target_dir: &Path) -> anyhow::Result<()> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
-            [
-                "--cfg=bpf_target_arch=\"x86_64\"",
-                "-Cdebuginfo=2",
-                "-Clink-arg=--btf",
-            ]
-            .join("\x1f"),
+            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
         );
     // The outer cargo's settings describe the host build, not this one.
-    for key in [
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-    ] {
+    for key in ["RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_BUILD_TARGET"] {
         cmd.env_remove(key);
     }
-    let output = cmd
-        .output()
-        .with_context(|| format!("running {BPF_CARGO}"))?;
+    let output = cmd.output().with_context(|| format!("running {BPF_CARGO}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         for line in stderr.lines() {
             println!("cargo:warning={line}");
         }
-        bail!(
-            "building the eBPF programs failed ({}); see the warnings above",
-            output.status
-        );
+        bail!("building the eBPF programs failed ({}); see the warnings above", output.status);
     }
     Ok(())
 }

@@ -51,9 +51,7 @@ fn main() -> ExitCode {
         eprintln!("palisade: invalid --log filter `{}`: {err}", cli.log);
         std::process::exit(2)
     });
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cli.log_json {
         logs.json().init();
     } else {

@@ -60,21 +60,15 @@ pub struct RunArgs {
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
-    let kib: u32 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number of KiB"))?;
+    let kib: u32 = text.parse().map_err(|_| format!("`{text}` is not a whole number of KiB"))?;
     if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
-        return Err(format!(
-            "{kib} KiB is not a power of two between 4 and 1048576"
-        ));
+        return Err(format!("{kib} KiB is not a power of two between 4 and 1048576"));
     }
     Ok(kib)
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run_async(args))
 }
 
@@ -110,13 +104,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let reloader = async {
         match &args.policy {
             Some(dir) => {
-                reload::watch(
-                    dir.clone(),
-                    policy.digest.clone(),
-                    policy_tx,
-                    Arc::clone(&stats),
-                )
-                .await
+                reload::watch(dir.clone(), policy.digest.clone(), policy_tx, Arc::clone(&stats))
+                    .await
             }
             // The embedded bundle never changes.
             None => std::future::pending().await,
@@ -180,10 +169,7 @@ fn process(
                 Ok(Record::Exit(exit)) => {
                     stats.count_record(exit.header.kind);
                     let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
-                    (
-                        origin.exit_event(&exit, known.as_ref(), &table),
-                        exit.start_ns,
-                    )
+                    (origin.exit_event(&exit, known.as_ref(), &table), exit.start_ns)
                 }
                 Err(err) => {
                     let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;
@@ -198,9 +184,7 @@ fn process(
                 warn!(%err, "cannot write events to stdout; stopping");
                 return;
             }
-            stats
-                .events_written
-                .fetch_add(1 + audits.len() as u64, Relaxed);
+            stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
         }
         if let Err(err) = out.flush() {
             warn!(%err, "cannot write events to stdout; stopping");

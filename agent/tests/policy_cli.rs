@@ -32,10 +32,7 @@ fn palisade(args: &[&str], stdin: &[u8]) -> Output {
 
 fn check(bundle: &TempBundle) -> (bool, String) {
     let out = palisade(&["policy", "check", bundle.path().to_str().unwrap()], b"");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
 /// A rejected bundle: non-zero exit, one line, naming `location`.
@@ -43,10 +40,7 @@ fn assert_rejected(bundle: &TempBundle, location: &str, reason: &str) {
     let (ok, stderr) = check(bundle);
     assert!(!ok, "accepted a bad bundle");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(
-        stderr.starts_with(&format!("palisade: {location}")),
-        "location {location}: {stderr}"
-    );
+    assert!(stderr.starts_with(&format!("palisade: {location}")), "location {location}: {stderr}");
     assert!(stderr.contains(reason), "reason `{reason}`: {stderr}");
 }
 
@@ -55,16 +49,9 @@ fn a_valid_bundle_checks_and_lists_its_rules() {
     let b = TempBundle::new("valid");
     let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("ok: 1 rules"), "{stdout}");
-    assert!(
-        stdout.contains("T-001") && stdout.contains("T1059"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("T-001") && stdout.contains("T1059"), "{stdout}");
 }
 
 #[test]
@@ -82,10 +69,7 @@ fn data_of_the_wrong_shape_is_rejected() {
     let b = TempBundle::new("shape");
     b.write("config.json", "[1, 2]");
     assert_rejected(&b, "config.json", "must hold an object");
-    b.write(
-        "config.json",
-        r#"{"palisade": {"config": {"mode": "sometimes"}}}"#,
-    );
+    b.write("config.json", r#"{"palisade": {"config": {"mode": "sometimes"}}}"#);
     assert_rejected(&b, "config.json:1", "mode` must be one of");
 }
 
@@ -102,10 +86,7 @@ fn duplicate_rule_ids_and_unknown_actions_are_rejected() {
         "duplicate rule id `T-001`: already used by rules/nc.rego",
     );
     std::fs::remove_file(b.path().join("rules/nc2.rego")).unwrap();
-    b.write(
-        "rules/nc.rego",
-        &NC_RULE.replace("\"block\"", "\"quarantine\""),
-    );
+    b.write("rules/nc.rego", &NC_RULE.replace("\"block\"", "\"quarantine\""));
     assert_rejected(&b, "rules/nc.rego:5", "unknown action `quarantine`");
 }
 
@@ -161,10 +142,7 @@ fn a_policy_that_recurses_or_blows_up_is_rejected() {
     );
     let (ok, stderr) = check(&b);
     assert!(!ok && stderr.lines().count() == 1, "{stderr}");
-    assert!(
-        stderr.contains("fails on a `process_exec` event"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("fails on a `process_exec` event"), "{stderr}");
 }
 
 #[test]
@@ -174,10 +152,7 @@ fn eval_judges_each_line_and_survives_garbage_and_huge_lines() {
     let ls = r#"{"id":"2","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":2,"binary":"/usr/bin/ls"}}"#;
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(10 << 20));
     let input = format!("{nc}\nthis is not json\n{huge}\n[1,2]\n{ls}\n");
-    let out = palisade(
-        &["policy", "eval", b.path().to_str().unwrap()],
-        input.as_bytes(),
-    );
+    let out = palisade(&["policy", "eval", b.path().to_str().unwrap()], input.as_bytes());
     assert!(out.status.success());
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -185,24 +160,11 @@ fn eval_judges_each_line_and_survives_garbage_and_huge_lines() {
         .collect();
     assert_eq!(lines.len(), 5, "one line out per line in");
     assert_eq!(lines[0]["action"], "alert");
-    assert_eq!(
-        lines[0]["would_block"], true,
-        "audit mode: a block rule would block"
-    );
+    assert_eq!(lines[0]["would_block"], true, "audit mode: a block rule would block");
     assert_eq!(lines[0]["matched"][0]["rule"], "T-001");
     assert!(lines[1]["error"].as_str().unwrap().starts_with("not JSON"));
-    assert!(
-        lines[2]["error"]
-            .as_str()
-            .unwrap()
-            .contains("over the 1048576-byte event limit")
-    );
-    assert!(
-        lines[3]["error"]
-            .as_str()
-            .unwrap()
-            .contains("must be a JSON object")
-    );
+    assert!(lines[2]["error"].as_str().unwrap().contains("over the 1048576-byte event limit"));
+    assert!(lines[3]["error"].as_str().unwrap().contains("must be a JSON object"));
     assert_eq!(lines[4]["action"], "allow");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2: not JSON"), "{stderr}");
@@ -211,10 +173,7 @@ fn eval_judges_each_line_and_survives_garbage_and_huge_lines() {
 #[test]
 fn enforce_mode_exceptions_and_their_expiry() {
     let b = TempBundle::new("modes");
-    b.write(
-        "config.json",
-        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#,
-    );
+    b.write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
     b.write(
         "exceptions.json",
         r#"{"palisade": {"exceptions": [
@@ -232,10 +191,7 @@ fn enforce_mode_exceptions_and_their_expiry() {
         event("/opt/probe/nc", "2027-01-01T00:00:01Z"),
     ]
     .join("\n");
-    let out = palisade(
-        &["policy", "eval", b.path().to_str().unwrap()],
-        input.as_bytes(),
-    );
+    let out = palisade(&["policy", "eval", b.path().to_str().unwrap()], input.as_bytes());
     let d: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -243,11 +199,7 @@ fn enforce_mode_exceptions_and_their_expiry() {
     assert_eq!(d[0]["action"], "block", "enforce mode: {}", d[0]);
     assert_eq!(d[1]["action"], "allow", "the exception applies: {}", d[1]);
     assert_eq!(d[1]["suppressed"][0]["exception"], "EX-1");
-    assert_eq!(
-        d[2]["action"], "block",
-        "expired exceptions stop applying: {}",
-        d[2]
-    );
+    assert_eq!(d[2]["action"], "block", "expired exceptions stop applying: {}", d[2]);
 }
 
 #[test]
@@ -256,20 +208,14 @@ fn test_runs_rego_tests_and_fails_on_a_failing_one() {
     let out = palisade(&["policy", "test", b.path().to_str().unwrap()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(
-        stdout.contains("PASS data.palisade.rules.nc_test.test_nc_matches"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("PASS data.palisade.rules.nc_test.test_nc_matches"), "{stdout}");
     assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
 
     b.write("rules/nc_test.rego", &format!("{NC_TEST}\ntest_wrong if {{\n\tcount(data.palisade.rules.nc.hits) == 1 with input as {{\"kind\": \"process_exec\", \"process\": {{\"binary\": \"/bin/ls\"}}}}\n}}\n"));
     let out = palisade(&["policy", "test", b.path().to_str().unwrap()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(
-        stdout.contains("FAIL data.palisade.rules.nc_test.test_wrong"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("FAIL data.palisade.rules.nc_test.test_wrong"), "{stdout}");
     assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
 }
 
@@ -277,10 +223,8 @@ fn test_runs_rego_tests_and_fails_on_a_failing_one() {
 fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
     let before = TempBundle::new("replay-a");
     let after = TempBundle::new("replay-b");
-    after.write(
-        "config.json",
-        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#,
-    );
+    after
+        .write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
     let events = before.path().join("events.log");
     let lines = [
         r#"{"id":"e1","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":1,"binary":"/usr/bin/nc"}}"#,
@@ -302,11 +246,7 @@ fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
         ],
         b"",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["events"], 3);
     assert_eq!(summary["unreadable"], 1);

@@ -50,20 +50,10 @@ fn enforce_mode_kill_kills_the_process() {
     let mut child = Command::new(&nc).arg("30").spawn().unwrap();
     let pid = child.id();
     let status = child.wait().unwrap();
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGKILL),
-        "killed, not exited: {status}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "killed promptly"
-    );
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed, not exited: {status}");
+    assert!(started.elapsed() < Duration::from_secs(20), "killed promptly");
 
-    let e = agent.wait_for(
-        "judged exec",
-        is("process_exec", pid, Some(nc.to_str().unwrap())),
-    );
+    let e = agent.wait_for("judged exec", is("process_exec", pid, Some(nc.to_str().unwrap())));
     let d = &e["decision"];
     assert_eq!(d["action"], "kill", "{e}");
     assert_eq!(d["matched"][0]["rule"], "T-001");
@@ -85,10 +75,7 @@ fn audit_mode_reports_would_block_and_stops_nothing() {
     let e = agent.wait_for("judged exec", is("process_exec", pid, None));
     assert_eq!(e["decision"]["action"], "alert", "{e}");
     assert_eq!(e["decision"]["would_block"], true);
-    assert!(
-        e["decision"]["enforcement"].is_null(),
-        "no enforcement claimed: {e}"
-    );
+    assert!(e["decision"]["enforcement"].is_null(), "no enforcement claimed: {e}");
 }
 
 #[test]
@@ -148,27 +135,17 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
         let mut child = Command::new(&nc).arg(seconds).spawn().unwrap();
         let pid = child.id();
         let status = child.wait().unwrap();
-        (
-            agent.wait_for("judged exec", is("process_exec", pid, None)),
-            status,
-        )
+        (agent.wait_for("judged exec", is("process_exec", pid, None)), status)
     };
     let (first, _) = run(&mut agent, "0.1");
     let first_digest = first["bundle"].as_str().unwrap().to_string();
 
     // A broken module: rejected with its location; the old bundle stays.
-    bundle.write(
-        "rules/broken.rego",
-        "package palisade.rules.broken\n\nhits contains x if {{\n",
-    );
+    bundle.write("rules/broken.rego", "package palisade.rules.broken\n\nhits contains x if {{\n");
     let line = agent.wait_for_log("policy bundle rejected");
     assert!(line.contains("rules/broken.rego"), "{line}");
     let (second, status) = run(&mut agent, "0.1");
-    assert_eq!(
-        second["bundle"],
-        first_digest.as_str(),
-        "the previous bundle still judges"
-    );
+    assert_eq!(second["bundle"], first_digest.as_str(), "the previous bundle still judges");
     assert!(status.success());
 
     // Fixed and switched to enforce: swapped in, and it now kills.

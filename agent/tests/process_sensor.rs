@@ -29,11 +29,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 fn canonical(path: &str) -> String {
-    std::fs::canonicalize(path)
-        .expect("path exists")
-        .to_str()
-        .expect("utf-8")
-        .to_string()
+    std::fs::canonicalize(path).expect("path exists").to_str().expect("utf-8").to_string()
 }
 
 fn args_of(event: &Value) -> Vec<&str> {
@@ -41,10 +37,7 @@ fn args_of(event: &Value) -> Vec<&str> {
         .as_array()
         .unwrap_or_else(|| panic!("args is not an array in {event}"))
         .iter()
-        .map(|a| {
-            a.as_str()
-                .unwrap_or_else(|| panic!("arg is not a string in {event}"))
-        })
+        .map(|a| a.as_str().unwrap_or_else(|| panic!("arg is not a string in {event}")))
         .collect()
 }
 
@@ -62,14 +55,8 @@ fn exec_and_exit_carry_binary_args_ids_cwd_ancestry_and_status() {
     assert!(child.wait().expect("wait").success());
 
     // sh itself, then env replacing it (same pid), then true replacing env.
-    let sh = agent.wait_for(
-        "exec of sh",
-        is("process_exec", pid, Some(&canonical("/bin/sh"))),
-    );
-    assert_eq!(
-        args_of(&sh),
-        ["/bin/sh", "-c", r#"exec /usr/bin/env true one "two words""#]
-    );
+    let sh = agent.wait_for("exec of sh", is("process_exec", pid, Some(&canonical("/bin/sh"))));
+    assert_eq!(args_of(&sh), ["/bin/sh", "-c", r#"exec /usr/bin/env true one "two words""#]);
     let env = agent.wait_for("exec of env", is("process_exec", pid, Some("/usr/bin/env")));
     assert_eq!(args_of(&env), ["/usr/bin/env", "true", "one", "two words"]);
 
@@ -77,24 +64,15 @@ fn exec_and_exit_carry_binary_args_ids_cwd_ancestry_and_status() {
     assert_eq!(p["ppid"], me);
     // SAFETY: no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    assert_eq!(
-        (p["uid"].clone(), p["gid"].clone()),
-        (uid.into(), gid.into())
-    );
-    assert_eq!(
-        (p["euid"].clone(), p["egid"].clone()),
-        (uid.into(), gid.into())
-    );
+    assert_eq!((p["uid"].clone(), p["gid"].clone()), (uid.into(), gid.into()));
+    assert_eq!((p["euid"].clone(), p["egid"].clone()), (uid.into(), gid.into()));
     assert_eq!(str_of(&env, "/process/cwd"), cwd.to_str().unwrap());
     assert_eq!(str_of(&env, "/process/filename"), "/usr/bin/env");
     assert_eq!(str_of(&env, "/process/comm"), "env");
     let meta = std::fs::metadata("/usr/bin/env").unwrap();
     assert_eq!(p["exe"]["inode"], meta.ino());
     assert_eq!(p["exe"]["dev"], meta.dev());
-    assert!(
-        p["cgroup_id"].as_u64().is_some_and(|id| id > 0),
-        "cgroup id in {env}"
-    );
+    assert!(p["cgroup_id"].as_u64().is_some_and(|id| id > 0), "cgroup id in {env}");
     assert!(p["args_truncated"].is_null(), "not truncated: {env}");
 
     // Ancestry: this test process (known from /proc, it predates the agent),
@@ -103,15 +81,8 @@ fn exec_and_exit_carry_binary_args_ids_cwd_ancestry_and_status() {
     assert_eq!(ancestors[0]["pid"], me);
     let me_exe = std::env::current_exe().unwrap();
     assert_eq!(ancestors[0]["binary"], me_exe.to_str().unwrap());
-    assert!(
-        ancestors.len() >= 2,
-        "parents of the test process are known: {env}"
-    );
-    assert_eq!(
-        ancestors.last().unwrap()["pid"],
-        1,
-        "ancestry reaches pid 1: {env}"
-    );
+    assert!(ancestors.len() >= 2, "parents of the test process are known: {env}");
+    assert_eq!(ancestors.last().unwrap()["pid"], 1, "ancestry reaches pid 1: {env}");
 
     // Envelope.
     assert_eq!(env["schema"], "palisade.event/v1");
@@ -132,10 +103,7 @@ fn exec_and_exit_carry_binary_args_ids_cwd_ancestry_and_status() {
     let exit = agent.wait_for("exit", is("process_exit", pid, None));
     assert_eq!(exit["exit"]["code"], 0);
     assert!(exit["exit"]["signal"].is_null());
-    assert!(
-        str_of(&exit, "/process/binary").ends_with("/true"),
-        "exit knows the program: {exit}"
-    );
+    assert!(str_of(&exit, "/process/binary").ends_with("/true"), "exit knows the program: {exit}");
     assert!(exit["exit"]["duration_ns"].as_u64().is_some_and(|d| d > 0));
 
     let own = agent.pid();
@@ -149,10 +117,7 @@ fn exec_and_exit_carry_binary_args_ids_cwd_ancestry_and_status() {
 fn exit_codes_and_killing_signals_are_reported() {
     let mut agent = Agent::start();
     let run = |script: &str| {
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", script])
-            .spawn()
-            .expect("spawn");
+        let mut child = Command::new("/bin/sh").args(["-c", script]).spawn().expect("spawn");
         let pid = child.id();
         child.wait().expect("wait");
         pid
@@ -160,15 +125,9 @@ fn exit_codes_and_killing_signals_are_reported() {
     let exited = run("exit 3");
     let killed = run("kill -9 $$");
     let e = agent.wait_for("exit 3", is("process_exit", exited, None));
-    assert_eq!(
-        (e["exit"]["code"].clone(), e["exit"]["signal"].clone()),
-        (3.into(), Value::Null)
-    );
+    assert_eq!((e["exit"]["code"].clone(), e["exit"]["signal"].clone()), (3.into(), Value::Null));
     let e = agent.wait_for("SIGKILL", is("process_exit", killed, None));
-    assert_eq!(
-        (e["exit"]["code"].clone(), e["exit"]["signal"].clone()),
-        (Value::Null, 9.into())
-    );
+    assert_eq!((e["exit"]["code"].clone(), e["exit"]["signal"].clone()), (Value::Null, 9.into()));
 }
 
 #[test]
@@ -177,57 +136,37 @@ fn huge_argv_is_truncated_and_flagged_and_the_agent_carries_on() {
     let many: Vec<String> = (0..5000).map(|i| format!("arg-{i}")).collect();
     let big = "x".repeat(100 * 1024);
     let run = |args: &[String]| {
-        let mut child = Command::new("/usr/bin/true")
-            .args(args)
-            .spawn()
-            .expect("spawn true");
+        let mut child = Command::new("/usr/bin/true").args(args).spawn().expect("spawn true");
         child.wait().expect("wait");
         child.id()
     };
 
     let pid = run(&many);
-    let e = agent.wait_for(
-        "exec with 5000 args",
-        is("process_exec", pid, Some("/usr/bin/true")),
-    );
+    let e = agent.wait_for("exec with 5000 args", is("process_exec", pid, Some("/usr/bin/true")));
     let total: usize = "/usr/bin/true".len() + 1 + many.iter().map(|a| a.len() + 1).sum::<usize>();
     assert_eq!(e["process"]["args_truncated"], true);
     assert_eq!(e["process"]["args_total_bytes"], total);
     let args = args_of(&e);
     assert_eq!(&args[..3], ["/usr/bin/true", "arg-0", "arg-1"]);
-    assert!(
-        args.len() > 100 && args.len() < 5001,
-        "a prefix of argv: {} args",
-        args.len()
-    );
+    assert!(args.len() > 100 && args.len() < 5001, "a prefix of argv: {} args", args.len());
     // The complete ones are exact; only the last may be cut.
     for (i, a) in args[1..args.len() - 1].iter().enumerate() {
         assert_eq!(*a, format!("arg-{i}"));
     }
 
     let pid = run(std::slice::from_ref(&big));
-    let e = agent.wait_for(
-        "exec with a 100 KiB arg",
-        is("process_exec", pid, Some("/usr/bin/true")),
-    );
+    let e =
+        agent.wait_for("exec with a 100 KiB arg", is("process_exec", pid, Some("/usr/bin/true")));
     assert_eq!(e["process"]["args_truncated"], true);
-    assert_eq!(
-        e["process"]["args_total_bytes"],
-        "/usr/bin/true".len() + 1 + big.len() + 1
-    );
+    assert_eq!(e["process"]["args_total_bytes"], "/usr/bin/true".len() + 1 + big.len() + 1);
     let args = args_of(&e);
     assert_eq!(args.len(), 2);
-    assert!(
-        args[1].len() > 4000 && big.starts_with(args[1]),
-        "a prefix of the big arg"
-    );
+    assert!(args[1].len() > 4000 && big.starts_with(args[1]), "a prefix of the big arg");
 
     // The agent is unharmed and keeps reporting.
     let pid = run(&["after".to_string()]);
-    let e = agent.wait_for(
-        "exec after the big ones",
-        is("process_exec", pid, Some("/usr/bin/true")),
-    );
+    let e =
+        agent.wait_for("exec after the big ones", is("process_exec", pid, Some("/usr/bin/true")));
     assert_eq!(args_of(&e), ["/usr/bin/true", "after"]);
     assert!(agent.is_alive());
 }
@@ -242,35 +181,20 @@ fn a_path_with_a_newline_and_non_utf8_bytes_is_kept_exactly() {
     std::fs::copy("/usr/bin/true", &path).expect("copy true");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let mut child = Command::new(&path)
-        .arg(OsStr::from_bytes(b"arg\xff"))
-        .spawn()
-        .expect("spawn");
+    let mut child = Command::new(&path).arg(OsStr::from_bytes(b"arg\xff")).spawn().expect("spawn");
     let pid = child.id();
     assert!(child.wait().unwrap().success());
 
-    let e = agent.wait_for(
-        "exec of the oddly named binary",
-        is("process_exec", pid, None),
-    );
+    let e = agent.wait_for("exec of the oddly named binary", is("process_exec", pid, None));
     let binary = &e["process"]["binary"];
     assert_eq!(
         base64_decode(str_of(binary, "/base64")),
         path.as_os_str().as_bytes(),
         "exact bytes: {e}"
     );
-    assert!(
-        str_of(binary, "/text").contains("odd\nname "),
-        "a readable rendering: {e}"
-    );
-    assert_eq!(
-        base64_decode(str_of(&e, "/process/args/1/base64")),
-        b"arg\xff"
-    );
-    assert_eq!(
-        e["process"]["args"][0]["base64"],
-        e["process"]["filename"]["base64"]
-    );
+    assert!(str_of(binary, "/text").contains("odd\nname "), "a readable rendering: {e}");
+    assert_eq!(base64_decode(str_of(&e, "/process/args/1/base64")), b"arg\xff");
+    assert_eq!(e["process"]["args"][0]["base64"], e["process"]["filename"]["base64"]);
 }
 
 #[test]
@@ -290,11 +214,7 @@ fn processes_that_predate_the_agent_are_in_the_ancestry() {
     });
     let ancestors = e["process"]["ancestors"].as_array().unwrap();
     assert_eq!(ancestors[0]["pid"], shell.id());
-    assert_eq!(
-        ancestors[0]["binary"],
-        canonical("/bin/sh"),
-        "known from /proc: {e}"
-    );
+    assert_eq!(ancestors[0]["binary"], canonical("/bin/sh"), "known from /proc: {e}");
     assert_eq!(ancestors[1]["pid"], std::process::id());
 }
 
@@ -307,24 +227,15 @@ fn kernel_drops_are_counted_and_reported_within_a_second() {
     unsafe { libc::kill(agent_pid, libc::SIGSTOP) };
     let arg = "y".repeat(8000);
     for _ in 0..10 {
-        Command::new("/usr/bin/true")
-            .arg(&arg)
-            .status()
-            .expect("run true");
+        Command::new("/usr/bin/true").arg(&arg).status().expect("run true");
     }
     let resumed = Instant::now();
     // SAFETY: as above.
     unsafe { libc::kill(agent_pid, libc::SIGCONT) };
     let line = agent.wait_for_log("dropped records");
     let waited = resumed.elapsed();
-    assert!(
-        line.contains("process_exec"),
-        "the drop names its kind: {line}"
-    );
-    assert!(
-        waited < Duration::from_secs(1) + support::SLACK,
-        "reported after {waited:?}"
-    );
+    assert!(line.contains("process_exec"), "the drop names its kind: {line}");
+    assert!(waited < Duration::from_secs(1) + support::SLACK, "reported after {waited:?}");
     assert!(agent.is_alive());
 }
 
@@ -338,10 +249,7 @@ fn not_root_is_refused_with_one_clear_sentence() {
         .expect("run setpriv");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("palisade must run as root"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("palisade must run as root"), "stderr: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
 
@@ -360,10 +268,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for chunk in text.as_bytes().chunks(4) {
         let data: Vec<u8> = chunk.iter().copied().filter(|&c| c != b'=').collect();
-        let n = data
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &c)| n | value(c) << (18 - 6 * i));
+        let n = data.iter().enumerate().fold(0u32, |n, (i, &c)| n | value(c) << (18 - 6 * i));
         for i in 0..data.len().saturating_sub(1) {
             out.push((n >> (16 - 8 * i)) as u8);
         }

@@ -29,12 +29,8 @@ pub struct Origin {
 
 impl Origin {
     pub fn detect() -> Self {
-        let read = |path: &str| {
-            std::fs::read_to_string(path)
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        };
+        let read =
+            |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
         let node = std::env::var("NODE_NAME")
             .ok()
             .filter(|n| !n.is_empty())
@@ -44,11 +40,7 @@ impl Origin {
             .filter(char::is_ascii_hexdigit)
             .take(8)
             .collect();
-        Self {
-            node,
-            boot_id,
-            clock: Clock::new(),
-        }
+        Self { node, boot_id, clock: Clock::new() }
     }
 
     /// A stable id: the same kernel record always gets the same id, and no two
@@ -169,9 +161,7 @@ impl Origin {
             filename: Some(Bytes(exec.filename.clone())),
             args: bytes_list(&exec.args),
             args_truncated: exec.has(exec_flags::ARGS_TRUNCATED),
-            args_total_bytes: exec
-                .has(exec_flags::ARGS_TRUNCATED)
-                .then_some(exec.args_total),
+            args_total_bytes: exec.has(exec_flags::ARGS_TRUNCATED).then_some(exec.args_total),
             cwd: Bytes(exec.cwd.clone()),
             cwd_truncated: exec.has(exec_flags::CWD_TRUNCATED),
             cgroup_id: Some(h.cgroup_id),

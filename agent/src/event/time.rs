@@ -8,10 +8,7 @@ pub struct Clock {
 }
 
 fn now_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid clock id and a valid out pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -21,9 +18,7 @@ impl Clock {
     pub fn new() -> Self {
         let mono = now_ns(libc::CLOCK_MONOTONIC);
         let real = now_ns(libc::CLOCK_REALTIME);
-        Self {
-            realtime_minus_monotonic_ns: real - mono,
-        }
+        Self { realtime_minus_monotonic_ns: real - mono }
     }
 
     /// Now, on the kernel's monotonic clock (what `bpf_ktime_get_ns` reads).
@@ -67,9 +62,7 @@ pub fn parse_rfc3339_ns(text: &str) -> Option<i128> {
     let b = text.as_bytes();
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let s = text.get(range)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
+        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
     };
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -148,39 +141,19 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
         // A leap day.
-        assert_eq!(
-            rfc3339_ns(951_827_696_000_000_789),
-            "2000-02-29T12:34:56.000000789Z"
-        );
-        assert_eq!(
-            rfc3339_ns(1_795_525_897_500_000_000),
-            "2026-11-24T13:11:37.500000000Z"
-        );
+        assert_eq!(rfc3339_ns(951_827_696_000_000_789), "2000-02-29T12:34:56.000000789Z");
+        assert_eq!(rfc3339_ns(1_795_525_897_500_000_000), "2026-11-24T13:11:37.500000000Z");
         assert_eq!(rfc3339_ns(-1), "1969-12-31T23:59:59.999999999Z");
     }
 
     #[test]
     fn parses_what_it_formats_and_common_forms() {
-        for ns in [
-            0i128,
-            951_827_696_000_000_789,
-            1_795_525_897_500_000_000,
-            -1,
-        ] {
+        for ns in [0i128, 951_827_696_000_000_789, 1_795_525_897_500_000_000, -1] {
             assert_eq!(parse_rfc3339_ns(&rfc3339_ns(ns)), Some(ns));
         }
-        assert_eq!(
-            parse_rfc3339_ns("2027-01-01T00:00:00Z"),
-            Some(1_798_761_600_000_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ns("2027-01-01T02:00:00+02:00"),
-            Some(1_798_761_600_000_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ns("2027-01-01T00:00:00.5Z"),
-            Some(1_798_761_600_500_000_000)
-        );
+        assert_eq!(parse_rfc3339_ns("2027-01-01T00:00:00Z"), Some(1_798_761_600_000_000_000));
+        assert_eq!(parse_rfc3339_ns("2027-01-01T02:00:00+02:00"), Some(1_798_761_600_000_000_000));
+        assert_eq!(parse_rfc3339_ns("2027-01-01T00:00:00.5Z"), Some(1_798_761_600_500_000_000));
         for bad in [
             "",
             "2027-01-01",

@@ -64,10 +64,8 @@ impl Btf {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, BtfError> {
-        let data = std::fs::read(path).map_err(|source| BtfError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let data = std::fs::read(path)
+            .map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
         Self::parse(&data)
     }
 
@@ -130,11 +128,7 @@ impl Btf {
                             name: name(word(m)?),
                             type_id: word(m + 4)?,
                             // With kind_flag set, the top 8 bits hold a bitfield size.
-                            bit_offset: if kind_flag {
-                                offset & 0xff_ffff
-                            } else {
-                                offset
-                            },
+                            bit_offset: if kind_flag { offset & 0xff_ffff } else { offset },
                         });
                     }
                     if kind == KIND_STRUCT && name_off != 0 {
@@ -167,12 +161,10 @@ impl Btf {
             .structs_by_name
             .get(strukt)
             .ok_or_else(|| BtfError::NoStruct(strukt.to_string()))?;
-        let bits = self
-            .find_member(id, member, 0)
-            .ok_or_else(|| BtfError::NoMember {
-                strukt: strukt.to_string(),
-                member: member.to_string(),
-            })?;
+        let bits = self.find_member(id, member, 0).ok_or_else(|| BtfError::NoMember {
+            strukt: strukt.to_string(),
+            member: member.to_string(),
+        })?;
         if bits % 8 != 0 {
             return Err(BtfError::Bitfield {
                 strukt: strukt.to_string(),
@@ -215,13 +207,8 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
-        for w in [
-            24u32,
-            0,
-            type_bytes.len() as u32,
-            type_bytes.len() as u32,
-            strings.len() as u32,
-        ] {
+        for w in [24u32, 0, type_bytes.len() as u32, type_bytes.len() as u32, strings.len() as u32]
+        {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out.extend_from_slice(&type_bytes);
@@ -264,14 +251,8 @@ mod tests {
         let btf = Btf::parse(&blob(&types, STRINGS)).expect("parses");
         assert_eq!(btf.member_offset("outer", "a").unwrap(), 0);
         assert_eq!(btf.member_offset("outer", "c").unwrap(), 8);
-        assert!(matches!(
-            btf.member_offset("outer", "zz"),
-            Err(BtfError::NoMember { .. })
-        ));
-        assert!(matches!(
-            btf.member_offset("nope", "a"),
-            Err(BtfError::NoStruct(_))
-        ));
+        assert!(matches!(btf.member_offset("outer", "zz"), Err(BtfError::NoMember { .. })));
+        assert!(matches!(btf.member_offset("nope", "a"), Err(BtfError::NoStruct(_))));
     }
 
     #[test]
@@ -286,16 +267,8 @@ mod tests {
     #[test]
     fn reads_the_running_kernel() {
         let btf = Btf::from_sys().expect("this kernel exposes BTF");
-        let pid = btf
-            .member_offset("task_struct", "pid")
-            .expect("task_struct.pid");
-        let tgid = btf
-            .member_offset("task_struct", "tgid")
-            .expect("task_struct.tgid");
-        assert_eq!(
-            tgid,
-            pid + 4,
-            "pid_t pid; pid_t tgid; are adjacent in every kernel"
-        );
+        let pid = btf.member_offset("task_struct", "pid").expect("task_struct.pid");
+        let tgid = btf.member_offset("task_struct", "tgid").expect("task_struct.tgid");
+        assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; are adjacent in every kernel");
     }
 }

@@ -36,11 +36,7 @@ pub fn ensure_mounted(fstype: &'static str, target: &'static str) -> Result<(), 
     if is_mounted(fstype, target) {
         return Ok(());
     }
-    let err = |source| FsError::Mount {
-        fstype,
-        target,
-        source,
-    };
+    let err = |source| FsError::Mount { fstype, target, source };
     std::fs::create_dir_all(target).map_err(err)?;
     let c = |s: &str| CString::new(s).expect("no NUL in constant");
     let (src, dst, ty) = (c(fstype), c(target), c(fstype));
@@ -64,20 +60,12 @@ fn is_mounted(fstype: &str, target: &str) -> bool {
 /// The byte offset of `field` in the record of tracepoint `category/name`,
 /// from its format file.
 pub fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Result<u32, FsError> {
-    let path = Path::new(TRACEFS)
-        .join("events")
-        .join(category)
-        .join(name)
-        .join("format");
+    let path = Path::new(TRACEFS).join("events").join(category).join(name).join("format");
     let path_str = path.display().to_string();
-    let format = std::fs::read_to_string(&path).map_err(|source| FsError::Format {
-        path: path_str.clone(),
-        source,
-    })?;
-    parse_field_offset(&format, field).ok_or_else(|| FsError::FormatField {
-        path: path_str,
-        field: field.to_string(),
-    })
+    let format = std::fs::read_to_string(&path)
+        .map_err(|source| FsError::Format { path: path_str.clone(), source })?;
+    parse_field_offset(&format, field)
+        .ok_or_else(|| FsError::FormatField { path: path_str, field: field.to_string() })
 }
 
 /// Finds `field:<type> <field>;\toffset:N;` in a tracepoint format.
@@ -90,12 +78,7 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
         if name != field {
             return None;
         }
-        rest.trim()
-            .strip_prefix("offset:")?
-            .split(';')
-            .next()?
-            .parse()
-            .ok()
+        rest.trim().strip_prefix("offset:")?.split(';').next()?.parse().ok()
     })
 }
 

@@ -44,18 +44,11 @@ pub enum LoadError {
     #[error(
         "the object has no {kind} `{name}`: the agent and its eBPF object are out of step; rebuild with `cargo build`"
     )]
-    Missing {
-        kind: &'static str,
-        name: &'static str,
-    },
+    Missing { kind: &'static str, name: &'static str },
     #[error(
         "the kernel's verifier refused program `{name}` ({errno}); last lines of its log:\n{log_tail}\nThe program does not fit this kernel; report it with the output of `uname -r`"
     )]
-    Verifier {
-        name: &'static str,
-        errno: std::io::Error,
-        log_tail: String,
-    },
+    Verifier { name: &'static str, errno: std::io::Error, log_tail: String },
     #[error("cannot load or attach program `{name}`: {source}")]
     Program {
         name: &'static str,
@@ -109,51 +102,36 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
 
     // Maps are taken before attaching so the reader exists when events flow.
     let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
-    let events = RingBuf::try_from(events).map_err(|source| LoadError::Map {
-        name: names::MAP_EVENTS,
-        source,
-    })?;
+    let events = RingBuf::try_from(events)
+        .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
     let drops = take_map(&mut ebpf, names::MAP_DROPS)?;
-    let drops = PerCpuArray::try_from(drops).map_err(|source| LoadError::Map {
-        name: names::MAP_DROPS,
-        source,
-    })?;
+    let drops = PerCpuArray::try_from(drops)
+        .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
 
     attach_tracepoint(&mut ebpf, names::PROG_EXEC, "sched", "sched_process_exec")?;
     attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
     let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
-    fork.load()
-        .map_err(|e| program_error(names::PROG_FORK, e))?;
-    fork.attach("sched_process_fork")
-        .map_err(|e| program_error(names::PROG_FORK, e))?;
+    fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
+    fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
     info!(
         exec = names::PROG_EXEC,
         fork = names::PROG_FORK,
         exit = names::PROG_EXIT,
         "process sensor attached"
     );
-    Ok(Sensor {
-        _ebpf: ebpf,
-        events,
-        drops,
-    })
+    Ok(Sensor { _ebpf: ebpf, events, drops })
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, LoadError> {
-    ebpf.take_map(name)
-        .ok_or(LoadError::Missing { kind: "map", name })
+    ebpf.take_map(name).ok_or(LoadError::Missing { kind: "map", name })
 }
 
 fn program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, LoadError>
 where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
-    let prog = ebpf.program_mut(name).ok_or(LoadError::Missing {
-        kind: "program",
-        name,
-    })?;
-    prog.try_into()
-        .map_err(|source| LoadError::Program { name, source })
+    let prog = ebpf.program_mut(name).ok_or(LoadError::Missing { kind: "program", name })?;
+    prog.try_into().map_err(|source| LoadError::Program { name, source })
 }
 
 fn attach_tracepoint(
@@ -164,26 +142,18 @@ fn attach_tracepoint(
 ) -> Result<(), LoadError> {
     let prog: &mut TracePoint = program(ebpf, name)?;
     prog.load().map_err(|e| program_error(name, e))?;
-    prog.attach(category, tracepoint)
-        .map_err(|e| program_error(name, e))?;
+    prog.attach(category, tracepoint).map_err(|e| program_error(name, e))?;
     Ok(())
 }
 
 /// Turns a verifier rejection into an error carrying the tail of its log.
 fn program_error(name: &'static str, err: ProgramError) -> LoadError {
     match err {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
+        ProgramError::LoadError { io_error, verifier_log } => {
             let log = format!("{verifier_log:?}");
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(VERIFIER_TAIL_LINES)..].join("\n");
-            LoadError::Verifier {
-                name,
-                errno: io_error,
-                log_tail: tail,
-            }
+            LoadError::Verifier { name, errno: io_error, log_tail: tail }
         }
         source => LoadError::Program { name, source },
     }

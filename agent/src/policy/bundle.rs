@@ -51,10 +51,7 @@ impl Bundle {
     pub fn embedded() -> Self {
         let files = EMBEDDED
             .iter()
-            .map(|(path, text)| SourceFile {
-                path: path.to_string(),
-                text: text.to_string(),
-            })
+            .map(|(path, text)| SourceFile { path: path.to_string(), text: text.to_string() })
             .collect();
         Self::from_files("<embedded baseline>".into(), files)
             .expect("the embedded baseline bundle is valid (checked by its tests)")
@@ -88,38 +85,21 @@ impl Bundle {
                 reason: "no Rego modules (.rego files) in the bundle".into(),
             });
         }
-        let digest = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(Self {
-            origin,
-            modules,
-            tests,
-            data_files,
-            data,
-            samples,
-            digest,
-        })
+        let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { origin, modules, tests, data_files, data, samples, digest })
     }
 
     /// `file:line` of the first line of any data file or module containing
     /// `needle`, for pointing an error at its source.
     pub fn locate(&self, needle: &str) -> Option<String> {
         self.data_files.iter().chain(&self.modules).find_map(|f| {
-            f.text
-                .lines()
-                .position(|l| l.contains(needle))
-                .map(|i| format!("{}:{}", f.path, i + 1))
+            f.text.lines().position(|l| l.contains(needle)).map(|i| format!("{}:{}", f.path, i + 1))
         })
     }
 }
 
 fn is_bundle_file(name: &str) -> bool {
-    [".rego", ".json", ".jsonl", ".yaml", ".yml"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    [".rego", ".json", ".jsonl", ".yaml", ".yml"].iter().any(|ext| name.ends_with(ext))
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), PolicyError> {
@@ -131,10 +111,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Pol
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         // Hidden files, and the kubelet's `..data` / `..2024_..` directories
         // behind a mounted ConfigMap (their files are reached via symlinks).
         if name.starts_with('.') {
@@ -148,11 +125,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Pol
         if !is_bundle_file(name) {
             continue;
         }
-        let relative = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
         if meta.len() > FILE_MAX_BYTES {
             return Err(PolicyError::Bundle {
                 location: relative,
@@ -167,10 +140,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Pol
             location: relative.clone(),
             reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
         })?;
-        out.push(SourceFile {
-            path: relative,
-            text,
-        });
+        out.push(SourceFile { path: relative, text });
     }
     Ok(())
 }
@@ -231,11 +201,7 @@ fn merge(
         });
     };
     for (key, v) in value {
-        let path = if at.is_empty() {
-            key.clone()
-        } else {
-            format!("{at}.{key}")
-        };
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
         match into.get_mut(&key) {
             Some(existing) if existing.is_object() && v.is_object() => {
                 merge(existing, v, file, &path)?
@@ -259,10 +225,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            text: text.into(),
-        }
+        SourceFile { path: path.into(), text: text.into() }
     }
 
     #[test]
@@ -277,10 +240,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            (b.modules.len(), b.tests.len(), b.data_files.len()),
-            (1, 1, 2)
-        );
+        assert_eq!((b.modules.len(), b.tests.len(), b.data_files.len()), (1, 1, 2));
         assert_eq!(b.data["palisade"]["config"]["mode"], "audit");
         assert!(b.data["palisade"]["exceptions"].is_array());
         assert_eq!(b.digest.len(), 64);
@@ -320,9 +280,8 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`x.y` is set by two files"), "{err}");
-        let err = Bundle::from_files("t".into(), vec![file("d.json", "{}")])
-            .unwrap_err()
-            .to_string();
+        let err =
+            Bundle::from_files("t".into(), vec![file("d.json", "{}")]).unwrap_err().to_string();
         assert!(err.contains("no Rego modules"), "{err}");
     }
 }

@@ -41,6 +41,16 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Measure evaluation speed: the events are judged over and over on one
+    /// thread; prints evaluations per second and latency percentiles as JSON.
+    Bench {
+        dir: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        /// Passes over the events.
+        #[arg(long, default_value_t = 200)]
+        passes: u32,
+    },
 }
 
 pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
@@ -48,12 +58,10 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
         PolicyCommand::Check { dir } => check(&dir),
         PolicyCommand::Test { dir } => test(&dir),
         PolicyCommand::Eval { dir } => eval(&dir),
-        PolicyCommand::Replay {
-            dir,
-            events,
-            against,
-            json,
-        } => replay(&dir, &events, against.as_deref(), json),
+        PolicyCommand::Replay { dir, events, against, json } => {
+            replay(&dir, &events, against.as_deref(), json)
+        }
+        PolicyCommand::Bench { dir, events, passes } => bench(&dir, &events, passes),
     }
 }
 
@@ -65,11 +73,8 @@ fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
 
 fn check(dir: &Path) -> anyhow::Result<()> {
     let (bundle, policy) = load(dir)?;
-    let kinds: std::collections::BTreeSet<&str> = policy
-        .rules
-        .iter()
-        .flat_map(|r| r.kinds.iter().map(String::as_str))
-        .collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        policy.rules.iter().flat_map(|r| r.kinds.iter().map(String::as_str)).collect();
     println!(
         "{}: ok: {} rules over {} event kinds, {} exceptions, {} test files, mode {}, digest {}",
         dir.display(),
@@ -117,10 +122,7 @@ fn test(dir: &Path) -> anyhow::Result<()> {
     }
     println!("{} passed, {failed} failed", results.len() - failed);
     if results.is_empty() {
-        bail!(
-            "{}: no test_* rules found in *_test.rego files",
-            dir.display()
-        );
+        bail!("{}: no test_* rules found in *_test.rego files", dir.display());
     }
     if failed > 0 {
         bail!("{failed} policy tests failed");
@@ -138,10 +140,7 @@ fn for_each_event(
     let mut number = 0;
     loop {
         line.clear();
-        let n = input
-            .by_ref()
-            .take(EVENT_LINE_MAX as u64 + 1)
-            .read_until(b'\n', &mut line)?;
+        let n = input.by_ref().take(EVENT_LINE_MAX as u64 + 1).read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok(());
         }
@@ -169,9 +168,7 @@ fn for_each_event(
             }
             each(
                 number,
-                Err(format!(
-                    "{skipped} bytes is over the {EVENT_LINE_MAX}-byte event limit"
-                )),
+                Err(format!("{skipped} bytes is over the {EVENT_LINE_MAX}-byte event limit")),
             )?;
             continue;
         }
@@ -255,9 +252,7 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
     let mut changes = Vec::new();
     let tally = |counts: &mut BTreeMap<String, RuleCounts>, d: &Value| {
         for m in d["matched"].as_array().into_iter().flatten() {
-            let c = counts
-                .entry(m["rule"].as_str().unwrap_or("?").to_string())
-                .or_default();
+            let c = counts.entry(m["rule"].as_str().unwrap_or("?").to_string()).or_default();
             c.matched += 1;
             let enforce = m["mode"] == "enforce";
             let blocking = m["action"] == "block" || m["action"] == "kill";
@@ -268,10 +263,8 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
             }
         }
         for s in d["suppressed"].as_array().into_iter().flatten() {
-            counts
-                .entry(s["rule"].as_str().unwrap_or("?").to_string())
-                .or_default()
-                .suppressed += 1;
+            counts.entry(s["rule"].as_str().unwrap_or("?").to_string()).or_default().suppressed +=
+                1;
         }
     };
     for_each_event(std::io::BufReader::new(file), |number, event| {
@@ -318,11 +311,7 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
     print_counts(&counts);
     if let Some((_, other_policy)) = &other {
         println!();
-        println!(
-            "against {} ({}):",
-            against.unwrap_or(dir).display(),
-            other_policy.short_digest()
-        );
+        println!("against {} ({}):", against.unwrap_or(dir).display(), other_policy.short_digest());
         print_counts(&other_counts);
         println!();
         println!("{} events change decision:", changes.len());
@@ -347,4 +336,49 @@ fn print_counts(counts: &BTreeMap<String, RuleCounts>) {
             rule, c.matched, c.alert, c.would_block, c.enforced, c.suppressed
         );
     }
+}
+
+fn bench(dir: &Path, events: &Path, passes: u32) -> anyhow::Result<()> {
+    let (_, policy) = load(dir)?;
+    let file =
+        std::fs::File::open(events).with_context(|| format!("cannot open {}", events.display()))?;
+    let mut corpus = Vec::new();
+    for_each_event(std::io::BufReader::new(file), |_, event| {
+        if let Ok(e) = event {
+            corpus.push(e);
+        }
+        Ok(())
+    })?;
+    if corpus.is_empty() {
+        bail!("{}: no events", events.display());
+    }
+    let mut evaluator = policy.evaluator();
+    // Warm-up: every kind's VM is built on first use.
+    for e in &corpus {
+        evaluator.eval(e)?;
+    }
+    let mut latencies = Vec::with_capacity(corpus.len() * passes as usize);
+    let started = std::time::Instant::now();
+    for _ in 0..passes {
+        for e in &corpus {
+            let t = std::time::Instant::now();
+            std::hint::black_box(evaluator.eval(std::hint::black_box(e))?);
+            latencies.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    let total = started.elapsed();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let summary = json!({
+        "engine": "palisade",
+        "engines": policy.engines(),
+        "events": corpus.len(),
+        "evaluations": latencies.len(),
+        "evals_per_sec": latencies.len() as f64 / total.as_secs_f64(),
+        "p50_us": pct(0.50),
+        "p99_us": pct(0.99),
+        "max_us": latencies[latencies.len() - 1] as f64 / 1000.0,
+    });
+    println!("{summary}");
+    Ok(())
 }

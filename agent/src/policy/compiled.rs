@@ -26,10 +26,7 @@ const OTHER_KINDS: &str = "(other kinds)";
 
 /// The evaluation budget, for the RVM and the interpreter alike.
 pub fn time_limit(limit: Duration) -> ExecutionTimerConfig {
-    ExecutionTimerConfig {
-        limit,
-        check_interval: NonZeroU32::new(1000).expect("non-zero"),
-    }
+    ExecutionTimerConfig { limit, check_interval: NonZeroU32::new(1000).expect("non-zero") }
 }
 
 /// An engine whose evaluations stop after `limit`.
@@ -146,9 +143,7 @@ impl Policy {
         let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
             let chosen = modules.iter().filter(|m| {
                 !m.package.starts_with(RULES_PACKAGE)
-                    || packages
-                        .iter()
-                        .any(|p| p.strip_prefix("data.") == Some(&m.package))
+                    || packages.iter().any(|p| p.strip_prefix("data.") == Some(&m.package))
             });
             let kind = if kind.is_empty() { OTHER_KINDS } else { kind };
             let (runner, note) =
@@ -182,36 +177,24 @@ impl Policy {
 
     /// Which evaluator runs each kind (`rvm` or `interpreter`).
     pub fn engines(&self) -> BTreeMap<&str, &'static str> {
-        let mut engines: BTreeMap<&str, &'static str> = self
-            .by_kind
-            .iter()
-            .map(|(k, r)| (k.as_str(), r.engine_name()))
-            .collect();
+        let mut engines: BTreeMap<&str, &'static str> =
+            self.by_kind.iter().map(|(k, r)| (k.as_str(), r.engine_name())).collect();
         engines.insert(OTHER_KINDS, self.no_rules.engine_name());
         engines
     }
 
     pub fn evaluator(self: &Arc<Self>) -> Evaluator {
-        Evaluator {
-            policy: Arc::clone(self),
-            vms: BTreeMap::new(),
-        }
+        Evaluator { policy: Arc::clone(self), vms: BTreeMap::new() }
     }
 
     /// The entry point must give an object with an `action` for a benign
     /// event of every kind: catches a main module that is undefined, or one
     /// that blows up or loops, before the bundle goes live.
     fn smoke_test(&self) -> Result<(), PolicyError> {
-        let mut evaluator = Evaluator {
-            policy: Arc::new(self.shallow_clone()),
-            vms: BTreeMap::new(),
-        };
-        let kinds: Vec<String> = self
-            .by_kind
-            .keys()
-            .cloned()
-            .chain(["process_exec".to_string()])
-            .collect();
+        let mut evaluator =
+            Evaluator { policy: Arc::new(self.shallow_clone()), vms: BTreeMap::new() };
+        let kinds: Vec<String> =
+            self.by_kind.keys().cloned().chain(["process_exec".to_string()]).collect();
         for kind in kinds {
             let event = json!({
                 "schema": crate::event::SCHEMA, "id": "smoke", "time": "2026-01-01T00:00:00.000000000Z",
@@ -265,27 +248,20 @@ fn parse_modules(bundle: &Bundle) -> Result<Vec<Module<'_>>, PolicyError> {
             .ok_or_else(|| {
                 PolicyError::invalid(format!("{}:1", file.path), "no package declaration")
             })?;
-        modules.push(Module {
-            path: &file.path,
-            text: &file.text,
-            package,
-        });
+        modules.push(Module { path: &file.path, text: &file.text, package });
     }
     Ok(modules)
 }
 
 fn add_module(engine: &mut Engine, path: &str, text: &str) -> Result<(), PolicyError> {
-    engine
-        .add_policy(path.to_string(), text.to_string())
-        .map(|_| ())
-        .map_err(|e| {
-            let reason = one_line(&e);
-            // regorus puts `path:line:col` first; keep it as the location.
-            match reason.split_once(": ") {
-                Some((loc, rest)) if loc.starts_with(path) => PolicyError::invalid(loc, rest),
-                _ => PolicyError::invalid(path, reason),
-            }
-        })
+    engine.add_policy(path.to_string(), text.to_string()).map(|_| ()).map_err(|e| {
+        let reason = one_line(&e);
+        // regorus puts `path:line:col` first; keep it as the location.
+        match reason.split_once(": ") {
+            Some((loc, rest)) if loc.starts_with(path) => PolicyError::invalid(loc, rest),
+            _ => PolicyError::invalid(path, reason),
+        }
+    })
 }
 
 /// A kind's policy compiled both ways: the interpreter's form always, and
@@ -304,15 +280,10 @@ fn compile_program<'a>(
     for m in modules {
         add_module(&mut engine, m.path, m.text)?;
     }
-    engine
-        .add_data(data.clone())
-        .map_err(|e| PolicyError::invalid("data", one_line(&e)))?;
+    engine.add_data(data.clone()).map_err(|e| PolicyError::invalid("data", one_line(&e)))?;
     let entry: Rc<str> = Rc::from(ENTRY_POINT);
     let interpreter = engine.compile_with_entrypoint(&entry).map_err(|e| {
-        PolicyError::invalid(
-            "bundle",
-            format!("cannot compile {ENTRY_POINT}: {}", one_line(&e)),
-        )
+        PolicyError::invalid("bundle", format!("cannot compile {ENTRY_POINT}: {}", one_line(&e)))
     })?;
     let vm = Compiler::compile_from_policy(&interpreter, &[ENTRY_POINT]).map_err(|e| one_line(&e));
     Ok(Compiled { interpreter, vm })
@@ -322,8 +293,7 @@ fn compile_program<'a>(
 fn new_vm(program: &Arc<Program>, data: &Value) -> Result<RegoVM, PolicyError> {
     let mut vm = RegoVM::new();
     vm.load_program(Arc::clone(program));
-    vm.set_data(data.clone())
-        .map_err(|e| PolicyError::Eval(e.to_string()))?;
+    vm.set_data(data.clone()).map_err(|e| PolicyError::Eval(e.to_string()))?;
     vm.set_max_instructions(MAX_INSTRUCTIONS);
     vm.set_execution_timer_config(Some(time_limit(TIME_LIMIT)));
     Ok(vm)
@@ -355,10 +325,7 @@ fn choose_runner(
             Some(format!("{kind}: the RVM refused the data")),
         );
     };
-    for sample in samples
-        .iter()
-        .filter(|s| kind == OTHER_KINDS || s["kind"] == kind)
-    {
+    for sample in samples.iter().filter(|s| kind == OTHER_KINDS || s["kind"] == kind) {
         let input = Value::from(sample.clone());
         let reference = compiled.interpreter.eval_with_input(input.clone()).ok();
         vm.set_input(input);
@@ -376,23 +343,16 @@ fn choose_runner(
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .map_or(1, |i| i + 1)
+    text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1)
 }
 
 fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleMeta>, PolicyError> {
     let mut rules: Vec<RuleMeta> = Vec::new();
-    for m in modules
-        .iter()
-        .filter(|m| m.package.starts_with(RULES_PACKAGE))
-    {
+    for m in modules.iter().filter(|m| m.package.starts_with(RULES_PACKAGE)) {
         let at = format!("{}:{}", m.path, line_of(m.text, "meta"));
-        let meta = all
-            .eval_rule(format!("data.{}.meta", m.package))
-            .map_err(|e| {
-                PolicyError::invalid(&at, format!("cannot evaluate `meta`: {}", one_line(&e)))
-            })?;
+        let meta = all.eval_rule(format!("data.{}.meta", m.package)).map_err(|e| {
+            PolicyError::invalid(&at, format!("cannot evaluate `meta`: {}", one_line(&e)))
+        })?;
         let meta: serde_json::Value = serde_json::to_value(&meta).unwrap_or_default();
         if !meta.is_object() {
             return Err(PolicyError::invalid(
@@ -422,9 +382,7 @@ fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleM
                 .get("kinds")
                 .and_then(|k| k.as_array())
                 .map(|k| {
-                    k.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect::<Vec<_>>()
+                    k.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>()
                 })
                 .filter(|k: &Vec<String>| !k.is_empty())
                 .ok_or_else(|| {
@@ -439,10 +397,7 @@ fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleM
         if !SEVERITIES.contains(&rule.severity.as_str()) {
             return Err(PolicyError::invalid(
                 &at,
-                format!(
-                    "unknown severity `{}` (one of {SEVERITIES:?})",
-                    rule.severity
-                ),
+                format!("unknown severity `{}` (one of {SEVERITIES:?})", rule.severity),
             ));
         }
         if !ACTIONS.contains(&rule.action.as_str()) {
@@ -463,10 +418,7 @@ fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleM
         if let Some(first) = rules.iter().find(|r| r.id == rule.id) {
             return Err(PolicyError::invalid(
                 &at,
-                format!(
-                    "duplicate rule id `{}`: already used by {}",
-                    rule.id, first.file
-                ),
+                format!("duplicate rule id `{}`: already used by {}", rule.id, first.file),
             ));
         }
         rules.push(rule);
@@ -486,19 +438,12 @@ fn is_mitre_id(text: &str) -> bool {
 
 fn check_config(bundle: &Bundle, rules: &[RuleMeta]) -> Result<String, PolicyError> {
     let config = &bundle.data["palisade"]["config"];
-    let at = |needle: &str| {
-        bundle
-            .locate(needle)
-            .unwrap_or_else(|| bundle.origin.clone())
-    };
+    let at = |needle: &str| bundle.locate(needle).unwrap_or_else(|| bundle.origin.clone());
     let mode = config["mode"].as_str().unwrap_or_default();
     if !MODES.contains(&mode) {
         return Err(PolicyError::invalid(
             at("\"mode\""),
-            format!(
-                "`palisade.config.mode` must be one of {MODES:?}, not {}",
-                config["mode"]
-            ),
+            format!("`palisade.config.mode` must be one of {MODES:?}, not {}", config["mode"]),
         ));
     }
     if let Some(modes) = config.get("rule_modes").and_then(|m| m.as_object()) {
@@ -527,21 +472,14 @@ fn check_exceptions(
     let Some(list) = bundle.data["palisade"].get("exceptions") else {
         return Ok(Vec::new());
     };
-    let at = |needle: &str| {
-        bundle
-            .locate(needle)
-            .unwrap_or_else(|| bundle.origin.clone())
-    };
+    let at = |needle: &str| bundle.locate(needle).unwrap_or_else(|| bundle.origin.clone());
     let list = list.as_array().ok_or_else(|| {
         PolicyError::invalid(at("exceptions"), "`palisade.exceptions` must be an array")
     })?;
     let mut out: Vec<ExceptionInfo> = Vec::new();
     for (i, e) in list.iter().enumerate() {
         let id = e["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
-            PolicyError::invalid(
-                at("exceptions"),
-                format!("exception #{} has no `id`", i + 1),
-            )
+            PolicyError::invalid(at("exceptions"), format!("exception #{} has no `id`", i + 1))
         })?;
         let loc = at(&format!("\"{id}\""));
         let text = |name: &str| -> Result<String, PolicyError> {
@@ -561,20 +499,11 @@ fn check_exceptions(
                 format!("exception `{id}`: expires `{expires}` is not an RFC 3339 time"),
             )
         })?;
-        let covered = e["rules"]
-            .as_array()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                PolicyError::invalid(
-                    &loc,
-                    format!("exception `{id}` must list the `rules` it covers"),
-                )
-            })?;
+        let covered = e["rules"].as_array().filter(|r| !r.is_empty()).ok_or_else(|| {
+            PolicyError::invalid(&loc, format!("exception `{id}` must list the `rules` it covers"))
+        })?;
         for r in covered {
-            if !r
-                .as_str()
-                .is_some_and(|r| rules.iter().any(|known| known.id == r))
-            {
+            if !r.as_str().is_some_and(|r| rules.iter().any(|known| known.id == r)) {
                 return Err(PolicyError::invalid(
                     &loc,
                     format!("exception `{id}` covers unknown rule {r}"),
@@ -590,17 +519,9 @@ fn check_exceptions(
             ));
         }
         if out.iter().any(|x| x.id == id) {
-            return Err(PolicyError::invalid(
-                &loc,
-                format!("duplicate exception id `{id}`"),
-            ));
+            return Err(PolicyError::invalid(&loc, format!("duplicate exception id `{id}`")));
         }
-        out.push(ExceptionInfo {
-            id: id.to_string(),
-            owner,
-            expires,
-            expires_ns,
-        });
+        out.push(ExceptionInfo { id: id.to_string(), owner, expires, expires_ns });
     }
     Ok(out)
 }
@@ -618,23 +539,19 @@ impl Evaluator {
 
     /// The decision for one event (its JSON form).
     pub fn eval(&mut self, event: &serde_json::Value) -> Result<serde_json::Value, PolicyError> {
-        let kind = event
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default();
+        let kind = event.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
         let (key, runner) = match self.policy.by_kind.get(kind) {
             Some(runner) => (kind, runner),
             None => ("", &self.policy.no_rules),
         };
         let input = Value::from(event.clone());
         let result = match runner {
-            Runner::Interpreter(compiled) => compiled
-                .eval_with_input(input)
-                .map_err(|e| PolicyError::Eval(one_line(&e)))?,
+            Runner::Interpreter(compiled) => {
+                compiled.eval_with_input(input).map_err(|e| PolicyError::Eval(one_line(&e)))?
+            }
             Runner::Vm(program) => {
                 if !self.vms.contains_key(key) {
-                    self.vms
-                        .insert(key.to_string(), new_vm(program, &self.policy.data)?);
+                    self.vms.insert(key.to_string(), new_vm(program, &self.policy.data)?);
                 }
                 let vm = self.vms.get_mut(key).expect("inserted above");
                 vm.set_input(input);

@@ -37,11 +37,8 @@ const START_TOLERANCE_TICKS: u64 = 2;
 /// SIGKILLs `pid` if it is still the process that started at `start_ns`
 /// (monotonic ns since boot).
 pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
-    let result = |result, detail: Option<String>| Enforcement {
-        mechanism: "pidfd-sigkill",
-        result,
-        detail,
-    };
+    let result =
+        |result, detail: Option<String>| Enforcement { mechanism: "pidfd-sigkill", result, detail };
     // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
     if fd < 0 {
@@ -97,10 +94,7 @@ mod tests {
     use std::process::Command;
 
     fn start_ns_of(pid: u32) -> u64 {
-        let stat = procfs::process::Process::new(pid as i32)
-            .unwrap()
-            .stat()
-            .unwrap();
+        let stat = procfs::process::Process::new(pid as i32).unwrap().stat().unwrap();
         stat.starttime * (1_000_000_000 / procfs::ticks_per_second())
     }
 

@@ -37,12 +37,7 @@ pub struct Judge {
 
 impl Judge {
     pub fn new(policy: Arc<Policy>, fail_mode: FailMode, updates: Receiver<Arc<Policy>>) -> Self {
-        Self {
-            evaluator: policy.evaluator(),
-            fail_mode,
-            updates,
-            expired_reported: HashSet::new(),
-        }
+        Self { evaluator: policy.evaluator(), fail_mode, updates, expired_reported: HashSet::new() }
     }
 
     /// Takes a newly loaded bundle, if the reloader sent one.
@@ -62,9 +57,7 @@ impl Judge {
     pub fn report_expired(&mut self, now_wall_ns: i128, stats: &Stats) {
         for e in &self.evaluator.policy().exceptions {
             if e.expires_ns <= now_wall_ns && self.expired_reported.insert(e.id.clone()) {
-                stats
-                    .exceptions_expired
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.exceptions_expired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 warn!(
                     exception = e.id,
                     owner = e.owner,
@@ -96,20 +89,13 @@ impl Judge {
         let mut decision = match self.evaluator.eval(&input) {
             Ok(d) => d,
             Err(err) => {
-                stats
-                    .eval_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
                 self.failed(&policy, &err.to_string())
             }
         };
-        let matched = decision["matched"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty());
-        let suppressed: Vec<Value> = decision["suppressed"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let matched = decision["matched"].as_array().is_some_and(|m| !m.is_empty());
+        let suppressed: Vec<Value> = decision["suppressed"].as_array().cloned().unwrap_or_default();
         let failed = decision.get("error").is_some();
         if !(matched || !suppressed.is_empty() || failed) {
             return Vec::new();

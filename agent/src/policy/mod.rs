@@ -33,10 +33,7 @@ pub enum PolicyError {
 
 impl PolicyError {
     pub(crate) fn invalid(location: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            location: location.into(),
-            reason: reason.into(),
-        }
+        Self::Invalid { location: location.into(), reason: reason.into() }
     }
 }
 
@@ -44,11 +41,7 @@ impl PolicyError {
 /// source line, a caret and `error: ...` on separate lines.
 pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
     let text = format!("{err:#}");
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let location = lines.iter().find_map(|l| l.strip_prefix("--> "));
     let message = lines
         .iter()

@@ -57,9 +57,7 @@ pub async fn watch(
                     return Ok(None);
                 }
                 let digest = bundle.digest.clone();
-                Policy::compile(&bundle)
-                    .map(|p| Some((digest.clone(), p)))
-                    .map_err(|e| (digest, e))
+                Policy::compile(&bundle).map(|p| Some((digest.clone(), p))).map_err(|e| (digest, e))
             },
         )
         .await;
@@ -80,9 +78,7 @@ pub async fn watch(
                 // Report each distinct bad bundle once, not every second.
                 let key = format!("{digest}{err}");
                 if key != last_rejected {
-                    stats
-                        .policy_load_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    stats.policy_load_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     warn!(error = %err, "policy bundle rejected; the previous one stays active");
                     last_rejected = key;
                 }

@@ -20,17 +20,13 @@ pub struct TestResult {
 pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
     let mut engine = limited_engine(TEST_TIME_LIMIT);
     for file in bundle.modules.iter().chain(&bundle.tests) {
-        engine
-            .add_policy(file.path.clone(), file.text.clone())
-            .map_err(|e| {
-                let reason = one_line(&e);
-                match reason.split_once(": ") {
-                    Some((loc, rest)) if loc.starts_with(&file.path) => {
-                        PolicyError::invalid(loc, rest)
-                    }
-                    _ => PolicyError::invalid(&file.path, reason),
-                }
-            })?;
+        engine.add_policy(file.path.clone(), file.text.clone()).map_err(|e| {
+            let reason = one_line(&e);
+            match reason.split_once(": ") {
+                Some((loc, rest)) if loc.starts_with(&file.path) => PolicyError::invalid(loc, rest),
+                _ => PolicyError::invalid(&file.path, reason),
+            }
+        })?;
     }
     engine
         .add_data(Value::from(bundle.data.clone()))
@@ -38,10 +34,7 @@ pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
     let mut results = Vec::new();
     for file in &bundle.tests {
         let Some(package) = package_of(&file.text) else {
-            return Err(PolicyError::invalid(
-                format!("{}:1", file.path),
-                "no package declaration",
-            ));
+            return Err(PolicyError::invalid(format!("{}:1", file.path), "no package declaration"));
         };
         for name in test_rule_names(&file.text) {
             let full = format!("data.{package}.{name}");
@@ -51,21 +44,14 @@ pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
                 Ok(other) => Some(format!("gave {other} instead of true")),
                 Err(e) => Some(one_line(&e)),
             };
-            results.push(TestResult {
-                name: full,
-                failure,
-            });
+            results.push(TestResult { name: full, failure });
         }
     }
     Ok(results)
 }
 
 fn package_of(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("package ")
-            .map(|p| p.trim().to_string())
-    })
+    text.lines().find_map(|l| l.trim().strip_prefix("package ").map(|p| p.trim().to_string()))
 }
 
 /// Names of rules defined at the start of a line as `test_<name>`, once each.
@@ -75,10 +61,8 @@ fn test_rule_names(text: &str) -> Vec<String> {
         if !line.starts_with("test_") {
             continue;
         }
-        let name: String = line
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
+        let name: String =
+            line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         if !names.contains(&name) {
             names.push(name);
         }
@@ -94,10 +78,7 @@ mod tests {
     fn bundle(files: &[(&str, &str)]) -> Bundle {
         let files = files
             .iter()
-            .map(|(p, t)| SourceFile {
-                path: p.to_string(),
-                text: t.to_string(),
-            })
+            .map(|(p, t)| SourceFile { path: p.to_string(), text: t.to_string() })
             .collect();
         Bundle::from_files("t".into(), files).unwrap()
     }

@@ -51,11 +51,7 @@ impl ProcessTable {
         };
         let ns_per_tick = 1_000_000_000 / procfs::ticks_per_second().max(1);
         for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
             if let Some(info) = read_proc(&entry.path(), pid, ns_per_tick) {
@@ -77,16 +73,7 @@ impl ProcessTable {
     /// A new process: it runs its parent's program until it execs.
     pub fn on_fork(&mut self, pid: u32, ppid: u32, start_ns: u64) {
         let parent = self.procs.get(&ppid).cloned().unwrap_or_default();
-        self.procs.insert(
-            pid,
-            ProcessInfo {
-                pid,
-                ppid,
-                start_ns,
-                exited_ns: None,
-                ..parent
-            },
-        );
+        self.procs.insert(pid, ProcessInfo { pid, ppid, start_ns, exited_ns: None, ..parent });
     }
 
     pub fn on_exec(&mut self, exec: &Exec) {
@@ -122,10 +109,7 @@ impl ProcessTable {
             let Some(info) = self.procs.get(&next) else {
                 break;
             };
-            chain.push(Ancestor {
-                pid: info.pid,
-                binary: Bytes(info.binary.clone()),
-            });
+            chain.push(Ancestor { pid: info.pid, binary: Bytes(info.binary.clone()) });
             if info.ppid == next {
                 break;
             }
@@ -137,28 +121,21 @@ impl ProcessTable {
     /// Forgets processes that exited more than [`EXITED_GRACE_NS`] before `now_ns`.
     pub fn purge(&mut self, now_ns: u64) -> usize {
         let before = self.procs.len();
-        self.procs.retain(|_, p| {
-            p.exited_ns
-                .is_none_or(|t| now_ns.saturating_sub(t) < EXITED_GRACE_NS)
-        });
+        self.procs
+            .retain(|_, p| p.exited_ns.is_none_or(|t| now_ns.saturating_sub(t) < EXITED_GRACE_NS));
         before - self.procs.len()
     }
 }
 
 fn read_proc(dir: &Path, pid: u32, ns_per_tick: u64) -> Option<ProcessInfo> {
-    let stat = procfs::process::Process::new(pid as i32)
-        .ok()?
-        .stat()
-        .ok()?;
+    let stat = procfs::process::Process::new(pid as i32).ok()?.stat().ok()?;
     let bytes_of_link = |name: &str| -> Vec<u8> {
         std::fs::read_link(dir.join(name))
             .map(|p| p.as_os_str().as_bytes().to_vec())
             .unwrap_or_default()
     };
     let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-    let uid = std::fs::metadata(dir)
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .unwrap_or(0);
+    let uid = std::fs::metadata(dir).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
     Some(ProcessInfo {
         pid,
         ppid: stat.ppid as u32,
@@ -177,10 +154,7 @@ mod tests {
 
     fn exec(pid: u32, ppid: u32, binary: &[u8]) -> Exec {
         Exec {
-            header: palisade_common::RecordHeader {
-                pid,
-                ..Default::default()
-            },
+            header: palisade_common::RecordHeader { pid, ..Default::default() },
             ppid,
             uid: 0,
             gid: 0,
@@ -209,11 +183,8 @@ mod tests {
         // Before exec, the child runs its parent's program.
         assert_eq!(t.get(200).unwrap().binary, b"/usr/sbin/sshd");
         t.on_exec(&exec(200, 100, b"/bin/bash"));
-        let chain: Vec<(u32, Vec<u8>)> = t
-            .ancestors(200)
-            .into_iter()
-            .map(|a| (a.pid, a.binary.0))
-            .collect();
+        let chain: Vec<(u32, Vec<u8>)> =
+            t.ancestors(200).into_iter().map(|a| (a.pid, a.binary.0)).collect();
         assert_eq!(
             chain,
             vec![
@@ -250,13 +221,8 @@ mod tests {
     #[test]
     fn seeds_from_proc_including_this_process() {
         let t = ProcessTable::seed_from(Path::new("/proc"));
-        let me = t
-            .get(std::process::id())
-            .expect("this test process is in /proc");
-        assert_eq!(
-            me.binary,
-            std::env::current_exe().unwrap().as_os_str().as_bytes()
-        );
+        let me = t.get(std::process::id()).expect("this test process is in /proc");
+        assert_eq!(me.binary, std::env::current_exe().unwrap().as_os_str().as_bytes());
         assert!(t.get(1).is_some(), "pid 1 is seen");
         assert!(!t.ancestors(std::process::id()).is_empty());
     }

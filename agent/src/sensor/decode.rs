@@ -16,12 +16,7 @@ pub enum DecodeError {
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
     #[error("{field} span {off}+{len} lies outside the record's {tail}-byte tail")]
-    SpanOutOfBounds {
-        field: &'static str,
-        off: u32,
-        len: u32,
-        tail: usize,
-    },
+    SpanOutOfBounds { field: &'static str, off: u32, len: u32, tail: usize },
 }
 
 /// One decoded kernel record.
@@ -78,10 +73,7 @@ pub struct Exit {
 /// Reads a `T` from the front of `bytes`, which must be long enough.
 fn read_struct<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() < size_of::<T>() {
-        return Err(DecodeError::Short {
-            need: size_of::<T>(),
-            got: bytes.len(),
-        });
+        return Err(DecodeError::Short { need: size_of::<T>(), got: bytes.len() });
     }
     // SAFETY: the length is checked above; T is one of the repr(C) record
     // types, made only of integers, so every bit pattern is a valid value.
@@ -91,28 +83,17 @@ fn read_struct<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let header: RecordHeader = read_struct(bytes)?;
     if header.size as usize != bytes.len() {
-        return Err(DecodeError::SizeMismatch {
-            declared: header.size as usize,
-            got: bytes.len(),
-        });
+        return Err(DecodeError::SizeMismatch { declared: header.size as usize, got: bytes.len() });
     }
     match header.kind {
         kind::EXEC => decode_exec(bytes).map(Record::Exec),
         kind::FORK => {
             let r: ForkRecord = read_struct(bytes)?;
-            Ok(Record::Fork(Fork {
-                header,
-                parent_pid: r.parent_pid,
-                start_ns: r.start_ns,
-            }))
+            Ok(Record::Fork(Fork { header, parent_pid: r.parent_pid, start_ns: r.start_ns }))
         }
         kind::EXIT => {
             let r: ExitRecord = read_struct(bytes)?;
-            Ok(Record::Exit(Exit {
-                header,
-                exit_code: r.exit_code,
-                start_ns: r.start_ns,
-            }))
+            Ok(Record::Exit(Exit { header, exit_code: r.exit_code, start_ns: r.start_ns }))
         }
         other => Err(DecodeError::UnknownKind(other)),
     }
@@ -123,13 +104,12 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
     let tail = &bytes[size_of::<ExecRecord>()..];
     let span = |field: &'static str, s: Span| -> Result<&[u8], DecodeError> {
         let (start, len) = (s.off as usize, s.len as usize);
-        tail.get(start..start.saturating_add(len))
-            .ok_or(DecodeError::SpanOutOfBounds {
-                field,
-                off: s.off,
-                len: s.len,
-                tail: tail.len(),
-            })
+        tail.get(start..start.saturating_add(len)).ok_or(DecodeError::SpanOutOfBounds {
+            field,
+            off: s.off,
+            len: s.len,
+            tail: tail.len(),
+        })
     };
     let comm_len = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
     let binary = if r.flags & exec_flags::NO_EXE_FILE != 0 {
@@ -231,19 +211,13 @@ mod tests {
             Span { off: 25, len: 4 },
             Span { off: 29, len: 28 },
         ];
-        let Record::Exec(exec) = decode(&exec_record(tail, spans)).unwrap() else {
-            panic!()
-        };
+        let Record::Exec(exec) = decode(&exec_record(tail, spans)).unwrap() else { panic!() };
         assert_eq!(exec.filename, b"/usr/bin/env");
         assert_eq!(exec.binary, b"/usr/bin/env");
         assert_eq!(exec.cwd, b"/tmp");
         assert_eq!(
             exec.args,
-            vec![
-                b"/usr/bin/env".to_vec(),
-                b"true".to_vec(),
-                b"two words".to_vec()
-            ]
+            vec![b"/usr/bin/env".to_vec(), b"true".to_vec(), b"two words".to_vec()]
         );
         assert_eq!(exec.comm, b"env");
         assert_eq!(exec.header.pid, 42);
@@ -254,11 +228,7 @@ mod tests {
         assert!(matches!(decode(&[]), Err(DecodeError::Short { .. })));
         assert!(matches!(decode(&[1, 0, 0]), Err(DecodeError::Short { .. })));
         // Header says exec, but the record is only a header long.
-        let header = RecordHeader {
-            kind: kind::EXEC,
-            size: 32,
-            ..Default::default()
-        };
+        let header = RecordHeader { kind: kind::EXEC, size: 32, ..Default::default() };
         assert!(matches!(
             decode(&bytes_of(&header)),
             Err(DecodeError::Short { need: 128, got: 32 })
@@ -266,20 +236,10 @@ mod tests {
         // Declared size differs from what arrived.
         let mut rec = exec_record(b"", [Span::default(); 4]);
         rec.push(0);
-        assert!(matches!(
-            decode(&rec),
-            Err(DecodeError::SizeMismatch { .. })
-        ));
+        assert!(matches!(decode(&rec), Err(DecodeError::SizeMismatch { .. })));
         // Unknown kind.
-        let header = RecordHeader {
-            kind: 99,
-            size: 32,
-            ..Default::default()
-        };
-        assert_eq!(
-            decode(&bytes_of(&header)),
-            Err(DecodeError::UnknownKind(99))
-        );
+        let header = RecordHeader { kind: 99, size: 32, ..Default::default() };
+        assert_eq!(decode(&bytes_of(&header)), Err(DecodeError::UnknownKind(99)));
     }
 
     #[test]
@@ -287,21 +247,13 @@ mod tests {
         for bad in [
             Span { off: 0, len: 5 },
             Span { off: 4, len: 1 },
-            Span {
-                off: u32::MAX,
-                len: u32::MAX,
-            },
+            Span { off: u32::MAX, len: u32::MAX },
         ] {
-            let rec = exec_record(
-                b"abcd",
-                [bad, Span::default(), Span::default(), Span::default()],
-            );
+            let rec =
+                exec_record(b"abcd", [bad, Span::default(), Span::default(), Span::default()]);
             assert!(matches!(
                 decode(&rec),
-                Err(DecodeError::SpanOutOfBounds {
-                    field: "filename",
-                    ..
-                })
+                Err(DecodeError::SpanOutOfBounds { field: "filename", .. })
             ));
         }
     }
@@ -339,23 +291,14 @@ mod tests {
     #[test]
     fn splits_args() {
         assert_eq!(split_args(b""), Vec::<Vec<u8>>::new());
-        assert_eq!(
-            split_args(b"a\0\0b\0"),
-            vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]
-        );
-        assert_eq!(
-            split_args(b"a\0trunc"),
-            vec![b"a".to_vec(), b"trunc".to_vec()]
-        );
+        assert_eq!(split_args(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+        assert_eq!(split_args(b"a\0trunc"), vec![b"a".to_vec(), b"trunc".to_vec()]);
     }
 
     #[test]
     fn converts_device_numbers_like_stat() {
         // 8:1 (sda1) and 259:65536 (a large minor)
         assert_eq!(kernel_dev_to_user((8 << 20) | 1), libc::makedev(8, 1));
-        assert_eq!(
-            kernel_dev_to_user((259 << 20) | 65536),
-            libc::makedev(259, 65536)
-        );
+        assert_eq!(kernel_dev_to_user((259 << 20) | 65536), libc::makedev(259, 65536));
     }
 }

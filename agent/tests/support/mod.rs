@@ -68,12 +68,7 @@ impl Agent {
                 }
             }
         });
-        let mut agent = Agent {
-            child,
-            events,
-            logs,
-            seen: Vec::new(),
-        };
+        let mut agent = Agent { child, events, logs, seen: Vec::new() };
         agent.wait_for_log("palisade is running");
         agent
     }
@@ -164,9 +159,7 @@ pub fn is(kind: &str, pid: u32, binary: Option<&str>) -> impl Fn(&Value) -> bool
     move |e: &Value| {
         e["kind"] == kind.as_str()
             && e["process"]["pid"] == pid
-            && binary
-                .as_deref()
-                .is_none_or(|b| e["process"]["binary"] == b)
+            && binary.as_deref().is_none_or(|b| e["process"]["binary"] == b)
     }
 }
 
