@@ -159,10 +159,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     };
     if copied > 0 {
         let len = copied as usize - 1; // without the NUL
-        rec.filename = Span {
-            off: 0,
-            len: len as u32,
-        };
+        rec.filename = Span { off: 0, len: len as u32 };
         cursor = len;
     } else {
         rec.filename = Span::default();
@@ -183,10 +180,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
             if walked.truncated {
                 rec.flags |= exec_flags::BINARY_TRUNCATED;
             }
-            rec.binary = Span {
-                off: cursor as u32,
-                len: walked.len as u32,
-            };
+            rec.binary = Span { off: cursor as u32, len: walked.len as u32 };
             cursor += walked.len;
         }
 
@@ -195,10 +189,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
         if walked.truncated {
             rec.flags |= exec_flags::CWD_TRUNCATED;
         }
-        rec.cwd = Span {
-            off: cursor as u32,
-            len: walked.len as u32,
-        };
+        rec.cwd = Span { off: cursor as u32, len: walked.len as u32 };
         cursor += walked.len;
 
         let arg_start: u64 = read(mm, off!(mm_struct_arg_start))?;
@@ -216,16 +207,10 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
         // been spilled to the stack. For 1..=ARGS_MAX this is `want` itself.
         let size = (want.wrapping_sub(1) & (ARGS_MAX - 1)) + 1;
         if want == 0 {
-            rec.args = Span {
-                off: pos as u32,
-                len: 0,
-            };
+            rec.args = Span { off: pos as u32, len: 0 };
         } else if bpf_probe_read_user(tail.add(pos).cast(), size as u32, arg_start as *const _) == 0
         {
-            rec.args = Span {
-                off: pos as u32,
-                len: size as u32,
-            };
+            rec.args = Span { off: pos as u32, len: size as u32 };
             cursor = pos + size;
         } else {
             rec.flags |= exec_flags::ARGS_UNREADABLE;
@@ -240,9 +225,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     // SAFETY: `size` is bounded by the scratch value's size just above.
     let bytes =
         unsafe { core::slice::from_raw_parts((scratch as *const ExecScratch).cast::<u8>(), size) };
-    EVENTS
-        .output::<[u8]>(bytes, wakeup_flags())
-        .map_err(|_| Error)
+    EVENTS.output::<[u8]>(bytes, wakeup_flags()).map_err(|_| Error)
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -262,12 +245,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Error> {
         let tid: u32 = read(child, off!(task_struct_pid))?;
         let tgid = task_tgid(child)?;
         let parent: *const u8 = read(child, off!(task_struct_real_parent))?;
-        (
-            tid,
-            tgid,
-            task_tgid(parent)?,
-            read::<u64>(child, off!(task_struct_start_time))?,
-        )
+        (tid, tgid, task_tgid(parent)?, read::<u64>(child, off!(task_struct_start_time))?)
     };
     // New threads share their process's identity: only new processes matter.
     if tid != tgid || is_agent(parent_pid) {
@@ -281,9 +259,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Error> {
     };
     rec.header.pid = tgid;
     rec.header.tid = tid;
-    EVENTS
-        .output::<ForkRecord>(&rec, wakeup_flags())
-        .map_err(|_| Error)
+    EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).map_err(|_| Error)
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
@@ -308,11 +284,7 @@ fn try_exit() -> Result<(), Error> {
         let live: i32 = read(signal, off!(signal_struct_live))?;
         let exit_code: u32 = read(task, off!(task_struct_exit_code))?;
         let leader: *const u8 = read(task, off!(task_struct_group_leader))?;
-        (
-            live,
-            exit_code,
-            read::<u64>(leader, off!(task_struct_start_time))?,
-        )
+        (live, exit_code, read::<u64>(leader, off!(task_struct_start_time))?)
     };
     // do_exit() decrements signal->live before this tracepoint: zero means the
     // last thread of the process is leaving, so the process is gone.
@@ -325,9 +297,7 @@ fn try_exit() -> Result<(), Error> {
         _pad: 0,
         start_ns,
     };
-    EVENTS
-        .output::<ExitRecord>(&rec, wakeup_flags())
-        .map_err(|_| Error)
+    EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).map_err(|_| Error)
 }
 
 // Host builds (clippy over the workspace) get std's handler.

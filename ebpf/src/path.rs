@@ -63,24 +63,13 @@ pub unsafe fn walk(base: usize, path: *const u8) -> Result<Walked, Error> {
     // SAFETY: `step` has the callback signature bpf_loop expects, and `state`
     // outlives the call.
     unsafe {
-        bpf_loop(
-            PATH_DEPTH_MAX as u32,
-            step as *mut c_void,
-            (&mut state as *mut Walk).cast(),
-            0,
-        );
+        bpf_loop(PATH_DEPTH_MAX as u32, step as *mut c_void, (&mut state as *mut Walk).cast(), 0);
     }
     match state.done {
-        DONE_COMPLETE => Ok(Walked {
-            len: state.len as usize,
-            truncated: false,
-        }),
+        DONE_COMPLETE => Ok(Walked { len: state.len as usize, truncated: false }),
         DONE_FAILED => Err(Error),
         // Ran out of steps (too deep) or of room.
-        _ => Ok(Walked {
-            len: state.len as usize,
-            truncated: true,
-        }),
+        _ => Ok(Walked { len: state.len as usize, truncated: true }),
     }
 }
 
@@ -113,10 +102,8 @@ unsafe fn try_step(state: &mut Walk) -> Result<u64, Error> {
             // Continue from the mount point, in the parent mount.
             state.dentry = read(state.mount, off!(mount_mnt_mountpoint))?;
             state.mount = mount_parent;
-            state.mnt_root = read(
-                mount_parent.wrapping_add(off!(mount_mnt)),
-                off!(vfsmount_mnt_root),
-            )?;
+            state.mnt_root =
+                read(mount_parent.wrapping_add(off!(mount_mnt)), off!(vfsmount_mnt_root))?;
             return Ok(0);
         }
         if state.len as usize > PATH_MAX - NAME_SLOT {

@@ -75,10 +75,7 @@ impl RunningAgent {
                 }
             }
         });
-        Ok(Self {
-            child,
-            events_path: events_path.to_path_buf(),
-        })
+        Ok(Self { child, events_path: events_path.to_path_buf() })
     }
 
     /// User+system CPU time of the agent so far.
@@ -116,15 +113,8 @@ impl RunningAgent {
 
     fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .context("no VmHWM")?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("VmHWM value")?
-            .parse()?)
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+        Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
     }
 
     /// Stops the agent and counts the exec events it wrote for `binary`.
@@ -219,22 +209,13 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
     let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
-    let mut ratios: Vec<f64> = with
-        .iter()
-        .zip(&without)
-        .map(|(b, a)| b.as_secs_f64() / a.as_secs_f64())
-        .collect();
+    let mut ratios: Vec<f64> =
+        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
     ratios.sort_by(f64::total_cmp);
     let execs = u64::from(rounds) * u64::from(iterations);
     println!("bench exec: {rounds} rounds x {iterations} execs of {binary}, A/B interleaved");
-    println!(
-        "  without agent: {:.1} µs/exec",
-        per_exec_us(total(&without), rounds * iterations)
-    );
-    println!(
-        "  with agent:    {:.1} µs/exec",
-        per_exec_us(total(&with), rounds * iterations)
-    );
+    println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
+    println!("  with agent:    {:.1} µs/exec", per_exec_us(total(&with), rounds * iterations));
     println!(
         "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
         ratios[ratios.len() / 2],

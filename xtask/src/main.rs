@@ -47,14 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test => {
             setup::run()?;
             cmd::cargo(&["fmt", "--all", "--check"])?;
-            cmd::cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ])?;
+            cmd::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             cmd::cargo(&["test", "--workspace", "--", "--test-threads=1"])?;
             vm::run()
         }

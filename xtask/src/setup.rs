@@ -49,18 +49,10 @@ fn install_packages() -> anyhow::Result<()> {
     }
     eprintln!("setup: installing {}", missing.join(" "));
     let apt = |args: &[&str]| {
-        cmd::run(
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
+        cmd::run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
     };
     apt(&["update", "-qq"])?;
-    apt(&[
-        &["install", "-y", "-qq", "--no-install-recommends"][..],
-        &missing,
-    ]
-    .concat())
+    apt(&[&["install", "-y", "-qq", "--no-install-recommends"][..], &missing].concat())
 }
 
 fn install_bpf_linker() -> anyhow::Result<()> {

@@ -82,10 +82,7 @@ pub fn run() -> anyhow::Result<()> {
     let console = boot(&vmlinuz, &initramfs, &log)?;
     let release = verdict(&console, &build.tests)
         .map_err(|e| anyhow::anyhow!("{e}; the console output is in {}", log.display()))?;
-    println!(
-        "vm: {} test binaries passed on {release}",
-        build.tests.len()
-    );
+    println!("vm: {} test binaries passed on {release}", build.tests.len());
     Ok(())
 }
 
@@ -117,10 +114,7 @@ fn find_vmlinuz(unpacked: &Path) -> anyhow::Result<Option<PathBuf>> {
     };
     for entry in entries {
         let path = entry?.path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        {
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")) {
             return Ok(Some(path));
         }
     }
@@ -143,11 +137,7 @@ fn download_kernel(dir: &Path) -> anyhow::Result<PathBuf> {
 fn try_download_kernel(dir: &Path) -> anyhow::Result<PathBuf> {
     let package = kernel_package()?;
     eprintln!("vm: downloading {package} (about 70 MB, once)");
-    cmd::run(
-        Command::new("apt-get")
-            .args(["download", "-q", &package])
-            .current_dir(dir),
-    )?;
+    cmd::run(Command::new("apt-get").args(["download", "-q", &package]).current_dir(dir))?;
     let prefix = format!("{package}_");
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
@@ -156,10 +146,7 @@ fn try_download_kernel(dir: &Path) -> anyhow::Result<PathBuf> {
             return Ok(path);
         }
     }
-    bail!(
-        "apt-get download {package} left no .deb in {}",
-        dir.display()
-    )
+    bail!("apt-get download {package} left no .deb in {}", dir.display())
 }
 
 /// `KERNEL_PACKAGE` if apt knows it, else the newest 6.1 kernel apt lists.
@@ -185,20 +172,13 @@ fn kernel_package() -> anyhow::Result<String> {
 
 /// The numbers in `s`, in order: `linux-image-6.1.0-56-amd64` -> [6, 1, 0, 56, 64].
 fn numbers_in(s: &str) -> Vec<u64> {
-    s.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .collect()
+    s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
 }
 
 fn output(command: &mut Command) -> anyhow::Result<String> {
-    let out = command
-        .output()
-        .with_context(|| format!("cannot start {command:?}"))?;
+    let out = command.output().with_context(|| format!("cannot start {command:?}"))?;
     if !out.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -222,10 +202,7 @@ struct Build {
 
 /// Builds the agent and its tests, and names the executables.
 fn build_tests() -> anyhow::Result<Build> {
-    let mut build = Build {
-        tests: Vec::new(),
-        programs: Vec::new(),
-    };
+    let mut build = Build { tests: Vec::new(), programs: Vec::new() };
     // The binary first: if the tests build it too, theirs (at the same path)
     // is the one left in place.
     let cargo_runs: [&[&str]; 2] = [&["build", "--bins"], &["test", "--no-run"]];
@@ -250,19 +227,12 @@ fn build_tests() -> anyhow::Result<Build> {
 fn test_binary(artifact: &Value, executable: PathBuf) -> anyhow::Result<TestBinary> {
     let target = &artifact["target"];
     let kind = target["kind"][0].as_str().unwrap_or("test");
-    let name = target["name"]
-        .as_str()
-        .context("cargo named an artifact without a name")?;
-    let manifest = artifact["manifest_path"]
-        .as_str()
-        .context("cargo gave no manifest path")?;
+    let name = target["name"].as_str().context("cargo named an artifact without a name")?;
+    let manifest = artifact["manifest_path"].as_str().context("cargo gave no manifest path")?;
     Ok(TestBinary {
         label: format!("{kind}:{name}"),
         executable,
-        cwd: Path::new(manifest)
-            .parent()
-            .context("manifest path has no parent")?
-            .into(),
+        cwd: Path::new(manifest).parent().context("manifest path has no parent")?.into(),
     })
 }
 
@@ -273,16 +243,10 @@ fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<Value>> {
     let mut command = Command::new(cargo);
     command
         .args(args)
-        .args([
-            "--package",
-            "palisade-agent",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["--package", "palisade-agent", "--message-format=json-render-diagnostics"])
         .current_dir(cmd::workspace_root())
         .stdout(Stdio::piped());
-    let out = command
-        .output()
-        .with_context(|| format!("cannot start {command:?}"))?;
+    let out = command.output().with_context(|| format!("cannot start {command:?}"))?;
     if !out.status.success() {
         bail!("{command:?} failed: {}", out.status);
     }
@@ -303,26 +267,10 @@ fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
     }
     // So that /init has a console from its first instruction.
     image.insert("/dev/console", Node::CharDevice { major: 5, minor: 1 })?;
-    image.insert(
-        "/etc/passwd",
-        Node::Data {
-            bytes: PASSWD.into(),
-            mode: 0o644,
-        },
-    )?;
-    image.insert(
-        "/etc/group",
-        Node::Data {
-            bytes: GROUP.into(),
-            mode: 0o644,
-        },
-    )?;
+    image.insert("/etc/passwd", Node::Data { bytes: PASSWD.into(), mode: 0o644 })?;
+    image.insert("/etc/group", Node::Data { bytes: GROUP.into(), mode: 0o644 })?;
     image.add_busybox()?;
-    for program in HOST_PROGRAMS
-        .iter()
-        .map(PathBuf::from)
-        .chain(build.programs.iter().cloned())
-    {
+    for program in HOST_PROGRAMS.iter().map(PathBuf::from).chain(build.programs.iter().cloned()) {
         image.add_program(&program)?;
     }
     for test in &build.tests {
@@ -330,13 +278,7 @@ fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
         image.add_host(&test.cwd)?;
     }
     let init = init_script(&build.tests);
-    image.insert(
-        "/init",
-        Node::Data {
-            bytes: init.into_bytes(),
-            mode: 0o755,
-        },
-    )?;
+    image.insert("/init", Node::Data { bytes: init.into_bytes(), mode: 0o755 })?;
     image.write(path)
 }
 
@@ -410,10 +352,7 @@ impl Image {
             } else if meta.is_dir() {
                 self.insert(real.clone(), Node::Dir)?;
             } else if !self.nodes.contains_key(&real) {
-                let node = Node::File {
-                    source: real.clone(),
-                    mode: meta.mode() & 0o7777,
-                };
+                let node = Node::File { source: real.clone(), mode: meta.mode() & 0o7777 };
                 self.insert(real.clone(), node)?;
             }
         }
@@ -438,13 +377,7 @@ impl Image {
             )
         })?;
         let dir = Path::new(VM_TOOLS_DIR);
-        self.insert(
-            dir.join("busybox"),
-            Node::File {
-                source: host.clone(),
-                mode: 0o755,
-            },
-        )?;
+        self.insert(dir.join("busybox"), Node::File { source: host.clone(), mode: 0o755 })?;
         for library in shared_libraries(&host)? {
             self.add_host(&library)?;
         }
@@ -465,18 +398,13 @@ impl Image {
                 .node(path, node)
                 .with_context(|| format!("cannot write {} into the initramfs", path.display()))?;
         }
-        archive
-            .finish()
-            .with_context(|| format!("cannot write {}", path.display()))
+        archive.finish().with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
 /// The absolute paths `ldd` lists for `program` (none if it is static).
 fn shared_libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let out = Command::new("ldd")
-        .arg(program)
-        .output()
-        .context("cannot start ldd")?;
+    let out = Command::new("ldd").arg(program).output().context("cannot start ldd")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         // ldd fails on static executables ("not a dynamic executable").
@@ -486,22 +414,11 @@ fn shared_libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
     for line in text.lines() {
         // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)",
         // "/lib64/ld-linux-x86-64.so.2 (0x...)", "linux-vdso.so.1 (0x...)".
-        let resolved = line
-            .split_once("=>")
-            .map_or(line, |(_, right)| right)
-            .trim();
+        let resolved = line.split_once("=>").map_or(line, |(_, right)| right).trim();
         if resolved.starts_with("not found") {
-            bail!(
-                "{} needs {}, which is not found",
-                program.display(),
-                line.trim()
-            );
+            bail!("{} needs {}, which is not found", program.display(), line.trim());
         }
-        if let Some(path) = resolved
-            .split_whitespace()
-            .next()
-            .filter(|p| p.starts_with('/'))
-        {
+        if let Some(path) = resolved.split_whitespace().next().filter(|p| p.starts_with('/')) {
             libraries.push(PathBuf::from(path));
         }
     }
@@ -522,19 +439,11 @@ impl<W: Write> Newc<W> {
     const S_IFCHR: u32 = 0o020000;
 
     fn new(out: W) -> Self {
-        Newc {
-            out,
-            written: 0,
-            next_inode: 1,
-        }
+        Newc { out, written: 0, next_inode: 1 }
     }
 
     fn node(&mut self, path: &Path, node: &Node) -> io::Result<()> {
-        let name = path
-            .strip_prefix("/")
-            .unwrap_or(path)
-            .as_os_str()
-            .as_encoded_bytes();
+        let name = path.strip_prefix("/").unwrap_or(path).as_os_str().as_encoded_bytes();
         match node {
             Node::Dir => self.entry(name, Self::S_IFDIR | 0o755, (0, 0), &[]),
             Node::Data { bytes, mode } => self.entry(name, Self::S_IFREG | mode, (0, 0), bytes),
@@ -651,15 +560,11 @@ fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path) -> anyhow::Result<Vec<Stri
     );
     let log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut qemu = Command::new("qemu-system-x86_64")
-        .args([
-            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
-        ])
+        .args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2"])
         // Like -nographic (serial console on stdio), but the firmware writes
         // to the unseen display: its terminal resets and screen clears stay
         // off the user's terminal. No network, so no iPXE either.
-        .args([
-            "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
-        ])
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none"])
         .args(["-no-reboot", "-kernel"])
         .arg(vmlinuz)
         .arg("-initrd")
@@ -694,17 +599,12 @@ fn tee_lines(console: impl Read, log: File) -> anyhow::Result<Vec<String>> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        if console
-            .read_until(b'\n', &mut line)
-            .context("cannot read the VM's console")?
-            == 0
-        {
+        if console.read_until(b'\n', &mut line).context("cannot read the VM's console")? == 0 {
             break;
         }
         // Best effort on the terminal (it may be gone); the log must work.
         let _ = terminal.write_all(&line).and_then(|()| terminal.flush());
-        log.write_all(&line)
-            .context("cannot write the console log")?;
+        log.write_all(&line).context("cannot write the console log")?;
         lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
     }
     log.flush().context("cannot write the console log")?;
@@ -738,20 +638,13 @@ fn verdict(console: &[String], tests: &[TestBinary]) -> anyhow::Result<String> {
         .next()
         .map_or("an unknown kernel", str::trim)
         .to_string();
-    let results: HashMap<&str, &str> = after_marker(console, RESULT_MARKER)
-        .filter_map(|rest| rest.rsplit_once(" rc="))
-        .collect();
+    let results: HashMap<&str, &str> =
+        after_marker(console, RESULT_MARKER).filter_map(|rest| rest.rsplit_once(" rc=")).collect();
     for test in tests {
         match results.get(test.label.as_str()) {
             Some(&"0") => {}
-            Some(rc) => bail!(
-                "vm: the tests in {} failed (rc={rc}) on {release}",
-                test.label
-            ),
-            None => bail!(
-                "vm: the VM stopped before {} finished (on {release})",
-                test.label
-            ),
+            Some(rc) => bail!("vm: the tests in {} failed (rc={rc}) on {release}", test.label),
+            None => bail!("vm: the VM stopped before {} finished (on {release})", test.label),
         }
     }
     if after_marker(console, DONE_MARKER).next().is_none() {
@@ -762,7 +655,5 @@ fn verdict(console: &[String], tests: &[TestBinary]) -> anyhow::Result<String> {
 
 /// What follows `marker` on each console line holding it.
 fn after_marker<'a>(console: &'a [String], marker: &'a str) -> impl Iterator<Item = &'a str> {
-    console
-        .iter()
-        .filter_map(move |line| line.find(marker).map(|at| &line[at + marker.len()..]))
+    console.iter().filter_map(move |line| line.find(marker).map(|at| &line[at + marker.len()..]))
 }
