@@ -73,6 +73,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    loader::require_root()?;
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
     let bundle = source.read()?;
     let policy = Arc::new(Policy::compile(&bundle)?);

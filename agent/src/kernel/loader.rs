@@ -75,10 +75,7 @@ pub struct Sensor {
 /// and attaches them. Activity of the process `agent_tgid` is not reported;
 /// the ring buffer gets `ring_bytes` (a power of two, page multiple).
 pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(LoadError::NotRoot);
-    }
+    require_root()?;
     if !std::path::Path::new(BTF_PATH).exists() {
         return Err(LoadError::NoBtf);
     }
@@ -120,6 +117,15 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
         "process sensor attached"
     );
     Ok(Sensor { _ebpf: ebpf, events, drops })
+}
+
+/// Fails unless running as root: checked before anything else happens.
+pub fn require_root() -> Result<(), LoadError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LoadError::NotRoot);
+    }
+    Ok(())
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, LoadError> {

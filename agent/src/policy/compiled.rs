@@ -311,7 +311,10 @@ fn choose_runner(
     let forced = std::env::var_os("PALISADE_POLICY_ENGINE").is_some_and(|v| v == "interpreter");
     let program = match compiled.vm {
         Ok(_) if forced => {
-            return (Runner::Interpreter(compiled.interpreter), Some(format!("{kind}: interpreter forced by PALISADE_POLICY_ENGINE")));
+            return (
+                Runner::Interpreter(compiled.interpreter),
+                Some(format!("{kind}: interpreter forced by PALISADE_POLICY_ENGINE")),
+            );
         }
         Ok(program) => program,
         Err(why) => {
