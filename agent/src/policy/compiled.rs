@@ -175,6 +175,11 @@ impl Policy {
         &self.digest[..12]
     }
 
+    /// Whether some rule applies to events of `kind`.
+    pub fn judges(&self, kind: &str) -> bool {
+        self.by_kind.contains_key(kind)
+    }
+
     /// Which evaluator runs each kind (`rvm` or `interpreter`).
     pub fn engines(&self) -> BTreeMap<&str, &'static str> {
         let mut engines: BTreeMap<&str, &'static str> =

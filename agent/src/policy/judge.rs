@@ -79,6 +79,11 @@ impl Judge {
     ) -> Vec<Value> {
         let policy = Arc::clone(self.evaluator.policy());
         event.bundle = Some(policy.short_digest().to_string());
+        // Matches come only from rules, so a kind no rule names cannot match:
+        // its decision is `allow` without evaluating anything.
+        if !policy.judges(event.kind) {
+            return Vec::new();
+        }
         let input = match serde_json::to_value(&*event) {
             Ok(v) => v,
             Err(err) => {
