@@ -15,7 +15,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 
 /// Debian packages: the eBPF compiler, and what the tests run (qemu and a
-/// static busybox for the 6.1 VM, util-linux's setpriv for the not-root test).
+/// static busybox for the 6.1 VM, util-linux's setpriv for the not-root test,
+/// python3 and pip to fetch and drive OPA's engine for the parity test).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -24,6 +25,8 @@ const PACKAGES: &[&str] = &[
     "cpio",
     "busybox-static",
     "util-linux",
+    "python3",
+    "python3-pip",
 ];
 
 pub fn run() -> anyhow::Result<()> {
@@ -32,7 +35,9 @@ pub fn run() -> anyhow::Result<()> {
         bail!("setup installs packages and must run as root");
     }
     install_packages()?;
-    install_bpf_linker()
+    install_bpf_linker()?;
+    // OPA's engine, for the test comparing Palisade's decisions with OPA's.
+    cmd::run(Command::new("bash").arg(cmd::workspace_root().join("xtask/opa/setup.sh")))
 }
 
 fn installed(package: &str) -> bool {
