@@ -1,0 +1,265 @@
+# Helpers shared by the rules: the event's process, container and network
+# seen through a few normalised views, each computed once per event, so
+# each rule stays short and cheap.
+#
+# Strings in events are usually JSON strings, but a value that is not UTF-8
+# (a binary path, an argument) arrives as {"base64": "...", "text": "..."}.
+# The views below read such a value through its (lossy) `text`, so a rule
+# never misses an event because a path holds an invalid byte, and never
+# hands a non-string to a string builtin (an error in regorus's strict mode).
+#
+# Rules import these views one by one (`import data.palisade.lib.names`),
+# not through the package (`lib.names`): regorus's compiled engine (RVM)
+# evaluates the whole package for `lib.names`, about 40 times slower. The
+# functions (`lib.basename(...)`) are fine through the package.
+#
+# Only builtins that both OPA and regorus implement are used, so the bundle
+# gives the same decisions in both engines; see README.md for the rest of
+# the common subset.
+package palisade.lib
+
+import rego.v1
+
+import data.palisade.config
+
+# ---------------------------------------------------------------- functions
+
+# A value as a string: strings as they are, non-UTF-8 values by their text.
+text(v) := v if is_string(v)
+
+text(v) := t if {
+	is_object(v)
+	t := v.text
+	is_string(t)
+}
+
+# The last path component ("/usr/bin/nc" -> "nc"). Undefined for non-strings.
+basename(path) := parts[count(parts) - 1] if {
+	is_string(path)
+	parts := split(path, "/")
+}
+
+# The markers (substrings) found in the command line.
+markers_in_cmdline(markers) := {m | some m in markers; contains(cmdline, m)}
+
+# ---------------------------------------------------------------- process
+
+# The executed file's path ("" when the event has none).
+binary := s if {
+	s := input.process.binary
+	is_string(s)
+} else := s if {
+	s := input.process.binary.text
+	is_string(s)
+} else := ""
+
+# The filename given to execve, as given (may be relative; "" when absent).
+# For a script it names the script, while `binary` names its interpreter.
+filename := s if {
+	s := input.process.filename
+	is_string(s)
+} else := s if {
+	s := input.process.filename.text
+	is_string(s)
+} else := ""
+
+# The arguments (argv) as strings; [] when there are none.
+args := input.process.args if {
+	every a in input.process.args {
+		is_string(a)
+	}
+} else := [s | some a in input.process.args; s := text(a)]
+
+# argv[0] ("" when there is none).
+argv0 := s if {
+	s := args[0]
+} else := ""
+
+# The command line: the arguments joined by spaces.
+cmdline := concat(" ", args)
+
+# The command line for messages, cut to 300 characters.
+short_cmdline := substring(cmdline, 0, 300)
+
+# The executed file's name.
+name := binary_parts[count(binary_parts) - 1]
+
+binary_parts := split(binary, "/")
+
+# argv[0]'s name (busybox applets and multi-call binaries show here).
+argv0_name := argv0_parts[count(argv0_parts) - 1]
+
+argv0_parts := split(argv0, "/")
+
+# Names the process goes by: its binary, the filename given to execve (a
+# script, or a symlink such as /usr/bin/npm), and argv[0] (busybox applets:
+# binary busybox, argv[0] "nc"); for a script run through an interpreter
+# (python3 /usr/local/bin/pip ...), the script's name too, and for `python
+# -m module`, the module. Matching any of them means renaming one is not
+# enough to hide.
+names := file_names | script_names
+
+file_names := {n |
+	some path in [binary, filename, argv0]
+	path != ""
+	parts := split(path, "/")
+	n := parts[count(parts) - 1]
+}
+
+script_names := {n |
+	some i, a in args
+	i > 0
+	n := script_name(i, a)
+} if {
+	config.interpreters[argv0_name]
+} else := set()
+
+script_name(1, a) := basename(a) if not startswith(a, "-")
+
+script_name(i, "-m") := args[i + 1]
+
+# Paths the exec ran: the binary, and the filename given to execve (made
+# absolute with the working directory when it is relative).
+exec_paths contains binary if binary != ""
+
+exec_paths contains filename if startswith(filename, "/")
+
+exec_paths contains concat("/", [cwd, filename]) if {
+	filename != ""
+	not startswith(filename, "/")
+	cwd := text(input.process.cwd)
+}
+
+# [manager, subcommand] for each package-manager run that installs or
+# updates software (config `package_managers`: manager name -> its
+# installing subcommands or options). Queries (`apt list`, `pip show`, `npm
+# run`) do not count.
+package_installs contains [n, a] if {
+	some n in names
+	subcommands := config.package_managers[n]
+	some i, a in args
+	i > 0
+	subcommands[a]
+}
+
+# The process's ancestors' binaries (nearest first) as strings.
+ancestor_binaries := [a.binary | some a in input.process.ancestors] if {
+	every a in input.process.ancestors {
+		is_string(a.binary)
+	}
+} else := [b | some a in input.process.ancestors; b := text(a.binary)]
+
+# Their names.
+ancestor_names := [n |
+	some b in ancestor_binaries
+	parts := split(b, "/")
+	n := parts[count(parts) - 1]
+]
+
+# The process is a shell (by file name, or a busybox/toybox shell applet).
+is_shell if config.shells[name]
+
+is_shell if {
+	name == "busybox"
+	config.shells[argv0_name]
+}
+
+is_shell if {
+	name == "toybox"
+	config.shells[argv0_name]
+}
+
+# The script a shell runs with `-c` (or a combined flag like `-lc`, `-ec`):
+# the argument after the first such flag among the shell's options (a `-c`
+# after the script operand, as in `bash script -c x`, belongs to the
+# script). (A rule whose value comes from the event always picks one value,
+# as here with `min`: a complete rule with two values is an evaluation
+# error, which an attacker could provoke.)
+shell_command := args[c + 1] if {
+	is_shell
+	flags := {i |
+		some i, a in args
+		i > 0
+		startswith(a, "-")
+		not startswith(a, "--")
+		contains(a, "c")
+	}
+	count(flags) > 0
+	c := min(flags)
+	not operand_before(c)
+}
+
+# A non-option argument (the script) comes before index c.
+operand_before(c) if {
+	some i, a in args
+	i > 0
+	i < c
+	not startswith(a, "-")
+	not startswith(a, "+")
+	not shell_options_with_values[args[i - 1]]
+}
+
+# Shell options whose value is the next argument (`bash -o pipefail -c x`).
+shell_options_with_values := {"-o": true, "+o": true, "-O": true, "+O": true, "--rcfile": true, "--init-file": true}
+
+# `true` when the process ran with an effective uid of root but a real uid
+# that is not (a set-user-id root binary, or a privilege-raising exploit).
+euid_raised if {
+	input.process.euid == 0
+	is_number(input.process.uid)
+	input.process.uid != 0
+}
+
+# ---------------------------------------------------------------- container
+
+# The process runs in a container (the agent found a container id).
+in_container if {
+	id := input.container.id
+	is_string(id)
+	id != ""
+}
+
+# Where the process runs, for messages: "in container NAME (IMAGE)" (the
+# container id's first 12 characters when it has no name), or "on the host".
+where := concat("", ["in container ", container_name, container_image]) if {
+	in_container
+} else := "on the host"
+
+container_name := input.container.name if {
+	is_string(input.container.name)
+	input.container.name != ""
+} else := substring(input.container.id, 0, 12)
+
+container_image := concat("", [" (", input.container.image, ")"]) if {
+	is_string(input.container.image)
+	input.container.image != ""
+} else := ""
+
+# ---------------------------------------------------------------- network
+
+# The destination address of a network event. An IPv4-mapped IPv6 address
+# (::ffff:169.254.169.254, from an AF_INET6 socket) is given as the IPv4
+# address, so each address needs listing once, and OPA and regorus agree on
+# CIDR matches (they differ on mapped addresses).
+daddr := substring(a, 7, -1) if {
+	a := input.network.daddr
+	is_string(a)
+	startswith(a, "::ffff:")
+	contains(a, ".")
+} else := a if {
+	a := input.network.daddr
+	is_string(a)
+}
+
+# The destination port, when the event has one.
+dport := p if {
+	p := input.network.dport
+	is_number(p)
+}
+
+# The destination is inside one of config `internal_cidrs` (loopback,
+# private, link-local, carrier-grade NAT ranges by default).
+daddr_internal if {
+	some cidr in config.internal_cidrs
+	net.cidr_contains(cidr, daddr)
+}

@@ -1,0 +1,281 @@
+# The decision for one event (`input`): the bundle's entry point,
+# data.palisade.main.decision. Palisade and OPA evaluate this same Rego, so
+# `opa eval -d policies -I 'data.palisade.main.decision'` gives the answer
+# `palisade policy eval policies` gives.
+#
+# The decision is always defined:
+#
+#   matched      rules that matched and are not suppressed by an exception,
+#                sorted by rule id then message:
+#                {rule, title, severity, mitre, action, mode, message}
+#   suppressed   exceptions used, sorted by rule id then exception id:
+#                {rule, exception, owner, reason, expires}
+#   action       the strongest action (kill > block > alert) among matched
+#                rules in enforce mode; "alert" when rules matched but none
+#                enforces; "allow" when nothing matched
+#   would_block  a matched rule in audit mode has action block or kill
+#   mode         the global mode (config `mode`)
+#   actor        who is acting (data.palisade.actor)
+#
+# Rules are the modules `data.palisade.rules.<name>`; each defines `meta`
+# (id, title, description, severity, mitre, action, kinds) and `hits` (a set
+# of messages). Only rules whose `meta.kinds` holds `input.kind` are
+# considered, so an event never meets a rule written for another kind (the
+# agent goes further and compiles one program per kind).
+#
+# Time: an exception's expiry is compared with the event's own `time`, never
+# the clock, so replaying recorded events gives the same decisions, in
+# Palisade and in OPA alike.
+package palisade.main
+
+import rego.v1
+
+import data.palisade.actors.actor
+import data.palisade.lib.binary
+
+decision := {
+	"matched": matched,
+	"suppressed": suppressed,
+	"action": action,
+	"would_block": would_block,
+	"mode": global_mode,
+	"actor": actor,
+}
+
+# ---------------------------------------------------------------- modes
+
+# The global mode: config `mode`, "audit" unless it says "enforce".
+default global_mode := "audit"
+
+global_mode := "enforce" if data.palisade.config.mode == "enforce"
+
+# A rule's mode: its entry in config `rule_modes` ("audit", "enforce", or
+# "off" to disable the rule), else the global mode.
+rule_mode(id) := m if {
+	m := data.palisade.config.rule_modes[id]
+	m in {"audit", "enforce", "off"}
+} else := global_mode
+
+# ---------------------------------------------------------------- rules
+
+# Names of the rule modules (data.palisade.rules.<name>) for this event's kind.
+# Notes for regorus's compiled engine (RVM): each reference into
+# data.palisade.rules[name] stops at `meta` or `hits` and is bound to a
+# variable before going deeper (the RVM loses `data.x[name].rule.field`
+# chains); and looking up one rule of a package this way evaluates the whole
+# package, `hits` included, which is why the agent compiles one program per
+# event kind holding only that kind's rule modules.
+rules_for_kind contains name if {
+	some name
+	meta := data.palisade.rules[name].meta
+	input.kind in meta.kinds
+}
+
+# Every hit of a rule for this kind that is not "off": [rule id, message].
+hits contains [meta.id, msg] if {
+	some name in rules_for_kind
+	meta := data.palisade.rules[name].meta
+	rule_mode(meta.id) != "off"
+	rule_hits := data.palisade.rules[name].hits
+	some msg in rule_hits
+	is_string(msg)
+}
+
+# Rule metadata by rule id, for the rules of this kind.
+metas[meta.id] := meta if {
+	some name in rules_for_kind
+	meta := data.palisade.rules[name].meta
+}
+
+# ---------------------------------------------------------------- exceptions
+
+# The exceptions (exceptions.json): data, each with an owner, a reason and
+# an expiry. See README.md.
+default exceptions := []
+
+exceptions := data.palisade.exceptions if is_array(data.palisade.exceptions)
+
+# The scope keys an exception may use. Every key present must match the
+# event; a key not listed here never matches (a typo disables the exception
+# rather than widening it).
+scope_keys := {"binary", "binary_prefix", "image", "namespace", "pod_labels", "actor", "container_id"}
+
+# [rule id, exception id, index] for every exception that applies to a rule
+# that hit: it covers the rule, is well formed, its scope matches the event,
+# and the event happened before the exception expired.
+applied contains [id, ex.id, i] if {
+	some id in {h[0] | some h in hits}
+	some i, ex in exceptions
+	id in ex.rules
+	not invalid_indexes[i]
+	scope_matches(ex.scope)
+	event_ns < time.parse_rfc3339_ns(ex.expires)
+}
+
+# The event's time in ns since the epoch. Undefined for an event without a
+# valid `time`: no exception applies to it.
+event_ns := time.parse_rfc3339_ns(input.time) if rfc3339(input.time)
+
+suppressed_rules := {a[0] | some a in applied}
+
+scope_matches(scope) if {
+	every key, want in scope {
+		scope_key_matches(key, want)
+	}
+}
+
+scope_key_matches(key, want) if {
+	key == "binary"
+	binary == want
+}
+
+scope_key_matches(key, want) if {
+	key == "binary_prefix"
+	is_string(want)
+	startswith(binary, want)
+}
+
+scope_key_matches(key, want) if {
+	key == "image"
+	input.container.image == want
+}
+
+scope_key_matches(key, want) if {
+	key == "namespace"
+	input.pod.namespace == want
+}
+
+scope_key_matches(key, want) if {
+	key == "pod_labels"
+	is_object(want)
+	every label, value in want {
+		input.pod.labels[label] == value
+	}
+}
+
+scope_key_matches(key, want) if {
+	key == "actor"
+	actor == want
+}
+
+scope_key_matches(key, want) if {
+	key == "container_id"
+	input.container.id == want
+}
+
+# Malformed exceptions never apply. `palisade policy check` rejects a bundle
+# holding one; for OPA users, `data.palisade.main.invalid_exceptions` lists
+# them: {index, id, problem}.
+invalid_exceptions contains {"index": i, "id": exception_id(exceptions[i]), "problem": p[1]} if {
+	some p in exception_problems
+	i := p[0]
+}
+
+invalid_indexes contains p[0] if some p in exception_problems
+
+exception_id(ex) := ex.id if {
+	is_string(ex.id)
+} else := ""
+
+# (Each check reads the field with object.get, so the value passed to the
+# check under `not` is always defined: OPA treats `not f(x.missing)` as
+# undefined where regorus treats it as true, and the two engines must agree.)
+exception_problems contains [i, "an exception must be an object"] if {
+	some i, ex in exceptions
+	not is_object(ex)
+}
+
+exception_problems contains [i, concat("", ["no `", field, "`"])] if {
+	some i, ex in exceptions
+	is_object(ex)
+	some field in ["id", "owner", "reason"]
+	not nonempty(object.get(ex, field, null))
+}
+
+exception_problems contains [i, "`expires` is not an RFC 3339 time"] if {
+	some i, ex in exceptions
+	is_object(ex)
+	not rfc3339(object.get(ex, "expires", null))
+}
+
+exception_problems contains [i, "`rules` must be a non-empty array of rule ids"] if {
+	some i, ex in exceptions
+	is_object(ex)
+	not rule_list(object.get(ex, "rules", null))
+}
+
+exception_problems contains [i, "`scope` must be an object"] if {
+	some i, ex in exceptions
+	is_object(ex)
+	not is_object(object.get(ex, "scope", null))
+}
+
+exception_problems contains [i, concat("", ["unknown scope key `", key, "`"])] if {
+	some i, ex in exceptions
+	is_object(ex)
+	scope := object.get(ex, "scope", null)
+	is_object(scope)
+	some key, _ in scope
+	not key in scope_keys
+}
+
+nonempty(s) if {
+	is_string(s)
+	trim_space(s) != ""
+}
+
+rfc3339(s) if {
+	is_string(s)
+	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`, s)
+}
+
+rule_list(rules) if {
+	is_array(rules)
+	count(rules) > 0
+	every r in rules {
+		nonempty(r)
+	}
+}
+
+# ---------------------------------------------------------------- outcome
+
+matched := [entry |
+	some h in sort([hit | some hit in hits; not suppressed_rules[hit[0]]])
+	meta := metas[h[0]]
+	entry := {
+		"rule": h[0],
+		"title": meta.title,
+		"severity": meta.severity,
+		"mitre": meta.mitre,
+		"action": meta.action,
+		"mode": rule_mode(h[0]),
+		"message": h[1],
+	}
+]
+
+suppressed := [entry |
+	some a in sort([x | some x in applied])
+	ex := exceptions[a[2]]
+	entry := {
+		"rule": a[0],
+		"exception": a[1],
+		"owner": ex.owner,
+		"reason": ex.reason,
+		"expires": ex.expires,
+	}
+]
+
+# kill > block > alert; levels[0] is "allow".
+levels := ["allow", "alert", "block", "kill"]
+
+strength := {"alert": 1, "block": 2, "kill": 3}
+
+default action_level := 0
+
+action_level := max(array.concat([1], [strength[m.action] | some m in matched; m.mode == "enforce"])) if {
+	count(matched) > 0
+}
+
+action := levels[action_level]
+
+would_block := count([m | some m in matched; m.mode == "audit"; m.action in {"block", "kill"}]) > 0

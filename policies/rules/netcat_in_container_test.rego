@@ -1,0 +1,36 @@
+package palisade.rules.netcat_in_container_test
+
+import rego.v1
+
+import data.palisade.fixtures as fx
+import data.palisade.rules.netcat_in_container as rule
+
+test_nc_in_container if {
+	hits := rule.hits with input as fx.container_exec("/usr/bin/nc", ["nc", "10.0.0.5", "4444"])
+	hits == {"nc executed in container web (registry.example.com/shop/web:1.4.2): nc 10.0.0.5 4444"}
+}
+
+test_socat_in_container if {
+	hits := rule.hits with input as fx.container_exec("/usr/bin/socat", ["socat", "TCP-LISTEN:9000", "STDOUT"])
+	count(hits) == 1
+}
+
+test_busybox_nc_applet_in_container if {
+	hits := rule.hits with input as fx.container_exec("/bin/busybox", ["nc", "-lp", "4444"])
+	count(hits) == 1
+}
+
+test_renamed_binary_keeps_argv0 if {
+	hits := rule.hits with input as fx.container_exec("/usr/local/bin/healthcheck", ["ncat", "attacker.example", "443"])
+	count(hits) == 1
+}
+
+test_nc_on_the_host_is_not_matched if {
+	hits := rule.hits with input as fx.host_exec("/usr/bin/nc", ["nc", "-z", "localhost", "22"])
+	count(hits) == 0
+}
+
+test_other_tools_in_container_are_not_matched if {
+	hits := rule.hits with input as fx.container_exec("/usr/bin/curl", ["curl", "-s", "http://svc:8080/health"])
+	count(hits) == 0
+}

@@ -1,0 +1,40 @@
+# PAL-012: a container connects out to an external address on a port
+# outside the allow-list (config: allowed_outbound_ports; default DNS, HTTP,
+# NTP, HTTPS, DNS over TLS). Reverse shells, miners and C2 favour odd ports
+# (4444, 3333, 1337). Internal destinations (config: internal_cidrs) are not
+# judged here: service ports inside a cluster are as varied as the services.
+package palisade.rules.outbound_port_not_allowed
+
+import rego.v1
+
+import data.palisade.config
+import data.palisade.lib.daddr
+import data.palisade.lib.daddr_internal
+import data.palisade.lib.dport
+import data.palisade.lib.in_container
+import data.palisade.lib.name
+import data.palisade.lib.where
+
+meta := {
+	"id": "PAL-012",
+	"title": "Outbound connection to a non-standard port",
+	"description": "network_connect from a container to an address outside config internal_cidrs on a port not in config allowed_outbound_ports.",
+	"severity": "medium",
+	"mitre": "T1571",
+	"action": "alert",
+	"kinds": ["network_connect"],
+}
+
+hits contains msg if {
+	in_container
+	port := dport
+	not port in config.allowed_outbound_ports
+	addr := daddr
+	not daddr_internal
+	msg := concat("", [name, " connects to ", addr, " port ", format_int(port, 10), " (", protocol, ") ", where])
+}
+
+protocol := p if {
+	p := input.network.protocol
+	is_string(p)
+} else := "?"

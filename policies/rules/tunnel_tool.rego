@@ -1,0 +1,27 @@
+# PAL-003: a tunnelling or port-forwarding tool runs (chisel, ngrok, frp,
+# bore, ...): it exposes internal services to the internet or carries C2
+# traffic inside another protocol, past network policy.
+package palisade.rules.tunnel_tool
+
+import rego.v1
+
+import data.palisade.config
+import data.palisade.lib.names
+import data.palisade.lib.short_cmdline
+import data.palisade.lib.where
+
+meta := {
+	"id": "PAL-003",
+	"title": "Tunnelling tool executed",
+	"description": "A reverse-proxy or tunnelling tool (chisel, ngrok, frpc/frps, bore, rathole, gost, iodine, dnscat2, ligolo, ptunnel; config: tunnel_tools) executed on the host or in a container.",
+	"severity": "high",
+	"mitre": "T1572",
+	"action": "alert",
+	"kinds": ["process_exec"],
+}
+
+hits contains msg if {
+	found := {n | some n in names; config.tunnel_tools[n]}
+	count(found) > 0
+	msg := concat("", ["tunnelling tool ", concat("/", sort(found)), " executed ", where, ": ", short_cmdline])
+}

@@ -1,0 +1,21 @@
+package palisade.rules.tunnel_tool_test
+
+import rego.v1
+
+import data.palisade.fixtures as fx
+import data.palisade.rules.tunnel_tool as rule
+
+test_chisel_client if {
+	hits := rule.hits with input as fx.container_exec("/tmp/chisel", ["/tmp/chisel", "client", "203.0.113.7:8000", "R:socks"])
+	hits == {"tunnelling tool chisel executed in container web (registry.example.com/shop/web:1.4.2): /tmp/chisel client 203.0.113.7:8000 R:socks"}
+}
+
+test_ngrok_on_host if {
+	hits := rule.hits with input as fx.host_exec("/usr/local/bin/ngrok", ["ngrok", "http", "8080"])
+	count(hits) == 1
+}
+
+test_ssh_is_not_matched if {
+	hits := rule.hits with input as fx.host_exec("/usr/bin/ssh", ["ssh", "deploy@bastion.example.com"])
+	count(hits) == 0
+}

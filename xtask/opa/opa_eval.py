@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Evaluate a Palisade policy bundle with OPA's own Go engine.
+
+Palisade promises that a bundle gives the same decisions in Palisade
+(regorus) and in OPA. This harness is the OPA half of that comparison: it
+loads a bundle directory the way Palisade does and evaluates it with the OPA
+Go engine, loaded as a shared library (no `opa` binary needed).
+
+Setup (once; idempotent):  xtask/opa/setup.sh
+  puts the library at target/opa/opa_bindings/libopabridge.so. Another path
+  can be given with OPA_BRIDGE_LIB=/path/to/libopabridge.so.
+
+Usage:
+  opa_eval.py eval BUNDLE [--query Q] [--with-tests]   < events.jsonl
+      Reads JSON lines on stdin (one event each) and prints one JSON line per
+      event on stdout: the value of Q (default data.palisade.main.decision)
+      with the event as `input`. Blank lines are skipped. A line that is not
+      a JSON object, or whose evaluation fails or is undefined, prints
+      {"line": N, "error": "..."} instead (N counts every input line from 1),
+      as `palisade policy eval` does, so the two outputs line up.
+      Test modules (*_test.rego) are left out unless --with-tests, as in
+      Palisade's evaluation.
+  opa_eval.py test BUNDLE [-v] [--run REGEX]
+      Runs every test_* rule of the bundle's *_test.rego files (those whose
+      name matches REGEX), each as the query data.<package>.<rule>: it passes
+      when it is true, fails when it is undefined, false or an error. Prints
+      failing tests (all tests with -v) and "N passed, M failed"; exits 1
+      when a test fails or none was found.
+  opa_eval.py check BUNDLE
+      Loads and compiles the bundle; prints "ok" or the errors (exit 2).
+  opa_eval.py compare BUNDLE [--palisade PATH] [-v]   < events.jsonl
+      Runs `PATH policy eval BUNDLE` (default: target/release/palisade, else
+      target/debug/palisade) and OPA on the same events and compares the
+      decisions line by line (two errors count as equal: their wording is
+      each engine's own). Prints each difference, then "N events: S same,
+      D differ"; exits 1 when any differ.
+
+policies/samples/corpus.jsonl holds events that exercise every rule of the
+baseline bundle (matches, near misses, the shipped exception in and out of
+scope and after expiry, every actor class, non-UTF-8 values, odd shapes):
+  opa_eval.py compare policies < policies/samples/corpus.jsonl
+
+Exit status: 0 on success; 1 on test failures; 2 when the bundle cannot be
+loaded or compiled (the message is on stderr).
+
+The bundle is read as Palisade reads it: every .rego file under BUNDLE
+(hidden entries skipped), and every .json/.yaml/.yml file deep-merged at the
+data root (two files setting the same key is an error, as in OPA).
+
+The library's C interface (Go c-shared, from the wheel's own ctypes
+bindings): OpaNew() -> handle; OpaAddPolicy(h, path, source);
+OpaAddData(h, dotted_path, json); OpaEvalQuery(h, query, input_json,
+coverage, trace); OpaFreeString(ptr); OpaDestroy(h). Fallible calls return a
+malloc'd JSON envelope {"result": ..., "error": {"code", "message"}}.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LIB = ROOT / "target" / "opa" / "opa_bindings" / "libopabridge.so"
+DEFAULT_QUERY = "data.palisade.main.decision"
+
+
+class OpaError(Exception):
+    pass
+
+
+class Opa:
+    """One OPA engine: modules and data added, then queries evaluated."""
+
+    def __init__(self, lib_path):
+        if not Path(lib_path).is_file():
+            raise OpaError(
+                f"{lib_path}: no OPA library; run xtask/opa/setup.sh "
+                "(or set OPA_BRIDGE_LIB)"
+            )
+        lib = ctypes.CDLL(str(lib_path))
+        lib.OpaNew.restype = ctypes.c_uint64
+        lib.OpaNew.argtypes = []
+        lib.OpaDestroy.restype = None
+        lib.OpaDestroy.argtypes = [ctypes.c_uint64]
+        lib.OpaFreeString.restype = None
+        lib.OpaFreeString.argtypes = [ctypes.c_void_p]
+        lib.OpaAddPolicy.restype = ctypes.c_void_p
+        lib.OpaAddPolicy.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
+        lib.OpaAddData.restype = ctypes.c_void_p
+        lib.OpaAddData.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
+        lib.OpaEvalQuery.restype = ctypes.c_void_p
+        lib.OpaEvalQuery.argtypes = [
+            ctypes.c_uint64,
+            ctypes.c_char_p,  # query
+            ctypes.c_char_p,  # input JSON ("" for none)
+            ctypes.c_int,  # coverage
+            ctypes.c_int,  # trace
+        ]
+        self.lib = lib
+        self.handle = lib.OpaNew()
+
+    def close(self):
+        if self.handle is not None:
+            self.lib.OpaDestroy(self.handle)
+            self.handle = None
+
+    def _call(self, fn, *args):
+        ptr = fn(self.handle, *args)
+        if not ptr:
+            raise OpaError("the OPA library returned NULL")
+        try:
+            raw = ctypes.string_at(ptr)
+        finally:
+            self.lib.OpaFreeString(ptr)
+        envelope = json.loads(raw)
+        err = envelope.get("error")
+        if err:
+            raise OpaError(f"{err.get('code', 'error')}: {err.get('message', '')}")
+        return envelope
+
+    def add_policy(self, path, source):
+        self._call(self.lib.OpaAddPolicy, _c(path), _c(source))
+
+    def add_data(self, value):
+        self._call(self.lib.OpaAddData, b"", _json(value))
+
+    def eval(self, query, input_value=None):
+        """The value of `query` (a reference), or raises KeyError if undefined."""
+        data = b"" if input_value is None else _json(input_value)
+        envelope = self._call(self.lib.OpaEvalQuery, _c(query), data, 0, 0)
+        for line in envelope.get("prints") or []:
+            print(f"{line.get('location')}: {line.get('message')}", file=sys.stderr)
+        results = envelope.get("result") or []
+        if not results or not results[0].get("expressions"):
+            raise KeyError(query)
+        return results[0]["expressions"][0]["value"]
+
+
+def _c(text):
+    if "\0" in text:
+        raise OpaError("a string holds a NUL character")
+    return text.encode("utf-8")
+
+
+def _json(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# ------------------------------------------------------------------ bundle
+
+
+def bundle_files(root):
+    """(relative path, Path) of every bundle file, sorted, hidden skipped."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            if name.endswith((".rego", ".json", ".yaml", ".yml")):
+                path = Path(dirpath) / name
+                out.append((str(path.relative_to(root)), path))
+    return sorted(out)
+
+
+def merge(into, value, where, at=""):
+    for key, v in value.items():
+        path = f"{at}.{key}" if at else key
+        if key in into:
+            if isinstance(into[key], dict) and isinstance(v, dict):
+                merge(into[key], v, where, path)
+            else:
+                raise OpaError(f"{where}: data key `{path}` is set by two files")
+        else:
+            into[key] = v
+
+
+def load_bundle(root, with_tests):
+    """(modules {path: source}, tests {path: source}, merged data)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise OpaError(f"{root}: not a directory")
+    modules, tests, data = {}, {}, {}
+    for rel, path in bundle_files(root):
+        text = path.read_text(encoding="utf-8")
+        if rel.endswith("_test.rego"):
+            tests[rel] = text
+        elif rel.endswith(".rego"):
+            modules[rel] = text
+        else:
+            if rel.endswith(".json"):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise OpaError(f"{rel}:{e.lineno}: invalid JSON: {e.msg}") from None
+            else:
+                import yaml  # only needed for YAML data files
+
+                value = yaml.safe_load(text)
+            if not isinstance(value, dict):
+                raise OpaError(f"{rel}: a data file must hold an object")
+            merge(data, value, rel)
+    if not modules:
+        raise OpaError(f"{root}: no Rego modules")
+    return modules, (tests if with_tests else {}), data
+
+
+def engine_for(root, with_tests):
+    modules, tests, data = load_bundle(root, with_tests)
+    opa = Opa(os.environ.get("OPA_BRIDGE_LIB", DEFAULT_LIB))
+    for path, text in {**modules, **tests}.items():
+        try:
+            opa.add_policy(path, text)
+        except OpaError as e:
+            raise OpaError(f"{path}: {e}") from None
+    opa.add_data(data)
+    # Compile everything now, so a bad bundle fails here and not per event.
+    opa.eval("true")
+    return opa, tests
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_eval(args):
+    opa, _ = engine_for(args.bundle, args.with_tests)
+    out = sys.stdout
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        try:
+            event = json.loads(text)
+            if not isinstance(event, dict):
+                raise ValueError("an event must be a JSON object")
+            result = opa.eval(args.query, event)
+        except json.JSONDecodeError as e:
+            result = {"line": number, "error": f"not JSON: {e}"}
+        except KeyError:
+            result = {"line": number, "error": f"{args.query} is undefined"}
+        except (ValueError, OpaError) as e:
+            result = {"line": number, "error": str(e)}
+        out.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+        out.write("\n")
+        out.flush()
+    return 0
+
+
+TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)", re.M)
+PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.M)
+
+
+def cmd_test(args):
+    opa, tests = engine_for(args.bundle, True)
+    selected = re.compile(args.run) if args.run else None
+    passed, failed = 0, []
+    for path, text in sorted(tests.items()):
+        package = PACKAGE.search(text)
+        if not package:
+            raise OpaError(f"{path}: no package declaration")
+        names = list(dict.fromkeys(TEST_RULE.findall(text)))
+        for name in names:
+            full = f"data.{package.group(1)}.{name}"
+            if selected and not selected.search(full):
+                continue
+            try:
+                value = opa.eval(full)
+                why = None if value is True else f"gave {json.dumps(value)}"
+            except KeyError:
+                why = "undefined (a condition did not hold)"
+            except OpaError as e:
+                why = str(e)
+            if why is None:
+                passed += 1
+                if args.verbose:
+                    print(f"PASS {full}")
+            else:
+                failed.append(full)
+                print(f"FAIL {full}: {why}")
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed or passed == 0 else 0
+
+
+def default_palisade():
+    for profile in ("release", "debug"):
+        path = ROOT / "target" / profile / "palisade"
+        if path.is_file():
+            return str(path)
+    raise OpaError("no target/{release,debug}/palisade: build it, or pass --palisade")
+
+
+def cmd_compare(args):
+    import subprocess
+
+    events = sys.stdin.buffer.read()
+    palisade = args.palisade or default_palisade()
+    run = subprocess.run(
+        [palisade, "policy", "eval", args.bundle],
+        input=events,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if run.returncode != 0:
+        raise OpaError(f"{palisade} policy eval failed: {run.stderr.decode(errors='replace').strip()}")
+    theirs = [json.loads(line) for line in run.stdout.decode().splitlines() if line.strip()]
+    opa, _ = engine_for(args.bundle, False)
+    ours = []
+    for number, raw in enumerate(events.splitlines(), start=1):
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        try:
+            event = json.loads(text)
+            if not isinstance(event, dict):
+                raise ValueError("an event must be a JSON object")
+            ours.append(opa.eval(DEFAULT_QUERY, event))
+        except (json.JSONDecodeError, ValueError, OpaError) as e:
+            ours.append({"line": number, "error": str(e)})
+        except KeyError:
+            ours.append({"line": number, "error": f"{DEFAULT_QUERY} is undefined"})
+    same = differ = 0
+    for i in range(max(len(ours), len(theirs))):
+        a = ours[i] if i < len(ours) else None
+        b = theirs[i] if i < len(theirs) else None
+        both_errors = isinstance(a, dict) and isinstance(b, dict) and "error" in a and "error" in b
+        if a == b or both_errors:
+            same += 1
+            if args.verbose:
+                print(f"same #{i + 1}: {json.dumps(a, sort_keys=True)}")
+        else:
+            differ += 1
+            print(f"DIFF #{i + 1}")
+            print(f"  opa:      {json.dumps(a, sort_keys=True)}")
+            print(f"  palisade: {json.dumps(b, sort_keys=True)}")
+    print(f"{same + differ} events: {same} same, {differ} differ")
+    return 1 if differ else 0
+
+
+def cmd_check(args):
+    modules, tests, _ = load_bundle(args.bundle, True)
+    engine_for(args.bundle, True)
+    print(f"ok: {len(modules)} modules, {len(tests)} test files")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("eval", help="evaluate a query for each event on stdin")
+    p.add_argument("bundle")
+    p.add_argument("--query", "-q", default=DEFAULT_QUERY)
+    p.add_argument("--with-tests", action="store_true", help="also load *_test.rego")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("test", help="run the bundle's test_* rules")
+    p.add_argument("bundle")
+    p.add_argument("-v", "--verbose", action="store_true", help="print passing tests too")
+    p.add_argument("--run", help="only tests whose data.<pkg>.<name> matches this regex")
+    p.set_defaults(func=cmd_test)
+    p = sub.add_parser("compare", help="compare OPA's decisions with `palisade policy eval`")
+    p.add_argument("bundle")
+    p.add_argument("--palisade", help="the palisade binary (default: target/release, else target/debug)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print equal decisions too")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("check", help="load and compile the bundle")
+    p.add_argument("bundle")
+    p.set_defaults(func=cmd_check)
+    args = parser.parse_args()
+    try:
+        return args.func(args)
+    except OpaError as e:
+        print(f"opa_eval: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
