@@ -50,7 +50,8 @@ fn lines(out: &[u8]) -> Vec<Value> {
 #[test]
 fn palisade_and_opa_decide_alike_on_the_corpus() {
     let policies = workspace().join("policies");
-    let corpus = std::fs::read(workspace().join("policies/samples/corpus.jsonl")).expect("the corpus");
+    let corpus =
+        std::fs::read(workspace().join("policies/samples/corpus.jsonl")).expect("the corpus");
     let ours = run_with_stdin(
         Command::new(env!("CARGO_BIN_EXE_palisade")).args(["policy", "eval"]).arg(&policies),
         &corpus,
