@@ -28,6 +28,7 @@ pub struct Agent {
     /// Every line the agent logged on stderr, for failure messages.
     logs: Receiver<String>,
     seen: Vec<Value>,
+    logs_seen: Vec<String>,
 }
 
 impl Agent {
@@ -68,7 +69,7 @@ impl Agent {
                 }
             }
         });
-        let mut agent = Agent { child, events, logs, seen: Vec::new() };
+        let mut agent = Agent { child, events, logs, seen: Vec::new(), logs_seen: Vec::new() };
         agent.wait_for_log("palisade is running");
         agent
     }
@@ -77,15 +78,22 @@ impl Agent {
         self.child.id()
     }
 
-    /// Waits for a log line containing `needle`; panics if the agent exits or
-    /// the wait runs out first.
+    /// The first log line (logged before or arriving now) containing
+    /// `needle`; panics if the agent exits or the wait runs out first.
     pub fn wait_for_log(&mut self, needle: &str) -> String {
+        if let Some(line) = self.logs_seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.logs_seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     panic!("no agent log line with `{needle}` within {WAIT:?}")
                 }
