@@ -26,6 +26,9 @@ Usage:
       when it is true, fails when it is undefined, false or an error. Prints
       failing tests (all tests with -v) and "N passed, M failed"; exits 1
       when a test fails or none was found.
+  opa_eval.py bench BUNDLE --events FILE [--passes N]
+      Times each evaluation (one call through the C bridge) and prints one
+      JSON line like `palisade policy bench`.
   opa_eval.py check BUNDLE
       Loads and compiles the bundle; prints "ok" or the errors (exit 2).
   opa_eval.py compare BUNDLE [--palisade PATH] [-v]   < events.jsonl
@@ -55,6 +58,7 @@ malloc'd JSON envelope {"result": ..., "error": {"code", "message"}}.
 """
 
 import argparse
+import time
 import ctypes
 import json
 import os
@@ -249,6 +253,40 @@ def cmd_eval(args):
     return 0
 
 
+def cmd_bench(args):
+    """Times OPA on each event, like `palisade policy bench`: one JSON line
+    with evaluations per second and latency percentiles. Each timing covers
+    one call into OPA's engine through its C bridge, JSON in and out: the
+    way a host embeds this library, not OPA's in-process Go API."""
+    opa, _ = engine_for(args.bundle, False)
+    with open(args.events, "rb") as f:
+        events = [json.loads(line) for line in f if line.strip()]
+    events = [e for e in events if isinstance(e, dict)]
+    for e in events:
+        try:
+            opa.eval(args.query, e)
+        except (KeyError, OpaError):
+            pass
+    latencies = []
+    clock = time.perf_counter_ns
+    started = clock()
+    for _ in range(args.passes):
+        for e in events:
+            t = clock()
+            try:
+                opa.eval(args.query, e)
+            except (KeyError, OpaError):
+                pass
+            latencies.append(clock() - t)
+    total = (clock() - started) / 1e9
+    latencies.sort()
+    pct = lambda p: latencies[int((len(latencies) - 1) * p)] / 1000.0
+    print(json.dumps({"engine": "opa", "events": len(events), "evaluations": len(latencies),
+                      "evals_per_sec": len(latencies) / total, "p50_us": pct(0.50),
+                      "p99_us": pct(0.99), "max_us": latencies[-1] / 1000.0}))
+    return 0
+
+
 TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)", re.M)
 PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.M)
 
@@ -364,6 +402,12 @@ def main():
     p.add_argument("--palisade", help="the palisade binary (default: target/release, else target/debug)")
     p.add_argument("-v", "--verbose", action="store_true", help="print equal decisions too")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("bench", help="time OPA's evaluation of each event in a file")
+    p.add_argument("bundle")
+    p.add_argument("--events", required=True)
+    p.add_argument("--passes", type=int, default=20)
+    p.add_argument("--query", "-q", default=DEFAULT_QUERY)
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("check", help="load and compile the bundle")
     p.add_argument("bundle")
     p.set_defaults(func=cmd_check)

@@ -35,11 +35,19 @@ enum Which {
         #[arg(long, default_value_t = 2000)]
         iterations: u32,
     },
+    /// Policy evaluation: the baseline bundle over its sample corpus, in
+    /// Palisade (regorus RVM) and in OPA's engine, alternating.
+    Policy {
+        /// A/B pairs to run.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Exec { rounds, iterations } => exec(rounds, iterations),
+        Which::Policy { rounds } => policy(rounds),
     }
 }
 
@@ -242,4 +250,65 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
 
 fn per_exec_us(d: Duration, n: u32) -> f64 {
     d.as_secs_f64() * 1e6 / f64::from(n)
+}
+
+/// One engine's `bench` output line.
+fn bench_line(cmd: &mut Command) -> anyhow::Result<serde_json::Value> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn policy(rounds: u32) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    let root = cmd::workspace_root();
+    let bundle = root.join("policies");
+    let events = bundle.join("samples/corpus.jsonl");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let a = bench_line(
+            Command::new(root.join("target/release/palisade"))
+                .args(["policy", "bench"])
+                .arg(&bundle)
+                .arg("--events")
+                .arg(&events)
+                .args(["--passes", "50"]),
+        )?;
+        let b = bench_line(
+            Command::new("python3")
+                .arg(root.join("xtask/opa/opa_eval.py"))
+                .arg("bench")
+                .arg(&bundle)
+                .arg("--events")
+                .arg(&events)
+                .args(["--passes", "10"]),
+        )?;
+        eprintln!("round {round}/{rounds}: palisade {a}\n             opa      {b}");
+        ours.push(a);
+        theirs.push(b);
+    }
+    let median = |v: &[serde_json::Value], key: &str| {
+        let mut xs: Vec<f64> = v.iter().filter_map(|x| x[key].as_f64()).collect();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    println!(
+        "bench policy: baseline bundle, {} corpus events, {rounds} rounds alternating",
+        ours[0]["events"]
+    );
+    for (name, v) in [("palisade (regorus RVM)", &ours), ("opa (Go engine, C bridge)", &theirs)] {
+        println!(
+            "  {name:<26} {:>9.0} evals/s   p50 {:>8.1} µs   p99 {:>8.1} µs",
+            median(v, "evals_per_sec"),
+            median(v, "p50_us"),
+            median(v, "p99_us")
+        );
+    }
+    println!(
+        "  throughput ratio palisade/opa: {:.2} (median of rounds; one core each)",
+        median(&ours, "evals_per_sec") / median(&theirs, "evals_per_sec")
+    );
+    Ok(())
 }
