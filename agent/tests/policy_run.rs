@@ -40,6 +40,14 @@ fn start(bundle: &TempBundle) -> Agent {
     Agent::start_with(&["--policy", bundle.path().to_str().unwrap()])
 }
 
+/// Runs the fake `nc` for `seconds` and waits for it; returns its pid and
+/// how it ended.
+fn run_nc(nc: &std::path::Path, seconds: &str) -> (u32, std::process::ExitStatus) {
+    let mut child = Command::new(nc).arg(seconds).spawn().unwrap();
+    let pid = child.id();
+    (pid, child.wait().unwrap())
+}
+
 #[test]
 fn enforce_mode_kill_kills_the_process() {
     let bundle = TempBundle::new("run-kill");
@@ -47,9 +55,7 @@ fn enforce_mode_kill_kills_the_process() {
     let nc = fake_nc(&bundle);
     let mut agent = start(&bundle);
     let started = Instant::now();
-    let mut child = Command::new(&nc).arg("30").spawn().unwrap();
-    let pid = child.id();
-    let status = child.wait().unwrap();
+    let (pid, status) = run_nc(&nc, "30");
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed, not exited: {status}");
     assert!(started.elapsed() < Duration::from_secs(20), "killed promptly");
 
@@ -69,9 +75,8 @@ fn audit_mode_reports_would_block_and_stops_nothing() {
     set_config(&bundle, "audit", "kill");
     let nc = fake_nc(&bundle);
     let mut agent = start(&bundle);
-    let mut child = Command::new(&nc).arg("0.3").spawn().unwrap();
-    let pid = child.id();
-    assert!(child.wait().unwrap().success(), "audit mode lets it run");
+    let (pid, status) = run_nc(&nc, "0.3");
+    assert!(status.success(), "audit mode lets it run");
     let e = agent.wait_for("judged exec", is("process_exec", pid, None));
     assert_eq!(e["decision"]["action"], "alert", "{e}");
     assert_eq!(e["decision"]["would_block"], true);
@@ -84,9 +89,8 @@ fn a_block_decision_does_not_claim_a_block_it_cannot_make() {
     set_config(&bundle, "enforce", "block");
     let nc = fake_nc(&bundle);
     let mut agent = start(&bundle);
-    let mut child = Command::new(&nc).arg("0.1").spawn().unwrap();
-    let pid = child.id();
-    assert!(child.wait().unwrap().success());
+    let (pid, status) = run_nc(&nc, "0.1");
+    assert!(status.success());
     let e = agent.wait_for("judged exec", is("process_exec", pid, None));
     assert_eq!(e["decision"]["action"], "block");
     assert_eq!(e["decision"]["enforcement"]["mechanism"], "none", "{e}");
@@ -111,9 +115,8 @@ fn an_exception_suppresses_the_match_and_leaves_an_audit_record() {
     let mut agent = start(&bundle);
     let line = agent.wait_for_log("exception expired");
     assert!(line.contains("EX-OLD"), "{line}");
-    let mut child = Command::new(&nc).arg("0.2").spawn().unwrap();
-    let pid = child.id();
-    assert!(child.wait().unwrap().success(), "the exception spares it");
+    let (pid, status) = run_nc(&nc, "0.2");
+    assert!(status.success(), "the exception spares it");
     let e = agent.wait_for("judged exec", is("process_exec", pid, None));
     assert_eq!(e["decision"]["action"], "allow", "{e}");
     assert_eq!(e["decision"]["suppressed"][0]["exception"], "EX-PROBE");
@@ -132,9 +135,7 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
     let nc = fake_nc(&bundle);
     let mut agent = start(&bundle);
     let run = |agent: &mut Agent, seconds: &str| {
-        let mut child = Command::new(&nc).arg(seconds).spawn().unwrap();
-        let pid = child.id();
-        let status = child.wait().unwrap();
+        let (pid, status) = run_nc(&nc, seconds);
         (agent.wait_for("judged exec", is("process_exec", pid, None)), status)
     };
     let (first, _) = run(&mut agent, "0.1");

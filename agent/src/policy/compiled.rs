@@ -261,7 +261,8 @@ fn parse_modules(bundle: &Bundle) -> Result<Vec<Module<'_>>, PolicyError> {
     Ok(modules)
 }
 
-fn add_module(engine: &mut Engine, path: &str, text: &str) -> Result<(), PolicyError> {
+/// Adds a Rego module, turning a parse error into `file:line:col: reason`.
+pub(crate) fn add_module(engine: &mut Engine, path: &str, text: &str) -> Result<(), PolicyError> {
     engine.add_policy(path.to_string(), text.to_string()).map(|_| ()).map_err(|e| {
         let reason = one_line(&e);
         // regorus puts `path:line:col` first; keep it as the location.

@@ -3,7 +3,12 @@
 
 use regorus::Value;
 
-use super::{PolicyError, bundle::Bundle, compiled::limited_engine, one_line};
+use super::{
+    PolicyError,
+    bundle::Bundle,
+    compiled::{add_module, limited_engine},
+    one_line,
+};
 
 /// Budget of one test rule: tests may build bigger inputs than one event.
 const TEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -20,13 +25,7 @@ pub struct TestResult {
 pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
     let mut engine = limited_engine(TEST_TIME_LIMIT);
     for file in bundle.modules.iter().chain(&bundle.tests) {
-        engine.add_policy(file.path.clone(), file.text.clone()).map_err(|e| {
-            let reason = one_line(&e);
-            match reason.split_once(": ") {
-                Some((loc, rest)) if loc.starts_with(&file.path) => PolicyError::invalid(loc, rest),
-                _ => PolicyError::invalid(&file.path, reason),
-            }
-        })?;
+        add_module(&mut engine, &file.path, &file.text)?;
     }
     engine
         .add_data(Value::from(bundle.data.clone()))
