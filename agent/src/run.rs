@@ -135,6 +135,10 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         decode_errors = stats.decode_errors.load(Relaxed),
         eval_errors = stats.eval_errors.load(Relaxed),
         exceptions_used = stats.exceptions_used.load(Relaxed),
+        exceptions_expired = stats.exceptions_expired.load(Relaxed),
+        policy_load_failures = stats.policy_load_failures.load(Relaxed),
+        records = ?stats.records_by_kind(),
+        decisions = ?stats.decisions_by_action(),
         "stopped"
     );
     Ok(())

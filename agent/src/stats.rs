@@ -44,6 +44,16 @@ impl Stats {
         }
     }
 
+    /// Records decoded, by kind name.
+    pub fn records_by_kind(&self) -> Vec<(&'static str, u64)> {
+        (1..kind::COUNT).map(|k| (kind::name(k), self.records[k as usize].load(Relaxed))).collect()
+    }
+
+    /// Decisions with a match, by action.
+    pub fn decisions_by_action(&self) -> Vec<(&'static str, u64)> {
+        ACTIONS.iter().zip(&self.decisions).map(|(a, c)| (*a, c.load(Relaxed))).collect()
+    }
+
     pub fn kernel_drops_total(&self) -> u64 {
         self.kernel_drops.iter().map(|c| c.load(Relaxed)).sum()
     }
