@@ -76,7 +76,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     loader::require_root()?;
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
     let bundle = source.read()?;
-    let policy = Arc::new(Policy::compile(&bundle)?);
+    let policy = Policy::compile(&bundle)?;
     info!(
         origin = policy.origin,
         bundle = policy.short_digest(),

@@ -229,24 +229,32 @@ def engine_for(root, with_tests):
 # ------------------------------------------------------------------ commands
 
 
+def decide(opa, query, number, raw):
+    """The result for one input line, as `palisade policy eval` prints it: the
+    query's value, or {"line": N, "error": ...}. None for a blank line."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    if not text:
+        return None
+    try:
+        event = json.loads(text)
+        if not isinstance(event, dict):
+            raise ValueError("an event must be a JSON object")
+        return opa.eval(query, event)
+    except json.JSONDecodeError as e:
+        return {"line": number, "error": f"not JSON: {e}"}
+    except KeyError:
+        return {"line": number, "error": f"{query} is undefined"}
+    except (ValueError, OpaError) as e:
+        return {"line": number, "error": str(e)}
+
+
 def cmd_eval(args):
     opa, _ = engine_for(args.bundle, args.with_tests)
     out = sys.stdout
     for number, raw in enumerate(sys.stdin.buffer, start=1):
-        text = raw.decode("utf-8", errors="replace").strip()
-        if not text:
+        result = decide(opa, args.query, number, raw)
+        if result is None:
             continue
-        try:
-            event = json.loads(text)
-            if not isinstance(event, dict):
-                raise ValueError("an event must be a JSON object")
-            result = opa.eval(args.query, event)
-        except json.JSONDecodeError as e:
-            result = {"line": number, "error": f"not JSON: {e}"}
-        except KeyError:
-            result = {"line": number, "error": f"{args.query} is undefined"}
-        except (ValueError, OpaError) as e:
-            result = {"line": number, "error": str(e)}
         out.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
         out.write("\n")
         out.flush()
@@ -345,20 +353,8 @@ def cmd_compare(args):
         raise OpaError(f"{palisade} policy eval failed: {run.stderr.decode(errors='replace').strip()}")
     theirs = [json.loads(line) for line in run.stdout.decode().splitlines() if line.strip()]
     opa, _ = engine_for(args.bundle, False)
-    ours = []
-    for number, raw in enumerate(events.splitlines(), start=1):
-        text = raw.decode("utf-8", errors="replace").strip()
-        if not text:
-            continue
-        try:
-            event = json.loads(text)
-            if not isinstance(event, dict):
-                raise ValueError("an event must be a JSON object")
-            ours.append(opa.eval(DEFAULT_QUERY, event))
-        except (json.JSONDecodeError, ValueError, OpaError) as e:
-            ours.append({"line": number, "error": str(e)})
-        except KeyError:
-            ours.append({"line": number, "error": f"{DEFAULT_QUERY} is undefined"})
+    decided = (decide(opa, DEFAULT_QUERY, n, raw) for n, raw in enumerate(events.splitlines(), start=1))
+    ours = [r for r in decided if r is not None]
     same = differ = 0
     for i in range(max(len(ours), len(theirs))):
         a = ours[i] if i < len(ours) else None

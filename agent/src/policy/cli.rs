@@ -68,7 +68,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
 fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
     let bundle = Bundle::from_dir(dir)?;
     let policy = Policy::compile(&bundle)?;
-    Ok((bundle, Arc::new(policy)))
+    Ok((bundle, policy))
 }
 
 fn check(dir: &Path) -> anyhow::Result<()> {

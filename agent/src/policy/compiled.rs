@@ -67,7 +67,6 @@ pub struct ExceptionInfo {
 }
 
 /// How one event kind is evaluated.
-#[derive(Clone)]
 enum Runner {
     /// Compiled to RVM bytecode: the fast path.
     Vm(Arc<Program>),
@@ -109,7 +108,7 @@ struct Module<'a> {
 impl Policy {
     /// Checks and compiles `bundle`. Every failure names `file:line` where
     /// it can and says what is wrong.
-    pub fn compile(bundle: &Bundle) -> Result<Self, PolicyError> {
+    pub fn compile(bundle: &Bundle) -> Result<Arc<Self>, PolicyError> {
         // The interpreter's compiled form takes its budget from here.
         regorus::utils::limits::set_fallback_execution_timer_config(Some(time_limit(TIME_LIMIT)));
         let data = Value::from(bundle.data.clone());
@@ -159,7 +158,7 @@ impl Policy {
             by_kind.insert(kind.clone(), build(kind, packages)?);
         }
         let no_rules = build("", &[])?;
-        let policy = Self {
+        let policy = Arc::new(Self {
             origin: bundle.origin.clone(),
             digest: bundle.digest.clone(),
             rules,
@@ -169,7 +168,7 @@ impl Policy {
             no_rules,
             data,
             engine_notes: notes,
-        };
+        });
         policy.smoke_test()?;
         Ok(policy)
     }
@@ -198,9 +197,8 @@ impl Policy {
     /// The entry point must give an object with an `action` for a benign
     /// event of every kind: catches a main module that is undefined, or one
     /// that blows up or loops, before the bundle goes live.
-    fn smoke_test(&self) -> Result<(), PolicyError> {
-        let mut evaluator =
-            Evaluator { policy: Arc::new(self.shallow_clone()), vms: BTreeMap::new() };
+    fn smoke_test(self: &Arc<Self>) -> Result<(), PolicyError> {
+        let mut evaluator = self.evaluator();
         let kinds: Vec<String> =
             self.by_kind.keys().cloned().chain(["process_exec".to_string()]).collect();
         for kind in kinds {
@@ -226,20 +224,6 @@ impl Policy {
             }
         }
         Ok(())
-    }
-
-    fn shallow_clone(&self) -> Self {
-        Self {
-            origin: self.origin.clone(),
-            digest: self.digest.clone(),
-            rules: self.rules.clone(),
-            exceptions: self.exceptions.clone(),
-            mode: self.mode.clone(),
-            by_kind: self.by_kind.clone(),
-            no_rules: self.no_rules.clone(),
-            data: self.data.clone(),
-            engine_notes: self.engine_notes.clone(),
-        }
     }
 }
 

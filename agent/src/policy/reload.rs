@@ -50,31 +50,21 @@ pub async fn watch(
         }
         let source = Source::Dir(dir.clone());
         let seen = current.clone();
-        let result = tokio::task::spawn_blocking(
-            move || -> Result<Option<(String, Policy)>, (String, PolicyError)> {
-                let bundle = source.read().map_err(|e| (String::new(), e))?;
-                if bundle.digest == seen {
-                    return Ok(None);
-                }
-                let digest = bundle.digest.clone();
-                Policy::compile(&bundle).map(|p| Some((digest.clone(), p))).map_err(|e| (digest, e))
-            },
-        )
-        .await;
+        let result = tokio::task::spawn_blocking(move || reread(&source, &seen)).await;
         match result {
-            Ok(Ok(None)) => {}
-            Ok(Ok(Some((digest, policy)))) => {
+            Ok(Reread::Unchanged) => {}
+            Ok(Reread::Loaded(policy)) => {
                 info!(
                     bundle = policy.short_digest(),
                     rules = policy.rules.len(),
                     "new policy bundle validated"
                 );
-                current = digest;
-                if updates.send(Arc::new(policy)).is_err() {
+                current = policy.digest.clone();
+                if updates.send(policy).is_err() {
                     return;
                 }
             }
-            Ok(Err((digest, err))) => {
+            Ok(Reread::Rejected { digest, err }) => {
                 // Report each distinct bad bundle once, not every second.
                 let key = format!("{digest}{err}");
                 if key != last_rejected {
@@ -85,5 +75,32 @@ pub async fn watch(
             }
             Err(err) => warn!(%err, "the policy reload task failed"),
         }
+    }
+}
+
+/// What re-reading the directory found.
+enum Reread {
+    /// The same bundle as the one in force.
+    Unchanged,
+    Loaded(Arc<Policy>),
+    /// Unreadable (digest empty) or invalid.
+    Rejected {
+        digest: String,
+        err: PolicyError,
+    },
+}
+
+/// Reads the bundle at `source` and compiles it unless its digest is `seen`.
+fn reread(source: &Source, seen: &str) -> Reread {
+    let bundle = match source.read() {
+        Ok(bundle) => bundle,
+        Err(err) => return Reread::Rejected { digest: String::new(), err },
+    };
+    if bundle.digest == seen {
+        return Reread::Unchanged;
+    }
+    match Policy::compile(&bundle) {
+        Ok(policy) => Reread::Loaded(policy),
+        Err(err) => Reread::Rejected { digest: bundle.digest, err },
     }
 }
