@@ -38,6 +38,16 @@ enum Command {
     /// Run the agent: watch every exec and exit on this node and print one
     /// JSON event per line on stdout. Needs root.
     Run(run::RunArgs),
+    /// Report what this kernel supports and which enforcement mechanism each
+    /// capability will use. Needs root.
+    Probe {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove everything the agent left in the kernel (pinned programs and
+    /// enforcement maps under /sys/fs/bpf/palisade): enforcement stops.
+    Unload,
     /// Work with policy bundles: check, test, eval, replay.
     Policy {
         #[command(subcommand)]
@@ -59,6 +69,8 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Probe { json } => kernel::cli::probe(json),
+        Command::Unload => kernel::cli::unload(),
         Command::Policy { command } => policy::cli::run(command),
     };
     match result {

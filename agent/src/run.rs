@@ -2,7 +2,9 @@
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
 //! processing thread (decode, process table, policy, JSON) → stdout.
-//! Beside it: the drop watcher and the policy reloader.
+//! Beside it: the drop watcher, the policy reloader, and the kernel-rules
+//! keeper, which writes each bundle's kernel part into the enforcement maps
+//! before the judge sees the bundle.
 
 use std::{
     io::{BufWriter, Write},
@@ -16,7 +18,10 @@ use tracing::{info, warn};
 
 use crate::{
     event::{Clock, Origin},
-    kernel::loader,
+    kernel::{
+        loader,
+        rules::{Applied, EnforceMaps},
+    },
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
@@ -34,6 +39,10 @@ use crate::{
 const CHANNEL_BATCHES: usize = 64;
 /// How often exited processes are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(5);
+/// How often the kernel rules are rebuilt to re-arm rules whose exceptions
+/// expired and to follow denied binaries replaced on disk (written only when
+/// something changed).
+const KERNEL_RULES_REFRESH: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -85,27 +94,30 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         engines = ?policy.engines(),
         "policy loaded"
     );
-    let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
+    let mut sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
+    let origin = Origin::detect();
+    apply_kernel_rules(&mut sensor.rules, &policy, &origin)?;
     // Seed after attaching: a process that starts in between is both in /proc
     // and in the ring buffer, which the table handles; none is missed.
     let table = ProcessTable::seed_from(Path::new("/proc"));
     info!(processes = table.len(), "process table seeded from /proc");
 
     let stats = Arc::new(Stats::default());
-    let origin = Origin::detect();
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
+    let (reload_tx, reload_rx) = mpsc::channel(1);
     let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
     let processor = {
-        let stats = Arc::clone(&stats);
+        let (stats, origin) = (Arc::clone(&stats), origin.clone());
         std::thread::Builder::new()
             .name("palisade-process".into())
             .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
     };
+    let keeper = keep_kernel_rules(sensor.rules, Arc::clone(&policy), reload_rx, policy_tx, &origin);
     let reloader = async {
         match &args.policy {
             Some(dir) => {
-                reload::watch(dir.clone(), policy.digest.clone(), policy_tx, Arc::clone(&stats))
+                reload::watch(dir.clone(), policy.digest.clone(), reload_tx, Arc::clone(&stats))
                     .await
             }
             // The embedded bundle never changes.
@@ -124,6 +136,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         }
         () = drops::watch(sensor.drops, &stats) => {}
         () = reloader => {}
+        () = keeper => {}
         _ = terminate.recv() => info!("SIGTERM: stopping"),
         _ = interrupt.recv() => info!("SIGINT: stopping"),
     }
@@ -142,6 +155,69 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// Writes the kernel part of `policy` into the enforcement maps (when it
+/// differs from what is in force) and logs what changed.
+fn apply_kernel_rules(
+    rules: &mut EnforceMaps,
+    policy: &Policy,
+    origin: &Origin,
+) -> anyhow::Result<Option<Applied>> {
+    let now = origin.clock.wall_ns(Clock::monotonic_now_ns());
+    let Some(applied) = rules.apply(&policy.kernel, now)? else { return Ok(None) };
+    info!(
+        bundle = policy.short_digest(),
+        generation = applied.generation,
+        exec_inodes = applied.exec_inodes,
+        exec_names = applied.exec_names,
+        net4 = applied.net4,
+        net6 = applied.net6,
+        "kernel rules in force"
+    );
+    for rule in &applied.relaxed_by_exceptions {
+        warn!(
+            rule,
+            "an exception to this kernel-enforced rule is in force: the kernel only reports its matches until the exception expires"
+        );
+    }
+    for path in &applied.missing_paths {
+        warn!(path = %path.display(), "a path named by a kernel rule does not exist on this host");
+    }
+    Ok(Some(applied))
+}
+
+/// Puts each new bundle's kernel rules in force, then hands the bundle to
+/// the judge; between bundles, refreshes the kernel rules periodically.
+async fn keep_kernel_rules(
+    mut rules: EnforceMaps,
+    mut policy: Arc<Policy>,
+    mut reloads: mpsc::Receiver<Arc<Policy>>,
+    judge: std::sync::mpsc::Sender<Arc<Policy>>,
+    origin: &Origin,
+) {
+    let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
+    let mut open = true;
+    loop {
+        let update = tokio::select! {
+            update = reloads.recv(), if open => {
+                open = update.is_some();
+                update
+            }
+            _ = refresh.tick() => None,
+        };
+        if let Some(update) = &update {
+            policy = Arc::clone(update);
+        }
+        if let Err(err) = apply_kernel_rules(&mut rules, &policy, origin) {
+            warn!(%err, "cannot update the kernel rules; the previous ones stay in force");
+        }
+        if let Some(update) = update
+            && judge.send(update).is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Decodes, tracks processes and writes events until the channel closes or
@@ -175,6 +251,15 @@ fn process(
                     stats.count_record(exit.header.kind);
                     let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
                     (origin.exit_event(&exit, known.as_ref(), &table), exit.start_ns)
+                }
+                Ok(Record::ExecDenied(denied)) => {
+                    stats.count_record(denied.header.kind);
+                    (origin.exec_denied_event(&denied, &table), denied.start_ns)
+                }
+                Ok(Record::NetVerdict(net)) => {
+                    stats.count_record(net.header.kind);
+                    let start = table.get(net.header.pid).map_or(0, |p| p.start_ns);
+                    (origin.net_verdict_event(&net, &table), start)
                 }
                 Err(err) => {
                     let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;

@@ -7,6 +7,7 @@
 //! length and the kind first (see the agent's `decode` module).
 #![no_std]
 
+pub mod enforce;
 pub mod names;
 pub mod offsets;
 pub mod record;

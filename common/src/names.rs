@@ -7,10 +7,25 @@ pub const PROG_FORK: &str = "palisade_fork";
 /// Tracepoint `sched/sched_process_exit`.
 pub const PROG_EXIT: &str = "palisade_exit";
 
+/// BPF-LSM `bprm_check_security`: denies an exec with EPERM.
+pub const PROG_BPRM_CHECK: &str = "palisade_bprm_check";
+/// cgroup `connect4`, `sendmsg4`, `connect6`, `sendmsg6`: deny destinations.
+pub const PROG_CONNECT4: &str = "palisade_connect4";
+pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";
+pub const PROG_CONNECT6: &str = "palisade_connect6";
+pub const PROG_SENDMSG6: &str = "palisade_sendmsg6";
+
 /// Ring buffer carrying every record to userspace.
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Per-CPU counters of records the kernel could not deliver, indexed by kind.
 pub const MAP_DROPS: &str = "DROPS";
+
+/// The enforcement maps, pinned by these names (see `enforce`).
+pub const MAP_ENFORCE_ACTIVE: &str = "ENFORCE_ACTIVE";
+pub const MAP_EXEC_DENY_INODE: &str = "EXEC_DENY_INODE";
+pub const MAP_EXEC_DENY_NAME: &str = "EXEC_DENY_NAME";
+pub const MAP_NET4_RULES: &str = "NET4_RULES";
+pub const MAP_NET6_RULES: &str = "NET6_RULES";
 
 /// Read-only global: struct offsets read from the running kernel's BTF.
 pub const GLOBAL_OFFSETS: &str = "OFFSETS";
@@ -24,6 +39,13 @@ pub const GLOBAL_EXEC_FILENAME_LOC: &str = "EXEC_FILENAME_LOC";
 /// Read-only global: unread ring-buffer bytes above which a record wakes the
 /// reader at once.
 pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+
+/// Read-only global: the exec enforcement mechanism (`enforce::mechanism`).
+pub const GLOBAL_EXEC_MECHANISM: &str = "EXEC_MECHANISM";
+
+/// Where the agent pins what must outlive it: the enforcement maps and the
+/// links of every program.
+pub const PIN_DIR: &str = "/sys/fs/bpf/palisade";
 
 /// Size of the events ring buffer in bytes (a power of two, page aligned).
 pub const EVENTS_RING_BYTES: u32 = 8 << 20;

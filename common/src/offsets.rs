@@ -42,10 +42,14 @@ pub struct KernelOffsets {
     pub inode_i_ino: u32,
     pub inode_i_sb: u32,
     pub super_block_s_dev: u32,
+    pub task_struct_thread_pid: u32,
+    pub pid_level: u32,
+    pub linux_binprm_file: u32,
+    pub linux_binprm_filename: u32,
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 32 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 36 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

@@ -6,13 +6,19 @@
 
 use core::mem::size_of;
 
+use crate::enforce::{EXEC_NAME_LEN, Verdict};
+
 /// Record kinds. Also the index into the per-kind drop counters.
 pub mod kind {
     pub const EXEC: u32 = 1;
     pub const EXIT: u32 = 2;
     pub const FORK: u32 = 3;
+    /// BPF-LSM denied an exec (the exec never happened).
+    pub const EXEC_DENIED: u32 = 4;
+    /// A kernel network rule matched an outbound connect or send.
+    pub const NET_VERDICT: u32 = 5;
     /// One past the largest kind: the length of the drop-counter array.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 6;
 
     /// Human name of a kind, for logs and metrics.
     pub const fn name(kind: u32) -> &'static str {
@@ -20,6 +26,8 @@ pub mod kind {
             EXEC => "process_exec",
             EXIT => "process_exit",
             FORK => "process_fork",
+            EXEC_DENIED => "exec_denied",
+            NET_VERDICT => "network_verdict",
             _ => "unknown",
         }
     }
@@ -114,6 +122,12 @@ pub struct ExecRecord {
     pub cwd: Span,
     pub args: Span,
     pub comm: [u8; 16],
+    /// The kernel rule the executable matched, if any (`flags` 0: none), and
+    /// whether the exec hook acted on it.
+    pub verdict: Verdict,
+    /// The [`crate::enforce::mechanism`] that acted on `verdict`, or NONE.
+    pub mechanism: u32,
+    pub _pad: u32,
 }
 
 /// `sched_process_fork` for a new process (new threads are not reported).
@@ -140,6 +154,54 @@ pub struct ExitRecord {
     pub start_ns: u64,
 }
 
+/// BPF-LSM `bprm_check_security` denied an exec: the calling process keeps
+/// running its old image and `execve` returns EPERM. `header.pid` is the
+/// caller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecDeniedRecord {
+    pub header: RecordHeader,
+    pub verdict: Verdict,
+    pub exe_dev: u32,
+    pub _pad: u32,
+    pub exe_ino: u64,
+    /// Start of the calling process, monotonic ns.
+    pub start_ns: u64,
+    /// The filename passed to execve (NUL terminated unless full).
+    pub filename: [u8; FILENAME_MAX],
+    /// The executable file's own name (NUL padded).
+    pub name: [u8; EXEC_NAME_LEN],
+}
+
+/// Which hook saw a [`NetVerdictRecord`].
+pub mod net_hook {
+    pub const CONNECT: u8 = 1;
+    pub const SENDMSG: u8 = 2;
+}
+
+/// A kernel network rule matched an outbound connect (TCP, or UDP connect)
+/// or an unconnected UDP send. `header.pid` is the caller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetVerdictRecord {
+    pub header: RecordHeader,
+    pub verdict: Verdict,
+    /// AF_INET (2) or AF_INET6 (10).
+    pub family: u16,
+    /// Destination port, host byte order.
+    pub port: u16,
+    /// IPPROTO_TCP or IPPROTO_UDP.
+    pub proto: u8,
+    /// One of [`net_hook`].
+    pub hook: u8,
+    pub _pad: [u8; 2],
+    /// The [`crate::enforce::mechanism`] that acted, or NONE.
+    pub mechanism: u32,
+    /// Destination address: 4 bytes for IPv4, else 16, network order.
+    pub addr: [u8; 16],
+    pub _pad2: u32,
+}
+
 /// The per-CPU scratch area an exec record is built in before it is copied to
 /// the ring buffer: too big for the 512-byte BPF stack.
 #[repr(C)]
@@ -150,7 +212,9 @@ pub struct ExecScratch {
 
 const _: () = assert!(size_of::<Span>() == 8);
 const _: () = assert!(size_of::<RecordHeader>() == 32);
-const _: () = assert!(size_of::<ExecRecord>() == 128);
+const _: () = assert!(size_of::<ExecRecord>() == 176);
+const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_MAX + EXEC_NAME_LEN);
+const _: () = assert!(size_of::<NetVerdictRecord>() == 32 + 40 + 12 + 16 + 4);
 const _: () = assert!(size_of::<ForkRecord>() == 48);
 const _: () = assert!(size_of::<ExitRecord>() == 48);
 // A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).

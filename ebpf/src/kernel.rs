@@ -8,6 +8,7 @@ use palisade_common::KernelOffsets;
 pub static OFFSETS: KernelOffsets = KernelOffsets::ZERO;
 
 /// A kernel read failed; the caller counts the record as dropped.
+#[derive(Clone, Copy)]
 pub struct Error;
 
 /// The offset of one field, read from the load-time global. A volatile read,

@@ -1,13 +1,19 @@
-//! Palisade's kernel side: the process sensor.
+//! Palisade's kernel side: the process sensor and the enforcing hooks.
 //!
-//! Three programs feed one ring buffer: exec (tracepoint), fork (raw
-//! tracepoint, which hands us the child's `task_struct`) and exit (tracepoint).
+//! The sensor: exec (tracepoint), fork (raw tracepoint, which hands us the
+//! child's `task_struct`) and exit (tracepoint) feed one ring buffer.
+//! Enforcement (see `enforce`): the exec tracepoint kills a denied executable
+//! before its first instruction where BPF-LSM is not available; the
+//! `bprm_check_security` LSM hook denies it with EPERM where it is; the cgroup
+//! `connect4|6` and `sendmsg4|6` hooks deny destinations with EPERM.
 //! Each entry point is a thin wrapper around a `try_*` function; a record that
 //! cannot be delivered is counted per kind in `DROPS`, never lost silently.
 #![no_std]
 #![no_main]
 
+mod enforce;
 mod kernel;
+mod net;
 mod path;
 
 use aya_ebpf::{
@@ -16,16 +22,19 @@ use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_send_signal},
     },
-    macros::{map, raw_tracepoint, tracepoint},
+    macros::{lsm, map, raw_tracepoint, tracepoint},
     maps::{PerCpuArray, RingBuf},
-    programs::{RawTracePointContext, TracePointContext},
+    programs::{LsmContext, RawTracePointContext, TracePointContext},
 };
 use core::mem::size_of;
 use palisade_common::{
-    ARGS_MAX, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX, ForkRecord, RecordHeader, Span,
-    TAIL_POS_MASK, exec_flags, kind, names::EVENTS_RING_BYTES,
+    ARGS_MAX, ExecDeniedRecord, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX, ForkRecord,
+    RecordHeader, Span, TAIL_POS_MASK,
+    enforce::{EXEC_NAME_LEN, Verdict, mechanism, verdict_flags},
+    exec_flags, kind,
+    names::EVENTS_RING_BYTES,
 };
 
 use kernel::{Error, off, read, task_tgid};
@@ -45,6 +54,15 @@ static EXEC_FILENAME_LOC: u32 = 8;
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u64 = 1 << 20;
 
+/// How exec denials are enforced: `mechanism::SIGKILL_AT_EXEC` makes the
+/// exec tracepoint kill a denied executable; with `mechanism::BPF_LSM` the
+/// LSM hook denies it and the tracepoint only reports. Set at load time.
+#[unsafe(no_mangle)]
+static EXEC_MECHANISM: u32 = mechanism::NONE;
+
+const SIGKILL: u32 = 9;
+const EPERM: i32 = 1;
+
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
@@ -61,7 +79,7 @@ fn is_agent(tgid: u32) -> bool {
 }
 
 #[inline(always)]
-fn count_drop(kind: u32) {
+pub(crate) fn count_drop(kind: u32) {
     if let Some(counter) = DROPS.get_ptr_mut(kind) {
         // SAFETY: per-CPU slot, and BPF programs do not migrate mid-run.
         unsafe { *counter += 1 };
@@ -71,7 +89,7 @@ fn count_drop(kind: u32) {
 /// Ring-buffer flags for the next record: wake-ups are batched (see
 /// `WAKEUP_BYTES`), which saves the reader a wake-up per event.
 #[inline(always)]
-fn wakeup_flags() -> u64 {
+pub(crate) fn wakeup_flags() -> u64 {
     // SAFETY: a read-only global, written once by the loader.
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= threshold {
@@ -82,7 +100,7 @@ fn wakeup_flags() -> u64 {
 }
 
 #[inline(always)]
-fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
+pub(crate) fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
     RecordHeader {
         kind,
         size: size as u32,
@@ -96,13 +114,50 @@ fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn palisade_exec(ctx: TracePointContext) -> u32 {
-    if try_exec(&ctx).is_err() {
+    // Decided first and apart from the record: a record that cannot be built
+    // or delivered must not let a denied executable run.
+    let (verdict, acted) = exec_enforce();
+    if try_exec(&ctx, verdict, acted).is_err() {
         count_drop(kind::EXEC);
     }
     0
 }
 
-fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
+/// Looks the new executable up in the exec deny maps and, when the exec
+/// mechanism is the signal, kills it on an enforced match: the SIGKILL is
+/// pending before the task returns to user space, so the new image never
+/// runs an instruction. Returns the verdict and the mechanism that acted.
+#[inline(always)]
+fn exec_enforce() -> (Verdict, u32) {
+    // SAFETY: no preconditions; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // SAFETY: kernel reads at BTF offsets.
+    let file = unsafe {
+        read::<*const u8>(task, off!(task_struct_mm))
+            .and_then(|mm| read::<*const u8>(mm, off!(mm_struct_exe_file)))
+    };
+    let Ok(file) = file else { return (Verdict::default(), mechanism::NONE) };
+    if file.is_null() {
+        return (Verdict::default(), mechanism::NONE);
+    }
+    // SAFETY: `file` is the task's executable.
+    let verdict = unsafe {
+        enforce::exec_verdict(file, enforce::active_generation(), enforce::caller_scope())
+    };
+    let Some(mut verdict) = verdict else { return (Verdict::default(), mechanism::NONE) };
+    verdict.flags |= verdict_flags::MATCHED;
+    // SAFETY: a read-only global, written once by the loader.
+    let how = unsafe { core::ptr::read_volatile(&EXEC_MECHANISM) };
+    if verdict.flags & verdict_flags::ENFORCE != 0 && how == mechanism::SIGKILL_AT_EXEC {
+        // SAFETY: signals the current process; no memory is touched.
+        if unsafe { bpf_send_signal(SIGKILL) } == 0 {
+            return (verdict, mechanism::SIGKILL_AT_EXEC);
+        }
+    }
+    (verdict, mechanism::NONE)
+}
+
+fn try_exec(ctx: &TracePointContext, verdict: Verdict, acted: u32) -> Result<(), Error> {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_agent((pid_tgid >> 32) as u32) {
         return Ok(());
@@ -127,6 +182,9 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     rec.binary = Span::default();
     rec.cwd = Span::default();
     rec.args = Span::default();
+    rec.verdict = verdict;
+    rec.mechanism = acted;
+    rec._pad = 0;
 
     // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
     // offsets taken from this kernel's BTF.
@@ -298,6 +356,81 @@ fn try_exit() -> Result<(), Error> {
         start_ns,
     };
     EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).map_err(|_| Error)
+}
+
+/// BPF-LSM: denies an exec before it happens. Enforced matches only; the
+/// exec tracepoint reports the others. Runs for the interpreter of a script
+/// too (the kernel checks it again), so `#!/denied/binary` is denied as well.
+#[lsm(hook = "bprm_check_security")]
+pub fn palisade_bprm_check(ctx: LsmContext) -> i32 {
+    // int bprm_check_security(struct linux_binprm *bprm), then the return
+    // value of the LSM hooks before this one.
+    let previous: i32 = ctx.arg(1);
+    if previous != 0 {
+        return previous;
+    }
+    let bprm: *const u8 = ctx.arg(0);
+    // SAFETY: kernel reads at BTF offsets.
+    let file = unsafe { read::<*const u8>(bprm, off!(linux_binprm_file)) };
+    let Ok(file) = file else { return 0 };
+    // SAFETY: `file` is the file being executed.
+    let verdict = unsafe {
+        enforce::exec_verdict(file, enforce::active_generation(), enforce::caller_scope())
+    };
+    match verdict {
+        Some(v) if v.flags & verdict_flags::ENFORCE != 0 => {
+            report_exec_denied(bprm, file, v);
+            -EPERM
+        }
+        _ => 0,
+    }
+}
+
+fn report_exec_denied(bprm: *const u8, file: *const u8, mut verdict: Verdict) {
+    let Some(mut entry) = EVENTS.reserve::<ExecDeniedRecord>(0) else {
+        count_drop(kind::EXEC_DENIED);
+        return;
+    };
+    let rec = entry.as_mut_ptr();
+    verdict.flags |= verdict_flags::MATCHED;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // SAFETY: `rec` is the reserved record; kernel reads at BTF offsets; the
+    // string reads stop inside their arrays.
+    unsafe {
+        (*rec).header = header(kind::EXEC_DENIED, size_of::<ExecDeniedRecord>(), pid_tgid);
+        (*rec).verdict = verdict;
+        (*rec)._pad = 0;
+        (*rec).filename[0] = 0;
+        (*rec).name[0] = 0;
+        let task = bpf_get_current_task() as *const u8;
+        (*rec).start_ns = read(task, off!(task_struct_group_leader))
+            .and_then(|leader: *const u8| read(leader, off!(task_struct_start_time)))
+            .unwrap_or(0);
+        let inode: Result<*const u8, Error> = read(file, off!(file_f_inode));
+        (*rec).exe_ino = inode.and_then(|i| read(i, off!(inode_i_ino))).unwrap_or(0);
+        (*rec).exe_dev = inode
+            .and_then(|i| read::<*const u8>(i, off!(inode_i_sb)))
+            .and_then(|sb| read(sb, off!(super_block_s_dev)))
+            .unwrap_or(0);
+        if let Ok(filename) = read::<*const u8>(bprm, off!(linux_binprm_filename)) {
+            bpf_probe_read_kernel_str(
+                (*rec).filename.as_mut_ptr().cast(),
+                FILENAME_MAX as u32,
+                filename.cast(),
+            );
+        }
+        let name = read::<*const u8>(file.add(off!(file_f_path)), off!(path_dentry))
+            .and_then(|d| read::<*const u8>(d.add(off!(dentry_d_name)), off!(qstr_name)));
+        if let Ok(name) = name {
+            bpf_probe_read_kernel_str(
+                (*rec).name.as_mut_ptr().cast(),
+                EXEC_NAME_LEN as u32,
+                name.cast(),
+            );
+        }
+    }
+    // A denial is rare and urgent: wake the reader at once.
+    entry.submit(u64::from(BPF_RB_FORCE_WAKEUP));
 }
 
 // Host builds (clippy over the workspace) get std's handler.

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::{
     process::table::{Ancestor, ProcessInfo, ProcessTable},
-    sensor::decode::{self, Exec, Exit},
+    sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, NetVerdict},
 };
 
 /// Versioned schema name carried by every event.
@@ -60,6 +60,12 @@ pub struct Event {
     pub process: Process,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,
+    /// For network kinds: the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// The kernel rule that matched in a hook; folded into `decision`.
+    #[serde(skip)]
+    pub verdict: Option<KernelVerdict>,
     /// Short digest of the policy bundle that judged the event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
@@ -114,6 +120,20 @@ pub struct Executable {
     pub dev: u64,
 }
 
+/// An outbound connection or send, as the kernel hook saw it.
+#[derive(Debug, Serialize)]
+pub struct Network {
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    /// `tcp`, `udp`, or the IP protocol number.
+    pub protocol: String,
+    pub daddr: String,
+    pub dport: u16,
+    /// The hook: `connect` (TCP connect, UDP connect) or `sendmsg`
+    /// (unconnected UDP send).
+    pub hook: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ExitInfo {
     /// Exit status, when the process exited normally.
@@ -141,6 +161,8 @@ impl Origin {
             kind: kind::name(kind),
             process,
             exit: None,
+            network: None,
+            verdict: None,
             bundle: None,
             decision: None,
         }
@@ -173,7 +195,77 @@ impl Origin {
             start_time: self.clock.rfc3339(exec.start_ns),
             ancestors: table.ancestors(exec.ppid),
         };
-        self.event(h.ktime_ns, h.pid, kind::EXEC, process)
+        let mut event = self.event(h.ktime_ns, h.pid, kind::EXEC, process);
+        event.verdict = exec.verdict.clone();
+        event
+    }
+
+    /// A `process_exec` event for an exec BPF-LSM denied: `process` is the
+    /// caller (which keeps running), `binary` the file it tried to run.
+    pub fn exec_denied_event(&self, denied: &ExecDenied, table: &ProcessTable) -> Event {
+        let h = &denied.header;
+        let caller = table.get(h.pid);
+        let mut binary = denied.filename.clone();
+        if !binary.starts_with(b"/")
+            && let Some(cwd) = caller.map(|c| &c.cwd)
+        {
+            binary = [cwd.as_slice(), b"/", binary.as_slice()].concat();
+        }
+        let process = Process {
+            pid: h.pid,
+            ppid: caller.map_or(0, |c| c.ppid),
+            uid: caller.map_or(0, |c| c.uid),
+            binary: Bytes(binary),
+            filename: Some(Bytes(denied.filename.clone())),
+            args: Vec::new(),
+            cwd: Bytes(caller.map(|c| c.cwd.clone()).unwrap_or_default()),
+            cgroup_id: Some(h.cgroup_id),
+            exe: Some(Executable {
+                inode: denied.exe_ino,
+                dev: decode::kernel_dev_to_user(denied.exe_dev),
+            }),
+            start_time: self.clock.rfc3339(denied.start_ns),
+            // The caller's own image comes first: it is what tried the exec.
+            ancestors: table.ancestors(h.pid),
+            ..Process::default()
+        };
+        let mut event = self.event(h.ktime_ns, h.pid, kind::EXEC_DENIED, process);
+        event.kind = kind::name(kind::EXEC);
+        event.verdict = Some(denied.verdict.clone());
+        event
+    }
+
+    /// A `network_connect` event for a connect or send a kernel rule matched.
+    pub fn net_verdict_event(&self, net: &NetVerdict, table: &ProcessTable) -> Event {
+        let h = &net.header;
+        let mut process = Process {
+            pid: h.pid,
+            cgroup_id: Some(h.cgroup_id),
+            ..Process::default()
+        };
+        if let Some(info) = table.get(h.pid) {
+            process.ppid = info.ppid;
+            process.uid = info.uid;
+            process.binary = Bytes(info.binary.clone());
+            process.args = bytes_list(&info.args);
+            process.cwd = Bytes(info.cwd.clone());
+            process.ancestors = table.ancestors(info.ppid);
+        }
+        let mut event = self.event(h.ktime_ns, h.pid, kind::NET_VERDICT, process);
+        event.kind = "network_connect";
+        event.network = Some(Network {
+            family: if net.daddr.is_ipv4() { "ipv4" } else { "ipv6" },
+            protocol: match net.proto {
+                6 => "tcp".into(),
+                17 => "udp".into(),
+                other => other.to_string(),
+            },
+            daddr: net.daddr.to_string(),
+            dport: net.dport,
+            hook: net.hook,
+        });
+        event.verdict = Some(net.verdict.clone());
+        event
     }
 
     /// A `process_exit` event, with what the table knew of the process.

@@ -1,18 +1,29 @@
 //! Loading the eBPF object into the running kernel and attaching its programs.
+//!
+//! The enforcing programs (exec tracepoint, LSM hook, cgroup sock_addr
+//! hooks) are attached through links pinned under the pin directory, and the
+//! enforcement maps are pinned too: enforcement outlives the agent, and the
+//! next agent takes the pinned state over (see `pins`).
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, RawTracePoint, TracePoint,
+        links::{FdLink, PinnedLink},
+    },
 };
-use palisade_common::names;
+use palisade_common::{enforce::mechanism, names};
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     btf::{Btf, BtfError},
     fs::{self, FsError},
     offsets,
+    pins::{self, PinsError},
+    probe::{self, Probe},
+    rules::{EnforceMaps, RulesError},
 };
 
 /// The object built by build.rs from `ebpf/`, 8-byte aligned as the ELF
@@ -55,6 +66,22 @@ pub enum LoadError {
         #[source]
         source: ProgramError,
     },
+    #[error("program `{name}` is not attached through a pinnable BPF link: {source}")]
+    Link {
+        name: &'static str,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    #[error(transparent)]
+    Pins(#[from] PinsError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("cannot open the cgroup v2 root {path} to attach the network hooks: {source}")]
+    Cgroup {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("map `{name}` has an unexpected type: {source}")]
     Map {
         name: &'static str,
@@ -63,17 +90,22 @@ pub enum LoadError {
     },
 }
 
-/// The loaded, attached process sensor. Dropping it detaches the programs.
+/// The loaded, attached sensor and enforcement hooks. Dropping it detaches
+/// the sensor-only programs (fork, exit); the pinned ones stay in force.
 pub struct Sensor {
-    /// Keeps the programs loaded and attached.
+    /// Keeps the programs loaded and the unpinned ones attached.
     _ebpf: Ebpf,
+    /// The enforcing links, also pinned.
+    _links: Vec<PinnedLink>,
     pub events: RingBuf<MapData>,
     pub drops: PerCpuArray<MapData, u64>,
+    pub rules: EnforceMaps,
 }
 
-/// Checks the prerequisites, loads the programs with this kernel's offsets
-/// and attaches them. Activity of the process `agent_tgid` is not reported;
-/// the ring buffer gets `ring_bytes` (a power of two, page multiple).
+/// Checks the prerequisites, probes the kernel, loads the programs with this
+/// kernel's offsets and attaches them. Activity of the process `agent_tgid`
+/// is not reported; the ring buffer gets `ring_bytes` (a power of two, page
+/// multiple).
 pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     require_root()?;
     if !std::path::Path::new(BTF_PATH).exists() {
@@ -81,42 +113,150 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     }
     fs::ensure_mounted("tracefs", fs::TRACEFS)?;
     fs::ensure_mounted("bpf", fs::BPFFS)?;
+    let probe = probe::probe();
+    let adopted = pins::prepare()?;
+    let object = Object { agent_tgid, ring_bytes, btf: Btf::from_sys()? };
+    match object.load_and_attach(probe, adopted) {
+        // The probe's trial program is not ours: if the real LSM program
+        // fails, fall back to the signal, which needs no trampoline.
+        Err((probe, err)) if probe.mechanisms.exec == mechanism::BPF_LSM => {
+            warn!(%err, "the BPF-LSM exec hook failed to load; falling back to SIGKILL at exec");
+            let probe = probe.without_lsm("the BPF-LSM program failed to load or attach here: sched_process_exec sends SIGKILL before the first instruction");
+            object.load_and_attach(probe, adopted).map_err(|(_, err)| err)
+        }
+        result => result.map_err(|(_, err)| err),
+    }
+}
 
-    let offsets = offsets::resolve(&Btf::from_sys()?)?;
-    let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
+struct Object {
+    agent_tgid: u32,
+    ring_bytes: u32,
+    btf: Btf,
+}
 
-    // Wake the reader early once a quarter of the ring is waiting; otherwise
-    // it collects records on its timed poll.
-    let wakeup_bytes = u64::from(ring_bytes / 4);
-    let mut ebpf = EbpfLoader::new()
-        .override_global(names::GLOBAL_OFFSETS, &offsets, true)
-        .override_global(names::GLOBAL_AGENT_TGID, &agent_tgid, true)
-        .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
-        .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
-        .map_max_entries(names::MAP_EVENTS, ring_bytes)
-        .load(OBJECT)
-        .map_err(LoadError::Object)?;
+impl Object {
+    /// Loads the object for the mechanisms `probe` chose and attaches every
+    /// program; on failure hands the probe back with the error.
+    fn load_and_attach(&self, probe: Probe, adopted: bool) -> Result<Sensor, (Probe, LoadError)> {
+        match self.try_load(&probe, adopted) {
+            Ok((ebpf, links, events, drops, rules)) => {
+                Ok(Sensor { _ebpf: ebpf, _links: links, events, drops, rules })
+            }
+            Err(err) => Err((probe, err)),
+        }
+    }
 
-    // Maps are taken before attaching so the reader exists when events flow.
-    let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
-    let events = RingBuf::try_from(events)
-        .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
-    let drops = take_map(&mut ebpf, names::MAP_DROPS)?;
-    let drops = PerCpuArray::try_from(drops)
-        .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
+    #[allow(clippy::type_complexity)]
+    fn try_load(
+        &self,
+        probe: &Probe,
+        adopted: bool,
+    ) -> Result<
+        (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps),
+        LoadError,
+    > {
+        let offsets = offsets::resolve(&self.btf)?;
+        let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
+        // Wake the reader early once a quarter of the ring is waiting;
+        // otherwise it collects records on its timed poll.
+        let wakeup_bytes = u64::from(self.ring_bytes / 4);
+        let exec_mechanism = probe.mechanisms.exec;
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::GLOBAL_OFFSETS, &offsets, true)
+            .override_global(names::GLOBAL_AGENT_TGID, &self.agent_tgid, true)
+            .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
+            .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
+            .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
+            .default_map_pin_directory(pins::maps_dir())
+            .load(OBJECT)
+            .map_err(LoadError::Object)?;
 
-    attach_tracepoint(&mut ebpf, names::PROG_EXEC, "sched", "sched_process_exec")?;
-    attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
-    let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
-    fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
-    fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
-    info!(
-        exec = names::PROG_EXEC,
-        fork = names::PROG_FORK,
-        exit = names::PROG_EXIT,
-        "process sensor attached"
-    );
-    Ok(Sensor { _ebpf: ebpf, events, drops })
+        // Maps are taken before attaching so the reader exists when events flow.
+        let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
+        let events = RingBuf::try_from(events)
+            .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
+        let drops = take_map(&mut ebpf, names::MAP_DROPS)?;
+        let drops = PerCpuArray::try_from(drops)
+            .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
+        let rules = EnforceMaps::take(&mut ebpf)?;
+
+        let mut links = Vec::new();
+        let exec: &mut TracePoint = program(&mut ebpf, names::PROG_EXEC)?;
+        exec.load().map_err(|e| program_error(names::PROG_EXEC, e))?;
+        let id = exec
+            .attach("sched", "sched_process_exec")
+            .map_err(|e| program_error(names::PROG_EXEC, e))?;
+        let link = exec.take_link(id).map_err(|e| program_error(names::PROG_EXEC, e))?;
+        links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
+
+        attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
+        let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
+        fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
+        fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
+
+        if exec_mechanism == mechanism::BPF_LSM {
+            let lsm: &mut Lsm = program(&mut ebpf, names::PROG_BPRM_CHECK)?;
+            lsm.load("bprm_check_security", &aya_btf()?)
+                .map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
+            let id = lsm.attach().map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
+            let link = lsm.take_link(id).map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
+            links.push(pin(names::PROG_BPRM_CHECK, Ok(link.into()))?);
+        }
+
+        let mut pinned = vec![names::PROG_EXEC];
+        if exec_mechanism == mechanism::BPF_LSM {
+            pinned.push(names::PROG_BPRM_CHECK);
+        }
+        if let (mechanism::CGROUP_SOCK_ADDR, Some(root)) =
+            (probe.mechanisms.network, probe.cgroup2.as_ref())
+        {
+            let cgroup = std::fs::File::open(root).map_err(|source| LoadError::Cgroup {
+                path: root.display().to_string(),
+                source,
+            })?;
+            for name in [
+                names::PROG_CONNECT4,
+                names::PROG_SENDMSG4,
+                names::PROG_CONNECT6,
+                names::PROG_SENDMSG6,
+            ] {
+                let prog: &mut CgroupSockAddr = program(&mut ebpf, name)?;
+                prog.load().map_err(|e| program_error(name, e))?;
+                let id = prog
+                    .attach(&cgroup, CgroupAttachMode::Single)
+                    .map_err(|e| program_error(name, e))?;
+                let link = prog.take_link(id).map_err(|e| program_error(name, e))?;
+                links.push(pin(name, FdLink::try_from(link))?);
+                pinned.push(name);
+            }
+        }
+        pins::remove_links_except(&pinned)?;
+        info!(
+            exec = mechanism::name(probe.mechanisms.exec),
+            network = mechanism::name(probe.mechanisms.network),
+            adopted,
+            programs = ?pinned,
+            "sensor and enforcement hooks attached"
+        );
+        Ok((ebpf, links, events, drops, rules))
+    }
+}
+
+/// aya's own view of the kernel's BTF, which LSM programs need at load.
+fn aya_btf() -> Result<aya::Btf, LoadError> {
+    aya::Btf::from_sys_fs().map_err(|source| LoadError::Program {
+        name: names::PROG_BPRM_CHECK,
+        source: ProgramError::Btf(source),
+    })
+}
+
+fn pin(
+    name: &'static str,
+    link: Result<FdLink, aya::programs::links::LinkError>,
+) -> Result<PinnedLink, LoadError> {
+    let link = link.map_err(|source| LoadError::Link { name, source })?;
+    Ok(pins::pin_link(name, link)?)
 }
 
 /// Fails unless running as root: checked before anything else happens.

@@ -1,6 +1,11 @@
-//! Everything that talks to the kernel: BTF, pseudo file systems, loading.
+//! Everything that talks to the kernel: BTF, pseudo file systems, probing,
+//! loading, pinning and the enforcement maps.
 
 pub mod btf;
+pub mod cli;
 pub mod fs;
 pub mod loader;
 pub mod offsets;
+pub mod pins;
+pub mod probe;
+pub mod rules;

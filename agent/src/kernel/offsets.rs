@@ -40,6 +40,10 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, BtfError> {
         inode_i_ino: at("inode", "i_ino")?,
         inode_i_sb: at("inode", "i_sb")?,
         super_block_s_dev: at("super_block", "s_dev")?,
+        task_struct_thread_pid: at("task_struct", "thread_pid")?,
+        pid_level: at("pid", "level")?,
+        linux_binprm_file: at("linux_binprm", "file")?,
+        linux_binprm_filename: at("linux_binprm", "filename")?,
         _pad: 0,
     })
 }

@@ -3,29 +3,55 @@
 //!
 //! This acts after the fact (the process has already started running); the
 //! decision says so. Blocking before the first instruction is the kernel's
-//! job (the enforcement issue), not this module's.
+//! job: when a kernel hook acted, [`Enforcement::kernel`] describes it.
 
+use palisade_common::enforce::mechanism;
 use serde::Serialize;
+
+use crate::sensor::decode::KernelVerdict;
 
 /// What happened when the agent acted on a decision.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Enforcement {
-    /// How the agent acted: `pidfd-sigkill`, or `none` when it could not.
+    /// How it was enforced: a kernel mechanism (`bpf-lsm`,
+    /// `sigkill-at-exec`, `cgroup-sock-addr`), `pidfd-sigkill` from
+    /// userspace, or `none` when nothing acted.
     pub mechanism: &'static str,
-    /// `killed`, `exited` (gone before the signal), `reported` or `failed`.
+    /// `denied` (the syscall failed with EPERM), `killed`, `exited` (gone
+    /// before the signal), `reported` or `failed`.
     pub result: &'static str,
+    /// The kernel rule that acted, for kernel mechanisms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
 impl Enforcement {
-    /// A `block` decision: nothing in this agent can stop an exec before it
-    /// runs yet, so it is only reported, and says so.
-    pub fn block_not_available() -> Self {
+    /// A `block` decision no kernel hook acted on (the rule has no kernel
+    /// part, or the kernel lacks the mechanism): reported only, and it says
+    /// so.
+    pub fn block_not_enforced() -> Self {
         Self {
             mechanism: "none",
             result: "reported",
-            detail: Some("blocking needs in-kernel enforcement, not available in this build; the event is reported only".into()),
+            rule: None,
+            detail: Some("no kernel hook enforces this rule here (see `palisade policy check` and `palisade probe`); the event is reported only".into()),
+        }
+    }
+
+    /// What a kernel hook did with a matched kernel rule.
+    pub fn kernel(verdict: &KernelVerdict) -> Self {
+        let result = match verdict.mechanism {
+            _ if !verdict.enforced => "reported",
+            mechanism::SIGKILL_AT_EXEC => "killed",
+            _ => "denied",
+        };
+        Self {
+            mechanism: mechanism::name(verdict.mechanism),
+            result,
+            rule: Some(verdict.rule.clone()),
+            detail: None,
         }
     }
 }
@@ -37,8 +63,12 @@ const START_TOLERANCE_TICKS: u64 = 2;
 /// SIGKILLs `pid` if it is still the process that started at `start_ns`
 /// (monotonic ns since boot).
 pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
-    let result =
-        |result, detail: Option<String>| Enforcement { mechanism: "pidfd-sigkill", result, detail };
+    let result = |result, detail: Option<String>| Enforcement {
+        mechanism: "pidfd-sigkill",
+        result,
+        rule: None,
+        detail,
+    };
     // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
     if fd < 0 {

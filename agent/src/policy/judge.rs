@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     event::{Clock, Event},
+    sensor::decode::KernelVerdict,
     stats::Stats,
 };
 
@@ -79,26 +80,36 @@ impl Judge {
     ) -> Vec<Value> {
         let policy = Arc::clone(self.evaluator.policy());
         event.bundle = Some(policy.short_digest().to_string());
+        let verdict = event.verdict.clone();
         // Matches come only from rules, so a kind no rule names cannot match:
-        // its decision is `allow` without evaluating anything.
-        if !policy.judges(event.kind) {
+        // its decision is `allow` without evaluating anything, unless a
+        // kernel rule matched in a hook.
+        let judged = policy.judges(event.kind);
+        if !judged && verdict.is_none() {
             return Vec::new();
         }
-        let input = match serde_json::to_value(&*event) {
-            Ok(v) => v,
-            Err(err) => {
-                warn!(%err, "cannot present an event to the policy");
-                return Vec::new();
+        let mut decision = if judged {
+            let input = match serde_json::to_value(&*event) {
+                Ok(v) => v,
+                Err(err) => {
+                    warn!(%err, "cannot present an event to the policy");
+                    return Vec::new();
+                }
+            };
+            match self.evaluator.eval(&input) {
+                Ok(d) => d,
+                Err(err) => {
+                    stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
+                    self.failed(&policy, &err.to_string())
+                }
             }
+        } else {
+            json!({"matched": [], "suppressed": [], "action": "allow", "would_block": false, "mode": policy.mode})
         };
-        let mut decision = match self.evaluator.eval(&input) {
-            Ok(d) => d,
-            Err(err) => {
-                stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
-                self.failed(&policy, &err.to_string())
-            }
-        };
+        if let Some(v) = &verdict {
+            fold_kernel_verdict(&mut decision, v, &policy);
+        }
         let matched = decision["matched"].as_array().is_some_and(|m| !m.is_empty());
         let suppressed: Vec<Value> = decision["suppressed"].as_array().cloned().unwrap_or_default();
         let failed = decision.get("error").is_some();
@@ -106,10 +117,14 @@ impl Judge {
             return Vec::new();
         }
         stats.count_decision(decision["action"].as_str().unwrap_or("?"));
-        let enforcement = match decision["action"].as_str() {
-            Some("kill") => Some(enforce::kill(event.process.pid, start_ns)),
-            Some("block") => Some(Enforcement::block_not_available()),
-            _ => None,
+        let enforcement = match &verdict {
+            // The kernel already acted, before the program ran.
+            Some(v) if v.enforced => Some(Enforcement::kernel(v)),
+            _ => match decision["action"].as_str() {
+                Some("kill") => Some(enforce::kill(event.process.pid, start_ns)),
+                Some("block") => Some(Enforcement::block_not_enforced()),
+                _ => verdict.as_ref().map(Enforcement::kernel),
+            },
         };
         if let (Some(e), Some(obj)) = (enforcement, decision.as_object_mut()) {
             obj.insert("enforcement".into(), json!(e));
@@ -153,5 +168,52 @@ impl Judge {
                 })
             }
         }
+    }
+}
+
+/// Adds what a kernel hook decided to the policy's decision: the kernel rule
+/// among the matches (the bundle's Rego may not have matched the same event,
+/// e.g. a name rule scoped by PID namespace), and the action it enforced.
+fn fold_kernel_verdict(decision: &mut Value, verdict: &KernelVerdict, policy: &Policy) {
+    let meta = policy.rules.iter().find(|r| r.id == verdict.rule);
+    let rule_action = meta.map_or("block", |m| m.action.as_str());
+    let mode = if verdict.enforced {
+        "enforce"
+    } else if verdict.blocking {
+        "audit"
+    } else {
+        policy.mode.as_str()
+    };
+    let Some(obj) = decision.as_object_mut() else { return };
+    let matched = obj.entry("matched").or_insert_with(|| json!([]));
+    if let Some(list) = matched.as_array_mut()
+        && !list.iter().any(|m| m["rule"] == verdict.rule.as_str())
+    {
+        list.push(json!({
+            "rule": verdict.rule,
+            "title": meta.map(|m| m.title.as_str()),
+            "severity": meta.map(|m| m.severity.as_str()),
+            "mitre": meta.map(|m| m.mitre.as_str()),
+            "action": rule_action,
+            "mode": mode,
+            "message": "matched in the kernel hook",
+        }));
+    }
+    let current = obj.get("action").and_then(Value::as_str).unwrap_or("allow");
+    let wanted = if verdict.enforced { rule_action } else { "alert" };
+    if strength(wanted) > strength(current) {
+        obj.insert("action".into(), json!(wanted));
+    }
+    if !verdict.enforced && verdict.blocking {
+        obj.insert("would_block".into(), json!(true));
+    }
+}
+
+fn strength(action: &str) -> u8 {
+    match action {
+        "kill" => 3,
+        "block" => 2,
+        "alert" => 1,
+        _ => 0,
     }
 }

@@ -3,9 +3,12 @@
 //! in whole. A bad bundle is rejected with its reason, counted, and the
 //! previous one stays active.
 
-use std::{path::PathBuf, sync::Arc, sync::mpsc::Sender, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc::Sender,
+};
 use tracing::{info, warn};
 
 use super::{PolicyError, bundle::Bundle, compiled::Policy};
@@ -60,7 +63,7 @@ pub async fn watch(
                     "new policy bundle validated"
                 );
                 current = policy.digest.clone();
-                if updates.send(policy).is_err() {
+                if updates.send(policy).await.is_err() {
                     return;
                 }
             }

@@ -65,7 +65,6 @@ impl ProcessTable {
         self.procs.len()
     }
 
-    #[cfg(test)]
     pub fn get(&self, pid: u32) -> Option<&ProcessInfo> {
         self.procs.get(&pid)
     }
@@ -170,6 +169,7 @@ mod tests {
             binary: binary.to_vec(),
             cwd: b"/".to_vec(),
             args: vec![binary.to_vec()],
+            verdict: None,
         }
     }
 

@@ -2,9 +2,16 @@
 //! any payload is read; a short, oversized or inconsistent record is an error,
 //! never a panic or an out-of-bounds read.
 
-use std::mem::size_of;
+use std::{
+    mem::size_of,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
-use palisade_common::{ExecRecord, ExitRecord, ForkRecord, RecordHeader, Span, exec_flags, kind};
+use palisade_common::{
+    ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, NetVerdictRecord, RecordHeader, Span,
+    enforce::{Verdict, mechanism, verdict_flags},
+    exec_flags, kind, net_hook,
+};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -15,6 +22,10 @@ pub enum DecodeError {
     SizeMismatch { declared: usize, got: usize },
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
+    #[error("unknown address family {0} in a network record")]
+    UnknownFamily(u16),
+    #[error("{0} record without a matched rule")]
+    NoVerdict(&'static str),
     #[error("{field} span {off}+{len} lies outside the record's {tail}-byte tail")]
     SpanOutOfBounds { field: &'static str, off: u32, len: u32, tail: usize },
 }
@@ -25,6 +36,64 @@ pub enum Record {
     Exec(Exec),
     Fork(Fork),
     Exit(Exit),
+    ExecDenied(ExecDenied),
+    NetVerdict(NetVerdict),
+}
+
+/// A kernel rule that matched in a hook, and what the hook did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelVerdict {
+    pub rule: String,
+    /// The rule is enforced: the hook denied (or killed).
+    pub enforced: bool,
+    /// The rule's action is block or kill (in audit mode: would_block).
+    pub blocking: bool,
+    /// The mechanism that acted (`enforce::mechanism`); NONE when the
+    /// match was only reported.
+    pub mechanism: u32,
+}
+
+impl KernelVerdict {
+    /// The verdict in a record, if a rule matched.
+    fn from_record(v: &Verdict, mechanism: u32) -> Option<Self> {
+        if v.flags & verdict_flags::MATCHED == 0 {
+            return None;
+        }
+        let len = v.rule.iter().position(|&b| b == 0).unwrap_or(v.rule.len());
+        Some(Self {
+            rule: String::from_utf8_lossy(&v.rule[..len]).into_owned(),
+            enforced: v.flags & verdict_flags::ENFORCE != 0 && mechanism != mechanism::NONE,
+            blocking: v.flags & verdict_flags::BLOCKING != 0,
+            mechanism,
+        })
+    }
+}
+
+/// BPF-LSM denied an exec; `header.pid` is the caller, which goes on
+/// running its old image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecDenied {
+    pub header: RecordHeader,
+    pub verdict: KernelVerdict,
+    pub exe_dev: u32,
+    pub exe_ino: u64,
+    pub start_ns: u64,
+    pub filename: Vec<u8>,
+    /// The executable file's own name.
+    pub name: Vec<u8>,
+}
+
+/// A kernel network rule matched a connect or send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetVerdict {
+    pub header: RecordHeader,
+    pub verdict: KernelVerdict,
+    pub daddr: IpAddr,
+    pub dport: u16,
+    /// IPPROTO_* number.
+    pub proto: u8,
+    /// `connect` or `sendmsg`.
+    pub hook: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +117,8 @@ pub struct Exec {
     pub binary: Vec<u8>,
     pub cwd: Vec<u8>,
     pub args: Vec<Vec<u8>>,
+    /// The kernel rule the executable matched, if any.
+    pub verdict: Option<KernelVerdict>,
 }
 
 impl Exec {
@@ -95,8 +166,45 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             let r: ExitRecord = read_struct(bytes)?;
             Ok(Record::Exit(Exit { header, exit_code: r.exit_code, start_ns: r.start_ns }))
         }
+        kind::EXEC_DENIED => {
+            let r: ExecDeniedRecord = read_struct(bytes)?;
+            Ok(Record::ExecDenied(ExecDenied {
+                header,
+                verdict: KernelVerdict::from_record(&r.verdict, mechanism::BPF_LSM)
+                    .ok_or(DecodeError::NoVerdict("exec_denied"))?,
+                exe_dev: r.exe_dev,
+                exe_ino: r.exe_ino,
+                start_ns: r.start_ns,
+                filename: until_nul(&r.filename).to_vec(),
+                name: until_nul(&r.name).to_vec(),
+            }))
+        }
+        kind::NET_VERDICT => {
+            let r: NetVerdictRecord = read_struct(bytes)?;
+            let daddr = match r.family {
+                AF_INET => IpAddr::V4(Ipv4Addr::new(r.addr[0], r.addr[1], r.addr[2], r.addr[3])),
+                AF_INET6 => IpAddr::V6(Ipv6Addr::from(r.addr)),
+                other => return Err(DecodeError::UnknownFamily(other)),
+            };
+            Ok(Record::NetVerdict(NetVerdict {
+                header,
+                verdict: KernelVerdict::from_record(&r.verdict, r.mechanism)
+                    .ok_or(DecodeError::NoVerdict("network_verdict"))?,
+                daddr,
+                dport: r.port,
+                proto: r.proto,
+                hook: if r.hook == net_hook::SENDMSG { "sendmsg" } else { "connect" },
+            }))
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())]
 }
 
 fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
@@ -134,6 +242,7 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         binary,
         cwd: join_components(span("cwd", r.cwd)?),
         args: split_args(span("args", r.args)?),
+        verdict: KernelVerdict::from_record(&r.verdict, r.mechanism),
     })
 }
 

@@ -1,0 +1,35 @@
+//! `palisade probe` and `palisade unload`.
+
+use super::{loader, pins, probe};
+
+/// Prints what the kernel offers and the mechanism each capability gets.
+pub fn probe(json: bool) -> anyhow::Result<()> {
+    loader::require_root()?;
+    let probe = probe::probe();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&probe)?);
+    } else {
+        print!("{}", probe.table());
+    }
+    Ok(())
+}
+
+/// Removes every program link and map the agent pinned: enforcement stops.
+pub fn unload() -> anyhow::Result<()> {
+    loader::require_root()?;
+    super::fs::ensure_mounted("bpf", super::fs::BPFFS)?;
+    let done = pins::unload()?;
+    if done.links.is_empty() && done.maps.is_empty() {
+        println!("nothing pinned under {}: no enforcement was in force", pins::PIN_DIR);
+    } else {
+        println!(
+            "removed {} program link(s) [{}] and {} map(s) [{}] from {}: Palisade's kernel enforcement is off",
+            done.links.len(),
+            done.links.join(", "),
+            done.maps.len(),
+            done.maps.join(", "),
+            pins::PIN_DIR
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! What the agent leaves in the kernel on purpose: the enforcement maps and
+//! the links of its programs, pinned under [`PIN_DIR`] so that enforcement
+//! stays in force when the agent dies, and so that a new agent takes over the
+//! same state instead of stacking a second copy of every program.
+//!
+//! Layout: `PIN_DIR/maps/<MAP>` and `PIN_DIR/links/<program>`.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    maps::MapInfo,
+    pin::PinError,
+    programs::links::{FdLink, PinnedLink},
+};
+use palisade_common::{
+    enforce::{ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, Verdict},
+    names,
+};
+use thiserror::Error;
+use tracing::{info, warn};
+
+pub const PIN_DIR: &str = names::PIN_DIR;
+
+#[derive(Debug, Error)]
+pub enum PinsError {
+    #[error("cannot prepare the pin directory {path}: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot pin the link of program `{name}` at {path}: {source}")]
+    Pin {
+        name: &'static str,
+        path: String,
+        #[source]
+        source: PinError,
+    },
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub fn maps_dir() -> PathBuf {
+    Path::new(PIN_DIR).join("maps")
+}
+
+fn links_dir() -> PathBuf {
+    Path::new(PIN_DIR).join("links")
+}
+
+/// The key and value sizes each pinned map must have. A map pinned by an
+/// agent with another layout cannot be shared: it is replaced.
+fn expected_layout(name: &str) -> Option<(u32, u32)> {
+    let verdict = size_of::<Verdict>() as u32;
+    // An LPM-trie key is the kernel's u32 prefix length, then the data.
+    let lpm = |data: usize| 4 + data as u32;
+    Some(match name {
+        names::MAP_ENFORCE_ACTIVE => (4, 4),
+        names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
+        names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
+        names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),
+        names::MAP_NET6_RULES => (lpm(size_of::<Net6Data>()), verdict),
+        _ => return None,
+    })
+}
+
+/// Creates the pin directories and removes pinned maps this agent cannot
+/// share (unknown names or other layouts); returns whether pinned state
+/// from an earlier agent is being taken over.
+pub fn prepare() -> Result<bool, PinsError> {
+    for dir in [maps_dir(), links_dir()] {
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
+    }
+    let mut adopted = false;
+    for entry in read_dir(&maps_dir())? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let fits = expected_layout(&name).is_some_and(|(key, value)| {
+            MapInfo::from_pin(&path).is_ok_and(|info| {
+                info.key_size() == key
+                    && info.value_size() == value
+                    && (name == names::MAP_ENFORCE_ACTIVE
+                        || info.max_entries() == ENFORCE_MAP_ENTRIES)
+            })
+        });
+        if fits {
+            adopted = true;
+        } else {
+            warn!(
+                map = name,
+                "a pinned map does not fit this agent's layout (left by another version); replacing it"
+            );
+            remove(&path)?;
+        }
+    }
+    Ok(adopted || read_dir(&links_dir())?.next().is_some())
+}
+
+/// Pins a freshly attached link as `links/<name>`, replacing the link an
+/// earlier agent pinned there. The new link is attached before the old one
+/// goes, so the hook is never left without a program.
+pub fn pin_link(name: &'static str, link: FdLink) -> Result<PinnedLink, PinsError> {
+    let path = links_dir().join(name);
+    let replaced = path.exists();
+    if replaced {
+        remove(&path)?;
+    }
+    let pinned = link.pin(&path).map_err(|source| PinsError::Pin {
+        name,
+        path: path.display().to_string(),
+        source,
+    })?;
+    if replaced {
+        info!(program = name, "took over the pinned link of an earlier agent");
+    }
+    Ok(pinned)
+}
+
+/// Removes the link pins of programs this agent did not attach (e.g. the LSM
+/// hook after a reboot without BPF-LSM), so nothing stale stays attached.
+pub fn remove_links_except(keep: &[&str]) -> Result<(), PinsError> {
+    for entry in read_dir(&links_dir())? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !keep.contains(&name.as_str()) {
+            info!(program = name, "detaching a pinned program this agent does not use");
+            remove(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// What `palisade unload` removed.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Unloaded {
+    pub links: Vec<String>,
+    pub maps: Vec<String>,
+}
+
+/// Removes everything the agent pinned: the links (which detaches the
+/// programs) and the maps. The kernel frees each object once nothing else
+/// holds it (a running agent still does, until it exits).
+pub fn unload() -> Result<Unloaded, PinsError> {
+    let mut done = Unloaded::default();
+    if !Path::new(PIN_DIR).exists() {
+        return Ok(done);
+    }
+    for (dir, list) in [(links_dir(), &mut done.links), (maps_dir(), &mut done.maps)] {
+        if dir.exists() {
+            for entry in read_dir(&dir)? {
+                remove(&entry.path())?;
+                list.push(entry.file_name().to_string_lossy().into_owned());
+            }
+            remove_dir(&dir)?;
+        }
+    }
+    remove_dir(Path::new(PIN_DIR))?;
+    done.links.sort();
+    done.maps.sort();
+    Ok(done)
+}
+
+fn read_dir(dir: &Path) -> Result<impl Iterator<Item = std::fs::DirEntry>, PinsError> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?
+        .filter_map(Result::ok))
+}
+
+fn remove(path: &Path) -> Result<(), PinsError> {
+    std::fs::remove_file(path)
+        .map_err(|source| PinsError::Remove { path: path.display().to_string(), source })
+}
+
+fn remove_dir(path: &Path) -> Result<(), PinsError> {
+    std::fs::remove_dir(path)
+        .map_err(|source| PinsError::Remove { path: path.display().to_string(), source })
+}

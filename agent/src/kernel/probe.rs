@@ -1,0 +1,197 @@
+//! What the running kernel offers, and the enforcement mechanism the agent
+//! picks from it: `palisade probe` prints this, and `palisade run` picks the
+//! same way at start-up.
+
+use std::path::PathBuf;
+
+use aya::{
+    maps::MapType,
+    programs::{LsmAttachType, ProgramType},
+    sys::{BpfHelper, is_helper_supported, is_map_supported, is_program_supported},
+};
+use palisade_common::enforce::mechanism;
+use serde::Serialize;
+
+use super::fs;
+
+const LSM_LIST: &str = "/sys/kernel/security/lsm";
+const SECURITYFS: &str = "/sys/kernel/security";
+
+/// One capability: whether the kernel has it, and how we know.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capability {
+    pub name: &'static str,
+    pub available: bool,
+    pub detail: String,
+}
+
+/// Everything the probe found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub kernel: String,
+    pub capabilities: Vec<Capability>,
+    /// The cgroup v2 mount the network hooks attach to, if any.
+    #[serde(skip)]
+    pub cgroup2: Option<PathBuf>,
+    pub mechanisms: Mechanisms,
+}
+
+/// The mechanism chosen for each kind of enforcement, and why.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Mechanisms {
+    #[serde(serialize_with = "mechanism_name")]
+    pub exec: u32,
+    pub exec_why: &'static str,
+    #[serde(serialize_with = "mechanism_name")]
+    pub network: u32,
+    pub network_why: &'static str,
+}
+
+fn mechanism_name<S: serde::Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mechanism::name(*m))
+}
+
+impl Probe {
+    fn has(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c.name == name && c.available)
+    }
+
+    /// The exec mechanism after the real LSM program failed to load or
+    /// attach although the probe said it would: the signal fallback.
+    pub fn without_lsm(mut self, why: &'static str) -> Self {
+        self.mechanisms.exec = if self.has("bpf_send_signal") {
+            mechanism::SIGKILL_AT_EXEC
+        } else {
+            mechanism::NONE
+        };
+        self.mechanisms.exec_why = why;
+        self
+    }
+
+    /// The human table `palisade probe` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!("kernel {}\n\n", self.kernel);
+        let width = self.capabilities.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for c in &self.capabilities {
+            let mark = if c.available { "yes" } else { "no " };
+            out.push_str(&format!("  {:width$}  {mark}  {}\n", c.name, c.detail));
+        }
+        let m = &self.mechanisms;
+        out.push_str(&format!(
+            "\nexec enforcement:    {:<17} {}\nnetwork enforcement: {:<17} {}\n",
+            mechanism::name(m.exec),
+            m.exec_why,
+            mechanism::name(m.network),
+            m.network_why
+        ));
+        out
+    }
+}
+
+/// Probes the running kernel. Needs root (it loads tiny test programs).
+pub fn probe() -> Probe {
+    let mut caps = Vec::new();
+    let mut add = |name, available, detail: String| caps.push(Capability { name, available, detail });
+
+    let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    add("btf", btf, "/sys/kernel/btf/vmlinux".into());
+
+    let bpffs = fs::ensure_mounted("bpf", fs::BPFFS);
+    add("bpffs", bpffs.is_ok(), bpffs.map_or_else(|e| e.to_string(), |()| fs::BPFFS.into()));
+
+    let ringbuf = is_map_supported(MapType::RingBuf);
+    add("ring_buffer", matches!(ringbuf, Ok(true)), outcome(&ringbuf.map_err(|e| e.to_string())));
+
+    let signal = is_helper_supported(ProgramType::TracePoint, BpfHelper::BPF_FUNC_send_signal);
+    let signal_ok = matches!(signal, Ok(true));
+    add("bpf_send_signal", signal_ok, outcome(&signal.map_err(|e| e.to_string())));
+
+    let lsms = lsm_list();
+    let lsm_active = lsms.as_ref().is_ok_and(|l| l.iter().any(|m| m == "bpf"));
+    add(
+        "bpf_lsm_active",
+        lsm_active,
+        match &lsms {
+            Ok(l) => format!("{LSM_LIST}: {}", l.join(",")),
+            Err(e) => e.clone(),
+        },
+    );
+
+    let trampolines = is_program_supported(ProgramType::Tracing);
+    let trampolines_ok = matches!(trampolines, Ok(true));
+    add("bpf_trampolines", trampolines_ok, outcome(&trampolines.map_err(|e| e.to_string())));
+
+    let lsm_prog = is_program_supported(ProgramType::Lsm(LsmAttachType::Mac));
+    let lsm_prog_ok = matches!(lsm_prog, Ok(true));
+    add("lsm_programs", lsm_prog_ok, outcome(&lsm_prog.map_err(|e| e.to_string())));
+
+    let cgroup2 = cgroup2_mount();
+    add(
+        "cgroup_v2",
+        cgroup2.is_some(),
+        cgroup2.as_ref().map_or("no cgroup2 mount".into(), |p| p.display().to_string()),
+    );
+
+    let sock_addr = is_program_supported(ProgramType::CgroupSockAddr);
+    let sock_addr_ok = matches!(sock_addr, Ok(true));
+    add("cgroup_sock_addr", sock_addr_ok, outcome(&sock_addr.map_err(|e| e.to_string())));
+
+    let (exec, exec_why) = if lsm_active && lsm_prog_ok && btf {
+        (mechanism::BPF_LSM, "BPF-LSM is active: bprm_check_security fails the exec with EPERM")
+    } else if signal_ok {
+        (
+            mechanism::SIGKILL_AT_EXEC,
+            if lsm_active {
+                "BPF-LSM is active but LSM programs cannot load here: sched_process_exec sends SIGKILL before the first instruction"
+            } else {
+                "BPF-LSM is not active (add `bpf` to the lsm= boot parameter to use it): sched_process_exec sends SIGKILL before the first instruction"
+            },
+        )
+    } else {
+        (mechanism::NONE, "neither BPF-LSM nor bpf_send_signal: exec denials are reported only")
+    };
+    let (network, network_why) = if cgroup2.is_some() && sock_addr_ok {
+        (
+            mechanism::CGROUP_SOCK_ADDR,
+            "cgroup connect4/6 and sendmsg4/6 on the cgroup v2 root return EPERM",
+        )
+    } else {
+        (mechanism::NONE, "no cgroup v2 mount or no cgroup sock_addr programs: network denials are reported only")
+    };
+
+    Probe {
+        kernel: kernel_release(),
+        capabilities: caps,
+        cgroup2,
+        mechanisms: Mechanisms { exec, exec_why, network, network_why },
+    }
+}
+
+fn outcome(result: &Result<bool, String>) -> String {
+    match result {
+        Ok(true) => "probe program loaded".into(),
+        Ok(false) => "not supported by this kernel".into(),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+fn lsm_list() -> Result<Vec<String>, String> {
+    fs::ensure_mounted("securityfs", SECURITYFS).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(LSM_LIST).map_err(|e| format!("{LSM_LIST}: {e}"))?;
+    Ok(text.trim().split(',').map(str::to_string).collect())
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid layout).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (_, target, fstype) = (fields.next()?, fields.next()?, fields.next()?);
+        (fstype == "cgroup2").then(|| PathBuf::from(target))
+    })
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().into())
+}

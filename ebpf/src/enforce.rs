@@ -1,0 +1,166 @@
+//! The enforcement maps and the lookups every enforcing hook shares.
+//!
+//! The maps are pinned by name (the agent points aya at its pin directory),
+//! so the rule set stays in force when the agent dies, and a new agent picks
+//! up the same maps. See `palisade_common::enforce` for keys, generations and
+//! scopes.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_task, generated::bpf_probe_read_kernel_str},
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, lpm_trie::Key},
+};
+use palisade_common::enforce::{
+    ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data,
+    Net6Data, Verdict, scope, verdict_flags,
+};
+
+use crate::kernel::{Error, off, read};
+
+/// The generation in force (index 0).
+#[map]
+pub static ENFORCE_ACTIVE: Array<u32> = Array::pinned(1, 0);
+
+#[map]
+pub static EXEC_DENY_INODE: HashMap<ExecInodeKey, Verdict> =
+    HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+#[map]
+pub static EXEC_DENY_NAME: HashMap<ExecNameKey, Verdict> = HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+#[map]
+pub static NET4_RULES: LpmTrie<Net4Data, Verdict> = LpmTrie::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+#[map]
+pub static NET6_RULES: LpmTrie<Net6Data, Verdict> = LpmTrie::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+/// The generation of the rule set in force; read once per decision.
+#[inline(always)]
+pub fn active_generation() -> u8 {
+    ENFORCE_ACTIVE.get(0).map_or(0, |g| *g as u8)
+}
+
+/// The scope of the calling task: a task in a nested PID namespace is in a
+/// container.
+#[inline(always)]
+pub fn caller_scope() -> u8 {
+    // SAFETY: no preconditions; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // SAFETY: kernel reads at BTF offsets.
+    let level = unsafe {
+        read::<*const u8>(task, off!(task_struct_thread_pid))
+            .and_then(|pid| read::<u32>(pid, off!(pid_level)))
+    };
+    match level {
+        Ok(0) => scope::HOST,
+        Ok(_) => scope::CONTAINERS,
+        // Unknown: only rules for every scope apply.
+        Err(Error) => scope::ALL,
+    }
+}
+
+/// The kernel rule an executable matches, by identity first, then by its
+/// file's name; each in the caller's scope and in scope ALL.
+///
+/// # Safety
+/// `file` must point to the executable's `struct file`.
+#[inline(always)]
+pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Option<Verdict> {
+    // SAFETY (whole block): kernel reads at BTF offsets.
+    let (dev, ino, dentry) = unsafe {
+        let inode: *const u8 = read(file, off!(file_f_inode)).ok()?;
+        let ino: u64 = read(inode, off!(inode_i_ino)).ok()?;
+        let sb: *const u8 = read(inode, off!(inode_i_sb)).ok()?;
+        let dev: u32 = read(sb, off!(super_block_s_dev)).ok()?;
+        let dentry: *const u8 = read(file.add(off!(file_f_path)), off!(path_dentry)).ok()?;
+        (dev, ino, dentry)
+    };
+    for s in [caller, scope::ALL] {
+        let key = ExecInodeKey { generation, scope: s, _pad: [0; 2], dev, ino };
+        // SAFETY: the value is copied out at once.
+        if let Some(v) = unsafe { EXEC_DENY_INODE.get(&key) } {
+            return Some(*v);
+        }
+    }
+    let mut key = ExecNameKey { generation, scope: caller, ..ExecNameKey::default() };
+    // SAFETY: kernel reads at BTF offsets; the string read stops at
+    // EXEC_NAME_LEN - 1 bytes plus a NUL, inside the zeroed key.
+    unsafe {
+        let name: *const u8 =
+            read(dentry.add(off!(dentry_d_name)), off!(qstr_name)).ok()?;
+        if bpf_probe_read_kernel_str(key.name.as_mut_ptr().cast(), EXEC_NAME_LEN as u32, name.cast())
+            <= 0
+        {
+            return None;
+        }
+    }
+    for s in [caller, scope::ALL] {
+        key.scope = s;
+        // SAFETY: the value is copied out at once.
+        if let Some(v) = unsafe { EXEC_DENY_NAME.get(&key) } {
+            return Some(*v);
+        }
+    }
+    None
+}
+
+/// A destination as the sock_addr hooks see it.
+pub struct Destination<A> {
+    pub proto: u8,
+    /// Network byte order.
+    pub port: [u8; 2],
+    pub addr: A,
+}
+
+/// The network rule deciding a destination: of every entry matching (in
+/// the caller's scope or ALL, for its protocol or any, its port or any), the
+/// one with the longest CIDR prefix; on a tie the one with the more
+/// specific port, then protocol, then scope. `None` when nothing matches
+/// or the winner is an allow entry.
+#[inline(always)]
+pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, caller: u8) -> Option<Verdict> {
+    let lookup = |s: u8, proto: u8, port: [u8; 2]| {
+        let key = Key::new(
+            NET_KEY_FIXED_BITS + 32,
+            Net4Data { generation, scope: s, proto, port, addr: dst.addr },
+        );
+        NET4_RULES.get(&key).copied()
+    };
+    best_of(dst.proto, dst.port, caller, lookup)
+}
+
+/// As [`net4_verdict`], for IPv6.
+#[inline(always)]
+pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, caller: u8) -> Option<Verdict> {
+    let lookup = |s: u8, proto: u8, port: [u8; 2]| {
+        let key = Key::new(
+            NET_KEY_FIXED_BITS + 128,
+            Net6Data { generation, scope: s, proto, port, addr: dst.addr },
+        );
+        NET6_RULES.get(&key).copied()
+    };
+    best_of(dst.proto, dst.port, caller, lookup)
+}
+
+#[inline(always)]
+fn best_of(
+    proto: u8,
+    port: [u8; 2],
+    caller: u8,
+    lookup: impl Fn(u8, u8, [u8; 2]) -> Option<Verdict>,
+) -> Option<Verdict> {
+    let mut best: Option<Verdict> = None;
+    // Most specific first; a later entry wins only with a longer prefix.
+    for p in [port, [0, 0]] {
+        for pr in [proto, 0] {
+            for s in [caller, scope::ALL] {
+                if let Some(v) = lookup(s, pr, p)
+                    && best.is_none_or(|b| v.prefix_len > b.prefix_len)
+                {
+                    best = Some(v);
+                }
+            }
+        }
+    }
+    best.filter(|v| v.flags & verdict_flags::ALLOW == 0)
+}

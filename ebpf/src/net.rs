@@ -1,0 +1,128 @@
+//! Outbound network enforcement: cgroup `connect4|6` (TCP connects, UDP
+//! connects) and `sendmsg4|6` (unconnected UDP sends), attached to the cgroup
+//! v2 root so they cover every process. They run in the caller's context, so
+//! the verdict is the caller's. Returning 0 makes the syscall fail with EPERM.
+
+use aya_ebpf::{
+    bindings::{BPF_RB_FORCE_WAKEUP, bpf_sock_addr},
+    helpers::bpf_get_current_pid_tgid,
+    macros::cgroup_sock_addr,
+    programs::SockAddrContext,
+};
+use core::mem::size_of;
+use palisade_common::{
+    NetVerdictRecord,
+    enforce::{Verdict, mechanism, verdict_flags},
+    kind, net_hook,
+};
+
+use crate::{
+    EVENTS, count_drop,
+    enforce::{self, Destination},
+    header,
+};
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const ALLOW: i32 = 1;
+const DENY: i32 = 0;
+
+#[cgroup_sock_addr(connect4)]
+pub fn palisade_connect4(ctx: SockAddrContext) -> i32 {
+    on_v4(&ctx, net_hook::CONNECT)
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn palisade_sendmsg4(ctx: SockAddrContext) -> i32 {
+    on_v4(&ctx, net_hook::SENDMSG)
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn palisade_connect6(ctx: SockAddrContext) -> i32 {
+    on_v6(&ctx, net_hook::CONNECT)
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn palisade_sendmsg6(ctx: SockAddrContext) -> i32 {
+    on_v6(&ctx, net_hook::SENDMSG)
+}
+
+#[inline(always)]
+fn sock_addr(ctx: &SockAddrContext) -> &bpf_sock_addr {
+    // SAFETY: the kernel hands every sock_addr program a valid context.
+    unsafe { &*ctx.sock_addr }
+}
+
+#[inline(always)]
+fn port_of(sa: &bpf_sock_addr) -> [u8; 2] {
+    // The port sits in the low 16 bits, in network byte order.
+    (sa.user_port as u16).to_ne_bytes()
+}
+
+fn on_v4(ctx: &SockAddrContext, hook: u8) -> i32 {
+    let sa = sock_addr(ctx);
+    let dst = Destination {
+        proto: sa.protocol as u8,
+        port: port_of(sa),
+        addr: sa.user_ip4.to_ne_bytes(),
+    };
+    let verdict = enforce::net4_verdict(&dst, enforce::active_generation(), enforce::caller_scope());
+    decide(verdict, AF_INET, &dst.port, dst.proto, hook, &widen(dst.addr))
+}
+
+fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
+    let sa = sock_addr(ctx);
+    let mut addr = [0u8; 16];
+    for (i, word) in sa.user_ip6.iter().enumerate() {
+        addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+    }
+    let (proto, port) = (sa.protocol as u8, port_of(sa));
+    let (generation, caller) = (enforce::active_generation(), enforce::caller_scope());
+    // A dual-stack socket reaches IPv4 through an IPv4-mapped address
+    // (::ffff:a.b.c.d): judge it by the IPv4 rules, or they are bypassed.
+    let verdict = if addr[..10] == [0; 10] && addr[10] == 0xff && addr[11] == 0xff {
+        let v4 = [addr[12], addr[13], addr[14], addr[15]];
+        enforce::net4_verdict(&Destination { proto, port, addr: v4 }, generation, caller)
+    } else {
+        enforce::net6_verdict(&Destination { proto, port, addr }, generation, caller)
+    };
+    decide(verdict, AF_INET6, &port, proto, hook, &addr)
+}
+
+#[inline(always)]
+fn widen(v4: [u8; 4]) -> [u8; 16] {
+    let mut addr = [0u8; 16];
+    addr[..4].copy_from_slice(&v4);
+    addr
+}
+
+/// Reports a match and denies it when its rule is enforced.
+#[inline(always)]
+fn decide(
+    verdict: Option<Verdict>,
+    family: u16,
+    port: &[u8; 2],
+    proto: u8,
+    hook: u8,
+    addr: &[u8; 16],
+) -> i32 {
+    let Some(mut verdict) = verdict else { return ALLOW };
+    verdict.flags |= verdict_flags::MATCHED;
+    let enforced = verdict.flags & verdict_flags::ENFORCE != 0;
+    let rec = NetVerdictRecord {
+        header: header(kind::NET_VERDICT, size_of::<NetVerdictRecord>(), bpf_get_current_pid_tgid()),
+        verdict,
+        family,
+        port: u16::from_be_bytes(*port),
+        proto,
+        hook,
+        _pad: [0; 2],
+        mechanism: if enforced { mechanism::CGROUP_SOCK_ADDR } else { mechanism::NONE },
+        addr: *addr,
+        _pad2: 0,
+    };
+    if EVENTS.output::<NetVerdictRecord>(&rec, u64::from(BPF_RB_FORCE_WAKEUP)).is_err() {
+        count_drop(kind::NET_VERDICT);
+    }
+    if enforced { DENY } else { ALLOW }
+}
