@@ -209,8 +209,15 @@ async fn keep_kernel_rules(
         if let Some(update) = &update {
             policy = Arc::clone(update);
         }
-        if let Err(err) = apply_kernel_rules(&mut rules, &policy, origin) {
-            warn!(%err, "cannot update the kernel rules; the previous ones stay in force");
+        match apply_kernel_rules(&mut rules, &policy, origin) {
+            Ok(_) if update.is_some() => info!(
+                bundle = policy.short_digest(),
+                "the new bundle's kernel rules are in force"
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                warn!(%err, "cannot update the kernel rules; the previous ones stay in force")
+            }
         }
         if let Some(update) = update
             && judge.send(update).is_err()

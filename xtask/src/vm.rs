@@ -61,7 +61,7 @@ const HOST_PROGRAMS: &[&str] = &[
 const HOST_BUSYBOX: &str = "/bin/busybox";
 const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
 /// The busybox applets `/init` uses, linked in `VM_TOOLS_DIR`.
-const INIT_APPLETS: &[&str] = &["sh", "mount", "uname", "cat", "env", "poweroff"];
+const INIT_APPLETS: &[&str] = &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff"];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
                       nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -527,6 +527,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /tmp
+ifconfig lo 127.0.0.1 up
 echo "{KERNEL_MARKER}$(uname -r)"
 echo "PALISADE-VM: active LSMs: $(cat /sys/kernel/security/lsm)"
 [ -e /sys/kernel/btf/vmlinux ] || echo "PALISADE-VM: /sys/kernel/btf/vmlinux is missing: this kernel has no BTF, so the agent cannot load"
@@ -535,7 +536,7 @@ run_tests() {{
     label=$1 dir=$2
     shift 2
     echo "PALISADE-VM-RUN $label"
-    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 "$@" --test-threads=1)
+    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --test-threads=1)
     echo "{RESULT_MARKER}$label rc=$?"
 }}
 "#

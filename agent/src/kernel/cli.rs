@@ -1,17 +1,19 @@
 //! `palisade probe` and `palisade unload`.
 
+use std::io::Write;
+
 use super::{loader, pins, probe};
 
 /// Prints what the kernel offers and the mechanism each capability gets.
 pub fn probe(json: bool) -> anyhow::Result<()> {
     loader::require_root()?;
     let probe = probe::probe();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&probe)?);
-    } else {
-        print!("{}", probe.table());
+    let text = if json { serde_json::to_string_pretty(&probe)? + "\n" } else { probe.table() };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A closed pipe (`palisade probe | head`) is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Removes every program link and map the agent pinned: enforcement stops.

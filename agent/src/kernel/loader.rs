@@ -97,6 +97,8 @@ pub struct Sensor {
     _ebpf: Ebpf,
     /// The enforcing links, also pinned.
     _links: Vec<PinnedLink>,
+    /// This agent owns the pinned state while it runs.
+    _lock: pins::PinLock,
     pub events: RingBuf<MapData>,
     pub drops: PerCpuArray<MapData, u64>,
     pub rules: EnforceMaps,
@@ -113,10 +115,11 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     }
     fs::ensure_mounted("tracefs", fs::TRACEFS)?;
     fs::ensure_mounted("bpf", fs::BPFFS)?;
+    let lock = pins::lock()?;
     let probe = probe::probe();
-    let adopted = pins::prepare()?;
+    let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, btf: Btf::from_sys()? };
-    match object.load_and_attach(probe, adopted) {
+    let attached = match object.load_and_attach(probe, adopted) {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
         Err((probe, err)) if probe.mechanisms.exec == mechanism::BPF_LSM => {
@@ -125,8 +128,14 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
             object.load_and_attach(probe, adopted).map_err(|(_, err)| err)
         }
         result => result.map_err(|(_, err)| err),
-    }
+    };
+    let (ebpf, links, events, drops, rules) = attached?;
+    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules })
 }
+
+/// What a successful load hands back.
+type Loaded =
+    (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps);
 
 struct Object {
     agent_tgid: u32,
@@ -137,24 +146,11 @@ struct Object {
 impl Object {
     /// Loads the object for the mechanisms `probe` chose and attaches every
     /// program; on failure hands the probe back with the error.
-    fn load_and_attach(&self, probe: Probe, adopted: bool) -> Result<Sensor, (Probe, LoadError)> {
-        match self.try_load(&probe, adopted) {
-            Ok((ebpf, links, events, drops, rules)) => {
-                Ok(Sensor { _ebpf: ebpf, _links: links, events, drops, rules })
-            }
-            Err(err) => Err((probe, err)),
-        }
+    fn load_and_attach(&self, probe: Probe, adopted: bool) -> Result<Loaded, (Probe, LoadError)> {
+        self.try_load(&probe, adopted).map_err(|err| (probe, err))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn try_load(
-        &self,
-        probe: &Probe,
-        adopted: bool,
-    ) -> Result<
-        (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps),
-        LoadError,
-    > {
+    fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
         let offsets = offsets::resolve(&self.btf)?;
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
         // Wake the reader early once a quarter of the ring is waiting;

@@ -39,6 +39,10 @@ pub enum PinsError {
         #[source]
         source: PinError,
     },
+    #[error(
+        "another palisade agent is running on this node (it holds the lock on {PIN_DIR}); stop it first: one agent owns the kernel state"
+    )]
+    Busy,
     #[error("cannot remove {path}: {source}")]
     Remove {
         path: String,
@@ -51,7 +55,7 @@ pub fn maps_dir() -> PathBuf {
     Path::new(PIN_DIR).join("maps")
 }
 
-fn links_dir() -> PathBuf {
+pub fn links_dir() -> PathBuf {
     Path::new(PIN_DIR).join("links")
 }
 
@@ -71,10 +75,36 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
     })
 }
 
+/// The exclusive lock on the pin directory: one agent (or `unload`) at a
+/// time owns the kernel state. Released when the process exits, however it
+/// exits.
+pub struct PinLock(#[allow(dead_code, reason = "held for its lifetime")] std::fs::File);
+
+/// Creates the pin directory and takes its lock.
+pub fn lock() -> Result<PinLock, PinsError> {
+    let dir = Path::new(PIN_DIR);
+    std::fs::create_dir_all(dir)
+        .map_err(|source| PinsError::Dir { path: PIN_DIR.into(), source })?;
+    let file = std::fs::File::open(dir)
+        .map_err(|source| PinsError::Dir { path: PIN_DIR.into(), source })?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) }
+        != 0
+    {
+        let err = io::Error::last_os_error();
+        return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            PinsError::Busy
+        } else {
+            PinsError::Dir { path: PIN_DIR.into(), source: err }
+        });
+    }
+    Ok(PinLock(file))
+}
+
 /// Creates the pin directories and removes pinned maps this agent cannot
 /// share (unknown names or other layouts); returns whether pinned state
-/// from an earlier agent is being taken over.
-pub fn prepare() -> Result<bool, PinsError> {
+/// from an earlier agent is being taken over. Needs the [`PinLock`].
+pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
     for dir in [maps_dir(), links_dir()] {
         std::fs::create_dir_all(&dir)
             .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
@@ -152,6 +182,7 @@ pub fn unload() -> Result<Unloaded, PinsError> {
     if !Path::new(PIN_DIR).exists() {
         return Ok(done);
     }
+    let _lock = lock()?;
     for (dir, list) in [(links_dir(), &mut done.links), (maps_dir(), &mut done.maps)] {
         if dir.exists() {
             for entry in read_dir(&dir)? {

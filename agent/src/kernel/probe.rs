@@ -34,6 +34,36 @@ pub struct Probe {
     #[serde(skip)]
     pub cgroup2: Option<PathBuf>,
     pub mechanisms: Mechanisms,
+    /// Palisade's programs loaded in the kernel now, by (kernel-truncated)
+    /// name, and the links pinned under the pin directory: what is in force.
+    pub loaded: Loaded,
+}
+
+/// What of Palisade is in the kernel right now.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Loaded {
+    pub programs: std::collections::BTreeMap<String, usize>,
+    pub pinned_links: Vec<String>,
+}
+
+impl Loaded {
+    pub fn now() -> Self {
+        let mut programs = std::collections::BTreeMap::new();
+        for info in aya::programs::loaded_programs().filter_map(Result::ok) {
+            if let Some(name) = info.name_as_str().filter(|n| n.starts_with("palisade")) {
+                *programs.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+        let mut pinned_links: Vec<String> = std::fs::read_dir(super::pins::links_dir())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        pinned_links.sort();
+        Self { programs, pinned_links }
+    }
 }
 
 /// The mechanism chosen for each kind of enforcement, and why.
@@ -84,6 +114,11 @@ impl Probe {
             mechanism::name(m.network),
             m.network_why
         ));
+        if self.loaded.pinned_links.is_empty() {
+            out.push_str("\nin force: nothing pinned (no agent has run, or `palisade unload` ran)\n");
+        } else {
+            out.push_str(&format!("\nin force: pinned links {}\n", self.loaded.pinned_links.join(", ")));
+        }
         out
     }
 }
@@ -100,11 +135,11 @@ pub fn probe() -> Probe {
     add("bpffs", bpffs.is_ok(), bpffs.map_or_else(|e| e.to_string(), |()| fs::BPFFS.into()));
 
     let ringbuf = is_map_supported(MapType::RingBuf);
-    add("ring_buffer", matches!(ringbuf, Ok(true)), outcome(&ringbuf.map_err(|e| e.to_string())));
+    add("ring_buffer", matches!(ringbuf, Ok(true)), outcome(&ringbuf.map_err(|e| chain(&e))));
 
     let signal = is_helper_supported(ProgramType::TracePoint, BpfHelper::BPF_FUNC_send_signal);
     let signal_ok = matches!(signal, Ok(true));
-    add("bpf_send_signal", signal_ok, outcome(&signal.map_err(|e| e.to_string())));
+    add("bpf_send_signal", signal_ok, outcome(&signal.map_err(|e| chain(&e))));
 
     let lsms = lsm_list();
     let lsm_active = lsms.as_ref().is_ok_and(|l| l.iter().any(|m| m == "bpf"));
@@ -119,11 +154,11 @@ pub fn probe() -> Probe {
 
     let trampolines = is_program_supported(ProgramType::Tracing);
     let trampolines_ok = matches!(trampolines, Ok(true));
-    add("bpf_trampolines", trampolines_ok, outcome(&trampolines.map_err(|e| e.to_string())));
+    add("bpf_trampolines", trampolines_ok, outcome(&trampolines.map_err(|e| chain(&e))));
 
     let lsm_prog = is_program_supported(ProgramType::Lsm(LsmAttachType::Mac));
     let lsm_prog_ok = matches!(lsm_prog, Ok(true));
-    add("lsm_programs", lsm_prog_ok, outcome(&lsm_prog.map_err(|e| e.to_string())));
+    add("lsm_programs", lsm_prog_ok, outcome(&lsm_prog.map_err(|e| chain(&e))));
 
     let cgroup2 = cgroup2_mount();
     add(
@@ -134,7 +169,7 @@ pub fn probe() -> Probe {
 
     let sock_addr = is_program_supported(ProgramType::CgroupSockAddr);
     let sock_addr_ok = matches!(sock_addr, Ok(true));
-    add("cgroup_sock_addr", sock_addr_ok, outcome(&sock_addr.map_err(|e| e.to_string())));
+    add("cgroup_sock_addr", sock_addr_ok, outcome(&sock_addr.map_err(|e| chain(&e))));
 
     let (exec, exec_why) = if lsm_active && lsm_prog_ok && btf {
         (mechanism::BPF_LSM, "BPF-LSM is active: bprm_check_security fails the exec with EPERM")
@@ -164,7 +199,19 @@ pub fn probe() -> Probe {
         capabilities: caps,
         cgroup2,
         mechanisms: Mechanisms { exec, exec_why, network, network_why },
+        loaded: Loaded::now(),
     }
+}
+
+/// An error with its causes, on one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
 }
 
 fn outcome(result: &Result<bool, String>) -> String {

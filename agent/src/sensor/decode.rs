@@ -332,6 +332,50 @@ mod tests {
         assert_eq!(exec.header.pid, 42);
     }
 
+    fn verdict(rule: &str, flags: u32) -> Verdict {
+        let mut v = Verdict { flags, ..Verdict::default() };
+        v.rule[..rule.len()].copy_from_slice(rule.as_bytes());
+        v
+    }
+
+    #[test]
+    fn decodes_a_network_verdict() {
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&[169, 254, 169, 254]);
+        let rec = NetVerdictRecord {
+            header: RecordHeader {
+                kind: kind::NET_VERDICT,
+                size: size_of::<NetVerdictRecord>() as u32,
+                pid: 7,
+                ..Default::default()
+            },
+            verdict: verdict("PAL-011", verdict_flags::MATCHED | verdict_flags::ENFORCE),
+            family: AF_INET,
+            port: 80,
+            proto: 6,
+            hook: net_hook::CONNECT,
+            mechanism: mechanism::CGROUP_SOCK_ADDR,
+            addr,
+            ..Default::default()
+        };
+        let Ok(Record::NetVerdict(net)) = decode(&bytes_of(&rec)) else { panic!("decodes") };
+        assert_eq!(net.daddr, "169.254.169.254".parse::<IpAddr>().unwrap());
+        assert_eq!((net.dport, net.proto, net.hook), (80, 6, "connect"));
+        assert_eq!(net.verdict.rule, "PAL-011");
+        assert!(net.verdict.enforced);
+
+        // A record from a hook that only reported is not called enforced,
+        // whatever its flags say.
+        let reported = NetVerdictRecord { mechanism: mechanism::NONE, ..rec };
+        let Ok(Record::NetVerdict(net)) = decode(&bytes_of(&reported)) else { panic!() };
+        assert!(!net.verdict.enforced);
+
+        let corrupt = NetVerdictRecord { family: 99, ..rec };
+        assert_eq!(decode(&bytes_of(&corrupt)), Err(DecodeError::UnknownFamily(99)));
+        let unmatched = NetVerdictRecord { verdict: Verdict::default(), ..rec };
+        assert!(matches!(decode(&bytes_of(&unmatched)), Err(DecodeError::NoVerdict(_))));
+    }
+
     #[test]
     fn rejects_short_and_inconsistent_records() {
         assert!(matches!(decode(&[]), Err(DecodeError::Short { .. })));
@@ -340,7 +384,7 @@ mod tests {
         let header = RecordHeader { kind: kind::EXEC, size: 32, ..Default::default() };
         assert!(matches!(
             decode(&bytes_of(&header)),
-            Err(DecodeError::Short { need: 128, got: 32 })
+            Err(DecodeError::Short { need, got: 32 }) if need == size_of::<ExecRecord>()
         ));
         // Declared size differs from what arrived.
         let mut rec = exec_record(b"", [Span::default(); 4]);

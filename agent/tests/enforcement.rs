@@ -1,0 +1,384 @@
+//! In-kernel enforcement, end to end: the real agent loads its hooks into the
+//! running kernel, a bundle's kernel rules go into the pinned maps, and real
+//! processes and sockets meet them. Asserted on what the kernel does (the
+//! exit signal, the errno, the file that never appears), not on the agent's
+//! word.
+//!
+//! The same tests run on the host (SIGKILL at exec: trampolines are refused
+//! there) and in the 6.1 VM with BPF-LSM active (execve fails with EPERM);
+//! `palisade probe` says which, and the tests expect accordingly.
+
+mod support;
+
+use std::{
+    io::ErrorKind,
+    net::{TcpListener, TcpStream, UdpSocket},
+    os::unix::process::ExitStatusExt,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use support::{Agent, WAIT, bundle::TempBundle, str_of};
+
+const RULE_ID: &str = "T-KERNEL";
+const DENIED_V4_PORT: u16 = 47_001;
+const DENIED_V6_PORT: u16 = 47_002;
+const DENIED_UDP_PORT: u16 = 47_003;
+
+/// A rule the kernel enforces: the executables at `paths`, TCP to
+/// 127.0.0.2:DENIED_V4_PORT, anything to [::1]:DENIED_V6_PORT, UDP to
+/// 127.0.0.3. Its Rego never matches, so every match in the events comes
+/// from the kernel hook.
+fn kernel_rule(paths: &[&Path]) -> String {
+    let paths: Vec<String> = paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+    format!(
+        r#"package palisade.rules.kernel_deny
+
+import rego.v1
+
+meta := {{"id": "{RULE_ID}", "title": "denied in the kernel", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec", "network_connect"]}}
+
+kernel := {{
+	"exec": {{"paths": [{}]}},
+	"connect": [
+		{{"cidr": "127.0.0.2/32", "ports": [{DENIED_V4_PORT}], "protocols": ["tcp"]}},
+		{{"cidr": "::1", "ports": [{DENIED_V6_PORT}]}},
+		{{"cidr": "127.0.0.3", "protocols": ["udp"]}},
+	],
+}}
+
+hits contains "never" if false
+"#,
+        paths.join(", ")
+    )
+}
+
+fn bundle(name: &str, mode: &str, denied: &[&Path]) -> TempBundle {
+    let b = TempBundle::new(name);
+    b.write("rules/kernel_deny.rego", &kernel_rule(denied)).write(
+        "config.json",
+        &format!(r#"{{"palisade": {{"config": {{"mode": "{mode}", "rule_modes": {{}}}}}}}}"#),
+    );
+    b
+}
+
+fn palisade(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade")).args(args).output().expect("palisade runs")
+}
+
+/// Removes whatever an earlier test left pinned, before and after each test.
+struct CleanKernel;
+
+impl CleanKernel {
+    fn new() -> Self {
+        let out = palisade(&["unload"]);
+        assert!(out.status.success(), "unload: {}", String::from_utf8_lossy(&out.stderr));
+        CleanKernel
+    }
+}
+
+impl Drop for CleanKernel {
+    fn drop(&mut self) {
+        let _ = palisade(&["unload"]);
+    }
+}
+
+fn probe() -> Value {
+    let out = palisade(&["probe", "--json"]);
+    assert!(out.status.success(), "probe: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("probe prints JSON")
+}
+
+fn exec_mechanism() -> String {
+    probe()["mechanisms"]["exec"].as_str().expect("exec mechanism").to_string()
+}
+
+/// A scratch directory holding a copy of the system shell as `denied/sh`,
+/// a symlink `link/sh` and a hard link `hard/sh` to it. All are called `sh`
+/// so a multi-call shell binary still behaves as a shell.
+struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("palisade-enforce-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["denied", "link", "hard", "out"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let real_sh = std::fs::canonicalize("/bin/sh").unwrap();
+        std::fs::copy(&real_sh, dir.join("denied/sh")).unwrap();
+        std::os::unix::fs::symlink(dir.join("denied/sh"), dir.join("link/sh")).unwrap();
+        std::fs::hard_link(dir.join("denied/sh"), dir.join("hard/sh")).unwrap();
+        Binaries { dir }
+    }
+
+    fn denied(&self) -> PathBuf {
+        self.dir.join("denied/sh")
+    }
+
+    fn spellings(&self) -> [PathBuf; 3] {
+        [self.denied(), self.dir.join("link/sh"), self.dir.join("hard/sh")]
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.join("out").join(name)
+    }
+}
+
+impl Drop for Binaries {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How running `shell -c 'echo > file'` ended.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ran,
+    Killed,
+    Refused,
+}
+
+fn run_shell_writing(shell: &Path, file: &Path) -> Outcome {
+    match Command::new(shell).arg("-c").arg(format!("echo ran > {}", file.display())).status() {
+        Ok(status) if status.signal() == Some(libc::SIGKILL) => Outcome::Killed,
+        Ok(status) => {
+            assert!(status.success(), "{} failed: {status}", shell.display());
+            Outcome::Ran
+        }
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => Outcome::Refused,
+        Err(err) => panic!("cannot run {}: {err}", shell.display()),
+    }
+}
+
+fn stopped_outcome(mechanism: &str) -> Outcome {
+    match mechanism {
+        "bpf-lsm" => Outcome::Refused,
+        "sigkill-at-exec" => Outcome::Killed,
+        other => panic!("this kernel offers no exec enforcement ({other}); the tests need one"),
+    }
+}
+
+#[test]
+fn probe_picks_the_best_exec_mechanism_the_kernel_allows() {
+    let p = probe();
+    let cap = |name: &str| {
+        p["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no capability {name} in {p}"))["available"]
+            .as_bool()
+            .unwrap()
+    };
+    let exec = p["mechanisms"]["exec"].as_str().unwrap();
+    if cap("bpf_lsm_active") && cap("lsm_programs") {
+        assert_eq!(exec, "bpf-lsm", "{p:#}");
+    } else {
+        assert!(cap("bpf_send_signal"), "{p:#}");
+        assert_eq!(exec, "sigkill-at-exec", "{p:#}");
+    }
+    assert_eq!(p["mechanisms"]["network"], "cgroup-sock-addr", "{p:#}");
+    // The VM runner says which mechanism its kernel must give.
+    if let Ok(expected) = std::env::var("PALISADE_EXPECT_EXEC_MECHANISM") {
+        assert_eq!(exec, expected, "{p:#}");
+    }
+    let table = palisade(&["probe"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains(&format!("exec enforcement:    {exec}")), "{table}");
+}
+
+#[test]
+fn a_denied_binary_is_stopped_before_it_runs_whatever_the_path_spelling() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("spellings");
+    let b = bundle("spellings", "enforce", &[&bins.denied()]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+    let expected = stopped_outcome(&exec_mechanism());
+
+    for (i, shell) in bins.spellings().iter().enumerate() {
+        let file = bins.out(&format!("denied-{i}"));
+        assert_eq!(run_shell_writing(shell, &file), expected, "{}", shell.display());
+        assert!(!file.exists(), "{} ran and wrote {}", shell.display(), file.display());
+    }
+    // The real shell, a different file, is untouched.
+    let allowed = bins.out("allowed");
+    assert_eq!(run_shell_writing(Path::new("/bin/sh"), &allowed), Outcome::Ran);
+    assert!(allowed.exists());
+
+    // The event says the kernel acted, how, and under which rule.
+    let denied = bins.denied();
+    let denied = denied.to_str().unwrap();
+    let event = agent.wait_for("denied exec event", |e| {
+        e["kind"] == "process_exec"
+            && e["process"]["exe"].is_object()
+            && e["decision"]["enforcement"]["rule"] == RULE_ID
+            && (str_of(e, "/process/binary") == denied || str_of(e, "/process/filename") == denied)
+    });
+    let enforcement = &event["decision"]["enforcement"];
+    assert_eq!(enforcement["mechanism"], exec_mechanism().as_str(), "{event:#}");
+    let result = if expected == Outcome::Killed { "killed" } else { "denied" };
+    assert_eq!(enforcement["result"], result, "{event:#}");
+    assert_eq!(event["decision"]["action"], "block", "{event:#}");
+    assert_eq!(event["decision"]["matched"][0]["rule"], RULE_ID, "{event:#}");
+}
+
+#[test]
+fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
+    let _clean = CleanKernel::new();
+    let b = bundle("network", "enforce", &[]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+
+    let eperm = |result: std::io::Result<()>, what: &str| match result {
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => {}
+        other => panic!("{what}: expected EPERM, got {other:?}"),
+    };
+    eperm(TcpStream::connect(("127.0.0.2", DENIED_V4_PORT)).map(drop), "TCP to 127.0.0.2");
+    eperm(TcpStream::connect(("::1", DENIED_V6_PORT)).map(drop), "TCP to [::1]");
+    // A dual-stack socket reaching the IPv4 destination through a mapped
+    // address is judged by the IPv4 rule.
+    eperm(
+        TcpStream::connect(("::ffff:127.0.0.2", DENIED_V4_PORT)).map(drop),
+        "TCP to [::ffff:127.0.0.2]",
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    eperm(udp.send_to(b"x", ("127.0.0.3", DENIED_UDP_PORT)).map(drop), "UDP to 127.0.0.3");
+
+    // Allowed: a listener on 127.0.0.1 and one on [::1], on other ports.
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    TcpStream::connect(v4.local_addr().unwrap()).expect("TCP to an allowed IPv4 destination");
+    let v6 = TcpListener::bind("[::1]:0").unwrap();
+    TcpStream::connect(v6.local_addr().unwrap()).expect("TCP to an allowed IPv6 destination");
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"x", sink.local_addr().unwrap()).expect("UDP to an allowed destination");
+
+    let me = std::process::id();
+    for (daddr, dport, protocol, hook) in [
+        ("127.0.0.2", DENIED_V4_PORT, "tcp", "connect"),
+        ("::1", DENIED_V6_PORT, "tcp", "connect"),
+        ("127.0.0.3", DENIED_UDP_PORT, "udp", "sendmsg"),
+    ] {
+        let event = agent.wait_for(&format!("network_connect to {daddr}"), |e| {
+            e["kind"] == "network_connect"
+                && e["process"]["pid"] == me
+                && e["network"]["daddr"] == daddr
+                && e["network"]["dport"] == dport
+        });
+        assert_eq!(event["network"]["protocol"], protocol, "{event:#}");
+        assert_eq!(event["network"]["hook"], hook, "{event:#}");
+        let enforcement = &event["decision"]["enforcement"];
+        assert_eq!(enforcement["mechanism"], "cgroup-sock-addr", "{event:#}");
+        assert_eq!(enforcement["result"], "denied", "{event:#}");
+        assert_eq!(enforcement["rule"], RULE_ID, "{event:#}");
+    }
+    // Nothing was reported for the allowed destinations.
+    let allowed = v4.local_addr().unwrap().port();
+    assert!(
+        !agent.drain().iter().any(|e| e["kind"] == "network_connect" && e["network"]["dport"] == allowed),
+        "an allowed connection was reported"
+    );
+}
+
+#[test]
+fn audit_mode_reports_would_block_and_stops_nothing() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("audit");
+    let b = bundle("audit", "audit", &[&bins.denied()]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+
+    let file = bins.out("audited");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), Outcome::Ran);
+    assert!(file.exists());
+    let refused = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT)).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "audit mode must not deny");
+
+    let denied = bins.denied();
+    let event = agent.wait_for("audited exec", |e| {
+        e["kind"] == "process_exec" && e["process"]["binary"] == denied.to_str().unwrap()
+    });
+    let decision = &event["decision"];
+    assert_eq!(decision["would_block"], true, "{event:#}");
+    assert_eq!(decision["action"], "alert", "{event:#}");
+    assert_eq!(decision["enforcement"]["result"], "reported", "{event:#}");
+    assert_eq!(decision["enforcement"]["mechanism"], "none", "{event:#}");
+    assert_eq!(decision["matched"][0]["mode"], "audit", "{event:#}");
+}
+
+/// How many programs named `palisade_exec` the kernel has loaded.
+fn loaded_exec_programs() -> u64 {
+    probe()["loaded"]["programs"]["palisade_exec"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stacking() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("restart");
+    let b = bundle("restart", "enforce", &[&bins.denied()]);
+    let policy = b.path().to_str().unwrap();
+    let expected = stopped_outcome(&exec_mechanism());
+
+    let mut first = Agent::start_with(&["--policy", policy]);
+    first.wait_for_log("kernel rules in force");
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    while first.is_alive() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let file = bins.out("while-down");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), expected, "agent down");
+    assert!(!file.exists());
+    let p = probe();
+    assert!(
+        p["loaded"]["pinned_links"].as_array().unwrap().iter().any(|l| l == "palisade_exec"),
+        "{p:#}"
+    );
+
+    let mut second = Agent::start_with(&["--policy", policy]);
+    second.wait_for_log("took over the pinned link of an earlier agent");
+    second.wait_for_log("kernel rules in force");
+    // The first agent's exec program goes once its pinned link is replaced
+    // (the kernel frees it after an RCU grace period): one copy remains.
+    let deadline = Instant::now() + WAIT;
+    while loaded_exec_programs() != 1 {
+        assert!(Instant::now() < deadline, "still {} exec programs", loaded_exec_programs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let file = bins.out("after-takeover");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), expected, "after takeover");
+    assert!(!file.exists());
+    drop(second);
+
+    // The documented removal: everything goes, and the binary runs again.
+    let out = palisade(&["unload"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("palisade_exec"));
+    assert!(!Path::new("/sys/fs/bpf/palisade").exists());
+    let file = bins.out("after-unload");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), Outcome::Ran);
+    assert!(file.exists());
+}
+
+#[test]
+fn a_policy_change_swaps_the_kernel_rules() {
+    let _clean = CleanKernel::new();
+    let (one, two) = (Binaries::new("swap-one"), Binaries::new("swap-two"));
+    let b = bundle("swap", "enforce", &[&one.denied()]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+    let expected = stopped_outcome(&exec_mechanism());
+    assert_eq!(run_shell_writing(&one.denied(), &one.out("a")), expected);
+    assert_eq!(run_shell_writing(&two.denied(), &two.out("a")), Outcome::Ran);
+
+    b.write("rules/kernel_deny.rego", &kernel_rule(&[&two.denied()]));
+    agent.wait_for_log("the new bundle's kernel rules are in force");
+    assert_eq!(run_shell_writing(&one.denied(), &one.out("b")), Outcome::Ran);
+    assert_eq!(run_shell_writing(&two.denied(), &two.out("b")), expected);
+}
