@@ -258,3 +258,69 @@ fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
     assert_eq!(changed[0]["before"]["action"], "alert");
     assert_eq!(changed[0]["after"]["action"], "block");
 }
+
+/// The line of `text` (a section of `check`'s output) about rule `id`.
+fn rule_line<'a>(text: &'a str, id: &str) -> Option<&'a str> {
+    text.lines().find(|l| l.trim_start().starts_with(&format!("{id} ")))
+}
+
+/// NC_RULE with `kernel := {kernel}` appended, and the line it is on.
+fn with_kernel(rule: &str, kernel: &str) -> (String, usize) {
+    let text = format!("{rule}\nkernel := {kernel}\n");
+    let line = text.lines().position(|l| l.starts_with("kernel :=")).unwrap() + 1;
+    (text, line)
+}
+
+#[test]
+fn a_kernel_section_is_listed_and_its_exception_named() {
+    let b = TempBundle::new("kernel-ok");
+    let (rule, _) =
+        with_kernel(NC_RULE, r#"{"scope": "containers", "exec": {"names": ["nc", "ncat"]}}"#);
+    b.write("rules/nc.rego", &rule);
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
+]}}"#,
+    );
+    let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = rule_line(stdout.split_once("kernel-enforced (1)").unwrap().1, "T-001").unwrap();
+    assert!(line.contains("scope containers audit   exec names [nc, ncat]"), "{line}");
+    assert!(line.contains("until 2027-01-01T00:00:00Z"), "{line}");
+    assert!(stdout.contains("userspace-only (0)"), "{stdout}");
+}
+
+#[test]
+fn a_bad_kernel_section_names_its_line_and_field() {
+    let b = TempBundle::new("kernel-bad");
+    let both_kinds = NC_RULE
+        .replace(r#""kinds": ["process_exec"]"#, r#""kinds": ["process_exec", "network_connect"]"#);
+    let (rule, line) = with_kernel(
+        &both_kinds,
+        r#"{"connect": [{"cidr": "10.0.0.0/8"}, {"cidr": "10.0.0.0/33"}]}"#,
+    );
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.connect[1].cidr: "10.0.0.0/33" is not an IP address or CIDR"#,
+    );
+
+    let (rule, line) = with_kernel(NC_RULE, r#"{"exec": {"names": ["nc", "bin/ncat"]}}"#);
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.exec.names[1]: "bin/ncat" contains '/'"#,
+    );
+
+    let (rule, line) = with_kernel(NC_RULE, r#"{"connect": [{"cidr": "169.254.169.254"}]}"#);
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.connect: the rule's meta.kinds must include "network_connect""#,
+    );
+}
