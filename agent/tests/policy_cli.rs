@@ -6,6 +6,7 @@ mod support;
 
 use std::{
     io::Write,
+    path::Path,
     process::{Command, Output, Stdio},
 };
 
@@ -257,4 +258,100 @@ fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
     assert_eq!(ids, ["e1", "e3"]);
     assert_eq!(changed[0]["before"]["action"], "alert");
     assert_eq!(changed[0]["after"]["action"], "block");
+}
+
+/// The line of `text` (a section of `check`'s output) about rule `id`.
+fn rule_line<'a>(text: &'a str, id: &str) -> Option<&'a str> {
+    text.lines().find(|l| l.trim_start().starts_with(&format!("{id} ")))
+}
+
+#[test]
+fn check_lists_what_the_kernel_enforces_in_the_baseline() {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("policies");
+    let out = palisade(&["policy", "check", policies.to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (kernel, userspace) =
+        stdout.split_once("  userspace-only (").expect("a userspace-only list");
+    let (_, kernel) = kernel.split_once("  kernel-enforced (").expect("a kernel-enforced list");
+    let nc = rule_line(kernel, "PAL-001").expect("PAL-001 is kernel-enforced");
+    assert!(nc.contains("scope containers"), "{nc}");
+    assert!(nc.contains("exec names [nc, nc.openbsd,"), "{nc}");
+    let imds = rule_line(kernel, "PAL-011").expect("PAL-011 is kernel-enforced");
+    assert!(imds.contains("connect deny [") && imds.contains("169.254.169.254/32"), "{imds}");
+    let reverse_shell = rule_line(userspace, "PAL-002").expect("PAL-002 is userspace-only");
+    assert!(reverse_shell.contains("no `kernel` section"), "{reverse_shell}");
+    assert!(rule_line(userspace, "PAL-001").is_none(), "{userspace}");
+
+    let out = palisade(&["policy", "check", policies.to_str().unwrap(), "--json"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(ids(&plan["kernel"]["rules"]).contains(&"PAL-001".to_string()), "{plan}");
+    assert!(ids(&plan["kernel"]["userspace_only"]).contains(&"PAL-002".to_string()), "{plan}");
+    let imds = plan["kernel"]["rules"].as_array().unwrap().iter().find(|r| r["id"] == "PAL-011");
+    assert_eq!(imds.unwrap()["connect"][0]["prefix_len"], 32);
+}
+
+/// NC_RULE with `kernel := {kernel}` appended, and the line it is on.
+fn with_kernel(rule: &str, kernel: &str) -> (String, usize) {
+    let text = format!("{rule}\nkernel := {kernel}\n");
+    let line = text.lines().position(|l| l.starts_with("kernel :=")).unwrap() + 1;
+    (text, line)
+}
+
+#[test]
+fn a_kernel_section_is_listed_and_its_exception_named() {
+    let b = TempBundle::new("kernel-ok");
+    let (rule, _) =
+        with_kernel(NC_RULE, r#"{"scope": "containers", "exec": {"names": ["nc", "ncat"]}}"#);
+    b.write("rules/nc.rego", &rule);
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
+]}}"#,
+    );
+    let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = rule_line(stdout.split_once("kernel-enforced (1)").unwrap().1, "T-001").unwrap();
+    assert!(line.contains("scope containers audit   exec names [nc, ncat]"), "{line}");
+    assert!(line.contains("until 2027-01-01T00:00:00Z"), "{line}");
+    assert!(stdout.contains("userspace-only (0)"), "{stdout}");
+}
+
+#[test]
+fn a_bad_kernel_section_names_its_line_and_field() {
+    let b = TempBundle::new("kernel-bad");
+    let both_kinds = NC_RULE
+        .replace(r#""kinds": ["process_exec"]"#, r#""kinds": ["process_exec", "network_connect"]"#);
+    let (rule, line) = with_kernel(
+        &both_kinds,
+        r#"{"connect": [{"cidr": "10.0.0.0/8"}, {"cidr": "10.0.0.0/33"}]}"#,
+    );
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.connect[1].cidr: "10.0.0.0/33" is not an IP address or CIDR"#,
+    );
+
+    let (rule, line) = with_kernel(NC_RULE, r#"{"exec": {"names": ["nc", "bin/ncat"]}}"#);
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.exec.names[1]: "bin/ncat" contains '/'"#,
+    );
+
+    let (rule, line) = with_kernel(NC_RULE, r#"{"connect": [{"cidr": "169.254.169.254"}]}"#);
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.connect: the rule's meta.kinds must include "network_connect""#,
+    );
 }

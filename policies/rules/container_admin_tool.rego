@@ -2,6 +2,10 @@
 # (kubectl, crictl, ctr, docker, ...). With a mounted service account token
 # or runtime socket it drives the cluster or the node from inside a
 # workload: lateral movement or escape.
+#
+# Kernel: the same names are matched at exec in containers, by the file's
+# own name (after symlinks); the action is alert, so the kernel reports the
+# match and stops nothing. A renamed copy is reported by userspace only.
 package palisade.rules.container_admin_tool
 
 import rego.v1
@@ -27,4 +31,10 @@ hits contains msg if {
 	found := {n | some n in names; config.container_admin_tools[n]}
 	count(found) > 0
 	msg := concat("", [concat("/", sort(found)), " executed ", where, ": ", short_cmdline])
+}
+
+# The kernel's part: every name in config container_admin_tools, in containers.
+kernel := {
+	"scope": "containers",
+	"exec": {"names": [n | some n, _ in config.container_admin_tools; config.container_admin_tools[n]]},
 }

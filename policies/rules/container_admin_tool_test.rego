@@ -19,3 +19,10 @@ test_kubectl_on_host_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/local/bin/kubectl", ["kubectl", "get", "pods"])
 	count(hits) == 0
 }
+
+test_kernel_matches_the_same_names_in_containers if {
+	rule.kernel.scope == "containers"
+	"kubectl" in rule.kernel.exec.names
+	"crictl" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.container_admin_tools)
+}

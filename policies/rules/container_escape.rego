@@ -2,6 +2,11 @@
 # (nsenter, unshare), escape kits (cdk, deepce), arguments reaching into the
 # host through PID 1 or kernel hooks (/proc/1/root, release_agent,
 # core_pattern), or mounting a host block device or a cgroup hierarchy.
+#
+# Kernel: the escape tools (config escape_tools) are denied at exec in
+# containers by file name, whatever their arguments, as the first hit
+# matches them. Arguments naming host paths and mounts of host devices or
+# cgroups are matched in userspace only, after the exec.
 package palisade.rules.container_escape
 
 import rego.v1
@@ -50,3 +55,9 @@ hits contains msg if {
 host_mount_arg(a) if strings.any_prefix_match(a, config.host_block_device_prefixes)
 
 host_mount_arg(a) if a in {"cgroup", "cgroup2", "-tcgroup", "-tcgroup2", "--types=cgroup", "--types=cgroup2"}
+
+# The kernel's part: every name in config escape_tools, in containers.
+kernel := {
+	"scope": "containers",
+	"exec": {"names": [n | some n, _ in config.escape_tools; config.escape_tools[n]]},
+}

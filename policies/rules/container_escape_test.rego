@@ -39,3 +39,10 @@ test_nsenter_on_the_host_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/nsenter", ["nsenter", "-t", "4242", "-n", "ip", "addr"])
 	count(hits) == 0
 }
+
+test_kernel_denies_escape_tools_in_containers if {
+	rule.kernel.scope == "containers"
+	"nsenter" in rule.kernel.exec.names
+	"unshare" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.escape_tools)
+}

@@ -2,6 +2,11 @@
 # in the arguments, or a known mining pool given as the pool option. High
 # confidence and costly to leave running, so the process is killed.
 # Text tools (grep, less, ...) searching for those strings are not miners.
+#
+# Kernel: the known miner binaries (config miner_binaries) are denied at exec
+# by file name, on the host and in containers alike, as the first hit
+# matches them. Pool URLs and pool options are arguments, which only
+# userspace sees: those miners are killed after the exec.
 package palisade.rules.crypto_miner
 
 import rego.v1
@@ -67,4 +72,10 @@ pool_option(opt, _) if {
 text_tool if {
 	some n in names
 	config.text_tools[n]
+}
+
+# The kernel's part: every name in config miner_binaries, everywhere.
+kernel := {
+	"scope": "all",
+	"exec": {"names": [n | some n, _ in config.miner_binaries; config.miner_binaries[n]]},
 }

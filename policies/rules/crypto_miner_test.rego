@@ -34,3 +34,10 @@ test_ordinary_process_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/ssh", ["ssh", "-o", "StrictHostKeyChecking=no", "host"])
 	count(hits) == 0
 }
+
+test_kernel_denies_miner_names_everywhere if {
+	rule.kernel.scope == "all"
+	"xmrig" in rule.kernel.exec.names
+	"kinsing" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.miner_binaries)
+}

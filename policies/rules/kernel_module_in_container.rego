@@ -2,6 +2,10 @@
 # rmmod). A module is code in the host kernel: the deepest persistence and
 # a complete escape. Node components that need modules (kube-proxy in IPVS
 # mode, some CNIs) get an exception scoped to their image or namespace.
+#
+# Not matched in the kernel: insmod, modprobe and rmmod are usually
+# symlinks to kmod (or busybox), and the kernel matches the file's own name
+# after symlinks: `kmod`, which lsmod and modinfo are as well.
 package palisade.rules.kernel_module_in_container
 
 import rego.v1
@@ -28,3 +32,5 @@ hits contains msg if {
 	count(found) > 0
 	msg := concat("", [concat("/", sort(found)), " executed ", where, ": ", short_cmdline])
 }
+
+

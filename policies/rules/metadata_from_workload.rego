@@ -4,6 +4,11 @@
 # credential theft or a misconfiguration. Enforceable in the kernel
 # (cgroup connect hooks), hence block. Node agents that need it (the VPC
 # CNI, CSI drivers) get exceptions scoped to their namespace or image.
+#
+# Kernel: each address in config metadata_endpoints (/32 or /128) is denied
+# for TCP connect and UDP send from containers, any port: the whole rule.
+# While an exception covers it, the kernel only reports (an exception's
+# scope cannot be expressed in the kernel).
 package palisade.rules.metadata_from_workload
 
 import rego.v1
@@ -29,4 +34,11 @@ hits contains msg if {
 	in_container
 	config.metadata_endpoints[daddr]
 	msg := concat("", [name, " connects to metadata endpoint ", daddr, ":", format_int(dport, 10), " ", where])
+}
+
+# The kernel's part: each metadata address, any port and protocol, in
+# containers.
+kernel := {
+	"scope": "containers",
+	"connect": [{"cidr": addr} | some addr, _ in config.metadata_endpoints; config.metadata_endpoints[addr]],
 }

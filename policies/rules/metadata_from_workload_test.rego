@@ -29,3 +29,10 @@ test_other_address_is_not_matched if {
 	hits := rule.hits with input as fx.container_connect("10.96.0.10", 53)
 	count(hits) == 0
 }
+
+test_kernel_denies_each_metadata_address_from_containers if {
+	rule.kernel.scope == "containers"
+	{"cidr": "169.254.169.254"} in rule.kernel.connect
+	{"cidr": "fd00:ec2::254"} in rule.kernel.connect
+	count(rule.kernel.connect) == count(data.palisade.config.metadata_endpoints)
+}

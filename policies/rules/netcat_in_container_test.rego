@@ -34,3 +34,16 @@ test_other_tools_in_container_are_not_matched if {
 	hits := rule.hits with input as fx.container_exec("/usr/bin/curl", ["curl", "-s", "http://svc:8080/health"])
 	count(hits) == 0
 }
+
+test_kernel_denies_the_same_names_in_containers if {
+	rule.kernel.scope == "containers"
+	"nc" in rule.kernel.exec.names
+	"nc.openbsd" in rule.kernel.exec.names
+	"socat" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.netcat_tools)
+}
+
+test_kernel_names_follow_the_config if {
+	names := rule.kernel.exec.names with data.palisade.config.netcat_tools as {"nc": true, "telnet": false}
+	names == ["nc"]
+}

@@ -19,3 +19,10 @@ test_nmap_on_host_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/nmap", ["nmap", "-p", "22", "10.0.0.1"])
 	count(hits) == 0
 }
+
+test_kernel_matches_the_same_names_in_containers if {
+	rule.kernel.scope == "containers"
+	"nmap" in rule.kernel.exec.names
+	"masscan" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.recon_tools)
+}

@@ -3,6 +3,11 @@
 # NTP, HTTPS, DNS over TLS). Reverse shells, miners and C2 favour odd ports
 # (4444, 3333, 1337). Internal destinations (config: internal_cidrs) are not
 # judged here: service ports inside a cluster are as varied as the services.
+#
+# Kernel: the whole rule, from containers: deny every destination
+# (0.0.0.0/0, ::/0), allow the allowed ports on every destination, and
+# allow every internal CIDR on any port (the longest prefix wins, then the
+# entry naming a port). An alert rule, so the kernel only reports.
 package palisade.rules.outbound_port_not_allowed
 
 import rego.v1
@@ -38,3 +43,14 @@ protocol := p if {
 	p := input.network.protocol
 	is_string(p)
 } else := "?"
+
+# The kernel's part: the same allow-list, as deny and allow entries. (No
+# allowed ports means none: an entry with empty `ports` would allow any.)
+kernel := {
+	"scope": "containers",
+	"connect": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}],
+	"connect_allow": array.concat(
+		[{"cidr": cidr, "ports": ports} | ports := config.allowed_outbound_ports; count(ports) > 0; some cidr in ["0.0.0.0/0", "::/0"]],
+		[{"cidr": cidr} | some cidr in config.internal_cidrs],
+	),
+}

@@ -36,3 +36,20 @@ test_host_process_is_not_matched if {
 	hits := rule.hits with input as fx.host_connect("203.0.113.7", 4444)
 	count(hits) == 0
 }
+
+test_kernel_denies_everything_but_allowed_ports_and_internal_cidrs if {
+	k := rule.kernel
+	k.scope == "containers"
+	k.connect == [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]
+	{"cidr": "0.0.0.0/0", "ports": [53, 80, 123, 443, 853]} in k.connect_allow
+	{"cidr": "::/0", "ports": [53, 80, 123, 443, 853]} in k.connect_allow
+	{"cidr": "10.0.0.0/8"} in k.connect_allow
+	{"cidr": "fc00::/7"} in k.connect_allow
+	count(k.connect_allow) == 2 + count(data.palisade.config.internal_cidrs)
+}
+
+test_kernel_with_no_allowed_ports_allows_internal_cidrs_only if {
+	allows := rule.kernel.connect_allow with data.palisade.config.allowed_outbound_ports as []
+		with data.palisade.config.internal_cidrs as ["10.0.0.0/8", "172.16.0.0/12"]
+	allows == [{"cidr": "10.0.0.0/8"}, {"cidr": "172.16.0.0/12"}]
+}

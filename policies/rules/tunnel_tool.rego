@@ -1,6 +1,10 @@
 # PAL-003: a tunnelling or port-forwarding tool runs (chisel, ngrok, frp,
 # bore, ...): it exposes internal services to the internet or carries C2
 # traffic inside another protocol, past network policy.
+#
+# Kernel: the same names are matched at exec everywhere, by the file's own
+# name (after symlinks); an alert rule, so the kernel only reports. A
+# renamed copy is reported by userspace only.
 package palisade.rules.tunnel_tool
 
 import rego.v1
@@ -24,4 +28,10 @@ hits contains msg if {
 	found := {n | some n in names; config.tunnel_tools[n]}
 	count(found) > 0
 	msg := concat("", ["tunnelling tool ", concat("/", sort(found)), " executed ", where, ": ", short_cmdline])
+}
+
+# The kernel's part: every name in config tunnel_tools, everywhere.
+kernel := {
+	"scope": "all",
+	"exec": {"names": [n | some n, _ in config.tunnel_tools; config.tunnel_tools[n]]},
 }

@@ -19,3 +19,10 @@ test_ssh_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/ssh", ["ssh", "deploy@bastion.example.com"])
 	count(hits) == 0
 }
+
+test_kernel_matches_tunnel_names_everywhere if {
+	rule.kernel.scope == "all"
+	"chisel" in rule.kernel.exec.names
+	"ngrok" in rule.kernel.exec.names
+	count(rule.kernel.exec.names) == count(data.palisade.config.tunnel_tools)
+}

@@ -18,9 +18,16 @@ pub const EVENT_LINE_MAX: usize = 1 << 20;
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
     /// Validate a bundle: Rego syntax, rule metadata, duplicate ids, modes,
-    /// exceptions (owner, reason and expiry required). Exits non-zero with
-    /// `file:line: reason` on the first problem.
-    Check { dir: PathBuf },
+    /// exceptions (owner, reason and expiry required), rules' `kernel`
+    /// sections. Exits non-zero with `file:line: reason` on the first
+    /// problem. Lists the rules, then which the kernel enforces and which
+    /// are judged in userspace only.
+    Check {
+        dir: PathBuf,
+        /// Print the rules and the kernel plan as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bundle's `test_*` rules (in `*_test.rego` files), printing
     /// PASS/FAIL per test; exits non-zero when one fails.
     Test { dir: PathBuf },
@@ -55,7 +62,7 @@ pub enum PolicyCommand {
 
 pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
     match command {
-        PolicyCommand::Check { dir } => check(&dir),
+        PolicyCommand::Check { dir, json } => check(&dir, json),
         PolicyCommand::Test { dir } => test(&dir),
         PolicyCommand::Eval { dir } => eval(&dir),
         PolicyCommand::Replay { dir, events, against, json } => {
@@ -71,8 +78,22 @@ fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
     Ok((bundle, policy))
 }
 
-fn check(dir: &Path) -> anyhow::Result<()> {
+fn check(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     let (bundle, policy) = load(dir)?;
+    if as_json {
+        let summary = json!({
+            "bundle": dir.display().to_string(),
+            "digest": policy.short_digest(),
+            "mode": policy.mode,
+            "engines": policy.engines(),
+            "rules": policy.rules,
+            "exceptions": policy.exceptions.len(),
+            "tests": bundle.tests.len(),
+            "kernel": policy.kernel,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     let kinds: std::collections::BTreeSet<&str> =
         policy.rules.iter().flat_map(|r| r.kinds.iter().map(String::as_str)).collect();
     println!(
@@ -102,7 +123,63 @@ fn check(dir: &Path) -> anyhow::Result<()> {
             rule.title
         );
     }
+    print_kernel_plan(&policy);
     Ok(())
+}
+
+/// One line per rule: what the kernel matches, where and with what effect
+/// (enforce: denied in the kernel; audit: would block, reported; alert:
+/// reported), or why it is judged in userspace only.
+fn print_kernel_plan(policy: &Policy) {
+    let plan = &policy.kernel;
+    println!(
+        "  kernel-enforced ({}): enforce = denied in the kernel, audit = reported as would_block, alert = reported",
+        plan.rules.len()
+    );
+    for rule in &plan.rules {
+        let mut what = Vec::new();
+        if !rule.exec_names.is_empty() {
+            what.push(format!("exec names [{}]", rule.exec_names.join(", ")));
+        }
+        if !rule.exec_paths.is_empty() {
+            let paths: Vec<String> =
+                rule.exec_paths.iter().map(|p| p.display().to_string()).collect();
+            what.push(format!("exec paths [{}]", paths.join(", ")));
+        }
+        for allow in [false, true] {
+            let list: Vec<String> =
+                rule.connect.iter().filter(|m| m.allow == allow).map(|m| m.to_string()).collect();
+            if !list.is_empty() {
+                let verb = if allow { "allow" } else { "deny" };
+                what.push(format!("connect {verb} [{}]", list.join(", ")));
+            }
+        }
+        let effect = match (rule.enforce, rule.blocking) {
+            (true, _) => "enforce",
+            (false, true) => "audit",
+            (false, false) => "alert",
+        };
+        let until = rule.exceptions_until.map(|ns| {
+            let expires = policy
+                .exceptions
+                .iter()
+                .find(|e| e.expires_ns == ns && e.rules.contains(&rule.id))
+                .map_or_else(String::new, |e| e.expires.clone());
+            format!("; reported only while an exception applies (until {expires})")
+        });
+        println!(
+            "    {:<8} scope {:<10} {:<7} {}{}",
+            rule.id,
+            rule.scope,
+            effect,
+            what.join("; "),
+            until.unwrap_or_default()
+        );
+    }
+    println!("  userspace-only ({}):", plan.userspace_only.len());
+    for rule in &plan.userspace_only {
+        println!("    {:<8} {}", rule.id, rule.why);
+    }
 }
 
 fn test(dir: &Path) -> anyhow::Result<()> {

@@ -9,9 +9,16 @@ use regorus::{
     rvm::{RegoVM, program::Program},
     utils::limits::ExecutionTimerConfig,
 };
+// The syntax tree, to find the `kernel` rules (regorus calls it unstable).
+use regorus::unstable::{Rule, RuleHead};
 use serde_json::json;
 
-use super::{ENTRY_POINT, PolicyError, bundle::Bundle, one_line};
+use super::{
+    ENTRY_POINT, PolicyError,
+    bundle::Bundle,
+    kernel_plan::{self, KernelPlan},
+    one_line,
+};
 use crate::event::parse_rfc3339_ns;
 
 /// RVM instructions one evaluation may run: far above any sane rule set,
@@ -64,6 +71,8 @@ pub struct ExceptionInfo {
     pub owner: String,
     pub expires: String,
     pub expires_ns: i128,
+    /// The ids of the rules it covers.
+    pub rules: Vec<String>,
 }
 
 /// How one event kind is evaluated.
@@ -90,6 +99,8 @@ pub struct Policy {
     pub rules: Vec<RuleMeta>,
     pub exceptions: Vec<ExceptionInfo>,
     pub mode: String,
+    /// What the kernel enforces itself, from the rules' `kernel` sections.
+    pub kernel: KernelPlan,
     /// The program for each event kind some rule names.
     by_kind: BTreeMap<String, Runner>,
     /// For kinds no rule names: the bundle without rule modules.
@@ -103,6 +114,13 @@ struct Module<'a> {
     path: &'a str,
     text: &'a str,
     package: String,
+    /// Line of the module's first `kernel` rule, if it has one.
+    kernel_line: Option<usize>,
+    /// What the per-event programs compile: `text` with the `kernel` rules
+    /// blanked out (lines kept). `kernel` is read once, at load, and the
+    /// RVM would otherwise build it again for every event, as it evaluates
+    /// every rule of a package that main.rego reaches by a variable.
+    judged: String,
 }
 
 impl Policy {
@@ -123,6 +141,8 @@ impl Policy {
         let rules = read_rule_metas(&mut all, &modules)?;
         let mode = check_config(bundle, &rules)?;
         let exceptions = check_exceptions(bundle, &rules)?;
+        let sections = read_kernel_sections(&mut all, &modules, &rules)?;
+        let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
         if !modules.iter().any(|m| m.package == "palisade.main") {
             return Err(PolicyError::invalid(
                 &bundle.origin,
@@ -164,6 +184,7 @@ impl Policy {
             rules,
             exceptions,
             mode,
+            kernel,
             by_kind,
             no_rules,
             data,
@@ -240,9 +261,54 @@ fn parse_modules(bundle: &Bundle) -> Result<Vec<Module<'_>>, PolicyError> {
             .ok_or_else(|| {
                 PolicyError::invalid(format!("{}:1", file.path), "no package declaration")
             })?;
-        modules.push(Module { path: &file.path, text: &file.text, package });
+        let kernel = kernel_rule_spans(&mut engine, &file.text);
+        let kernel_line = kernel.first().map(|k| k.2);
+        let mut judged = file.text.clone();
+        for &(start, end, _) in &kernel {
+            blank(&mut judged, start..end);
+        }
+        modules.push(Module { path: &file.path, text: &file.text, package, kernel_line, judged });
     }
     Ok(modules)
+}
+
+/// (start, end, line) of each rule defining `kernel` in the one module
+/// loaded in `engine`, from regorus's syntax tree.
+fn kernel_rule_spans(engine: &mut Engine, text: &str) -> Vec<(usize, usize, usize)> {
+    let mut spans = Vec::new();
+    for module in engine.get_modules() {
+        for rule in &module.policy {
+            let name = match rule.as_ref() {
+                Rule::Spec { head, .. } => match head {
+                    RuleHead::Compr { refr, .. }
+                    | RuleHead::Set { refr, .. }
+                    | RuleHead::Func { refr, .. } => refr.span().text(),
+                },
+                Rule::Default { refr, .. } => refr.span().text(),
+            };
+            let rest = name.strip_prefix("kernel");
+            if !rest.is_some_and(|r| r.is_empty() || r.starts_with(['.', '['])) {
+                continue;
+            }
+            let span = rule.span();
+            let (start, end) = (span.start as usize, span.end as usize);
+            // Only a span that is exactly this text's rule is trusted.
+            if text.get(start..end) == Some(span.text()) {
+                spans.push((start, end, span.line as usize));
+            }
+        }
+    }
+    spans
+}
+
+/// Replaces `range` of `text` by spaces, keeping newlines (so lines and
+/// byte offsets stay where they were).
+fn blank(text: &mut String, range: std::ops::Range<usize>) {
+    let blanked: String = text[range.clone()]
+        .chars()
+        .map(|c| if c == '\n' { "\n".to_string() } else { " ".repeat(c.len_utf8()) })
+        .collect();
+    text.replace_range(range, &blanked);
 }
 
 /// Adds a Rego module, turning a parse error into `file:line:col: reason`.
@@ -271,7 +337,7 @@ fn compile_program<'a>(
 ) -> Result<Compiled, PolicyError> {
     let mut engine = limited_engine(TIME_LIMIT);
     for m in modules {
-        add_module(&mut engine, m.path, m.text)?;
+        add_module(&mut engine, m.path, &m.judged)?;
     }
     engine.add_data(data.clone()).map_err(|e| PolicyError::invalid("data", one_line(&e)))?;
     let entry: Rc<str> = Rc::from(ENTRY_POINT);
@@ -426,6 +492,44 @@ fn read_rule_metas(all: &mut Engine, modules: &[Module<'_>]) -> Result<Vec<RuleM
     Ok(rules)
 }
 
+/// Each rule module's `kernel`, evaluated with the bundle's data (it must
+/// not depend on `input`). A module without one is judged in userspace only.
+fn read_kernel_sections<'a>(
+    all: &mut Engine,
+    modules: &[Module<'_>],
+    rules: &'a [RuleMeta],
+) -> Result<Vec<kernel_plan::Section<'a>>, PolicyError> {
+    let mut sections = Vec::new();
+    for m in modules.iter().filter(|m| m.package.starts_with(RULES_PACKAGE)) {
+        let package = format!("data.{}", m.package);
+        let Some(meta) = rules.iter().find(|r| r.package == package) else {
+            continue;
+        };
+        let Some(line) = m.kernel_line else {
+            sections.push(kernel_plan::Section {
+                meta,
+                kernel: None,
+                undefined: false,
+                at: format!("{}:1", m.path),
+            });
+            continue;
+        };
+        let at = format!("{}:{line}", m.path);
+        let value = all.eval_rule(format!("{package}.kernel")).map_err(|e| {
+            PolicyError::invalid(&at, format!("cannot evaluate `kernel`: {}", one_line(&e)))
+        })?;
+        let kernel = match value {
+            Value::Undefined => None,
+            value => Some(serde_json::to_value(&value).map_err(|e| {
+                PolicyError::invalid(&at, format!("`kernel` is not plain data: {e}"))
+            })?),
+        };
+        let undefined = kernel.is_none();
+        sections.push(kernel_plan::Section { meta, kernel, undefined, at });
+    }
+    Ok(sections)
+}
+
 fn is_mitre_id(text: &str) -> bool {
     let Some(rest) = text.strip_prefix('T') else {
         return false;
@@ -502,12 +606,16 @@ fn check_exceptions(
         let covered = e["rules"].as_array().filter(|r| !r.is_empty()).ok_or_else(|| {
             PolicyError::invalid(&loc, format!("exception `{id}` must list the `rules` it covers"))
         })?;
+        let mut covers = Vec::new();
         for r in covered {
-            if !r.as_str().is_some_and(|r| rules.iter().any(|known| known.id == r)) {
-                return Err(PolicyError::invalid(
-                    &loc,
-                    format!("exception `{id}` covers unknown rule {r}"),
-                ));
+            match r.as_str().filter(|r| rules.iter().any(|known| known.id == *r)) {
+                Some(r) => covers.push(r.to_string()),
+                None => {
+                    return Err(PolicyError::invalid(
+                        &loc,
+                        format!("exception `{id}` covers unknown rule {r}"),
+                    ));
+                }
             }
         }
         if !e["scope"].is_object() {
@@ -521,7 +629,7 @@ fn check_exceptions(
         if out.iter().any(|x| x.id == id) {
             return Err(PolicyError::invalid(&loc, format!("duplicate exception id `{id}`")));
         }
-        out.push(ExceptionInfo { id: id.to_string(), owner, expires, expires_ns });
+        out.push(ExceptionInfo { id: id.to_string(), owner, expires, expires_ns, rules: covers });
     }
     Ok(out)
 }
@@ -559,5 +667,92 @@ impl Evaluator {
             }
         };
         serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::bundle::SourceFile;
+
+    const MAIN: &str =
+        "package palisade.main\n\nimport rego.v1\n\ndecision := {\"action\": \"allow\"}\n";
+
+    /// A bundle with one rule module: `meta`, `hits`, then `extra`.
+    fn bundle(extra: &str) -> Bundle {
+        let rule = format!(
+            "package palisade.rules.nc\n\nimport rego.v1\n\n\
+             meta := {{\"id\": \"T-001\", \"title\": \"nc\", \"severity\": \"high\", \"mitre\": \"T1095\", \"action\": \"block\", \"kinds\": [\"process_exec\"]}}\n\n\
+             hits contains \"nc\" if input.process.binary == \"/usr/bin/nc\"\n\n{extra}\n"
+        );
+        let files = [
+            ("main.rego", MAIN.to_string()),
+            ("rules/nc.rego", rule),
+            ("config.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#.to_string()),
+        ];
+        let files =
+            files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();
+        Bundle::from_files("t".into(), files).unwrap()
+    }
+
+    #[test]
+    fn kernel_is_read_once_and_left_out_of_the_event_programs() {
+        let b = bundle(
+            "# The kernel's part: é.\nkernel := {\n\t\"exec\": {\"names\": [\"nc\", \"ncat\"]},\n}\n\nafter := \"é\"",
+        );
+        let modules = parse_modules(&b).unwrap();
+        let m = modules.iter().find(|m| m.package == "palisade.rules.nc").unwrap();
+        assert_eq!(m.kernel_line, Some(10));
+        assert!(!m.judged.contains("kernel :=") && !m.judged.contains("ncat"), "{}", m.judged);
+        assert!(
+            m.judged.contains("# The kernel's part: é.") && m.judged.contains("after := \"é\"")
+        );
+        assert_eq!(
+            (m.judged.len(), m.judged.lines().count()),
+            (m.text.len(), m.text.lines().count())
+        );
+
+        let policy = Policy::compile(&b).unwrap();
+        assert_eq!(policy.kernel.rules.len(), 1);
+        let rule = &policy.kernel.rules[0];
+        assert_eq!((rule.id.as_str(), rule.enforce), ("T-001", true));
+        assert_eq!(rule.exec_names, ["nc", "ncat"]);
+        // The hits still judge events.
+        let decision = policy
+            .evaluator()
+            .eval(&json!({"kind": "process_exec", "process": {"binary": "/usr/bin/nc"}}))
+            .unwrap();
+        assert_eq!(decision["action"], "allow", "the test main.rego allows all");
+    }
+
+    #[test]
+    fn kernel_from_input_is_undefined_and_a_failing_one_names_its_line() {
+        let policy =
+            Policy::compile(&bundle("kernel := {\"exec\": {\"names\": [input.process.binary]}}"))
+                .unwrap();
+        assert!(policy.kernel.rules.is_empty());
+        assert_eq!(policy.kernel.userspace_only[0].id, "T-001");
+        assert!(policy.kernel.userspace_only[0].why.contains("undefined"));
+
+        let policy = Policy::compile(&bundle("")).unwrap();
+        assert!(policy.kernel.userspace_only[0].why.starts_with("no `kernel` section"));
+
+        let err = Policy::compile(&bundle(
+            "kernel := {\"exec\": {\"names\": [\"nc\"]}, \"scope\": \"pod\"}",
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            err,
+            "rules/nc.rego:9: kernel.scope: \"pod\" is not \"all\", \"containers\" or \"host\""
+        );
+
+        let err =
+            Policy::compile(&bundle("kernel := {\"exec\": {\"names\": [concat(\"\", [1])]}}"))
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(err.starts_with("rules/nc.rego:9: cannot evaluate `kernel`"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compiled;
 pub mod enforce;
 pub mod judge;
+pub mod kernel_plan;
 pub mod reload;
 pub mod testing;
 

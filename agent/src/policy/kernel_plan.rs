@@ -1,0 +1,820 @@
+//! What the kernel enforces itself: each rule module's optional `kernel`
+//! object, checked and normalised when the bundle is compiled.
+//!
+//! A rule's `hits` see the whole event in userspace, after the fact. Its
+//! `kernel` section names the part of the rule the kernel hooks can match on
+//! their own, before the exec or the connection happens: executables by file
+//! name or by path, and destinations by CIDR, port and protocol. The agent
+//! writes the plan into the enforcement maps; the contract is documented in
+//! `policies/README.md` ("Kernel enforcement").
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{
+    PolicyError,
+    compiled::{ExceptionInfo, RuleMeta},
+};
+
+/// Bytes a rule id takes in a kernel verdict, NUL padded: a kernel-enforced
+/// rule's id must be shorter. (`palisade_common::enforce::RULE_ID_LEN`.)
+pub const RULE_ID_LEN: usize = 32;
+/// Bytes an executable's name takes in the kernel's name map, NUL padded:
+/// names must be shorter. (`palisade_common::enforce::EXEC_NAME_LEN`.)
+pub const EXEC_NAME_LEN: usize = 56;
+/// Longest path the agent resolves (PATH_MAX, with its NUL).
+const PATH_MAX: usize = 4096;
+
+const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow"];
+const EXEC_FIELDS: &[&str] = &["names", "paths"];
+const NET_FIELDS: &[&str] = &["cidr", "ports", "protocols"];
+
+/// The kernel's share of the bundle: every rule, either enforced in the
+/// kernel (too) or judged in userspace only. Both lists are sorted by id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KernelPlan {
+    pub rules: Vec<KernelRule>,
+    pub userspace_only: Vec<UserspaceOnly>,
+}
+
+/// A rule the kernel does not match, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserspaceOnly {
+    pub id: String,
+    pub why: String,
+}
+
+/// Which processes a kernel rule applies to, by PID namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelScope {
+    /// Every process.
+    #[default]
+    All,
+    /// Processes in a nested PID namespace.
+    Containers,
+    /// Processes in the initial PID namespace.
+    Host,
+}
+
+impl KernelScope {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelScope::All => "all",
+            KernelScope::Containers => "containers",
+            KernelScope::Host => "host",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [KernelScope::All, KernelScope::Containers, KernelScope::Host]
+            .into_iter()
+            .find(|s| s.name() == text)
+    }
+}
+
+impl fmt::Display for KernelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// One rule's kernel section, normalised, with the modes that decide what
+/// the kernel does on a match.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KernelRule {
+    pub id: String,
+    pub scope: KernelScope,
+    /// The rule's effective mode (config `rule_modes[id]`, else `mode`) is
+    /// `enforce` and its action is `block` or `kill`: the kernel denies.
+    pub enforce: bool,
+    /// The rule's action is `block` or `kill`: in audit mode a match is
+    /// reported as `would_block`.
+    pub blocking: bool,
+    /// The latest `expires` (ns since the Unix epoch) of the bundle's
+    /// exceptions covering this rule, expired or not; None if none does.
+    /// Until then the kernel only reports the rule's matches.
+    pub exceptions_until: Option<i128>,
+    /// File names (last component of the real path), sorted, unique.
+    pub exec_names: Vec<String>,
+    /// Absolute paths, sorted, unique; resolved to (device, inode) by the agent.
+    pub exec_paths: Vec<PathBuf>,
+    /// Deny entries, then allow entries, each sorted, unique.
+    pub connect: Vec<NetMatch>,
+}
+
+/// A destination: an address block, with ports and protocols (empty = any).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NetMatch {
+    /// A carve-out from deny entries (`connect_allow`), not a deny.
+    pub allow: bool,
+    /// The network address: host bits zero. An IPv4-mapped IPv6 block
+    /// (`::ffff:a.b.c.d/n`, n >= 96) is given as its IPv4 block.
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    /// Sorted, unique; empty for any port.
+    pub ports: Vec<u16>,
+    /// Sorted, unique; empty for any protocol.
+    pub protocols: Vec<Protocol>,
+}
+
+impl NetMatch {
+    /// `addr/prefix_len`.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// `10.0.0.0/8`, `0.0.0.0/0 port 53,443 udp`: the CIDR, then the ports and
+/// protocols when not any.
+impl fmt::Display for NetMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cidr())?;
+        if !self.ports.is_empty() {
+            let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+            write!(f, " port {}", ports.join(","))?;
+        }
+        if !self.protocols.is_empty() {
+            let protocols: Vec<&str> = self.protocols.iter().map(|p| p.name()).collect();
+            write!(f, " {}", protocols.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number (IPPROTO_TCP, IPPROTO_UDP).
+    #[allow(dead_code, reason = "for the map writer (agent/src/kernel), written in parallel")]
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// One rule module's `kernel` value as the bundle evaluates it.
+#[derive(Debug, Clone)]
+pub struct Section<'a> {
+    pub meta: &'a RuleMeta,
+    /// The evaluated `kernel`; None when the module defines none.
+    pub kernel: Option<Value>,
+    /// The module defines `kernel`, but it is undefined (its conditions do
+    /// not hold).
+    pub undefined: bool,
+    /// `file:line` of the `kernel` definition, for errors.
+    pub at: String,
+}
+
+/// The plan for a bundle: `config` is `data.palisade.config` (modes already
+/// checked), `exceptions` the bundle's exceptions (already checked). An
+/// invalid section fails with its `file:line` and the field at fault.
+pub fn plan(
+    sections: &[Section<'_>],
+    config: &Value,
+    exceptions: &[ExceptionInfo],
+) -> Result<KernelPlan, PolicyError> {
+    let mut plan = KernelPlan::default();
+    for section in sections {
+        let id = &section.meta.id;
+        // Checked even when the rule is off: turning it on must not turn
+        // up an error.
+        let parsed = match &section.kernel {
+            Some(kernel) => Some(
+                parse(section.meta, kernel)
+                    .map_err(|reason| PolicyError::invalid(&section.at, reason))?,
+            ),
+            None => None,
+        };
+        let mode = rule_mode(config, id);
+        let why = if mode == "off" {
+            Some("rule is off (config rule_modes)")
+        } else if section.undefined {
+            Some("`kernel` is undefined (its conditions do not hold)")
+        } else if parsed.is_none() {
+            Some("no `kernel` section: matched in userspace only, on the whole event")
+        } else {
+            None
+        };
+        let (None, Some(parsed)) = (why, parsed) else {
+            let why = why.unwrap_or_default().to_string();
+            plan.userspace_only.push(UserspaceOnly { id: id.clone(), why });
+            continue;
+        };
+        let blocking = matches!(section.meta.action.as_str(), "block" | "kill");
+        let exceptions_until = exceptions
+            .iter()
+            .filter(|e| e.rules.iter().any(|r| r == id))
+            .map(|e| e.expires_ns)
+            .max();
+        plan.rules.push(KernelRule {
+            id: id.clone(),
+            scope: parsed.scope,
+            enforce: blocking && mode == "enforce",
+            blocking,
+            exceptions_until,
+            exec_names: parsed.exec_names,
+            exec_paths: parsed.exec_paths,
+            connect: parsed.connect,
+        });
+    }
+    plan.rules.sort_by(|a, b| a.id.cmp(&b.id));
+    plan.userspace_only.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(plan)
+}
+
+/// A rule's mode: config `rule_modes[id]`, else `mode`.
+fn rule_mode<'a>(config: &'a Value, id: &str) -> &'a str {
+    config["rule_modes"][id].as_str().or_else(|| config["mode"].as_str()).unwrap_or("audit")
+}
+
+/// A kernel section without the modes.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    scope: KernelScope,
+    exec_names: Vec<String>,
+    exec_paths: Vec<PathBuf>,
+    connect: Vec<NetMatch>,
+}
+
+/// Checks and normalises one `kernel` value; the error is one line naming
+/// the field.
+fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
+    let Some(fields) = kernel.as_object() else {
+        return Err(format!(
+            "kernel: must be an object with `exec` and/or `connect`, not {}",
+            short(kernel)
+        ));
+    };
+    known_fields("kernel", fields, KERNEL_FIELDS)?;
+    let scope = match fields.get("scope") {
+        None => KernelScope::All,
+        Some(s) => s.as_str().and_then(KernelScope::parse).ok_or_else(|| {
+            format!("kernel.scope: {} is not \"all\", \"containers\" or \"host\"", short(s))
+        })?,
+    };
+
+    let (mut exec_names, mut exec_paths) = (Vec::new(), Vec::new());
+    if let Some(exec) = fields.get("exec") {
+        let Some(exec) = exec.as_object() else {
+            return Err(format!(
+                "kernel.exec: must be an object with `names` and/or `paths`, not {}",
+                short(exec)
+            ));
+        };
+        known_fields("kernel.exec", exec, EXEC_FIELDS)?;
+        for (i, name) in strings("kernel.exec.names", exec.get("names"))?.into_iter().enumerate() {
+            check_name(name).map_err(|why| format!("kernel.exec.names[{i}]: {why}"))?;
+            exec_names.push(name.to_string());
+        }
+        for (i, path) in strings("kernel.exec.paths", exec.get("paths"))?.into_iter().enumerate() {
+            check_path(path).map_err(|why| format!("kernel.exec.paths[{i}]: {why}"))?;
+            exec_paths.push(PathBuf::from(path));
+        }
+    }
+    exec_names.sort();
+    exec_names.dedup();
+    exec_paths.sort();
+    exec_paths.dedup();
+
+    let deny = net_entries("kernel.connect", fields.get("connect"), false)?;
+    let allow = net_entries("kernel.connect_allow", fields.get("connect_allow"), true)?;
+    if !allow.is_empty() && deny.is_empty() {
+        return Err("kernel.connect_allow: allow entries carve destinations out of denied ones, but kernel.connect denies nothing; add the deny entries or drop the allows".into());
+    }
+    check_no_contradiction(&deny, &allow)?;
+    let mut connect: Vec<NetMatch> = deny.into_iter().chain(allow).map(|(_, m)| m).collect();
+    connect.sort();
+    connect.dedup();
+
+    let has_exec = !exec_names.is_empty() || !exec_paths.is_empty();
+    if !has_exec && connect.is_empty() {
+        return Err("kernel: neither kernel.exec nor kernel.connect names anything to deny; fill one or remove the `kernel` section".into());
+    }
+    let kind = |k: &str| meta.kinds.iter().any(|x| x == k);
+    if has_exec && !kind("process_exec") {
+        return Err(
+            "kernel.exec: the rule's meta.kinds must include \"process_exec\" for the kernel to match execs"
+                .into(),
+        );
+    }
+    if !connect.is_empty() && !kind("network_connect") {
+        return Err(
+            "kernel.connect: the rule's meta.kinds must include \"network_connect\" for the kernel to match connections"
+                .into(),
+        );
+    }
+    if meta.id.len() >= RULE_ID_LEN || meta.id.contains('\0') {
+        return Err(format!(
+            "kernel: rule id `{}` is {} bytes; the id of a rule with a kernel section must be under {RULE_ID_LEN}",
+            meta.id,
+            meta.id.len()
+        ));
+    }
+    Ok(Parsed { scope, exec_names, exec_paths, connect })
+}
+
+/// A value for an error message, cut short.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+fn known_fields(
+    at: &str,
+    fields: &serde_json::Map<String, Value>,
+    known: &[&str],
+) -> Result<(), String> {
+    match fields.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => Err(format!("{at}.{key}: unknown field (known: {})", known.join(", "))),
+        None => Ok(()),
+    }
+}
+
+/// An optional array of strings (a Rego set arrives as an array).
+fn strings<'a>(at: &str, value: Option<&'a Value>) -> Result<Vec<&'a str>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let list = value
+        .as_array()
+        .ok_or_else(|| format!("{at}: must be an array of strings, not {}", short(value)))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| v.as_str().ok_or_else(|| format!("{at}[{i}]: {} is not a string", short(v))))
+        .collect()
+}
+
+/// A file name the kernel's name map can hold.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.contains('/') {
+        return Err(format!(
+            "{name:?} contains '/': give the file name alone, or the path in kernel.exec.paths"
+        ));
+    }
+    if name.is_empty() || name.len() >= EXEC_NAME_LEN {
+        return Err(format!(
+            "{name:?} is {} bytes; the kernel matches names of 1 to {} bytes",
+            name.len(),
+            EXEC_NAME_LEN - 1
+        ));
+    }
+    if name == "." || name == ".." || name.contains('\0') {
+        return Err(format!("{name:?} is not a file name"));
+    }
+    Ok(())
+}
+
+fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} is not an absolute path"));
+    }
+    if path.len() >= PATH_MAX || path.contains('\0') {
+        return Err(format!("{path:?} is not a usable path (over {PATH_MAX} bytes, or a NUL)"));
+    }
+    Ok(())
+}
+
+/// `connect` or `connect_allow`: each entry with its field name for errors.
+fn net_entries(
+    at: &str,
+    value: Option<&Value>,
+    allow: bool,
+) -> Result<Vec<(String, NetMatch)>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let list = value.as_array().ok_or_else(|| {
+        format!(
+            "{at}: must be an array of {{cidr, ports, protocols}} objects, not {}",
+            short(value)
+        )
+    })?;
+    let mut out = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let Some(fields) = entry.as_object() else {
+            return Err(format!(
+                "{at}: must be an object {{cidr, ports, protocols}}, not {}",
+                short(entry)
+            ));
+        };
+        known_fields(&at, fields, NET_FIELDS)?;
+        let cidr = fields.get("cidr").ok_or_else(|| {
+            format!("{at}.cidr: missing (an IP address or CIDR, e.g. \"10.0.0.0/8\")")
+        })?;
+        let (addr, prefix_len) = cidr
+            .as_str()
+            .and_then(parse_cidr)
+            .ok_or_else(|| format!("{at}.cidr: {} is not an IP address or CIDR", short(cidr)))?;
+        let mut ports = Vec::new();
+        if let Some(list) = fields.get("ports") {
+            let list = list.as_array().ok_or_else(|| {
+                format!("{at}.ports: must be an array of port numbers, not {}", short(list))
+            })?;
+            for (j, p) in list.iter().enumerate() {
+                ports.push(port(p).ok_or_else(|| {
+                    format!("{at}.ports[{j}]: {} is not a port (1 to 65535)", short(p))
+                })?);
+            }
+        }
+        let mut protocols = Vec::new();
+        for (j, p) in
+            strings(&format!("{at}.protocols"), fields.get("protocols"))?.into_iter().enumerate()
+        {
+            protocols.push(match p {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                _ => {
+                    return Err(format!("{at}.protocols[{j}]: {p:?} is not \"tcp\" or \"udp\""));
+                }
+            });
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        protocols.sort_unstable();
+        protocols.dedup();
+        out.push((at, NetMatch { allow, addr, prefix_len, ports, protocols }));
+    }
+    Ok(out)
+}
+
+fn port(v: &Value) -> Option<u16> {
+    let n = v
+        .as_u64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))?;
+    u16::try_from(n).ok().filter(|&p| p != 0)
+}
+
+/// An allow entry that exactly covers a denied destination (same block,
+/// some same port and protocol) cancels it: one of the two is a mistake.
+fn check_no_contradiction(
+    deny: &[(String, NetMatch)],
+    allow: &[(String, NetMatch)],
+) -> Result<(), String> {
+    type Key = (IpAddr, u8, Option<Protocol>, Option<u16>);
+    let keys = |m: &NetMatch| -> BTreeSet<Key> {
+        let protocols: Vec<Option<Protocol>> = if m.protocols.is_empty() {
+            vec![None]
+        } else {
+            m.protocols.iter().copied().map(Some).collect()
+        };
+        let ports: Vec<Option<u16>> = if m.ports.is_empty() {
+            vec![None]
+        } else {
+            m.ports.iter().copied().map(Some).collect()
+        };
+        protocols
+            .iter()
+            .flat_map(|&proto| ports.iter().map(move |&port| (m.addr, m.prefix_len, proto, port)))
+            .collect()
+    };
+    for (allow_at, a) in allow {
+        let allowed = keys(a);
+        if let Some((deny_at, d)) = deny.iter().find(|(_, d)| !keys(d).is_disjoint(&allowed)) {
+            return Err(format!(
+                "{allow_at}: allows {a}, which {deny_at} denies ({d}) with the same prefix, port and protocol; the two cancel out"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `a.b.c.d/n`, `x::y/n`, or a bare address (/32, /128); the address with
+/// its host bits cleared, and an IPv4-mapped IPv6 block as IPv4.
+pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match text.split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        None => max,
+        Some(len) if (1..=3).contains(&len.len()) && len.bytes().all(|b| b.is_ascii_digit()) => {
+            len.parse::<u8>().ok().filter(|&l| l <= max)?
+        }
+        Some(_) => return None,
+    };
+    Some(network(addr, len))
+}
+
+fn network(addr: IpAddr, len: u8) -> (IpAddr, u8) {
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            (IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), len)
+        }
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) if len >= 96 => network(IpAddr::V4(v4), len - 96),
+            _ => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                (IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), len)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn meta(id: &str, action: &str, kinds: &[&str]) -> RuleMeta {
+        RuleMeta {
+            id: id.into(),
+            title: "t".into(),
+            severity: "high".into(),
+            mitre: "T1095".into(),
+            action: action.into(),
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            package: "data.palisade.rules.t".into(),
+            file: "rules/t.rego".into(),
+        }
+    }
+
+    fn both() -> RuleMeta {
+        meta("PAL-001", "block", &["process_exec", "network_connect"])
+    }
+
+    fn cidr(text: &str) -> String {
+        let (addr, len) = parse_cidr(text).unwrap_or_else(|| panic!("{text} should parse"));
+        format!("{addr}/{len}")
+    }
+
+    fn err(kernel: Value) -> String {
+        parse(&both(), &kernel).expect_err("should be rejected")
+    }
+
+    #[test]
+    fn cidrs_are_normalised() {
+        assert_eq!(cidr("10.1.2.3/8"), "10.0.0.0/8");
+        assert_eq!(cidr("169.254.169.254"), "169.254.169.254/32");
+        assert_eq!(cidr("0.0.0.0/0"), "0.0.0.0/0");
+        assert_eq!(cidr("192.168.7.7/0"), "0.0.0.0/0");
+        assert_eq!(cidr("fd00:ec2::254"), "fd00:ec2::254/128");
+        assert_eq!(cidr("fe80::1/10"), "fe80::/10");
+        assert_eq!(cidr("::/0"), "::/0");
+        assert_eq!(cidr("2001:db8::1/127"), "2001:db8::/127");
+        // IPv4-mapped: as the IPv4 block, so it meets IPv4 entries.
+        assert_eq!(cidr("::ffff:169.254.169.254"), "169.254.169.254/32");
+        assert_eq!(cidr("::ffff:10.9.9.9/104"), "10.0.0.0/8");
+        assert_eq!(cidr("::ffff:0:0/96"), "0.0.0.0/0");
+        assert_eq!(cidr("::ffff:0:0/80"), "::/80");
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/0008",
+            "10.0.0/8",
+            "010.0.0.1",
+            "host.example",
+            "",
+            "/8",
+            "10.0.0.0/8/8",
+            " 10.0.0.1",
+        ] {
+            assert_eq!(parse_cidr(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_full_section_is_normalised() {
+        let parsed = parse(
+            &both(),
+            &json!({
+                "scope": "containers",
+                "exec": {"names": ["ncat", "nc", "nc"], "paths": ["/usr/bin/socat", "/usr/bin/socat"]},
+                "connect": [
+                    {"cidr": "169.254.169.254"},
+                    {"cidr": "0.0.0.0/0", "ports": [4444, 22, 4444], "protocols": ["udp", "tcp", "tcp"]},
+                ],
+                "connect_allow": [{"cidr": "10.1.0.0/8", "ports": [443]}],
+            }),
+        )
+        .unwrap();
+        assert_eq!(parsed.scope, KernelScope::Containers);
+        assert_eq!(parsed.exec_names, ["nc", "ncat"]);
+        assert_eq!(parsed.exec_paths, [PathBuf::from("/usr/bin/socat")]);
+        let shown: Vec<String> = parsed
+            .connect
+            .iter()
+            .map(|m| format!("{} {m}", if m.allow { "allow" } else { "deny" }))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "deny 0.0.0.0/0 port 22,4444 tcp,udp",
+                "deny 169.254.169.254/32",
+                "allow 10.0.0.0/8 port 443"
+            ]
+        );
+        assert_eq!(Protocol::Tcp.number(), 6);
+        assert_eq!(Protocol::Udp.number(), 17);
+    }
+
+    #[test]
+    fn scope_defaults_to_all_and_must_be_known() {
+        let parsed = parse(&both(), &json!({"exec": {"names": ["nc"]}})).unwrap();
+        assert_eq!(parsed.scope, KernelScope::All);
+        assert_eq!(
+            parse(&both(), &json!({"scope": "host", "exec": {"names": ["nc"]}})).unwrap().scope,
+            KernelScope::Host
+        );
+        let e = err(json!({"scope": "pods", "exec": {"names": ["nc"]}}));
+        assert_eq!(e, "kernel.scope: \"pods\" is not \"all\", \"containers\" or \"host\"");
+    }
+
+    #[test]
+    fn ports_and_protocols_are_checked() {
+        let entry = |e: Value| err(json!({"connect": [{"cidr": "10.0.0.0/8"}, e]}));
+        assert_eq!(
+            entry(json!({"cidr": "10.0.0.0/33"})),
+            "kernel.connect[1].cidr: \"10.0.0.0/33\" is not an IP address or CIDR"
+        );
+        assert_eq!(
+            entry(json!({"cidr": "1.2.3.4", "ports": [80, 0]})),
+            "kernel.connect[1].ports[1]: 0 is not a port (1 to 65535)"
+        );
+        assert_eq!(
+            entry(json!({"cidr": "1.2.3.4", "ports": [65536]})),
+            "kernel.connect[1].ports[0]: 65536 is not a port (1 to 65535)"
+        );
+        assert!(entry(json!({"cidr": "1.2.3.4", "ports": ["80"]})).contains("is not a port"));
+        assert!(entry(json!({"cidr": "1.2.3.4", "ports": [-1]})).contains("is not a port"));
+        assert!(
+            entry(json!({"cidr": "1.2.3.4", "ports": 80}))
+                .starts_with("kernel.connect[1].ports: must be an array")
+        );
+        assert_eq!(
+            entry(json!({"cidr": "1.2.3.4", "protocols": ["icmp"]})),
+            "kernel.connect[1].protocols[0]: \"icmp\" is not \"tcp\" or \"udp\""
+        );
+        assert!(entry(json!({"ports": [80]})).starts_with("kernel.connect[1].cidr: missing"));
+        assert!(
+            entry(json!({"cidr": "1.2.3.4", "port": 80}))
+                .starts_with("kernel.connect[1].port: unknown field")
+        );
+        let ok = parse(
+            &both(),
+            &json!({"connect": [{"cidr": "1.2.3.4", "ports": [1, 65535.0], "protocols": []}]}),
+        )
+        .unwrap();
+        assert_eq!(ok.connect[0].ports, [1, 65535]);
+        assert!(ok.connect[0].protocols.is_empty());
+    }
+
+    #[test]
+    fn exec_names_and_paths_are_checked() {
+        let names = |n: Value| err(json!({"exec": {"names": n}}));
+        assert!(
+            names(json!(["nc", "bin/nc"]))
+                .starts_with("kernel.exec.names[1]: \"bin/nc\" contains '/'")
+        );
+        assert!(names(json!([""])).contains("1 to 55 bytes"));
+        assert!(names(json!(["x".repeat(56)])).contains("is 56 bytes"));
+        assert!(parse(&both(), &json!({"exec": {"names": ["x".repeat(55)]}})).is_ok());
+        assert!(names(json!([".."])).contains("not a file name"));
+        assert!(names(json!("nc")).starts_with("kernel.exec.names: must be an array"));
+        assert!(names(json!([1])).starts_with("kernel.exec.names[0]: 1 is not a string"));
+        let e = err(json!({"exec": {"paths": ["usr/bin/nc"]}}));
+        assert_eq!(e, "kernel.exec.paths[0]: \"usr/bin/nc\" is not an absolute path");
+        assert!(
+            err(json!({"exec": {"name": ["nc"]}})).starts_with("kernel.exec.name: unknown field")
+        );
+        assert!(err(json!({"exec": ["nc"]})).starts_with("kernel.exec: must be an object"));
+    }
+
+    #[test]
+    fn the_section_must_fit_the_rule() {
+        let exec_only = meta("PAL-001", "block", &["process_exec"]);
+        let e = parse(&exec_only, &json!({"connect": [{"cidr": "1.2.3.4"}]})).unwrap_err();
+        assert!(
+            e.starts_with("kernel.connect: the rule's meta.kinds must include \"network_connect\""),
+            "{e}"
+        );
+        let net_only = meta("PAL-001", "block", &["network_connect"]);
+        let e = parse(&net_only, &json!({"exec": {"names": ["nc"]}})).unwrap_err();
+        assert!(
+            e.starts_with("kernel.exec: the rule's meta.kinds must include \"process_exec\""),
+            "{e}"
+        );
+        let long = meta(&"R".repeat(32), "block", &["process_exec"]);
+        let e = parse(&long, &json!({"exec": {"names": ["nc"]}})).unwrap_err();
+        assert!(e.contains("must be under 32"), "{e}");
+        assert!(
+            parse(
+                &meta(&"R".repeat(31), "block", &["process_exec"]),
+                &json!({"exec": {"names": ["nc"]}})
+            )
+            .is_ok()
+        );
+
+        assert!(err(json!({})).starts_with("kernel: neither kernel.exec nor kernel.connect"));
+        assert!(err(json!({"exec": {"names": []}, "connect": []})).starts_with("kernel: neither"));
+        assert!(err(json!(["nc"])).starts_with("kernel: must be an object"));
+        assert!(
+            err(json!({"exec": {"names": ["nc"]}, "connnect": []}))
+                .starts_with("kernel.connnect: unknown field")
+        );
+        let e = err(json!({"connect_allow": [{"cidr": "10.0.0.0/8"}]}));
+        assert!(e.starts_with("kernel.connect_allow: allow entries carve"), "{e}");
+        let e = err(json!({
+            "connect": [{"cidr": "0.0.0.0/0"}, {"cidr": "10.0.0.0/8", "ports": [80, 443], "protocols": ["tcp"]}],
+            "connect_allow": [{"cidr": "10.0.0.0/8", "ports": [443]}, {"cidr": "10.1.1.1/8", "ports": [22, 443], "protocols": ["tcp"]}],
+        }));
+        assert!(e.starts_with("kernel.connect_allow[1]: allows 10.0.0.0/8 port 22,443 tcp, which kernel.connect[1] denies"), "{e}");
+    }
+
+    fn exception(id: &str, rules: &[&str], expires_ns: i128) -> ExceptionInfo {
+        ExceptionInfo {
+            id: id.into(),
+            owner: "o".into(),
+            expires: "x".into(),
+            expires_ns,
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn modes_actions_and_exceptions_decide_what_the_kernel_does() {
+        let rules = [
+            meta("R-1", "block", &["process_exec"]),
+            meta("R-2", "alert", &["process_exec"]),
+            meta("R-3", "kill", &["process_exec"]),
+            meta("R-4", "block", &["process_exec"]),
+            meta("R-5", "block", &["process_exec"]),
+        ];
+        let kernel = json!({"exec": {"names": ["nc"]}});
+        let sections: Vec<Section<'_>> = rules
+            .iter()
+            .map(|m| Section {
+                meta: m,
+                kernel: (m.id != "R-5").then(|| kernel.clone()),
+                undefined: false,
+                at: "rules/t.rego:9".into(),
+            })
+            .collect();
+        let config = json!({"mode": "enforce", "rule_modes": {"R-3": "audit", "R-4": "off"}});
+        let exceptions = [
+            exception("E-1", &["R-1"], 10),
+            exception("E-2", &["R-2", "R-1"], 20),
+            exception("E-3", &["R-3"], 5),
+        ];
+        let plan = plan(&sections, &config, &exceptions).unwrap();
+        let got: Vec<(&str, bool, bool, Option<i128>)> = plan
+            .rules
+            .iter()
+            .map(|r| (r.id.as_str(), r.enforce, r.blocking, r.exceptions_until))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("R-1", true, true, Some(20)),
+                ("R-2", false, false, Some(20)),
+                ("R-3", false, true, Some(5)),
+            ]
+        );
+        let why: Vec<(&str, &str)> =
+            plan.userspace_only.iter().map(|u| (u.id.as_str(), u.why.as_str())).collect();
+        assert_eq!(why[0], ("R-4", "rule is off (config rule_modes)"));
+        assert_eq!(why[1].0, "R-5");
+        assert!(why[1].1.starts_with("no `kernel` section"), "{}", why[1].1);
+
+        // The global mode when the rule has no entry.
+        let plan2 = super::plan(&sections[..1], &json!({"mode": "audit"}), &[]).unwrap();
+        assert_eq!((plan2.rules[0].enforce, plan2.rules[0].exceptions_until), (false, None));
+
+        // An off rule's section is still checked.
+        let bad =
+            [Section { kernel: Some(json!({"exec": {"names": ["a/b"]}})), ..sections[3].clone() }];
+        let e = super::plan(&bad, &config, &[]).unwrap_err().to_string();
+        assert!(e.starts_with("rules/t.rego:9: kernel.exec.names[0]: \"a/b\" contains '/'"), "{e}");
+    }
+}
