@@ -113,7 +113,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             .name("palisade-process".into())
             .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
     };
-    let keeper = keep_kernel_rules(sensor.rules, Arc::clone(&policy), reload_rx, policy_tx, &origin);
+    let keeper =
+        keep_kernel_rules(sensor.rules, Arc::clone(&policy), reload_rx, policy_tx, &origin);
     let reloader = async {
         match &args.policy {
             Some(dir) => {
@@ -210,10 +211,9 @@ async fn keep_kernel_rules(
             policy = Arc::clone(update);
         }
         match apply_kernel_rules(&mut rules, &policy, origin) {
-            Ok(_) if update.is_some() => info!(
-                bundle = policy.short_digest(),
-                "the new bundle's kernel rules are in force"
-            ),
+            Ok(_) if update.is_some() => {
+                info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force")
+            }
             Ok(_) => {}
             Err(err) => {
                 warn!(%err, "cannot update the kernel rules; the previous ones stay in force")

@@ -32,7 +32,8 @@ const DENIED_UDP_PORT: u16 = 47_003;
 /// 127.0.0.3. Its Rego never matches, so every match in the events comes
 /// from the kernel hook.
 fn kernel_rule(paths: &[&Path]) -> String {
-    let paths: Vec<String> = paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+    let paths: Vec<String> =
+        paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
     format!(
         r#"package palisade.rules.kernel_deny
 
@@ -104,7 +105,8 @@ struct Binaries {
 
 impl Binaries {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("palisade-enforce-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("palisade-enforce-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["denied", "link", "hard", "out"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
@@ -281,7 +283,10 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
     // Nothing was reported for the allowed destinations.
     let allowed = v4.local_addr().unwrap().port();
     assert!(
-        !agent.drain().iter().any(|e| e["kind"] == "network_connect" && e["network"]["dport"] == allowed),
+        !agent
+            .drain()
+            .iter()
+            .any(|e| e["kind"] == "network_connect" && e["network"]["dport"] == allowed),
         "an allowed connection was reported"
     );
 }

@@ -18,8 +18,11 @@ use core::mem::size_of;
 /// kernel-enforced rules must be shorter.
 pub const RULE_ID_LEN: usize = 32;
 /// Bytes of an executable's file name in an [`ExecNameKey`] (NUL padded).
-/// Names to deny must be shorter.
 pub const EXEC_NAME_LEN: usize = 56;
+/// Longest name a rule may deny. The hook copies at most
+/// `EXEC_NAME_LEN - 1` bytes of a file's name, so a denied name of that
+/// length would also match every longer name it begins.
+pub const EXEC_NAME_MAX: usize = EXEC_NAME_LEN - 2;
 
 /// Entries each enforcement map holds (both generations together).
 pub const ENFORCE_MAP_ENTRIES: u32 = 8192;

@@ -78,7 +78,7 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
     for s in [caller, scope::ALL] {
         let key = ExecInodeKey { generation, scope: s, _pad: [0; 2], dev, ino };
         // SAFETY: the value is copied out at once.
-        if let Some(v) = unsafe { EXEC_DENY_INODE.get(&key) } {
+        if let Some(v) = unsafe { EXEC_DENY_INODE.get(key) } {
             return Some(*v);
         }
     }
@@ -86,10 +86,12 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
     // SAFETY: kernel reads at BTF offsets; the string read stops at
     // EXEC_NAME_LEN - 1 bytes plus a NUL, inside the zeroed key.
     unsafe {
-        let name: *const u8 =
-            read(dentry.add(off!(dentry_d_name)), off!(qstr_name)).ok()?;
-        if bpf_probe_read_kernel_str(key.name.as_mut_ptr().cast(), EXEC_NAME_LEN as u32, name.cast())
-            <= 0
+        let name: *const u8 = read(dentry.add(off!(dentry_d_name)), off!(qstr_name)).ok()?;
+        if bpf_probe_read_kernel_str(
+            key.name.as_mut_ptr().cast(),
+            EXEC_NAME_LEN as u32,
+            name.cast(),
+        ) <= 0
         {
             return None;
         }
@@ -97,7 +99,7 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
     for s in [caller, scope::ALL] {
         key.scope = s;
         // SAFETY: the value is copied out at once.
-        if let Some(v) = unsafe { EXEC_DENY_NAME.get(&key) } {
+        if let Some(v) = unsafe { EXEC_DENY_NAME.get(key) } {
             return Some(*v);
         }
     }

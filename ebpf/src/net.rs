@@ -66,7 +66,8 @@ fn on_v4(ctx: &SockAddrContext, hook: u8) -> i32 {
         port: port_of(sa),
         addr: sa.user_ip4.to_ne_bytes(),
     };
-    let verdict = enforce::net4_verdict(&dst, enforce::active_generation(), enforce::caller_scope());
+    let verdict =
+        enforce::net4_verdict(&dst, enforce::active_generation(), enforce::caller_scope());
     decide(verdict, AF_INET, &dst.port, dst.proto, hook, &widen(dst.addr))
 }
 
@@ -110,7 +111,11 @@ fn decide(
     verdict.flags |= verdict_flags::MATCHED;
     let enforced = verdict.flags & verdict_flags::ENFORCE != 0;
     let rec = NetVerdictRecord {
-        header: header(kind::NET_VERDICT, size_of::<NetVerdictRecord>(), bpf_get_current_pid_tgid()),
+        header: header(
+            kind::NET_VERDICT,
+            size_of::<NetVerdictRecord>(),
+            bpf_get_current_pid_tgid(),
+        ),
         verdict,
         family,
         port: u16::from_be_bytes(*port),

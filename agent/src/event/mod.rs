@@ -238,11 +238,8 @@ impl Origin {
     /// A `network_connect` event for a connect or send a kernel rule matched.
     pub fn net_verdict_event(&self, net: &NetVerdict, table: &ProcessTable) -> Event {
         let h = &net.header;
-        let mut process = Process {
-            pid: h.pid,
-            cgroup_id: Some(h.cgroup_id),
-            ..Process::default()
-        };
+        let mut process =
+            Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
         if let Some(info) = table.get(h.pid) {
             process.ppid = info.ppid;
             process.uid = info.uid;

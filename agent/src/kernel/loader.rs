@@ -119,23 +119,21 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     let probe = probe::probe();
     let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, btf: Btf::from_sys()? };
-    let attached = match object.load_and_attach(probe, adopted) {
+    let (ebpf, links, events, drops, rules) = match object.try_load(&probe, adopted) {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
-        Err((probe, err)) if probe.mechanisms.exec == mechanism::BPF_LSM => {
+        Err(err) if probe.mechanisms.exec == mechanism::BPF_LSM => {
             warn!(%err, "the BPF-LSM exec hook failed to load; falling back to SIGKILL at exec");
             let probe = probe.without_lsm("the BPF-LSM program failed to load or attach here: sched_process_exec sends SIGKILL before the first instruction");
-            object.load_and_attach(probe, adopted).map_err(|(_, err)| err)
+            object.try_load(&probe, adopted)
         }
-        result => result.map_err(|(_, err)| err),
-    };
-    let (ebpf, links, events, drops, rules) = attached?;
+        result => result,
+    }?;
     Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules })
 }
 
 /// What a successful load hands back.
-type Loaded =
-    (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps);
+type Loaded = (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps);
 
 struct Object {
     agent_tgid: u32,
@@ -145,11 +143,7 @@ struct Object {
 
 impl Object {
     /// Loads the object for the mechanisms `probe` chose and attaches every
-    /// program; on failure hands the probe back with the error.
-    fn load_and_attach(&self, probe: Probe, adopted: bool) -> Result<Loaded, (Probe, LoadError)> {
-        self.try_load(&probe, adopted).map_err(|err| (probe, err))
-    }
-
+    /// program.
     fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
         let offsets = offsets::resolve(&self.btf)?;
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
@@ -207,10 +201,8 @@ impl Object {
         if let (mechanism::CGROUP_SOCK_ADDR, Some(root)) =
             (probe.mechanisms.network, probe.cgroup2.as_ref())
         {
-            let cgroup = std::fs::File::open(root).map_err(|source| LoadError::Cgroup {
-                path: root.display().to_string(),
-                source,
-            })?;
+            let cgroup = std::fs::File::open(root)
+                .map_err(|source| LoadError::Cgroup { path: root.display().to_string(), source })?;
             for name in [
                 names::PROG_CONNECT4,
                 names::PROG_SENDMSG4,

@@ -89,11 +89,8 @@ impl Probe {
     /// The exec mechanism after the real LSM program failed to load or
     /// attach although the probe said it would: the signal fallback.
     pub fn without_lsm(mut self, why: &'static str) -> Self {
-        self.mechanisms.exec = if self.has("bpf_send_signal") {
-            mechanism::SIGKILL_AT_EXEC
-        } else {
-            mechanism::NONE
-        };
+        self.mechanisms.exec =
+            if self.has("bpf_send_signal") { mechanism::SIGKILL_AT_EXEC } else { mechanism::NONE };
         self.mechanisms.exec_why = why;
         self
     }
@@ -115,9 +112,14 @@ impl Probe {
             m.network_why
         ));
         if self.loaded.pinned_links.is_empty() {
-            out.push_str("\nin force: nothing pinned (no agent has run, or `palisade unload` ran)\n");
+            out.push_str(
+                "\nin force: nothing pinned (no agent has run, or `palisade unload` ran)\n",
+            );
         } else {
-            out.push_str(&format!("\nin force: pinned links {}\n", self.loaded.pinned_links.join(", ")));
+            out.push_str(&format!(
+                "\nin force: pinned links {}\n",
+                self.loaded.pinned_links.join(", ")
+            ));
         }
         out
     }
@@ -126,7 +128,8 @@ impl Probe {
 /// Probes the running kernel. Needs root (it loads tiny test programs).
 pub fn probe() -> Probe {
     let mut caps = Vec::new();
-    let mut add = |name, available, detail: String| caps.push(Capability { name, available, detail });
+    let mut add =
+        |name, available, detail: String| caps.push(Capability { name, available, detail });
 
     let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
     add("btf", btf, "/sys/kernel/btf/vmlinux".into());
@@ -191,7 +194,10 @@ pub fn probe() -> Probe {
             "cgroup connect4/6 and sendmsg4/6 on the cgroup v2 root return EPERM",
         )
     } else {
-        (mechanism::NONE, "no cgroup v2 mount or no cgroup sock_addr programs: network denials are reported only")
+        (
+            mechanism::NONE,
+            "no cgroup v2 mount or no cgroup sock_addr programs: network denials are reported only",
+        )
     };
 
     Probe {
@@ -240,5 +246,6 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().into())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |s| s.trim().into())
 }

@@ -18,7 +18,7 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        EXEC_NAME_LEN, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data, Net6Data,
+        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data, Net6Data,
         RULE_ID_LEN, Verdict, scope, verdict_flags,
     },
     names,
@@ -95,7 +95,11 @@ impl EnforceMaps {
     /// returns None when the entries would be the ones already in force
     /// (called again periodically, it re-arms rules whose exceptions expired
     /// and follows binaries replaced on disk).
-    pub fn apply(&mut self, plan: &KernelPlan, now_ns: i128) -> Result<Option<Applied>, RulesError> {
+    pub fn apply(
+        &mut self,
+        plan: &KernelPlan,
+        now_ns: i128,
+    ) -> Result<Option<Applied>, RulesError> {
         let entries = Entries::build(plan, now_ns);
         if self.in_force.as_ref() == Some(&entries) {
             return Ok(None);
@@ -141,23 +145,39 @@ impl EnforceMaps {
     /// Deletes every entry of `generation`.
     fn purge(&mut self, generation: u8) -> Result<(), RulesError> {
         let err = |name| move |source| RulesError::Map { name, source };
-        let stale: Vec<ExecInodeKey> =
-            self.exec_inode.keys().filter_map(Result::ok).filter(|k| k.generation == generation).collect();
+        let stale: Vec<ExecInodeKey> = self
+            .exec_inode
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.generation == generation)
+            .collect();
         for k in stale {
             self.exec_inode.remove(&k).map_err(err(names::MAP_EXEC_DENY_INODE))?;
         }
-        let stale: Vec<ExecNameKey> =
-            self.exec_name.keys().filter_map(Result::ok).filter(|k| k.generation == generation).collect();
+        let stale: Vec<ExecNameKey> = self
+            .exec_name
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.generation == generation)
+            .collect();
         for k in stale {
             self.exec_name.remove(&k).map_err(err(names::MAP_EXEC_DENY_NAME))?;
         }
-        let stale: Vec<Key<Net4Data>> =
-            self.net4.keys().filter_map(Result::ok).filter(|k| k.data().generation == generation).collect();
+        let stale: Vec<Key<Net4Data>> = self
+            .net4
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.data().generation == generation)
+            .collect();
         for k in stale {
             self.net4.remove(&k).map_err(err(names::MAP_NET4_RULES))?;
         }
-        let stale: Vec<Key<Net6Data>> =
-            self.net6.keys().filter_map(Result::ok).filter(|k| k.data().generation == generation).collect();
+        let stale: Vec<Key<Net6Data>> = self
+            .net6
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.data().generation == generation)
+            .collect();
         for k in stale {
             self.net6.remove(&k).map_err(err(names::MAP_NET6_RULES))?;
         }
@@ -190,9 +210,7 @@ struct OrdKey<T>(T);
 impl<T: aya::Pod> OrdKey<T> {
     fn bytes(&self) -> &[u8] {
         // SAFETY: `T: Pod` is plain bytes without padding.
-        unsafe {
-            std::slice::from_raw_parts((&self.0 as *const T).cast::<u8>(), size_of::<T>())
-        }
+        unsafe { std::slice::from_raw_parts((&self.0 as *const T).cast::<u8>(), size_of::<T>()) }
     }
 }
 impl<T: aya::Pod> PartialEq for OrdKey<T> {
@@ -284,9 +302,8 @@ impl Entries {
 
 /// Two rules naming the same key: deny beats allow, enforce beats report.
 fn insert_stronger<K: Ord>(map: &mut BTreeMap<K, Verdict>, key: K, verdict: Verdict) {
-    let rank = |v: &Verdict| {
-        (v.flags & verdict_flags::ALLOW == 0, v.flags & verdict_flags::ENFORCE != 0)
-    };
+    let rank =
+        |v: &Verdict| (v.flags & verdict_flags::ALLOW == 0, v.flags & verdict_flags::ENFORCE != 0);
     match map.get(&key) {
         Some(old) if rank(old) >= rank(&verdict) => {}
         _ => {
@@ -318,12 +335,11 @@ fn scope_of(s: KernelScope) -> u8 {
     }
 }
 
-/// The name key for `name`, or None when it cannot be matched exactly (the
-/// kernel reads at most EXEC_NAME_LEN - 1 bytes, so a name that long would
-/// also match longer names).
+/// The name key for `name`, or None when it cannot be matched exactly (see
+/// `EXEC_NAME_MAX`; `policy check` rejects such names).
 fn name_key(scope: u8, name: &str) -> Option<ExecNameKey> {
     let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= EXEC_NAME_LEN - 1 {
+    if bytes.is_empty() || bytes.len() > EXEC_NAME_MAX {
         return None;
     }
     let mut key = ExecNameKey { scope, ..ExecNameKey::default() };
@@ -356,8 +372,8 @@ mod tests {
     #[test]
     fn names_too_long_to_match_exactly_are_refused() {
         assert!(name_key(0, "nc").is_some());
-        assert!(name_key(0, &"x".repeat(EXEC_NAME_LEN - 2)).is_some());
-        assert!(name_key(0, &"x".repeat(EXEC_NAME_LEN - 1)).is_none());
+        assert!(name_key(0, &"x".repeat(EXEC_NAME_MAX)).is_some());
+        assert!(name_key(0, &"x".repeat(EXEC_NAME_MAX + 1)).is_none());
         assert!(name_key(0, "").is_none());
     }
 

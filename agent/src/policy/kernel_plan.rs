@@ -18,17 +18,13 @@ use std::{
 use serde::Serialize;
 use serde_json::Value;
 
+use palisade_common::enforce::{EXEC_NAME_MAX, RULE_ID_LEN};
+
 use super::{
     PolicyError,
     compiled::{ExceptionInfo, RuleMeta},
 };
 
-/// Bytes a rule id takes in a kernel verdict, NUL padded: a kernel-enforced
-/// rule's id must be shorter. (`palisade_common::enforce::RULE_ID_LEN`.)
-pub const RULE_ID_LEN: usize = 32;
-/// Bytes an executable's name takes in the kernel's name map, NUL padded:
-/// names must be shorter. (`palisade_common::enforce::EXEC_NAME_LEN`.)
-pub const EXEC_NAME_LEN: usize = 56;
 /// Longest path the agent resolves (PATH_MAX, with its NUL).
 const PATH_MAX: usize = 4096;
 
@@ -158,7 +154,6 @@ pub enum Protocol {
 
 impl Protocol {
     /// The IP protocol number (IPPROTO_TCP, IPPROTO_UDP).
-    #[allow(dead_code, reason = "for the map writer (agent/src/kernel), written in parallel")]
     pub fn number(self) -> u8 {
         match self {
             Protocol::Tcp => 6,
@@ -376,11 +371,10 @@ fn check_name(name: &str) -> Result<(), String> {
             "{name:?} contains '/': give the file name alone, or the path in kernel.exec.paths"
         ));
     }
-    if name.is_empty() || name.len() >= EXEC_NAME_LEN {
+    if name.is_empty() || name.len() > EXEC_NAME_MAX {
         return Err(format!(
-            "{name:?} is {} bytes; the kernel matches names of 1 to {} bytes",
+            "{name:?} is {} bytes; the kernel matches names of 1 to {EXEC_NAME_MAX} bytes",
             name.len(),
-            EXEC_NAME_LEN - 1
         ));
     }
     if name == "." || name == ".." || name.contains('\0') {
@@ -697,9 +691,9 @@ mod tests {
             names(json!(["nc", "bin/nc"]))
                 .starts_with("kernel.exec.names[1]: \"bin/nc\" contains '/'")
         );
-        assert!(names(json!([""])).contains("1 to 55 bytes"));
-        assert!(names(json!(["x".repeat(56)])).contains("is 56 bytes"));
-        assert!(parse(&both(), &json!({"exec": {"names": ["x".repeat(55)]}})).is_ok());
+        assert!(names(json!([""])).contains("1 to 54 bytes"));
+        assert!(names(json!(["x".repeat(55)])).contains("is 55 bytes"));
+        assert!(parse(&both(), &json!({"exec": {"names": ["x".repeat(54)]}})).is_ok());
         assert!(names(json!([".."])).contains("not a file name"));
         assert!(names(json!("nc")).starts_with("kernel.exec.names: must be an array"));
         assert!(names(json!([1])).starts_with("kernel.exec.names[0]: 1 is not a string"));
