@@ -96,7 +96,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     );
     let mut sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     let origin = Origin::detect();
-    apply_kernel_rules(&mut sensor.rules, &policy, &origin)?;
+    let applied = apply_kernel_rules(&mut sensor.rules, &policy, &origin)?;
+    let relaxed = applied.map(|a| a.relaxed_by_exceptions).unwrap_or_default();
     // Seed after attaching: a process that starts in between is both in /proc
     // and in the ring buffer, which the table handles; none is missed.
     let table = ProcessTable::seed_from(Path::new("/proc"));
@@ -113,8 +114,14 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             .name("palisade-process".into())
             .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
     };
-    let keeper =
-        keep_kernel_rules(sensor.rules, Arc::clone(&policy), reload_rx, policy_tx, &origin);
+    let keeper = keep_kernel_rules(
+        sensor.rules,
+        Arc::clone(&policy),
+        reload_rx,
+        policy_tx,
+        &origin,
+        relaxed,
+    );
     let reloader = async {
         match &args.policy {
             Some(dir) => {
@@ -196,6 +203,7 @@ async fn keep_kernel_rules(
     mut reloads: mpsc::Receiver<Arc<Policy>>,
     judge: std::sync::mpsc::Sender<Arc<Policy>>,
     origin: &Origin,
+    mut relaxed: Vec<String>,
 ) {
     let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
     let mut open = true;
@@ -211,10 +219,25 @@ async fn keep_kernel_rules(
             policy = Arc::clone(update);
         }
         match apply_kernel_rules(&mut rules, &policy, origin) {
-            Ok(_) if update.is_some() => {
-                info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force")
+            Ok(applied) => {
+                if let Some(applied) = applied {
+                    for rule in
+                        relaxed.iter().filter(|r| !applied.relaxed_by_exceptions.contains(r))
+                    {
+                        info!(
+                            rule,
+                            "no exception covers this rule any more: the kernel enforces it again"
+                        );
+                    }
+                    relaxed = applied.relaxed_by_exceptions;
+                }
+                if update.is_some() {
+                    info!(
+                        bundle = policy.short_digest(),
+                        "the new bundle's kernel rules are in force"
+                    );
+                }
             }
-            Ok(_) => {}
             Err(err) => {
                 warn!(%err, "cannot update the kernel rules; the previous ones stay in force")
             }

@@ -387,3 +387,62 @@ fn a_policy_change_swaps_the_kernel_rules() {
     assert_eq!(run_shell_writing(&one.denied(), &one.out("b")), Outcome::Ran);
     assert_eq!(run_shell_writing(&two.denied(), &two.out("b")), expected);
 }
+
+/// `now + secs` as RFC 3339 UTC (days-to-civil, Howard Hinnant's algorithm).
+fn rfc3339_in(secs: u64) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        + secs;
+    let (days, rem) = ((t / 86_400) as i64, t % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_again() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("exception");
+    let b = bundle("exception", "enforce", &[&bins.denied()]);
+    // The exception's scope cannot be judged in the hook, so while it is in
+    // force the kernel only reports the rule's matches.
+    let expires = rfc3339_in(8);
+    b.write(
+        "exceptions.json",
+        &format!(
+            r#"{{"palisade": {{"exceptions": [{{"id": "EX-KERNEL", "rules": ["{RULE_ID}"], "scope": {{}}, "owner": "sre@example.com", "reason": "migration window", "expires": "{expires}"}}]}}}}"#
+        ),
+    );
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    let line = agent.wait_for_log("an exception to this kernel-enforced rule is in force");
+    assert!(line.contains(RULE_ID), "{line}");
+    let expected = stopped_outcome(&exec_mechanism());
+    assert_eq!(run_shell_writing(&bins.denied(), &bins.out("during")), Outcome::Ran);
+
+    // After the expiry the agent re-arms the rule in the kernel by itself.
+    let deadline = Instant::now() + WAIT;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = run_shell_writing(&bins.denied(), &bins.out(&format!("after-{attempt}")));
+        if outcome == expected {
+            break;
+        }
+        assert_eq!(outcome, Outcome::Ran);
+        assert!(Instant::now() < deadline, "the rule was not re-armed after {expires}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let line = agent.wait_for_log("the kernel enforces it again");
+    assert!(line.contains(RULE_ID), "{line}");
+}
