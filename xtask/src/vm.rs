@@ -223,8 +223,16 @@ fn build_tests() -> anyhow::Result<Build> {
             }
         }
     }
+    // For development: `PALISADE_VM_TESTS=process_sensor,enforcement` runs
+    // only the test binaries whose label contains one of the words.
+    if let Ok(only) = std::env::var("PALISADE_VM_TESTS") {
+        let words: Vec<&str> = only.split(',').filter(|w| !w.is_empty()).collect();
+        build.tests.retain(|t| words.iter().any(|w| t.label.contains(w)));
+    }
     if build.tests.is_empty() {
-        bail!("cargo test --no-run built no test binary for palisade-agent");
+        bail!(
+            "cargo test --no-run built no test binary for palisade-agent (or PALISADE_VM_TESTS matched none)"
+        );
     }
     Ok(build)
 }

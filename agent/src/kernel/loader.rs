@@ -145,6 +145,7 @@ impl Object {
     /// Loads the object for the mechanisms `probe` chose and attaches every
     /// program.
     fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
+        let started = std::time::Instant::now();
         let offsets = offsets::resolve(&self.btf)?;
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
         // Wake the reader early once a quarter of the ring is waiting;
@@ -225,6 +226,9 @@ impl Object {
             network = mechanism::name(probe.mechanisms.network),
             adopted,
             programs = ?pinned,
+            // Attaching an LSM program waits for an RCU-tasks grace period,
+            // which can take long on an idle or emulated machine.
+            elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
         Ok((ebpf, links, events, drops, rules))

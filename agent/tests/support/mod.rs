@@ -18,6 +18,10 @@ use serde_json::Value;
 
 /// Generous: the same tests run in a VM under software emulation.
 pub const WAIT: Duration = Duration::from_secs(60);
+/// How long the agent may take to start: under software emulation, attaching
+/// the BPF-LSM program waits for an RCU-tasks grace period, seen to exceed a
+/// minute in the 6.1 VM.
+pub const START_WAIT: Duration = Duration::from_secs(240);
 /// Scheduling slack allowed on top of a latency bound: these machines are
 /// shared, and the VM runs under software emulation.
 pub const SLACK: Duration = Duration::from_secs(1);
@@ -70,7 +74,7 @@ impl Agent {
             }
         });
         let mut agent = Agent { child, events, logs, seen: Vec::new(), logs_seen: Vec::new() };
-        agent.wait_for_log("palisade is running");
+        agent.wait_for_log_within("palisade is running", START_WAIT);
         agent
     }
 
@@ -81,10 +85,14 @@ impl Agent {
     /// The first log line (logged before or arriving now) containing
     /// `needle`; panics if the agent exits or the wait runs out first.
     pub fn wait_for_log(&mut self, needle: &str) -> String {
+        self.wait_for_log_within(needle, WAIT)
+    }
+
+    pub fn wait_for_log_within(&mut self, needle: &str, wait: Duration) -> String {
         if let Some(line) = self.logs_seen.iter().find(|l| l.contains(needle)) {
             return line.clone();
         }
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.logs.recv_timeout(left) {
@@ -95,7 +103,7 @@ impl Agent {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("no agent log line with `{needle}` within {WAIT:?}")
+                    panic!("no agent log line with `{needle}` within {wait:?}")
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.wait().expect("wait");
