@@ -2,6 +2,7 @@
 
 mod event;
 mod kernel;
+mod network;
 mod policy;
 mod process;
 mod run;

@@ -17,11 +17,12 @@ use tokio::{signal::unix::SignalKind, sync::mpsc};
 use tracing::{info, warn};
 
 use crate::{
-    event::{Clock, Origin},
+    event::{Clock, Event, Origin},
     kernel::{
         loader,
         rules::{Applied, EnforceMaps},
     },
+    network::NetTracker,
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
@@ -261,62 +262,95 @@ fn process(
     out: impl Write,
 ) {
     let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut net = NetTracker::default();
     let mut last_purge = Clock::monotonic_now_ns();
     judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
+    // An empty batch is the reader's tick: pending network events are due.
     while let Some(batch) = rx.blocking_recv() {
         judge.take_update();
+        let now = Clock::monotonic_now_ns();
+        let mut ready = Vec::new();
         for raw in &batch {
-            let (mut event, start_ns) = match decode(raw) {
-                Ok(Record::Fork(fork)) => {
-                    stats.count_record(fork.header.kind);
-                    table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns);
-                    continue;
-                }
-                Ok(Record::Exec(exec)) => {
-                    stats.count_record(exec.header.kind);
-                    table.on_exec(&exec);
-                    (origin.exec_event(&exec, &table), exec.start_ns)
-                }
-                Ok(Record::Exit(exit)) => {
-                    stats.count_record(exit.header.kind);
-                    let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
-                    (origin.exit_event(&exit, known.as_ref(), &table), exit.start_ns)
-                }
-                Ok(Record::ExecDenied(denied)) => {
-                    stats.count_record(denied.header.kind);
-                    (origin.exec_denied_event(&denied, &table), denied.start_ns)
-                }
-                Ok(Record::NetVerdict(net)) => {
-                    stats.count_record(net.header.kind);
-                    let start = table.get(net.header.pid).map_or(0, |p| p.start_ns);
-                    (origin.net_verdict_event(&net, &table), start)
+            match decode(raw) {
+                Ok(record) => {
+                    stats.count_record(record.kind());
+                    events_of(record, &mut table, &mut net, origin, now, &mut ready);
                 }
                 Err(err) => {
                     let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;
                     warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
-                    continue;
                 }
-            };
-            let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
-            let written = write_line(&mut out, &event)
-                .and_then(|()| audits.iter().try_for_each(|a| write_line(&mut out, a)));
-            if let Err(err) = written {
-                warn!(%err, "cannot write events to stdout; stopping");
+            }
+            if !emit(ready.drain(..), &table, &mut judge, origin, stats, &mut out) {
                 return;
             }
-            stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
+        }
+        if !emit(net.flush(now).into_iter(), &table, &mut judge, origin, stats, &mut out) {
+            return;
         }
         if let Err(err) = out.flush() {
             warn!(%err, "cannot write events to stdout; stopping");
             return;
         }
-        let now = Clock::monotonic_now_ns();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
             table.purge(now);
+            net.purge(&table);
             judge.report_expired(origin.clock.wall_ns(now), stats);
             last_purge = now;
         }
     }
+}
+
+/// Updates the process table and network state with one record and
+/// appends the events it completes.
+fn events_of(
+    record: Record,
+    table: &mut ProcessTable,
+    net: &mut NetTracker,
+    origin: &Origin,
+    now: u64,
+    ready: &mut Vec<Event>,
+) {
+    match record {
+        Record::Fork(fork) => table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns),
+        Record::Exec(exec) => {
+            table.on_exec(&exec);
+            ready.push(origin.exec_event(&exec, table));
+        }
+        Record::Exit(exit) => {
+            let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
+            ready.push(origin.exit_event(&exit, known.as_ref(), table));
+        }
+        Record::ExecDenied(denied) => ready.push(origin.exec_denied_event(&denied, table)),
+        Record::Net(record) => ready.extend(net.on_record(&record, origin, table, now)),
+        // Container identity (cgroup paths) is the container resolver's.
+        Record::Cgroup(_) => {}
+    }
+}
+
+/// Judges and writes `events`; false once the output is gone.
+fn emit(
+    events: impl Iterator<Item = Event>,
+    table: &ProcessTable,
+    judge: &mut Judge,
+    origin: &Origin,
+    stats: &Stats,
+    out: &mut impl Write,
+) -> bool {
+    for mut event in events {
+        // The process's start time guards a userspace kill against a
+        // recycled pid.
+        let start_ns = table.get(event.process.pid).map_or(0, |p| p.start_ns);
+        let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
+        let written = write_line(out, &event)
+            .and_then(|()| audits.iter().try_for_each(|a| write_line(out, a)));
+        if let Err(err) = written {
+            warn!(%err, "cannot write events to stdout; stopping");
+            return false;
+        }
+        stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
+    }
+    true
 }
 
 /// One JSON object and a newline.

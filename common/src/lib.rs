@@ -12,5 +12,5 @@ pub mod names;
 pub mod offsets;
 pub mod record;
 
-pub use offsets::KernelOffsets;
+pub use offsets::{CgroupMkdirFormat, KernelOffsets, SockStateFormat};
 pub use record::*;

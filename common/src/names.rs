@@ -15,6 +15,12 @@ pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";
 pub const PROG_CONNECT6: &str = "palisade_connect6";
 pub const PROG_SENDMSG6: &str = "palisade_sendmsg6";
 
+/// Tracepoint `sock/inet_sock_set_state`: TCP connects, results, listens,
+/// accepts.
+pub const PROG_SOCK_STATE: &str = "palisade_sock_state";
+/// Tracepoint `cgroup/cgroup_mkdir`.
+pub const PROG_CGROUP_MKDIR: &str = "palisade_cgroup_mkdir";
+
 /// Ring buffer carrying every record to userspace.
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Per-CPU counters of records the kernel could not deliver, indexed by kind.
@@ -39,6 +45,11 @@ pub const GLOBAL_EXEC_FILENAME_LOC: &str = "EXEC_FILENAME_LOC";
 /// Read-only global: unread ring-buffer bytes above which a record wakes the
 /// reader at once.
 pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+
+/// Read-only globals: field offsets of the `inet_sock_set_state` and
+/// `cgroup_mkdir` tracepoint records, from their format files.
+pub const GLOBAL_SOCK_STATE_FORMAT: &str = "SOCK_STATE_FORMAT";
+pub const GLOBAL_CGROUP_MKDIR_FORMAT: &str = "CGROUP_MKDIR_FORMAT";
 
 /// Read-only global: the exec enforcement mechanism (`enforce::mechanism`).
 pub const GLOBAL_EXEC_MECHANISM: &str = "EXEC_MECHANISM";

@@ -60,3 +60,61 @@ impl KernelOffsets {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only u32 fields, no padding (size asserted above).
 unsafe impl aya::Pod for KernelOffsets {}
+
+/// Byte offsets of the fields of the `sock/inet_sock_set_state` tracepoint
+/// record, read from its format file at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockStateFormat {
+    pub skaddr: u32,
+    pub oldstate: u32,
+    pub newstate: u32,
+    pub sport: u32,
+    pub dport: u32,
+    pub family: u32,
+    pub protocol: u32,
+    pub saddr: u32,
+    pub daddr: u32,
+    pub saddr_v6: u32,
+    pub daddr_v6: u32,
+    pub _pad: u32,
+}
+
+/// Byte offsets of the fields of the `cgroup/cgroup_mkdir` tracepoint record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupMkdirFormat {
+    pub root: u32,
+    pub level: u32,
+    pub id: u32,
+    /// The `__data_loc` of the path.
+    pub path: u32,
+}
+
+impl SockStateFormat {
+    pub const ZERO: Self = Self {
+        skaddr: 0,
+        oldstate: 0,
+        newstate: 0,
+        sport: 0,
+        dport: 0,
+        family: 0,
+        protocol: 0,
+        saddr: 0,
+        daddr: 0,
+        saddr_v6: 0,
+        daddr_v6: 0,
+        _pad: 0,
+    };
+}
+
+impl CgroupMkdirFormat {
+    pub const ZERO: Self = Self { root: 0, level: 0, id: 0, path: 0 };
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), only u32 fields, no padding.
+unsafe impl aya::Pod for SockStateFormat {}
+#[cfg(feature = "user")]
+// SAFETY: repr(C), only u32 fields, no padding.
+unsafe impl aya::Pod for CgroupMkdirFormat {}

@@ -15,10 +15,22 @@ pub mod kind {
     pub const FORK: u32 = 3;
     /// BPF-LSM denied an exec (the exec never happened).
     pub const EXEC_DENIED: u32 = 4;
-    /// A kernel network rule matched an outbound connect or send.
-    pub const NET_VERDICT: u32 = 5;
+    /// An outbound connection attempt: a TCP connect (from the TCP state
+    /// tracepoint, or from the cgroup hook when a kernel rule denied it), a
+    /// UDP connect or an unconnected UDP send (cgroup hooks).
+    pub const NET_CONNECT: u32 = 5;
+    /// How a TCP connect ended (SYN_SENT to ESTABLISHED or CLOSE), with the
+    /// source address and port, which exist only by then.
+    pub const NET_RESULT: u32 = 6;
+    /// A TCP socket started listening.
+    pub const NET_LISTEN: u32 = 7;
+    /// A TCP connection was accepted (SYN_RECV to ESTABLISHED; softirq
+    /// context, so no process).
+    pub const NET_ACCEPT: u32 = 8;
+    /// A cgroup was created (container starts create theirs).
+    pub const CGROUP_MKDIR: u32 = 9;
     /// One past the largest kind: the length of the drop-counter array.
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 10;
 
     /// Human name of a kind, for logs and metrics.
     pub const fn name(kind: u32) -> &'static str {
@@ -27,7 +39,11 @@ pub mod kind {
             EXIT => "process_exit",
             FORK => "process_fork",
             EXEC_DENIED => "exec_denied",
-            NET_VERDICT => "network_verdict",
+            NET_CONNECT => "network_connect",
+            NET_RESULT => "network_result",
+            NET_LISTEN => "network_listen",
+            NET_ACCEPT => "network_accept",
+            CGROUP_MKDIR => "cgroup_mkdir",
             _ => "unknown",
         }
     }
@@ -173,34 +189,74 @@ pub struct ExecDeniedRecord {
     pub name: [u8; EXEC_NAME_LEN],
 }
 
-/// Which hook saw a [`NetVerdictRecord`].
+/// Which hook saw a [`NetRecord`].
 pub mod net_hook {
+    /// cgroup `connect4|6`.
     pub const CONNECT: u8 = 1;
+    /// cgroup `sendmsg4|6`.
     pub const SENDMSG: u8 = 2;
+    /// The `sock/inet_sock_set_state` tracepoint.
+    pub const TCP_STATE: u8 = 3;
 }
 
-/// A kernel network rule matched an outbound connect (TCP, or UDP connect)
-/// or an unconnected UDP send. `header.pid` is the caller.
+/// TCP states, as the kernel numbers them (`include/net/tcp_states.h`).
+pub mod tcp_state {
+    pub const ESTABLISHED: u32 = 1;
+    pub const SYN_SENT: u32 = 2;
+    pub const SYN_RECV: u32 = 3;
+    pub const CLOSE: u32 = 7;
+    pub const LISTEN: u32 = 10;
+}
+
+/// A network record: `NET_CONNECT`, `NET_RESULT`, `NET_LISTEN` or
+/// `NET_ACCEPT`. `header.pid` is the caller except for `NET_RESULT` and
+/// `NET_ACCEPT`, which the kernel reports from softirq context.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetVerdictRecord {
+pub struct NetRecord {
     pub header: RecordHeader,
+    /// The kernel rule the destination matched (`flags` 0: none).
     pub verdict: Verdict,
     /// AF_INET (2) or AF_INET6 (10).
     pub family: u16,
-    /// Destination port, host byte order.
-    pub port: u16,
+    /// Destination (remote) port, host byte order.
+    pub dport: u16,
+    /// Source (local) port, host byte order; 0 when not known yet.
+    pub sport: u16,
     /// IPPROTO_TCP or IPPROTO_UDP.
     pub proto: u8,
     /// One of [`net_hook`].
     pub hook: u8,
-    pub _pad: [u8; 2],
-    /// The [`crate::enforce::mechanism`] that acted, or NONE.
+    /// The [`crate::enforce::mechanism`] that acted on `verdict`, or NONE.
     pub mechanism: u32,
-    /// Destination address: 4 bytes for IPv4, else 16, network order.
-    pub addr: [u8; 16],
-    pub _pad2: u32,
+    /// For TCP state records: the new state ([`tcp_state`]).
+    pub tcp_state: u32,
+    /// The kernel's socket address: pairs a connect with its result.
+    pub sock: u64,
+    /// Remote address: 4 bytes for IPv4, else 16, network order.
+    pub daddr: [u8; 16],
+    /// Local address, when known.
+    pub saddr: [u8; 16],
 }
+
+/// `cgroup/cgroup_mkdir`: a cgroup was created. Recorded at once, so the
+/// agent knows a container's cgroup path even if it is gone before the
+/// agent looks.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupRecord {
+    pub header: RecordHeader,
+    /// The cgroup's id (its directory's inode in cgroup v2).
+    pub id: u64,
+    /// The hierarchy id (cgroup v2's default hierarchy is 0).
+    pub root: i32,
+    pub level: i32,
+    /// The path below the hierarchy root, NUL terminated unless full.
+    pub path: [u8; CGROUP_PATH_MAX],
+}
+
+/// Bytes of a cgroup path recorded at most.
+pub const CGROUP_PATH_MAX: usize = 512;
 
 /// The per-CPU scratch area an exec record is built in before it is copied to
 /// the ring buffer: too big for the 512-byte BPF stack.
@@ -214,7 +270,8 @@ const _: () = assert!(size_of::<Span>() == 8);
 const _: () = assert!(size_of::<RecordHeader>() == 32);
 const _: () = assert!(size_of::<ExecRecord>() == 176);
 const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_MAX + EXEC_NAME_LEN);
-const _: () = assert!(size_of::<NetVerdictRecord>() == 32 + 40 + 12 + 16 + 4);
+const _: () = assert!(size_of::<NetRecord>() == 32 + 40 + 16 + 8 + 32);
+const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);
 const _: () = assert!(size_of::<ForkRecord>() == 48);
 const _: () = assert!(size_of::<ExitRecord>() == 48);
 // A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).

@@ -118,51 +118,61 @@ pub struct Destination<A> {
 /// the caller's scope or ALL, for its protocol or any, its port or any), the
 /// one with the longest CIDR prefix; on a tie the one with the more
 /// specific port, then protocol, then scope. `None` when nothing matches
-/// or the winner is an allow entry.
+/// or the winner is an allow entry. Map values are compared in place: eight
+/// copied verdicts would not fit the 512-byte stack.
 #[inline(always)]
 pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let lookup = |s: u8, proto: u8, port: [u8; 2]| {
-        let key = Key::new(
-            NET_KEY_FIXED_BITS + 32,
-            Net4Data { generation, scope: s, proto, port, addr: dst.addr },
-        );
-        NET4_RULES.get(&key).copied()
-    };
-    best_of(dst.proto, dst.port, caller, lookup)
+    let mut key = Key::new(
+        NET_KEY_FIXED_BITS + 32,
+        Net4Data { generation, addr: dst.addr, ..Net4Data::default() },
+    );
+    let mut best: Option<&Verdict> = None;
+    for port in [dst.port, [0, 0]] {
+        for proto in [dst.proto, 0] {
+            for s in [caller, scope::ALL] {
+                key.data.scope = s;
+                key.data.proto = proto;
+                key.data.port = port;
+                best = longer(best, NET4_RULES.get(&key));
+            }
+        }
+    }
+    deny_of(best)
 }
 
 /// As [`net4_verdict`], for IPv6.
 #[inline(always)]
 pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let lookup = |s: u8, proto: u8, port: [u8; 2]| {
-        let key = Key::new(
-            NET_KEY_FIXED_BITS + 128,
-            Net6Data { generation, scope: s, proto, port, addr: dst.addr },
-        );
-        NET6_RULES.get(&key).copied()
-    };
-    best_of(dst.proto, dst.port, caller, lookup)
-}
-
-#[inline(always)]
-fn best_of(
-    proto: u8,
-    port: [u8; 2],
-    caller: u8,
-    lookup: impl Fn(u8, u8, [u8; 2]) -> Option<Verdict>,
-) -> Option<Verdict> {
-    let mut best: Option<Verdict> = None;
-    // Most specific first; a later entry wins only with a longer prefix.
-    for p in [port, [0, 0]] {
-        for pr in [proto, 0] {
+    let mut key = Key::new(
+        NET_KEY_FIXED_BITS + 128,
+        Net6Data { generation, addr: dst.addr, ..Net6Data::default() },
+    );
+    let mut best: Option<&Verdict> = None;
+    for port in [dst.port, [0, 0]] {
+        for proto in [dst.proto, 0] {
             for s in [caller, scope::ALL] {
-                if let Some(v) = lookup(s, pr, p)
-                    && best.is_none_or(|b| v.prefix_len > b.prefix_len)
-                {
-                    best = Some(v);
-                }
+                key.data.scope = s;
+                key.data.proto = proto;
+                key.data.port = port;
+                best = longer(best, NET6_RULES.get(&key));
             }
         }
     }
-    best.filter(|v| v.flags & verdict_flags::ALLOW == 0)
+    deny_of(best)
+}
+
+/// Most specific lookups come first: a later entry wins only with a longer
+/// prefix.
+#[inline(always)]
+fn longer<'a>(best: Option<&'a Verdict>, found: Option<&'a Verdict>) -> Option<&'a Verdict> {
+    match (best, found) {
+        (Some(b), Some(f)) if f.prefix_len > b.prefix_len => Some(f),
+        (None, f) => f,
+        (b, _) => b,
+    }
+}
+
+#[inline(always)]
+fn deny_of(best: Option<&Verdict>) -> Option<Verdict> {
+    best.filter(|v| v.flags & verdict_flags::ALLOW == 0).copied()
 }

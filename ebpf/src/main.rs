@@ -11,10 +11,12 @@
 #![no_std]
 #![no_main]
 
+mod cgroup;
 mod enforce;
 mod kernel;
 mod net;
 mod path;
+mod sock;
 
 use aya_ebpf::{
     EbpfContext,

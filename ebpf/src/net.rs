@@ -1,7 +1,12 @@
-//! Outbound network enforcement: cgroup `connect4|6` (TCP connects, UDP
-//! connects) and `sendmsg4|6` (unconnected UDP sends), attached to the cgroup
-//! v2 root so they cover every process. They run in the caller's context, so
-//! the verdict is the caller's. Returning 0 makes the syscall fail with EPERM.
+//! Outbound network enforcement and UDP reporting: cgroup `connect4|6` (TCP
+//! connects, UDP connects) and `sendmsg4|6` (unconnected UDP sends),
+//! attached to the cgroup v2 root so they cover every process. They run in
+//! the caller's context, so the verdict and the report are the caller's.
+//! Returning 0 makes the syscall fail with EPERM.
+//!
+//! Reports: every UDP connect and send; a TCP connect only when a rule
+//! denies it here (an allowed one is reported by the TCP state tracepoint,
+//! which also learns its source port and outcome; see `sock`).
 
 use aya_ebpf::{
     bindings::{BPF_RB_FORCE_WAKEUP, bpf_sock_addr},
@@ -11,7 +16,7 @@ use aya_ebpf::{
 };
 use core::mem::size_of;
 use palisade_common::{
-    NetVerdictRecord,
+    NetRecord,
     enforce::{Verdict, mechanism, verdict_flags},
     kind, net_hook,
 };
@@ -26,6 +31,7 @@ const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 const ALLOW: i32 = 1;
 const DENY: i32 = 0;
+const IPPROTO_UDP: u8 = 17;
 
 #[cgroup_sock_addr(connect4)]
 pub fn palisade_connect4(ctx: SockAddrContext) -> i32 {
@@ -97,7 +103,8 @@ fn widen(v4: [u8; 4]) -> [u8; 16] {
     addr
 }
 
-/// Reports a match and denies it when its rule is enforced.
+/// Reports the attempt (see the module doc) and denies it when a matching
+/// rule is enforced.
 #[inline(always)]
 fn decide(
     verdict: Option<Verdict>,
@@ -107,27 +114,36 @@ fn decide(
     hook: u8,
     addr: &[u8; 16],
 ) -> i32 {
-    let Some(mut verdict) = verdict else { return ALLOW };
-    verdict.flags |= verdict_flags::MATCHED;
-    let enforced = verdict.flags & verdict_flags::ENFORCE != 0;
-    let rec = NetVerdictRecord {
-        header: header(
-            kind::NET_VERDICT,
-            size_of::<NetVerdictRecord>(),
-            bpf_get_current_pid_tgid(),
-        ),
-        verdict,
-        family,
-        port: u16::from_be_bytes(*port),
-        proto,
-        hook,
-        _pad: [0; 2],
-        mechanism: if enforced { mechanism::CGROUP_SOCK_ADDR } else { mechanism::NONE },
-        addr: *addr,
-        _pad2: 0,
-    };
-    if EVENTS.output::<NetVerdictRecord>(&rec, u64::from(BPF_RB_FORCE_WAKEUP)).is_err() {
-        count_drop(kind::NET_VERDICT);
+    let mut verdict = verdict.unwrap_or_default();
+    let matched = verdict.flags != 0;
+    if matched {
+        verdict.flags |= verdict_flags::MATCHED;
+    }
+    let enforced = matched && verdict.flags & verdict_flags::ENFORCE != 0;
+    if proto == IPPROTO_UDP || enforced {
+        // Built in the ring buffer itself: the stack is too small for the
+        // record beside the lookups.
+        match EVENTS.reserve::<NetRecord>(0) {
+            Some(mut entry) => {
+                // SAFETY: the reserved record is ours until submitted.
+                let rec = unsafe { &mut *entry.as_mut_ptr() };
+                *rec = NetRecord::default();
+                rec.header =
+                    header(kind::NET_CONNECT, size_of::<NetRecord>(), bpf_get_current_pid_tgid());
+                rec.verdict = verdict;
+                rec.family = family;
+                rec.dport = u16::from_be_bytes(*port);
+                rec.proto = proto;
+                rec.hook = hook;
+                rec.mechanism =
+                    if enforced { mechanism::CGROUP_SOCK_ADDR } else { mechanism::NONE };
+                rec.daddr = *addr;
+                let flags =
+                    if matched { u64::from(BPF_RB_FORCE_WAKEUP) } else { crate::wakeup_flags() };
+                entry.submit(flags);
+            }
+            None => count_drop(kind::NET_CONNECT),
+        }
     }
     if enforced { DENY } else { ALLOW }
 }

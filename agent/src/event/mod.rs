@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::{
     process::table::{Ancestor, ProcessInfo, ProcessTable},
-    sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, NetVerdict},
+    sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, Net},
 };
 
 /// Versioned schema name carried by every event.
@@ -50,7 +50,7 @@ impl Origin {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub schema: &'static str,
     pub id: String,
@@ -74,7 +74,7 @@ pub struct Event {
     pub decision: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Process {
     pub pid: u32,
     pub ppid: u32,
@@ -113,28 +113,44 @@ pub struct Process {
 }
 
 /// The executable's identity: what a path spelling cannot fake.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Executable {
     pub inode: u64,
     /// As `stat(2)` reports `st_dev`.
     pub dev: u64,
 }
 
-/// An outbound connection or send, as the kernel hook saw it.
-#[derive(Debug, Serialize)]
+/// A connection, a send, a listen or an accept. `daddr`/`dport` are the
+/// remote end, `saddr`/`sport` the local one.
+#[derive(Debug, Clone, Serialize)]
 pub struct Network {
     /// `ipv4` or `ipv6`.
     pub family: &'static str,
     /// `tcp`, `udp`, or the IP protocol number.
     pub protocol: String,
+    /// `outbound` (connect, send), `inbound` (accept) or `listen`.
+    pub direction: &'static str,
     pub daddr: String,
     pub dport: u16,
-    /// The hook: `connect` (TCP connect, UDP connect) or `sendmsg`
-    /// (unconnected UDP send).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saddr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sport: Option<u16>,
+    /// What saw it: `connect` / `sendmsg` (cgroup hooks, UDP and denied
+    /// TCP) or `tcp_state` (the TCP state tracepoint).
     pub hook: &'static str,
+    /// For TCP connects: `established`, `failed` (refused, reset or timed
+    /// out), or `pending` (no outcome within the agent's wait).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+    /// Identical attempts folded into this event after the first one was
+    /// reported (same process, destination, protocol and verdict, within
+    /// the aggregation window): counted, never dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ExitInfo {
     /// Exit status, when the process exited normally.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,21 +251,34 @@ impl Origin {
         event
     }
 
-    /// A `network_connect` event for a connect or send a kernel rule matched.
-    pub fn net_verdict_event(&self, net: &NetVerdict, table: &ProcessTable) -> Event {
+    /// A network event of `kind` (`network_connect`, `network_listen`,
+    /// `network_accept`) for the process `owner` (the caller, or for an
+    /// accept the process listening on the port).
+    pub fn net_event(
+        &self,
+        net: &Net,
+        kind_id: u32,
+        owner: Option<u32>,
+        table: &ProcessTable,
+    ) -> Event {
         let h = &net.header;
-        let mut process =
-            Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
-        if let Some(info) = table.get(h.pid) {
+        let pid = owner.unwrap_or(0);
+        let mut process = Process {
+            pid,
+            cgroup_id: (h.cgroup_id != 0).then_some(h.cgroup_id),
+            ..Process::default()
+        };
+        if let Some(info) = table.get(pid) {
             process.ppid = info.ppid;
             process.uid = info.uid;
             process.binary = Bytes(info.binary.clone());
             process.args = bytes_list(&info.args);
             process.cwd = Bytes(info.cwd.clone());
+            process.start_time = self.clock.rfc3339(info.start_ns);
             process.ancestors = table.ancestors(info.ppid);
         }
-        let mut event = self.event(h.ktime_ns, h.pid, kind::NET_VERDICT, process);
-        event.kind = "network_connect";
+        let mut event = self.event(h.ktime_ns, h.pid, kind_id, process);
+        let local_known = !net.saddr.is_unspecified() || net.sport != 0;
         event.network = Some(Network {
             family: if net.daddr.is_ipv4() { "ipv4" } else { "ipv6" },
             protocol: match net.proto {
@@ -257,11 +286,20 @@ impl Origin {
                 17 => "udp".into(),
                 other => other.to_string(),
             },
+            direction: match kind_id {
+                kind::NET_ACCEPT => "inbound",
+                kind::NET_LISTEN => "listen",
+                _ => "outbound",
+            },
             daddr: net.daddr.to_string(),
             dport: net.dport,
+            saddr: local_known.then(|| net.saddr.to_string()),
+            sport: (net.sport != 0).then_some(net.sport),
             hook: net.hook,
+            result: None,
+            repeats: None,
         });
-        event.verdict = Some(net.verdict.clone());
+        event.verdict = net.verdict.clone();
         event
     }
 

@@ -13,7 +13,7 @@ use aya::{
         links::{FdLink, PinnedLink},
     },
 };
-use palisade_common::{enforce::mechanism, names};
+use palisade_common::{CgroupMkdirFormat, SockStateFormat, enforce::mechanism, names};
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -148,6 +148,8 @@ impl Object {
         let started = std::time::Instant::now();
         let offsets = offsets::resolve(&self.btf)?;
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
+        let sock_state = sock_state_format()?;
+        let cgroup_mkdir = cgroup_mkdir_format()?;
         // Wake the reader early once a quarter of the ring is waiting;
         // otherwise it collects records on its timed poll.
         let wakeup_bytes = u64::from(self.ring_bytes / 4);
@@ -158,6 +160,8 @@ impl Object {
             .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
             .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
+            .override_global(names::GLOBAL_SOCK_STATE_FORMAT, &sock_state, true)
+            .override_global(names::GLOBAL_CGROUP_MKDIR_FORMAT, &cgroup_mkdir, true)
             .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
             .default_map_pin_directory(pins::maps_dir())
             .load(OBJECT)
@@ -182,6 +186,8 @@ impl Object {
         links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
 
         attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
+        attach_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "sock", "inet_sock_set_state")?;
+        attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
         let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
         fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
         fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
@@ -233,6 +239,36 @@ impl Object {
         );
         Ok((ebpf, links, events, drops, rules))
     }
+}
+
+/// Field offsets of `sock/inet_sock_set_state`, from its format file.
+fn sock_state_format() -> Result<SockStateFormat, LoadError> {
+    let at = |field| fs::tracepoint_field_offset("sock", "inet_sock_set_state", field);
+    Ok(SockStateFormat {
+        skaddr: at("skaddr")?,
+        oldstate: at("oldstate")?,
+        newstate: at("newstate")?,
+        sport: at("sport")?,
+        dport: at("dport")?,
+        family: at("family")?,
+        protocol: at("protocol")?,
+        saddr: at("saddr")?,
+        daddr: at("daddr")?,
+        saddr_v6: at("saddr_v6")?,
+        daddr_v6: at("daddr_v6")?,
+        _pad: 0,
+    })
+}
+
+/// Field offsets of `cgroup/cgroup_mkdir`, from its format file.
+fn cgroup_mkdir_format() -> Result<CgroupMkdirFormat, LoadError> {
+    let at = |field| fs::tracepoint_field_offset("cgroup", "cgroup_mkdir", field);
+    Ok(CgroupMkdirFormat {
+        root: at("root")?,
+        level: at("level")?,
+        id: at("id")?,
+        path: at("path")?,
+    })
 }
 
 /// aya's own view of the kernel's BTF, which LSM programs need at load.

@@ -8,7 +8,8 @@ use std::{
 };
 
 use palisade_common::{
-    ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, NetVerdictRecord, RecordHeader, Span,
+    CgroupRecord, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, NetRecord, RecordHeader,
+    Span,
     enforce::{Verdict, mechanism, verdict_flags},
     exec_flags, kind, net_hook,
 };
@@ -37,7 +38,22 @@ pub enum Record {
     Fork(Fork),
     Exit(Exit),
     ExecDenied(ExecDenied),
-    NetVerdict(NetVerdict),
+    Net(Net),
+    Cgroup(CgroupMkdir),
+}
+
+impl Record {
+    /// The record's kind (`palisade_common::kind`).
+    pub fn kind(&self) -> u32 {
+        match self {
+            Record::Exec(r) => r.header.kind,
+            Record::Fork(r) => r.header.kind,
+            Record::Exit(r) => r.header.kind,
+            Record::ExecDenied(r) => r.header.kind,
+            Record::Net(r) => r.header.kind,
+            Record::Cgroup(r) => r.header.kind,
+        }
+    }
 }
 
 /// A kernel rule that matched in a hook, and what the hook did.
@@ -83,17 +99,36 @@ pub struct ExecDenied {
     pub name: Vec<u8>,
 }
 
-/// A kernel network rule matched a connect or send.
+/// A network record (kinds `NET_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetVerdict {
+pub struct Net {
     pub header: RecordHeader,
-    pub verdict: KernelVerdict,
+    /// The kernel rule the destination matched, if any.
+    pub verdict: Option<KernelVerdict>,
+    /// Remote address and port.
     pub daddr: IpAddr,
     pub dport: u16,
+    /// Local address and port; unspecified / 0 when not known yet.
+    pub saddr: IpAddr,
+    pub sport: u16,
     /// IPPROTO_* number.
     pub proto: u8,
-    /// `connect` or `sendmsg`.
+    /// `connect`, `sendmsg` or `tcp_state`.
     pub hook: &'static str,
+    /// The new TCP state, for TCP state records.
+    pub tcp_state: u32,
+    /// The kernel socket: pairs a connect with its result.
+    pub sock: u64,
+}
+
+/// A cgroup was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupMkdir {
+    pub header: RecordHeader,
+    pub id: u64,
+    /// Hierarchy id: 0 is cgroup v2's.
+    pub root: i32,
+    pub path: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,21 +214,37 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 name: until_nul(&r.name).to_vec(),
             }))
         }
-        kind::NET_VERDICT => {
-            let r: NetVerdictRecord = read_struct(bytes)?;
-            let daddr = match r.family {
-                AF_INET => IpAddr::V4(Ipv4Addr::new(r.addr[0], r.addr[1], r.addr[2], r.addr[3])),
-                AF_INET6 => IpAddr::V6(Ipv6Addr::from(r.addr)),
-                other => return Err(DecodeError::UnknownFamily(other)),
+        kind::NET_CONNECT | kind::NET_RESULT | kind::NET_LISTEN | kind::NET_ACCEPT => {
+            let r: NetRecord = read_struct(bytes)?;
+            let addr = |a: [u8; 16]| match r.family {
+                AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+                AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(a))),
+                other => Err(DecodeError::UnknownFamily(other)),
             };
-            Ok(Record::NetVerdict(NetVerdict {
+            Ok(Record::Net(Net {
                 header,
-                verdict: KernelVerdict::from_record(&r.verdict, r.mechanism)
-                    .ok_or(DecodeError::NoVerdict("network_verdict"))?,
-                daddr,
-                dport: r.port,
+                verdict: KernelVerdict::from_record(&r.verdict, r.mechanism),
+                daddr: addr(r.daddr)?,
+                dport: r.dport,
+                saddr: addr(r.saddr)?,
+                sport: r.sport,
                 proto: r.proto,
-                hook: if r.hook == net_hook::SENDMSG { "sendmsg" } else { "connect" },
+                hook: match r.hook {
+                    net_hook::CONNECT => "connect",
+                    net_hook::SENDMSG => "sendmsg",
+                    _ => "tcp_state",
+                },
+                tcp_state: r.tcp_state,
+                sock: r.sock,
+            }))
+        }
+        kind::CGROUP_MKDIR => {
+            let r: CgroupRecord = read_struct(bytes)?;
+            Ok(Record::Cgroup(CgroupMkdir {
+                header,
+                id: r.id,
+                root: r.root,
+                path: until_nul(&r.path).to_vec(),
             }))
         }
         other => Err(DecodeError::UnknownKind(other)),
@@ -339,41 +390,44 @@ mod tests {
     }
 
     #[test]
-    fn decodes_a_network_verdict() {
-        let mut addr = [0u8; 16];
-        addr[..4].copy_from_slice(&[169, 254, 169, 254]);
-        let rec = NetVerdictRecord {
+    fn decodes_a_network_record() {
+        let mut daddr = [0u8; 16];
+        daddr[..4].copy_from_slice(&[169, 254, 169, 254]);
+        let rec = NetRecord {
             header: RecordHeader {
-                kind: kind::NET_VERDICT,
-                size: size_of::<NetVerdictRecord>() as u32,
+                kind: kind::NET_CONNECT,
+                size: size_of::<NetRecord>() as u32,
                 pid: 7,
                 ..Default::default()
             },
             verdict: verdict("PAL-011", verdict_flags::MATCHED | verdict_flags::ENFORCE),
             family: AF_INET,
-            port: 80,
+            dport: 80,
             proto: 6,
             hook: net_hook::CONNECT,
             mechanism: mechanism::CGROUP_SOCK_ADDR,
-            addr,
+            daddr,
             ..Default::default()
         };
-        let Ok(Record::NetVerdict(net)) = decode(&bytes_of(&rec)) else { panic!("decodes") };
+        let Ok(Record::Net(net)) = decode(&bytes_of(&rec)) else { panic!("decodes") };
         assert_eq!(net.daddr, "169.254.169.254".parse::<IpAddr>().unwrap());
         assert_eq!((net.dport, net.proto, net.hook), (80, 6, "connect"));
-        assert_eq!(net.verdict.rule, "PAL-011");
-        assert!(net.verdict.enforced);
+        let v = net.verdict.expect("a verdict");
+        assert_eq!(v.rule, "PAL-011");
+        assert!(v.enforced);
 
         // A record from a hook that only reported is not called enforced,
         // whatever its flags say.
-        let reported = NetVerdictRecord { mechanism: mechanism::NONE, ..rec };
-        let Ok(Record::NetVerdict(net)) = decode(&bytes_of(&reported)) else { panic!() };
-        assert!(!net.verdict.enforced);
+        let reported = NetRecord { mechanism: mechanism::NONE, ..rec };
+        let Ok(Record::Net(net)) = decode(&bytes_of(&reported)) else { panic!() };
+        assert!(!net.verdict.unwrap().enforced);
 
-        let corrupt = NetVerdictRecord { family: 99, ..rec };
+        let plain = NetRecord { verdict: Verdict::default(), ..rec };
+        let Ok(Record::Net(net)) = decode(&bytes_of(&plain)) else { panic!() };
+        assert!(net.verdict.is_none());
+
+        let corrupt = NetRecord { family: 99, ..rec };
         assert_eq!(decode(&bytes_of(&corrupt)), Err(DecodeError::UnknownFamily(99)));
-        let unmatched = NetVerdictRecord { verdict: Verdict::default(), ..rec };
-        assert!(matches!(decode(&bytes_of(&unmatched)), Err(DecodeError::NoVerdict(_))));
     }
 
     #[test]

@@ -19,6 +19,10 @@ use tokio::{
 const BATCH_MAX: usize = 256;
 /// The longest a record waits in the ring before the reader looks.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Polls without records after which an empty batch goes out as a tick, so
+/// the processing thread can report what it holds back (network events
+/// waiting for an outcome or a count).
+const TICK_AFTER_IDLE_POLLS: u32 = 10;
 
 pub type Batch = Vec<Vec<u8>>;
 
@@ -29,26 +33,35 @@ pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Batch>) -> std::io::
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_polls = 0;
     loop {
-        tokio::select! {
+        let sent = tokio::select! {
             guard = fd.readable_mut() => {
                 let mut guard = guard?;
-                if !send_all(guard.get_inner_mut(), &tx).await {
-                    return Ok(());
-                }
+                let sent = send_all(guard.get_inner_mut(), &tx).await;
                 guard.clear_ready();
+                sent
             }
-            _ = ticker.tick() => {
-                if !send_all(fd.get_mut(), &tx).await {
-                    return Ok(());
-                }
+            _ = ticker.tick() => send_all(fd.get_mut(), &tx).await,
+        };
+        match sent {
+            None => return Ok(()),
+            Some(0) => idle_polls += 1,
+            Some(_) => idle_polls = 0,
+        }
+        if idle_polls >= TICK_AFTER_IDLE_POLLS {
+            idle_polls = 0;
+            if tx.send(Vec::new()).await.is_err() {
+                return Ok(());
             }
         }
     }
 }
 
-/// Sends everything in the ring, in batches. False once the receiver is gone.
-async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>) -> bool {
+/// Sends everything in the ring, in batches; returns how many records, or
+/// None once the receiver is gone.
+async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>) -> Option<usize> {
+    let mut sent = 0;
     loop {
         let mut batch = Vec::new();
         while batch.len() < BATCH_MAX {
@@ -56,14 +69,13 @@ async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>) -> bool
             batch.push(item.to_vec());
         }
         if batch.is_empty() {
-            return true;
+            return Some(sent);
         }
         let full = batch.len() == BATCH_MAX;
-        if tx.send(batch).await.is_err() {
-            return false;
-        }
+        sent += batch.len();
+        tx.send(batch).await.ok()?;
         if !full {
-            return true;
+            return Some(sent);
         }
     }
 }
