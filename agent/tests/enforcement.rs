@@ -417,18 +417,22 @@ fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_ag
     let b = bundle("exception", "enforce", &[&bins.denied()]);
     // The exception's scope cannot be judged in the hook, so while it is in
     // force the kernel only reports the rule's matches.
-    let expires = rfc3339_in(8);
-    b.write(
-        "exceptions.json",
-        &format!(
+    let exception = |expires: &str| {
+        format!(
             r#"{{"palisade": {{"exceptions": [{{"id": "EX-KERNEL", "rules": ["{RULE_ID}"], "scope": {{}}, "owner": "sre@example.com", "reason": "migration window", "expires": "{expires}"}}]}}}}"#
-        ),
-    );
+        )
+    };
+    b.write("exceptions.json", &exception(&rfc3339_in(3600)));
     let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
     let line = agent.wait_for_log("an exception to this kernel-enforced rule is in force");
     assert!(line.contains(RULE_ID), "{line}");
     let expected = stopped_outcome(&exec_mechanism());
     assert_eq!(run_shell_writing(&bins.denied(), &bins.out("during")), Outcome::Ran);
+
+    // Shorten it (hot reload); it still applies until it expires.
+    let expires = rfc3339_in(4);
+    b.write("exceptions.json", &exception(&expires));
+    agent.wait_for_log("the new bundle's kernel rules are in force");
 
     // After the expiry the agent re-arms the rule in the kernel by itself.
     let deadline = Instant::now() + WAIT;

@@ -1,6 +1,11 @@
 //! Benchmarks, run A/B interleaved on one machine so noise from neighbours
 //! hits both sides alike; results are ratios.
 //!
+//! `connect`: a loop of TCP connects to a loopback listener, the same way;
+//! checks that every connect is accounted for in the agent's events
+//! (`network_connect`, with folded repeats counted) and that the kernel
+//! dropped nothing.
+//!
 //! `exec`: a spawn+exec+wait loop of /bin/true without the agent (A) and with
 //! `palisade run` attached and writing every event to a file (B), alternating
 //! A, B, A, B, ... Reports the B/A ratio of the loop's time, the agent's CPU
@@ -35,6 +40,15 @@ enum Which {
         #[arg(long, default_value_t = 2000)]
         iterations: u32,
     },
+    /// TCP connect+close to a loopback listener, without and with the agent.
+    Connect {
+        /// A/B pairs to run.
+        #[arg(long, default_value_t = 10)]
+        rounds: u32,
+        /// Connects per half-round.
+        #[arg(long, default_value_t = 5000)]
+        iterations: u32,
+    },
     /// Policy evaluation: the baseline bundle over its sample corpus, in
     /// Palisade (regorus RVM) and in OPA's engine, alternating.
     Policy {
@@ -47,6 +61,7 @@ enum Which {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Exec { rounds, iterations } => exec(rounds, iterations),
+        Which::Connect { rounds, iterations } => connect(rounds, iterations),
         Which::Policy { rounds } => policy(rounds),
     }
 }
@@ -55,6 +70,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 struct RunningAgent {
     child: Child,
     events_path: PathBuf,
+    /// Drop warnings the agent logged.
+    drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RunningAgent {
@@ -76,14 +93,17 @@ impl RunningAgent {
         }
         // Keep draining its logs so it never blocks on a full pipe; count
         // drop warnings.
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&drops);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 if line.contains("dropped") {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     eprintln!("bench: agent reported drops: {line}");
                 }
             }
         });
-        Ok(Self { child, events_path: events_path.to_path_buf() })
+        Ok(Self { child, events_path: events_path.to_path_buf(), drops })
     }
 
     /// User+system CPU time of the agent so far.
@@ -125,19 +145,22 @@ impl RunningAgent {
         Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
     }
 
-    /// Stops the agent and counts the exec events it wrote for `binary`.
-    fn stop(mut self, binary: &str) -> anyhow::Result<usize> {
+    /// Stops the agent and returns the events it wrote.
+    fn stop(mut self) -> anyhow::Result<Vec<serde_json::Value>> {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait()?;
-        let needle = "\"kind\":\"process_exec\",\"process\":{\"pid\"";
-        let binary = format!("\"binary\":\"{binary}\"");
         let file = BufReader::new(File::open(&self.events_path)?);
         Ok(file
             .lines()
             .map_while(Result::ok)
-            .filter(|l| l.contains(needle) && l.contains(&binary))
-            .count())
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect())
+    }
+
+    /// Drop warnings logged so far.
+    fn drops(&self) -> u64 {
+        self.drops.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -203,7 +226,11 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         peak_rss_kib = peak_rss_kib.max(agent.peak_rss_kib()?);
         // Give the agent time to write the last events before stopping it.
         std::thread::sleep(Duration::from_millis(300));
-        let seen = agent.stop(binary)?;
+        let seen = agent
+            .stop()?
+            .iter()
+            .filter(|e| e["kind"] == "process_exec" && e["process"]["binary"] == binary)
+            .count();
         missing += (iterations as usize).saturating_sub(seen);
         eprintln!(
             "round {round}/{rounds}: without {:.1} µs/exec, with {:.1} µs/exec, ratio {:.3}, events {seen}/{iterations}",
@@ -310,5 +337,89 @@ fn policy(rounds: u32) -> anyhow::Result<()> {
         "  throughput ratio palisade/opa: {:.2} (median of rounds; one core each)",
         median(&ours, "evals_per_sec") / median(&theirs, "evals_per_sec")
     );
+    Ok(())
+}
+
+/// Runs `iterations` TCP connects (and closes) to `to`; returns the time.
+fn connect_loop(to: std::net::SocketAddr, iterations: u32) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        drop(std::net::TcpStream::connect(to)?);
+    }
+    Ok(start.elapsed())
+}
+
+fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    let root = cmd::workspace_root();
+    let bin = root.join("target/release/palisade");
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let events_path = out_dir.join("connect-events.jsonl");
+    // The listener accepts and closes in a thread of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let to = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+
+    connect_loop(to, iterations / 10)?;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let (mut agent_cpu, mut missing, mut drops) = (Duration::ZERO, 0u64, 0u64);
+    for round in 1..=rounds {
+        let a = connect_loop(to, iterations)?;
+        let agent = RunningAgent::start(&bin, &events_path)?;
+        let cpu_before = agent.cpu_time()?;
+        let b = connect_loop(to, iterations)?;
+        agent_cpu += agent.cpu_time()? - cpu_before;
+        // The last window of folded repeats closes after a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        drops += agent.drops();
+        let port = u64::from(to.port());
+        let seen: u64 = agent
+            .stop()?
+            .iter()
+            .filter(|e| e["kind"] == "network_connect" && e["network"]["dport"] == port)
+            .map(|e| e["network"]["repeats"].as_u64().unwrap_or(1))
+            .sum();
+        missing += u64::from(iterations).saturating_sub(seen);
+        eprintln!(
+            "round {round}/{rounds}: without {:.1} µs/connect, with {:.1} µs/connect, ratio {:.3}, connects accounted {seen}/{iterations}",
+            per_exec_us(a, iterations),
+            per_exec_us(b, iterations),
+            b.as_secs_f64() / a.as_secs_f64()
+        );
+        without.push(a);
+        with.push(b);
+    }
+    let total = |v: &[Duration]| v.iter().sum::<Duration>();
+    let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
+    let mut ratios: Vec<f64> =
+        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
+    ratios.sort_by(f64::total_cmp);
+    let n = u64::from(rounds) * u64::from(iterations);
+    println!("bench connect: {rounds} rounds x {iterations} TCP connects to {to}, A/B interleaved");
+    println!(
+        "  without agent: {:.1} µs/connect",
+        per_exec_us(total(&without), rounds * iterations)
+    );
+    println!("  with agent:    {:.1} µs/connect", per_exec_us(total(&with), rounds * iterations));
+    println!(
+        "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+    println!(
+        "  agent CPU: {:.1} µs per connect; sustained {:.0} connects/s with {drops} drop reports",
+        agent_cpu.as_secs_f64() * 1e6 / n as f64,
+        n as f64 / total(&with).as_secs_f64()
+    );
+    println!("  connects not accounted for: {missing} of {n}");
+    if missing > 0 || drops > 0 {
+        bail!("the agent lost connects ({missing} unaccounted, {drops} drop reports)");
+    }
     Ok(())
 }

@@ -294,6 +294,8 @@ fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
         image.add_program(&test.executable)?;
         image.add_host(&test.cwd)?;
     }
+    // The baseline bundle, which tests of `policy check` read from the tree.
+    image.add_tree(&crate::cmd::workspace_root().join("policies"))?;
     let init = init_script(&build.tests);
     image.insert("/init", Node::Data { bytes: init.into_bytes(), mode: 0o755 })?;
     image.write(path)
@@ -372,6 +374,16 @@ impl Image {
                 let node = Node::File { source: real.clone(), mode: meta.mode() & 0o7777 };
                 self.insert(real.clone(), node)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds a host directory and every file below it.
+    fn add_tree(&mut self, dir: &Path) -> anyhow::Result<()> {
+        self.add_host(dir)?;
+        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() { self.add_tree(&path)? } else { self.add_host(&path)? }
         }
         Ok(())
     }
