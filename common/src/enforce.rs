@@ -118,6 +118,22 @@ impl Default for ExecNameKey {
     }
 }
 
+/// Which kinds of network entries a generation holds: bit
+/// [`net_present_bit`] per (family, scope, specific protocol, specific
+/// port). A hook skips the lookups no entry can answer, which makes the
+/// common case (no rule for this scope) nearly free.
+pub const fn net_present_bit(
+    v6: bool,
+    scope: u8,
+    proto_specific: bool,
+    port_specific: bool,
+) -> u32 {
+    1 << ((v6 as u32) * 12
+        + (scope as u32) * 4
+        + (proto_specific as u32) * 2
+        + port_specific as u32)
+}
+
 /// Bits of an LPM key before the address: generation, scope, protocol and
 /// port, which are always matched in full.
 pub const NET_KEY_FIXED_BITS: u32 = 40;

@@ -32,6 +32,8 @@ pub const MAP_EXEC_DENY_INODE: &str = "EXEC_DENY_INODE";
 pub const MAP_EXEC_DENY_NAME: &str = "EXEC_DENY_NAME";
 pub const MAP_NET4_RULES: &str = "NET4_RULES";
 pub const MAP_NET6_RULES: &str = "NET6_RULES";
+/// Per generation: which kinds of network entries exist (`net_present_bit`).
+pub const MAP_NET_PRESENT: &str = "NET_PRESENT";
 
 /// Read-only global: struct offsets read from the running kernel's BTF.
 pub const GLOBAL_OFFSETS: &str = "OFFSETS";

@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 use palisade_common::enforce::{
     ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data,
-    Net6Data, Verdict, scope, verdict_flags,
+    Net6Data, Verdict, net_present_bit, scope, verdict_flags,
 };
 
 use crate::kernel::{Error, off, read};
@@ -27,6 +27,10 @@ pub static EXEC_DENY_INODE: HashMap<ExecInodeKey, Verdict> =
 
 #[map]
 pub static EXEC_DENY_NAME: HashMap<ExecNameKey, Verdict> = HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+/// Per generation: which kinds of network entries exist.
+#[map]
+pub static NET_PRESENT: Array<u32> = Array::pinned(2, 0);
 
 #[map]
 pub static NET4_RULES: LpmTrie<Net4Data, Verdict> = LpmTrie::pinned(ENFORCE_MAP_ENTRIES, 0);
@@ -126,10 +130,14 @@ pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, caller: u8) -> O
         NET_KEY_FIXED_BITS + 32,
         Net4Data { generation, addr: dst.addr, ..Net4Data::default() },
     );
+    let present = NET_PRESENT.get(u32::from(generation)).copied().unwrap_or(0);
     let mut best: Option<&Verdict> = None;
     for port in [dst.port, [0, 0]] {
         for proto in [dst.proto, 0] {
             for s in [caller, scope::ALL] {
+                if present & net_present_bit(false, s, proto != 0, port != [0, 0]) == 0 {
+                    continue;
+                }
                 key.data.scope = s;
                 key.data.proto = proto;
                 key.data.port = port;
@@ -147,10 +155,14 @@ pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, caller: u8) -> 
         NET_KEY_FIXED_BITS + 128,
         Net6Data { generation, addr: dst.addr, ..Net6Data::default() },
     );
+    let present = NET_PRESENT.get(u32::from(generation)).copied().unwrap_or(0);
     let mut best: Option<&Verdict> = None;
     for port in [dst.port, [0, 0]] {
         for proto in [dst.proto, 0] {
             for s in [caller, scope::ALL] {
+                if present & net_present_bit(true, s, proto != 0, port != [0, 0]) == 0 {
+                    continue;
+                }
                 key.data.scope = s;
                 key.data.proto = proto;
                 key.data.port = port;

@@ -340,11 +340,30 @@ fn policy(rounds: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `iterations` TCP connects (and closes) to `to`; returns the time.
-fn connect_loop(to: std::net::SocketAddr, iterations: u32) -> anyhow::Result<Duration> {
+/// Runs `iterations` TCP connects to `listener`, each accepted at once on
+/// the same thread (a separate accept thread starved of CPU lets the accept
+/// queue overflow, and a dropped SYN costs a 1 s retransmit), then closed
+/// with a reset (SO_LINGER 0), so no TIME_WAIT sockets pile up and run the
+/// ephemeral ports out. Returns the time taken.
+fn connect_loop(listener: &std::net::TcpListener, iterations: u32) -> anyhow::Result<Duration> {
+    use std::os::fd::AsRawFd;
+    let to = listener.local_addr()?;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     let start = Instant::now();
     for _ in 0..iterations {
-        drop(std::net::TcpStream::connect(to)?);
+        let stream = std::net::TcpStream::connect(to)?;
+        drop(listener.accept()?);
+        // SAFETY: a valid socket and a correctly sized option value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        drop(stream);
     }
     Ok(start.elapsed())
 }
@@ -356,24 +375,23 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("connect-events.jsonl");
-    // The listener accepts and closes in a thread of its own.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let to = listener.local_addr()?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            drop(conn);
-        }
-    });
 
-    connect_loop(to, iterations / 10)?;
+    connect_loop(&listener, iterations / 10)?;
     let (mut without, mut with) = (Vec::new(), Vec::new());
     let (mut agent_cpu, mut missing, mut drops) = (Duration::ZERO, 0u64, 0u64);
+    let (mut bpf_time, mut bpf_runs) = (Duration::ZERO, 0u64);
+    let stats = BpfStats::enable()?;
     for round in 1..=rounds {
-        let a = connect_loop(to, iterations)?;
+        let a = connect_loop(&listener, iterations)?;
         let agent = RunningAgent::start(&bin, &events_path)?;
         let cpu_before = agent.cpu_time()?;
-        let b = connect_loop(to, iterations)?;
+        let b = connect_loop(&listener, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;
+        let (time, runs) = agent.bpf_run_time()?;
+        bpf_time += time;
+        bpf_runs += runs;
         // The last window of folded repeats closes after a second.
         std::thread::sleep(Duration::from_millis(1500));
         drops += agent.drops();
@@ -394,12 +412,18 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         without.push(a);
         with.push(b);
     }
+    drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
     let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
     let mut ratios: Vec<f64> =
         with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
     ratios.sort_by(f64::total_cmp);
     let n = u64::from(rounds) * u64::from(iterations);
+    println!(
+        "  in-kernel program time: {:.2} µs per connect ({bpf_runs} program runs, {:.0} ns per run; exec/fork/exit included)",
+        bpf_time.as_secs_f64() * 1e6 / n as f64,
+        bpf_time.as_nanos() as f64 / bpf_runs.max(1) as f64
+    );
     println!("bench connect: {rounds} rounds x {iterations} TCP connects to {to}, A/B interleaved");
     println!(
         "  without agent: {:.1} µs/connect",

@@ -66,7 +66,7 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
     // An LPM-trie key is the kernel's u32 prefix length, then the data.
     let lpm = |data: usize| 4 + data as u32;
     Some(match name {
-        names::MAP_ENFORCE_ACTIVE => (4, 4),
+        names::MAP_ENFORCE_ACTIVE | names::MAP_NET_PRESENT => (4, 4),
         names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
         names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
         names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),
@@ -117,8 +117,11 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
             MapInfo::from_pin(&path).is_ok_and(|info| {
                 info.key_size() == key
                     && info.value_size() == value
-                    && (name == names::MAP_ENFORCE_ACTIVE
-                        || info.max_entries() == ENFORCE_MAP_ENTRIES)
+                    && match name.as_str() {
+                        names::MAP_ENFORCE_ACTIVE => info.max_entries() == 1,
+                        names::MAP_NET_PRESENT => info.max_entries() == 2,
+                        _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
+                    }
             })
         });
         if fits {

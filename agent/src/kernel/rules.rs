@@ -19,7 +19,7 @@ use aya::{
 use palisade_common::{
     enforce::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data, Net6Data,
-        RULE_ID_LEN, Verdict, scope, verdict_flags,
+        RULE_ID_LEN, Verdict, net_present_bit, scope, verdict_flags,
     },
     names,
 };
@@ -48,6 +48,7 @@ pub enum RulesError {
 /// Handles on the pinned enforcement maps.
 pub struct EnforceMaps {
     active: Array<MapData, u32>,
+    net_present: Array<MapData, u32>,
     exec_inode: HashMap<MapData, ExecInodeKey, Verdict>,
     exec_name: HashMap<MapData, ExecNameKey, Verdict>,
     net4: LpmTrie<MapData, Net4Data, Verdict>,
@@ -82,6 +83,7 @@ impl EnforceMaps {
         }
         Ok(Self {
             active: map(ebpf, names::MAP_ENFORCE_ACTIVE)?,
+            net_present: map(ebpf, names::MAP_NET_PRESENT)?,
             exec_inode: map(ebpf, names::MAP_EXEC_DENY_INODE)?,
             exec_name: map(ebpf, names::MAP_EXEC_DENY_NAME)?,
             net4: map(ebpf, names::MAP_NET4_RULES)?,
@@ -127,6 +129,9 @@ impl EnforceMaps {
             let key = Key::new(*len, Net6Data { generation: g, ..data.0 });
             self.net6.insert(&key, v, 0).map_err(err(names::MAP_NET6_RULES))?;
         }
+        self.net_present
+            .set(next, entries.net_present(), 0)
+            .map_err(err(names::MAP_NET_PRESENT))?;
         self.active.set(0, next, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
         self.purge(current as u8)?;
         let applied = Applied {
@@ -263,6 +268,16 @@ impl Entries {
         e.missing.sort();
         e.missing.dedup();
         e
+    }
+
+    /// Which kinds of network entries there are (`net_present_bit`).
+    fn net_present(&self) -> u32 {
+        let bit = |v6, scope, proto: u8, port: [u8; 2]| {
+            net_present_bit(v6, scope, proto != 0, port != [0, 0])
+        };
+        let v4 = self.net4.keys().map(|(_, d)| bit(false, d.0.scope, d.0.proto, d.0.port));
+        let v6 = self.net6.keys().map(|(_, d)| bit(true, d.0.scope, d.0.proto, d.0.port));
+        v4.chain(v6).fold(0, |mask, b| mask | b)
     }
 
     fn put_inode(&mut self, scope: u8, dev: u32, ino: u64, verdict: Verdict) {
