@@ -317,9 +317,9 @@ fn audit_mode_reports_would_block_and_stops_nothing() {
     assert_eq!(decision["matched"][0]["mode"], "audit", "{event:#}");
 }
 
-/// How many programs named `palisade_exec` the kernel has loaded.
-fn loaded_exec_programs() -> u64 {
-    probe()["loaded"]["programs"]["palisade_exec"].as_u64().unwrap_or(0)
+/// Palisade's programs the kernel has loaded, by (kernel-truncated) name.
+fn loaded_programs() -> Value {
+    probe()["loaded"]["programs"].clone()
 }
 
 #[test]
@@ -332,6 +332,9 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
 
     let mut first = Agent::start_with(&["--policy", policy]);
     first.wait_for_log("kernel rules in force");
+    // What one agent has in the kernel: the baseline to compare against.
+    let one_agent = loaded_programs();
+    assert_eq!(one_agent["palisade_exec"], 1, "{one_agent:#}");
     // SAFETY: kill on our own child's pid.
     unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
     while first.is_alive() {
@@ -349,11 +352,16 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
     let mut second = Agent::start_with(&["--policy", policy]);
     second.wait_for_log("took over the pinned link of an earlier agent");
     second.wait_for_log("kernel rules in force");
-    // The first agent's exec program goes once its pinned link is replaced
-    // (the kernel frees it after an RCU grace period): one copy remains.
+    // The first agent's programs go once their pinned links are replaced
+    // (the kernel frees them after an RCU grace period): one copy of each
+    // program remains, exactly what one agent has.
     let deadline = Instant::now() + WAIT;
-    while loaded_exec_programs() != 1 {
-        assert!(Instant::now() < deadline, "still {} exec programs", loaded_exec_programs());
+    while loaded_programs() != one_agent {
+        assert!(
+            Instant::now() < deadline,
+            "programs loaded: {:#}, one agent has {one_agent:#}",
+            loaded_programs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let file = bins.out("after-takeover");
@@ -449,4 +457,104 @@ fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_ag
     }
     let line = agent.wait_for_log("the kernel enforces it again");
     assert!(line.contains(RULE_ID), "{line}");
+}
+
+/// For the bypass tests: when run as `<this test binary> --exact
+/// exec_helper` with `PALISADE_EXECVEAT=<shell>:<file>`, replaces itself
+/// with `<shell> -c 'echo ran > <file>'` through `execveat(fd, "",
+/// AT_EMPTY_PATH)`, and exits 126 if that fails. Without the variable it is
+/// an empty test.
+#[test]
+fn exec_helper() {
+    let Ok(spec) = std::env::var("PALISADE_EXECVEAT") else { return };
+    let (shell, file) = spec.split_once(':').expect("shell:file");
+    let c = |s: &str| std::ffi::CString::new(s).unwrap();
+    let (path, dash_c, script) = (c(shell), c("-c"), c(&format!("echo ran > {file}")));
+    let argv = [path.as_ptr(), dash_c.as_ptr(), script.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: NUL-terminated strings and NULL-terminated arrays that outlive
+    // the calls; on success execveat does not return.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        assert!(fd >= 0, "cannot open {shell}");
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        libc::_exit(126);
+    }
+}
+
+/// How a run of `cmd` that should write `file` ended, judged by the file.
+fn wrote(mut cmd: Command, file: &Path) -> bool {
+    let quiet = || std::process::Stdio::null();
+    let _ = cmd.stdout(quiet()).stderr(quiet()).status();
+    file.exists()
+}
+
+/// Each way of reaching a denied binary: stopped, or (where the kernel hook
+/// cannot see it) documented as not covered in README "Known gaps", and
+/// asserted here so the documentation stays true.
+#[test]
+fn bypass_attempts_are_stopped_or_documented() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("bypass");
+    let b = bundle("bypass", "enforce", &[&bins.denied()]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+    let denied = bins.denied();
+    let denied_s = denied.to_str().unwrap();
+
+    // Stopped: /proc/self/fd/N names the same file.
+    let file = bins.out("proc-fd");
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("exec 3< {denied_s}; /proc/self/fd/3 -c 'echo ran > {}'", file.display()));
+    assert!(!wrote(cmd, &file), "exec through /proc/self/fd ran the denied binary");
+
+    // Stopped: execveat(fd, "", AT_EMPTY_PATH), as fexecve does.
+    let file = bins.out("execveat");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "exec_helper", "--nocapture", "--test-threads=1"])
+        .env("PALISADE_EXECVEAT", format!("{denied_s}:{}", file.display()));
+    assert!(!wrote(cmd, &file), "execveat ran the denied binary");
+
+    // Not covered: the dynamic loader maps the file instead of exec'ing it,
+    // so no exec hook sees the denied file. (Documented.)
+    let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if let Some(loader) = loader {
+        let file = bins.out("ld-so");
+        let mut cmd = Command::new(loader);
+        cmd.arg(&denied).arg("-c").arg(format!("echo ran > {}", file.display()));
+        assert!(wrote(cmd, &file), "ld.so is now stopped: update README Known gaps");
+    }
+
+    // Not covered: a copy under another name is another file with another
+    // name. (Documented; the drift issue addresses copies.)
+    let copy = bins.dir.join("out/renamed");
+    std::fs::copy(&denied, &copy).unwrap();
+    let file = bins.out("copy");
+    assert_eq!(run_shell_writing(&copy, &file), Outcome::Ran, "a renamed copy is now stopped");
+
+    // Not covered: a copy in a memfd, executed through its fd. (Documented;
+    // the baseline's fileless-exec rule reports it from userspace.)
+    let name = std::ffi::CString::new("bypass").unwrap();
+    // SAFETY: a valid name; the fd is ours and is inherited by the child.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    assert!(fd >= 0);
+    let bytes = std::fs::read(&denied).unwrap();
+    // SAFETY: writing our buffer to our fd.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    assert_eq!(n as usize, bytes.len());
+    let file = bins.out("memfd");
+    let ran = run_shell_writing(Path::new(&format!("/proc/self/fd/{fd}")), &file);
+    // SAFETY: closing our fd.
+    unsafe { libc::close(fd) };
+    assert_eq!(ran, Outcome::Ran, "a memfd copy is now stopped: update README Known gaps");
 }
