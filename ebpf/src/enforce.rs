@@ -126,47 +126,56 @@ pub struct Destination<A> {
 /// copied verdicts would not fit the 512-byte stack.
 #[inline(always)]
 pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let mut key = Key::new(
-        NET_KEY_FIXED_BITS + 32,
-        Net4Data { generation, addr: dst.addr, ..Net4Data::default() },
-    );
-    let present = NET_PRESENT.get(u32::from(generation)).copied().unwrap_or(0);
-    let mut best: Option<&Verdict> = None;
-    for port in [dst.port, [0, 0]] {
-        for proto in [dst.proto, 0] {
-            for s in [caller, scope::ALL] {
-                if present & net_present_bit(false, s, proto != 0, port != [0, 0]) == 0 {
-                    continue;
-                }
-                key.data.scope = s;
-                key.data.proto = proto;
-                key.data.port = port;
-                best = longer(best, NET4_RULES.get(&key));
-            }
-        }
-    }
-    deny_of(best)
+    let data = Net4Data { generation, addr: dst.addr, ..Net4Data::default() };
+    best_entry(&NET4_RULES, Key::new(NET_KEY_FIXED_BITS + 32, data), false, dst, generation, caller)
 }
 
 /// As [`net4_verdict`], for IPv6.
 #[inline(always)]
 pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let mut key = Key::new(
-        NET_KEY_FIXED_BITS + 128,
-        Net6Data { generation, addr: dst.addr, ..Net6Data::default() },
-    );
+    let data = Net6Data { generation, addr: dst.addr, ..Net6Data::default() };
+    best_entry(&NET6_RULES, Key::new(NET_KEY_FIXED_BITS + 128, data), true, dst, generation, caller)
+}
+
+/// The parts of a network key a lookup varies.
+pub trait NetKeyData: Copy {
+    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]);
+}
+
+impl NetKeyData for Net4Data {
+    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]) {
+        (self.scope, self.proto, self.port) = (scope, proto, port);
+    }
+}
+
+impl NetKeyData for Net6Data {
+    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]) {
+        (self.scope, self.proto, self.port) = (scope, proto, port);
+    }
+}
+
+#[inline(always)]
+fn best_entry<D: NetKeyData, A>(
+    rules: &LpmTrie<D, Verdict>,
+    mut key: Key<D>,
+    v6: bool,
+    dst: &Destination<A>,
+    generation: u8,
+    caller: u8,
+) -> Option<Verdict> {
     let present = NET_PRESENT.get(u32::from(generation)).copied().unwrap_or(0);
     let mut best: Option<&Verdict> = None;
     for port in [dst.port, [0, 0]] {
         for proto in [dst.proto, 0] {
             for s in [caller, scope::ALL] {
-                if present & net_present_bit(true, s, proto != 0, port != [0, 0]) == 0 {
+                if present & net_present_bit(v6, s, proto != 0, port != [0, 0]) == 0 {
                     continue;
                 }
-                key.data.scope = s;
-                key.data.proto = proto;
-                key.data.port = port;
-                best = longer(best, NET6_RULES.get(&key));
+                // The key is packed: vary a copy of its data.
+                let mut data = key.data;
+                data.vary(s, proto, port);
+                key.data = data;
+                best = longer(best, rules.get(&key));
             }
         }
     }

@@ -243,20 +243,11 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     }
     drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
-    let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
-    let mut ratios: Vec<f64> =
-        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
-    ratios.sort_by(f64::total_cmp);
     let execs = u64::from(rounds) * u64::from(iterations);
     println!("bench exec: {rounds} rounds x {iterations} execs of {binary}, A/B interleaved");
     println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
     println!("  with agent:    {:.1} µs/exec", per_exec_us(total(&with), rounds * iterations));
-    println!(
-        "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    println!("  {}", ratio_line(&without, &with));
     println!(
         "  agent CPU: {:.1} ms total, {:.1} µs per exec (its own process, all threads)",
         agent_cpu.as_secs_f64() * 1e3,
@@ -273,6 +264,21 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         bail!("the agent missed {missing} exec events");
     }
     Ok(())
+}
+
+/// `ratio with/without: <overall>; per round median, min, max`.
+fn ratio_line(without: &[Duration], with: &[Duration]) -> String {
+    let total = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64();
+    let mut ratios: Vec<f64> =
+        with.iter().zip(without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "ratio with/without: {:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+        total(with) / total(without),
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
 }
 
 fn per_exec_us(d: Duration, n: u32) -> f64 {
@@ -414,10 +420,6 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     }
     drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
-    let ratio = total(&with).as_secs_f64() / total(&without).as_secs_f64();
-    let mut ratios: Vec<f64> =
-        with.iter().zip(&without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
-    ratios.sort_by(f64::total_cmp);
     let n = u64::from(rounds) * u64::from(iterations);
     println!(
         "  in-kernel program time: {:.2} µs per connect ({bpf_runs} program runs, {:.0} ns per run; exec/fork/exit included)",
@@ -430,12 +432,7 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
         per_exec_us(total(&without), rounds * iterations)
     );
     println!("  with agent:    {:.1} µs/connect", per_exec_us(total(&with), rounds * iterations));
-    println!(
-        "  ratio with/without: {ratio:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    println!("  {}", ratio_line(&without, &with));
     println!(
         "  agent CPU: {:.1} µs per connect; sustained {:.0} connects/s with {drops} drop reports",
         agent_cpu.as_secs_f64() * 1e6 / n as f64,
