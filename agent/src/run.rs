@@ -1,7 +1,8 @@
 //! `palisade run`: the agent's pipeline.
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
-//! processing thread (decode, process table, policy, JSON) → stdout.
+//! processing thread (decode, process table, container and pod, policy,
+//! JSON) → stdout.
 //! Beside it: the drop watcher, the policy reloader, and the kernel-rules
 //! keeper, which writes each bundle's kernel part into the enforcement maps
 //! before the judge sees the bundle.
@@ -17,6 +18,7 @@ use tokio::{signal::unix::SignalKind, sync::mpsc};
 use tracing::{info, warn};
 
 use crate::{
+    container::{ContainerResolver, DEFAULT_STATE_DIRS},
     event::{Clock, Origin},
     kernel::{
         loader,
@@ -66,6 +68,14 @@ pub struct RunArgs {
     /// event: `open` lets it through, `closed` treats it as a `kill` match.
     #[arg(long, value_enum, default_value_t = FailMode::Open)]
     fail_mode: FailMode,
+
+    /// A container runtime's state directory (runc-style `<dir>/<id>/state.json`,
+    /// or crun's `<dir>/<id>/status`), read for the pod and container names
+    /// in the OCI annotations. Repeat for several; replaces the defaults:
+    /// /run/containerd/runc/k8s.io, /run/containerd/runc/moby,
+    /// /run/docker/runtime-runc/moby, /run/runc, /run/crun.
+    #[arg(long = "runtime-state-dir", value_name = "DIR")]
+    runtime_state_dirs: Vec<PathBuf>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -108,11 +118,13 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
+    let containers = container_resolver(&args.runtime_state_dirs);
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
-        std::thread::Builder::new()
-            .name("palisade-process".into())
-            .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
+        std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
+            let out = std::io::stdout().lock();
+            process(rx, table, judge, containers, &origin, &stats, out)
+        })?
     };
     let keeper = keep_kernel_rules(
         sensor.rules,
@@ -163,6 +175,21 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// The container resolver, on the cgroup v2 mount and the runtime state
+/// directories given (else the defaults).
+fn container_resolver(state_dirs: &[PathBuf]) -> ContainerResolver {
+    let state_dirs = if state_dirs.is_empty() {
+        DEFAULT_STATE_DIRS.iter().map(PathBuf::from).collect()
+    } else {
+        state_dirs.to_vec()
+    };
+    let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
+        warn!("no cgroup v2 mount: events will name no container, pod or host");
+        PathBuf::from("/sys/fs/cgroup")
+    });
+    ContainerResolver::new(&cgroup2, state_dirs)
 }
 
 /// Writes the kernel part of `policy` into the enforcement maps (when it
@@ -256,6 +283,7 @@ fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
     mut judge: Judge,
+    mut containers: ContainerResolver,
     origin: &Origin,
     stats: &Stats,
     out: impl Write,
@@ -297,6 +325,10 @@ fn process(
                     continue;
                 }
             };
+            // Before the policy: rules scope on the container and the pod.
+            if let Some(cgroup_id) = event.process.cgroup_id {
+                event.attribute(containers.resolve(cgroup_id));
+            }
             let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
             let written = write_line(&mut out, &event)
                 .and_then(|()| audits.iter().try_for_each(|a| write_line(&mut out, a)));
