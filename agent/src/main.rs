@@ -1,5 +1,6 @@
 //! `palisade`: runtime enforcement agent for Linux and Kubernetes nodes.
 
+mod container;
 mod event;
 mod kernel;
 mod network;

@@ -1,7 +1,8 @@
 //! `palisade run`: the agent's pipeline.
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
-//! processing thread (decode, process table, policy, JSON) → stdout.
+//! processing thread (decode, process table, container and pod, policy,
+//! JSON) → stdout.
 //! Beside it: the drop watcher, the policy reloader, and the kernel-rules
 //! keeper, which writes each bundle's kernel part into the enforcement maps
 //! before the judge sees the bundle.
@@ -17,6 +18,7 @@ use tokio::{signal::unix::SignalKind, sync::mpsc};
 use tracing::{info, warn};
 
 use crate::{
+    container::{ContainerResolver, DEFAULT_STATE_DIRS},
     event::{Clock, Event, Origin},
     kernel::{
         loader,
@@ -67,6 +69,14 @@ pub struct RunArgs {
     /// event: `open` lets it through, `closed` treats it as a `kill` match.
     #[arg(long, value_enum, default_value_t = FailMode::Open)]
     fail_mode: FailMode,
+
+    /// A container runtime's state directory (runc-style `<dir>/<id>/state.json`,
+    /// or crun's `<dir>/<id>/status`), read for the pod and container names
+    /// in the OCI annotations. Repeat for several; replaces the defaults:
+    /// /run/containerd/runc/k8s.io, /run/containerd/runc/moby,
+    /// /run/docker/runtime-runc/moby, /run/runc, /run/crun.
+    #[arg(long = "runtime-state-dir", value_name = "DIR")]
+    runtime_state_dirs: Vec<PathBuf>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -109,11 +119,13 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
+    let containers = container_resolver(&args.runtime_state_dirs);
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
-        std::thread::Builder::new()
-            .name("palisade-process".into())
-            .spawn(move || process(rx, table, judge, &origin, &stats, std::io::stdout().lock()))?
+        std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
+            let out = std::io::stdout().lock();
+            process(rx, table, judge, containers, &origin, &stats, out)
+        })?
     };
     let keeper = keep_kernel_rules(
         sensor.rules,
@@ -164,6 +176,21 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// The container resolver, on the cgroup v2 mount and the runtime state
+/// directories given (else the defaults).
+fn container_resolver(state_dirs: &[PathBuf]) -> ContainerResolver {
+    let state_dirs = if state_dirs.is_empty() {
+        DEFAULT_STATE_DIRS.iter().map(PathBuf::from).collect()
+    } else {
+        state_dirs.to_vec()
+    };
+    let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
+        warn!("no cgroup v2 mount: events will name no container, pod or host");
+        PathBuf::from("/sys/fs/cgroup")
+    });
+    ContainerResolver::new(&cgroup2, state_dirs)
 }
 
 /// Writes the kernel part of `policy` into the enforcement maps (when it
@@ -257,6 +284,7 @@ fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
     mut judge: Judge,
+    mut containers: ContainerResolver,
     origin: &Origin,
     stats: &Stats,
     out: impl Write,
@@ -274,6 +302,12 @@ fn process(
             match decode(raw) {
                 Ok(record) => {
                     stats.count_record(record.kind());
+                    // cgroup v2's hierarchy id is 0; the others are v1's.
+                    if let Record::Cgroup(c) = &record
+                        && c.root == 0
+                    {
+                        containers.on_cgroup_created(c.id, &String::from_utf8_lossy(&c.path));
+                    }
                     events_of(record, &mut table, &mut net, origin, now, &mut ready);
                 }
                 Err(err) => {
@@ -281,11 +315,13 @@ fn process(
                     warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
                 }
             }
-            if !emit(ready.drain(..), &table, &mut judge, origin, stats, &mut out) {
+            if !emit(ready.drain(..), &table, &mut containers, &mut judge, origin, stats, &mut out)
+            {
                 return;
             }
         }
-        if !emit(net.flush(now).into_iter(), &table, &mut judge, origin, stats, &mut out) {
+        let due = net.flush(now).into_iter();
+        if !emit(due, &table, &mut containers, &mut judge, origin, stats, &mut out) {
             return;
         }
         if let Err(err) = out.flush() {
@@ -323,15 +359,16 @@ fn events_of(
         }
         Record::ExecDenied(denied) => ready.push(origin.exec_denied_event(&denied, table)),
         Record::Net(record) => ready.extend(net.on_record(&record, origin, table, now)),
-        // Container identity (cgroup paths) is the container resolver's.
+        // Taken by the container resolver before this.
         Record::Cgroup(_) => {}
     }
 }
 
-/// Judges and writes `events`; false once the output is gone.
+/// Attributes, judges and writes `events`; false once the output is gone.
 fn emit(
     events: impl Iterator<Item = Event>,
     table: &ProcessTable,
+    containers: &mut ContainerResolver,
     judge: &mut Judge,
     origin: &Origin,
     stats: &Stats,
@@ -341,6 +378,10 @@ fn emit(
         // The process's start time guards a userspace kill against a
         // recycled pid.
         let start_ns = table.get(event.process.pid).map_or(0, |p| p.start_ns);
+        // Before the policy: rules scope on the container and the pod.
+        if let Some(cgroup_id) = event.process.cgroup_id {
+            event.attribute(containers.resolve(cgroup_id));
+        }
         let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
         let written = write_line(out, &event)
             .and_then(|()| audits.iter().try_for_each(|a| write_line(out, a)));

@@ -16,7 +16,9 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 
 /// Debian packages: the eBPF compiler, and what the tests run (qemu and a
 /// static busybox for the 6.1 VM, util-linux's setpriv for the not-root test,
-/// python3 and pip to fetch and drive OPA's engine for the parity test).
+/// python3 and pip to fetch and drive OPA's engine for the parity test, runc
+/// to run the containers of the container/pod identity test, whose root
+/// filesystem is that busybox).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -27,6 +29,7 @@ const PACKAGES: &[&str] = &[
     "util-linux",
     "python3",
     "python3-pip",
+    "runc",
 ];
 
 pub fn run() -> anyhow::Result<()> {

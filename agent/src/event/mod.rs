@@ -10,6 +10,7 @@ use palisade_common::{exec_flags, kind};
 use serde::Serialize;
 
 use crate::{
+    container::{Container, Identity, Pod},
     process::table::{Ancestor, ProcessInfo, ProcessTable},
     sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, Net},
 };
@@ -58,6 +59,17 @@ pub struct Event {
     pub node: String,
     pub kind: &'static str,
     pub process: Process,
+    /// The container the process runs in; absent on the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    /// The Kubernetes pod the process runs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Pod>,
+    /// True when the process runs on the host: its cgroup belongs to no
+    /// container and no pod. Absent (false) for a container's process, and
+    /// when the cgroup could not be resolved.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,
     /// For network kinds: the connection.
@@ -163,6 +175,15 @@ pub struct ExitInfo {
     pub duration_ns: u64,
 }
 
+impl Event {
+    /// Says where the process runs.
+    pub fn attribute(&mut self, identity: Identity) {
+        self.container = identity.container;
+        self.pod = identity.pod;
+        self.host = identity.host;
+    }
+}
+
 fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
     items.iter().cloned().map(Bytes).collect()
 }
@@ -176,6 +197,9 @@ impl Origin {
             node: self.node.clone(),
             kind: kind::name(kind),
             process,
+            container: None,
+            pod: None,
+            host: false,
             exit: None,
             network: None,
             verdict: None,

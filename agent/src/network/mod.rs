@@ -44,8 +44,8 @@ struct Window {
 pub struct NetTracker {
     /// TCP connects waiting for their outcome, by kernel socket.
     pending: HashMap<u64, (Event, u64)>,
-    /// Who listens on each local TCP port.
-    listeners: HashMap<u16, u32>,
+    /// Who listens on each local TCP port: pid and cgroup id.
+    listeners: HashMap<u16, (u32, u64)>,
     windows: HashMap<AttemptKey, Window>,
 }
 
@@ -84,12 +84,16 @@ impl NetTracker {
                 self.fold(event, now_ns)
             }
             kind::NET_LISTEN => {
-                self.listeners.insert(net.sport, pid);
+                self.listeners.insert(net.sport, (pid, net.header.cgroup_id));
                 vec![origin.net_event(net, kind::NET_LISTEN, Some(pid), table)]
             }
             kind::NET_ACCEPT => {
                 let owner = self.listeners.get(&net.sport).copied();
-                vec![origin.net_event(net, kind::NET_ACCEPT, owner, table)]
+                let mut event = origin.net_event(net, kind::NET_ACCEPT, owner.map(|o| o.0), table);
+                // The listener's cgroup, so the accept is attributed to its
+                // container too.
+                event.process.cgroup_id = owner.map(|o| o.1).filter(|&id| id != 0);
+                vec![event]
             }
             _ => Vec::new(),
         }
@@ -123,7 +127,7 @@ impl NetTracker {
 
     /// Forgets listeners of processes that are gone.
     pub fn purge(&mut self, table: &ProcessTable) {
-        self.listeners.retain(|_, pid| table.get(*pid).is_some());
+        self.listeners.retain(|_, (pid, _)| table.get(*pid).is_some());
     }
 
     /// Reports the first of identical attempts at once and counts the rest.

@@ -1,0 +1,386 @@
+//! Container and pod identity on the real kernel: real containers started by
+//! runc from a busybox root filesystem, in the cgroup a Kubernetes node's
+//! containerd would give them (`/kubepods.slice/.../cri-containerd-<id>.scope`),
+//! with the annotations containerd's CRI plugin writes; the real agent must
+//! name the container and its pod on their events, and mark a host process's
+//! events as the host's.
+//!
+//! The agent reads the containers' runc state from a state directory of the
+//! test's own (`--runtime-state-dir`), as it reads `/run/containerd/runc/k8s.io`
+//! on a node.
+//!
+//! Needs runc (`/usr/sbin/runc` or `/usr/bin/runc`; `cargo xtask setup`
+//! installs Debian's), busybox (`/bin/busybox`, Debian's busybox-static) and a
+//! cgroup v2 mount. Where one is missing each test prints why and passes
+//! without checking anything: so it goes in the 6.1 VM of `cargo xtask
+//! vm-test`, which holds only busybox and the programs `xtask/src/vm.rs`
+//! copies in, and no runc: there only the host-process test runs (it needs
+//! only the cgroup v2 mount and `/usr/bin/true`).
+
+mod support;
+
+use std::{
+    os::unix::fs::{MetadataExt, symlink},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+use support::{Agent, str_of};
+
+const RUNC: &[&str] = &["/usr/sbin/runc", "/usr/bin/runc"];
+const BUSYBOX: &str = "/bin/busybox";
+/// Applets linked in the root filesystem (those this busybox has).
+const APPLETS: &[&str] = &["sh", "true", "cat", "sleep", "wget", "nc"];
+const POD_NAME: &str = "web-0";
+const NAMESPACE: &str = "payments";
+const IMAGE: &str = "registry.example/app:1.2";
+
+/// What the tests need, or why they cannot run here.
+struct Host {
+    runc: &'static str,
+    /// Where cgroup v2 is mounted.
+    cgroup2: PathBuf,
+}
+
+impl Host {
+    fn check() -> Result<Self, String> {
+        let runc = RUNC.iter().copied().find(|p| Path::new(p).exists()).ok_or_else(|| {
+            format!(
+                "runc is not installed (looked for {}); `cargo xtask setup` installs it",
+                RUNC.join(", ")
+            )
+        })?;
+        if !Path::new(BUSYBOX).exists() {
+            return Err(format!("{BUSYBOX} (Debian's busybox-static) is missing"));
+        }
+        let cgroup2 = cgroup_mounts()
+            .into_iter()
+            .find_map(|(path, fstype)| (fstype == "cgroup2").then_some(path))
+            .ok_or("no cgroup v2 mount")?;
+        Ok(Self { runc, cgroup2 })
+    }
+}
+
+/// Returns the host, or prints why the test cannot run here.
+fn host_or_skip(test: &str) -> Option<Host> {
+    Host::check().map_err(|why| skip(test, &why)).ok()
+}
+
+fn skip(test: &str, why: &str) {
+    println!("SKIPPED {test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Every cgroup hierarchy mounted (v1 controllers and v2): (mount point, type).
+fn cgroup_mounts() -> Vec<(PathBuf, String)> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read /proc/self/mounts");
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let (target, fstype) = (fields.next()?, fields.next()?);
+            fstype.starts_with("cgroup").then(|| (PathBuf::from(target), fstype.to_string()))
+        })
+        .collect()
+}
+
+/// Distinct hex for each call: 64 digits for a container id.
+fn fresh_hex(len: usize) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed =
+        format!("{:08x}{:016x}{:04x}", std::process::id(), nanos, COUNTER.fetch_add(1, Relaxed));
+    seed.chars().cycle().take(len).collect()
+}
+
+/// A pod UID as the API server makes them (a UUID).
+fn fresh_uid() -> String {
+    let h = fresh_hex(32);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// A scratch directory holding the state root and the bundles.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("palisade-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state/k8s.io")).expect("create scratch dir");
+        Self(dir)
+    }
+
+    /// The runtime state root, as containerd's `/run/containerd/runc/k8s.io`.
+    fn state_root(&self) -> PathBuf {
+        self.0.join("state/k8s.io")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One container of pod `web-0`, run by runc.
+struct Container<'a> {
+    host: &'a Host,
+    state_root: PathBuf,
+    id: String,
+    pod_uid: String,
+    /// `linux.cgroupsPath`: the container's cgroup below each hierarchy.
+    cgroup: String,
+    bundle: PathBuf,
+}
+
+impl<'a> Container<'a> {
+    /// Writes a bundle: a busybox root filesystem and a `config.json` from
+    /// `runc spec`, running `args` as container `name` of the pod.
+    fn new(host: &'a Host, scratch: &Scratch, pod_uid: &str, name: &str, args: &[&str]) -> Self {
+        let id = fresh_hex(64);
+        let bundle = scratch.0.join(format!("bundle-{}", &id[..12]));
+        let bin = bundle.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).expect("create rootfs");
+        std::fs::create_dir_all(bundle.join("rootfs/proc")).unwrap();
+        std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox");
+        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        let have = String::from_utf8_lossy(&list.stdout).to_string();
+        for applet in APPLETS.iter().filter(|a| have.lines().any(|l| l == **a)) {
+            symlink("busybox", bin.join(applet)).expect("applet link");
+        }
+        let cgroup = format!(
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{id}.scope",
+            pod_uid.replace('-', "_")
+        );
+        let spec = Command::new(host.runc)
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .expect("runc spec");
+        assert!(spec.status.success(), "runc spec: {}", String::from_utf8_lossy(&spec.stderr));
+        let path = bundle.join("config.json");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).unwrap();
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        // Below what this sandbox allows (no CAP_SYS_RESOURCE).
+        config["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
+        config["root"] = json!({"path": "rootfs", "readonly": true});
+        config["linux"]["cgroupsPath"] = json!(cgroup);
+        // As containerd's CRI plugin annotates a pod's container.
+        config["annotations"] = json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.container-name": name,
+            "io.kubernetes.cri.image-name": IMAGE,
+            "io.kubernetes.cri.sandbox-id": "f".repeat(64),
+            "io.kubernetes.cri.sandbox-name": POD_NAME,
+            "io.kubernetes.cri.sandbox-namespace": NAMESPACE,
+            "io.kubernetes.cri.sandbox-uid": pod_uid,
+        });
+        std::fs::write(&path, config.to_string()).expect("write config.json");
+        Self {
+            host,
+            state_root: scratch.state_root(),
+            id,
+            pod_uid: pod_uid.to_string(),
+            cgroup,
+            bundle,
+        }
+    }
+
+    fn runc(&self) -> Command {
+        let mut command = Command::new(self.host.runc);
+        command.arg("--root").arg(&self.state_root);
+        command
+    }
+
+    /// `runc run`: in the foreground (returns once the container exited),
+    /// or detached. The container's stdio is /dev/null, save runc's stderr,
+    /// kept for the failure message (a pipe would stay open as long as a
+    /// detached container runs).
+    fn run(&self, detach: bool) {
+        let log = self.bundle.join("runc.log");
+        let stderr = std::fs::File::create(&log).expect("create runc.log");
+        let mut command = self.runc();
+        command.arg("run");
+        if detach {
+            command.arg("--detach");
+        }
+        let status = command
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .status()
+            .expect("start runc");
+        assert!(
+            status.success(),
+            "runc run {}: {status}: {}",
+            self.id,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// The cgroup v2 id of the container's cgroup (while it exists).
+    fn cgroup_id(&self) -> u64 {
+        let dir = self.host.cgroup2.join(self.cgroup.trim_start_matches('/'));
+        std::fs::metadata(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).ino()
+    }
+
+    /// The container's init process, from `runc state`.
+    fn init_pid(&self) -> u32 {
+        let out = self.runc().arg("state").arg(&self.id).output().expect("runc state");
+        let state: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("runc state: {e}: {}", String::from_utf8_lossy(&out.stderr))
+        });
+        state["pid"].as_u64().expect("pid in runc state") as u32
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = self.runc().args(["delete", "--force", &self.id]).stderr(Stdio::null()).status();
+        // runc removes the container's cgroup, not the slices above it.
+        let mut parents: Vec<&str> = Vec::new();
+        let mut path = self.cgroup.as_str();
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            if !parent.is_empty() {
+                parents.push(parent);
+            }
+            path = parent;
+        }
+        for (mount, _) in cgroup_mounts() {
+            for parent in &parents {
+                // Fails, harmlessly, while another container still uses it.
+                let _ = std::fs::remove_dir(mount.join(parent.trim_start_matches('/')));
+            }
+        }
+    }
+}
+
+/// Asserts the event names container `c` (as container `name`) and its pod.
+fn assert_attributed(event: &Value, c: &Container, name: &str) {
+    let container = &event["container"];
+    assert_eq!(container["id"], c.id.as_str(), "container id: {event}");
+    assert_eq!(container["runtime"], "containerd", "runtime: {event}");
+    assert_eq!(container["name"], name, "container name: {event}");
+    assert_eq!(container["image"], IMAGE, "image: {event}");
+    assert_eq!(container["cgroup"], c.cgroup.as_str(), "cgroup path: {event}");
+    let pod = &event["pod"];
+    assert_eq!(pod["uid"], c.pod_uid.as_str(), "pod uid: {event}");
+    assert_eq!(pod["name"], POD_NAME, "pod name: {event}");
+    assert_eq!(pod["namespace"], NAMESPACE, "namespace: {event}");
+    // No API server here: no labels, and the event says so.
+    assert_eq!(pod["labels_available"], false, "{event}");
+    assert!(pod.get("labels").is_none(), "no labels without an API server: {event}");
+    assert!(event.get("host").is_none(), "a container's process is not the host's: {event}");
+}
+
+fn args_are(event: &Value, want: &[&str]) -> bool {
+    event["process"]["args"]
+        .as_array()
+        .is_some_and(|args| args.len() == want.len() && args.iter().zip(want).all(|(a, w)| a == *w))
+}
+
+fn start_agent(scratch: &Scratch) -> Agent {
+    let root = scratch.state_root();
+    Agent::start_with(&["--runtime-state-dir", root.to_str().expect("utf-8 path")])
+}
+
+#[test]
+fn a_running_containers_execs_name_the_container_and_its_pod() {
+    let Some(host) = host_or_skip("a_running_containers_execs_name_the_container_and_its_pod")
+    else {
+        return;
+    };
+    let scratch = Scratch::new("containers-running");
+    let mut agent = start_agent(&scratch);
+    let uid = fresh_uid();
+    let marker = format!("marker-{}", fresh_hex(12));
+    let script = format!(": {marker}; cat /proc/self/cgroup > /dev/null; exec sleep 600");
+    let c = Container::new(&host, &scratch, &uid, "app", &["/bin/sh", "-c", &script]);
+    c.run(true);
+
+    // The container's first process: the hardest to attribute, since the
+    // agent sees its cgroup for the first time.
+    let sh = agent.wait_for("exec of the container's shell", |e| {
+        e["kind"] == "process_exec" && args_are(e, &["/bin/sh", "-c", &script])
+    });
+    assert_attributed(&sh, &c, "app");
+    assert_eq!(sh["process"]["cgroup_id"], c.cgroup_id(), "the cgroup's id: {sh}");
+    let cat = agent.wait_for("exec of cat in the container", |e| {
+        e["kind"] == "process_exec"
+            && e["container"]["id"] == c.id.as_str()
+            && args_are(e, &["cat", "/proc/self/cgroup"])
+    });
+    assert_attributed(&cat, &c, "app");
+    let sleep = agent.wait_for("exec of sleep in the container", |e| {
+        e["kind"] == "process_exec" && args_are(e, &["sleep", "600"])
+    });
+    assert_attributed(&sleep, &c, "app");
+
+    // The kernel placed the process where the event says.
+    let pid = c.init_pid();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read its cgroup");
+    let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::")).expect("a cgroup v2 line");
+    assert_eq!(v2, str_of(&sleep, "/container/cgroup"));
+    assert_eq!(sleep["process"]["pid"], pid, "sleep replaced the shell, the container's init");
+}
+
+#[test]
+fn a_container_that_runs_one_command_and_exits_at_once_is_attributed() {
+    let Some(host) =
+        host_or_skip("a_container_that_runs_one_command_and_exits_at_once_is_attributed")
+    else {
+        return;
+    };
+    let scratch = Scratch::new("containers-short");
+    let mut agent = start_agent(&scratch);
+    let uid = fresh_uid();
+    let marker = format!("marker-{}", fresh_hex(12));
+    let c = Container::new(&host, &scratch, &uid, "once", &["/bin/true", &marker]);
+    // In the foreground: when runc returns, the container, its cgroup and
+    // its state directory are gone.
+    c.run(false);
+    assert!(
+        !scratch.state_root().join(&c.id).exists(),
+        "runc removed the container's state when it exited"
+    );
+
+    let exec = agent.wait_for("exec of the short-lived container's command", |e| {
+        e["kind"] == "process_exec" && args_are(e, &["/bin/true", &marker])
+    });
+    assert_attributed(&exec, &c, "once");
+    let pid = exec["process"]["pid"].as_u64().expect("pid");
+    let exit = agent.wait_for("exit of the short-lived container's command", |e| {
+        e["kind"] == "process_exit" && e["process"]["pid"] == pid
+    });
+    assert_eq!(exit["exit"]["code"], 0);
+    assert_attributed(&exit, &c, "once");
+}
+
+#[test]
+fn a_host_process_is_marked_as_the_hosts() {
+    // Needs no runc: runs in the VM too.
+    if !cgroup_mounts().iter().any(|(_, fstype)| fstype == "cgroup2") {
+        skip("a_host_process_is_marked_as_the_hosts", "no cgroup v2 mount");
+        return;
+    }
+    let scratch = Scratch::new("containers-host");
+    let mut agent = start_agent(&scratch);
+    let marker = format!("marker-{}", fresh_hex(12));
+    let status = Command::new("/usr/bin/true").arg(&marker).status().expect("run true");
+    assert!(status.success());
+    let exec = agent.wait_for("exec of true on the host", |e| {
+        e["kind"] == "process_exec" && args_are(e, &["/usr/bin/true", &marker])
+    });
+    assert_eq!(exec["host"], true, "marked as the host's: {exec}");
+    assert!(exec.get("container").is_none(), "no container: {exec}");
+    assert!(exec.get("pod").is_none(), "no pod: {exec}");
+}
