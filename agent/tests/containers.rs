@@ -171,6 +171,11 @@ impl<'a> Container<'a> {
             json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
         config["root"] = json!({"path": "rootfs", "readonly": true});
         config["linux"]["cgroupsPath"] = json!(cgroup);
+        // The host's network, as a hostNetwork pod has: the container can
+        // reach a listener the test starts on loopback.
+        if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+            namespaces.retain(|ns| ns["type"] != "network");
+        }
         // As containerd's CRI plugin annotates a pod's container.
         config["annotations"] = json!({
             "io.kubernetes.cri.container-type": "container",
@@ -303,7 +308,16 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
     let mut agent = start_agent(&scratch);
     let uid = fresh_uid();
     let marker = format!("marker-{}", fresh_hex(12));
-    let script = format!(": {marker}; cat /proc/self/cgroup > /dev/null; exec sleep 600");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let script = format!(
+        ": {marker}; cat /proc/self/cgroup > /dev/null; echo hi | nc -w 5 127.0.0.1 {port}; exec sleep 600"
+    );
     let c = Container::new(&host, &scratch, &uid, "app", &["/bin/sh", "-c", &script]);
     c.run(true);
 
@@ -324,6 +338,18 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
         e["kind"] == "process_exec" && args_are(e, &["sleep", "600"])
     });
     assert_attributed(&sleep, &c, "app");
+
+    // Its connection, from the container's own process, to the test's
+    // listener: exact addresses, the outcome, and the container and pod.
+    let connect = agent.wait_for("connect from the container", |e| {
+        e["kind"] == "network_connect"
+            && e["network"]["dport"] == port
+            && e["network"]["daddr"] == "127.0.0.1"
+    });
+    assert_attributed(&connect, &c, "app");
+    assert_eq!(connect["network"]["result"], "established", "{connect:#}");
+    assert_eq!(connect["network"]["protocol"], "tcp", "{connect:#}");
+    assert!(str_of(&connect, "/process/binary").ends_with("/bin/busybox"), "{connect:#}");
 
     // The kernel placed the process where the event says.
     let pid = c.init_pid();

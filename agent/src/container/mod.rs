@@ -185,8 +185,12 @@ impl ContainerResolver {
                 *cached = resolve_path(path, Some(meta), learner, now);
             }
         }
-        if cached.metadata_missing && now.duration_since(cached.checked) >= METADATA_RETRY {
+        if cached.metadata_missing
+            && (cached.generation != generation
+                || now.duration_since(cached.checked) >= METADATA_RETRY)
+        {
             cached.checked = now;
+            cached.generation = generation;
             if let Some(container) = &cached.container
                 && let Some(meta) = learner.container(&container.id)
             {
@@ -220,6 +224,15 @@ impl ContainerResolver {
             (None, Some(meta)) => meta.cgroup.clone()?,
             (None, None) => return None,
         };
+        // A container's path known (from the kernel's cgroup_mkdir record)
+        // before its runtime's state was read: read the state roots now,
+        // while the state still exists.
+        if learned.is_none()
+            && let Some((id, _)) = path::parse(&path).container
+            && self.learner.container(&id).is_none()
+        {
+            self.learner.sweep();
+        }
         Some(resolve_path(path, learned, &self.learner, now))
     }
 
