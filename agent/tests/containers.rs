@@ -32,7 +32,7 @@ use support::{Agent, str_of};
 const RUNC: &[&str] = &["/usr/sbin/runc", "/usr/bin/runc"];
 const BUSYBOX: &str = "/bin/busybox";
 /// Applets linked in the root filesystem (those this busybox has).
-const APPLETS: &[&str] = &["sh", "true", "cat", "sleep", "wget", "nc"];
+const APPLETS: &[&str] = &["sh", "true", "cat", "sleep", "wget", "nc", "nslookup", "timeout"];
 const POD_NAME: &str = "web-0";
 const NAMESPACE: &str = "payments";
 const IMAGE: &str = "registry.example/app:1.2";
@@ -315,8 +315,13 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
             drop(conn);
         }
     });
+    // A UDP sink for a DNS query (nslookup sends UDP; nothing answers).
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP socket");
+    let dns_port = dns.local_addr().unwrap().port();
     let script = format!(
-        ": {marker}; cat /proc/self/cgroup > /dev/null; echo hi | nc -w 5 127.0.0.1 {port}; exec sleep 600"
+        ": {marker}; cat /proc/self/cgroup > /dev/null; echo hi | nc -w 5 127.0.0.1 {port}; \
+         timeout 3 nslookup example.invalid 127.0.0.1:{dns_port} > /dev/null 2>&1; \
+         exec sleep 600"
     );
     let c = Container::new(&host, &scratch, &uid, "app", &["/bin/sh", "-c", &script]);
     c.run(true);
@@ -350,6 +355,13 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
     assert_eq!(connect["network"]["result"], "established", "{connect:#}");
     assert_eq!(connect["network"]["protocol"], "tcp", "{connect:#}");
     assert!(str_of(&connect, "/process/binary").ends_with("/bin/busybox"), "{connect:#}");
+    let send = agent.wait_for("UDP send from the container", |e| {
+        e["kind"] == "network_connect"
+            && e["network"]["dport"] == dns_port
+            && e["network"]["protocol"] == "udp"
+    });
+    assert_attributed(&send, &c, "app");
+    assert_eq!(send["network"]["daddr"], "127.0.0.1", "{send:#}");
 
     // The kernel placed the process where the event says.
     let pid = c.init_pid();
