@@ -4,6 +4,7 @@ mod container;
 mod event;
 mod kernel;
 mod network;
+mod observe;
 mod policy;
 mod process;
 mod run;

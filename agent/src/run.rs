@@ -25,6 +25,7 @@ use crate::{
         rules::{Applied, EnforceMaps},
     },
     network::NetTracker,
+    observe,
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
@@ -77,6 +78,12 @@ pub struct RunArgs {
     /// /run/docker/runtime-runc/moby, /run/runc, /run/crun.
     #[arg(long = "runtime-state-dir", value_name = "DIR")]
     runtime_state_dirs: Vec<PathBuf>,
+
+    /// Serve Prometheus metrics on /metrics, liveness on /healthz and
+    /// readiness on /readyz at this address (e.g. 0.0.0.0:9090). Off when
+    /// not given.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -94,6 +101,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     loader::require_root()?;
+    let stats = Arc::new(Stats::default());
+    stats.sink_ok.store(true, Relaxed);
+    // Bound first: a taken port fails the start, not later.
+    let metrics = match args.metrics_addr {
+        Some(addr) => Some(observe::bind(addr).await?),
+        None => None,
+    };
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
     let bundle = source.read()?;
     let policy = Policy::compile(&bundle)?;
@@ -105,7 +119,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         engines = ?policy.engines(),
         "policy loaded"
     );
+    stats.set_bundle(&policy.digest);
     let mut sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
+    stats.attached.store(true, Relaxed);
     let origin = Origin::detect();
     let applied = apply_kernel_rules(&mut sensor.rules, &policy, &origin)?;
     let relaxed = applied.map(|a| a.relaxed_by_exceptions).unwrap_or_default();
@@ -114,7 +130,6 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let table = ProcessTable::seed_from(Path::new("/proc"));
     info!(processes = table.len(), "process table seeded from /proc");
 
-    let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
@@ -134,7 +149,14 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         policy_tx,
         &origin,
         relaxed,
+        &stats,
     );
+    let serving = async {
+        match metrics {
+            Some(listener) => observe::serve(listener, Arc::clone(&stats)).await,
+            None => std::future::pending().await,
+        }
+    };
     let reloader = async {
         match &args.policy {
             Some(dir) => {
@@ -158,6 +180,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         () = drops::watch(sensor.drops, &stats) => {}
         () = reloader => {}
         () = keeper => {}
+        () = serving => {}
         _ = terminate.recv() => info!("SIGTERM: stopping"),
         _ = interrupt.recv() => info!("SIGINT: stopping"),
     }
@@ -232,6 +255,7 @@ async fn keep_kernel_rules(
     judge: std::sync::mpsc::Sender<Arc<Policy>>,
     origin: &Origin,
     mut relaxed: Vec<String>,
+    stats: &Stats,
 ) {
     let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
     let mut open = true;
@@ -260,6 +284,7 @@ async fn keep_kernel_rules(
                     relaxed = applied.relaxed_by_exceptions;
                 }
                 if update.is_some() {
+                    stats.set_bundle(&policy.digest);
                     info!(
                         bundle = policy.short_digest(),
                         "the new bundle's kernel rules are in force"
@@ -386,6 +411,7 @@ fn emit(
         let written = write_line(out, &event)
             .and_then(|()| audits.iter().try_for_each(|a| write_line(out, a)));
         if let Err(err) = written {
+            stats.sink_ok.store(false, Relaxed);
             warn!(%err, "cannot write events to stdout; stopping");
             return false;
         }

@@ -1,7 +1,14 @@
 //! Counters of what the agent saw, delivered and lost. Nothing is lost
 //! silently: every drop has a counter here and a log line when it moves.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 use palisade_common::kind;
 
@@ -26,6 +33,38 @@ pub struct Stats {
     pub exceptions_expired: AtomicU64,
     /// New bundles rejected by validation.
     pub policy_load_failures: AtomicU64,
+    /// Matched rules, by (rule id, decision action).
+    pub rule_decisions: Mutex<BTreeMap<(String, String), u64>>,
+    /// Policy evaluation latency.
+    pub eval_latency: Histogram,
+    /// Digest of the bundle in force.
+    pub bundle_digest: Mutex<String>,
+    /// The programs are loaded and attached.
+    pub attached: AtomicBool,
+    /// The last write of events succeeded.
+    pub sink_ok: AtomicBool,
+}
+
+/// Upper bounds (seconds) of the evaluation latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 10] =
+    [0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.1];
+
+/// A Prometheus histogram: cumulative-ready bucket counts and a sum.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations at or below each bound of [`LATENCY_BUCKETS`] but above
+    /// the previous one; the last slot counts those above every bound.
+    pub buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    pub sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
 }
 
 /// Decision actions, in the order of [`Stats::decisions`].
@@ -41,6 +80,18 @@ impl Stats {
     pub fn count_decision(&self, action: &str) {
         if let Some(i) = ACTIONS.iter().position(|a| *a == action) {
             self.decisions[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn count_rule(&self, rule: &str, action: &str) {
+        if let Ok(mut map) = self.rule_decisions.lock() {
+            *map.entry((rule.to_string(), action.to_string())).or_insert(0) += 1;
+        }
+    }
+
+    pub fn set_bundle(&self, digest: &str) {
+        if let Ok(mut d) = self.bundle_digest.lock() {
+            *d = digest.to_string();
         }
     }
 

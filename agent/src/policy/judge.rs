@@ -96,7 +96,10 @@ impl Judge {
                     return Vec::new();
                 }
             };
-            match self.evaluator.eval(&input) {
+            let started = std::time::Instant::now();
+            let result = self.evaluator.eval(&input);
+            stats.eval_latency.observe(started.elapsed());
+            match result {
                 Ok(d) => d,
                 Err(err) => {
                     stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -117,6 +120,13 @@ impl Judge {
             return Vec::new();
         }
         stats.count_decision(decision["action"].as_str().unwrap_or("?"));
+        // By what each matched rule did: its action in enforce mode, an
+        // alert otherwise.
+        for m in decision["matched"].as_array().into_iter().flatten() {
+            let action =
+                if m["mode"] == "enforce" { m["action"].as_str().unwrap_or("?") } else { "alert" };
+            stats.count_rule(m["rule"].as_str().unwrap_or("?"), action);
+        }
         let enforcement = match &verdict {
             // The kernel already acted, before the program ran.
             Some(v) if v.enforced => Some(Enforcement::kernel(v)),

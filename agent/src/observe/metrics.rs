@@ -1,0 +1,123 @@
+//! The Prometheus text exposition (format 0.0.4) of the agent's counters.
+//! Names follow Prometheus conventions: `palisade_` prefix, `_total`
+//! counters, seconds for durations.
+
+use std::{fmt::Write, sync::atomic::Ordering::Relaxed};
+
+use palisade_common::kind;
+
+use crate::stats::{LATENCY_BUCKETS, Stats};
+
+/// Renders every metric.
+pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
+    let mut out = String::new();
+    family(&mut out, "palisade_records_total", "counter", "Kernel records decoded, by kind.");
+    for k in 1..kind::COUNT {
+        let n = stats.records[k as usize].load(Relaxed);
+        let _ = writeln!(out, "palisade_records_total{{kind=\"{}\"}} {n}", kind::name(k));
+    }
+    family(
+        &mut out,
+        "palisade_kernel_drops_total",
+        "counter",
+        "Records the kernel could not deliver (ring buffer full, failed kernel read), by kind.",
+    );
+    for k in 1..kind::COUNT {
+        let n = stats.kernel_drops[k as usize].load(Relaxed);
+        let _ = writeln!(out, "palisade_kernel_drops_total{{kind=\"{}\"}} {n}", kind::name(k));
+    }
+    let simple = [
+        ("palisade_events_written_total", "Events written to the output.", &stats.events_written),
+        (
+            "palisade_decode_errors_total",
+            "Kernel records that failed to decode.",
+            &stats.decode_errors,
+        ),
+        (
+            "palisade_policy_evaluation_errors_total",
+            "Policy evaluations that failed (errors, limits).",
+            &stats.eval_errors,
+        ),
+        (
+            "palisade_exceptions_used_total",
+            "Matches suppressed by an exception.",
+            &stats.exceptions_used,
+        ),
+        (
+            "palisade_exceptions_expired_total",
+            "Exceptions seen to expire.",
+            &stats.exceptions_expired,
+        ),
+        (
+            "palisade_policy_load_failures_total",
+            "New policy bundles rejected by validation.",
+            &stats.policy_load_failures,
+        ),
+    ];
+    for (name, help, counter) in simple {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", counter.load(Relaxed));
+    }
+    family(
+        &mut out,
+        "palisade_decisions_total",
+        "counter",
+        "Rules matched by decisions, by rule id and the decision's action.",
+    );
+    if let Ok(map) = stats.rule_decisions.lock() {
+        for ((rule, action), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "palisade_decisions_total{{rule=\"{}\",action=\"{}\"}} {n}",
+                escape(rule),
+                escape(action)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "palisade_policy_bundle_info",
+        "gauge",
+        "The policy bundle in force, by digest.",
+    );
+    if let Ok(digest) = stats.bundle_digest.lock() {
+        let _ = writeln!(out, "palisade_policy_bundle_info{{digest=\"{}\"}} 1", escape(&digest));
+    }
+    family(
+        &mut out,
+        "palisade_enforcement_in_force",
+        "gauge",
+        "1 when the enforcing programs are attached and pinned.",
+    );
+    let _ = writeln!(out, "palisade_enforcement_in_force {}", u8::from(enforcement_in_force));
+    family(
+        &mut out,
+        "palisade_policy_evaluation_seconds",
+        "histogram",
+        "Time to evaluate the policy for one event.",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += stats.eval_latency.buckets[i].load(Relaxed);
+        let _ = writeln!(
+            out,
+            "palisade_policy_evaluation_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    cumulative += stats.eval_latency.buckets[LATENCY_BUCKETS.len()].load(Relaxed);
+    let _ = writeln!(out, "palisade_policy_evaluation_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+    let sum = stats.eval_latency.sum_ns.load(Relaxed) as f64 / 1e9;
+    let _ = writeln!(out, "palisade_policy_evaluation_seconds_sum {sum}");
+    let _ = writeln!(out, "palisade_policy_evaluation_seconds_count {cumulative}");
+    out
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

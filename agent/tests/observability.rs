@@ -1,0 +1,127 @@
+//! Metrics, liveness and readiness, scraped over real HTTP from the running
+//! agent and parsed with a Prometheus text-format parser (`prometheus-parse`):
+//! counters must move with real events.
+
+mod support;
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use prometheus_parse::{Scrape, Value};
+use support::{Agent, WAIT, bundle::TempBundle};
+
+/// `GET path` on the agent: the status code and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the agent");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    (status, body.to_string())
+}
+
+fn scrape(port: u16) -> Scrape {
+    let (status, body) = get(port, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("valid text format")
+}
+
+/// The value of `metric` with `labels` (all of them must match).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            Value::Summary(_) => f64::NAN,
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
+    let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").output();
+    let bundle = TempBundle::new("observability");
+    bundle.write("config.json", r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#);
+    let dir = std::env::temp_dir().join(format!("palisade-observe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nc = dir.join("nc");
+    std::fs::copy(std::fs::canonicalize("/usr/bin/true").unwrap(), &nc).unwrap();
+
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut agent =
+        Agent::start_with(&["--policy", bundle.path().to_str().unwrap(), "--metrics-addr", &addr]);
+    assert_eq!(get(port, "/healthz"), (200, "ok\n".to_string()));
+    let (status, body) = get(port, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(port, "/nowhere").0, 404);
+
+    let before = scrape(port);
+    // Conventions: every family is palisade_*, every counter ends in _total.
+    for s in &before.samples {
+        assert!(s.metric.starts_with("palisade_"), "{}", s.metric);
+        if matches!(s.value, Value::Counter(_)) {
+            assert!(s.metric.ends_with("_total"), "{}", s.metric);
+        }
+    }
+    let execs = |s: &Scrape| value(s, "palisade_records_total", &[("kind", "process_exec")]);
+    let execs_before = execs(&before).expect("records by kind");
+    let digest = before
+        .samples
+        .iter()
+        .find(|s| s.metric == "palisade_policy_bundle_info")
+        .and_then(|s| s.labels.get("digest").map(str::to_string))
+        .expect("the bundle digest");
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert_eq!(value(&before, "palisade_enforcement_in_force", &[]), Some(1.0));
+
+    const RUNS: u32 = 3;
+    for _ in 0..RUNS {
+        assert!(Command::new(&nc).status().unwrap().success());
+    }
+    let nc_path = nc.to_str().unwrap().to_string();
+    for _ in 0..RUNS {
+        agent.wait_for("an nc exec", |e| {
+            e["kind"] == "process_exec" && e["process"]["binary"] == nc_path.as_str()
+        });
+    }
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        let s = scrape(port);
+        let matched =
+            value(&s, "palisade_decisions_total", &[("rule", "T-001"), ("action", "alert")]);
+        if matched.unwrap_or(0.0) >= f64::from(RUNS) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "decisions did not move: {matched:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(execs(&after).unwrap() >= execs_before + f64::from(RUNS));
+    let evaluations = value(&after, "palisade_policy_evaluation_seconds", &[]).unwrap_or(0.0);
+    assert!(evaluations >= f64::from(RUNS), "evaluation histogram count {evaluations}");
+
+    // Take away what makes enforcement outlive the agent: not ready.
+    let pin = Path::new("/sys/fs/bpf/palisade/links/palisade_exec");
+    std::fs::remove_file(pin).expect("remove the exec link's pin");
+    let (status, body) = get(port, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("enforcement is not in force"), "{body}");
+    assert_eq!(value(&scrape(port), "palisade_enforcement_in_force", &[]), Some(0.0));
+
+    drop(agent);
+    let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").output();
+    let _ = std::fs::remove_dir_all(&dir);
+}
