@@ -294,10 +294,11 @@ fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
         image.add_program(&test.executable)?;
         image.add_host(&test.cwd)?;
     }
-    // Files tests read from the tree: the baseline bundle (`policy check`)
-    // and recorded responses (`agent/tests/fixtures`).
+    // Files tests read from the tree: the baseline bundle (`policy check`),
+    // the event schema and recorded responses (`agent/tests/fixtures`).
     let root = crate::cmd::workspace_root();
     image.add_tree(&root.join("policies"))?;
+    image.add_tree(&root.join("schema"))?;
     image.add_tree(&root.join("agent/tests/fixtures"))?;
     let init = init_script(&build.tests);
     image.insert("/init", Node::Data { bytes: init.into_bytes(), mode: 0o755 })?;
