@@ -2,6 +2,7 @@
 
 mod container;
 mod event;
+mod export;
 mod kernel;
 mod network;
 mod observe;

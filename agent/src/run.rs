@@ -8,7 +8,6 @@
 //! before the judge sees the bundle.
 
 use std::{
-    io::{BufWriter, Write},
     path::{Path, PathBuf},
     sync::{Arc, atomic::Ordering::Relaxed},
     time::Duration,
@@ -20,6 +19,7 @@ use tracing::{info, warn};
 use crate::{
     container::{ContainerResolver, DEFAULT_STATE_DIRS},
     event::{Clock, Event, Origin},
+    export::{self, Exporter, SinkSpec},
     kernel::{
         loader,
         rules::{Applied, EnforceMaps},
@@ -84,6 +84,15 @@ pub struct RunArgs {
     /// not given.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Where records go; repeat for several. `stdout`, `file,path=P`
+    /// (options `max_size=64MiB`, `keep=5`), `webhook,url=U` (options
+    /// `spool_dir=DIR`, `spool_max=256MiB`, `batch=500`, `ca_file=PEM`,
+    /// `token_file=F`, `timeout=SECS`); every kind also takes `format=native|ocsf`,
+    /// `filter=TERM|TERM...` (all, alerts, severity>=high, a kind) and
+    /// `name=N`. Default: `stdout`.
+    #[arg(long = "sink", value_name = "SPEC", value_parser = export::spec::parse)]
+    sinks: Vec<SinkSpec>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -102,7 +111,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     loader::require_root()?;
     let stats = Arc::new(Stats::default());
-    stats.sink_ok.store(true, Relaxed);
+    let exporter = open_sinks(args.sinks.clone())?;
+    let _ = stats.sinks.set(exporter.stats());
     // Bound first: a taken port fails the start, not later.
     let metrics = match args.metrics_addr {
         Some(addr) => Some(observe::bind(addr).await?),
@@ -137,10 +147,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let containers = container_resolver(&args.runtime_state_dirs);
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
-        std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
-            let out = std::io::stdout().lock();
-            process(rx, table, judge, containers, &origin, &stats, out)
-        })?
+        std::thread::Builder::new()
+            .name("palisade-process".into())
+            .spawn(move || process(rx, table, judge, containers, &origin, &stats, exporter))?
     };
     let keeper = keep_kernel_rules(
         sensor.rules,
@@ -170,7 +179,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    info!("palisade is running; events are written to stdout");
+    info!("palisade is running");
     tokio::select! {
         result = reader::drain(sensor.events, tx) => {
             if let Err(err) = result {
@@ -199,6 +208,15 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// Opens the sinks asked for (stdout when none).
+fn open_sinks(mut specs: Vec<SinkSpec>) -> anyhow::Result<Exporter> {
+    if specs.is_empty() {
+        specs.push(export::spec::parse("stdout")?);
+    }
+    export::spec::name_uniquely(&mut specs)?;
+    Ok(Exporter::start(&specs)?)
 }
 
 /// The container resolver, on the cgroup v2 mount and the runtime state
@@ -303,8 +321,7 @@ async fn keep_kernel_rules(
     }
 }
 
-/// Decodes, tracks processes and writes events until the channel closes or
-/// the output is gone.
+/// Decodes, tracks processes and exports events until the channel closes.
 fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
@@ -312,9 +329,8 @@ fn process(
     mut containers: ContainerResolver,
     origin: &Origin,
     stats: &Stats,
-    out: impl Write,
+    mut out: Exporter,
 ) {
-    let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut net = NetTracker::default();
     let mut last_purge = Clock::monotonic_now_ns();
     judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
@@ -340,19 +356,11 @@ fn process(
                     warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
                 }
             }
-            if !emit(ready.drain(..), &table, &mut containers, &mut judge, origin, stats, &mut out)
-            {
-                return;
-            }
+            emit(ready.drain(..), &table, &mut containers, &mut judge, origin, stats, &mut out);
         }
         let due = net.flush(now).into_iter();
-        if !emit(due, &table, &mut containers, &mut judge, origin, stats, &mut out) {
-            return;
-        }
-        if let Err(err) = out.flush() {
-            warn!(%err, "cannot write events to stdout; stopping");
-            return;
-        }
+        emit(due, &table, &mut containers, &mut judge, origin, stats, &mut out);
+        out.flush();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
             table.purge(now);
             net.purge(&table);
@@ -360,6 +368,7 @@ fn process(
             last_purge = now;
         }
     }
+    out.stop();
 }
 
 /// Updates the process table and network state with one record and
@@ -389,7 +398,7 @@ fn events_of(
     }
 }
 
-/// Attributes, judges and writes `events`; false once the output is gone.
+/// Attributes, judges and exports `events`.
 fn emit(
     events: impl Iterator<Item = Event>,
     table: &ProcessTable,
@@ -397,8 +406,8 @@ fn emit(
     judge: &mut Judge,
     origin: &Origin,
     stats: &Stats,
-    out: &mut impl Write,
-) -> bool {
+    out: &mut Exporter,
+) {
     for mut event in events {
         // The process's start time guards a userspace kill against a
         // recycled pid.
@@ -408,20 +417,10 @@ fn emit(
             event.attribute(containers.resolve(cgroup_id));
         }
         let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
-        let written = write_line(out, &event)
-            .and_then(|()| audits.iter().try_for_each(|a| write_line(out, a)));
-        if let Err(err) = written {
-            stats.sink_ok.store(false, Relaxed);
-            warn!(%err, "cannot write events to stdout; stopping");
-            return false;
+        out.export(&event, export::facts(event.kind, event.decision.as_ref()));
+        for audit in &audits {
+            out.export(audit, export::facts("exception_used", None));
         }
         stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
     }
-    true
-}
-
-/// One JSON object and a newline.
-fn write_line(out: &mut impl Write, value: &impl serde::Serialize) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
 }

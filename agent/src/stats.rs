@@ -4,7 +4,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
     },
     time::Duration,
@@ -12,11 +12,13 @@ use std::{
 
 use palisade_common::kind;
 
+use crate::export::SinkStats;
+
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Records decoded, by kind.
     pub records: [AtomicU64; kind::COUNT as usize],
-    /// Events written out.
+    /// Records handed to the export sinks.
     pub events_written: AtomicU64,
     /// Records the kernel could not deliver (ring buffer full or a failed
     /// kernel read), by kind, as last read from the kernel's counters.
@@ -41,8 +43,8 @@ pub struct Stats {
     pub bundle_digest: Mutex<String>,
     /// The programs are loaded and attached.
     pub attached: AtomicBool,
-    /// The last write of events succeeded.
-    pub sink_ok: AtomicBool,
+    /// The export sinks, set once they are open.
+    pub sinks: OnceLock<Vec<Arc<SinkStats>>>,
 }
 
 /// Upper bounds (seconds) of the evaluation latency histogram's buckets.

@@ -2,11 +2,20 @@
 //! Names follow Prometheus conventions: `palisade_` prefix, `_total`
 //! counters, seconds for durations.
 
-use std::{fmt::Write, sync::atomic::Ordering::Relaxed};
+use std::{
+    fmt::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+};
 
 use palisade_common::kind;
 
-use crate::stats::{LATENCY_BUCKETS, Stats};
+use crate::{
+    export::SinkStats,
+    stats::{LATENCY_BUCKETS, Stats},
+};
 
 /// Renders every metric.
 pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
@@ -109,7 +118,69 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
     let sum = stats.eval_latency.sum_ns.load(Relaxed) as f64 / 1e9;
     let _ = writeln!(out, "palisade_policy_evaluation_seconds_sum {sum}");
     let _ = writeln!(out, "palisade_policy_evaluation_seconds_count {cumulative}");
+    if let Some(sinks) = stats.sinks.get() {
+        export(&mut out, sinks);
+    }
     out
+}
+
+/// Per sink: what became of the records, and the spool's depth.
+fn export(out: &mut String, sinks: &[Arc<SinkStats>]) {
+    family(
+        out,
+        "palisade_export_records_total",
+        "counter",
+        "Records by sink and result: written (to stdout, the file, or the spool), failed (a write failed), delivered and rejected (by a webhook's receiver), dropped (a full spool, or torn by a crash).",
+    );
+    for sink in sinks {
+        let results = [
+            ("written", &sink.written),
+            ("failed", &sink.failed),
+            ("delivered", &sink.delivered),
+            ("rejected", &sink.rejected),
+            ("dropped", &sink.dropped),
+        ];
+        for (result, counter) in results {
+            let _ = writeln!(
+                out,
+                "palisade_export_records_total{{sink=\"{}\",kind=\"{}\",result=\"{result}\"}} {}",
+                escape(&sink.name),
+                sink.kind,
+                counter.load(Relaxed)
+            );
+        }
+    }
+    let per_sink = [
+        (
+            "palisade_export_send_failures_total",
+            "counter",
+            "Webhook requests that failed and will be retried.",
+            (|s: &SinkStats| &s.send_failures) as fn(&SinkStats) -> &AtomicU64,
+        ),
+        (
+            "palisade_export_spool_records",
+            "gauge",
+            "Records waiting in a webhook's spool.",
+            |s: &SinkStats| &s.spool_records,
+        ),
+        (
+            "palisade_export_spool_bytes",
+            "gauge",
+            "Bytes of a webhook's spool on disk.",
+            |s: &SinkStats| &s.spool_bytes,
+        ),
+    ];
+    for (name, kind, help, value) in per_sink {
+        family(out, name, kind, help);
+        for sink in sinks.iter().filter(|s| s.kind == "webhook") {
+            let _ = writeln!(
+                out,
+                "{name}{{sink=\"{}\"}} {}",
+                escape(&sink.name),
+                value(sink).load(Relaxed)
+            );
+        }
+    }
 }
 
 /// The `# HELP` and `# TYPE` lines of a metric family.

@@ -1,5 +1,5 @@
 //! Readiness: the agent is ready when its programs are attached, a policy
-//! is loaded, the output accepts events, and enforcement is in force (the
+//! is loaded, every export sink accepts records, and enforcement is in force (the
 //! enforcing links are pinned, so it outlives the agent too).
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,8 +17,14 @@ pub fn problems(stats: &Stats) -> Vec<String> {
     if stats.bundle_digest.lock().map_or(true, |d| d.is_empty()) {
         why.push("no policy bundle is loaded".to_string());
     }
-    if !stats.sink_ok.load(Relaxed) {
-        why.push("the event output does not accept events".to_string());
+    match stats.sinks.get() {
+        None => why.push("the export sinks are not open yet".to_string()),
+        Some(sinks) => {
+            for sink in sinks.iter().filter(|s| !s.accepting.load(Relaxed)) {
+                let error = sink.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+                why.push(format!("sink `{}` does not accept records: {error}", sink.name));
+            }
+        }
     }
     if !enforcement_in_force() {
         why.push(format!(

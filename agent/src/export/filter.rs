@@ -1,0 +1,107 @@
+//! Which records a sink takes: terms joined by `|`, any of which admits a
+//! record. `all` (the default), `alerts` (a rule matched), a record kind
+//! (`process_exec`, `exception_used`, ...), or `severity>=LEVEL` (an alert
+//! whose most severe matched rule is at least LEVEL).
+
+/// What a filter looks at, taken from the record once.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub kind: &'a str,
+    /// A policy rule matched (in any mode), or a kernel hook acted.
+    pub alert: bool,
+    /// Highest severity among the matched rules, as an index of
+    /// [`SEVERITIES`]; `None` when nothing matched.
+    pub severity: Option<u8>,
+}
+
+pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+/// Record kinds a filter may name.
+const KINDS: [&str; 6] = [
+    "process_exec",
+    "process_exit",
+    "network_connect",
+    "network_listen",
+    "network_accept",
+    "exception_used",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Empty: every record.
+    terms: Vec<Term>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    All,
+    Alerts,
+    Kind(&'static str),
+    MinSeverity(u8),
+}
+
+impl Filter {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let terms = text
+            .split('|')
+            .map(|term| {
+                let term = term.trim();
+                if let Some(level) = term.strip_prefix("severity>=") {
+                    return SEVERITIES
+                        .iter()
+                        .position(|s| *s == level)
+                        .map(|i| Term::MinSeverity(i as u8))
+                        .ok_or_else(|| format!("unknown severity `{level}` (one of {SEVERITIES:?})"));
+                }
+                match term {
+                    "all" => Ok(Term::All),
+                    "alerts" => Ok(Term::Alerts),
+                    kind => KINDS.iter().find(|k| **k == kind).map(|k| Term::Kind(k)).ok_or_else(
+                        || {
+                            format!(
+                                "unknown filter term `{kind}` (all, alerts, severity>=LEVEL or a kind: {KINDS:?})"
+                            )
+                        },
+                    ),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { terms })
+    }
+
+    pub fn admits(&self, facts: &Facts) -> bool {
+        self.terms.is_empty()
+            || self.terms.iter().any(|term| match term {
+                Term::All => true,
+                Term::Alerts => facts.alert,
+                Term::Kind(k) => *k == facts.kind,
+                Term::MinSeverity(min) => facts.alert && facts.severity.is_some_and(|s| s >= *min),
+            })
+    }
+}
+
+/// The severity index of `name`, if it is one.
+pub fn severity_index(name: &str) -> Option<u8> {
+    SEVERITIES.iter().position(|s| *s == name).map(|i| i as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXEC: Facts = Facts { kind: "process_exec", alert: false, severity: None };
+    const HIGH: Facts = Facts { kind: "process_exec", alert: true, severity: Some(2) };
+    const AUDIT: Facts = Facts { kind: "exception_used", alert: false, severity: None };
+
+    #[test]
+    fn terms_admit_what_they_name() {
+        let all = Filter::default();
+        assert!(all.admits(&EXEC) && all.admits(&HIGH));
+        let alerts = Filter::parse("alerts|exception_used").unwrap();
+        assert!(!alerts.admits(&EXEC) && alerts.admits(&HIGH) && alerts.admits(&AUDIT));
+        let critical = Filter::parse("severity>=critical").unwrap();
+        assert!(!critical.admits(&HIGH));
+        assert!(Filter::parse("severity>=medium").unwrap().admits(&HIGH));
+        assert!(Filter::parse("severity>=urgent").unwrap_err().contains("urgent"));
+    }
+}

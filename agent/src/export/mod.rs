@@ -1,0 +1,251 @@
+//! Export: every record goes to each sink whose filter admits it, in the
+//! sink's format. Sinks: stdout, a rotating file, an HTTP(S) webhook fed
+//! from a bounded on-disk spool. A sink that fails never stops the others
+//! or the agent: its losses are counted and it is reported not ready.
+
+mod file;
+mod filter;
+pub mod ocsf;
+pub mod spec;
+mod spool;
+mod webhook;
+
+use std::{
+    io::{BufWriter, Stdout, Write},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+};
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+pub use filter::Facts;
+pub use spec::SinkSpec;
+use spec::{Format, SinkKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("--sink `{spec}`: {reason}")]
+    Spec { spec: String, reason: String },
+    #[error("sink `{sink}` cannot start: {reason}")]
+    Start { sink: String, reason: String },
+}
+
+/// What one sink did, for metrics and readiness.
+#[derive(Debug)]
+pub struct SinkStats {
+    pub name: String,
+    pub kind: &'static str,
+    /// Records written (stdout, file) or put in the spool (webhook).
+    pub written: AtomicU64,
+    /// Records lost to a failed write.
+    pub failed: AtomicU64,
+    /// Records the receiver acknowledged (webhook).
+    pub delivered: AtomicU64,
+    /// Records the receiver refused for good (webhook, 4xx).
+    pub rejected: AtomicU64,
+    /// Records dropped from a full spool, or torn by a crash (webhook).
+    pub dropped: AtomicU64,
+    /// Delivery attempts that failed and will be retried (webhook).
+    pub send_failures: AtomicU64,
+    pub spool_records: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    /// The last write succeeded.
+    pub accepting: AtomicBool,
+    pub last_error: Mutex<String>,
+}
+
+impl SinkStats {
+    fn new(name: &str, kind: &'static str) -> Self {
+        Self {
+            name: name.to_string(),
+            kind,
+            written: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            send_failures: AtomicU64::new(0),
+            spool_records: AtomicU64::new(0),
+            spool_bytes: AtomicU64::new(0),
+            accepting: AtomicBool::new(true),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    fn observe_spool(&self, counts: spool::Counts) {
+        self.dropped.store(counts.dropped, Relaxed);
+        self.spool_records.store(counts.waiting, Relaxed);
+        self.spool_bytes.store(counts.bytes, Relaxed);
+    }
+
+    /// Records lost by a failed write; logs when the sink starts failing.
+    fn failed(&self, records: u64, error: &std::io::Error) {
+        self.failed.fetch_add(records, Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = error.to_string();
+        }
+        if self.accepting.swap(false, Relaxed) {
+            warn!(sink = self.name, %error, "the sink does not accept records; they are counted as failed");
+        }
+    }
+
+    fn succeeded(&self, records: u64) {
+        self.written.fetch_add(records, Relaxed);
+        if !self.accepting.swap(true, Relaxed) {
+            info!(sink = self.name, "the sink accepts records again");
+        }
+    }
+}
+
+pub struct Exporter {
+    routes: Vec<Route>,
+}
+
+struct Route {
+    format: Format,
+    filter: filter::Filter,
+    out: Output,
+    stats: Arc<SinkStats>,
+    /// Records written since the last flush (stdout: counted at flush).
+    pending: u64,
+}
+
+enum Output {
+    Stdout(BufWriter<Stdout>),
+    File(file::RotatingFile),
+    Webhook { spool: Arc<spool::Spool>, sender: webhook::Sender },
+}
+
+impl Exporter {
+    /// Opens every sink (a bad path, spool or CA file fails here, naming
+    /// the sink) and starts the webhook senders.
+    pub fn start(specs: &[SinkSpec]) -> Result<Self, ExportError> {
+        let routes = specs.iter().map(Route::start).collect::<Result<_, _>>()?;
+        Ok(Self { routes })
+    }
+
+    pub fn stats(&self) -> Vec<Arc<SinkStats>> {
+        self.routes.iter().map(|r| Arc::clone(&r.stats)).collect()
+    }
+
+    /// Hands one record to every sink that takes it.
+    pub fn export(&mut self, record: &impl Serialize, facts: Facts) {
+        let mut native: Option<Vec<u8>> = None;
+        let mut ocsf: Option<Vec<u8>> = None;
+        for route in self.routes.iter_mut().filter(|r| r.filter.admits(&facts)) {
+            let line = match route.format {
+                Format::Native => {
+                    native.get_or_insert_with(|| serde_json::to_vec(record).unwrap_or_default())
+                }
+                Format::Ocsf => ocsf.get_or_insert_with(|| {
+                    let value = serde_json::to_value(record).unwrap_or(Value::Null);
+                    serde_json::to_vec(&ocsf::convert(&value)).unwrap_or_default()
+                }),
+            };
+            route.write(line);
+        }
+    }
+
+    /// Pushes buffered records out: to stdout, to the file, to the spool
+    /// (waking its sender).
+    pub fn flush(&mut self) {
+        for route in &mut self.routes {
+            route.flush();
+        }
+    }
+
+    /// Flushes, then gives each webhook a last chance to empty its spool.
+    pub fn stop(mut self) {
+        self.flush();
+        for route in &mut self.routes {
+            if let Output::Webhook { sender, spool } = &mut route.out {
+                sender.stop();
+                route.stats.observe_spool(spool.counts());
+            }
+        }
+    }
+}
+
+impl Route {
+    fn start(spec: &SinkSpec) -> Result<Self, ExportError> {
+        let stats = Arc::new(SinkStats::new(&spec.name, spec.kind_name()));
+        let failed = |what: &str, e: std::io::Error| ExportError::Start {
+            sink: spec.name.clone(),
+            reason: format!("{what}: {e}"),
+        };
+        let out = match &spec.kind {
+            SinkKind::Stdout => {
+                Output::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+            }
+            SinkKind::File { path, max_bytes, keep } => Output::File(
+                file::RotatingFile::open(path, *max_bytes, *keep)
+                    .map_err(|e| failed(&path.display().to_string(), e))?,
+            ),
+            SinkKind::Webhook(hook) => {
+                let spool = Arc::new(
+                    spool::Spool::open(&hook.spool_dir, hook.spool_max_bytes)
+                        .map_err(|e| failed(&format!("spool {}", hook.spool_dir.display()), e))?,
+                );
+                let counts = spool.counts();
+                stats.observe_spool(counts);
+                if counts.waiting > 0 {
+                    info!(
+                        sink = spec.name,
+                        records = counts.waiting,
+                        "records left in the spool by a previous run will be sent"
+                    );
+                }
+                let sender = webhook::Sender::start(hook, Arc::clone(&spool), Arc::clone(&stats))?;
+                Output::Webhook { spool, sender }
+            }
+        };
+        info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
+        Ok(Self { format: spec.format, filter: spec.filter.clone(), out, stats, pending: 0 })
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let lost = match &mut self.out {
+            Output::Stdout(out) => out
+                .write_all(line)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| (self.pending + 1, e)),
+            Output::File(file) => file.write(line).map_err(|lost| (lost.records, lost.error)),
+            // The spool counts what a failed write cost it as dropped.
+            Output::Webhook { spool, .. } => spool.append(line).map_err(|e| (0, e)),
+        };
+        match lost {
+            Ok(()) => self.pending += 1,
+            Err((records, e)) => {
+                self.pending = 0;
+                self.stats.failed(records, &e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let lost = match &mut self.out {
+            Output::Stdout(out) => out.flush().map_err(|e| (self.pending, e)),
+            Output::File(file) => file.flush().map_err(|lost| (lost.records, lost.error)),
+            Output::Webhook { spool, .. } => {
+                let flushed = spool.flush().map_err(|e| (0, e));
+                self.stats.observe_spool(spool.counts());
+                flushed
+            }
+        };
+        let pending = std::mem::take(&mut self.pending);
+        match lost {
+            Ok(()) => self.stats.succeeded(pending),
+            Err((records, e)) => self.stats.failed(records, &e),
+        }
+    }
+}
+
+/// The filter's view of a record: its kind and its decision.
+pub fn facts<'a>(kind: &'a str, decision: Option<&Value>) -> Facts<'a> {
+    let matched = decision.and_then(|d| d["matched"].as_array()).is_some_and(|m| !m.is_empty());
+    Facts { kind, alert: matched, severity: decision.and_then(ocsf::highest_severity) }
+}
