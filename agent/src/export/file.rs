@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(names, ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]);
         for name in &names {
             let len = std::fs::metadata(dir.join(name)).unwrap().len();
-            assert!(len <= 4096 && len % 1000 == 0, "{name}: {len}");
+            assert!(len <= 4096 && len.is_multiple_of(1000), "{name}: {len}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -6,6 +6,8 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod bundle;
+pub mod receiver;
+pub mod scrape;
 
 use std::{
     io::{BufRead, BufReader},

@@ -1,0 +1,279 @@
+//! Export under real faults: a real HTTP receiver started, stopped and
+//! restarted by the test, the agent SIGKILLed mid-spool, a spool filled past
+//! its bound, a file rotated. Every record comes from real execs seen by the
+//! real sensor; the agent's stdout is the reference for what was emitted.
+//!
+//! Host only (see xtask's HOST_ONLY_TESTS): delivery is userspace, and each
+//! test restarts the agent, which under the VM's software emulation costs
+//! minutes per start.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use support::{
+    Agent, WAIT,
+    bundle::TempBundle,
+    receiver::Receiver,
+    scrape::{free_port, scrape, value},
+};
+
+/// A scratch directory with a copy of `true` under a name no other process
+/// has, so its execs are this test's.
+struct Scratch {
+    dir: PathBuf,
+    marker: PathBuf,
+}
+
+impl Scratch {
+    fn new(test: &str, binary_name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("palisade-export-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join(binary_name);
+        std::fs::copy(std::fs::canonicalize("/usr/bin/true").unwrap(), &marker).unwrap();
+        Scratch { dir, marker }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    /// Runs the marker `n` times and returns the ids of their exec events,
+    /// as the agent printed them on stdout.
+    fn run(&self, agent: &mut Agent, n: usize) -> Vec<String> {
+        let tag = format!("{:?}", Instant::now());
+        for i in 0..n {
+            let status = Command::new(&self.marker).arg(&tag).arg(i.to_string()).status().unwrap();
+            assert!(status.success());
+        }
+        (0..n)
+            .map(|i| {
+                let (tag, i) = (tag.clone(), i.to_string());
+                let event = agent.wait_for("a marker exec", move |e| {
+                    e["kind"] == "process_exec"
+                        && e["process"]["args"][1] == tag.as_str()
+                        && e["process"]["args"][2] == i.as_str()
+                });
+                event["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn webhook(port: u16, spool: &str, extra: &str) -> String {
+    format!("webhook,url=http://127.0.0.1:{port}/ingest,spool_dir={spool},batch=20{extra}")
+}
+
+/// Polls the metrics until `done` holds for them; panics with `what`.
+fn wait_metrics(
+    port: u16,
+    what: &str,
+    done: impl Fn(&prometheus_parse::Scrape) -> bool,
+) -> prometheus_parse::Scrape {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let s = scrape(port);
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "metrics never showed {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sink_metric(s: &prometheus_parse::Scrape, result: &str) -> f64 {
+    value(s, "palisade_export_records_total", &[("sink", "webhook"), ("result", result)])
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn every_record_arrives_at_least_once_across_a_receiver_outage() {
+    let scratch = Scratch::new("outage", "palisade-export-outage");
+    let mut receiver = Receiver::start(0);
+    let port = receiver.port;
+    let metrics = free_port();
+    let mut agent = Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &webhook(port, &scratch.path("spool"), ""),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    let before = scratch.run(&mut agent, 30);
+    receiver.wait_for_ids(&before, WAIT);
+
+    // Mid-stream: the receiver goes away, events keep coming.
+    receiver.stop();
+    let mut ids = scratch.run(&mut agent, 30);
+    let down = wait_metrics(metrics, "failed sends and a non-empty spool", |s| {
+        value(s, "palisade_export_send_failures_total", &[("sink", "webhook")]).unwrap_or(0.0) > 0.0
+            && value(s, "palisade_export_spool_records", &[("sink", "webhook")]).unwrap_or(0.0)
+                > 0.0
+    });
+    assert_eq!(sink_metric(&down, "dropped"), 0.0);
+    // The receiver's outage does not make the agent unready: the spool takes the records.
+    assert_eq!(support::scrape::get(metrics, "/readyz").0, 200);
+
+    receiver = Receiver::start(port);
+    ids.extend(scratch.run(&mut agent, 30));
+    receiver.wait_for_ids(&ids, WAIT);
+    let after = wait_metrics(metrics, "an empty spool", |s| {
+        value(s, "palisade_export_spool_records", &[("sink", "webhook")]) == Some(0.0)
+    });
+    assert!(sink_metric(&after, "delivered") >= (before.len() + ids.len()) as f64);
+    drop(agent);
+}
+
+#[test]
+fn records_spooled_when_the_agent_is_killed_are_delivered_by_the_next_agent() {
+    let scratch = Scratch::new("killed", "palisade-export-killed");
+    let port = free_port();
+    let spool = scratch.path("spool");
+    let mut first = Agent::start_with(&["--sink", "stdout", "--sink", &webhook(port, &spool, "")]);
+    let ids = scratch.run(&mut first, 20);
+    // stdout is flushed before the spool in each batch: let the spool catch up.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    drop(first);
+    assert!(
+        Path::new(&spool).join("cursor").exists() || std::fs::read_dir(&spool).unwrap().count() > 0
+    );
+
+    let receiver = Receiver::start(port);
+    let _second = Agent::start_with(&["--sink", "stdout", "--sink", &webhook(port, &spool, "")]);
+    receiver.wait_for_ids(&ids, WAIT);
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_records_and_counts_them() {
+    let scratch = Scratch::new("bound", "palisade-export-bound");
+    let port = free_port();
+    let metrics = free_port();
+    let mut agent = Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &webhook(port, &scratch.path("spool"), ",spool_max=64KiB"),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    // Far more than 64 KiB of exec records while nothing receives them.
+    let ids = scratch.run(&mut agent, 300);
+    let full = wait_metrics(metrics, "dropped records", |s| sink_metric(s, "dropped") > 0.0);
+    let bytes = value(&full, "palisade_export_spool_bytes", &[("sink", "webhook")]).unwrap();
+    assert!(bytes <= 65536.0, "the spool holds {bytes} bytes, past its 64 KiB bound");
+
+    let receiver = Receiver::start(port);
+    let done = wait_metrics(metrics, "an empty spool", |s| {
+        value(s, "palisade_export_spool_records", &[("sink", "webhook")]) == Some(0.0)
+    });
+    // Nothing unaccounted for: each record spooled was delivered or dropped.
+    let (written, delivered, dropped) = (
+        sink_metric(&done, "written"),
+        sink_metric(&done, "delivered"),
+        sink_metric(&done, "dropped"),
+    );
+    assert_eq!(
+        written,
+        delivered + dropped,
+        "written {written}, delivered {delivered}, dropped {dropped}"
+    );
+    // The oldest went, the newest stayed.
+    let got = receiver.ids();
+    assert!(!got.contains(&ids[0]), "the oldest record survived a full spool");
+    assert!(got.contains(ids.last().unwrap()), "the newest record was dropped");
+    drop(agent);
+}
+
+#[test]
+fn a_refused_batch_is_counted_and_skipped_and_filters_choose_what_goes_where() {
+    let scratch = Scratch::new("filters", "nc");
+    let bundle = TempBundle::new("export-filters");
+    // Matches that name their severity and technique, as the baseline's do.
+    let main = support::bundle::MAIN.replace(
+        r#"c := {"rule": rule.meta.id,"#,
+        r#"c := {"rule": rule.meta.id, "severity": rule.meta.severity, "mitre": rule.meta.mitre,"#,
+    );
+    assert_ne!(main, support::bundle::MAIN);
+    bundle.write("main.rego", &main);
+    let receiver = Receiver::start(0);
+    let metrics = free_port();
+    let all = scratch.path("all.jsonl");
+    let alerts = scratch.path("alerts.ocsf.jsonl");
+    let mut agent = Agent::start_with(&[
+        "--policy",
+        bundle.path().to_str().unwrap(),
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!("file,path={all},max_size=16KiB,keep=2"),
+        "--sink",
+        &format!("file,name=alerts,path={alerts},format=ocsf,filter=alerts"),
+        "--sink",
+        &webhook(receiver.port, &scratch.path("spool"), ",filter=alerts"),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    // A receiver that refuses for good: the batch is skipped, not retried forever.
+    receiver.answer(400);
+    let refused = scratch.run(&mut agent, 5);
+    wait_metrics(metrics, "rejected records", |s| sink_metric(s, "rejected") >= 5.0);
+    receiver.answer(200);
+    let ids = scratch.run(&mut agent, 60);
+    receiver.wait_for_ids(&ids, WAIT);
+    // Only alerts reach the webhook, and the refused ones are not resent.
+    let records = receiver.records();
+    assert!(
+        records.iter().all(|r| r["decision"]["matched"][0]["rule"] == "T-001"),
+        "a record that is not an alert reached the webhook"
+    );
+    assert!(refused.iter().all(|id| !receiver.ids().contains(id)));
+
+    // Rotation kept two old files beside the active one, each within the bound.
+    agent.drain();
+    drop(agent);
+    let mut files: Vec<String> = std::fs::read_dir(&scratch.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("all.jsonl"))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["all.jsonl", "all.jsonl.1", "all.jsonl.2"]);
+    for name in &files {
+        let text = std::fs::read_to_string(scratch.dir.join(name)).unwrap();
+        assert!(text.len() <= 16384, "{name} holds {} bytes", text.len());
+        for line in text.lines() {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));
+        }
+    }
+    // The OCSF file holds the alerts only, as Process Activity launches.
+    let ocsf: Vec<Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(ocsf.len() >= 65, "{} OCSF alerts", ocsf.len());
+    for o in &ocsf {
+        assert_eq!(o["class_uid"], 1007, "{o}");
+        assert_eq!(o["type_uid"], 100701);
+        assert_eq!(o["attacks"][0]["technique"]["uid"], "T1059");
+        assert_eq!(o["severity_id"], 4);
+        assert!(o["process"]["file"]["path"].as_str().unwrap().ends_with("/nc"));
+        assert!(o["metadata"]["uid"].is_string() && o["time"].is_u64());
+    }
+}
