@@ -3,6 +3,7 @@
 mod container;
 mod event;
 mod export;
+mod forensics;
 mod kernel;
 mod network;
 mod observe;
@@ -52,6 +53,9 @@ enum Command {
     /// Remove everything the agent left in the kernel (pinned programs and
     /// enforcement maps under /sys/fs/bpf/palisade): enforcement stops.
     Unload,
+    /// Rebuild what happened from exported files: the process tree and
+    /// timeline of a pid, a container or a pod.
+    Events(forensics::EventsArgs),
     /// Work with policy bundles: check, test, eval, replay.
     Policy {
         #[command(subcommand)]
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Probe { json } => kernel::cli::probe(json),
         Command::Unload => kernel::cli::unload(),
         Command::Policy { command } => policy::cli::run(command),
+        Command::Events(args) => forensics::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

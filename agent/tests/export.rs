@@ -277,3 +277,91 @@ fn a_refused_batch_is_counted_and_skipped_and_filters_choose_what_goes_where() {
         assert!(o["metadata"]["uid"].is_string() && o["time"].is_u64());
     }
 }
+
+#[test]
+fn events_rebuilds_a_process_tree_and_timeline_from_rotated_files_alone() {
+    let scratch = Scratch::new("forensics", "nc");
+    let bundle = TempBundle::new("export-forensics");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let files = scratch.dir.join("export");
+    std::fs::create_dir_all(&files).unwrap();
+    let sink = format!("file,path={}/events.jsonl,max_size=4KiB,keep=50", files.display());
+    let mut agent = Agent::start_with(&[
+        "--policy",
+        bundle.path().to_str().unwrap(),
+        "--sink",
+        "stdout",
+        "--sink",
+        &sink,
+    ]);
+    // A shell that runs an alerting binary, connects from a forked subshell
+    // (no exec of its own), and exits with 3.
+    let script =
+        format!("{} x; (exec 3<>/dev/tcp/127.0.0.1/{port}); exit 3", scratch.marker.display());
+    let mut shell = Command::new("bash").arg("-c").arg(&script).spawn().unwrap();
+    let root = shell.id();
+    assert_eq!(shell.wait().unwrap().code(), Some(3));
+    agent.wait_for("the shell's exit", support::is("process_exit", root, None));
+    agent.wait_for("the connect", |e| {
+        e["kind"] == "network_connect" && e["network"]["dport"] == port
+    });
+    drop(agent);
+    drop(listener);
+    let rotated = std::fs::read_dir(&files).unwrap().count();
+    assert!(rotated > 1, "expected rotated files, found {rotated}");
+
+    let events = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .arg("events")
+            .arg(&files)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let story: Value =
+        serde_json::from_str(&events(&["--pid", &root.to_string(), "--json"])).unwrap();
+    let roots = story["processes"].as_array().unwrap();
+    assert_eq!(roots.len(), 1, "{story:#}");
+    let shell = &roots[0];
+    assert_eq!(shell["pid"], root);
+    assert_eq!(shell["exit"]["code"], 3);
+    let children = shell["children"].as_array().unwrap();
+    let nc = children
+        .iter()
+        .find(|c| c["binary"].as_str().unwrap().ends_with("/nc"))
+        .expect("nc under the shell");
+    let alert = nc["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["what"] == "alert")
+        .expect("nc's alert");
+    assert!(alert["detail"].as_str().unwrap().contains("T-001"), "{alert}");
+    let wanted = format!("127.0.0.1:{port}");
+    let connect = children
+        .iter()
+        .flat_map(|c| c["activity"].as_array().unwrap())
+        .find(|a| a["what"] == "connect")
+        .expect("the subshell's connect, under the shell");
+    assert!(connect["detail"].as_str().unwrap().contains(&wanted), "{connect}");
+    let times: Vec<&str> =
+        story["timeline"].as_array().unwrap().iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline out of order");
+    assert!(times.len() >= 6, "{times:?}");
+
+    let text = events(&["--pid", &root.to_string()]);
+    assert!(
+        text.contains("TIMELINE") && text.contains("T-001") && text.contains("exit code 3"),
+        "{text}"
+    );
+    assert!(events(&["--container", "no-such-container"]).contains("no process matches"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["events", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read /nonexistent"));
+}
