@@ -365,3 +365,156 @@ fn events_rebuilds_a_process_tree_and_timeline_from_rotated_files_alone() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read /nonexistent"));
 }
+
+/// An HTTPS receiver: Python's own HTTP server behind its `ssl` module,
+/// appending every request body to a file.
+const HTTPS_RECEIVER: &str = r#"
+import http.server, ssl, sys
+port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+class Ingest(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(out, "ab") as f:
+            f.write(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Ingest)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn https_delivery_trusts_the_given_ca_and_nothing_else() {
+    let scratch = Scratch::new("https", "palisade-export-https");
+    let (ca, cert, key, received) = (
+        scratch.path("ca.pem"),
+        scratch.path("cert.pem"),
+        scratch.path("key.pem"),
+        scratch.path("received"),
+    );
+    make_certificates(&scratch);
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .args(["-c", HTTPS_RECEIVER, &port.to_string(), &cert, &key, &received])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let _server = KillOnDrop(server);
+    assert_eq!(ready.trim(), "ready");
+
+    let metrics = free_port();
+    let url = format!("https://127.0.0.1:{port}/ingest");
+    let mut agent = Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!(
+            "webhook,name=trusted,url={url},ca_file={ca},spool_dir={}",
+            scratch.path("spool-t")
+        ),
+        "--sink",
+        &format!("webhook,name=untrusted,url={url},spool_dir={}", scratch.path("spool-u")),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    let ids = scratch.run(&mut agent, 10);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(&received).unwrap_or_default();
+        let got: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if ids.iter().all(|id| got.iter().any(|r| r["id"] == id.as_str())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the HTTPS receiver did not get every record");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The receiver's certificate is not signed by a public CA: without the
+    // CA file, the other sink refuses the connection and delivers nothing.
+    let s = wait_metrics(metrics, "failed sends of the untrusted sink", |s| {
+        value(s, "palisade_export_send_failures_total", &[("sink", "untrusted")]).unwrap_or(0.0)
+            > 0.0
+    });
+    assert_eq!(
+        value(
+            &s,
+            "palisade_export_records_total",
+            &[("sink", "untrusted"), ("result", "delivered")]
+        ),
+        Some(0.0)
+    );
+    drop(agent);
+}
+
+/// A CA, and the receiver's certificate for 127.0.0.1 signed by it (rustls
+/// refuses a self-signed CA certificate used as the server's own).
+fn make_certificates(scratch: &Scratch) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(&scratch.dir)
+            .args(args)
+            .output()
+            .expect("openssl (installed by cargo xtask setup)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let rsa = ["-newkey", "rsa:2048", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509", "-days", "1", "-subj", "/CN=palisade-test-ca"][..],
+            &rsa,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=127.0.0.1"][..],
+            &rsa,
+            &["-keyout", "key.pem", "-out", "leaf.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        scratch.dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

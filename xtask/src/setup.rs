@@ -18,7 +18,8 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 /// static busybox for the 6.1 VM, util-linux's setpriv for the not-root test,
 /// python3 and pip to fetch and drive OPA's engine for the parity test, runc
 /// to run the containers of the container/pod identity test, whose root
-/// filesystem is that busybox).
+/// filesystem is that busybox, and openssl to make the certificate of the
+/// HTTPS receiver in the export test).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -30,6 +31,7 @@ const PACKAGES: &[&str] = &[
     "python3",
     "python3-pip",
     "runc",
+    "openssl",
 ];
 
 pub fn run() -> anyhow::Result<()> {
