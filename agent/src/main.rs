@@ -40,8 +40,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the agent: watch every exec and exit on this node and print one
-    /// JSON event per line on stdout. Needs root.
+    /// Run the agent: watch every exec, exit and connection on this node,
+    /// judge them, enforce, and export one JSON record per event (to stdout
+    /// unless --sink says otherwise). Needs root.
     Run(run::RunArgs),
     /// Report what this kernel supports and which enforcement mechanism each
     /// capability will use. Needs root.

@@ -518,3 +518,79 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_full_disk_costs_counted_records_and_readiness_and_nothing_else() {
+    let scratch = Scratch::new("full", "palisade-export-full");
+    let disk = scratch.dir.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mount = |opts: &str| {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(&disk)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount -o {opts}");
+    };
+    mount("size=64k");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let metrics = free_port();
+    let mut agent = Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!("file,name=small,path={}/events.jsonl,max_size=1MiB", disk.display()),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    let failed = |s: &prometheus_parse::Scrape| {
+        value(s, "palisade_export_records_total", &[("sink", "small"), ("result", "failed")])
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + WAIT;
+    while failed(&scrape(metrics)) == 0.0 {
+        assert!(Instant::now() < deadline, "a full disk never failed a write");
+        scratch.run(&mut agent, 20);
+    }
+    let (status, body) = support::scrape::get(metrics, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("sink `small` does not accept records") && body.contains("No space left"),
+        "{body}"
+    );
+    // The other sink and the agent carry on.
+    scratch.run(&mut agent, 5);
+    assert!(agent.is_alive());
+
+    // Room again: the sink takes records, the file is whole lines, ready again.
+    mount("remount,size=4m");
+    agent.drain();
+    let ids = scratch.run(&mut agent, 5);
+    let deadline = Instant::now() + WAIT;
+    while support::scrape::get(metrics, "/readyz").0 != 200 {
+        assert!(Instant::now() < deadline, "never ready again after the disk had room");
+        scratch.run(&mut agent, 1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each batch reaches stdout before the file: poll the file.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(disk.join("events.jsonl")).unwrap();
+        let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert!(
+            text.lines().count() - lines.len() <= 1,
+            "more than the one torn line at the point of failure"
+        );
+        if ids.iter().all(|id| lines.iter().any(|r| r["id"] == id.as_str())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "records written after the disk had room are missing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -238,7 +238,9 @@ impl Route {
         };
         let pending = std::mem::take(&mut self.pending);
         match lost {
-            Ok(()) => self.stats.succeeded(pending),
+            // Only records that made it out say the sink works again.
+            Ok(()) if pending > 0 => self.stats.succeeded(pending),
+            Ok(()) => {}
             Err((records, e)) => self.stats.failed(records, &e),
         }
     }
