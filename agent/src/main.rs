@@ -12,6 +12,7 @@ mod process;
 mod run;
 mod sensor;
 mod stats;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -17,7 +17,7 @@ use tokio::{signal::unix::SignalKind, sync::mpsc};
 use tracing::{info, warn};
 
 use crate::{
-    container::{ContainerResolver, DEFAULT_STATE_DIRS},
+    container::{self, ContainerResolver, DEFAULT_STATE_DIRS},
     event::{Clock, Event, Origin},
     export::{self, Exporter, SinkSpec},
     kernel::{
@@ -93,6 +93,21 @@ pub struct RunArgs {
     /// `name=N`. Default: `stdout`.
     #[arg(long = "sink", value_name = "SPEC", value_parser = export::spec::parse)]
     sinks: Vec<SinkSpec>,
+
+    /// The Kubernetes API server to read pod labels from (this node's pods:
+    /// $NODE_NAME, else the host name). Default: the in-cluster server when
+    /// KUBERNETES_SERVICE_HOST is set, with the pod's service-account token
+    /// and CA; `none` turns it off.
+    #[arg(long, value_name = "URL")]
+    kube_api: Option<String>,
+
+    /// Bearer token file for --kube-api.
+    #[arg(long, value_name = "FILE", requires = "kube_api")]
+    kube_token_file: Option<PathBuf>,
+
+    /// CA certificate (PEM) of --kube-api's server.
+    #[arg(long, value_name = "FILE", requires = "kube_api")]
+    kube_ca_file: Option<PathBuf>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -144,7 +159,14 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
-    let containers = container_resolver(&args.runtime_state_dirs);
+    let mut containers = container_resolver(&args.runtime_state_dirs);
+    if let Some(config) = kube_config(&args, &origin.node) {
+        info!(url = config.url, node = config.node, "following this node's pods for their labels");
+        match container::follow_pod_labels(config) {
+            Ok(labels) => containers.set_pod_labels(labels),
+            Err(err) => warn!(%err, "cannot start the pod-labels client: no pod labels"),
+        }
+    }
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
         std::thread::Builder::new()
@@ -217,6 +239,20 @@ fn open_sinks(mut specs: Vec<SinkSpec>) -> anyhow::Result<Exporter> {
     }
     export::spec::name_uniquely(&mut specs)?;
     Ok(Exporter::start(&specs)?)
+}
+
+/// Where pod labels come from: --kube-api, else the in-cluster API server.
+fn kube_config(args: &RunArgs, node: &str) -> Option<container::KubeConfig> {
+    match args.kube_api.as_deref() {
+        Some("none") => None,
+        Some(url) => Some(container::KubeConfig {
+            url: url.to_string(),
+            node: node.to_string(),
+            token_file: args.kube_token_file.clone(),
+            ca_file: args.kube_ca_file.clone(),
+        }),
+        None => container::KubeConfig::in_cluster(node),
+    }
 }
 
 /// The container resolver, on the cgroup v2 mount and the runtime state

@@ -43,11 +43,6 @@ pub enum LabelsError {
     UnknownEventType { kind: String },
     #[error("the watch ended with an error (HTTP {code} {reason}): {message}; list again")]
     WatchError { code: u32, reason: String, message: String },
-    #[error("cannot read the watch stream: {source}")]
-    Read {
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Starting the state-directory watcher.

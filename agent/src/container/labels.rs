@@ -4,18 +4,10 @@
 //! per line: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, or `ERROR` (a
 //! `Status`; 410 Gone means list again).
 //!
-//! This parses those bodies and keeps pod UID -> name, namespace, labels.
-//! The HTTP client that fetches them (service-account token, TLS) is not
-//! written yet: without it the agent has no labels and says so in each
-//! event (`pod.labels_available: false`).
+//! This parses those bodies and keeps pod UID -> name, namespace, labels;
+//! [`super::kube`] fetches them.
 
-// Only the unit tests feed this until the API-server client exists.
-#![cfg_attr(not(test), allow(dead_code, reason = "the API-server client is not written yet"))]
-
-use std::{
-    collections::{BTreeMap, HashMap},
-    io::BufRead,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -151,21 +143,6 @@ impl PodLabels {
         Ok(change)
     }
 
-    /// Applies every event of a watch stream (blank lines skipped); returns
-    /// how many were applied, or the first error.
-    pub fn apply_stream(&mut self, stream: impl BufRead) -> Result<usize, LabelsError> {
-        let mut applied = 0;
-        for line in stream.lines() {
-            let line = line.map_err(|source| LabelsError::Read { source })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            self.apply(line.as_bytes())?;
-            applied += 1;
-        }
-        Ok(applied)
-    }
-
     pub fn get(&self, uid: &str) -> Option<&PodMeta> {
         self.pods.get(uid)
     }
@@ -187,6 +164,13 @@ fn meta(object: ObjectMeta) -> (String, PodMeta) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Applies every line of a watch stream (blank ones skipped), as the
+    /// client does; how many were applied, or the first error.
+    fn apply_all(pods: &mut PodLabels, stream: &[u8]) -> Result<usize, LabelsError> {
+        let lines = stream.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty());
+        lines.map(|l| pods.apply(l)).try_fold(0, |n, r| r.map(|_| n + 1))
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/k8s/");
@@ -251,14 +235,14 @@ mod tests {
         assert_eq!(pods.resource_version(), Some("184593"));
 
         let mut again = PodLabels::from_list(&fixture("podlist-node-a.json")).unwrap();
-        assert_eq!(again.apply_stream(&stream[..]).unwrap(), 4);
+        assert_eq!(apply_all(&mut again, &stream).unwrap(), 4);
         assert_eq!(again.resource_version(), Some("184593"));
     }
 
     #[test]
     fn an_expired_watch_says_to_list_again_and_bad_bodies_are_errors() {
         let mut pods = PodLabels::default();
-        let err = pods.apply_stream(&fixture("watch-expired.jsonl")[..]).unwrap_err();
+        let err = apply_all(&mut pods, &fixture("watch-expired.jsonl")).unwrap_err();
         assert!(
             matches!(&err, LabelsError::WatchError { code: 410, reason, .. } if reason == "Expired"),
             "{err}"

@@ -6,8 +6,9 @@
 //! container's name and image from the OCI annotations the CRI runtime
 //! wrote into the bundle ([`state`]), learned from the runtimes' state
 //! directories as containers are created ([`watch`], [`known`]). Pod
-//! labels come from the API server's answers ([`labels`]); without an API
-//! client they are reported unavailable.
+//! labels come from the API server ([`kube`] lists and watches the node's
+//! pods, [`labels`] parses the answers); without one they are reported
+//! unavailable.
 //!
 //! Each cgroup id is resolved once and cached: the later events of a
 //! process, and those read after its container is gone, cost a hash lookup.
@@ -15,6 +16,7 @@
 mod error;
 mod index;
 mod known;
+mod kube;
 mod labels;
 mod path;
 mod state;
@@ -30,7 +32,7 @@ use std::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-pub use labels::PodLabels;
+pub use kube::{KubeConfig, spawn as follow_pod_labels};
 pub use state::DEFAULT_STATE_DIRS;
 
 use self::{index::CgroupIndex, known::Learner, state::Metadata};
@@ -114,7 +116,7 @@ pub struct ContainerResolver {
     /// Cgroup ids that resolved to nothing: when, and the learner's
     /// generation then.
     misses: HashMap<u64, (Instant, u64)>,
-    pod_labels: Option<PodLabels>,
+    pod_labels: Option<kube::SharedLabels>,
 }
 
 impl ContainerResolver {
@@ -138,10 +140,9 @@ impl ContainerResolver {
         Self { index, learner, cache: HashMap::new(), misses: HashMap::new(), pod_labels: None }
     }
 
-    /// Uses `pods` for pod labels (and for pod names the annotations lack).
-    /// Nothing calls this yet: it is where the API-server client plugs in.
-    #[cfg_attr(not(test), expect(dead_code, reason = "the API-server client is not written yet"))]
-    pub fn set_pod_labels(&mut self, pods: PodLabels) {
+    /// Uses `pods`, kept current by the API client, for pod labels (and
+    /// for pod names the annotations lack).
+    pub fn set_pod_labels(&mut self, pods: kube::SharedLabels) {
         self.pod_labels = Some(pods);
     }
 
@@ -301,8 +302,10 @@ fn resolve_path(
 
 /// Adds the pod's labels, and its name and namespace where the annotations
 /// had none, from the API server's answers.
-fn with_labels(mut pod: Pod, pods: Option<&PodLabels>) -> Pod {
-    if let Some(meta) = pods.and_then(|p| p.get(&pod.uid)) {
+fn with_labels(mut pod: Pod, pods: Option<&kube::SharedLabels>) -> Pod {
+    let Some(pods) = pods else { return pod };
+    let pods = pods.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(meta) = pods.get(&pod.uid) {
         pod.name.get_or_insert_with(|| meta.name.clone());
         pod.namespace.get_or_insert_with(|| meta.namespace.clone());
         pod.labels = Some(meta.labels.clone());
@@ -419,7 +422,9 @@ mod tests {
             "/tests/fixtures/k8s/podlist-node-a.json"
         ))
         .unwrap();
-        resolver.set_pod_labels(PodLabels::from_list(&list).unwrap());
+        resolver.set_pod_labels(std::sync::Arc::new(std::sync::RwLock::new(
+            labels::PodLabels::from_list(&list).unwrap(),
+        )));
         let pod = resolver.resolve(id).pod.unwrap();
         assert!(pod.labels_available);
         assert_eq!(pod.labels.unwrap().get("tier").map(String::as_str), Some("frontend"));

@@ -179,25 +179,8 @@ impl Client {
             .timeout_global(Some(spec.timeout))
             .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &spec.ca_file {
-            let bad = |reason: String| ExportError::Start {
-                sink: spec.url.clone(),
-                reason: format!("ca_file {}: {reason}", ca.display()),
-            };
-            let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(bad("no certificate in it".into()));
-            }
-            let tls = ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                .build();
+            let tls = crate::tls::trusting(ca)
+                .map_err(|reason| ExportError::Start { sink: spec.url.clone(), reason })?;
             config = config.tls_config(tls);
         }
         Ok(Self {
