@@ -372,6 +372,61 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
 }
 
 #[test]
+fn pod_labels_come_from_the_api_servers_list_and_watch() {
+    let Some(host) = host_or_skip("pod_labels_come_from_the_api_servers_list_and_watch") else {
+        return;
+    };
+    let scratch = Scratch::new("containers-labels");
+    let api = support::kube_api::KubeApi::start();
+    let token = scratch.0.join("token");
+    std::fs::write(&token, "test-token\n").unwrap();
+    let root = scratch.state_root();
+    let mut agent = Agent::start_with_env(
+        &[
+            "--runtime-state-dir",
+            root.to_str().unwrap(),
+            "--kube-api",
+            &format!("http://127.0.0.1:{}", api.port),
+            "--kube-token-file",
+            token.to_str().unwrap(),
+        ],
+        &[("NODE_NAME", "node-a")],
+    );
+    agent.wait_for_log("pod labels listed");
+    // The watch's MODIFIED event (web-0 gains `release: canary`) follows
+    // the list at once; let it land before the container starts.
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !api.requests.lock().unwrap().iter().any(|(t, _)| t.contains("watch=1")) {
+        assert!(std::time::Instant::now() < deadline, "the agent never watched");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    // The recorded pod list's web-0, by its UID.
+    let uid = "3b6f8e2a-1c4d-4f7a-9e2b-5d8c1a0f6e3b";
+    let marker = format!("labels-{}", fresh_hex(12));
+    let script = format!(": {marker}; cat /proc/self/cgroup > /dev/null");
+    let c = Container::new(&host, &scratch, uid, "app", &["/bin/sh", "-c", &script]);
+    c.run(false);
+    let cat = agent.wait_for("exec of cat in the labelled pod", |e| {
+        e["kind"] == "process_exec"
+            && e["container"]["id"] == c.id.as_str()
+            && args_are(e, &["cat", "/proc/self/cgroup"])
+    });
+    let pod = &cat["pod"];
+    assert_eq!(pod["labels_available"], true, "{cat:#}");
+    assert_eq!(pod["labels"]["app.kubernetes.io/name"], "web", "from the list: {cat:#}");
+    assert_eq!(pod["labels"]["release"], "canary", "from the watch: {cat:#}");
+
+    let requests = api.requests.lock().unwrap().clone();
+    let (list, auth) = &requests[0];
+    assert_eq!(list, "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a");
+    assert_eq!(auth, "Bearer test-token");
+    let (watch, _) = requests.iter().find(|(t, _)| t.contains("watch=1")).unwrap();
+    assert!(watch.contains("resourceVersion=184467"), "the watch resumes from the list: {watch}");
+}
+
+#[test]
 fn a_container_that_runs_one_command_and_exits_at_once_is_attributed() {
     let Some(host) =
         host_or_skip("a_container_that_runs_one_command_and_exits_at_once_is_attributed")

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod bundle;
+pub mod kube_api;
 pub mod receiver;
 pub mod scrape;
 
@@ -44,9 +45,15 @@ impl Agent {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_with_env(extra_args, &[])
+    }
+
+    /// Starts `palisade run` with `extra_args` and environment `env` added.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .arg("run")
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
