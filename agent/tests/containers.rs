@@ -381,8 +381,14 @@ fn pod_labels_come_from_the_api_servers_list_and_watch() {
     let token = scratch.0.join("token");
     std::fs::write(&token, "test-token\n").unwrap();
     let root = scratch.state_root();
+    let export = scratch.0.join("events.jsonl");
+    let sink = format!("file,path={}", export.display());
     let mut agent = Agent::start_with_env(
         &[
+            "--sink",
+            "stdout",
+            "--sink",
+            &sink,
             "--runtime-state-dir",
             root.to_str().unwrap(),
             "--kube-api",
@@ -417,6 +423,36 @@ fn pod_labels_come_from_the_api_servers_list_and_watch() {
     assert_eq!(pod["labels_available"], true, "{cat:#}");
     assert_eq!(pod["labels"]["app.kubernetes.io/name"], "web", "from the list: {cat:#}");
     assert_eq!(pod["labels"]["release"], "canary", "from the watch: {cat:#}");
+
+    // From the exported file alone: what ran in this pod and container.
+    agent.wait_for("the container's exit", |e| {
+        e["kind"] == "process_exit" && e["container"]["id"] == c.id.as_str()
+    });
+    drop(agent);
+    for selector in [["--pod", "payments/web-0"], ["--container", &c.id[..12]]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .arg("events")
+            .arg(&export)
+            .args(selector)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let story: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = story.to_string();
+        assert!(
+            text.contains(&marker),
+            "{selector:?}: the container's shell is missing: {story:#}"
+        );
+        assert!(text.contains("cat /proc/self/cgroup"), "{selector:?}: cat is missing");
+        // Every process shown is the container's, children included.
+        let mut stack: Vec<&Value> = story["processes"].as_array().unwrap().iter().collect();
+        assert!(!stack.is_empty());
+        while let Some(p) = stack.pop() {
+            assert_eq!(p["container"]["id"], c.id.as_str(), "{selector:?}: {p:#}");
+            stack.extend(p["children"].as_array().unwrap());
+        }
+    }
 
     let requests = api.requests.lock().unwrap().clone();
     let (list, auth) = &requests[0];
