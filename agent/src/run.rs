@@ -84,6 +84,12 @@ pub struct RunArgs {
     /// not given.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+
+    /// The node's root directory, under which the policy's executable paths
+    /// are resolved for kernel rules. Default: `/`. In a container (the
+    /// DaemonSet) use `/proc/1/root` with host PID.
+    #[arg(long, value_name = "DIR", env = "PALISADE_HOST_ROOT")]
+    host_root: Option<PathBuf>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -101,6 +107,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     loader::require_root()?;
+    if let Some(dir) = &args.host_root {
+        crate::kernel::host_root::set(dir)?;
+    }
     let stats = Arc::new(Stats::default());
     stats.sink_ok.store(true, Relaxed);
     // Bound first: a taken port fails the start, not later.
