@@ -1,0 +1,4 @@
+//! placeholder
+pub fn build() -> anyhow::Result<std::path::PathBuf> {
+    todo!()
+}
