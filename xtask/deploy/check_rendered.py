@@ -1,12 +1,15 @@
 """Checks a rendered Palisade deployment (kubectl kustomize output).
 
-usage: check_rendered.py RENDERED.yaml POLICIES_DIR MODE [--privileged]
+usage: check_rendered.py RENDERED.yaml POLICIES_DIR MODE [--privileged] [--write-bundle DIR]
 
 - the ConfigMap holds exactly the bundle's files of POLICIES_DIR (key = path
   with / as .), byte for byte, except mode.json, which must set MODE;
 - the DaemonSet mounts that ConfigMap where its --policy flag points, runs
   with host PID, and is privileged only with --privileged (then with
   Bidirectional propagation on bpffs); otherwise it drops every capability.
+With --write-bundle, the ConfigMap's files are also written to DIR as the
+kubelet would mount them (flat), with POLICIES_DIR's own mode.json, so the
+caller can check that the flat bundle decides as POLICIES_DIR does.
 Exits non-zero with one line per problem.
 """
 
@@ -35,7 +38,9 @@ def bundle_files(root):
 
 def main():
     rendered, policies, mode = sys.argv[1:4]
-    privileged = "--privileged" in sys.argv[4:]
+    rest = sys.argv[4:]
+    privileged = "--privileged" in rest
+    write_to = rest[rest.index("--write-bundle") + 1] if "--write-bundle" in rest else None
     with open(rendered, encoding="utf-8") as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
     by_kind = {}
@@ -91,6 +96,13 @@ def main():
         print(f"{rendered}: {p}")
     if problems:
         sys.exit(1)
+    if write_to:
+        os.makedirs(write_to, exist_ok=True)
+        for key, text in data.items():
+            if key == "mode.json":
+                text = want["mode.json"]
+            with open(os.path.join(write_to, key), "w", encoding="utf-8") as f:
+                f.write(text)
     print(f"{rendered}: bundle ({len(want)} files), mode {mode}, DaemonSet: ok")
 
 

@@ -8,7 +8,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
 };
 
 use anyhow::{Context, bail};
@@ -44,12 +44,19 @@ pub fn build() -> anyhow::Result<PathBuf> {
     std::fs::copy(root.join("deploy/image/Containerfile"), context.join("Containerfile"))
         .context("copying the Containerfile")?;
     let reference = reference();
+    let previous = image_id(&reference);
+    // --timestamp 0: the same inputs give the same image, byte for byte.
     cmd::run(
         Command::new("buildah")
-            .args(["bud", "--quiet", "--layers=false", "--tag", &reference, "--file"])
+            .args(["bud", "--quiet", "--layers=false", "--timestamp=0", "--tag", &reference])
+            .arg("--file")
             .arg(context.join("Containerfile"))
             .arg(&context),
     )?;
+    if let Some(old) = previous.filter(|old| Some(old) != image_id(&reference).as_ref()) {
+        // The image this build replaced, now untagged.
+        let _ = Command::new("buildah").args(["rmi", &old]).stdout(Stdio::null()).status();
+    }
     let archive = out.join(format!("palisade-{}.oci.tar", env!("CARGO_PKG_VERSION")));
     let _ = std::fs::remove_file(&archive);
     cmd::run(
@@ -64,6 +71,17 @@ pub fn build() -> anyhow::Result<PathBuf> {
         size as f64 / (1 << 20) as f64
     );
     Ok(archive)
+}
+
+/// The id of the local image `reference`, if there is one.
+fn image_id(reference: &str) -> Option<String> {
+    let out = Command::new("buildah")
+        .args(["inspect", "--type=image", "--format={{.FromImageID}}", reference])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !id.is_empty()).then_some(id)
 }
 
 /// Copies `from` to `rootfs` + `at`, following symlinks, keeping the mode.

@@ -2,7 +2,9 @@
 //! overlay renders with `kubectl kustomize`; the rendered manifests carry the
 //! bundle byte for byte and the mode they claim (`xtask/deploy/check_rendered.py`),
 //! pass the Kubernetes schemas (`kubernetes-validate --strict`) and checkov's
-//! lints, every skipped check justified in `deploy/.checkov.yaml`.
+//! lints, every skipped check justified in `deploy/.checkov.yaml`; and the
+//! bundle as the kubelet mounts it (flat file names) passes its tests and
+//! decides every sample event as `policies/` does.
 
 use std::{path::Path, process::Command};
 
@@ -33,6 +35,9 @@ pub fn validate() -> anyhow::Result<()> {
     policy_configmap::run(true)?;
     let root = cmd::workspace_root();
     let out = root.join("target/deploy");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).context("clearing target/deploy")?;
+    }
     std::fs::create_dir_all(&out).context("creating target/deploy")?;
     let venv = Path::new(DEPLOY_VENV).join("bin");
     for variant in VARIANTS {
@@ -61,7 +66,10 @@ pub fn validate() -> anyhow::Result<()> {
         if variant.privileged {
             check.arg("--privileged");
         }
+        let mounted = out.join(format!("{}-mounted", variant.name));
+        check.arg("--write-bundle").arg(&mounted);
         cmd::run(&mut check)?;
+        same_decisions(&root, &mounted)?;
         for version in KUBERNETES_VERSIONS {
             cmd::run(
                 Command::new(venv.join("kubernetes-validate"))
@@ -112,5 +120,36 @@ fn checkov(venv: &Path, root: &Path, rendered: &Path) -> anyhow::Result<()> {
         );
     }
     eprintln!("deploy: checkov passes {}", rendered.display());
+    Ok(())
+}
+
+/// The bundle as mounted from the ConfigMap (`mounted`) passes its tests and
+/// decides each of the baseline's sample events as `policies/` does.
+fn same_decisions(root: &Path, mounted: &Path) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    let palisade = root.join("target/release/palisade");
+    let test = Command::new(&palisade).args(["policy", "test"]).arg(mounted).output()?;
+    if !test.status.success() {
+        bail!("the mounted bundle's tests fail:\n{}", String::from_utf8_lossy(&test.stdout));
+    }
+    let replay = Command::new(&palisade)
+        .args(["policy", "replay", "--json", "--events"])
+        .arg(root.join("policies/samples/corpus.jsonl"))
+        .arg(mounted)
+        .arg("--against")
+        .arg(root.join("policies"))
+        .output()?;
+    let report: serde_json::Value = serde_json::from_slice(&replay.stdout)
+        .with_context(|| format!("policy replay: {}", String::from_utf8_lossy(&replay.stderr)))?;
+    let changed = report["against"]["changed"].as_array().map_or(usize::MAX, Vec::len);
+    let events = report["events"].as_u64().unwrap_or(0);
+    if changed != 0 || events == 0 {
+        bail!(
+            "the mounted bundle decides {changed} of {events} sample events differently from policies/"
+        );
+    }
+    eprintln!(
+        "deploy: the mounted bundle passes its tests and decides all {events} sample events as policies/"
+    );
     Ok(())
 }

@@ -62,6 +62,7 @@ fn daemonset_capabilities() -> anyhow::Result<Vec<String>> {
 /// unconfined; read-only root; uid 0; the same host paths, read-only where
 /// the DaemonSet has them so, HostToContainer (rslave) propagation.
 fn pod_options() -> anyhow::Result<Vec<String>> {
+    host_mounts()?;
     std::fs::create_dir_all("/run/containerd").context("creating /run/containerd")?;
     let mut opts: Vec<String> = [
         "--pid=host",
@@ -86,6 +87,27 @@ fn pod_options() -> anyhow::Result<Vec<String>> {
         opts.push(format!("--cap-add={cap}"));
     }
     Ok(opts)
+}
+
+/// Mounts on the host what a node's init system mounts and the pod binds
+/// (bpffs, tracefs, securityfs), where missing: the agent in the pod has no
+/// CAP_SYS_ADMIN to mount them itself.
+fn host_mounts() -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading mounts")?;
+    for (fstype, target) in [
+        ("bpf", "/sys/fs/bpf"),
+        ("tracefs", "/sys/kernel/tracing"),
+        ("securityfs", "/sys/kernel/security"),
+    ] {
+        let mounted = mounts.lines().any(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            f.next() == Some(target) && f.next() == Some(fstype)
+        });
+        if !mounted {
+            cmd::run(Command::new("mount").args(["-t", fstype, fstype, target]))?;
+        }
+    }
+    Ok(())
 }
 
 /// A free TCP port on the loopback for the metrics server.
