@@ -28,6 +28,7 @@ use anyhow::{Context, bail, ensure};
 use crate::{cmd, image, policy_configmap};
 
 const RULE_ID: &str = "SMOKE-001";
+const KILL_RULE_ID: &str = "SMOKE-002";
 const NODE_NAME: &str = "smoke-node";
 const PIN_DIR: &str = "/sys/fs/bpf/palisade";
 /// How long the agent may take to attach and each event to arrive.
@@ -53,21 +54,36 @@ fn smoke(work: &Path) -> anyhow::Result<()> {
     // host only, so the agent can only find it through --host-root.
     let denied = work.join("bin/smoke-denied");
     std::fs::copy("/usr/bin/touch", &denied).context("copying touch")?;
-    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755))?;
+    // A copy of `sleep` a userspace rule kills.
+    let victim = work.join("bin/smoke-victim");
+    std::fs::copy("/usr/bin/sleep", &victim).context("copying sleep")?;
+    for (path, mode) in [
+        (&denied, 0o755),
+        (&victim, 0o755),
+        (&work.join("bin"), 0o755),
+        (&work.to_path_buf(), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
     let policy = work.join("policy");
     let configmap = kubelet::ConfigMap::new(&policy);
-    configmap.publish(&bundle(&denied, "enforce")?)?;
+    let bundle = |mode| bundle(&denied, &victim, mode);
+    configmap.publish(&bundle("enforce")?)?;
 
     let port = podman::free_port()?;
     let mut agent = podman::Agent::start(&policy, port)?;
     agent.wait_log("kernel rules in force", WAIT)?;
-    let mechanism = agent
+    // With the DaemonSet's capabilities every mechanism this kernel offers
+    // is in use: exec denial, and the cgroup hooks (NET_ADMIN).
+    let attached = agent
         .logs()
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|l| l["fields"]["exec"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    eprintln!("smoke: agent attached (exec enforcement: {mechanism})");
+        .find(|l| l["fields"]["exec"].is_string())
+        .context("no `hooks attached` log line")?;
+    let (exec, network) = (&attached["fields"]["exec"], &attached["fields"]["network"]);
+    ensure!(exec != "none" && network == "cgroup-sock-addr", "degraded mechanisms: {attached}");
+    eprintln!("smoke: agent attached (exec enforcement {exec}, network {network})");
 
     // 1. An exec on the host is reported, with the host's pid and the node name.
     let nonce = format!("palisade-smoke-{}", std::process::id());
@@ -80,7 +96,39 @@ fn smoke(work: &Path) -> anyhow::Result<()> {
             && e["process"]["args"].as_array().is_some_and(|a| a.iter().any(|x| x == &*nonce))
     })?;
     ensure!(event["node"] == NODE_NAME, "the event's node is not $NODE_NAME: {event}");
-    eprintln!("smoke: host exec of /bin/true (pid {pid}) reported");
+    // Ancestry reaches processes older than the agent (read from /proc:
+    // SYS_PTRACE): cargo, this test's parent.
+    let parent = std::os::unix::process::parent_id();
+    let ancestors = event["process"]["ancestors"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        ancestors
+            .iter()
+            .any(|a| a["pid"] == parent && a["binary"].as_str().is_some_and(|b| !b.is_empty())),
+        "the ancestry lacks this test's parent (pid {parent}) with its binary: {event}"
+    );
+    eprintln!("smoke: host exec of /bin/true (pid {pid}) reported, with its ancestry");
+
+    // A `kill` decision on another user's process (KILL): uid 65534 runs
+    // the victim, the agent kills it through a pidfd.
+    let started = Instant::now();
+    let status = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&victim)
+        .arg("30")
+        .status()
+        .context("running setpriv")?;
+    ensure!(
+        status.signal() == Some(libc::SIGKILL),
+        "the other user's process was not killed: {status}"
+    );
+    let event = agent.wait_event("the kill decision", WAIT, |e| {
+        e["decision"]["enforcement"]["mechanism"] == "pidfd-sigkill"
+    })?;
+    ensure!(event["decision"]["enforcement"]["result"] == "killed", "{event}");
+    eprintln!(
+        "smoke: uid 65534's process killed by pidfd in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // 2. The denied binary is stopped before it runs (it would create a file).
     expect_denied(&denied, work, "with the agent running")?;
@@ -101,7 +149,7 @@ fn smoke(work: &Path) -> anyhow::Result<()> {
     // 4. A ConfigMap update (kubelet swap) turning the rule to audit is
     //    hot-reloaded: the binary runs and is reported as would_block; then
     //    back to enforce.
-    configmap.publish(&bundle(&denied, "audit")?)?;
+    configmap.publish(&bundle("audit")?)?;
     agent.wait_log("new policy bundle validated", WAIT)?;
     agent.wait_log("policy bundle swapped in", WAIT)?;
     let marker = work.join("ran-in-audit");
@@ -114,7 +162,7 @@ fn smoke(work: &Path) -> anyhow::Result<()> {
                 .as_array()
                 .is_some_and(|m| m.iter().any(|r| r["rule"] == RULE_ID))
     })?;
-    configmap.publish(&bundle(&denied, "enforce")?)?;
+    configmap.publish(&bundle("enforce")?)?;
     agent.wait_log("new policy bundle validated", WAIT)?;
     agent.wait_log("policy bundle swapped in", WAIT)?;
     expect_denied(&denied, work, "after the ConfigMap went back to enforce")?;
@@ -162,16 +210,18 @@ fn expect_denied(denied: &Path, work: &Path, when: &str) -> anyhow::Result<()> {
 /// The bundle the ConfigMap holds, as the kubelet lays it out: the baseline
 /// (flattened keys, as in deploy/base/policy-bundle.yaml), with its own mode
 /// left at audit, plus a site rule denying `denied` by path in `mode`.
-fn bundle(denied: &Path, mode: &str) -> anyhow::Result<Vec<(String, String)>> {
+fn bundle(denied: &Path, victim: &Path, mode: &str) -> anyhow::Result<Vec<(String, String)>> {
     let root = cmd::workspace_root();
     let mut files: Vec<(String, String)> = policy_configmap::bundle_files(&root.join("policies"))?
         .into_iter()
         .filter(|(path, _)| path != "mode.json")
         .map(|(path, text)| (policy_configmap::key_of(&path), text))
         .collect();
-    let rule_modes = serde_json::json!({"palisade": {"config": {"mode": "audit", "rule_modes": {RULE_ID: mode}}}});
+    let rule_modes = serde_json::json!({"palisade": {"config": {"mode": "audit",
+        "rule_modes": {RULE_ID: mode, KILL_RULE_ID: "enforce"}}}});
     files.push(("mode.json".into(), rule_modes.to_string()));
     files.push(("rules.smoke_deny.rego".into(), rule(denied)));
+    files.push(("rules.smoke_kill.rego".into(), kill_rule(victim)));
     Ok(files)
 }
 
@@ -188,5 +238,20 @@ hits contains "smoke-denied executed" if input.process.binary == {path:?}
 kernel := {{"scope": "all", "exec": {{"paths": [{path:?}]}}}}
 "#,
         path = denied.display().to_string()
+    )
+}
+
+/// A userspace-only rule (no `kernel` section) that kills `victim`.
+fn kill_rule(victim: &Path) -> String {
+    format!(
+        r#"package palisade.rules.smoke_kill
+
+import rego.v1
+
+meta := {{"id": "{KILL_RULE_ID}", "title": "smoke test: killed in userspace", "description": "The smoke test's victim.", "severity": "high", "mitre": "T1059", "action": "kill", "kinds": ["process_exec"]}}
+
+hits contains "smoke-victim executed" if input.process.binary == {path:?}
+"#,
+        path = victim.display().to_string()
     )
 }
