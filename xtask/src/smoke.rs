@@ -42,7 +42,7 @@ pub fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(work.join("bin")).context("creating the smoke test's directory")?;
     let result = smoke(&work);
     // Whatever happened, nothing of the test stays running or pinned.
-    podman::cleanup(&work);
+    podman::cleanup();
     let _ = std::fs::remove_dir_all(&work);
     result?;
     eprintln!("smoke: passed in {:.1} s", started.elapsed().as_secs_f64());

@@ -248,7 +248,7 @@ pub fn unload() -> anyhow::Result<Output> {
 
 /// Removes the test's container if it is still there, and anything it left
 /// pinned.
-pub fn cleanup(_work: &Path) {
+pub fn cleanup() {
     let _ = Command::new("podman")
         .args(["rm", "--force", "--time", "5", &container_name()])
         .stdout(Stdio::null())
