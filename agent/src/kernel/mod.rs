@@ -4,6 +4,7 @@
 pub mod btf;
 pub mod cli;
 pub mod fs;
+pub mod host_root;
 pub mod loader;
 pub mod offsets;
 pub mod pins;

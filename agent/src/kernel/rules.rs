@@ -363,9 +363,9 @@ fn name_key(scope: u8, name: &str) -> Option<ExecNameKey> {
 }
 
 /// A file's identity as the kernel records it: (dev in the kernel's
-/// encoding, inode), following symlinks.
+/// encoding, inode), following symlinks, on the node (see `host_root`).
 fn identity(path: &Path) -> Option<(u32, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = super::host_root::metadata(path).ok()?;
     let dev = meta.dev();
     let (major, minor) = (libc::major(dev), libc::minor(dev));
     Some(((major << 20) | minor, meta.ino()))

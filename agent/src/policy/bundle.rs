@@ -40,9 +40,12 @@ impl Bundle {
     /// Reads every `.rego`, `.json`, `.yaml` and `.yml` file under `dir`.
     /// Hidden entries and the kubelet's `..data`-style ConfigMap internals are
     /// skipped; symlinks to files are followed.
+    ///
+    /// A directory where a kubelet mounted a ConfigMap is read through its
+    /// `..data` link: one published snapshot, whole, never a mix of two (see
+    /// [`read_snapshot`]).
     pub fn from_dir(dir: &Path) -> Result<Self, PolicyError> {
-        let mut files = Vec::new();
-        collect(dir, dir, &mut files)?;
+        let mut files = read_snapshot(dir)?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Self::from_files(dir.display().to_string(), files)
     }
@@ -95,6 +98,40 @@ impl Bundle {
         self.data_files.iter().chain(&self.modules).find_map(|f| {
             f.text.lines().position(|l| l.contains(needle)).map(|i| format!("{}:{}", f.path, i + 1))
         })
+    }
+}
+
+/// The kubelet's link to the current snapshot of a mounted ConfigMap.
+const KUBELET_DATA_LINK: &str = "..data";
+
+/// Reads the bundle files under `dir`. When `dir` is a mounted ConfigMap, the
+/// kubelet publishes an update by writing a new `..<timestamp>` directory,
+/// renaming a `..data` link onto it, then adding and removing the top-level
+/// per-key links one at a time, then deleting the old directory. Reading the
+/// top-level links during that window can see a key removed (a dangling link)
+/// or miss one just added; so the files are read from `..data`'s target,
+/// which is complete and never changes. If that target is deleted while it
+/// is being read (a newer update), the read starts again on the new one.
+fn read_snapshot(dir: &Path) -> Result<Vec<SourceFile>, PolicyError> {
+    let link = dir.join(KUBELET_DATA_LINK);
+    let mut attempts = 0;
+    loop {
+        let Ok(root) = std::fs::canonicalize(&link) else {
+            let mut files = Vec::new();
+            collect(dir, dir, &mut files)?;
+            return Ok(files);
+        };
+        let mut files = Vec::new();
+        match collect(&root, &root, &mut files) {
+            Ok(()) => return Ok(files),
+            Err(err) => {
+                attempts += 1;
+                let moved = std::fs::canonicalize(&link).is_ok_and(|now| now != root);
+                if !moved || attempts >= 3 {
+                    return Err(err);
+                }
+            }
+        }
     }
 }
 
@@ -244,6 +281,66 @@ mod tests {
         assert_eq!(b.data["palisade"]["config"]["mode"], "audit");
         assert!(b.data["palisade"]["exceptions"].is_array());
         assert_eq!(b.digest.len(), 64);
+    }
+
+    /// Publishes `files` into `dir` the way the kubelet updates a mounted
+    /// ConfigMap, stopping after the `..data` swap when `finish` is false
+    /// (the window in which the top-level links are stale).
+    fn kubelet_publish(dir: &Path, files: &[(&str, &str)], stamp: &str, finish: bool) {
+        use std::os::unix::fs::symlink;
+        let snapshot = dir.join(format!("..{stamp}"));
+        std::fs::create_dir_all(&snapshot).unwrap();
+        for (name, text) in files {
+            std::fs::write(snapshot.join(name), text).unwrap();
+        }
+        let old = std::fs::read_link(dir.join("..data")).ok();
+        symlink(format!("..{stamp}"), dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        if !finish {
+            return;
+        }
+        for (name, _) in files {
+            let _ = symlink(format!("..data/{name}"), dir.join(name));
+        }
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if !name.starts_with('.') && !files.iter().any(|(n, _)| *n == name) {
+                std::fs::remove_file(dir.join(&name)).unwrap();
+            }
+        }
+        if let Some(old) = old {
+            std::fs::remove_dir_all(dir.join(old)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_kubelet_configmap_update_is_read_whole_even_mid_swap() {
+        let dir = std::env::temp_dir().join(format!("palisade-kubelet-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = [("main.rego", "package a"), ("old.json", r#"{"old": 1}"#)];
+        kubelet_publish(&dir, &first, "2026_11_24_10_00_00.1", true);
+        let b = Bundle::from_dir(&dir).unwrap();
+        assert_eq!(b.data, serde_json::json!({"old": 1}));
+
+        // Swapped, top-level links not yet updated: `old.json` dangles and
+        // `new.json` has no link. The new snapshot is read, whole.
+        let second = [("main.rego", "package a"), ("new.json", r#"{"new": 2}"#)];
+        kubelet_publish(&dir, &second, "2026_11_24_10_01_00.2", false);
+        let mid = Bundle::from_dir(&dir).unwrap();
+        assert_eq!(mid.data, serde_json::json!({"new": 2}));
+        std::fs::remove_dir_all(dir.join("..2026_11_24_10_00_00.1")).unwrap();
+        let after = Bundle::from_dir(&dir).unwrap();
+        assert_eq!(after.digest, mid.digest);
+
+        // The digest is that of a plain directory with the same files.
+        let plain = dir.join("..plain");
+        std::fs::create_dir_all(&plain).unwrap();
+        for (name, text) in second {
+            std::fs::write(plain.join(name), text).unwrap();
+        }
+        assert_eq!(Bundle::from_dir(&plain).unwrap().digest, mid.digest);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

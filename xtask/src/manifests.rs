@@ -1,0 +1,155 @@
+//! Offline checks of `deploy/`: the bundle ConfigMap is current; each
+//! overlay renders with `kubectl kustomize`; the rendered manifests carry the
+//! bundle byte for byte and the mode they claim (`xtask/deploy/check_rendered.py`),
+//! pass the Kubernetes schemas (`kubernetes-validate --strict`) and checkov's
+//! lints, every skipped check justified in `deploy/.checkov.yaml`; and the
+//! bundle as the kubelet mounts it (flat file names) passes its tests and
+//! decides every sample event as `policies/` does.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{Context, bail};
+
+use crate::{cmd, policy_configmap, setup::DEPLOY_VENV};
+
+/// Kubernetes versions whose schemas the manifests must pass: the oldest
+/// with `securityContext.appArmorProfile` (1.30) and the newest shipped.
+const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
+
+struct Variant {
+    name: &'static str,
+    /// A kustomization directory, relative to the workspace.
+    dir: &'static str,
+    mode: &'static str,
+    privileged: bool,
+}
+
+const VARIANTS: &[Variant] = &[
+    Variant { name: "audit", dir: "deploy/overlays/audit", mode: "audit", privileged: false },
+    Variant { name: "enforce", dir: "deploy/overlays/enforce", mode: "enforce", privileged: false },
+    // The documented fallback: the enforce overlay plus the privileged component.
+    Variant { name: "enforce-privileged", dir: "", mode: "enforce", privileged: true },
+];
+
+pub fn validate() -> anyhow::Result<()> {
+    policy_configmap::run(true)?;
+    let root = cmd::workspace_root();
+    let out = root.join("target/deploy");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).context("clearing target/deploy")?;
+    }
+    std::fs::create_dir_all(&out).context("creating target/deploy")?;
+    let venv = Path::new(DEPLOY_VENV).join("bin");
+    for variant in VARIANTS {
+        let dir = if variant.dir.is_empty() {
+            privileged_kustomization(&out)?
+        } else {
+            root.join(variant.dir)
+        };
+        let rendered = out.join(format!("{}.yaml", variant.name));
+        let output = Command::new(venv.join("kubectl"))
+            .arg("kustomize")
+            .arg(&dir)
+            .output()
+            .context("running kubectl kustomize (run `cargo xtask setup`)")?;
+        if !output.status.success() {
+            bail!(
+                "kubectl kustomize {} failed: {}",
+                dir.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        std::fs::write(&rendered, &output.stdout).context("writing the rendered manifests")?;
+        let mut check = Command::new(venv.join("python"));
+        check.arg(root.join("xtask/deploy/check_rendered.py"));
+        check.arg(&rendered).arg(root.join("policies")).arg(variant.mode);
+        if variant.privileged {
+            check.arg("--privileged");
+        }
+        let mounted = out.join(format!("{}-mounted", variant.name));
+        check.arg("--write-bundle").arg(&mounted);
+        cmd::run(&mut check)?;
+        same_decisions(&root, &mounted)?;
+        for version in KUBERNETES_VERSIONS {
+            cmd::run(
+                Command::new(venv.join("kubernetes-validate"))
+                    .args(["--strict", "--quiet", "-k", version])
+                    .arg(&rendered),
+            )?;
+        }
+        eprintln!(
+            "deploy: {} passes the Kubernetes {} schemas",
+            variant.name,
+            KUBERNETES_VERSIONS.join(" and ")
+        );
+        if !variant.privileged {
+            checkov(&venv, &root, &rendered)?;
+        }
+    }
+    Ok(())
+}
+
+/// A kustomization applying the privileged component to the enforce overlay.
+fn privileged_kustomization(out: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let dir = out.join("privileged");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+         resources: [../../../deploy/overlays/enforce]\n\
+         components: [../../../deploy/components/privileged]\n",
+    )?;
+    Ok(dir)
+}
+
+fn checkov(venv: &Path, root: &Path, rendered: &Path) -> anyhow::Result<()> {
+    let output = Command::new(venv.join("checkov"))
+        .args(["--framework", "kubernetes", "--compact", "--quiet", "--skip-download"])
+        .arg("--config-file")
+        .arg(root.join("deploy/.checkov.yaml"))
+        .arg("--file")
+        .arg(rendered)
+        .output()
+        .context("running checkov (run `cargo xtask setup`)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "checkov found problems in {}:\n{text}{}",
+            rendered.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    eprintln!("deploy: checkov passes {}", rendered.display());
+    Ok(())
+}
+
+/// The bundle as mounted from the ConfigMap (`mounted`) passes its tests and
+/// decides each of the baseline's sample events as `policies/` does.
+fn same_decisions(root: &Path, mounted: &Path) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    let palisade = root.join("target/release/palisade");
+    let test = Command::new(&palisade).args(["policy", "test"]).arg(mounted).output()?;
+    if !test.status.success() {
+        bail!("the mounted bundle's tests fail:\n{}", String::from_utf8_lossy(&test.stdout));
+    }
+    let replay = Command::new(&palisade)
+        .args(["policy", "replay", "--json", "--events"])
+        .arg(root.join("policies/samples/corpus.jsonl"))
+        .arg(mounted)
+        .arg("--against")
+        .arg(root.join("policies"))
+        .output()?;
+    let report: serde_json::Value = serde_json::from_slice(&replay.stdout)
+        .with_context(|| format!("policy replay: {}", String::from_utf8_lossy(&replay.stderr)))?;
+    let changed = report["against"]["changed"].as_array().map_or(usize::MAX, Vec::len);
+    let events = report["events"].as_u64().unwrap_or(0);
+    if changed != 0 || events == 0 {
+        bail!(
+            "the mounted bundle decides {changed} of {events} sample events differently from policies/"
+        );
+    }
+    eprintln!(
+        "deploy: the mounted bundle passes its tests and decides all {events} sample events as policies/"
+    );
+    Ok(())
+}
