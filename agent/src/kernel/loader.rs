@@ -57,9 +57,9 @@ pub enum LoadError {
     )]
     Missing { kind: &'static str, name: &'static str },
     #[error(
-        "the kernel's verifier refused program `{name}` ({errno}); last lines of its log:\n{log_tail}\nThe program does not fit this kernel; report it with the output of `uname -r`"
+        "the kernel's verifier refused program `{name}` ({errno}); last lines of its log:\n{log_tail}\n{advice}"
     )]
-    Verifier { name: &'static str, errno: std::io::Error, log_tail: String },
+    Verifier { name: &'static str, errno: std::io::Error, log_tail: String, advice: &'static str },
     #[error("cannot load or attach program `{name}`: {source}")]
     Program {
         name: &'static str,
@@ -327,7 +327,16 @@ fn program_error(name: &'static str, err: ProgramError) -> LoadError {
             let log = format!("{verifier_log:?}");
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(VERIFIER_TAIL_LINES)..].join("\n");
-            LoadError::Verifier { name, errno: io_error, log_tail: tail }
+            // EPERM/EACCES from the verifier is what a process without
+            // CAP_PERFMON gets for pointer arithmetic and other tracing
+            // idioms: a missing capability, not a kernel that does not fit.
+            let advice = match io_error.raw_os_error() {
+                Some(libc::EPERM | libc::EACCES) => {
+                    "The verifier allows this only with CAP_PERFMON (or CAP_SYS_ADMIN): run the agent with CAP_BPF and CAP_PERFMON (see deploy/README.md, \"Capabilities\")"
+                }
+                _ => "The program does not fit this kernel; report it with the output of `uname -r`",
+            };
+            LoadError::Verifier { name, errno: io_error, log_tail: tail, advice }
         }
         source => LoadError::Program { name, source },
     }
