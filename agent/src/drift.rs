@@ -40,9 +40,9 @@ pub struct Drift {
 pub struct Evidence {
     /// Bits of [`palisade_common::drift`].
     pub bits: u32,
-    /// Last data change and last inode change, seconds since the epoch.
-    pub mtime: i64,
-    pub ctime: i64,
+    /// Last data change and last inode change, ns since the epoch.
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
 }
 
 /// Reasons by strength: fileless first, then what the kernel saw in the
@@ -56,7 +56,7 @@ const CHMOD_REASON: &str = "chmod_after_start";
 /// The drift of an executable. A host process (`container_start` None and
 /// not in a container) only has fileless drift: memfd or deleted. In a
 /// container, also the upper layer and, when the container's start is
-/// known (seconds since the epoch), the times.
+/// known (ns since the epoch), the times.
 pub fn judge(
     e: &Evidence,
     in_container: bool,
@@ -75,9 +75,9 @@ pub fn judge(
             reasons.push(UPPER_REASON);
         }
         if let Some(start) = container_start {
-            if e.mtime > start {
+            if e.mtime_ns > start {
                 reasons.push(WRITTEN_REASON);
-            } else if e.ctime > start {
+            } else if e.ctime_ns > start {
                 reasons.push(CHMOD_REASON);
             }
         }
@@ -87,21 +87,61 @@ pub fn judge(
 }
 
 /// The evidence for a script that `pid` runs: its file, as `filename`
-/// (relative to `cwd` unless absolute) names it inside the process's root.
-/// None when the process is gone or the file is the executable itself.
+/// (relative to `cwd` unless absolute) names it inside the process's root:
+/// its times, and whether it is in the upper layer of the overlayfs that is
+/// the process's root. None when the process is gone or the file is the
+/// executable itself.
 pub fn script_evidence(pid: u32, filename: &[u8], cwd: &[u8], exe_ino: u64) -> Option<Evidence> {
-    use std::os::unix::ffi::OsStrExt;
+    let inside =
+        if filename.starts_with(b"/") { filename.to_vec() } else { [cwd, b"/", filename].concat() };
     let root = format!("/proc/{pid}/root");
-    let path = if filename.starts_with(b"/") {
-        [root.as_bytes(), filename].concat()
-    } else {
-        [root.as_bytes(), cwd, b"/", filename].concat()
-    };
-    let meta = std::fs::metadata(Path::new(std::ffi::OsStr::from_bytes(&path))).ok()?;
+    let meta = std::fs::metadata(os_path(&[root.as_bytes(), &inside].concat())).ok()?;
     if meta.ino() == exe_ino || !meta.is_file() {
         return None;
     }
-    Some(Evidence { bits: 0, mtime: meta.mtime(), ctime: meta.ctime() })
+    let mut bits = 0;
+    if let Some(upper) = root_upper_dir(pid)
+        && std::fs::symlink_metadata(os_path(&[upper.as_slice(), &inside].concat()))
+            .is_ok_and(|m| m.is_file())
+    {
+        bits |= UPPER_LAYER;
+    }
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    Some(Evidence {
+        bits,
+        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+    })
+}
+
+fn os_path(bytes: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The `upperdir` of the overlayfs mounted as `pid`'s root, from its
+/// mountinfo (paths there are the mounter's: the host's for containers).
+fn root_upper_dir(pid: u32) -> Option<Vec<u8>> {
+    let info = std::fs::read(format!("/proc/{pid}/mountinfo")).ok()?;
+    upper_dir_of_root(&info)
+}
+
+fn upper_dir_of_root(mountinfo: &[u8]) -> Option<Vec<u8>> {
+    // "36 35 0:42 / / rw - overlay overlay rw,lowerdir=..,upperdir=..,workdir=..":
+    // the last mount on "/" is the one in force.
+    let root = mountinfo
+        .split(|&b| b == b'\n')
+        .rev()
+        .find(|line| line.split(|&b| b == b' ').nth(4) == Some(b"/".as_slice()))?;
+    let text = String::from_utf8_lossy(root);
+    let (_, after) = text.split_once(" - ")?;
+    let mut fields = after.split(' ');
+    if fields.next()? != "overlay" {
+        return None;
+    }
+    let options = fields.nth(1)?;
+    let upper = options.split(',').find_map(|o| o.strip_prefix("upperdir="))?;
+    Some(upper.as_bytes().to_vec())
 }
 
 #[cfg(test)]
@@ -111,8 +151,18 @@ mod tests {
     const START: i64 = 1_000;
 
     #[test]
+    fn the_upper_dir_of_an_overlay_root() {
+        let info = b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+            40 22 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/var/u,workdir=/w\n\
+            41 40 0:5 / /proc rw - proc proc rw\n";
+        assert_eq!(upper_dir_of_root(info), Some(b"/var/u".to_vec()));
+        assert_eq!(upper_dir_of_root(b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
+        assert_eq!(upper_dir_of_root(b"garbage"), None);
+    }
+
+    #[test]
     fn a_host_process_only_has_fileless_drift() {
-        let upper = Evidence { bits: UPPER_LAYER, mtime: 2_000, ctime: 2_000 };
+        let upper = Evidence { bits: UPPER_LAYER, mtime_ns: 2_000, ctime_ns: 2_000 };
         assert_eq!(judge(&upper, false, None, "executable"), None);
         let memfd = Evidence { bits: MEMFD | DELETED, ..Evidence::default() };
         let d = judge(&memfd, false, None, "executable").unwrap();
@@ -123,14 +173,14 @@ mod tests {
 
     #[test]
     fn container_drift_by_layer_and_by_times() {
-        let image = Evidence { bits: 0, mtime: 10, ctime: 10 };
+        let image = Evidence { bits: 0, mtime_ns: 10, ctime_ns: 10 };
         assert_eq!(judge(&image, true, Some(START), "executable"), None);
-        let copied = Evidence { bits: UPPER_LAYER, mtime: 2_000, ctime: 2_000 };
+        let copied = Evidence { bits: UPPER_LAYER, mtime_ns: 2_000, ctime_ns: 2_000 };
         let d = judge(&copied, true, Some(START), "executable").unwrap();
         assert_eq!(d.reasons, ["upper_layer", "written_after_start"]);
-        let chmod = Evidence { bits: 0, mtime: 10, ctime: 2_000 };
+        let chmod = Evidence { bits: 0, mtime_ns: 10, ctime_ns: 2_000 };
         assert_eq!(judge(&chmod, true, Some(START), "script").unwrap().reason, "chmod_after_start");
-        let written = Evidence { bits: 0, mtime: 2_000, ctime: 2_000 };
+        let written = Evidence { bits: 0, mtime_ns: 2_000, ctime_ns: 2_000 };
         assert_eq!(judge(&written, true, None, "script"), None, "no start, no times");
         assert_eq!(
             judge(&written, true, Some(START), "script").unwrap().reason,

@@ -56,6 +56,9 @@ pub struct KernelOffsets {
     /// Seconds of the last inode change (`i_ctime.tv_sec`, `__i_ctime`,
     /// `i_ctime_sec`, by kernel version).
     pub inode_i_ctime_sec: u32,
+    /// Their nanoseconds (`i_mtime_nsec`, else `tv_nsec` of the timespec64).
+    pub inode_i_mtime_nsec: u32,
+    pub inode_i_ctime_nsec: u32,
     /// Overlayfs's inode (`struct ovl_inode`, from the overlay module's BTF
     /// when it is a module): where its VFS inode sits, and its upper-layer
     /// dentry. Both 0 when the running kernel has no overlayfs BTF: the
@@ -66,7 +69,7 @@ pub struct KernelOffsets {
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 43 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 45 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

@@ -146,10 +146,10 @@ pub struct ExecRecord {
     /// Bits of [`drift`]: how the executable's file shows it was not part
     /// of the image, as far as the kernel can tell.
     pub drift: u32,
-    /// The executable's last data change and last inode change (seconds
-    /// since the epoch), for the checks against the container's start.
-    pub exe_mtime: i64,
-    pub exe_ctime: i64,
+    /// The executable's last data change and last inode change (ns since
+    /// the epoch), for the checks against the container's start.
+    pub exe_mtime_ns: i64,
+    pub exe_ctime_ns: i64,
 }
 
 /// Bits of [`ExecRecord::drift`] and [`ExecDeniedRecord::drift`], computed

@@ -50,7 +50,8 @@ pub unsafe fn of_file(file: *const u8) -> u32 {
     }
 }
 
-/// The executable's last data change and last inode change, in seconds.
+/// The executable's last data change and last inode change, in ns since
+/// the epoch (0 when unreadable).
 ///
 /// # Safety
 /// `file` must point to a `struct file`.
@@ -59,9 +60,14 @@ pub unsafe fn times(file: *const u8) -> (i64, i64) {
     // SAFETY: kernel reads at BTF offsets.
     unsafe {
         let Ok(inode) = read::<*const u8>(file, off!(file_f_inode)) else { return (0, 0) };
+        let ns = |sec: usize, nsec: usize| -> i64 {
+            let s: i64 = read(inode, sec).unwrap_or(0);
+            let n: u32 = read(inode, nsec).unwrap_or(0);
+            s.wrapping_mul(1_000_000_000).wrapping_add(i64::from(n))
+        };
         (
-            read(inode, off!(inode_i_mtime_sec)).unwrap_or(0),
-            read(inode, off!(inode_i_ctime_sec)).unwrap_or(0),
+            ns(off!(inode_i_mtime_sec), off!(inode_i_mtime_nsec)),
+            ns(off!(inode_i_ctime_sec), off!(inode_i_ctime_nsec)),
         )
     }
 }

@@ -204,8 +204,8 @@ fn try_exec(
     rec.verdict = verdict;
     rec.mechanism = acted;
     rec.drift = drift;
-    rec.exe_mtime = 0;
-    rec.exe_ctime = 0;
+    rec.exe_mtime_ns = 0;
+    rec.exe_ctime_ns = 0;
 
     // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
     // offsets taken from this kernel's BTF.
@@ -255,7 +255,7 @@ fn try_exec(
             rec.exe_ino = read(inode, off!(inode_i_ino))?;
             let sb: *const u8 = read(inode, off!(inode_i_sb))?;
             rec.exe_dev = read(sb, off!(super_block_s_dev))?;
-            (rec.exe_mtime, rec.exe_ctime) = drift::times(exe_file);
+            (rec.exe_mtime_ns, rec.exe_ctime_ns) = drift::times(exe_file);
             let walked = path::walk(cursor, exe_file.add(off!(file_f_path)))?;
             if walked.truncated {
                 rec.flags |= exec_flags::BINARY_TRUNCATED;

@@ -61,10 +61,10 @@ pub struct Container {
     pub image: Option<String>,
     /// The cgroup path, relative to the cgroup v2 root.
     pub cgroup: String,
-    /// When the runtime created it (seconds since the epoch), if its state
+    /// When the runtime created it (ns since the epoch), if its state
     /// said: drift by file times is judged against it.
     #[serde(skip)]
-    pub started_s: Option<i64>,
+    pub started_ns: Option<i64>,
 }
 
 /// The Kubernetes pod a process runs in.
@@ -274,7 +274,7 @@ fn resolve_path(
             name: meta.and_then(|m| m.name.clone()),
             image: meta.and_then(|m| m.image.clone()),
             cgroup: path.clone(),
-            started_s: meta.and_then(|m| m.started_s),
+            started_ns: meta.and_then(|m| m.started_ns),
         }),
         // A layout the parser does not know, but the runtime's state
         // names this cgroup.
@@ -284,7 +284,7 @@ fn resolve_path(
             name: m.name.clone(),
             image: m.image.clone(),
             cgroup: path.clone(),
-            started_s: m.started_s,
+            started_ns: m.started_ns,
         }),
         (None, None) => None,
     };
@@ -399,7 +399,7 @@ mod tests {
                 name: Some("app".into()),
                 image: Some("registry.example/app:1.2".into()),
                 cgroup: cgroup.clone(),
-                started_s: None,
+                started_ns: None,
             })
         );
         let pod = identity.pod.expect("a pod");
@@ -491,7 +491,7 @@ mod tests {
                     name: None,
                     image: None,
                     cgroup: cgroup.clone(),
-                    started_s: None,
+                    started_ns: None,
                 }),
                 pod: None,
                 host: false,

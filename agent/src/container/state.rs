@@ -63,9 +63,9 @@ pub struct Metadata {
     pub sandbox: bool,
     /// The container's cgroup v2 path relative to the cgroup2 root.
     pub cgroup: Option<String>,
-    /// When the runtime created the container (seconds since the epoch),
+    /// When the runtime created the container (ns since the epoch),
     /// from its state's `created`: drift by file times is judged against it.
-    pub started_s: Option<i64>,
+    pub started_ns: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -141,10 +141,10 @@ pub fn read_container(dir: &Path, cgroup2_root: &Path) -> Result<Metadata, State
     };
     let mut meta = from_annotations(id, &annotations, dir.parent().map_or("runc", root_runtime));
     meta.cgroup = cgroup;
-    meta.started_s = created
+    meta.started_ns = created
         .as_deref()
         .and_then(crate::event::parse_rfc3339_ns)
-        .map(|ns| (ns / 1_000_000_000) as i64);
+        .and_then(|ns| i64::try_from(ns).ok());
     Ok(meta)
 }
 
@@ -176,7 +176,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: get(keys::CRI_SANDBOX_UID),
             sandbox: get(keys::CRI_CONTAINER_TYPE).as_deref() == Some("sandbox"),
             cgroup: None,
-            started_s: None,
+            started_ns: None,
         }
     } else if a.contains_key(keys::CRIO_CONTAINER_TYPE) || a.contains_key(keys::POD_NAME) {
         Metadata {
@@ -189,7 +189,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: get(keys::POD_UID),
             sandbox: get(keys::CRIO_CONTAINER_TYPE).as_deref() == Some("sandbox"),
             cgroup: None,
-            started_s: None,
+            started_ns: None,
         }
     } else {
         let podman = get(keys::CONTAINER_MANAGER).as_deref() == Some("libpod");
@@ -203,7 +203,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: None,
             sandbox: false,
             cgroup: None,
-            started_s: None,
+            started_ns: None,
         }
     }
 }
@@ -307,7 +307,7 @@ pub(super) mod tests {
                 pod_uid: Some(UID.into()),
                 sandbox: false,
                 cgroup: Some(cgroup.clone()),
-                started_s: meta.started_s,
+                started_ns: meta.started_ns,
             }
         );
         // Without the bundle, runc's labels carry the annotations.

@@ -195,7 +195,7 @@ impl Event {
     /// the event was attributed to and, for a script, the script's file.
     pub fn judge_drift(&mut self) {
         let Some(evidence) = self.drift_evidence.take() else { return };
-        let start = self.container.as_ref().and_then(|c| c.started_s);
+        let start = self.container.as_ref().and_then(|c| c.started_ns);
         let in_container = self.container.is_some();
         let p = &self.process;
         let Some(exe) = &p.exe else { return };
@@ -271,8 +271,8 @@ impl Origin {
         if !exec.has(exec_flags::NO_EXE_FILE) {
             event.drift_evidence = Some(drift::Evidence {
                 bits: exec.drift,
-                mtime: exec.exe_mtime,
-                ctime: exec.exe_ctime,
+                mtime_ns: exec.exe_mtime_ns,
+                ctime_ns: exec.exe_ctime_ns,
             });
         }
         event
@@ -312,7 +312,8 @@ impl Origin {
         event.kind = kind::name(kind::EXEC);
         event.verdict = Some(denied.verdict.clone());
         // The hook checked the file it denied (a script's own file too).
-        event.drift_evidence = Some(drift::Evidence { bits: denied.drift, mtime: 0, ctime: 0 });
+        event.drift_evidence =
+            Some(drift::Evidence { bits: denied.drift, mtime_ns: 0, ctime_ns: 0 });
         event
     }
 

@@ -81,6 +81,14 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         // timespec64 whose first field is the seconds).
         inode_i_mtime_sec: first_of(btf, "inode", &["i_mtime_sec", "__i_mtime", "i_mtime"])?,
         inode_i_ctime_sec: first_of(btf, "inode", &["i_ctime_sec", "__i_ctime", "i_ctime"])?,
+        // 6.11+: a u32 of its own; before: tv_nsec, 8 bytes into the
+        // timespec64 (a long, whose low half on little-endian is the value).
+        inode_i_mtime_nsec: at("inode", "i_mtime_nsec").or_else(|_| {
+            Ok::<_, BtfError>(first_of(btf, "inode", &["__i_mtime", "i_mtime"])? + 8)
+        })?,
+        inode_i_ctime_nsec: at("inode", "i_ctime_nsec").or_else(|_| {
+            Ok::<_, BtfError>(first_of(btf, "inode", &["__i_ctime", "i_ctime"])? + 8)
+        })?,
         ovl_inode_vfs_inode: ovl_vfs,
         ovl_inode_upperdentry: ovl_upper,
         ovl_known: u32::from(ovl_fields.is_some()),

@@ -147,9 +147,9 @@ pub struct Exec {
     pub exe_ino: u64,
     /// Bits of `palisade_common::drift`.
     pub drift: u32,
-    /// The executable's last data and inode change, seconds since the epoch.
-    pub exe_mtime: i64,
-    pub exe_ctime: i64,
+    /// The executable's last data and inode change, ns since the epoch.
+    pub exe_mtime_ns: i64,
+    pub exe_ctime_ns: i64,
     pub start_ns: u64,
     pub args_total: u32,
     pub comm: Vec<u8>,
@@ -295,8 +295,8 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         exe_dev: r.exe_dev,
         exe_ino: r.exe_ino,
         drift: r.drift,
-        exe_mtime: r.exe_mtime,
-        exe_ctime: r.exe_ctime,
+        exe_mtime_ns: r.exe_mtime_ns,
+        exe_ctime_ns: r.exe_ctime_ns,
         start_ns: r.start_ns,
         args_total: r.args_total,
         comm: r.comm[..comm_len].to_vec(),
