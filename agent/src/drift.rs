@@ -52,6 +52,34 @@ const DELETED_REASON: &str = "deleted";
 const UPPER_REASON: &str = "upper_layer";
 const WRITTEN_REASON: &str = "written_after_start";
 const CHMOD_REASON: &str = "chmod_after_start";
+const BOOT_REASON: &str = "written_after_boot";
+
+/// Where a node's own programs live: its image or its package manager put
+/// them there, not a running workload.
+const SYSTEM_DIRS: &[&[u8]] = &[
+    b"/usr/bin/",
+    b"/usr/sbin/",
+    b"/usr/local/bin/",
+    b"/usr/local/sbin/",
+    b"/usr/lib/",
+    b"/usr/libexec/",
+    b"/bin/",
+    b"/sbin/",
+    b"/lib/",
+];
+
+/// Node drift: a host program under a system directory whose data was
+/// written after the node booted (`boot_ns`, ns since the epoch): a binary
+/// replaced or added on a running node. The data change time only: an
+/// inode change (ctime) also comes from unpacking an initramfs at boot.
+pub fn on_node(e: &Evidence, binary: &[u8], boot_ns: i64) -> Option<Drift> {
+    let system = SYSTEM_DIRS.iter().any(|dir| binary.starts_with(dir));
+    (system && e.mtime_ns > boot_ns).then(|| Drift {
+        reason: BOOT_REASON,
+        reasons: vec![BOOT_REASON],
+        file: "executable",
+    })
+}
 
 /// The drift of an executable. A host process (`container_start` None and
 /// not in a container) only has fileless drift: memfd or deleted. In a
@@ -149,6 +177,15 @@ mod tests {
     use super::*;
 
     const START: i64 = 1_000;
+
+    #[test]
+    fn node_drift_is_a_system_binary_written_after_boot() {
+        let new = Evidence { bits: 0, mtime_ns: 2_000, ctime_ns: 2_000 };
+        assert_eq!(on_node(&new, b"/usr/bin/sshd", 1_000).unwrap().reason, "written_after_boot");
+        assert_eq!(on_node(&new, b"/home/me/tool", 1_000), None, "not a system directory");
+        let old = Evidence { bits: 0, mtime_ns: 10, ctime_ns: 2_000 };
+        assert_eq!(on_node(&old, b"/usr/bin/sshd", 1_000), None, "ctime alone is not a write");
+    }
 
     #[test]
     fn the_upper_dir_of_an_overlay_root() {

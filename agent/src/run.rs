@@ -407,7 +407,7 @@ fn emit(
         if let Some(cgroup_id) = event.process.cgroup_id {
             event.attribute(containers.resolve(cgroup_id));
         }
-        event.judge_drift();
+        event.judge_drift(origin.clock.wall_ns(0) as i64);
         let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
         let written = write_line(out, &event)
             .and_then(|()| audits.iter().try_for_each(|a| write_line(out, a)));

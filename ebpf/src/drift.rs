@@ -15,9 +15,13 @@ use crate::kernel::{off, read};
 /// The [`palisade_common::drift`] bits of the executable `file`; 0 when
 /// nothing shows drift or a read failed.
 ///
+/// A function of its own (a BPF-to-BPF call with a small frame): inlined,
+/// its locals would grow the exec program's frame, which with the path
+/// walk's `bpf_loop` callback must stay within 512 bytes on 6.1's verifier.
+///
 /// # Safety
 /// `file` must point to a `struct file`.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn of_file(file: *const u8) -> u32 {
     // SAFETY (whole block): kernel reads at BTF offsets.
     unsafe {

@@ -117,11 +117,23 @@ pub(crate) fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn palisade_exec(ctx: TracePointContext) -> u32 {
-    // Decided first and apart from the record: a record that cannot be built
-    // or delivered must not let a denied executable run.
-    let (verdict, acted, drift) = exec_enforce();
-    if try_exec(&ctx, verdict, acted, drift).is_err() {
-        count_drop(kind::EXEC);
+    // Decided first and apart from the rest of the record: a record that
+    // cannot be built or delivered must not let a denied executable run.
+    // The outcome is written straight into the scratch record (kept off the
+    // stack: the frame, with the path walk's callback, must fit 512 bytes
+    // on 6.1's verifier).
+    match EXEC_SCRATCH.get_ptr_mut(0) {
+        Some(scratch) => {
+            // SAFETY: the map value is ours for the duration of this run.
+            exec_enforce(unsafe { &mut (*scratch).record });
+            if try_exec(&ctx).is_err() {
+                count_drop(kind::EXEC);
+            }
+        }
+        None => {
+            exec_enforce(&mut ExecRecord::default());
+            count_drop(kind::EXEC);
+        }
     }
     0
 }
@@ -130,9 +142,12 @@ pub fn palisade_exec(ctx: TracePointContext) -> u32 {
 /// drift) in the drift rules and, when the exec mechanism is the signal,
 /// kills it on an enforced match: the SIGKILL is pending before the task
 /// returns to user space, so the new image never runs an instruction.
-/// Returns the verdict, the mechanism that acted and the drift bits.
+/// Sets the record's verdict, the mechanism that acted and the drift bits.
 #[inline(always)]
-fn exec_enforce() -> (Verdict, u32, u32) {
+fn exec_enforce(rec: &mut ExecRecord) {
+    rec.verdict = Verdict::default();
+    rec.mechanism = mechanism::NONE;
+    rec.drift = 0;
     // SAFETY: no preconditions; the pointer is only read through probe reads.
     let task = unsafe { bpf_get_current_task() } as *const u8;
     // SAFETY: kernel reads at BTF offsets.
@@ -140,22 +155,24 @@ fn exec_enforce() -> (Verdict, u32, u32) {
         read::<*const u8>(task, off!(task_struct_mm))
             .and_then(|mm| read::<*const u8>(mm, off!(mm_struct_exe_file)))
     };
-    let Ok(file) = file else { return (Verdict::default(), mechanism::NONE, 0) };
+    let Ok(file) = file else { return };
     if file.is_null() {
-        return (Verdict::default(), mechanism::NONE, 0);
+        return;
     }
     let (verdict, drift) = file_verdict(file);
-    let Some(mut verdict) = verdict else { return (Verdict::default(), mechanism::NONE, drift) };
+    rec.drift = drift;
+    let Some(mut verdict) = verdict else { return };
     verdict.flags |= verdict_flags::MATCHED;
+    rec.verdict = verdict;
     // SAFETY: a read-only global, written once by the loader.
     let how = unsafe { core::ptr::read_volatile(&EXEC_MECHANISM) };
-    if verdict.flags & verdict_flags::ENFORCE != 0 && how == mechanism::SIGKILL_AT_EXEC {
+    if verdict.flags & verdict_flags::ENFORCE != 0
+        && how == mechanism::SIGKILL_AT_EXEC
         // SAFETY: signals the current process; no memory is touched.
-        if unsafe { bpf_send_signal(SIGKILL) } == 0 {
-            return (verdict, mechanism::SIGKILL_AT_EXEC, drift);
-        }
+        && unsafe { bpf_send_signal(SIGKILL) } == 0
+    {
+        rec.mechanism = mechanism::SIGKILL_AT_EXEC;
     }
-    (verdict, mechanism::NONE, drift)
 }
 
 /// The rule an executable file matches (deny maps first, then the drift
@@ -171,12 +188,9 @@ fn file_verdict(file: *const u8) -> (Option<Verdict>, u32) {
     (verdict, drift)
 }
 
-fn try_exec(
-    ctx: &TracePointContext,
-    verdict: Verdict,
-    acted: u32,
-    drift: u32,
-) -> Result<(), Error> {
+/// Fills in the rest of the exec record (`exec_enforce` wrote its verdict)
+/// and sends it.
+fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_agent((pid_tgid >> 32) as u32) {
         return Ok(());
@@ -201,9 +215,6 @@ fn try_exec(
     rec.binary = Span::default();
     rec.cwd = Span::default();
     rec.args = Span::default();
-    rec.verdict = verdict;
-    rec.mechanism = acted;
-    rec.drift = drift;
     rec.exe_mtime_ns = 0;
     rec.exe_ctime_ns = 0;
 

@@ -192,8 +192,10 @@ impl Event {
     }
 
     /// Sets `process.exe.drift` from the kernel's evidence, the container
-    /// the event was attributed to and, for a script, the script's file.
-    pub fn judge_drift(&mut self) {
+    /// the event was attributed to and, for a script, the script's file;
+    /// for a host process, node drift against the boot (`boot_ns`, ns since
+    /// the epoch).
+    pub fn judge_drift(&mut self, boot_ns: i64) {
         let Some(evidence) = self.drift_evidence.take() else { return };
         let start = self.container.as_ref().and_then(|c| c.started_ns);
         let in_container = self.container.is_some();
@@ -206,6 +208,9 @@ impl Event {
             && let Some(script) = drift::script_evidence(p.pid, &filename.0, &p.cwd.0, exe.inode)
         {
             found = drift::judge(&script, true, start, "script");
+        }
+        if found.is_none() && self.host {
+            found = drift::on_node(&evidence, &p.binary.0, boot_ns);
         }
         if let Some(exe) = &mut self.process.exe {
             exe.drift = found;
