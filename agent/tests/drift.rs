@@ -305,6 +305,22 @@ fn matched_rules(event: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every event seen validates against the event schema: the drift records
+/// included.
+fn assert_schema(agent: &mut Agent) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/event.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid JSON Schema");
+    let mut drifted = 0;
+    for event in agent.drain() {
+        let errors: Vec<String> =
+            validator.iter_errors(event).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "event does not match the schema: {errors:#?}\n{event:#}");
+        drifted += usize::from(!drift_of(event).is_null());
+    }
+    assert!(drifted > 0, "drift records were validated");
+}
+
 /// A host process running the container's upper-layer copy directly: no
 /// container drift, whatever the mode.
 fn assert_host_run_is_not_flagged(agent: &mut Agent, c: &Container) {
@@ -361,6 +377,7 @@ fn audit_mode_reports_every_kind_of_drift_and_stops_nothing() {
     assert!(matched_rules(&memfd_exec).contains(&"PAL-022".into()), "{memfd_exec:#}");
 
     assert_host_run_is_not_flagged(&mut agent, &c);
+    assert_schema(&mut agent);
 }
 
 fn enforcing_bundle() -> TempBundle {
@@ -436,6 +453,7 @@ fn enforce_mode_stops_drift_before_it_runs() {
     }
 
     assert_host_run_is_not_flagged(&mut agent, &c);
+    assert_schema(&mut agent);
     drop(agent);
     let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").status();
 }
