@@ -416,6 +416,32 @@ mod tests {
     }
 
     #[test]
+    fn a_drift_rule_fills_its_scope_and_an_exception_relaxes_it() {
+        let rule = KernelRule {
+            id: "PAL-022".into(),
+            scope: KernelScope::Containers,
+            enforce: true,
+            blocking: true,
+            exceptions_until: None,
+            exec_names: Vec::new(),
+            exec_paths: Vec::new(),
+            exec_drift: true,
+            connect: Vec::new(),
+        };
+        let plan = KernelPlan { rules: vec![rule.clone()], userspace_only: Vec::new() };
+        let e = Entries::build(&plan, 0);
+        let v = e.drift[&scope::CONTAINERS];
+        assert_eq!(&v.rule[..7], b"PAL-022");
+        assert_ne!(v.flags & verdict_flags::ENFORCE, 0);
+        assert!(!e.drift.contains_key(&scope::ALL) && e.exec_name.is_empty());
+        let excepted = KernelRule { exceptions_until: Some(10), ..rule };
+        let plan = KernelPlan { rules: vec![excepted], userspace_only: Vec::new() };
+        let e = Entries::build(&plan, 5);
+        assert_eq!(e.drift[&scope::CONTAINERS].flags & verdict_flags::ENFORCE, 0, "reported only");
+        assert_eq!(e.relaxed, ["PAL-022"]);
+    }
+
+    #[test]
     fn deny_beats_allow_and_enforce_beats_report() {
         let mut map = BTreeMap::new();
         let allow = Verdict { flags: verdict_flags::ALLOW, ..Verdict::default() };

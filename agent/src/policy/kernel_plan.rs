@@ -716,6 +716,19 @@ mod tests {
     }
 
     #[test]
+    fn exec_drift_is_a_boolean_that_counts_as_something_to_deny() {
+        let parsed = parse(&both(), &json!({"scope": "containers", "exec": {"drift": true}}));
+        let parsed = parsed.unwrap();
+        assert!(parsed.exec_drift && parsed.exec_names.is_empty());
+        let e = err(json!({"exec": {"drift": "yes"}}));
+        assert_eq!(e, "kernel.exec.drift: \"yes\" is not true or false");
+        assert!(err(json!({"exec": {"drift": false}})).starts_with("kernel: neither"));
+        let net_only = meta("PAL-001", "block", &["network_connect"]);
+        let e = parse(&net_only, &json!({"exec": {"drift": true}})).unwrap_err();
+        assert!(e.starts_with("kernel.exec: the rule's meta.kinds must include"), "{e}");
+    }
+
+    #[test]
     fn the_section_must_fit_the_rule() {
         let exec_only = meta("PAL-001", "block", &["process_exec"]);
         let e = parse(&exec_only, &json!({"connect": [{"cidr": "1.2.3.4"}]})).unwrap_err();
