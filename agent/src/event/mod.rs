@@ -202,9 +202,13 @@ impl Event {
         let p = &self.process;
         let Some(exe) = &p.exe else { return };
         let mut found = drift::judge(&evidence, in_container, start, "executable");
+        // A script (or a link) names another file than the executable: look
+        // at it too. The plain case, the file named is the binary, costs
+        // nothing.
         if found.is_none()
             && in_container
             && let Some(filename) = &p.filename
+            && filename.0 != p.binary.0
             && let Some(script) = drift::script_evidence(p.pid, &filename.0, &p.cwd.0, exe.inode)
         {
             found = drift::judge(&script, true, start, "script");
