@@ -139,6 +139,11 @@ impl Container {
         Container { dir, merged, id, cgroup, runner }
     }
 
+    /// Lets the container's script (see [`script`]) finish.
+    fn release(&self) {
+        std::fs::write(self.merged.join("tmp/release"), b"").expect("release the script");
+    }
+
     fn state_root(&self) -> PathBuf {
         self.dir.join("state")
     }
@@ -253,13 +258,14 @@ fn busybox_memfd() -> OwnedFd {
 /// The container's script: one step per way of running a program, each
 /// printing `<step>=<exit status>`. Applets are picked by argv[0], so every
 /// program is run under an applet's name (by path: `true` alone would be
-/// the shell's builtin). The script sleeps: the agent reads a script's
-/// file through `/proc/<pid>/root` while it runs.
+/// the shell's builtin). The script runs until the test has seen its event
+/// and releases it (`Container::release`), or 60 s: the agent reads a
+/// script's file through `/proc/<pid>/root` while it runs.
 fn script(marker: &str) -> String {
     format!(
         "/bin/true image-{marker}; echo image=$?; \
          mkdir -p /tmp/c /tmp/m; cp /bin/busybox /tmp/c/true; /tmp/c/true copied-{marker}; echo copied=$?; \
-         printf '#!/bin/sh\\nsleep 2\\n' > /tmp/s.sh; chmod +x /tmp/s.sh; /tmp/s.sh script-{marker}; echo script=$?; \
+         printf '#!/bin/sh\\nn=0; while [ ! -e /tmp/release ] && [ $n -lt 300 ]; do sleep 0.2; n=$((n+1)); done\\n' > /tmp/s.sh; chmod +x /tmp/s.sh; /tmp/s.sh script-{marker}; echo script=$?; \
          ln -s /proc/self/fd/3 /tmp/m/true; /tmp/m/true memfd-{marker}; echo memfd=$?"
     )
 }
@@ -344,7 +350,12 @@ fn audit_mode_reports_every_kind_of_drift_and_stops_nothing() {
     let mut agent = Agent::start_with(&["--runtime-state-dir", state.to_str().unwrap()]);
     let marker = fresh_hex(10);
     let memfd = busybox_memfd();
-    let out = c.run(&script(&marker), &memfd);
+    let out = std::thread::scope(|s| {
+        let run = s.spawn(|| c.run(&script(&marker), &memfd));
+        exec_with_arg(&mut agent, "exec of the script", &format!("script-{marker}"));
+        c.release();
+        run.join().expect("the container ran")
+    });
     for step in ["image", "copied", "script", "memfd"] {
         assert_eq!(status_of(&out, step), 0, "audit mode stops nothing ({step})");
     }
@@ -423,7 +434,17 @@ fn enforce_mode_stops_drift_before_it_runs() {
     let lsm = exec_mechanism() == "bpf-lsm";
     let marker = fresh_hex(10);
     let memfd = busybox_memfd();
-    let out = c.run(&script(&marker), &memfd);
+    let out = std::thread::scope(|s| {
+        let run = s.spawn(|| c.run(&script(&marker), &memfd));
+        if lsm {
+            // The script is refused at exec: nothing to wait for.
+            c.release();
+        } else {
+            exec_with_arg(&mut agent, "exec of the script", &format!("script-{marker}"));
+            c.release();
+        }
+        run.join().expect("the container ran")
+    });
 
     assert_eq!(status_of(&out, "image"), 0, "the image's binary runs");
     // EPERM from execve: the shell says 126; SIGKILL before the first
