@@ -344,3 +344,16 @@ test_unknown_kind_meets_no_rule if {
 	d.matched == []
 	count(main.rules_for_kind) == 0 with input as ev
 }
+
+test_drift_in_a_container_blocks_in_enforce_mode_and_alerts_in_audit if {
+	ev := object.union(fx.container_exec("/app/x", ["/app/x"]), {"process": {"exe": {
+		"inode": 77, "dev": 50,
+		"drift": {"reason": "upper_layer", "reasons": ["upper_layer"], "file": "executable"},
+	}}})
+	enforced := main.decision with input as ev with data.palisade.config.rule_modes as {"PAL-022": "enforce"}
+	enforced.action == "block"
+	enforced.matched[0].rule == "PAL-022"
+	audit := main.decision with input as ev
+	audit.action == "alert"
+	audit.would_block == true
+}

@@ -1,6 +1,7 @@
 //! `palisade`: runtime enforcement agent for Linux and Kubernetes nodes.
 
 mod container;
+mod drift;
 mod event;
 mod export;
 mod forensics;

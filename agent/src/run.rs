@@ -461,6 +461,7 @@ fn emit(
         if let Some(cgroup_id) = event.process.cgroup_id {
             event.attribute(containers.resolve(cgroup_id));
         }
+        event.judge_drift(origin.clock.wall_ns(0) as i64);
         let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
         out.export(&event, export::facts(event.kind, event.decision.as_ref()));
         for audit in &audits {

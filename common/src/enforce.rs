@@ -118,6 +118,15 @@ impl Default for ExecNameKey {
     }
 }
 
+/// Slots of the `EXEC_DRIFT` array: one verdict per generation and scope
+/// (a verdict with `flags` 0 is no rule).
+pub const DRIFT_SLOTS: u32 = 2 * 3;
+
+/// The `EXEC_DRIFT` slot of a generation and scope.
+pub const fn drift_slot(generation: u8, scope: u8) -> u32 {
+    (generation as u32 & 1) * 3 + (scope as u32 % 3)
+}
+
 /// Which kinds of network entries a generation holds: bit
 /// [`net_present_bit`] per (family, scope, specific protocol, specific
 /// port). A hook skips the lookups no entry can answer, which makes the

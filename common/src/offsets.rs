@@ -46,10 +46,30 @@ pub struct KernelOffsets {
     pub pid_level: u32,
     pub linux_binprm_file: u32,
     pub linux_binprm_filename: u32,
+    /// Drift (see `crate::drift`): the file system of an executable, its
+    /// link count and times.
+    pub super_block_s_magic: u32,
+    pub inode_i_nlink: u32,
+    /// Seconds of the last data change (`i_mtime.tv_sec` before 6.7,
+    /// `i_mtime_sec` since).
+    pub inode_i_mtime_sec: u32,
+    /// Seconds of the last inode change (`i_ctime.tv_sec`, `__i_ctime`,
+    /// `i_ctime_sec`, by kernel version).
+    pub inode_i_ctime_sec: u32,
+    /// Their nanoseconds (`i_mtime_nsec`, else `tv_nsec` of the timespec64).
+    pub inode_i_mtime_nsec: u32,
+    pub inode_i_ctime_nsec: u32,
+    /// Overlayfs's inode (`struct ovl_inode`, from the overlay module's BTF
+    /// when it is a module): where its VFS inode sits, and its upper-layer
+    /// dentry. Both 0 when the running kernel has no overlayfs BTF: the
+    /// upper-layer check is then off (`ovl_known` 0).
+    pub ovl_inode_vfs_inode: u32,
+    pub ovl_inode_upperdentry: u32,
+    pub ovl_known: u32,
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 36 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 45 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

@@ -143,7 +143,34 @@ pub struct ExecRecord {
     pub verdict: Verdict,
     /// The [`crate::enforce::mechanism`] that acted on `verdict`, or NONE.
     pub mechanism: u32,
-    pub _pad: u32,
+    /// Bits of [`drift`]: how the executable's file shows it was not part
+    /// of the image, as far as the kernel can tell.
+    pub drift: u32,
+    /// The executable's last data change and last inode change (ns since
+    /// the epoch), for the checks against the container's start.
+    pub exe_mtime_ns: i64,
+    pub exe_ctime_ns: i64,
+}
+
+/// Bits of [`ExecRecord::drift`] and [`ExecDeniedRecord::drift`], computed
+/// in the hook from the executable's `struct file`, before it runs.
+pub mod drift {
+    /// The file lives in an overlayfs upper (writable) layer: written or
+    /// copied up after the image's layers were unpacked.
+    pub const UPPER_LAYER: u32 = 1 << 0;
+    /// The file is a memfd (`memfd_create`): it exists in memory only.
+    pub const MEMFD: u32 = 1 << 1;
+    /// The file has no link left on disk (deleted, or anonymous).
+    pub const DELETED: u32 = 1 << 2;
+    /// What a kernel drift rule acts on.
+    pub const KERNEL_MASK: u32 = UPPER_LAYER | MEMFD | DELETED;
+
+    /// `super_block.s_magic` values the check tells apart.
+    pub const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+    pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+    pub const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+    /// The dentry name prefix of every memfd (`mm/memfd.c`).
+    pub const MEMFD_PREFIX: &[u8; 6] = b"memfd:";
 }
 
 /// `sched_process_fork` for a new process (new threads are not reported).
@@ -179,7 +206,8 @@ pub struct ExecDeniedRecord {
     pub header: RecordHeader,
     pub verdict: Verdict,
     pub exe_dev: u32,
-    pub _pad: u32,
+    /// Bits of [`drift`].
+    pub drift: u32,
     pub exe_ino: u64,
     /// Start of the calling process, monotonic ns.
     pub start_ns: u64,
@@ -268,7 +296,7 @@ pub struct ExecScratch {
 
 const _: () = assert!(size_of::<Span>() == 8);
 const _: () = assert!(size_of::<RecordHeader>() == 32);
-const _: () = assert!(size_of::<ExecRecord>() == 176);
+const _: () = assert!(size_of::<ExecRecord>() == 192);
 const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_MAX + EXEC_NAME_LEN);
 const _: () = assert!(size_of::<NetRecord>() == 32 + 40 + 16 + 8 + 32);
 const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);

@@ -10,9 +10,13 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, lpm_trie::Key},
 };
-use palisade_common::enforce::{
-    ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data,
-    Net6Data, Verdict, net_present_bit, scope, verdict_flags,
+use palisade_common::{
+    drift,
+    enforce::{
+        DRIFT_SLOTS, ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey,
+        NET_KEY_FIXED_BITS, Net4Data, Net6Data, Verdict, drift_slot, net_present_bit, scope,
+        verdict_flags,
+    },
 };
 
 use crate::kernel::{Error, off, read};
@@ -27,6 +31,10 @@ pub static EXEC_DENY_INODE: HashMap<ExecInodeKey, Verdict> =
 
 #[map]
 pub static EXEC_DENY_NAME: HashMap<ExecNameKey, Verdict> = HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
+
+/// Per generation and scope: the kernel drift rule (`MATCHED` set), if any.
+#[map]
+pub static EXEC_DRIFT: Array<Verdict> = Array::pinned(DRIFT_SLOTS, 0);
 
 /// Per generation: which kinds of network entries exist.
 #[map]
@@ -104,6 +112,24 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
         key.scope = s;
         // SAFETY: the value is copied out at once.
         if let Some(v) = unsafe { EXEC_DENY_NAME.get(key) } {
+            return Some(*v);
+        }
+    }
+    None
+}
+
+/// The drift rule an executable with drift `bits` falls under, in the
+/// caller's scope or in scope ALL. Nothing to look up without drift: an
+/// image's binary costs no lookup.
+#[inline(always)]
+pub fn drift_verdict(bits: u32, generation: u8, caller: u8) -> Option<Verdict> {
+    if bits & drift::KERNEL_MASK == 0 {
+        return None;
+    }
+    for s in [caller, scope::ALL] {
+        if let Some(v) = EXEC_DRIFT.get(drift_slot(generation, s))
+            && v.flags & verdict_flags::MATCHED != 0
+        {
             return Some(*v);
         }
     }

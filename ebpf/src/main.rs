@@ -12,6 +12,7 @@
 #![no_main]
 
 mod cgroup;
+mod drift;
 mod enforce;
 mod kernel;
 mod net;
@@ -116,21 +117,37 @@ pub(crate) fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn palisade_exec(ctx: TracePointContext) -> u32 {
-    // Decided first and apart from the record: a record that cannot be built
-    // or delivered must not let a denied executable run.
-    let (verdict, acted) = exec_enforce();
-    if try_exec(&ctx, verdict, acted).is_err() {
-        count_drop(kind::EXEC);
+    // Decided first and apart from the rest of the record: a record that
+    // cannot be built or delivered must not let a denied executable run.
+    // The outcome is written straight into the scratch record (kept off the
+    // stack: the frame, with the path walk's callback, must fit 512 bytes
+    // on 6.1's verifier).
+    match EXEC_SCRATCH.get_ptr_mut(0) {
+        Some(scratch) => {
+            // SAFETY: the map value is ours for the duration of this run.
+            exec_enforce(unsafe { &mut (*scratch).record });
+            if try_exec(&ctx).is_err() {
+                count_drop(kind::EXEC);
+            }
+        }
+        None => {
+            exec_enforce(&mut ExecRecord::default());
+            count_drop(kind::EXEC);
+        }
     }
     0
 }
 
-/// Looks the new executable up in the exec deny maps and, when the exec
-/// mechanism is the signal, kills it on an enforced match: the SIGKILL is
-/// pending before the task returns to user space, so the new image never
-/// runs an instruction. Returns the verdict and the mechanism that acted.
+/// Looks the new executable up in the exec deny maps, then (if it shows
+/// drift) in the drift rules and, when the exec mechanism is the signal,
+/// kills it on an enforced match: the SIGKILL is pending before the task
+/// returns to user space, so the new image never runs an instruction.
+/// Sets the record's verdict, the mechanism that acted and the drift bits.
 #[inline(always)]
-fn exec_enforce() -> (Verdict, u32) {
+fn exec_enforce(rec: &mut ExecRecord) {
+    rec.verdict = Verdict::default();
+    rec.mechanism = mechanism::NONE;
+    rec.drift = 0;
     // SAFETY: no preconditions; the pointer is only read through probe reads.
     let task = unsafe { bpf_get_current_task() } as *const u8;
     // SAFETY: kernel reads at BTF offsets.
@@ -138,28 +155,42 @@ fn exec_enforce() -> (Verdict, u32) {
         read::<*const u8>(task, off!(task_struct_mm))
             .and_then(|mm| read::<*const u8>(mm, off!(mm_struct_exe_file)))
     };
-    let Ok(file) = file else { return (Verdict::default(), mechanism::NONE) };
+    let Ok(file) = file else { return };
     if file.is_null() {
-        return (Verdict::default(), mechanism::NONE);
+        return;
     }
-    // SAFETY: `file` is the task's executable.
-    let verdict = unsafe {
-        enforce::exec_verdict(file, enforce::active_generation(), enforce::caller_scope())
-    };
-    let Some(mut verdict) = verdict else { return (Verdict::default(), mechanism::NONE) };
+    let (verdict, drift) = file_verdict(file);
+    rec.drift = drift;
+    let Some(mut verdict) = verdict else { return };
     verdict.flags |= verdict_flags::MATCHED;
+    rec.verdict = verdict;
     // SAFETY: a read-only global, written once by the loader.
     let how = unsafe { core::ptr::read_volatile(&EXEC_MECHANISM) };
-    if verdict.flags & verdict_flags::ENFORCE != 0 && how == mechanism::SIGKILL_AT_EXEC {
+    if verdict.flags & verdict_flags::ENFORCE != 0
+        && how == mechanism::SIGKILL_AT_EXEC
         // SAFETY: signals the current process; no memory is touched.
-        if unsafe { bpf_send_signal(SIGKILL) } == 0 {
-            return (verdict, mechanism::SIGKILL_AT_EXEC);
-        }
+        && unsafe { bpf_send_signal(SIGKILL) } == 0
+    {
+        rec.mechanism = mechanism::SIGKILL_AT_EXEC;
     }
-    (verdict, mechanism::NONE)
 }
 
-fn try_exec(ctx: &TracePointContext, verdict: Verdict, acted: u32) -> Result<(), Error> {
+/// The rule an executable file matches (deny maps first, then the drift
+/// rules) and its drift bits.
+#[inline(always)]
+fn file_verdict(file: *const u8) -> (Option<Verdict>, u32) {
+    let (generation, caller) = (enforce::active_generation(), enforce::caller_scope());
+    // SAFETY: `file` is the executable's `struct file`.
+    let drift = unsafe { drift::of_file(file) };
+    // SAFETY: as above.
+    let verdict = unsafe { enforce::exec_verdict(file, generation, caller) }
+        .or_else(|| enforce::drift_verdict(drift, generation, caller));
+    (verdict, drift)
+}
+
+/// Fills in the rest of the exec record (`exec_enforce` wrote its verdict)
+/// and sends it.
+fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     let pid_tgid = bpf_get_current_pid_tgid();
     if is_agent((pid_tgid >> 32) as u32) {
         return Ok(());
@@ -184,9 +215,8 @@ fn try_exec(ctx: &TracePointContext, verdict: Verdict, acted: u32) -> Result<(),
     rec.binary = Span::default();
     rec.cwd = Span::default();
     rec.args = Span::default();
-    rec.verdict = verdict;
-    rec.mechanism = acted;
-    rec._pad = 0;
+    rec.exe_mtime_ns = 0;
+    rec.exe_ctime_ns = 0;
 
     // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
     // offsets taken from this kernel's BTF.
@@ -236,6 +266,7 @@ fn try_exec(ctx: &TracePointContext, verdict: Verdict, acted: u32) -> Result<(),
             rec.exe_ino = read(inode, off!(inode_i_ino))?;
             let sb: *const u8 = read(inode, off!(inode_i_sb))?;
             rec.exe_dev = read(sb, off!(super_block_s_dev))?;
+            (rec.exe_mtime_ns, rec.exe_ctime_ns) = drift::times(exe_file);
             let walked = path::walk(cursor, exe_file.add(off!(file_f_path)))?;
             if walked.truncated {
                 rec.flags |= exec_flags::BINARY_TRUNCATED;
@@ -375,20 +406,18 @@ pub fn palisade_bprm_check(ctx: LsmContext) -> i32 {
     // SAFETY: kernel reads at BTF offsets.
     let file = unsafe { read::<*const u8>(bprm, off!(linux_binprm_file)) };
     let Ok(file) = file else { return 0 };
-    // SAFETY: `file` is the file being executed.
-    let verdict = unsafe {
-        enforce::exec_verdict(file, enforce::active_generation(), enforce::caller_scope())
-    };
-    match verdict {
-        Some(v) if v.flags & verdict_flags::ENFORCE != 0 => {
-            report_exec_denied(bprm, file, v);
+    // The file being executed: for a script, the script itself (the hook
+    // runs again for its interpreter).
+    match file_verdict(file) {
+        (Some(v), drift) if v.flags & verdict_flags::ENFORCE != 0 => {
+            report_exec_denied(bprm, file, v, drift);
             -EPERM
         }
         _ => 0,
     }
 }
 
-fn report_exec_denied(bprm: *const u8, file: *const u8, mut verdict: Verdict) {
+fn report_exec_denied(bprm: *const u8, file: *const u8, mut verdict: Verdict, drift: u32) {
     let Some(mut entry) = EVENTS.reserve::<ExecDeniedRecord>(0) else {
         count_drop(kind::EXEC_DENIED);
         return;
@@ -401,7 +430,7 @@ fn report_exec_denied(bprm: *const u8, file: *const u8, mut verdict: Verdict) {
     unsafe {
         (*rec).header = header(kind::EXEC_DENIED, size_of::<ExecDeniedRecord>(), pid_tgid);
         (*rec).verdict = verdict;
-        (*rec)._pad = 0;
+        (*rec).drift = drift;
         (*rec).filename[0] = 0;
         (*rec).name[0] = 0;
         let task = bpf_get_current_task() as *const u8;

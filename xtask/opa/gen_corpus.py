@@ -113,6 +113,12 @@ A({"kind": "process_exec", "time": "not a time", "process": {"binary": "/usr/bin
 e = host("/usr/bin/nc", ["nc"]); del e["process"]["ancestors"]; del e["process"]["filename"]; A(e)
 e = host("/usr/bin/bash", ["bash", "-c"]); A(e)
 A(dict(net("203.0.113.7", 4444), network={"daddr": "203.0.113.7"}))
+# PAL-022/023: drift (appended, so earlier ids stay)
+def drift(e, reason, file="executable"):
+    e["process"]["exe"] = {"inode": 77, "dev": 50, "drift": {"reason": reason, "reasons": [reason], "file": file}}; return e
+A(drift(cont("/tmp/c/true", ["/tmp/c/true"]), "upper_layer")); A(drift(cont("/bin/busybox", ["/app/run.sh"], filename="/app/run.sh"), "chmod_after_start", "script"))
+A(drift(cont("/memfd:x", ["x"]), "memfd")); A(dict(drift(host("/usr/sbin/sshd", ["sshd"]), "written_after_boot"), host=True))
+A(drift(host("/memfd:runc_cloned:/proc/self/exe", ["runc", "init"]), "memfd"))
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "policies", "samples", "corpus.jsonl"), "w") as f:
     for e in ev: f.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
 print(len(ev), "events")

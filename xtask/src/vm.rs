@@ -5,7 +5,9 @@
 //! 1. The kernel is Debian's `linux-image-6.1.*-amd64` package, fetched with
 //!    `apt-get download` and unpacked with `dpkg -x` once (cached afterwards).
 //!    Everything the agent needs (BPF, BTF, tracefs, bpffs, cgroup2) is built
-//!    into it, so no modules are loaded.
+//!    into it; of the modules only overlayfs is kept (`overlay.ko`, loaded by
+//!    `/init`): the drift tests mount overlays, and the agent reads its
+//!    split BTF.
 //! 2. `cargo test --no-run` builds the agent's test binaries; its JSON
 //!    messages name them and the `palisade` binary they start.
 //! 3. The initramfs (a newc cpio written here, no root filesystem image) holds
@@ -56,12 +58,20 @@ const HOST_PROGRAMS: &[&str] = &[
     "/usr/bin/setpriv",
     "/usr/bin/sleep",
     "/usr/bin/cat",
+    // The drift tests' container without runc: a nested PID namespace
+    // chrooted into an overlay mount.
+    "/usr/bin/unshare",
+    "/usr/sbin/chroot",
 ];
 /// From Debian's `busybox-static`; only `/init` uses it.
 const HOST_BUSYBOX: &str = "/bin/busybox";
 const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
 /// The busybox applets `/init` uses, linked in `VM_TOOLS_DIR`.
-const INIT_APPLETS: &[&str] = &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff"];
+const INIT_APPLETS: &[&str] =
+    &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff", "insmod"];
+/// The overlayfs module, kept from the kernel package (Debian builds it as
+/// a module), at this name in the unpacked kernel and in the initramfs.
+const OVERLAY_MODULE: &str = "overlay.ko";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
                       nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -75,9 +85,10 @@ pub fn run() -> anyhow::Result<()> {
     let dir = cmd::workspace_root().join("target/vm");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let vmlinuz = kernel(&dir)?;
+    let overlay = dir.join("kernel").join(OVERLAY_MODULE);
     let build = build_tests()?;
     let initramfs = dir.join("initramfs.cpio");
-    write_initramfs(&build, &initramfs)?;
+    write_initramfs(&build, &overlay, &initramfs)?;
     let log = dir.join("console.log");
     let console = boot(&vmlinuz, &initramfs, &log)?;
     let release = verdict(&console, &build.tests)
@@ -88,10 +99,13 @@ pub fn run() -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------- kernel
 
-/// The path of the 6.1 kernel image, downloaded and unpacked on first use.
+/// The path of the 6.1 kernel image, downloaded and unpacked on first use
+/// (again if an earlier unpacking kept no overlay module).
 fn kernel(dir: &Path) -> anyhow::Result<PathBuf> {
     let unpacked = dir.join("kernel");
-    if let Some(vmlinuz) = find_vmlinuz(&unpacked)? {
+    if let Some(vmlinuz) = find_vmlinuz(&unpacked)?
+        && unpacked.join(OVERLAY_MODULE).exists()
+    {
         return Ok(vmlinuz);
     }
     let deb = download_kernel(dir)?;
@@ -101,11 +115,30 @@ fn kernel(dir: &Path) -> anyhow::Result<PathBuf> {
     cmd::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&partial))
         .with_context(|| format!("cannot unpack {}", deb.display()))?;
     // The modules (most of the package) are never loaded: what the agent
-    // needs is built in.
+    // needs is built in. Overlayfs is kept.
+    let overlay = find_file(&partial.join("lib/modules"), OVERLAY_MODULE)?
+        .with_context(|| format!("{} holds no {OVERLAY_MODULE}", deb.display()))?;
+    fs::rename(&overlay, partial.join(OVERLAY_MODULE)).context("cannot keep the overlay module")?;
     let _ = fs::remove_dir_all(partial.join("lib/modules"));
+    let _ = fs::remove_dir_all(&unpacked);
     fs::rename(&partial, &unpacked).context("cannot move the unpacked kernel in place")?;
     let _ = fs::remove_file(&deb);
     find_vmlinuz(&unpacked)?.with_context(|| format!("{} holds no boot/vmlinuz-*", deb.display()))
+}
+
+/// The first file called `name` below `dir`.
+fn find_file(dir: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name)? {
+                return Ok(Some(found));
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
 fn find_vmlinuz(unpacked: &Path) -> anyhow::Result<Option<PathBuf>> {
@@ -279,7 +312,7 @@ fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<Value>> {
 
 // ---------------------------------------------------------------- initramfs
 
-fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
+fn write_initramfs(build: &Build, overlay: &Path, path: &Path) -> anyhow::Result<()> {
     let mut image = Image::default();
     for dir in ["/proc", "/sys", "/dev", "/tmp", "/root"] {
         image.insert(dir, Node::Dir)?;
@@ -289,6 +322,8 @@ fn write_initramfs(build: &Build, path: &Path) -> anyhow::Result<()> {
     image.insert("/etc/passwd", Node::Data { bytes: PASSWD.into(), mode: 0o644 })?;
     image.insert("/etc/group", Node::Data { bytes: GROUP.into(), mode: 0o644 })?;
     image.add_busybox()?;
+    let module = Path::new(VM_TOOLS_DIR).join(OVERLAY_MODULE);
+    image.insert(module, Node::File { source: overlay.to_path_buf(), mode: 0o644 })?;
     for program in HOST_PROGRAMS.iter().map(PathBuf::from).chain(build.programs.iter().cloned()) {
         image.add_program(&program)?;
     }
@@ -553,6 +588,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /tmp
+insmod {VM_TOOLS_DIR}/{OVERLAY_MODULE} || echo "PALISADE-VM: cannot load the overlay module"
 ifconfig lo 127.0.0.1 up
 echo "{KERNEL_MARKER}$(uname -r)"
 echo "PALISADE-VM: active LSMs: $(cat /sys/kernel/security/lsm)"

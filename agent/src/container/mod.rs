@@ -63,6 +63,10 @@ pub struct Container {
     pub image: Option<String>,
     /// The cgroup path, relative to the cgroup v2 root.
     pub cgroup: String,
+    /// When the runtime created it (ns since the epoch), if its state
+    /// said: drift by file times is judged against it.
+    #[serde(skip)]
+    pub started_ns: Option<i64>,
 }
 
 /// The Kubernetes pod a process runs in.
@@ -271,6 +275,7 @@ fn resolve_path(
             name: meta.and_then(|m| m.name.clone()),
             image: meta.and_then(|m| m.image.clone()),
             cgroup: path.clone(),
+            started_ns: meta.and_then(|m| m.started_ns),
         }),
         // A layout the parser does not know, but the runtime's state
         // names this cgroup.
@@ -280,6 +285,7 @@ fn resolve_path(
             name: m.name.clone(),
             image: m.image.clone(),
             cgroup: path.clone(),
+            started_ns: m.started_ns,
         }),
         (None, None) => None,
     };
@@ -396,6 +402,7 @@ mod tests {
                 name: Some("app".into()),
                 image: Some("registry.example/app:1.2".into()),
                 cgroup: cgroup.clone(),
+                started_ns: None,
             })
         );
         let pod = identity.pod.expect("a pod");
@@ -489,6 +496,7 @@ mod tests {
                     name: None,
                     image: None,
                     cgroup: cgroup.clone(),
+                    started_ns: None,
                 }),
                 pod: None,
                 host: false,

@@ -63,6 +63,9 @@ pub struct Metadata {
     pub sandbox: bool,
     /// The container's cgroup v2 path relative to the cgroup2 root.
     pub cgroup: Option<String>,
+    /// When the runtime created the container (ns since the epoch),
+    /// from its state's `created`: drift by file times is judged against it.
+    pub started_ns: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +75,7 @@ struct RuncState {
     /// Controller -> absolute cgroup directory; `""` is the v2 hierarchy.
     #[serde(default)]
     cgroup_paths: HashMap<String, String>,
+    created: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -85,6 +89,7 @@ struct CrunStatus {
     bundle: Option<PathBuf>,
     #[serde(rename = "cgroup-path")]
     cgroup_path: Option<String>,
+    created: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +103,7 @@ struct OciConfig {
 /// relative to the cgroup2 mount.
 pub fn read_container(dir: &Path, cgroup2_root: &Path) -> Result<Metadata, StateError> {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (bundle, cgroup, state_annotations) = if dir.join("state.json").exists() {
+    let (bundle, cgroup, state_annotations, created) = if dir.join("state.json").exists() {
         let state: RuncState = read_json(&dir.join("state.json"))?;
         let mut bundle = None;
         let mut annotations = HashMap::new();
@@ -111,11 +116,11 @@ pub fn read_container(dir: &Path, cgroup2_root: &Path) -> Result<Metadata, State
             }
         }
         let cgroup = state.cgroup_paths.get("").and_then(|p| relative(Path::new(p), cgroup2_root));
-        (bundle, cgroup, annotations)
+        (bundle, cgroup, annotations, state.created)
     } else if dir.join("status").exists() {
         let status: CrunStatus = read_json(&dir.join("status"))?;
         let cgroup = status.cgroup_path.map(|p| format!("/{}", p.trim_start_matches('/')));
-        (status.bundle, cgroup, HashMap::new())
+        (status.bundle, cgroup, HashMap::new(), status.created)
     } else {
         return Err(StateError::NoState { dir: dir.to_path_buf() });
     };
@@ -136,6 +141,10 @@ pub fn read_container(dir: &Path, cgroup2_root: &Path) -> Result<Metadata, State
     };
     let mut meta = from_annotations(id, &annotations, dir.parent().map_or("runc", root_runtime));
     meta.cgroup = cgroup;
+    meta.started_ns = created
+        .as_deref()
+        .and_then(crate::event::parse_rfc3339_ns)
+        .and_then(|ns| i64::try_from(ns).ok());
     Ok(meta)
 }
 
@@ -167,6 +176,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: get(keys::CRI_SANDBOX_UID),
             sandbox: get(keys::CRI_CONTAINER_TYPE).as_deref() == Some("sandbox"),
             cgroup: None,
+            started_ns: None,
         }
     } else if a.contains_key(keys::CRIO_CONTAINER_TYPE) || a.contains_key(keys::POD_NAME) {
         Metadata {
@@ -179,6 +189,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: get(keys::POD_UID),
             sandbox: get(keys::CRIO_CONTAINER_TYPE).as_deref() == Some("sandbox"),
             cgroup: None,
+            started_ns: None,
         }
     } else {
         let podman = get(keys::CONTAINER_MANAGER).as_deref() == Some("libpod");
@@ -192,6 +203,7 @@ fn from_annotations(id: String, a: &HashMap<String, String>, fallback: &'static 
             pod_uid: None,
             sandbox: false,
             cgroup: None,
+            started_ns: None,
         }
     }
 }
@@ -295,6 +307,7 @@ pub(super) mod tests {
                 pod_uid: Some(UID.into()),
                 sandbox: false,
                 cgroup: Some(cgroup.clone()),
+                started_ns: meta.started_ns,
             }
         );
         // Without the bundle, runc's labels carry the annotations.

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::{
     container::{Container, Identity, Pod},
+    drift::{self, Drift},
     process::table::{Ancestor, ProcessInfo, ProcessTable},
     sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, Net},
 };
@@ -78,6 +79,9 @@ pub struct Event {
     /// The kernel rule that matched in a hook; folded into `decision`.
     #[serde(skip)]
     pub verdict: Option<KernelVerdict>,
+    /// What the kernel saw of the executable, for [`Event::judge_drift`].
+    #[serde(skip)]
+    pub drift_evidence: Option<drift::Evidence>,
     /// Short digest of the policy bundle that judged the event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
@@ -130,6 +134,10 @@ pub struct Executable {
     pub inode: u64,
     /// As `stat(2)` reports `st_dev`.
     pub dev: u64,
+    /// Set when the program was not part of the container's image (or, on
+    /// the host, ran from memory or a deleted file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
 }
 
 /// A connection, a send, a listen or an accept. `daddr`/`dport` are the
@@ -182,6 +190,36 @@ impl Event {
         self.pod = identity.pod;
         self.host = identity.host;
     }
+
+    /// Sets `process.exe.drift` from the kernel's evidence, the container
+    /// the event was attributed to and, for a script, the script's file;
+    /// for a host process, node drift against the boot (`boot_ns`, ns since
+    /// the epoch).
+    pub fn judge_drift(&mut self, boot_ns: i64) {
+        let Some(evidence) = self.drift_evidence.take() else { return };
+        let start = self.container.as_ref().and_then(|c| c.started_ns);
+        let in_container = self.container.is_some();
+        let p = &self.process;
+        let Some(exe) = &p.exe else { return };
+        let mut found = drift::judge(&evidence, in_container, start, "executable");
+        // A script (or a link) names another file than the executable: look
+        // at it too. The plain case, the file named is the binary, costs
+        // nothing.
+        if found.is_none()
+            && in_container
+            && let Some(filename) = &p.filename
+            && filename.0 != p.binary.0
+            && let Some(script) = drift::script_evidence(p.pid, &filename.0, &p.cwd.0, exe.inode)
+        {
+            found = drift::judge(&script, true, start, "script");
+        }
+        if found.is_none() && self.host {
+            found = drift::on_node(&evidence, &p.binary.0, boot_ns);
+        }
+        if let Some(exe) = &mut self.process.exe {
+            exe.drift = found;
+        }
+    }
 }
 
 fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
@@ -203,6 +241,7 @@ impl Origin {
             exit: None,
             network: None,
             verdict: None,
+            drift_evidence: None,
             bundle: None,
             decision: None,
         }
@@ -231,12 +270,20 @@ impl Origin {
             exe: (!exec.has(exec_flags::NO_EXE_FILE)).then(|| Executable {
                 inode: exec.exe_ino,
                 dev: decode::kernel_dev_to_user(exec.exe_dev),
+                drift: None,
             }),
             start_time: self.clock.rfc3339(exec.start_ns),
             ancestors: table.ancestors(exec.ppid),
         };
         let mut event = self.event(h.ktime_ns, h.pid, kind::EXEC, process);
         event.verdict = exec.verdict.clone();
+        if !exec.has(exec_flags::NO_EXE_FILE) {
+            event.drift_evidence = Some(drift::Evidence {
+                bits: exec.drift,
+                mtime_ns: exec.exe_mtime_ns,
+                ctime_ns: exec.exe_ctime_ns,
+            });
+        }
         event
     }
 
@@ -263,6 +310,7 @@ impl Origin {
             exe: Some(Executable {
                 inode: denied.exe_ino,
                 dev: decode::kernel_dev_to_user(denied.exe_dev),
+                drift: None,
             }),
             start_time: self.clock.rfc3339(denied.start_ns),
             // The caller's own image comes first: it is what tried the exec.
@@ -272,6 +320,9 @@ impl Origin {
         let mut event = self.event(h.ktime_ns, h.pid, kind::EXEC_DENIED, process);
         event.kind = kind::name(kind::EXEC);
         event.verdict = Some(denied.verdict.clone());
+        // The hook checked the file it denied (a script's own file too).
+        event.drift_evidence =
+            Some(drift::Evidence { bits: denied.drift, mtime_ns: 0, ctime_ns: 0 });
         event
     }
 

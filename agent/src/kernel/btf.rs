@@ -2,6 +2,11 @@
 //! and the byte offset of a member, looking through anonymous structs and
 //! unions the way C does.
 //!
+//! Kernel modules (overlayfs on many distributions) have *split* BTF under
+//! `/sys/kernel/btf/<module>`: its type ids continue after vmlinux's and its
+//! string offsets after vmlinux's string section, so it is read on top of
+//! the base ([`Btf::parse_split`]).
+//!
 //! Format: `Documentation/bpf/btf.rst` in the kernel tree.
 
 use std::{collections::HashMap, path::Path};
@@ -55,6 +60,10 @@ pub struct Btf {
     structs_by_name: HashMap<String, u32>,
     /// For typedef/const/volatile and friends: the type they refer to.
     aliases: HashMap<u32, u32>,
+    /// Types in this blob and its base: the next blob's ids start after.
+    type_count: u32,
+    /// The string section (a split blob's names may point into its base's).
+    strings: Vec<u8>,
 }
 
 impl Btf {
@@ -70,6 +79,29 @@ impl Btf {
     }
 
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        Self::parse_with(data, None)
+    }
+
+    /// A module's split BTF, read on top of `base` (vmlinux's). The result
+    /// knows the module's structs only.
+    pub fn parse_split(data: &[u8], base: &Btf) -> Result<Self, BtfError> {
+        Self::parse_with(data, Some(base))
+    }
+
+    /// Reads `/sys/kernel/btf/<module>` on top of `base`.
+    pub fn from_module(module: &str, base: &Btf) -> Result<Self, BtfError> {
+        let path = Path::new("/sys/kernel/btf").join(module);
+        let data = std::fs::read(&path)
+            .map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
+        Self::parse_split(&data, base)
+    }
+
+    /// Whether `strukt` is a struct this BTF describes.
+    pub fn has_struct(&self, strukt: &str) -> bool {
+        self.structs_by_name.contains_key(strukt)
+    }
+
+    fn parse_with(data: &[u8], base: Option<&Btf>) -> Result<Self, BtfError> {
         let u16_at = |at: usize| -> Option<u16> {
             Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
         };
@@ -97,8 +129,14 @@ impl Btf {
         let strings = data
             .get(hdr_len + str_off..hdr_len + str_off + str_len)
             .ok_or(BtfError::Malformed("string section out of bounds"))?;
+        let base_strings: &[u8] = base.map_or(&[], |b| b.strings.as_slice());
         let name = |off: u32| -> String {
-            let rest = strings.get(off as usize..).unwrap_or_default();
+            let off = off as usize;
+            let rest = if off < base_strings.len() {
+                &base_strings[off..]
+            } else {
+                strings.get(off - base_strings.len()..).unwrap_or_default()
+            };
             let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
             String::from_utf8_lossy(&rest[..end]).into_owned()
         };
@@ -111,7 +149,7 @@ impl Btf {
 
         let mut btf = Btf::default();
         let mut at = 0usize;
-        let mut id = 1u32;
+        let mut id = base.map_or(0, |b| b.type_count) + 1;
         while at < types.len() {
             let (name_off, info, size_or_type) = (word(at)?, word(at + 4)?, word(at + 8)?);
             at += 12;
@@ -151,6 +189,8 @@ impl Btf {
             }
             id += 1;
         }
+        btf.type_count = id - 1;
+        btf.strings = strings.to_vec();
         Ok(btf)
     }
 
@@ -253,6 +293,21 @@ mod tests {
         assert_eq!(btf.member_offset("outer", "c").unwrap(), 8);
         assert!(matches!(btf.member_offset("outer", "zz"), Err(BtfError::NoMember { .. })));
         assert!(matches!(btf.member_offset("nope", "a"), Err(BtfError::NoStruct(_))));
+    }
+
+    #[test]
+    fn reads_split_btf_on_top_of_its_base() {
+        // Base: 1: int. Split: 2: struct s2 { int a (base type, base name) ;
+        // int z (own name) at byte 4 }.
+        let base = Btf::parse(&blob(&[1, KIND_INT << 24, 4, 32], STRINGS)).expect("base");
+        let own = b"\0s2\0z\0";
+        let s2 = STRINGS.len() as u32 + 1;
+        let z = STRINGS.len() as u32 + 4;
+        let split = blob(&[s2, KIND_STRUCT << 24 | 2, 8, 11, 1, 0, z, 1, 32], own);
+        let btf = Btf::parse_split(&split, &base).expect("split parses");
+        assert!(btf.has_struct("s2"));
+        assert_eq!(btf.member_offset("s2", "a").unwrap(), 0);
+        assert_eq!(btf.member_offset("s2", "z").unwrap(), 4);
     }
 
     #[test]

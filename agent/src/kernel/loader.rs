@@ -118,7 +118,9 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     let lock = pins::lock()?;
     let probe = probe::probe();
     let adopted = pins::prepare(&lock)?;
-    let object = Object { agent_tgid, ring_bytes, btf: Btf::from_sys()? };
+    let btf = Btf::from_sys()?;
+    let overlay = offsets::overlay_btf(&btf);
+    let object = Object { agent_tgid, ring_bytes, btf, overlay };
     let (ebpf, links, events, drops, rules) = match object.try_load(&probe, adopted) {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
@@ -139,6 +141,8 @@ struct Object {
     agent_tgid: u32,
     ring_bytes: u32,
     btf: Btf,
+    /// The overlay module's BTF, when overlayfs is a module.
+    overlay: Option<Btf>,
 }
 
 impl Object {
@@ -146,7 +150,12 @@ impl Object {
     /// program.
     fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
         let started = std::time::Instant::now();
-        let offsets = offsets::resolve(&self.btf)?;
+        let offsets = offsets::resolve(&self.btf, self.overlay.as_ref())?;
+        if offsets.ovl_known == 0 {
+            warn!(
+                "no BTF for overlayfs (not built in, overlay module not loaded): drift by upper layer is not detected until the agent restarts with overlayfs loaded"
+            );
+        }
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
         let sock_state = sock_state_format()?;
         let cgroup_mkdir = cgroup_mkdir_format()?;

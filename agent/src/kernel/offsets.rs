@@ -4,10 +4,41 @@ use palisade_common::KernelOffsets;
 
 use super::btf::{Btf, BtfError};
 
-/// Resolves every field of [`KernelOffsets`] in `btf`. Fails naming the first
-/// struct member this kernel does not have.
-pub fn resolve(btf: &Btf) -> Result<KernelOffsets, BtfError> {
+/// Where overlayfs's `struct ovl_inode` is described: vmlinux when
+/// overlayfs is built in (the host's 6.18), else the overlay module's split
+/// BTF (Debian's 6.1), which exists once the module is loaded. None when
+/// neither has it: the upper-layer check is then off.
+pub fn overlay_btf(vmlinux: &Btf) -> Option<Btf> {
+    if vmlinux.has_struct("ovl_inode") {
+        return None;
+    }
+    Btf::from_module("overlay", vmlinux).ok().filter(|b| b.has_struct("ovl_inode"))
+}
+
+/// The first of `members` that `strukt` has: a field renamed across kernel
+/// versions.
+fn first_of(btf: &Btf, strukt: &str, members: &[&str]) -> Result<u32, BtfError> {
+    let mut last = None;
+    for m in members {
+        match btf.member_offset(strukt, m) {
+            Ok(at) => return Ok(at),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one member name"))
+}
+
+/// Resolves every field of [`KernelOffsets`] in `btf` (vmlinux), and the
+/// overlayfs fields in `overlay` (the module's BTF) if vmlinux lacks them.
+/// Fails naming the first struct member this kernel does not have.
+pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfError> {
     let at = |strukt: &str, member: &str| btf.member_offset(strukt, member);
+    let ovl = overlay.unwrap_or(btf);
+    let ovl_fields = ovl
+        .member_offset("ovl_inode", "vfs_inode")
+        .and_then(|v| Ok((v, ovl.member_offset("ovl_inode", "__upperdentry")?)))
+        .ok();
+    let (ovl_vfs, ovl_upper) = ovl_fields.unwrap_or((0, 0));
     Ok(KernelOffsets {
         task_struct_pid: at("task_struct", "pid")?,
         task_struct_tgid: at("task_struct", "tgid")?,
@@ -44,6 +75,23 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, BtfError> {
         pid_level: at("pid", "level")?,
         linux_binprm_file: at("linux_binprm", "file")?,
         linux_binprm_filename: at("linux_binprm", "filename")?,
+        super_block_s_magic: at("super_block", "s_magic")?,
+        inode_i_nlink: at("inode", "i_nlink")?,
+        // 6.11+: i_mtime_sec; 6.7..6.10: __i_mtime; before: i_mtime (a
+        // timespec64 whose first field is the seconds).
+        inode_i_mtime_sec: first_of(btf, "inode", &["i_mtime_sec", "__i_mtime", "i_mtime"])?,
+        inode_i_ctime_sec: first_of(btf, "inode", &["i_ctime_sec", "__i_ctime", "i_ctime"])?,
+        // 6.11+: a u32 of its own; before: tv_nsec, 8 bytes into the
+        // timespec64 (a long, whose low half on little-endian is the value).
+        inode_i_mtime_nsec: at("inode", "i_mtime_nsec").or_else(|_| {
+            Ok::<_, BtfError>(first_of(btf, "inode", &["__i_mtime", "i_mtime"])? + 8)
+        })?,
+        inode_i_ctime_nsec: at("inode", "i_ctime_nsec").or_else(|_| {
+            Ok::<_, BtfError>(first_of(btf, "inode", &["__i_ctime", "i_ctime"])? + 8)
+        })?,
+        ovl_inode_vfs_inode: ovl_vfs,
+        ovl_inode_upperdentry: ovl_upper,
+        ovl_known: u32::from(ovl_fields.is_some()),
         _pad: 0,
     })
 }
@@ -55,9 +103,14 @@ mod tests {
     #[test]
     fn every_offset_resolves_on_the_running_kernel() {
         let btf = Btf::from_sys().expect("this kernel exposes BTF");
-        let offsets = resolve(&btf).expect("all members present");
+        let overlay = overlay_btf(&btf);
+        let offsets = resolve(&btf, overlay.as_ref()).expect("all members present");
         // qstr is { union { struct { u32 hash; u32 len; }; u64 hash_len; }; name }.
         assert_eq!(offsets.qstr_name, 8);
         assert_eq!(offsets.mm_struct_arg_end, offsets.mm_struct_arg_start + 8);
+        // Every kernel that runs containers has overlayfs: built in (host)
+        // or the module's BTF (the VM's init loads it).
+        assert_eq!(offsets.ovl_known, 1, "overlayfs BTF found");
+        assert!(offsets.ovl_inode_upperdentry > offsets.ovl_inode_vfs_inode);
     }
 }

@@ -16,7 +16,9 @@ use aya::{
     programs::links::{FdLink, PinnedLink},
 };
 use palisade_common::{
-    enforce::{ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, Verdict},
+    enforce::{
+        DRIFT_SLOTS, ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, Verdict,
+    },
     names,
 };
 use thiserror::Error;
@@ -69,6 +71,7 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
         names::MAP_ENFORCE_ACTIVE | names::MAP_NET_PRESENT => (4, 4),
         names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
         names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
+        names::MAP_EXEC_DRIFT => (4, verdict),
         names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),
         names::MAP_NET6_RULES => (lpm(size_of::<Net6Data>()), verdict),
         _ => return None,
@@ -120,6 +123,7 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
                     && match name.as_str() {
                         names::MAP_ENFORCE_ACTIVE => info.max_entries() == 1,
                         names::MAP_NET_PRESENT => info.max_entries() == 2,
+                        names::MAP_EXEC_DRIFT => info.max_entries() == DRIFT_SLOTS,
                         _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
                     }
             })

@@ -125,6 +125,25 @@ impl Probe {
     }
 }
 
+/// Where overlayfs's `struct ovl_inode` is described, which the drift
+/// check's upper-layer test needs.
+fn overlay_btf() -> (bool, String) {
+    let Ok(vmlinux) = super::btf::Btf::from_sys() else {
+        return (false, "no vmlinux BTF".into());
+    };
+    if vmlinux.has_struct("ovl_inode") {
+        return (true, "ovl_inode in vmlinux (overlayfs built in)".into());
+    }
+    match super::offsets::overlay_btf(&vmlinux) {
+        Some(_) => (true, "ovl_inode in /sys/kernel/btf/overlay (module)".into()),
+        None => (
+            false,
+            "no overlayfs BTF (not built in, module not loaded): drift by upper layer is off"
+                .into(),
+        ),
+    }
+}
+
 /// Probes the running kernel. Needs root (it loads tiny test programs).
 pub fn probe() -> Probe {
     let mut caps = Vec::new();
@@ -133,6 +152,9 @@ pub fn probe() -> Probe {
 
     let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
     add("btf", btf, "/sys/kernel/btf/vmlinux".into());
+
+    let (overlay, overlay_where) = overlay_btf();
+    add("overlayfs_btf", overlay, overlay_where);
 
     let bpffs = fs::ensure_mounted("bpf", fs::BPFFS);
     add("bpffs", bpffs.is_ok(), bpffs.map_or_else(|e| e.to_string(), |()| fs::BPFFS.into()));

@@ -19,7 +19,7 @@ use aya::{
 use palisade_common::{
     enforce::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data, Net6Data,
-        RULE_ID_LEN, Verdict, net_present_bit, scope, verdict_flags,
+        RULE_ID_LEN, Verdict, drift_slot, net_present_bit, scope, verdict_flags,
     },
     names,
 };
@@ -49,6 +49,7 @@ pub enum RulesError {
 pub struct EnforceMaps {
     active: Array<MapData, u32>,
     net_present: Array<MapData, u32>,
+    exec_drift: Array<MapData, Verdict>,
     exec_inode: HashMap<MapData, ExecInodeKey, Verdict>,
     exec_name: HashMap<MapData, ExecNameKey, Verdict>,
     net4: LpmTrie<MapData, Net4Data, Verdict>,
@@ -63,6 +64,8 @@ pub struct Applied {
     pub generation: u32,
     pub exec_inodes: usize,
     pub exec_names: usize,
+    /// Scopes with a kernel drift rule.
+    pub exec_drift: usize,
     pub net4: usize,
     pub net6: usize,
     /// Rules whose matches the kernel reports only while an exception to
@@ -84,6 +87,7 @@ impl EnforceMaps {
         Ok(Self {
             active: map(ebpf, names::MAP_ENFORCE_ACTIVE)?,
             net_present: map(ebpf, names::MAP_NET_PRESENT)?,
+            exec_drift: map(ebpf, names::MAP_EXEC_DRIFT)?,
             exec_inode: map(ebpf, names::MAP_EXEC_DENY_INODE)?,
             exec_name: map(ebpf, names::MAP_EXEC_DENY_NAME)?,
             net4: map(ebpf, names::MAP_NET4_RULES)?,
@@ -129,6 +133,10 @@ impl EnforceMaps {
             let key = Key::new(*len, Net6Data { generation: g, ..data.0 });
             self.net6.insert(&key, v, 0).map_err(err(names::MAP_NET6_RULES))?;
         }
+        for (&s, v) in &entries.drift {
+            let v = Verdict { flags: v.flags | verdict_flags::MATCHED, ..*v };
+            self.exec_drift.set(drift_slot(g, s), v, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
+        }
         self.net_present
             .set(next, entries.net_present(), 0)
             .map_err(err(names::MAP_NET_PRESENT))?;
@@ -138,6 +146,7 @@ impl EnforceMaps {
             generation: next,
             exec_inodes: entries.exec_inode.len(),
             exec_names: entries.exec_name.len(),
+            exec_drift: entries.drift.len(),
             net4: entries.net4.len(),
             net6: entries.net6.len(),
             relaxed_by_exceptions: entries.relaxed.clone(),
@@ -150,6 +159,11 @@ impl EnforceMaps {
     /// Deletes every entry of `generation`.
     fn purge(&mut self, generation: u8) -> Result<(), RulesError> {
         let err = |name| move |source| RulesError::Map { name, source };
+        for s in [scope::ALL, scope::CONTAINERS, scope::HOST] {
+            self.exec_drift
+                .set(drift_slot(generation, s), Verdict::default(), 0)
+                .map_err(err(names::MAP_EXEC_DRIFT))?;
+        }
         let stale: Vec<ExecInodeKey> = self
             .exec_inode
             .keys()
@@ -196,6 +210,8 @@ impl EnforceMaps {
 struct Entries {
     exec_inode: BTreeMap<ExecInodeKeyOrd, Verdict>,
     exec_name: BTreeMap<ExecNameKeyOrd, Verdict>,
+    /// The drift rule of each scope.
+    drift: BTreeMap<u8, Verdict>,
     net4: BTreeMap<(u32, Net4Ord), Verdict>,
     net6: BTreeMap<(u32, Net6Ord), Verdict>,
     relaxed: Vec<String>,
@@ -263,6 +279,13 @@ impl Entries {
             }
             for net in &rule.connect {
                 e.put_net(s, net, verdict);
+            }
+            if rule.exec_drift {
+                let slot = e.drift.entry(s).or_default();
+                let rank = |v: &Verdict| (v.rule[0] != 0, v.flags & verdict_flags::ENFORCE != 0);
+                if rank(&verdict) > rank(slot) {
+                    *slot = verdict;
+                }
             }
         }
         e.missing.sort();
@@ -390,6 +413,32 @@ mod tests {
         assert!(name_key(0, &"x".repeat(EXEC_NAME_MAX)).is_some());
         assert!(name_key(0, &"x".repeat(EXEC_NAME_MAX + 1)).is_none());
         assert!(name_key(0, "").is_none());
+    }
+
+    #[test]
+    fn a_drift_rule_fills_its_scope_and_an_exception_relaxes_it() {
+        let rule = KernelRule {
+            id: "PAL-022".into(),
+            scope: KernelScope::Containers,
+            enforce: true,
+            blocking: true,
+            exceptions_until: None,
+            exec_names: Vec::new(),
+            exec_paths: Vec::new(),
+            exec_drift: true,
+            connect: Vec::new(),
+        };
+        let plan = KernelPlan { rules: vec![rule.clone()], userspace_only: Vec::new() };
+        let e = Entries::build(&plan, 0);
+        let v = e.drift[&scope::CONTAINERS];
+        assert_eq!(&v.rule[..7], b"PAL-022");
+        assert_ne!(v.flags & verdict_flags::ENFORCE, 0);
+        assert!(!e.drift.contains_key(&scope::ALL) && e.exec_name.is_empty());
+        let excepted = KernelRule { exceptions_until: Some(10), ..rule };
+        let plan = KernelPlan { rules: vec![excepted], userspace_only: Vec::new() };
+        let e = Entries::build(&plan, 5);
+        assert_eq!(e.drift[&scope::CONTAINERS].flags & verdict_flags::ENFORCE, 0, "reported only");
+        assert_eq!(e.relaxed, ["PAL-022"]);
     }
 
     #[test]

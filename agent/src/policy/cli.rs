@@ -146,6 +146,9 @@ fn print_kernel_plan(policy: &Policy) {
                 rule.exec_paths.iter().map(|p| p.display().to_string()).collect();
             what.push(format!("exec paths [{}]", paths.join(", ")));
         }
+        if rule.exec_drift {
+            what.push("exec drift (upper layer, memfd, deleted)".to_string());
+        }
         for allow in [false, true] {
             let list: Vec<String> =
                 rule.connect.iter().filter(|m| m.allow == allow).map(|m| m.to_string()).collect();

@@ -29,7 +29,7 @@ use super::{
 const PATH_MAX: usize = 4096;
 
 const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow"];
-const EXEC_FIELDS: &[&str] = &["names", "paths"];
+const EXEC_FIELDS: &[&str] = &["names", "paths", "drift"];
 const NET_FIELDS: &[&str] = &["cidr", "ports", "protocols"];
 
 /// The kernel's share of the bundle: every rule, either enforced in the
@@ -102,6 +102,9 @@ pub struct KernelRule {
     pub exec_names: Vec<String>,
     /// Absolute paths, sorted, unique; resolved to (device, inode) by the agent.
     pub exec_paths: Vec<PathBuf>,
+    /// Executables that show drift in the hook (upper layer, memfd,
+    /// deleted): `kernel.exec.drift: true`.
+    pub exec_drift: bool,
     /// Deny entries, then allow entries, each sorted, unique.
     pub connect: Vec<NetMatch>,
 }
@@ -231,6 +234,7 @@ pub fn plan(
             exceptions_until,
             exec_names: parsed.exec_names,
             exec_paths: parsed.exec_paths,
+            exec_drift: parsed.exec_drift,
             connect: parsed.connect,
         });
     }
@@ -250,6 +254,7 @@ struct Parsed {
     scope: KernelScope,
     exec_names: Vec<String>,
     exec_paths: Vec<PathBuf>,
+    exec_drift: bool,
     connect: Vec<NetMatch>,
 }
 
@@ -270,11 +275,11 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
         })?,
     };
 
-    let (mut exec_names, mut exec_paths) = (Vec::new(), Vec::new());
+    let (mut exec_names, mut exec_paths, mut exec_drift) = (Vec::new(), Vec::new(), false);
     if let Some(exec) = fields.get("exec") {
         let Some(exec) = exec.as_object() else {
             return Err(format!(
-                "kernel.exec: must be an object with `names` and/or `paths`, not {}",
+                "kernel.exec: must be an object with `names`, `paths` and/or `drift`, not {}",
                 short(exec)
             ));
         };
@@ -287,6 +292,11 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
             check_path(path).map_err(|why| format!("kernel.exec.paths[{i}]: {why}"))?;
             exec_paths.push(PathBuf::from(path));
         }
+        exec_drift = match exec.get("drift") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(format!("kernel.exec.drift: {} is not true or false", short(v))),
+        };
     }
     exec_names.sort();
     exec_names.dedup();
@@ -303,7 +313,7 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     connect.sort();
     connect.dedup();
 
-    let has_exec = !exec_names.is_empty() || !exec_paths.is_empty();
+    let has_exec = !exec_names.is_empty() || !exec_paths.is_empty() || exec_drift;
     if !has_exec && connect.is_empty() {
         return Err("kernel: neither kernel.exec nor kernel.connect names anything to deny; fill one or remove the `kernel` section".into());
     }
@@ -327,7 +337,7 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
             meta.id.len()
         ));
     }
-    Ok(Parsed { scope, exec_names, exec_paths, connect })
+    Ok(Parsed { scope, exec_names, exec_paths, exec_drift, connect })
 }
 
 /// A value for an error message, cut short.
@@ -703,6 +713,19 @@ mod tests {
             err(json!({"exec": {"name": ["nc"]}})).starts_with("kernel.exec.name: unknown field")
         );
         assert!(err(json!({"exec": ["nc"]})).starts_with("kernel.exec: must be an object"));
+    }
+
+    #[test]
+    fn exec_drift_is_a_boolean_that_counts_as_something_to_deny() {
+        let parsed = parse(&both(), &json!({"scope": "containers", "exec": {"drift": true}}));
+        let parsed = parsed.unwrap();
+        assert!(parsed.exec_drift && parsed.exec_names.is_empty());
+        let e = err(json!({"exec": {"drift": "yes"}}));
+        assert_eq!(e, "kernel.exec.drift: \"yes\" is not true or false");
+        assert!(err(json!({"exec": {"drift": false}})).starts_with("kernel: neither"));
+        let net_only = meta("PAL-001", "block", &["network_connect"]);
+        let e = parse(&net_only, &json!({"exec": {"drift": true}})).unwrap_err();
+        assert!(e.starts_with("kernel.exec: the rule's meta.kinds must include"), "{e}");
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct ExecDenied {
     pub verdict: KernelVerdict,
     pub exe_dev: u32,
     pub exe_ino: u64,
+    /// Bits of `palisade_common::drift`.
+    pub drift: u32,
     pub start_ns: u64,
     pub filename: Vec<u8>,
     /// The executable file's own name.
@@ -143,6 +145,11 @@ pub struct Exec {
     /// Device in the kernel's internal encoding (major << 20 | minor).
     pub exe_dev: u32,
     pub exe_ino: u64,
+    /// Bits of `palisade_common::drift`.
+    pub drift: u32,
+    /// The executable's last data and inode change, ns since the epoch.
+    pub exe_mtime_ns: i64,
+    pub exe_ctime_ns: i64,
     pub start_ns: u64,
     pub args_total: u32,
     pub comm: Vec<u8>,
@@ -209,6 +216,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                     .ok_or(DecodeError::NoVerdict("exec_denied"))?,
                 exe_dev: r.exe_dev,
                 exe_ino: r.exe_ino,
+                drift: r.drift,
                 start_ns: r.start_ns,
                 filename: until_nul(&r.filename).to_vec(),
                 name: until_nul(&r.name).to_vec(),
@@ -286,6 +294,9 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         flags: r.flags,
         exe_dev: r.exe_dev,
         exe_ino: r.exe_ino,
+        drift: r.drift,
+        exe_mtime_ns: r.exe_mtime_ns,
+        exe_ctime_ns: r.exe_ctime_ns,
         start_ns: r.start_ns,
         args_total: r.args_total,
         comm: r.comm[..comm_len].to_vec(),
