@@ -3,7 +3,7 @@
 //! as Network Activity (4001), anything else as a Base Event (0). The
 //! policy's decision maps to the Security Control profile (`action_id`,
 //! `disposition_id`, `attacks`); what OCSF has no place for (pod, bundle,
-//! the full decision) goes under `unmapped.palisade`.
+//! the full decision, drift) goes under `unmapped.palisade`.
 
 use serde_json::{Map, Value, json};
 
@@ -101,6 +101,9 @@ pub fn convert(record: &Value) -> Value {
         if !record[key].is_null() {
             unmapped.insert(key.into(), record[key].clone());
         }
+    }
+    if let Some(drift) = record.pointer("/process/exe/drift") {
+        unmapped.insert("drift".into(), drift.clone());
     }
     unmapped.insert("kind".into(), json!(kind));
     out.insert("unmapped".into(), json!({"palisade": unmapped}));
