@@ -343,7 +343,9 @@ fn program_error(name: &'static str, err: ProgramError) -> LoadError {
                 Some(libc::EPERM | libc::EACCES) => {
                     "The verifier allows this only with CAP_PERFMON (or CAP_SYS_ADMIN): run the agent with CAP_BPF and CAP_PERFMON (see deploy/README.md, \"Capabilities\")"
                 }
-                _ => "The program does not fit this kernel; report it with the output of `uname -r`",
+                _ => {
+                    "The program does not fit this kernel; report it with the output of `uname -r`"
+                }
             };
             LoadError::Verifier { name, errno: io_error, log_tail: tail, advice }
         }
