@@ -23,7 +23,6 @@ use std::{
     os::unix::fs::{MetadataExt, symlink},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{Value, json};
@@ -55,7 +54,7 @@ impl Host {
         if !Path::new(BUSYBOX).exists() {
             return Err(format!("{BUSYBOX} (Debian's busybox-static) is missing"));
         }
-        let cgroup2 = cgroup_mounts()
+        let cgroup2 = support::host::cgroup_mounts()
             .into_iter()
             .find_map(|(path, fstype)| (fstype == "cgroup2").then_some(path))
             .ok_or("no cgroup v2 mount")?;
@@ -73,32 +72,9 @@ fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
 
-/// Every cgroup hierarchy mounted (v1 controllers and v2): (mount point, type).
-fn cgroup_mounts() -> Vec<(PathBuf, String)> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read /proc/self/mounts");
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace().skip(1);
-            let (target, fstype) = (fields.next()?, fields.next()?);
-            fstype.starts_with("cgroup").then(|| (PathBuf::from(target), fstype.to_string()))
-        })
-        .collect()
-}
-
-/// Distinct hex for each call: 64 digits for a container id.
-fn fresh_hex(len: usize) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let seed =
-        format!("{:08x}{:016x}{:04x}", std::process::id(), nanos, COUNTER.fetch_add(1, Relaxed));
-    seed.chars().cycle().take(len).collect()
-}
-
 /// A pod UID as the API server makes them (a UUID).
 fn fresh_uid() -> String {
-    let h = fresh_hex(32);
+    let h = support::host::fresh_hex(32);
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
@@ -140,7 +116,7 @@ impl<'a> Container<'a> {
     /// Writes a bundle: a busybox root filesystem and a `config.json` from
     /// `runc spec`, running `args` as container `name` of the pod.
     fn new(host: &'a Host, scratch: &Scratch, pod_uid: &str, name: &str, args: &[&str]) -> Self {
-        let id = fresh_hex(64);
+        let id = support::host::fresh_hex(64);
         let bundle = scratch.0.join(format!("bundle-{}", &id[..12]));
         let bin = bundle.join("rootfs/bin");
         std::fs::create_dir_all(&bin).expect("create rootfs");
@@ -260,7 +236,7 @@ impl Drop for Container<'_> {
             }
             path = parent;
         }
-        for (mount, _) in cgroup_mounts() {
+        for (mount, _) in support::host::cgroup_mounts() {
             for parent in &parents {
                 // Fails, harmlessly, while another container still uses it.
                 let _ = std::fs::remove_dir(mount.join(parent.trim_start_matches('/')));
@@ -307,7 +283,7 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
     let scratch = Scratch::new("containers-running");
     let mut agent = start_agent(&scratch);
     let uid = fresh_uid();
-    let marker = format!("marker-{}", fresh_hex(12));
+    let marker = format!("marker-{}", support::host::fresh_hex(12));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -410,7 +386,7 @@ fn pod_labels_come_from_the_api_servers_list_and_watch() {
 
     // The recorded pod list's web-0, by its UID.
     let uid = "3b6f8e2a-1c4d-4f7a-9e2b-5d8c1a0f6e3b";
-    let marker = format!("labels-{}", fresh_hex(12));
+    let marker = format!("labels-{}", support::host::fresh_hex(12));
     let script = format!(": {marker}; cat /proc/self/cgroup > /dev/null");
     let c = Container::new(&host, &scratch, uid, "app", &["/bin/sh", "-c", &script]);
     c.run(false);
@@ -472,7 +448,7 @@ fn a_container_that_runs_one_command_and_exits_at_once_is_attributed() {
     let scratch = Scratch::new("containers-short");
     let mut agent = start_agent(&scratch);
     let uid = fresh_uid();
-    let marker = format!("marker-{}", fresh_hex(12));
+    let marker = format!("marker-{}", support::host::fresh_hex(12));
     let c = Container::new(&host, &scratch, &uid, "once", &["/bin/true", &marker]);
     // In the foreground: when runc returns, the container, its cgroup and
     // its state directory are gone.
@@ -497,13 +473,13 @@ fn a_container_that_runs_one_command_and_exits_at_once_is_attributed() {
 #[test]
 fn a_host_process_is_marked_as_the_hosts() {
     // Needs no runc: runs in the VM too.
-    if !cgroup_mounts().iter().any(|(_, fstype)| fstype == "cgroup2") {
+    if !support::host::cgroup_mounts().iter().any(|(_, fstype)| fstype == "cgroup2") {
         skip("a_host_process_is_marked_as_the_hosts", "no cgroup v2 mount");
         return;
     }
     let scratch = Scratch::new("containers-host");
     let mut agent = start_agent(&scratch);
-    let marker = format!("marker-{}", fresh_hex(12));
+    let marker = format!("marker-{}", support::host::fresh_hex(12));
     let status = Command::new("/usr/bin/true").arg(&marker).status().expect("run true");
     assert!(status.success());
     let exec = agent.wait_for("exec of true on the host", |e| {

@@ -30,7 +30,6 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{Value, json};
@@ -47,27 +46,6 @@ const RULE_ID: &str = "T-DRIFT";
 
 fn busybox() -> &'static str {
     BUSYBOX.iter().copied().find(|p| Path::new(p).exists()).expect("busybox-static is installed")
-}
-
-fn cgroup2() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read mounts");
-    mounts
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace().skip(1);
-            let (target, fstype) = (f.next()?, f.next()?);
-            (fstype == "cgroup2").then(|| PathBuf::from(target))
-        })
-        .expect("a cgroup v2 mount")
-}
-
-fn fresh_hex(len: usize) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let seed =
-        format!("{:08x}{:016x}{:04x}", std::process::id(), nanos, COUNTER.fetch_add(1, Relaxed));
-    seed.chars().cycle().take(len).collect()
 }
 
 fn mount_overlay(lower: &Path, upper: &Path, work: &Path, merged: &Path) {
@@ -120,10 +98,10 @@ impl Container {
             symlink("busybox", lower.join("bin").join(applet)).unwrap();
         }
         mount_overlay(&lower, &upper, &work, &merged);
-        let id = fresh_hex(64);
+        let id = support::host::fresh_hex(64);
         let cgroup = format!(
             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{id}.scope",
-            fresh_hex(32)
+            support::host::fresh_hex(32)
         );
         let runner = match RUNC.iter().copied().find(|p| Path::new(p).exists()) {
             Some(runc) => Runner::Runc(runc),
@@ -158,7 +136,9 @@ impl Container {
         let mut command = match self.runner {
             Runner::Runc(runc) => self.runc_command(runc, script),
             Runner::Unshare => {
-                let procs = cgroup2().join(self.cgroup.trim_start_matches('/'));
+                let procs = support::host::cgroup2_mount()
+                    .expect("a cgroup v2 mount")
+                    .join(self.cgroup.trim_start_matches('/'));
                 std::fs::create_dir_all(&procs).expect("create the container's cgroup");
                 let mut c = Command::new("/bin/sh");
                 c.arg("-c")
@@ -232,7 +212,7 @@ impl Drop for Container {
         let target = CString::new(self.merged.to_str().unwrap()).unwrap();
         // SAFETY: umount2 with a NUL-terminated path.
         unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-        let root = cgroup2();
+        let root = support::host::cgroup2_mount().expect("a cgroup v2 mount");
         let mut path = self.cgroup.as_str();
         while !path.is_empty() {
             let _ = std::fs::remove_dir(root.join(path.trim_start_matches('/')));
@@ -330,7 +310,7 @@ fn assert_schema(agent: &mut Agent) {
 /// A host process running the container's upper-layer copy directly: no
 /// container drift, whatever the mode.
 fn assert_host_run_is_not_flagged(agent: &mut Agent, c: &Container) {
-    let marker = format!("host-{}", fresh_hex(8));
+    let marker = format!("host-{}", support::host::fresh_hex(8));
     // Through the overlay mount: the kernel sees the upper-layer file.
     let copy = c.merged.join("tmp/c/true");
     let status = Command::new(&copy).arg(&marker).status().expect("run the copy from the host");
@@ -348,7 +328,7 @@ fn audit_mode_reports_every_kind_of_drift_and_stops_nothing() {
     let state = c.state_root();
     // The embedded baseline: PAL-022 in audit mode.
     let mut agent = Agent::start_with(&["--runtime-state-dir", state.to_str().unwrap()]);
-    let marker = fresh_hex(10);
+    let marker = support::host::fresh_hex(10);
     let memfd = busybox_memfd();
     let out = std::thread::scope(|s| {
         let run = s.spawn(|| c.run(&script(&marker), &memfd));
@@ -432,7 +412,7 @@ fn enforce_mode_stops_drift_before_it_runs() {
     ]);
     agent.wait_for_log("kernel rules in force");
     let lsm = exec_mechanism() == "bpf-lsm";
-    let marker = fresh_hex(10);
+    let marker = support::host::fresh_hex(10);
     let memfd = busybox_memfd();
     let out = std::thread::scope(|s| {
         let run = s.spawn(|| c.run(&script(&marker), &memfd));

@@ -77,6 +77,19 @@ fn webhook(port: u16, spool: &str, extra: &str) -> String {
     format!("webhook,url=http://127.0.0.1:{port}/ingest,spool_dir={spool},batch=20{extra}")
 }
 
+/// The agent with two sinks, stdout (what the tests watch) and a webhook,
+/// serving metrics on `metrics`.
+fn with_webhook(port: u16, spool: &str, extra: &str, metrics: u16) -> Agent {
+    Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &webhook(port, spool, extra),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ])
+}
+
 /// Polls the metrics until `done` holds for them; panics with `what`.
 fn wait_metrics(
     port: u16,
@@ -105,14 +118,7 @@ fn every_record_arrives_at_least_once_across_a_receiver_outage() {
     let mut receiver = Receiver::start(0);
     let port = receiver.port;
     let metrics = free_port();
-    let mut agent = Agent::start_with(&[
-        "--sink",
-        "stdout",
-        "--sink",
-        &webhook(port, &scratch.path("spool"), ""),
-        "--metrics-addr",
-        &format!("127.0.0.1:{metrics}"),
-    ]);
+    let mut agent = with_webhook(port, &scratch.path("spool"), "", metrics);
     let before = scratch.run(&mut agent, 30);
     receiver.wait_for_ids(&before, WAIT);
 
@@ -164,14 +170,7 @@ fn a_full_spool_drops_the_oldest_records_and_counts_them() {
     let scratch = Scratch::new("bound", "palisade-export-bound");
     let port = free_port();
     let metrics = free_port();
-    let mut agent = Agent::start_with(&[
-        "--sink",
-        "stdout",
-        "--sink",
-        &webhook(port, &scratch.path("spool"), ",spool_max=64KiB"),
-        "--metrics-addr",
-        &format!("127.0.0.1:{metrics}"),
-    ]);
+    let mut agent = with_webhook(port, &scratch.path("spool"), ",spool_max=64KiB", metrics);
     // Far more than 64 KiB of exec records while nothing receives them.
     let ids = scratch.run(&mut agent, 300);
     let full = wait_metrics(metrics, "dropped records", |s| sink_metric(s, "dropped") > 0.0);
