@@ -39,6 +39,10 @@ enum Which {
         /// Execs per half-round.
         #[arg(long, default_value_t = 2000)]
         iterations: u32,
+        /// An argument for `palisade run` (repeat for several), e.g.
+        /// `--agent-arg=--sink=file,path=/tmp/e.jsonl` to measure a sink.
+        #[arg(long = "agent-arg", allow_hyphen_values = true)]
+        agent_args: Vec<String>,
     },
     /// TCP connect+close to a loopback listener, without and with the agent.
     Connect {
@@ -60,7 +64,7 @@ enum Which {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Which::Exec { rounds, iterations } => exec(rounds, iterations),
+        Which::Exec { rounds, iterations, agent_args } => exec(rounds, iterations, &agent_args),
         Which::Connect { rounds, iterations } => connect(rounds, iterations),
         Which::Policy { rounds } => policy(rounds),
     }
@@ -75,9 +79,10 @@ struct RunningAgent {
 }
 
 impl RunningAgent {
-    fn start(bin: &Path, events_path: &Path) -> anyhow::Result<Self> {
+    fn start(bin: &Path, events_path: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args(["run", "--log", "warn,palisade::run=info"])
+            .args(extra)
             .stdout(File::create(events_path)?)
             .stderr(Stdio::piped())
             .spawn()
@@ -197,7 +202,7 @@ fn exec_loop(binary: &str, iterations: u32) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
+fn exec(rounds: u32, iterations: u32, agent_args: &[String]) -> anyhow::Result<()> {
     cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
     let root = cmd::workspace_root();
     let bin = root.join("target/release/palisade");
@@ -216,7 +221,7 @@ fn exec(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = exec_loop(binary, iterations)?;
-        let agent = RunningAgent::start(&bin, &events_path)?;
+        let agent = RunningAgent::start(&bin, &events_path, agent_args)?;
         let cpu_before = agent.cpu_time()?;
         let b = exec_loop(binary, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;
@@ -391,7 +396,7 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = connect_loop(&listener, iterations)?;
-        let agent = RunningAgent::start(&bin, &events_path)?;
+        let agent = RunningAgent::start(&bin, &events_path, &[])?;
         let cpu_before = agent.cpu_time()?;
         let b = connect_loop(&listener, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;
