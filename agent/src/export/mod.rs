@@ -231,6 +231,10 @@ impl Route {
             Output::Stdout(out) => out.flush().map_err(|e| (self.pending, e)),
             Output::File(file) => file.flush().map_err(|lost| (lost.records, lost.error)),
             Output::Webhook { spool, .. } => {
+                // Counted before the sender can see them, so `written` never
+                // trails `delivered`; a failed flush is counted as dropped
+                // by the spool.
+                self.stats.succeeded(std::mem::take(&mut self.pending));
                 let flushed = spool.flush().map_err(|e| (0, e));
                 self.stats.observe_spool(spool.counts());
                 flushed
