@@ -43,7 +43,8 @@ struct State {
     writer: Option<BufWriter<File>>,
     cursor: Cursor,
     next_seq: u64,
-    counts: Counts,
+    /// Records dropped before delivery since the spool was opened.
+    dropped: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,21 +136,14 @@ impl Spool {
             dir: dir.to_path_buf(),
             max_bytes,
             segment_bytes: (max_bytes / SEGMENTS).max(1),
-            state: Mutex::new(State {
-                segments,
-                writer: None,
-                cursor,
-                next_seq,
-                counts: Counts { dropped, ..Counts::default() },
-            }),
+            state: Mutex::new(State { segments, writer: None, cursor, next_seq, dropped }),
             readable: Condvar::new(),
         };
-        spool.lock().refresh_counts();
         Ok(spool)
     }
 
     pub fn counts(&self) -> Counts {
-        self.lock().counts
+        self.lock().counts()
     }
 
     /// Appends one record (without its newline). Makes room by dropping the
@@ -160,7 +154,7 @@ impl Spool {
         let len = line.len() as u64 + 1;
         let mut state = self.lock();
         if len > self.segment_bytes {
-            state.counts.dropped += 1;
+            state.dropped += 1;
             return Ok(());
         }
         let mut total: u64 = state.segments.iter().map(|s| s.bytes).sum();
@@ -188,8 +182,6 @@ impl Spool {
         let last = state.segments.back_mut().expect("a segment is open");
         last.bytes += len;
         last.records += 1;
-        state.counts.waiting += 1;
-        state.counts.bytes += len;
         Ok(())
     }
 
@@ -269,7 +261,6 @@ impl Spool {
             return Ok(());
         }
         state.cursor = batch.to;
-        state.refresh_counts();
         write_cursor(&self.dir, &state.cursor)
     }
 
@@ -310,11 +301,10 @@ impl State {
             let _ = w.into_parts();
         }
         if let Some(last) = self.segments.back_mut() {
-            self.counts.dropped += last.records - last.readable_records + also;
+            self.dropped += last.records - last.readable_records + also;
             last.bytes = last.readable;
             last.records = last.readable_records;
         }
-        self.refresh_counts();
     }
 
     fn has_readable(&self) -> bool {
@@ -331,14 +321,7 @@ impl State {
     /// its size.
     fn drop_oldest(&mut self, dir: &Path) -> io::Result<u64> {
         let Some(oldest) = self.segments.pop_front() else { return Ok(0) };
-        let undelivered = if oldest.seq == self.cursor.seq {
-            oldest.records - self.cursor.index
-        } else if oldest.seq > self.cursor.seq {
-            oldest.records
-        } else {
-            0
-        };
-        self.counts.dropped += undelivered;
+        self.dropped += self.undelivered(&oldest);
         if self.segments.is_empty() {
             self.writer = None;
         }
@@ -347,7 +330,6 @@ impl State {
             self.cursor = Cursor { seq: next, offset: 0, index: 0 };
         }
         remove(&segment_path(dir, oldest.seq))?;
-        self.refresh_counts();
         write_cursor(dir, &self.cursor)?;
         Ok(oldest.bytes)
     }
@@ -362,21 +344,23 @@ impl State {
         }
         let next = self.segments.front().map_or(self.next_seq, |s| s.seq);
         self.cursor = Cursor { seq: next, offset: 0, index: 0 };
-        self.refresh_counts();
         write_cursor(dir, &self.cursor)
     }
 
-    fn refresh_counts(&mut self) {
-        let mut waiting = 0;
-        for s in &self.segments {
-            if s.seq == self.cursor.seq {
-                waiting += s.records - self.cursor.index;
-            } else if s.seq > self.cursor.seq {
-                waiting += s.records;
-            }
+    /// Records of `segment` at or after the cursor.
+    fn undelivered(&self, segment: &Segment) -> u64 {
+        match segment.seq.cmp(&self.cursor.seq) {
+            std::cmp::Ordering::Equal => segment.records - self.cursor.index,
+            std::cmp::Ordering::Greater => segment.records,
+            std::cmp::Ordering::Less => 0,
         }
-        self.counts.waiting = waiting;
-        self.counts.bytes = self.segments.iter().map(|s| s.bytes).sum();
+    }
+
+    /// Derived from the segments and the cursor whenever asked.
+    fn counts(&self) -> Counts {
+        let waiting = self.segments.iter().map(|s| self.undelivered(s)).sum();
+        let bytes = self.segments.iter().map(|s| s.bytes).sum();
+        Counts { dropped: self.dropped, waiting, bytes }
     }
 }
 
