@@ -13,6 +13,8 @@ mod process;
 mod run;
 mod sensor;
 mod stats;
+#[cfg(test)]
+mod test_support;
 mod tls;
 
 use std::process::ExitCode;

@@ -230,13 +230,7 @@ pub(super) mod tests {
     pub const ID: &str = "9c2d1e4f6a8b0c2d4e6f8a0b2c4d6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d";
     pub const UID: &str = "3b6f8e2a-1c4d-4f7a-9e2b-5d8c1a0f6e3b";
 
-    /// A scratch directory for one test.
-    pub fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("palisade-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    pub use crate::test_support::scratch;
 
     /// Writes a runc-style state directory and bundle, as containerd's CRI
     /// plugin would have them (the cgroup v2 hierarchy mounted at

@@ -133,16 +133,11 @@ pub struct Lost {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("palisade-file-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::test_support::scratch;
 
     #[test]
     fn rotates_by_size_and_keeps_the_configured_number_of_files() {
-        let dir = temp_dir("rotate");
+        let dir = scratch("file-rotate");
         let path = dir.join("events.jsonl");
         let mut file = RotatingFile::open(&path, 4096, 2).unwrap();
         let line = [b'x'; 999];
@@ -165,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_ended_before_the_next_record() {
-        let dir = temp_dir("torn");
+        let dir = scratch("file-torn");
         let path = dir.join("events.jsonl");
         std::fs::write(&path, b"{\"a\":1}\n{\"tor").unwrap();
         let mut file = RotatingFile::open(&path, 1 << 20, 1).unwrap();

@@ -411,12 +411,7 @@ fn write_cursor(dir: &Path, cursor: &Cursor) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("palisade-spool-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::test_support::scratch;
 
     fn record(i: u32) -> Vec<u8> {
         format!("{{\"id\":\"{i:08}\",\"pad\":\"{}\"}}", "x".repeat(100)).into_bytes()
@@ -435,7 +430,7 @@ mod tests {
 
     #[test]
     fn delivers_in_order_and_resumes_after_a_restart_at_least_once() {
-        let dir = temp_dir("resume");
+        let dir = scratch("spool-resume");
         let spool = Spool::open(&dir, 1 << 20).unwrap();
         for i in 0..100 {
             spool.append(&record(i)).unwrap();
@@ -462,7 +457,7 @@ mod tests {
 
     #[test]
     fn overflow_drops_the_oldest_and_counts_them() {
-        let dir = temp_dir("overflow");
+        let dir = scratch("spool-overflow");
         let spool = Spool::open(&dir, 64 << 10).unwrap();
         let n = 2000;
         for i in 0..n {
@@ -487,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_torn_record_is_cut_and_counted_on_recovery() {
-        let dir = temp_dir("torn");
+        let dir = scratch("spool-torn");
         let spool = Spool::open(&dir, 1 << 20).unwrap();
         spool.append(&record(1)).unwrap();
         spool.flush().unwrap();
