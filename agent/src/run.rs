@@ -465,7 +465,7 @@ fn emit(
         let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
         out.export(&event, export::facts(event.kind, event.decision.as_ref()));
         for audit in &audits {
-            out.export(audit, export::facts("exception_used", None));
+            out.export(audit, export::facts(crate::event::EXCEPTION_USED, None));
         }
         stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
     }

@@ -19,6 +19,10 @@ use crate::{
 /// Versioned schema name carried by every event.
 pub const SCHEMA: &str = "palisade.event/v1";
 
+/// The kind of the audit record written when an exception suppresses a
+/// match (the other kinds are named after the kernel records).
+pub const EXCEPTION_USED: &str = "exception_used";
+
 /// What every event shares, fixed for the agent's lifetime.
 #[derive(Debug, Clone)]
 pub struct Origin {

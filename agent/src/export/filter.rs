@@ -3,6 +3,8 @@
 //! (`process_exec`, `exception_used`, ...), or `severity>=LEVEL` (an alert
 //! whose most severe matched rule is at least LEVEL).
 
+use palisade_common::kind;
+
 /// What a filter looks at, taken from the record once.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
@@ -16,14 +18,14 @@ pub struct Facts<'a> {
 
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
-/// Record kinds a filter may name.
+/// Record kinds a filter may name: the exported ones.
 const KINDS: [&str; 6] = [
-    "process_exec",
-    "process_exit",
-    "network_connect",
-    "network_listen",
-    "network_accept",
-    "exception_used",
+    kind::name(kind::EXEC),
+    kind::name(kind::EXIT),
+    kind::name(kind::NET_CONNECT),
+    kind::name(kind::NET_LISTEN),
+    kind::name(kind::NET_ACCEPT),
+    crate::event::EXCEPTION_USED,
 ];
 
 #[derive(Debug, Clone, Default)]

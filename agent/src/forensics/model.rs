@@ -188,7 +188,7 @@ fn entries(v: &Value, pid: u64) -> Vec<Entry> {
             };
             out.push(entry(what, detail));
         }
-        "exception_used" => {
+        crate::event::EXCEPTION_USED => {
             let e = &v["exception"];
             out.push(entry(
                 "exception",

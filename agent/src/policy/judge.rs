@@ -152,7 +152,7 @@ impl Judge {
                     "id": format!("{}-exception-{}", event.id, s["exception"].as_str().unwrap_or("?")),
                     "time": clock.rfc3339(Clock::monotonic_now_ns()),
                     "node": event.node,
-                    "kind": "exception_used",
+                    "kind": crate::event::EXCEPTION_USED,
                     "event_id": event.id,
                     "bundle": policy.short_digest(),
                     "exception": s,
