@@ -37,11 +37,9 @@ fn tree(out: &mut String, p: &Proc, lead: &str, rest: &str) {
     }
     out.push('\n');
     let body = format!("{rest}{}", if p.children.is_empty() { "    " } else { "│   " });
-    for e in p
-        .activity
-        .iter()
-        .filter(|e| e.what != "exec" || p.activity.iter().filter(|x| x.what == "exec").count() > 1)
-    {
+    // A single exec is the header line already; several are listed.
+    let execs = p.activity.iter().filter(|e| e.what == "exec").count();
+    for e in p.activity.iter().filter(|e| e.what != "exec" || execs > 1) {
         let _ = writeln!(out, "{body}{} {} {}", e.time, e.what, e.detail);
     }
     for (i, child) in p.children.iter().enumerate() {
