@@ -5,6 +5,7 @@ mod drift;
 mod event;
 mod export;
 mod forensics;
+mod http_client;
 mod kernel;
 mod network;
 mod observe;
@@ -15,7 +16,6 @@ mod sensor;
 mod stats;
 #[cfg(test)]
 mod test_support;
-mod tls;
 
 use std::process::ExitCode;
 

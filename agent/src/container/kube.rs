@@ -167,12 +167,8 @@ fn get(
     config: &KubeConfig,
     url: &str,
 ) -> Result<ureq::http::Response<ureq::Body>, String> {
-    let mut request = agent.get(url).header("Accept", "application/json");
-    if let Some(path) = &config.token_file {
-        let token =
-            std::fs::read_to_string(path).map_err(|e| format!("token {}: {e}", path.display()))?;
-        request = request.header("Authorization", format!("Bearer {}", token.trim()));
-    }
+    let request = agent.get(url).header("Accept", "application/json");
+    let request = crate::http_client::with_bearer(request, config.token_file.as_deref())?;
     let response = request.call().map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     if status != 200 {
@@ -182,15 +178,10 @@ fn get(
 }
 
 fn client(config: &KubeConfig) -> Result<ureq::Agent, String> {
-    let mut builder = ureq::Agent::config_builder()
-        .http_status_as_error(false)
+    let builder = crate::http_client::config(config.ca_file.as_deref())?
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
         // A watch sends something (at least a bookmark) well within this.
-        .timeout_recv_body(Some(Duration::from_secs(WATCH_SECONDS + 60)))
-        .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &config.ca_file {
-        builder = builder.tls_config(crate::tls::trusting(ca)?);
-    }
+        .timeout_recv_body(Some(Duration::from_secs(WATCH_SECONDS + 60)));
     Ok(builder.build().new_agent())
 }

@@ -21,6 +21,8 @@ use std::{
 
 use tracing::{info, warn};
 
+use crate::http_client;
+
 use super::{
     ExportError, SinkStats,
     spec::WebhookSpec,
@@ -174,15 +176,9 @@ struct Client {
 
 impl Client {
     fn new(spec: &WebhookSpec) -> Result<Self, ExportError> {
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(spec.timeout))
-            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &spec.ca_file {
-            let tls = crate::tls::trusting(ca)
-                .map_err(|reason| ExportError::Start { sink: spec.url.clone(), reason })?;
-            config = config.tls_config(tls);
-        }
+        let config = http_client::config(spec.ca_file.as_deref())
+            .map_err(|reason| ExportError::Start { sink: spec.url.clone(), reason })?
+            .timeout_global(Some(spec.timeout));
         Ok(Self {
             agent: config.build().new_agent(),
             url: spec.url.clone(),
@@ -191,12 +187,8 @@ impl Client {
     }
 
     fn post(&self, batch: &Batch) -> Result<Outcome, String> {
-        let mut request = self.agent.post(&self.url).header("Content-Type", "application/x-ndjson");
-        if let Some(path) = &self.token_file {
-            let token = std::fs::read_to_string(path)
-                .map_err(|e| format!("token_file {}: {e}", path.display()))?;
-            request = request.header("Authorization", format!("Bearer {}", token.trim()));
-        }
+        let request = self.agent.post(&self.url).header("Content-Type", "application/x-ndjson");
+        let request = http_client::with_bearer(request, self.token_file.as_deref())?;
         let mut response = request.send(&batch.body[..]).map_err(|e| e.to_string())?;
         // Read the body so the connection can be reused.
         let _ = response.body_mut().as_reader().take(64 << 10).read_to_end(&mut Vec::new());
