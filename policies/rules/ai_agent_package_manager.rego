@@ -7,6 +7,7 @@ package palisade.rules.ai_agent_package_manager
 
 import rego.v1
 
+import data.palisade.config
 import data.palisade.actors.actor
 import data.palisade.lib.package_installs
 import data.palisade.lib.short_cmdline
@@ -21,6 +22,8 @@ meta := {
 	"mitre": "T1195.001",
 	"action": "block",
 	"kinds": ["process_exec"],
+	# Triggers cannot tell the actor: any package manager run.
+	"triggers": [{"names": [n | some n, _ in config.package_managers]}],
 }
 
 hits contains msg if {

@@ -32,6 +32,7 @@ meta := {
 	"mitre": "T1105",
 	"action": "block",
 	"kinds": ["process_exec"],
+	"triggers": [{"container": true, "drift": true}],
 }
 
 hits contains msg if {

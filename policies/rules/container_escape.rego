@@ -28,6 +28,12 @@ meta := {
 	"mitre": "T1611",
 	"action": "block",
 	"kinds": ["process_exec"],
+	"triggers": [
+		{"container": true, "names": [n | some n, _ in config.escape_tools]},
+		{"container": true, "substrings": config.escape_arg_markers},
+		# mount given a host block device or a cgroup filesystem.
+		{"container": true, "names": ["mount"], "substrings": array.concat(config.host_block_device_prefixes, ["cgroup"])},
+	],
 }
 
 hits contains msg if {

@@ -21,6 +21,12 @@ meta := {
 	"mitre": "T1140",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [
+		# A shell -c script naming a decoder.
+		{"names": [n | some n, _ in config.shells], "substrings": ["base64", "base32", "xxd", "uudecode"]},
+		# An interpreter one-liner naming a decoder (read lower-cased).
+		{"names": [n | some n, _ in config.interpreters], "lower_substrings": ["base64", "b64", "decode64", "atob(", "unpack("]},
+	],
 }
 
 decoder := `(base64[[:space:]]+(-[a-zA-Z]*d|--decode)|openssl[[:space:]]+(enc[[:space:]]+)?-?(base64|a)[[:space:]]+-d|xxd[[:space:]]+(-[a-z]+[[:space:]]+)*-r|uudecode|base32[[:space:]]+(-d|--decode))`

@@ -8,6 +8,7 @@ package palisade.rules.download_piped_to_shell
 
 import rego.v1
 
+import data.palisade.config
 import data.palisade.lib.shell_command
 import data.palisade.lib.short_cmdline
 import data.palisade.lib.where
@@ -20,6 +21,8 @@ meta := {
 	"mitre": "T1105",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	# A shell -c script naming a downloader.
+	"triggers": [{"names": [n | some n, _ in config.shells], "substrings": ["curl", "wget", "fetch"]}],
 }
 
 hits contains msg if {

@@ -18,6 +18,9 @@ meta := {
 	"mitre": "T1036",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	# exec_paths is the binary, the absolute filename or cwd + "/" +
+	# filename: all among the paths the `paths` trigger reads.
+	"triggers": [{"paths": config.writable_exec_dirs}],
 }
 
 hits contains msg if {

@@ -19,6 +19,7 @@ meta := {
 	"mitre": "T1620",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [{"paths": ["/memfd:"]}],
 }
 
 hits contains msg if {

@@ -21,6 +21,11 @@ meta := {
 	"mitre": "T1070.003",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [
+		# A shell -c script: both its checks need "HIST" or "hist".
+		{"names": [n | some n, _ in config.shells], "substrings": ["HIST", "hist"]},
+		{"names": array.concat([n | some n, _ in config.file_destroyers], ["ln"]), "substrings": ["_history"]},
+	],
 }
 
 hits contains msg if {

@@ -21,6 +21,11 @@ meta := {
 	"mitre": "T1070.002",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [
+		{"names": [n | some n, _ in config.file_destroyers], "substrings": ["/var/log"]},
+		# A shell -c script truncating a file there.
+		{"names": [n | some n, _ in config.shells], "substrings": ["/var/log/"]},
+	],
 }
 
 hits contains msg if {

@@ -28,6 +28,8 @@ meta := {
 	"mitre": "T1552.005",
 	"action": "block",
 	"kinds": ["network_connect"],
+	# The raw daddr contains the address, IPv4-mapped or not.
+	"triggers": [{"container": true, "substrings": [n | some n, _ in config.metadata_endpoints]}],
 }
 
 hits contains msg if {

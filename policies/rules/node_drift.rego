@@ -22,6 +22,8 @@ meta := {
 	"mitre": "T1554",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	# Any drift: `input.host` is not a trigger key.
+	"triggers": [{"drift": true}],
 }
 
 hits contains msg if {

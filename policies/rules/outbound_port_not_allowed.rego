@@ -28,6 +28,7 @@ meta := {
 	"mitre": "T1571",
 	"action": "alert",
 	"kinds": ["network_connect"],
+	"triggers": [{"container": true}],
 }
 
 hits contains msg if {

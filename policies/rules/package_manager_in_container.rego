@@ -6,6 +6,7 @@ package palisade.rules.package_manager_in_container
 
 import rego.v1
 
+import data.palisade.config
 import data.palisade.lib.in_container
 import data.palisade.lib.package_installs
 import data.palisade.lib.short_cmdline
@@ -19,6 +20,8 @@ meta := {
 	"mitre": "T1105",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	# Any package manager in a container; its subcommands are left to `hits`.
+	"triggers": [{"container": true, "names": [n | some n, _ in config.package_managers]}],
 }
 
 hits contains msg if {

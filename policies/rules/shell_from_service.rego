@@ -22,6 +22,10 @@ meta := {
 	"mitre": "T1505.003",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [{
+		"names": [n | some n, _ in config.shells],
+		"ancestors": array.concat([n | some n, _ in config.web_servers], [n | some n, _ in config.databases]),
+	}],
 }
 
 hits contains msg if {

@@ -22,6 +22,7 @@ meta := {
 	"mitre": "T1572",
 	"action": "alert",
 	"kinds": ["process_exec"],
+	"triggers": [{"names": [n | some n, _ in config.tunnel_tools]}],
 }
 
 hits contains msg if {

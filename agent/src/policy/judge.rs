@@ -81,9 +81,10 @@ impl Judge {
         let policy = Arc::clone(self.evaluator.policy());
         event.bundle = Some(policy.short_digest().to_string());
         let verdict = event.verdict.clone();
-        // Matches come only from rules, so a kind no rule names cannot match:
-        // its decision is `allow` without evaluating anything, unless a
-        // kernel rule matched in a hook.
+        // Matches come only from rules, so a kind no rule names, or an event
+        // that triggers no rule, cannot match: its decision is `allow`
+        // without evaluating anything, unless a kernel rule matched in a
+        // hook.
         let judged = policy.judges(event.kind);
         if !judged && verdict.is_none() {
             return Vec::new();
@@ -97,10 +98,16 @@ impl Judge {
                 }
             };
             let started = std::time::Instant::now();
-            let result = self.evaluator.eval(&input);
+            // An event that triggers no rule cannot match: no Rego runs for
+            // it, unless a kernel verdict needs the whole decision beside it.
+            let result = match verdict {
+                Some(_) => self.evaluator.eval(&input).map(Some),
+                None => self.evaluator.eval_triggered(&input),
+            };
             stats.eval_latency.observe(started.elapsed());
             match result {
-                Ok(d) => d,
+                Ok(Some(d)) => d,
+                Ok(None) => return Vec::new(),
                 Err(err) => {
                     stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");

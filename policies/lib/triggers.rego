@@ -1,0 +1,118 @@
+# Triggers: when a rule is considered at all. A rule's `meta.triggers` is a
+# cheap, necessary condition for its `hits`: an event that matches none of
+# its triggers is not shown to the rule. main.rego applies this gate, so
+# OPA and Palisade decide alike; Palisade also runs the same test natively
+# before any Rego (agent/src/policy/triggers.rs) and evaluates only the
+# rules an event triggers, and none for an event that triggers no rule.
+#
+# `triggers` is an array of alternatives; the rule is considered when one
+# matches. An alternative is an object whose keys must all match:
+#
+#   names        a name in the list is the last `/` component of the
+#                binary, the filename given to execve, or an argument
+#   ancestors    a name in the list is the last component of an
+#                ancestor's binary
+#   paths        a string in the list starts the binary, the filename or,
+#                for a relative filename, cwd + "/" + filename (the paths
+#                lib.exec_paths reads)
+#   substrings   a string in the list occurs in the event's text: the
+#                paths above, the command line (arguments joined by
+#                spaces) and the network destination address, one per line
+#   lower_substrings
+#                a string in the list (written in lower case) occurs in
+#                the event's text lower-cased, for rules that read
+#                lower(...) of the command line
+#   container    true: the process runs in a container
+#   drift        true: the event carries process.exe.drift
+#   euid_raised  true: effective uid 0, real uid not 0
+#
+# A rule without `triggers` is considered for every event of its kinds.
+# Triggers must be a superset of what hits: `palisade policy check` fails
+# when a sample event hits a rule whose triggers it does not match, and
+# when Palisade's native test disagrees with this module on a sample.
+package palisade.triggers
+
+import rego.v1
+
+import data.palisade.lib
+import data.palisade.lib.ancestor_names
+import data.palisade.lib.args
+import data.palisade.lib.binary
+import data.palisade.lib.cmdline
+import data.palisade.lib.euid_raised
+import data.palisade.lib.filename
+import data.palisade.lib.in_container
+
+# Whether the rule with metadata `meta` is considered for this event.
+triggered(meta) if object.get(meta, "triggers", null) == null
+
+triggered(meta) if {
+	# (is_array first: regorus errors on `some .. in null`.)
+	alternatives := meta.triggers
+	is_array(alternatives)
+	some alternative in alternatives
+	is_object(alternative)
+	every key, want in alternative {
+		matches(key, want)
+	}
+}
+
+matches("names", want) if {
+	some n in want
+	event_names[n]
+}
+
+matches("ancestors", want) if {
+	some n in want
+	n in ancestor_names
+}
+
+matches("paths", want) if {
+	some prefix in want
+	is_string(prefix)
+	some path in exec_paths
+	startswith(path, prefix)
+}
+
+matches("substrings", want) if {
+	some s in want
+	is_string(s)
+	contains(event_text, s)
+}
+
+matches("lower_substrings", want) if {
+	some s in want
+	is_string(s)
+	contains(lower(event_text), s)
+}
+
+matches("container", true) if in_container
+
+matches("drift", true) if is_object(input.process.exe.drift)
+
+matches("euid_raised", true) if euid_raised
+
+# The last path component of the binary, the filename and every argument.
+event_names contains n if {
+	some path in array.concat([binary, filename], args)
+	n := lib.basename(path)
+}
+
+exec_paths := array.concat([binary, filename], relative_path)
+
+# cwd + "/" + filename, for a relative filename.
+relative_path := [concat("/", [cwd, filename])] if {
+	filename != ""
+	not startswith(filename, "/")
+} else := []
+
+event_text := concat("\n", array.concat(exec_paths, [cmdline, daddr]))
+
+cwd := s if {
+	s := lib.text(input.process.cwd)
+} else := ""
+
+daddr := s if {
+	s := input.network.daddr
+	is_string(s)
+} else := ""
