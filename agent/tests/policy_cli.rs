@@ -118,6 +118,63 @@ fn an_exception_needs_owner_reason_and_expiry() {
 }
 
 #[test]
+fn an_unknown_exception_scope_key_is_rejected() {
+    let b = TempBundle::new("scope");
+    b.write(
+        "exceptions.json",
+        r#"{"palisade": {"exceptions": [
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binray": "/usr/bin/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
+]}}"#,
+    );
+    assert_rejected(&b, "exceptions.json:2", "unknown scope key `binray`");
+}
+
+#[test]
+fn malformed_triggers_and_a_main_that_ignores_them_are_rejected() {
+    let b = TempBundle::new("triggers");
+    let with_triggers = |triggers: &str| {
+        NC_RULE.replace(
+            "\"kinds\": [\"process_exec\"]",
+            &format!("\"kinds\": [\"process_exec\"], \"triggers\": {triggers}"),
+        )
+    };
+    b.write("rules/nc.rego", &with_triggers(r#"[{"names": ["nc"], "path": ["/tmp/"]}]"#));
+    assert_rejected(&b, "rules/nc.rego:5", "`meta.triggers[0]`: unknown key `path`");
+    b.write("rules/nc.rego", &with_triggers(r#"[{"container": "yes"}]"#));
+    assert_rejected(&b, "rules/nc.rego:5", "`container` can only be true");
+    // Valid triggers, but this main.rego does not apply them: the agent
+    // would skip what OPA still judges.
+    b.write("rules/nc.rego", &with_triggers(r#"[{"names": ["nc"]}]"#));
+    assert_rejected(&b, "main.rego: cannot evaluate", "main.rego must apply them");
+}
+
+/// A copy of the baseline bundle (policies/) to modify.
+fn baseline_copy(name: &str) -> TempBundle {
+    let b = TempBundle::new(name);
+    std::fs::remove_dir_all(b.path()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let status = Command::new("cp").arg("-r").arg(&root).arg(b.path()).status().unwrap();
+    assert!(status.success());
+    b
+}
+
+#[test]
+fn triggers_narrower_than_their_rule_are_rejected_on_the_samples() {
+    let b = baseline_copy("narrow");
+    let path = b.path().join("rules/netcat_in_container.rego");
+    let rule = std::fs::read_to_string(&path).unwrap();
+    let narrowed =
+        rule.replace(r#""names": [n | some n, _ in config.netcat_tools]"#, r#""names": ["ncat"]"#);
+    assert_ne!(rule, narrowed, "the baseline rule's triggers changed; update this test");
+    b.write("rules/netcat_in_container.rego", &narrowed);
+    // The corpus runs nc (not ncat) in a container: the rule hits it, but
+    // its triggers no longer match it.
+    assert_rejected(&b, "rules/netcat_in_container.rego", "PAL-001 hits sample event `corpus-");
+    let (ok, stderr) = check(&b);
+    assert!(!ok && stderr.contains("its triggers must cover every event it can hit"), "{stderr}");
+}
+
+#[test]
 fn a_policy_that_recurses_or_blows_up_is_rejected() {
     let b = TempBundle::new("recurse");
     let looping = NC_RULE

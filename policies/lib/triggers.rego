@@ -6,7 +6,9 @@
 # rules an event triggers, and none for an event that triggers no rule.
 #
 # `triggers` is an array of alternatives; the rule is considered when one
-# matches. An alternative is an object whose keys must all match:
+# matches. An alternative is an object whose keys must all match (each list
+# is an array of strings, or an object whose keys are the strings, such as
+# a config set like config.shells):
 #
 #   names        a name in the list is the last `/` component of the
 #                binary, the filename given to execve, or an argument
@@ -58,33 +60,50 @@ triggered(meta) if {
 }
 
 matches("names", want) if {
-	some n in want
-	event_names[n]
+	some n in event_names
+	listed(want, n)
 }
 
 matches("ancestors", want) if {
-	some n in want
-	n in ancestor_names
+	some n in ancestor_names
+	listed(want, n)
 }
 
 matches("paths", want) if {
-	some prefix in want
+	some prefix in items(want)
 	is_string(prefix)
 	some path in exec_paths
 	startswith(path, prefix)
 }
 
 matches("substrings", want) if {
-	some s in want
+	some s in items(want)
 	is_string(s)
 	contains(event_text, s)
 }
 
 matches("lower_substrings", want) if {
-	some s in want
+	some s in items(want)
 	is_string(s)
 	contains(lower(event_text), s)
 }
+
+# A list is an array of strings, or an object whose keys are the strings
+# (a config set such as config.shells, used as it is: nothing to build
+# per event, and a lookup rather than a scan).
+listed(want, n) if {
+	is_array(want)
+	n in want
+}
+
+listed(want, n) if {
+	is_object(want)
+	_ := want[n]
+}
+
+items(want) := want if is_array(want)
+
+items(want) := object.keys(want) if is_object(want)
 
 matches("container", true) if in_container
 

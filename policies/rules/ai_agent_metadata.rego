@@ -23,7 +23,7 @@ meta := {
 	"kinds": ["network_connect"],
 	# Triggers cannot tell the actor: any connection to a metadata address
 	# (the raw daddr contains it, IPv4-mapped or not).
-	"triggers": [{"substrings": [n | some n, _ in config.metadata_endpoints]}],
+	"triggers": [{"substrings": config.metadata_endpoints}],
 }
 
 hits contains msg if {

@@ -23,7 +23,7 @@ meta := {
 	"action": "block",
 	"kinds": ["process_exec"],
 	# Triggers cannot tell the actor: any package manager run.
-	"triggers": [{"names": [n | some n, _ in config.package_managers]}],
+	"triggers": [{"names": config.package_managers}],
 }
 
 hits contains msg if {

@@ -24,7 +24,7 @@ meta := {
 	"mitre": "T1609",
 	"action": "alert",
 	"kinds": ["process_exec"],
-	"triggers": [{"container": true, "names": [n | some n, _ in config.container_admin_tools]}],
+	"triggers": [{"container": true, "names": config.container_admin_tools}],
 }
 
 hits contains msg if {

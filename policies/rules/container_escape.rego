@@ -29,7 +29,7 @@ meta := {
 	"action": "block",
 	"kinds": ["process_exec"],
 	"triggers": [
-		{"container": true, "names": [n | some n, _ in config.escape_tools]},
+		{"container": true, "names": config.escape_tools},
 		{"container": true, "substrings": config.escape_arg_markers},
 		# mount given a host block device or a cgroup filesystem.
 		{"container": true, "names": ["mount"], "substrings": array.concat(config.host_block_device_prefixes, ["cgroup"])},

@@ -29,7 +29,7 @@ meta := {
 	"action": "kill",
 	"kinds": ["process_exec"],
 	"triggers": [
-		{"names": [n | some n, _ in config.miner_binaries]},
+		{"names": config.miner_binaries},
 		# A pool URL, or a pool's domain after a pool option.
 		{"substrings": array.concat(config.miner_arg_markers, config.miner_pool_domains)},
 	],

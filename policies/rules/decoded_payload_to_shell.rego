@@ -23,9 +23,9 @@ meta := {
 	"kinds": ["process_exec"],
 	"triggers": [
 		# A shell -c script naming a decoder.
-		{"names": [n | some n, _ in config.shells], "substrings": ["base64", "base32", "xxd", "uudecode"]},
+		{"names": config.shells, "substrings": ["base64", "base32", "xxd", "uudecode"]},
 		# An interpreter one-liner naming a decoder (read lower-cased).
-		{"names": [n | some n, _ in config.interpreters], "lower_substrings": ["base64", "b64", "decode64", "atob(", "unpack("]},
+		{"names": config.interpreters, "lower_substrings": ["base64", "b64", "decode64", "atob(", "unpack("]},
 	],
 }
 

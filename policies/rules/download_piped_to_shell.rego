@@ -22,7 +22,7 @@ meta := {
 	"action": "alert",
 	"kinds": ["process_exec"],
 	# A shell -c script naming a downloader.
-	"triggers": [{"names": [n | some n, _ in config.shells], "substrings": ["curl", "wget", "fetch"]}],
+	"triggers": [{"names": config.shells, "substrings": ["curl", "wget", "fetch"]}],
 }
 
 hits contains msg if {

@@ -23,8 +23,8 @@ meta := {
 	"kinds": ["process_exec"],
 	"triggers": [
 		# A shell -c script: both its checks need "HIST" or "hist".
-		{"names": [n | some n, _ in config.shells], "substrings": ["HIST", "hist"]},
-		{"names": array.concat([n | some n, _ in config.file_destroyers], ["ln"]), "substrings": ["_history"]},
+		{"names": config.shells, "substrings": ["HIST", "hist"]},
+		{"names": object.union(config.file_destroyers, {"ln": true}), "substrings": ["_history"]},
 	],
 }
 

@@ -24,7 +24,7 @@ meta := {
 	"mitre": "T1547.006",
 	"action": "block",
 	"kinds": ["process_exec"],
-	"triggers": [{"container": true, "names": [n | some n, _ in config.kernel_module_tools]}],
+	"triggers": [{"container": true, "names": config.kernel_module_tools}],
 }
 
 hits contains msg if {

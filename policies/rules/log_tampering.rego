@@ -22,9 +22,9 @@ meta := {
 	"action": "alert",
 	"kinds": ["process_exec"],
 	"triggers": [
-		{"names": [n | some n, _ in config.file_destroyers], "substrings": ["/var/log"]},
+		{"names": config.file_destroyers, "substrings": ["/var/log"]},
 		# A shell -c script truncating a file there.
-		{"names": [n | some n, _ in config.shells], "substrings": ["/var/log/"]},
+		{"names": config.shells, "substrings": ["/var/log/"]},
 	],
 }
 

@@ -29,7 +29,7 @@ meta := {
 	"action": "block",
 	"kinds": ["network_connect"],
 	# The raw daddr contains the address, IPv4-mapped or not.
-	"triggers": [{"container": true, "substrings": [n | some n, _ in config.metadata_endpoints]}],
+	"triggers": [{"container": true, "substrings": config.metadata_endpoints}],
 }
 
 hits contains msg if {

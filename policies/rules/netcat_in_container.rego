@@ -26,7 +26,7 @@ meta := {
 	"mitre": "T1095",
 	"action": "block",
 	"kinds": ["process_exec"],
-	"triggers": [{"container": true, "names": [n | some n, _ in config.netcat_tools]}],
+	"triggers": [{"container": true, "names": config.netcat_tools}],
 }
 
 hits contains msg if {

@@ -22,7 +22,7 @@ meta := {
 	"mitre": "T1046",
 	"action": "alert",
 	"kinds": ["process_exec"],
-	"triggers": [{"container": true, "names": [n | some n, _ in config.recon_tools]}],
+	"triggers": [{"container": true, "names": config.recon_tools}],
 }
 
 hits contains msg if {

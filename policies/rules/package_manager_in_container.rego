@@ -21,7 +21,7 @@ meta := {
 	"action": "alert",
 	"kinds": ["process_exec"],
 	# Any package manager in a container; its subcommands are left to `hits`.
-	"triggers": [{"container": true, "names": [n | some n, _ in config.package_managers]}],
+	"triggers": [{"container": true, "names": config.package_managers}],
 }
 
 hits contains msg if {

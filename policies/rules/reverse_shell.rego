@@ -27,15 +27,15 @@ meta := {
 	"kinds": ["process_exec"],
 	"triggers": [
 		# A shell -c script with /dev/tcp, /dev/udp or a fifo.
-		{"names": [n | some n, _ in config.shells], "substrings": ["/dev/tcp/", "/dev/udp/", "mkfifo", "mknod"]},
+		{"names": config.shells, "substrings": ["/dev/tcp/", "/dev/udp/", "mkfifo", "mknod"]},
 		# netcat's exec options all start with "-".
-		{"names": [n | some n, _ in config.netcat_exec_tools], "substrings": ["-"]},
+		{"names": config.netcat_exec_tools, "substrings": ["-"]},
 		# socat's addresses are read lower-cased: by name only.
 		{"names": ["socat"]},
 		# An interpreter one-liner with "sock" (read lower-cased) naming a
 		# shell, pty.spawn or dup2 (read as written).
 		{
-			"names": [n | some n, _ in config.interpreters],
+			"names": config.interpreters,
 			"lower_substrings": ["sock"],
 			"substrings": ["/bin/sh", "/bin/bash", "/bin/dash", "/bin/zsh", "/bin/ksh", "pty.spawn", "dup2"],
 		},

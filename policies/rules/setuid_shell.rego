@@ -22,7 +22,7 @@ meta := {
 	"mitre": "T1548.001",
 	"action": "kill",
 	"kinds": ["process_exec"],
-	"triggers": [{"euid_raised": true, "names": array.concat([n | some n, _ in config.shells], [n | some n, _ in config.interpreters])}],
+	"triggers": [{"euid_raised": true, "names": object.union(config.shells, config.interpreters)}],
 }
 
 hits contains msg if {

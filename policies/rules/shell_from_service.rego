@@ -23,8 +23,8 @@ meta := {
 	"action": "alert",
 	"kinds": ["process_exec"],
 	"triggers": [{
-		"names": [n | some n, _ in config.shells],
-		"ancestors": array.concat([n | some n, _ in config.web_servers], [n | some n, _ in config.databases]),
+		"names": config.shells,
+		"ancestors": object.union(config.web_servers, config.databases),
 	}],
 }
 

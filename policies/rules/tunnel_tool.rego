@@ -22,7 +22,7 @@ meta := {
 	"mitre": "T1572",
 	"action": "alert",
 	"kinds": ["process_exec"],
-	"triggers": [{"names": [n | some n, _ in config.tunnel_tools]}],
+	"triggers": [{"names": config.tunnel_tools}],
 }
 
 hits contains msg if {

@@ -314,10 +314,13 @@ impl Policy {
         // The smoke event first: a main.rego that does not apply the
         // triggers (no `triggered_rules`) is refused even without samples.
         let smoke = smoke_event("process_exec");
+        let main = (self.sources.modules.iter())
+            .find(|m| m.package == "palisade.main")
+            .map_or("main.rego", |m| m.path.as_str());
         for sample in std::iter::once(&smoke).chain(&self.sources.samples) {
             let id = sample["id"].as_str().unwrap_or("?");
             all.set_input(Value::from(sample.clone()));
-            let untriggered = rule_ids(all, UNTRIGGERED_HITS)?;
+            let untriggered = rule_ids(all, UNTRIGGERED_HITS, main)?;
             if let Some(rule) = untriggered.first() {
                 let at =
                     self.rules.iter().find(|r| &r.id == rule).map_or("bundle", |r| r.file.as_str());
@@ -332,7 +335,7 @@ impl Policy {
             let mut native: Vec<&str> =
                 set.rules.iter().map(|&i| self.rules[i].id.as_str()).collect();
             native.sort_unstable();
-            let rego = rule_ids(all, TRIGGERED_RULES)?;
+            let rego = rule_ids(all, TRIGGERED_RULES, main)?;
             if native != rego {
                 return Err(PolicyError::invalid(
                     &self.origin,
@@ -417,22 +420,25 @@ impl Sources {
 }
 
 /// The rule ids in the set `rule` evaluates to (with the engine's input).
-fn rule_ids(engine: &mut Engine, rule: &str) -> Result<Vec<String>, PolicyError> {
-    let value = engine.eval_rule(rule.to_string()).map_err(|e| {
-        PolicyError::invalid("bundle", format!("cannot evaluate {rule}: {}", one_line(&e)))
-    })?;
-    let value = serde_json::to_value(&value).unwrap_or_default();
-    let mut ids: Vec<String> = match value.as_array() {
-        Some(ids) => ids.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        None => {
-            return Err(PolicyError::invalid(
-                "bundle",
-                format!(
-                    "{rule} must be a set of rule ids, not {value}: rules declare `meta.triggers`, so main.rego must apply them (see the baseline's lib/triggers.rego)"
-                ),
-            ));
-        }
+/// `main` is main.rego's path: a bundle whose rules declare triggers must
+/// define `rule` there.
+fn rule_ids(engine: &mut Engine, rule: &str, main: &str) -> Result<Vec<String>, PolicyError> {
+    let must_apply = |what: String| {
+        PolicyError::invalid(
+            main,
+            format!(
+                "{what}: rules declare `meta.triggers`, so main.rego must apply them and define `triggered_rules` and `untriggered_hits` (see the baseline's lib/triggers.rego)"
+            ),
+        )
     };
+    let value = engine
+        .eval_rule(rule.to_string())
+        .map_err(|e| must_apply(format!("cannot evaluate {rule} ({})", one_line(&e))))?;
+    let value = serde_json::to_value(&value).unwrap_or_default();
+    let Some(ids) = value.as_array() else {
+        return Err(must_apply(format!("{rule} is {value}, not a set of rule ids")));
+    };
+    let mut ids: Vec<String> = ids.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
     ids.sort();
     Ok(ids)
 }

@@ -103,10 +103,15 @@ impl Triggers {
     }
 }
 
+/// A list of strings: an array, or an object's keys (a config set such as
+/// `config.shells`, as lib/triggers.rego reads it).
 fn strings(value: &Value) -> Result<Vec<String>, String> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| format!("must be an array of strings, not {}", truncated(value)))?;
+    if let Some(set) = value.as_object() {
+        return Ok(set.keys().cloned().collect());
+    }
+    let list = value.as_array().ok_or_else(|| {
+        format!("must be an array of strings or an object, not {}", truncated(value))
+    })?;
     list.iter()
         .map(|v| {
             v.as_str()
@@ -336,6 +341,7 @@ mod tests {
         assert!(facts.euid_raised && !facts.container && !facts.drift);
 
         assert!(fires(json!([{"names": ["nc"]}]), &nc));
+        assert!(fires(json!([{"names": {"nc": false}}]), &nc), "a config set's keys");
         assert!(fires(json!([{"names": ["sh"]}]), &nc), "an argument's last component");
         assert!(!fires(json!([{"names": ["ncat", "bin"]}]), &nc));
         assert!(fires(json!([{"ancestors": ["nginx"]}]), &nc));
@@ -398,7 +404,7 @@ mod tests {
         );
         assert_eq!(
             err(json!([{"names": "nc"}])),
-            "rules/x.rego:9: `meta.triggers[0]`: `names` must be an array of strings, not \"nc\""
+            "rules/x.rego:9: `meta.triggers[0]`: `names` must be an array of strings or an object, not \"nc\""
         );
         assert_eq!(
             err(json!([{"paths": ["/tmp/", 1]}])),
