@@ -1,8 +1,9 @@
 //! `palisade run`: the agent's pipeline.
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
-//! processing thread (decode, process table, container and pod, policy,
-//! JSON) → stdout.
+//! processing thread (decode, process table, container and pod, the policy's
+//! trigger test) → policy workers, for events that trigger a rule (Rego,
+//! kill) → back in order → sinks.
 //! Beside it: the drop watcher, the policy reloader, and the kernel-rules
 //! keeper, which writes each bundle's kernel part into the enforcement maps
 //! before the judge sees the bundle.
@@ -29,6 +30,7 @@ use crate::{
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
+        pool::JudgePool,
         reload::{self, Source},
     },
     process::table::ProcessTable,
@@ -70,6 +72,13 @@ pub struct RunArgs {
     /// event: `open` lets it through, `closed` treats it as a `kill` match.
     #[arg(long, value_enum, default_value_t = FailMode::Open)]
     fail_mode: FailMode,
+
+    /// Threads that run the policy's Rego for events that trigger a rule,
+    /// each with its own compiled engine; events still leave in order. 0
+    /// runs it on the thread that reads events. Default: half the CPUs, 1
+    /// to 4.
+    #[arg(long, value_name = "N", default_value_t = default_policy_workers())]
+    policy_workers: usize,
 
     /// A container runtime's state directory (runc-style `<dir>/<id>/state.json`,
     /// or crun's `<dir>/<id>/status`), read for the pod and container names
@@ -114,6 +123,11 @@ pub struct RunArgs {
     /// DaemonSet) use `/proc/1/root` with host PID.
     #[arg(long, value_name = "DIR", env = "PALISADE_HOST_ROOT")]
     host_root: Option<PathBuf>,
+}
+
+fn default_policy_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    (cpus / 2).clamp(1, 4)
 }
 
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
@@ -167,7 +181,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
-    let judge = Judge::new(Arc::clone(&policy), args.fail_mode, policy_rx);
+    let judge = Judge::new(Arc::clone(&policy), args.fail_mode, Some(policy_rx));
+    let pool = JudgePool::new(args.policy_workers, &policy, args.fail_mode, origin.clock, &stats)?;
     let mut containers = container_resolver(&args.runtime_state_dirs);
     if let Some(config) = kube_config(&args, &origin.node) {
         info!(url = config.url, node = config.node, "following this node's pods for their labels");
@@ -178,9 +193,10 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     }
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
-        std::thread::Builder::new()
-            .name("palisade-process".into())
-            .spawn(move || process(rx, table, judge, containers, &origin, &stats, exporter))?
+        std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
+            let judging = Judging { judge, pool };
+            process(rx, table, judging, containers, &origin, &stats, exporter)
+        })?
     };
     let keeper = keep_kernel_rules(
         sensor.rules,
@@ -367,10 +383,16 @@ async fn keep_kernel_rules(
 }
 
 /// Decodes, tracks processes and exports events until the channel closes.
+/// The judge on the processing thread, and the workers it hands Rego to.
+struct Judging {
+    judge: Judge,
+    pool: JudgePool,
+}
+
 fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
-    mut judge: Judge,
+    mut judging: Judging,
     mut containers: ContainerResolver,
     origin: &Origin,
     stats: &Stats,
@@ -378,10 +400,11 @@ fn process(
 ) {
     let mut net = NetTracker::default();
     let mut last_purge = Clock::monotonic_now_ns();
-    judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
-    // An empty batch is the reader's tick: pending network events are due.
+    judging.judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
+    // An empty batch is the reader's tick: pending network events are due,
+    // and events the policy workers finished go out.
     while let Some(batch) = rx.blocking_recv() {
-        judge.take_update();
+        judging.judge.take_update();
         let now = Clock::monotonic_now_ns();
         let mut ready = Vec::new();
         for raw in &batch {
@@ -401,18 +424,21 @@ fn process(
                     warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
                 }
             }
-            emit(ready.drain(..), &table, &mut containers, &mut judge, origin, stats, &mut out);
+            emit(ready.drain(..), &table, &mut containers, &mut judging, origin, stats, &mut out);
         }
         let due = net.flush(now).into_iter();
-        emit(due, &table, &mut containers, &mut judge, origin, stats, &mut out);
+        emit(due, &table, &mut containers, &mut judging, origin, stats, &mut out);
+        judging.pool.drain(false, |event, audits| export(&mut out, stats, &event, &audits));
         out.flush();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
             table.purge(now);
             net.purge(&table);
-            judge.report_expired(origin.clock.wall_ns(now), stats);
+            judging.judge.report_expired(origin.clock.wall_ns(now), stats);
             last_purge = now;
         }
     }
+    judging.pool.drain(true, |event, audits| export(&mut out, stats, &event, &audits));
+    judging.pool.stop();
     out.stop();
 }
 
@@ -443,12 +469,13 @@ fn events_of(
     }
 }
 
-/// Attributes, judges and exports `events`.
+/// Attributes and judges `events`, and exports those judged so far (the
+/// policy workers may still hold some).
 fn emit(
     events: impl Iterator<Item = Event>,
     table: &ProcessTable,
     containers: &mut ContainerResolver,
-    judge: &mut Judge,
+    judging: &mut Judging,
     origin: &Origin,
     stats: &Stats,
     out: &mut Exporter,
@@ -462,11 +489,16 @@ fn emit(
             event.attribute(containers.resolve(cgroup_id));
         }
         event.judge_drift(origin.clock.wall_ns(0) as i64);
-        let audits = judge.judge(&mut event, start_ns, &origin.clock, stats);
-        out.export(&event, export::facts(event.kind, event.decision.as_ref()));
-        for audit in &audits {
-            out.export(audit, export::facts(crate::event::EXCEPTION_USED, None));
-        }
-        stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
+        judging.pool.submit(&mut judging.judge, event, start_ns);
+        judging.pool.drain(false, |event, audits| export(out, stats, &event, &audits));
     }
+}
+
+/// Exports a judged event and the audit records of the exceptions it used.
+fn export(out: &mut Exporter, stats: &Stats, event: &Event, audits: &[serde_json::Value]) {
+    out.export(event, export::facts(event.kind, event.decision.as_ref()));
+    for audit in audits {
+        out.export(audit, export::facts(crate::event::EXCEPTION_USED, None));
+    }
+    stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
 }

@@ -158,3 +158,49 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
     assert_eq!(third["decision"]["action"], "kill", "{third}");
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
+
+/// Execs that trigger a rule are judged on the policy workers, the others
+/// on the reading thread; the records still leave in the order the
+/// processes ran, each with its own decision.
+#[test]
+fn events_leave_in_order_through_the_policy_workers() {
+    let mut agent = Agent::start_with(&["--policy-workers", "2"]);
+    let mut pids = Vec::new();
+    for i in 0..24 {
+        // The baseline's PAL-002 hits a shell script naming /dev/tcp/ (the
+        // embedded bundle is in audit mode: reported, not stopped); `true`
+        // triggers no rule.
+        let mut cmd = if i % 2 == 0 {
+            let mut sh = Command::new("/bin/sh");
+            sh.args(["-c", ": /dev/tcp/192.0.2.1/9"]);
+            sh
+        } else {
+            Command::new("/bin/true")
+        };
+        let mut child = cmd.spawn().unwrap();
+        pids.push(child.id());
+        assert!(child.wait().unwrap().success());
+    }
+    let last = *pids.last().unwrap();
+    agent.wait_for("the last exec", is("process_exec", last, None));
+    let execs: Vec<Value> = agent
+        .drain()
+        .iter()
+        .filter(|e| {
+            e["kind"] == "process_exec"
+                && pids.contains(&(e["process"]["pid"].as_u64().unwrap() as u32))
+        })
+        .cloned()
+        .collect();
+    let order: Vec<u32> =
+        execs.iter().map(|e| e["process"]["pid"].as_u64().unwrap() as u32).collect();
+    assert_eq!(order, pids, "exec records in the order the processes ran");
+    for (i, e) in execs.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(e["decision"]["matched"][0]["rule"], "PAL-002", "{e}");
+            assert_eq!(e["decision"]["would_block"], true, "{e}");
+        } else {
+            assert!(e.get("decision").is_none(), "`true` triggers nothing: {e}");
+        }
+    }
+}

@@ -873,7 +873,7 @@ impl Evaluator {
     /// decision, `actor` included, even when no rule is triggered.
     pub fn eval(&mut self, event: &serde_json::Value) -> Result<serde_json::Value, PolicyError> {
         let set = self.policy.triggered(event);
-        self.eval_set(event, set)
+        self.eval_rules(event, set)
     }
 
     /// The decision for an event that triggers some rule; `None`, without
@@ -887,10 +887,12 @@ impl Evaluator {
         if set.is_empty() {
             return Ok(None);
         }
-        self.eval_set(event, set).map(Some)
+        self.eval_rules(event, set).map(Some)
     }
 
-    fn eval_set(
+    /// The decision for an event that triggers `set` (from
+    /// [`Policy::triggered`] on this evaluator's bundle).
+    pub fn eval_rules(
         &mut self,
         event: &serde_json::Value,
         set: Triggered,
@@ -992,7 +994,7 @@ mod tests {
                 continue;
             }
             let full = Triggered { kind: set.kind.clone(), rules: of_kind.clone() };
-            let want = evaluator.eval_set(sample, full).unwrap();
+            let want = evaluator.eval_rules(sample, full).unwrap();
             assert_eq!(evaluator.eval(sample).unwrap(), want, "{sample}");
             match evaluator.eval_triggered(sample).unwrap() {
                 None => {

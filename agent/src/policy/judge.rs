@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{
-    compiled::{Evaluator, Policy},
+    compiled::{Evaluator, Policy, Triggered},
     enforce::{self, Enforcement},
 };
 use crate::{
@@ -28,22 +28,57 @@ pub enum FailMode {
     Closed,
 }
 
+/// What judging an event takes, found by [`Judge::prepare`].
+pub enum Prepared {
+    /// Nothing: the event cannot match; it gets no decision.
+    Done,
+    /// No Rego, only a kernel verdict to report.
+    Verdict,
+    /// Rego must run.
+    Rego(Job),
+}
+
+/// The Rego part of judging one event, to run on any thread.
+pub struct Job {
+    /// The bundle that found the triggered rules (a worker swaps to it).
+    policy: Arc<Policy>,
+    /// The event as the policy reads it.
+    input: Value,
+    /// The rules the event triggers; `None`: the whole decision.
+    rules: Option<Triggered>,
+}
+
 pub struct Judge {
     evaluator: Evaluator,
     fail_mode: FailMode,
-    updates: Receiver<Arc<Policy>>,
+    /// Where new bundles arrive; a pool worker has none (its jobs carry
+    /// their bundle).
+    updates: Option<Receiver<Arc<Policy>>>,
     /// Expired exceptions already reported for the current bundle.
     expired_reported: HashSet<String>,
 }
 
 impl Judge {
-    pub fn new(policy: Arc<Policy>, fail_mode: FailMode, updates: Receiver<Arc<Policy>>) -> Self {
+    pub fn new(
+        policy: Arc<Policy>,
+        fail_mode: FailMode,
+        updates: Option<Receiver<Arc<Policy>>>,
+    ) -> Self {
         Self { evaluator: policy.evaluator(), fail_mode, updates, expired_reported: HashSet::new() }
+    }
+
+    pub fn policy(&self) -> &Arc<Policy> {
+        self.evaluator.policy()
+    }
+
+    pub fn fail_mode(&self) -> FailMode {
+        self.fail_mode
     }
 
     /// Takes a newly loaded bundle, if the reloader sent one.
     pub fn take_update(&mut self) {
-        while let Ok(policy) = self.updates.try_recv() {
+        let Some(updates) = &self.updates else { return };
+        while let Ok(policy) = updates.try_recv() {
             info!(
                 bundle = policy.short_digest(),
                 rules = policy.rules.len(),
@@ -69,54 +104,75 @@ impl Judge {
         }
     }
 
-    /// Judges `event` (started at `start_ns`, monotonic): attaches the
-    /// decision and returns the audit records of exceptions it used.
-    pub fn judge(
+    /// The cheap part of judging, on the thread that reads events: stamps
+    /// the bundle's digest and finds whether Rego must run. Matches come
+    /// only from rules, so a kind no rule names, or an event that triggers
+    /// no rule, cannot match: nothing runs for it, unless a kernel rule
+    /// matched in a hook, whose verdict needs the whole decision beside it.
+    pub fn prepare(&mut self, event: &mut Event) -> Prepared {
+        let policy = self.evaluator.policy();
+        event.bundle = Some(policy.short_digest().to_string());
+        let verdict = event.verdict.is_some();
+        if !policy.judges(event.kind) {
+            return if verdict { Prepared::Verdict } else { Prepared::Done };
+        }
+        let input = match serde_json::to_value(&*event) {
+            Ok(v) => v,
+            Err(err) => {
+                warn!(%err, "cannot present an event to the policy");
+                return Prepared::Done;
+            }
+        };
+        let rules = if verdict {
+            None
+        } else {
+            let triggered = policy.triggered(&input);
+            if triggered.is_empty() {
+                return Prepared::Done;
+            }
+            Some(triggered)
+        };
+        Prepared::Rego(Job { policy: Arc::clone(policy), input, rules })
+    }
+
+    /// The rest: runs the job's Rego (none for a bare kernel verdict),
+    /// attaches the decision, carries out a `kill`, and returns the audit
+    /// records of the exceptions used.
+    pub fn finish(
         &mut self,
         event: &mut Event,
+        job: Option<Job>,
         start_ns: u64,
         clock: &Clock,
         stats: &Stats,
     ) -> Vec<Value> {
-        let policy = Arc::clone(self.evaluator.policy());
-        event.bundle = Some(policy.short_digest().to_string());
         let verdict = event.verdict.clone();
-        // Matches come only from rules, so a kind no rule names, or an event
-        // that triggers no rule, cannot match: its decision is `allow`
-        // without evaluating anything, unless a kernel rule matched in a
-        // hook.
-        let judged = policy.judges(event.kind);
-        if !judged && verdict.is_none() {
-            return Vec::new();
-        }
-        let mut decision = if judged {
-            let input = match serde_json::to_value(&*event) {
-                Ok(v) => v,
-                Err(err) => {
-                    warn!(%err, "cannot present an event to the policy");
-                    return Vec::new();
+        let mut decision = match job {
+            Some(job) => {
+                if !Arc::ptr_eq(self.evaluator.policy(), &job.policy) {
+                    self.evaluator = job.policy.evaluator();
                 }
-            };
-            let started = std::time::Instant::now();
-            // An event that triggers no rule cannot match: no Rego runs for
-            // it, unless a kernel verdict needs the whole decision beside it.
-            let result = match verdict {
-                Some(_) => self.evaluator.eval(&input).map(Some),
-                None => self.evaluator.eval_triggered(&input),
-            };
-            stats.eval_latency.observe(started.elapsed());
-            match result {
-                Ok(Some(d)) => d,
-                Ok(None) => return Vec::new(),
-                Err(err) => {
-                    stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
-                    self.failed(&policy, &err.to_string())
+                let started = std::time::Instant::now();
+                let result = match job.rules {
+                    Some(rules) => self.evaluator.eval_rules(&job.input, rules),
+                    None => self.evaluator.eval(&job.input),
+                };
+                stats.eval_latency.observe(started.elapsed());
+                match result {
+                    Ok(d) => d,
+                    Err(err) => {
+                        stats.eval_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        warn!(%err, event = event.id, "policy evaluation failed; applying the fail mode");
+                        self.failed(&err.to_string())
+                    }
                 }
             }
-        } else {
-            json!({"matched": [], "suppressed": [], "action": "allow", "would_block": false, "mode": policy.mode})
+            None => {
+                let mode = &self.evaluator.policy().mode;
+                json!({"matched": [], "suppressed": [], "action": "allow", "would_block": false, "mode": mode})
+            }
         };
+        let policy = Arc::clone(self.evaluator.policy());
         if let Some(v) = &verdict {
             fold_kernel_verdict(&mut decision, v, &policy);
         }
@@ -169,7 +225,9 @@ impl Judge {
             .collect()
     }
 
-    fn failed(&self, policy: &Policy, reason: &str) -> Value {
+    /// The decision of an event whose evaluation failed, by the fail mode.
+    pub fn failed(&self, reason: &str) -> Value {
+        let policy = self.evaluator.policy();
         match self.fail_mode {
             FailMode::Open => {
                 json!({"action": "allow", "error": reason, "matched": [], "mode": policy.mode})

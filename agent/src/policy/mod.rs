@@ -2,8 +2,12 @@
 //!
 //! The bundle's own Rego computes the decision at [`ENTRY_POINT`], so OPA and
 //! Palisade give the same answer. Palisade compiles the bundle once, into one
-//! program per event kind holding only the rules for that kind (indexing by
-//! kind without changing any decision), and runs it on regorus's RVM.
+//! program per event kind holding only the rules for that kind, and runs it
+//! on regorus's RVM. Rules also declare triggers, cheap necessary conditions
+//! that main.rego applies: the agent tests them natively ([`triggers`]),
+//! runs no Rego for an event that triggers no rule, and otherwise a program
+//! holding only the triggered rules, on a pool of workers ([`pool`]). Neither
+//! index changes a decision.
 
 pub mod bundle;
 pub mod cli;
@@ -11,6 +15,7 @@ pub mod compiled;
 pub mod enforce;
 pub mod judge;
 pub mod kernel_plan;
+pub mod pool;
 pub mod reload;
 pub mod testing;
 pub mod triggers;
