@@ -156,8 +156,8 @@ pub struct Policy {
     /// without rule modules.
     no_rules: Runner,
     /// Programs holding only the modules of the rules an event triggers,
-    /// built on first use. The lock is taken only when an evaluator meets a
-    /// set it has no VM for yet.
+    /// built on first use (tens of ms each). The lock is taken only when an
+    /// evaluator meets a set it has no VM for yet.
     triggered_programs: Mutex<HashMap<Triggered, Arc<Runner>>>,
     sources: Sources,
     data: Value,
@@ -228,7 +228,9 @@ impl Policy {
         };
         let mut notes = Vec::new();
         let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
-            let (runner, note) = sources.build(kind, packages, &data)?;
+            let kind_samples: Vec<&serde_json::Value> =
+                (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
+            let (runner, note) = sources.build(kind, packages, &kind_samples, &data)?;
             notes.extend(note);
             Ok(runner)
         };
@@ -287,7 +289,12 @@ impl Policy {
         }
         let packages: Vec<&str> =
             set.rules.iter().map(|&i| self.rules[i].package.as_str()).collect();
-        match self.sources.build(&set.kind, &packages, &self.data) {
+        // Checked on the samples that trigger this very set: the events
+        // this program will judge (a check on every sample of the kind for
+        // each set made loading several times slower).
+        let samples: Vec<&serde_json::Value> =
+            self.sources.samples.iter().filter(|s| self.triggered(s) == *set).collect();
+        match self.sources.build(&set.kind, &packages, &samples, &self.data) {
             Ok((runner, note)) => {
                 if let Some(note) = note {
                     tracing::warn!(rules = ?packages, "{note}");
@@ -306,7 +313,8 @@ impl Policy {
     /// On every sample event, the native trigger test must pick exactly the
     /// rules main.rego considers, and no rule may hit an event its triggers
     /// do not match (triggers narrower than the rule would hide its hits).
-    /// Also builds the programs for the samples' sets of triggered rules.
+    /// (The programs for sets of triggered rules are built when first
+    /// needed: building every sample's set here made loading slow.)
     fn check_triggers(&self, all: &mut Engine) -> Result<(), PolicyError> {
         if self.rules.iter().all(|r| r.triggers.is_always()) {
             return Ok(());
@@ -343,9 +351,6 @@ impl Policy {
                         "sample event `{id}`: Palisade's trigger test picks {native:?} but {TRIGGERED_RULES} is {rego:?}; lib/triggers.rego and agent/src/policy/triggers.rs must agree"
                     ),
                 ));
-            }
-            if !set.is_empty() {
-                self.program_for(&set);
             }
         }
         Ok(())
@@ -403,10 +408,13 @@ impl Policy {
 impl Sources {
     /// Compiles the program of `kind` holding the rule modules `packages`
     /// (`data.palisade.rules.<name>`) and every module that is not a rule.
+    /// The RVM is checked against the interpreter on `samples` (those of
+    /// the kind).
     fn build(
         &self,
         kind: &str,
         packages: &[&str],
+        samples: &[&serde_json::Value],
         data: &Value,
     ) -> Result<(Runner, Option<String>), PolicyError> {
         let chosen = self.modules.iter().filter(|m| {
@@ -415,7 +423,7 @@ impl Sources {
         });
         let kind = if kind.is_empty() { OTHER_KINDS } else { kind };
         let compiled = compile_program(chosen.map(|m| (m.path.as_str(), m.judged.as_str())), data)?;
-        Ok(choose_runner(kind, compiled, &self.samples, data))
+        Ok(choose_runner(kind, compiled, samples, data))
     }
 }
 
@@ -569,7 +577,7 @@ fn new_vm(program: &Arc<Program>, data: &Value) -> Result<RegoVM, PolicyError> {
 fn choose_runner(
     kind: &str,
     compiled: Compiled,
-    samples: &[serde_json::Value],
+    samples: &[&serde_json::Value],
     data: &Value,
 ) -> (Runner, Option<String>) {
     let forced = std::env::var_os("PALISADE_POLICY_ENGINE").is_some_and(|v| v == "interpreter");
@@ -596,7 +604,7 @@ fn choose_runner(
             Some(format!("{kind}: the RVM refused the data")),
         );
     };
-    for sample in samples.iter().filter(|s| kind == OTHER_KINDS || s["kind"] == kind) {
+    for &sample in samples {
         let input = Value::from(sample.clone());
         let reference = compiled.interpreter.eval_with_input(input.clone()).ok();
         vm.set_input(input);
