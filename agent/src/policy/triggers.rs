@@ -136,16 +136,12 @@ fn overlaps(a: &Bits, b: &Bits) -> bool {
     a.iter().zip(b).any(|(x, y)| x & y != 0)
 }
 
-/// One alternative, ready to test: names as bits.
+/// One alternative, ready to test: its name lists as bits (the rest is
+/// tested as written).
 struct Compiled {
     names: Option<Bits>,
     ancestors: Option<Bits>,
-    paths: Option<Vec<String>>,
-    substrings: Option<Vec<String>>,
-    lower_substrings: Option<Vec<String>>,
-    container: bool,
-    drift: bool,
-    euid_raised: bool,
+    written: Alternative,
 }
 
 /// Every rule's triggers, tested together: each name any trigger lists is
@@ -187,12 +183,7 @@ impl TriggerIndex {
                         .map(|a| Compiled {
                             names: bits(&a.names),
                             ancestors: bits(&a.ancestors),
-                            paths: a.paths.clone(),
-                            substrings: a.substrings.clone(),
-                            lower_substrings: a.lower_substrings.clone(),
-                            container: a.container,
-                            drift: a.drift,
-                            euid_raised: a.euid_raised,
+                            written: a.clone(),
                         })
                         .collect()
                 })
@@ -255,12 +246,13 @@ impl TriggerIndex {
         let Some(Some(alternatives)) = self.rules.get(rule) else {
             return true;
         };
-        alternatives.iter().any(|alt| {
+        alternatives.iter().any(|compiled| {
+            let alt = &compiled.written;
             (!alt.container || facts.container)
                 && (!alt.drift || facts.drift)
                 && (!alt.euid_raised || facts.euid_raised)
-                && alt.names.as_ref().is_none_or(|want| overlaps(want, &facts.names))
-                && alt.ancestors.as_ref().is_none_or(|want| overlaps(want, &facts.ancestors))
+                && compiled.names.as_ref().is_none_or(|want| overlaps(want, &facts.names))
+                && (compiled.ancestors.as_ref()).is_none_or(|want| overlaps(want, &facts.ancestors))
                 && alt.paths.as_ref().is_none_or(|want| {
                     want.iter()
                         .any(|p| facts.exec_paths.iter().any(|path| path.starts_with(p.as_str())))
