@@ -80,6 +80,14 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
+    if !matches!(cli.command, Command::Run(_)) {
+        // The one-shot commands end quietly when their reader goes away
+        // (`palisade policy check ... | head`), as other CLI tools do. The
+        // agent keeps Rust's default (SIGPIPE ignored): a closed stdout is a
+        // sink failure it counts, not a reason to die.
+        // SAFETY: setting a signal's disposition has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Probe { json } => kernel::cli::probe(json),

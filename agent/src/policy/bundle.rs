@@ -34,6 +34,9 @@ pub struct Bundle {
     pub samples: Vec<serde_json::Value>,
     /// SHA-256 over every file's path and contents, in path order.
     pub digest: String,
+    /// The baseline built into the binary: `policies/`, whose sample-based
+    /// checks its tests already run, so loading skips the slow ones.
+    pub embedded: bool,
 }
 
 impl Bundle {
@@ -56,8 +59,9 @@ impl Bundle {
             .iter()
             .map(|(path, text)| SourceFile { path: path.to_string(), text: text.to_string() })
             .collect();
-        Self::from_files("<embedded baseline>".into(), files)
-            .expect("the embedded baseline bundle is valid (checked by its tests)")
+        let bundle = Self::from_files("<embedded baseline>".into(), files)
+            .expect("the embedded baseline bundle is valid (checked by its tests)");
+        Self { embedded: true, ..bundle }
     }
 
     pub fn from_files(origin: String, files: Vec<SourceFile>) -> Result<Self, PolicyError> {
@@ -89,7 +93,7 @@ impl Bundle {
             });
         }
         let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { origin, modules, tests, data_files, data, samples, digest })
+        Ok(Self { origin, modules, tests, data_files, data, samples, digest, embedded: false })
     }
 
     /// `file:line` of the first line of any data file or module containing
