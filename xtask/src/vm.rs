@@ -273,8 +273,9 @@ fn build_tests() -> anyhow::Result<Build> {
 /// Test binaries not run in the VM: `opa_parity` drives OPA's engine
 /// through Python, which the VM does not have; `export` tests delivery,
 /// which is userspace, and restarts the agent several times, which costs
-/// minutes per start under the VM's software emulation.
-const HOST_ONLY_TESTS: &[&str] = &["opa_parity", "export"];
+/// minutes per start under the VM's software emulation; `policy_cli` checks
+/// bundles, which involves no kernel, and took over six minutes there.
+const HOST_ONLY_TESTS: &[&str] = &["opa_parity", "export", "policy_cli"];
 
 fn test_binary(artifact: &Value, executable: PathBuf) -> anyhow::Result<TestBinary> {
     let target = &artifact["target"];
