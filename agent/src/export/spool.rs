@@ -253,15 +253,16 @@ impl Spool {
         Ok(Some(Batch { from, to, records, body }))
     }
 
-    /// Marks `batch` delivered. A batch whose records were dropped meanwhile
-    /// (the spool overflowed while it was in flight) changes nothing.
-    pub fn ack(&self, batch: &Batch) -> io::Result<()> {
+    /// Marks `batch` delivered; `false` when its records were dropped
+    /// meanwhile (the spool overflowed while it was in flight): they are
+    /// already counted dropped, and nothing changes.
+    pub fn ack(&self, batch: &Batch) -> io::Result<bool> {
         let mut state = self.lock();
         if state.cursor != batch.from {
-            return Ok(());
+            return Ok(false);
         }
         state.cursor = batch.to;
-        write_cursor(&self.dir, &state.cursor)
+        write_cursor(&self.dir, &state.cursor).map(|()| true)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -452,6 +453,30 @@ mod tests {
         }
         assert_eq!(seen, (30..100).collect::<Vec<_>>());
         assert_eq!(spool.counts().waiting, 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A batch in flight whose records the spool drops meanwhile is not
+    /// acknowledged: they are counted once, as dropped.
+    #[test]
+    fn a_batch_dropped_while_in_flight_is_not_acknowledged() {
+        let dir = scratch("spool-in-flight");
+        let spool = Spool::open(&dir, 64 << 10).unwrap();
+        for i in 0..10 {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+        let in_flight = spool.next_batch(5, 1 << 20, NOW).unwrap().unwrap();
+        for i in 10..2000 {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+        let dropped = spool.counts().dropped;
+        assert!(dropped >= 10, "the first segment went: {dropped}");
+        assert!(!spool.ack(&in_flight).unwrap(), "acknowledged records already dropped");
+        assert_eq!(spool.counts().dropped, dropped);
+        let next = spool.next_batch(5, 1 << 20, NOW).unwrap().unwrap();
+        assert!(spool.ack(&next).unwrap());
         let _ = fs::remove_dir_all(&dir);
     }
 

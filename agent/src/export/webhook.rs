@@ -97,7 +97,9 @@ fn deliver(client: &Client, spool: &Spool, stats: &SinkStats, batch: usize, stop
         };
         match client.post(&next) {
             Ok(Outcome::Delivered) => {
-                stats.delivered.fetch_add(next.records, Relaxed);
+                if acknowledge(spool, &next, stats) {
+                    stats.delivered.fetch_add(next.records, Relaxed);
+                }
                 if let Some(since) = down_since.take() {
                     info!(
                         sink = stats.name,
@@ -106,17 +108,17 @@ fn deliver(client: &Client, spool: &Spool, stats: &SinkStats, batch: usize, stop
                     );
                 }
                 backoff = BACKOFF_FIRST;
-                acknowledge(spool, &next, stats);
             }
             Ok(Outcome::Rejected(status)) => {
-                stats.rejected.fetch_add(next.records, Relaxed);
+                if acknowledge(spool, &next, stats) {
+                    stats.rejected.fetch_add(next.records, Relaxed);
+                }
                 warn!(
                     sink = stats.name,
                     status,
                     records = next.records,
                     "the receiver refused a batch; its records are skipped"
                 );
-                acknowledge(spool, &next, stats);
             }
             Err(reason) => {
                 stats.send_failures.fetch_add(1, Relaxed);
@@ -146,11 +148,19 @@ fn deliver(client: &Client, spool: &Spool, stats: &SinkStats, batch: usize, stop
     }
 }
 
-fn acknowledge(spool: &Spool, batch: &Batch, stats: &SinkStats) {
-    if let Err(err) = spool.ack(batch) {
-        warn!(sink = stats.name, %err, "cannot record delivery in the spool; the batch may be sent again");
-    }
+/// Acknowledges `batch` in the spool; `false` when the spool dropped (and
+/// counted) its records while it was in flight, so the caller does not count
+/// them a second time, as delivered or rejected.
+fn acknowledge(spool: &Spool, batch: &Batch, stats: &SinkStats) -> bool {
+    let acknowledged = match spool.ack(batch) {
+        Ok(acknowledged) => acknowledged,
+        Err(err) => {
+            warn!(sink = stats.name, %err, "cannot record delivery in the spool; the batch may be sent again");
+            true
+        }
+    };
     stats.observe_spool(spool.counts());
+    acknowledged
 }
 
 /// Up to a quarter more or less than `d`, so many agents whose receiver
