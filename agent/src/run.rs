@@ -382,13 +382,13 @@ async fn keep_kernel_rules(
     }
 }
 
-/// Decodes, tracks processes and exports events until the channel closes.
 /// The judge on the processing thread, and the workers it hands Rego to.
 struct Judging {
     judge: Judge,
     pool: JudgePool,
 }
 
+/// Decodes, tracks processes and exports events until the channel closes.
 fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,

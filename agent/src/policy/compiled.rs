@@ -872,8 +872,9 @@ fn check_exceptions(
 /// Runs the policy; one per worker thread, each with its own VMs.
 pub struct Evaluator {
     policy: Arc<Policy>,
-    /// The VM of each kind's full program ("" for the program without rules).
-    vms: BTreeMap<String, RegoVM>,
+    /// The VM of each kind's full program ("" for the program without
+    /// rules), made on first use.
+    vms: BTreeMap<String, Option<RegoVM>>,
     /// The program and VM for each set of triggered rules met so far; `None`
     /// when the set runs its kind's full program.
     triggered_vms: HashMap<Triggered, Option<ProgramVm>>,
@@ -933,16 +934,10 @@ impl Evaluator {
             _ => ("", &policy.no_rules),
         };
         if !self.vms.contains_key(key) {
-            if let Runner::Vm(program) = runner {
-                self.vms.insert(key.to_string(), new_vm(program, data)?);
-            }
+            self.vms.insert(key.to_string(), None);
         }
-        let mut vm = self.vms.remove(key);
-        let result = run(runner, &mut vm, data, input);
-        if let Some(vm) = vm {
-            self.vms.insert(key.to_string(), vm);
-        }
-        result
+        let vm = self.vms.get_mut(key).expect("inserted above");
+        run(runner, vm, data, input)
     }
 }
 

@@ -92,51 +92,45 @@ impl JudgePool {
     /// Judges `event`: on this thread when no Rego runs for it (or there are
     /// no workers), else on the next worker. Collect it with [`Self::drain`].
     pub fn submit(&mut self, judge: &mut Judge, mut event: Event, start_ns: u64) {
-        let prepared = judge.prepare(&mut event);
-        let job = match prepared {
-            Prepared::Done => {
-                self.pending.push_back(Pending::Ready(Box::new((event, Vec::new()))));
-                return;
-            }
+        let job = match judge.prepare(&mut event) {
+            Prepared::Done => return self.ready(event, Vec::new()),
             Prepared::Verdict => None,
             Prepared::Rego(job) => Some(job),
         };
-        match job {
+        let job = match job {
             Some(job) if !self.workers.is_empty() => {
                 let n = self.next;
                 self.next = (n + 1) % self.workers.len();
-                let task = Task { event, job, start_ns };
-                match self.workers[n].tasks.send(task) {
-                    Ok(()) => self.pending.push_back(Pending::Waiting(n)),
+                match self.workers[n].tasks.send(Task { event, job, start_ns }) {
+                    Ok(()) => return self.pending.push_back(Pending::Waiting(n)),
                     // The worker is gone (it cannot be, short of a bug):
                     // judge here rather than lose the event.
                     Err(mpsc::SendError(task)) => {
-                        let Task { mut event, job, start_ns } = task;
-                        let audits =
-                            judge.finish(&mut event, Some(job), start_ns, &self.clock, &self.stats);
-                        self.pending.push_back(Pending::Ready(Box::new((event, audits))));
+                        event = task.event;
+                        Some(task.job)
                     }
                 }
             }
-            job => {
-                let audits = judge.finish(&mut event, job, start_ns, &self.clock, &self.stats);
-                self.pending.push_back(Pending::Ready(Box::new((event, audits))));
-            }
-        }
+            job => job,
+        };
+        let audits = judge.finish(&mut event, job, start_ns, &self.clock, &self.stats);
+        self.ready(event, audits);
+    }
+
+    fn ready(&mut self, event: Event, audits: Vec<Value>) {
+        self.pending.push_back(Pending::Ready(Box::new((event, audits))));
     }
 
     /// Hands `out` the judged events, oldest first, up to the first one a
     /// worker still holds. With `wait`, or when too many are pending,
     /// waits for the workers instead of stopping there.
     pub fn drain(&mut self, wait: bool, mut out: impl FnMut(Event, Vec<Value>)) {
-        while let Some(front) = self.pending.front() {
+        loop {
             let must_wait = wait || self.pending.len() > MAX_PENDING;
-            let judged = match front {
-                Pending::Ready(_) => match self.pending.pop_front() {
-                    Some(Pending::Ready(judged)) => *judged,
-                    _ => unreachable!("the front was ready"),
-                },
-                &Pending::Waiting(n) => {
+            let judged = match self.pending.pop_front() {
+                None => return,
+                Some(Pending::Ready(judged)) => *judged,
+                Some(Pending::Waiting(n)) => {
                     let results = &self.workers[n].results;
                     let result = if must_wait {
                         results.recv().map_err(|_| mpsc::TryRecvError::Disconnected)
@@ -144,11 +138,11 @@ impl JudgePool {
                         results.try_recv()
                     };
                     match result {
-                        Ok(judged) => {
-                            self.pending.pop_front();
-                            judged
+                        Ok(judged) => judged,
+                        Err(mpsc::TryRecvError::Empty) => {
+                            self.pending.push_front(Pending::Waiting(n));
+                            return;
                         }
-                        Err(mpsc::TryRecvError::Empty) => return,
                         Err(mpsc::TryRecvError::Disconnected) => {
                             // Only a worker that died with the event can
                             // get here; `work` catches panics, so this is
@@ -158,7 +152,6 @@ impl JudgePool {
                                 "a policy worker is gone; its pending event is lost"
                             );
                             self.stats.eval_errors.fetch_add(1, Relaxed);
-                            self.pending.pop_front();
                             continue;
                         }
                     }
