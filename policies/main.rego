@@ -32,6 +32,7 @@ import rego.v1
 
 import data.palisade.actors.actor
 import data.palisade.lib.binary
+import data.palisade.workload
 import data.palisade.triggers
 
 decision := {
@@ -123,7 +124,7 @@ exceptions := data.palisade.exceptions if is_array(data.palisade.exceptions)
 # The scope keys an exception may use. Every key present must match the
 # event; a key not listed here never matches (a typo disables the exception
 # rather than widening it).
-scope_keys := {"binary", "binary_prefix", "image", "namespace", "pod_labels", "actor", "container_id"}
+scope_keys := workload.process_keys | workload.keys
 
 # [rule id, exception id, index] for every exception that applies to a rule
 # that hit: it covers the rule, is well formed, its scope matches the event,
@@ -160,32 +161,16 @@ scope_key_matches(key, want) if {
 	startswith(binary, want)
 }
 
+# The workload keys (image, image_prefix, namespace, pod_labels,
+# container_id) mean the same here and in kernel scopes: lib/workload.rego.
 scope_key_matches(key, want) if {
-	key == "image"
-	input.container.image == want
-}
-
-scope_key_matches(key, want) if {
-	key == "namespace"
-	input.pod.namespace == want
-}
-
-scope_key_matches(key, want) if {
-	key == "pod_labels"
-	is_object(want)
-	every label, value in want {
-		input.pod.labels[label] == value
-	}
+	key in workload.keys
+	workload.key_matches(key, want)
 }
 
 scope_key_matches(key, want) if {
 	key == "actor"
 	actor == want
-}
-
-scope_key_matches(key, want) if {
-	key == "container_id"
-	input.container.id == want
 }
 
 # Malformed exceptions never apply. `palisade policy check` rejects a bundle

@@ -16,6 +16,7 @@ mod sensor;
 mod stats;
 #[cfg(test)]
 mod test_support;
+mod workloads;
 
 use std::process::ExitCode;
 

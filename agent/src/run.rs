@@ -6,7 +6,8 @@
 //! kill) → back in order → sinks.
 //! Beside it: the drop watcher, the policy reloader, and the kernel-rules
 //! keeper, which writes each bundle's kernel part into the enforcement maps
-//! before the judge sees the bundle.
+//! before the judge sees the bundle, and places every workload the
+//! processing thread describes on its kernel profile (`workloads`).
 
 use std::{
     path::{Path, PathBuf},
@@ -21,10 +22,7 @@ use crate::{
     container::{self, ContainerResolver, DEFAULT_STATE_DIRS},
     event::{Clock, Event, Origin},
     export::{self, Exporter, SinkSpec},
-    kernel::{
-        loader,
-        rules::{Applied, EnforceMaps},
-    },
+    kernel::{loader, rules::Applied},
     network::NetTracker,
     observe,
     policy::{
@@ -39,15 +37,20 @@ use crate::{
         drops, reader,
     },
     stats::Stats,
+    workloads::{
+        WorkloadUpdate,
+        feed::{self, Feed},
+        keeper::Keeper,
+    },
 };
 
 /// Batches buffered between the reader and the processing thread.
 const CHANNEL_BATCHES: usize = 64;
 /// How often exited processes are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(5);
-/// How often the kernel rules are rebuilt to re-arm rules whose exceptions
-/// expired and to follow denied binaries replaced on disk (written only when
-/// something changed).
+/// How often the kernel rules are rebuilt to re-arm the workloads whose
+/// exceptions expired and to follow denied binaries replaced on disk
+/// (written only when something changed).
 const KERNEL_RULES_REFRESH: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
@@ -168,11 +171,30 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "policy loaded"
     );
     stats.set_bundle(&policy.digest);
-    let mut sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
+    let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     stats.attached.store(true, Relaxed);
     let origin = Origin::detect();
-    let applied = apply_kernel_rules(&mut sensor.rules, &policy, &origin)?;
-    let relaxed = applied.map(|a| a.relaxed_by_exceptions).unwrap_or_default();
+    let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
+        warn!("no cgroup v2 mount: events will name no container, pod or host");
+        PathBuf::from("/sys/fs/cgroup")
+    });
+    let mut containers = container_resolver(&cgroup2, &args.runtime_state_dirs);
+    let kube = kube_config(&args, &origin.node);
+    if let Some(config) = kube.clone() {
+        info!(url = config.url, node = config.node, "following this node's pods for their labels");
+        match container::follow_pod_labels(config) {
+            Ok(labels) => containers.set_pod_labels(labels),
+            Err(err) => warn!(%err, "cannot start the pod-labels client: no pod labels"),
+        }
+    }
+    // Every cgroup there is now is placed before the first update, so an
+    // agent taking over from an earlier one never leaves a workload on the
+    // fallback in between.
+    let initial = feed::initial(&mut containers);
+    let mut keeper = Keeper::new(sensor.rules, Arc::clone(&policy), initial.clone());
+    log_applied(keeper.refresh(wall_now(&origin), &stats)?, &policy);
+    let (workload_tx, workload_rx) = mpsc::unbounded_channel();
+    let feed = Feed::new(workload_tx, &cgroup2, initial, &containers, kube.is_some());
     // Seed after attaching: a process that starts in between is both in /proc
     // and in the ring buffer, which the table handles; none is missed.
     let table = ProcessTable::seed_from(Path::new("/proc"));
@@ -183,30 +205,15 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let judge = Judge::new(Arc::clone(&policy), args.fail_mode, Some(policy_rx));
     let pool = JudgePool::new(args.policy_workers, &policy, args.fail_mode, origin.clock, &stats)?;
-    let mut containers = container_resolver(&args.runtime_state_dirs);
-    if let Some(config) = kube_config(&args, &origin.node) {
-        info!(url = config.url, node = config.node, "following this node's pods for their labels");
-        match container::follow_pod_labels(config) {
-            Ok(labels) => containers.set_pod_labels(labels),
-            Err(err) => warn!(%err, "cannot start the pod-labels client: no pod labels"),
-        }
-    }
     let processor = {
         let (stats, origin) = (Arc::clone(&stats), origin.clone());
         std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
             let judging = Judging { judge, pool };
-            process(rx, table, judging, containers, &origin, &stats, exporter)
+            let enrich = Enrich { containers, feed };
+            process(rx, table, judging, enrich, &origin, &stats, exporter)
         })?
     };
-    let keeper = keep_kernel_rules(
-        sensor.rules,
-        Arc::clone(&policy),
-        reload_rx,
-        policy_tx,
-        &origin,
-        relaxed,
-        &stats,
-    );
+    let keeper = keep_kernel_rules(keeper, reload_rx, workload_rx, policy_tx, &origin, &stats);
     let serving = async {
         match metrics {
             Some(listener) => observe::serve(listener, Arc::clone(&stats)).await,
@@ -282,104 +289,84 @@ fn kube_config(args: &RunArgs, node: &str) -> Option<container::KubeConfig> {
 
 /// The container resolver, on the cgroup v2 mount and the runtime state
 /// directories given (else the defaults).
-fn container_resolver(state_dirs: &[PathBuf]) -> ContainerResolver {
+fn container_resolver(cgroup2: &Path, state_dirs: &[PathBuf]) -> ContainerResolver {
     let state_dirs = if state_dirs.is_empty() {
         DEFAULT_STATE_DIRS.iter().map(PathBuf::from).collect()
     } else {
         state_dirs.to_vec()
     };
-    let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
-        warn!("no cgroup v2 mount: events will name no container, pod or host");
-        PathBuf::from("/sys/fs/cgroup")
-    });
-    ContainerResolver::new(&cgroup2, state_dirs)
+    ContainerResolver::new(cgroup2, state_dirs)
 }
 
-/// Writes the kernel part of `policy` into the enforcement maps (when it
-/// differs from what is in force) and logs what changed.
-fn apply_kernel_rules(
-    rules: &mut EnforceMaps,
-    policy: &Policy,
-    origin: &Origin,
-) -> anyhow::Result<Option<Applied>> {
-    let now = origin.clock.wall_ns(Clock::monotonic_now_ns());
-    let Some(applied) = rules.apply(&policy.kernel, now)? else { return Ok(None) };
+fn wall_now(origin: &Origin) -> i128 {
+    origin.clock.wall_ns(Clock::monotonic_now_ns())
+}
+
+/// Logs what a kernel-rules update put in force.
+fn log_applied(applied: Option<Applied>, policy: &Policy) {
+    let Some(applied) = applied else { return };
     info!(
         bundle = policy.short_digest(),
         generation = applied.generation,
+        profiles = applied.profiles,
+        workloads = applied.workloads,
         exec_inodes = applied.exec_inodes,
         exec_names = applied.exec_names,
         net4 = applied.net4,
         net6 = applied.net6,
         "kernel rules in force"
     );
-    for rule in &applied.relaxed_by_exceptions {
-        warn!(
-            rule,
-            "an exception to this kernel-enforced rule is in force: the kernel only reports its matches until the exception expires"
-        );
-    }
     for path in &applied.missing_paths {
         warn!(path = %path.display(), "a path named by a kernel rule does not exist on this host");
     }
-    Ok(Some(applied))
 }
 
 /// Puts each new bundle's kernel rules in force, then hands the bundle to
-/// the judge; between bundles, refreshes the kernel rules periodically.
+/// the judge; places the workloads the processing thread describes; between
+/// those, refreshes the kernel rules periodically.
 async fn keep_kernel_rules(
-    mut rules: EnforceMaps,
-    mut policy: Arc<Policy>,
+    mut keeper: Keeper,
     mut reloads: mpsc::Receiver<Arc<Policy>>,
+    mut workloads: mpsc::UnboundedReceiver<WorkloadUpdate>,
     judge: std::sync::mpsc::Sender<Arc<Policy>>,
     origin: &Origin,
-    mut relaxed: Vec<String>,
     stats: &Stats,
 ) {
     let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
     let mut open = true;
     loop {
-        let update = tokio::select! {
+        tokio::select! {
             update = reloads.recv(), if open => {
-                open = update.is_some();
-                update
-            }
-            _ = refresh.tick() => None,
-        };
-        if let Some(update) = &update {
-            policy = Arc::clone(update);
-        }
-        match apply_kernel_rules(&mut rules, &policy, origin) {
-            Ok(applied) => {
-                if let Some(applied) = applied {
-                    for rule in
-                        relaxed.iter().filter(|r| !applied.relaxed_by_exceptions.contains(r))
-                    {
-                        info!(
-                            rule,
-                            "no exception covers this rule any more: the kernel enforces it again"
-                        );
+                let Some(policy) = update else {
+                    open = false;
+                    continue;
+                };
+                match keeper.set_policy(Arc::clone(&policy), wall_now(origin), stats) {
+                    Ok(applied) => {
+                        log_applied(applied, &policy);
+                        stats.set_bundle(&policy.digest);
+                        info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
-                    relaxed = applied.relaxed_by_exceptions;
+                    Err(err) => warn!(%err, "cannot update the kernel rules; the previous ones stay in force"),
                 }
-                if update.is_some() {
-                    stats.set_bundle(&policy.digest);
-                    info!(
-                        bundle = policy.short_digest(),
-                        "the new bundle's kernel rules are in force"
-                    );
+                if judge.send(policy).is_err() {
+                    return;
                 }
             }
-            Err(err) => {
-                warn!(%err, "cannot update the kernel rules; the previous ones stay in force")
-            }
-        }
-        if let Some(update) = update
-            && judge.send(update).is_err()
-        {
-            return;
+            Some(update) = workloads.recv() => keeper.update(update, wall_now(origin), stats),
+            _ = refresh.tick() => match keeper.refresh(wall_now(origin), stats) {
+                Ok(applied) => log_applied(applied, keeper.policy()),
+                Err(err) => warn!(%err, "cannot update the kernel rules; the previous ones stay in force"),
+            },
         }
     }
+}
+
+/// Where events come from: the container resolver, and the feed that
+/// describes its cgroups to the kernel-rules keeper.
+struct Enrich {
+    containers: ContainerResolver,
+    feed: Feed,
 }
 
 /// The judge on the processing thread, and the workers it hands Rego to.
@@ -393,7 +380,7 @@ fn process(
     mut rx: mpsc::Receiver<reader::Batch>,
     mut table: ProcessTable,
     mut judging: Judging,
-    mut containers: ContainerResolver,
+    mut enrich: Enrich,
     origin: &Origin,
     stats: &Stats,
     mut out: Exporter,
@@ -415,7 +402,9 @@ fn process(
                     if let Record::Cgroup(c) = &record
                         && c.root == 0
                     {
+                        let containers = &mut enrich.containers;
                         containers.on_cgroup_created(c.id, &String::from_utf8_lossy(&c.path));
+                        enrich.feed.created(c.id, c.header.ktime_ns, containers);
                     }
                     events_of(record, &mut table, &mut net, origin, now, &mut ready);
                 }
@@ -424,10 +413,12 @@ fn process(
                     warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
                 }
             }
-            emit(ready.drain(..), &table, &mut containers, &mut judging, origin, stats, &mut out);
+            let containers = &mut enrich.containers;
+            emit(ready.drain(..), &table, containers, &mut judging, origin, stats, &mut out);
         }
+        enrich.feed.tick(&mut enrich.containers);
         let due = net.flush(now).into_iter();
-        emit(due, &table, &mut containers, &mut judging, origin, stats, &mut out);
+        emit(due, &table, &mut enrich.containers, &mut judging, origin, stats, &mut out);
         judging.pool.drain(false, |event, audits| export(&mut out, stats, &event, &audits));
         out.flush();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {

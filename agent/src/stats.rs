@@ -45,6 +45,16 @@ pub struct Stats {
     pub attached: AtomicBool,
     /// The export sinks, set once they are open.
     pub sinks: OnceLock<Vec<Arc<SinkStats>>>,
+    /// Cgroups registered in the kernel's workload map.
+    pub workloads_tracked: AtomicU64,
+    /// Distinct kernel profiles in force.
+    pub workload_profiles: AtomicU64,
+    /// Workloads that could not be placed (map or profiles full, the
+    /// bundle's scopes failing): they keep the hooks' fallback.
+    pub workloads_unplaced: AtomicU64,
+    /// From a cgroup's creation (the kernel's `cgroup_mkdir`) to its
+    /// profile in the kernel.
+    pub workload_classification: Histogram,
 }
 
 /// Upper bounds (seconds) of the evaluation latency histogram's buckets.
@@ -61,6 +71,10 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    pub fn observe_ns(&self, ns: u64) {
+        self.observe(Duration::from_nanos(ns));
+    }
+
     pub fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());

@@ -370,23 +370,39 @@ fn with_kernel(rule: &str, kernel: &str) -> (String, usize) {
 }
 
 #[test]
-fn a_kernel_section_is_listed_and_its_exception_named() {
+fn a_kernel_section_is_listed_with_its_scope_and_carve_outs() {
     let b = TempBundle::new("kernel-ok");
-    let (rule, _) =
-        with_kernel(NC_RULE, r#"{"scope": "containers", "exec": {"names": ["nc", "ncat"]}}"#);
+    let (rule, _) = with_kernel(
+        NC_RULE,
+        r#"{"scope": [{"namespace": ["payments", "billing"], "pod_labels": {"tier": "web"}}, "host"], "exec": {"names": ["nc", "ncat"]}}"#,
+    );
     b.write("rules/nc.rego", &rule);
     b.write(
         "exceptions.json",
         r#"{"palisade": {"exceptions": [
-  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
+  {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"},
+  {"id": "EX-2", "rules": ["T-001"], "scope": {"namespace": "payments", "actor": "ci"}, "owner": "sec", "reason": "ci", "expires": "2027-02-01T00:00:00Z"}
 ]}}"#,
     );
     let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line = rule_line(stdout.split_once("kernel-enforced (1)").unwrap().1, "T-001").unwrap();
-    assert!(line.contains("scope containers audit   exec names [nc, ncat]"), "{line}");
-    assert!(line.contains("until 2027-01-01T00:00:00Z"), "{line}");
+    let listed = stdout.split_once("kernel-enforced (1)").unwrap().1;
+    let line = rule_line(listed, "T-001").unwrap();
+    assert!(
+        line.contains(
+            "audit   scope namespace=billing|payments,pod_labels{tier=web} or host: exec names [nc, ncat]"
+        ),
+        "{line}"
+    );
+    assert!(
+        listed.contains("carved out by exception EX-1 until 2027-01-01T00:00:00Z: reported only for every workload"),
+        "a scope without workload keys opens every workload: {stdout}"
+    );
+    assert!(
+        listed.contains(r#"carved out by exception EX-2 until 2027-02-01T00:00:00Z: reported only for the workloads of its scope {"actor":"ci","namespace":"payments"}"#),
+        "{stdout}"
+    );
     assert!(stdout.contains("userspace-only (0)"), "{stdout}");
 }
 
@@ -413,6 +429,24 @@ fn a_bad_kernel_section_names_its_line_and_field() {
         &format!("rules/nc.rego:{line}: "),
         r#"kernel.exec.names[1]: "bin/ncat" contains '/'"#,
     );
+
+    for (scope, reason) in [
+        (r#"{"nmespace": "payments"}"#, "kernel.scope.nmespace: unknown field"),
+        (
+            r#"[{"namespace": "payments"}, {}]"#,
+            "kernel.scope[1]: an empty selector selects every container",
+        ),
+        (r#"{"pod_labels": {"tier": 3}}"#, "kernel.scope.pod_labels.tier: 3 is not a string"),
+        (
+            r#""pods""#,
+            r#"kernel.scope: "pods" is not "all", "containers", "host", a selector object"#,
+        ),
+    ] {
+        let (rule, line) =
+            with_kernel(NC_RULE, &format!(r#"{{"scope": {scope}, "exec": {{"names": ["nc"]}}}}"#));
+        b.write("rules/nc.rego", &rule);
+        assert_rejected(&b, &format!("rules/nc.rego:{line}: "), reason);
+    }
 
     let (rule, line) = with_kernel(NC_RULE, r#"{"connect": [{"cidr": "169.254.169.254"}]}"#);
     b.write("rules/nc.rego", &rule);

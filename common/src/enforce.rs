@@ -9,8 +9,14 @@
 //! decision sees either the whole old rule set or the whole new one, never a
 //! mix and never neither.
 //!
-//! **Scopes.** Every key also carries a scope ([`scope`]): a hook looks up
-//! both `ALL` and the caller's own scope (`CONTAINERS` or `HOST`).
+//! **Profiles.** Every key also carries a profile: the set of kernel rules
+//! in force for one class of workloads (the rules whose scope selects them,
+//! each enforced or only reported when an exception carves it out for
+//! them). `WORKLOADS` maps a cgroup id to its profile in each generation; a
+//! hook looks its caller's cgroup up (then its nearest registered ancestor),
+//! and falls back to [`profile::HOST`] or [`profile::UNCLASSIFIED`] by the
+//! caller's PID namespace for a cgroup the agent has not registered. Each
+//! lookup is then made in that profile alone.
 
 use core::mem::size_of;
 
@@ -24,15 +30,46 @@ pub const EXEC_NAME_LEN: usize = 56;
 /// length would also match every longer name it begins.
 pub const EXEC_NAME_MAX: usize = EXEC_NAME_LEN - 2;
 
-/// Entries each enforcement map holds (both generations together).
-pub const ENFORCE_MAP_ENTRIES: u32 = 8192;
+/// Entries each enforcement map holds (every profile of both generations).
+pub const ENFORCE_MAP_ENTRIES: u32 = 32768;
 
-/// Where a kernel rule applies, by the caller's PID namespace: a process in
-/// a nested PID namespace is in a container.
-pub mod scope {
-    pub const ALL: u8 = 0;
-    pub const CONTAINERS: u8 = 1;
-    pub const HOST: u8 = 2;
+/// Profiles per generation.
+pub const MAX_PROFILES: u16 = 1024;
+
+/// Cgroups `WORKLOADS` holds.
+pub const WORKLOAD_MAP_ENTRIES: u32 = 65536;
+
+/// Cgroup levels a hook walks up from the caller's cgroup to find a
+/// registered ancestor (kubepods' containers sit at level 4 or 5).
+pub const CGROUP_ANCESTOR_LEVELS: i32 = 12;
+
+/// The profiles every generation has, whatever the bundle.
+pub mod profile {
+    /// A cgroup the agent has not registered, in the initial PID
+    /// namespace; also every registered host cgroup's profile.
+    pub const HOST: u16 = 0;
+    /// A cgroup the agent has not registered (yet), in a nested PID
+    /// namespace: a container it has not classified. It gets the rules for
+    /// every container and no exception's carve-out.
+    pub const UNCLASSIFIED: u16 = 1;
+}
+
+/// Bits of [`Workload::flags`].
+pub mod workload_flags {
+    /// A host cgroup: its descendants the agent has not registered are
+    /// judged by their PID namespace (a container being set up in a host
+    /// cgroup's subtree must not get the host's profile).
+    pub const HOST: u32 = 1 << 0;
+}
+
+/// A registered cgroup: its profile in each generation (indexed by the
+/// generation), the value of `WORKLOADS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub profile: [u16; 2],
+    /// Bits of [`workload_flags`].
+    pub flags: u32,
 }
 
 /// Bits of [`Verdict::flags`].
@@ -93,8 +130,8 @@ pub struct Verdict {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ExecInodeKey {
     pub generation: u8,
-    pub scope: u8,
-    pub _pad: [u8; 2],
+    pub _pad: u8,
+    pub profile: u16,
     /// Device in the kernel's encoding (major << 20 | minor).
     pub dev: u32,
     pub ino: u64,
@@ -107,45 +144,38 @@ pub struct ExecInodeKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExecNameKey {
     pub generation: u8,
-    pub scope: u8,
-    pub _pad: [u8; 6],
+    pub _pad: u8,
+    pub profile: u16,
+    pub _pad2: [u8; 4],
     pub name: [u8; EXEC_NAME_LEN],
 }
 
 impl Default for ExecNameKey {
     fn default() -> Self {
-        Self { generation: 0, scope: 0, _pad: [0; 6], name: [0; EXEC_NAME_LEN] }
+        Self { generation: 0, _pad: 0, profile: 0, _pad2: [0; 4], name: [0; EXEC_NAME_LEN] }
     }
 }
 
-/// Slots of the `EXEC_DRIFT` array: one verdict per generation and scope
-/// (a verdict with `flags` 0 is no rule).
-pub const DRIFT_SLOTS: u32 = 2 * 3;
+/// Slots of the per-profile arrays (`EXEC_DRIFT`, `NET_PRESENT`): one per
+/// generation and profile.
+pub const PROFILE_SLOTS: u32 = 2 * MAX_PROFILES as u32;
 
-/// The `EXEC_DRIFT` slot of a generation and scope.
-pub const fn drift_slot(generation: u8, scope: u8) -> u32 {
-    (generation as u32 & 1) * 3 + (scope as u32 % 3)
+/// The slot of a generation and profile in the per-profile arrays.
+pub const fn profile_slot(generation: u8, profile: u16) -> u32 {
+    (generation as u32 & 1) * MAX_PROFILES as u32 + (profile % MAX_PROFILES) as u32
 }
 
-/// Which kinds of network entries a generation holds: bit
-/// [`net_present_bit`] per (family, scope, specific protocol, specific
-/// port). A hook skips the lookups no entry can answer, which makes the
-/// common case (no rule for this scope) nearly free.
-pub const fn net_present_bit(
-    v6: bool,
-    scope: u8,
-    proto_specific: bool,
-    port_specific: bool,
-) -> u32 {
-    1 << ((v6 as u32) * 12
-        + (scope as u32) * 4
-        + (proto_specific as u32) * 2
-        + port_specific as u32)
+/// Which kinds of network entries a profile holds: bit [`net_present_bit`]
+/// per (family, specific protocol, specific port). A hook skips the lookups
+/// no entry can answer, which makes the common case (no network rule for
+/// this profile) nearly free.
+pub const fn net_present_bit(v6: bool, proto_specific: bool, port_specific: bool) -> u32 {
+    1 << ((v6 as u32) * 4 + (proto_specific as u32) * 2 + port_specific as u32)
 }
 
-/// Bits of an LPM key before the address: generation, scope, protocol and
-/// port, which are always matched in full.
-pub const NET_KEY_FIXED_BITS: u32 = 40;
+/// Bits of an LPM key before the address: generation, profile, protocol
+/// and port, which are always matched in full.
+pub const NET_KEY_FIXED_BITS: u32 = 48;
 
 /// The data of an IPv4 LPM-trie key (after the kernel's `prefixlen`).
 /// `proto` 0 and `port` 0 stand for any.
@@ -153,7 +183,8 @@ pub const NET_KEY_FIXED_BITS: u32 = 40;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Net4Data {
     pub generation: u8,
-    pub scope: u8,
+    /// The profile, little endian (bytes keep the key free of padding).
+    pub profile: [u8; 2],
     /// IPPROTO_TCP (6), IPPROTO_UDP (17), or 0 for any.
     pub proto: u8,
     /// Destination port, network byte order.
@@ -166,7 +197,7 @@ pub struct Net4Data {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Net6Data {
     pub generation: u8,
-    pub scope: u8,
+    pub profile: [u8; 2],
     pub proto: u8,
     pub port: [u8; 2],
     pub addr: [u8; 16],
@@ -175,8 +206,9 @@ pub struct Net6Data {
 const _: () = assert!(size_of::<Verdict>() == 40);
 const _: () = assert!(size_of::<ExecInodeKey>() == 16);
 const _: () = assert!(size_of::<ExecNameKey>() == 64);
-const _: () = assert!(size_of::<Net4Data>() == 9);
-const _: () = assert!(size_of::<Net6Data>() == 21);
+const _: () = assert!(size_of::<Net4Data>() == 10);
+const _: () = assert!(size_of::<Net6Data>() == 22);
+const _: () = assert!(size_of::<Workload>() == 8);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -187,4 +219,5 @@ mod pod {
     unsafe impl aya::Pod for super::ExecNameKey {}
     unsafe impl aya::Pod for super::Net4Data {}
     unsafe impl aya::Pod for super::Net6Data {}
+    unsafe impl aya::Pod for super::Workload {}
 }

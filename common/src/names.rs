@@ -32,11 +32,14 @@ pub const MAP_EXEC_DENY_INODE: &str = "EXEC_DENY_INODE";
 pub const MAP_EXEC_DENY_NAME: &str = "EXEC_DENY_NAME";
 pub const MAP_NET4_RULES: &str = "NET4_RULES";
 pub const MAP_NET6_RULES: &str = "NET6_RULES";
-/// Per generation and scope: the verdict of the kernel drift rule, if any
-/// (`enforce::drift_slot`).
+/// Per generation and profile: the verdict of the kernel drift rule, if any
+/// (`enforce::profile_slot`).
 pub const MAP_EXEC_DRIFT: &str = "EXEC_DRIFT";
-/// Per generation: which kinds of network entries exist (`net_present_bit`).
+/// Per generation and profile: which kinds of network entries exist
+/// (`net_present_bit`).
 pub const MAP_NET_PRESENT: &str = "NET_PRESENT";
+/// Cgroup id -> the workload's profile per generation (`enforce::Workload`).
+pub const MAP_WORKLOADS: &str = "WORKLOADS";
 
 /// Read-only global: struct offsets read from the running kernel's BTF.
 pub const GLOBAL_OFFSETS: &str = "OFFSETS";

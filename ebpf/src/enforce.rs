@@ -3,19 +3,25 @@
 //! The maps are pinned by name (the agent points aya at its pin directory),
 //! so the rule set stays in force when the agent dies, and a new agent picks
 //! up the same maps. See `palisade_common::enforce` for keys, generations and
-//! scopes.
+//! profiles.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task, generated::bpf_probe_read_kernel_str},
+    helpers::{
+        bpf_get_current_task,
+        generated::{
+            bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id,
+            bpf_probe_read_kernel_str,
+        },
+    },
     macros::map,
     maps::{Array, HashMap, LpmTrie, lpm_trie::Key},
 };
 use palisade_common::{
     drift,
     enforce::{
-        DRIFT_SLOTS, ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey,
-        NET_KEY_FIXED_BITS, Net4Data, Net6Data, Verdict, drift_slot, net_present_bit, scope,
-        verdict_flags,
+        CGROUP_ANCESTOR_LEVELS, ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey,
+        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, Verdict, WORKLOAD_MAP_ENTRIES,
+        Workload, net_present_bit, profile, profile_slot, verdict_flags, workload_flags,
     },
 };
 
@@ -32,13 +38,17 @@ pub static EXEC_DENY_INODE: HashMap<ExecInodeKey, Verdict> =
 #[map]
 pub static EXEC_DENY_NAME: HashMap<ExecNameKey, Verdict> = HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
 
-/// Per generation and scope: the kernel drift rule (`MATCHED` set), if any.
+/// Per generation and profile: the kernel drift rule (`MATCHED` set), if any.
 #[map]
-pub static EXEC_DRIFT: Array<Verdict> = Array::pinned(DRIFT_SLOTS, 0);
+pub static EXEC_DRIFT: Array<Verdict> = Array::pinned(PROFILE_SLOTS, 0);
 
-/// Per generation: which kinds of network entries exist.
+/// Per generation and profile: which kinds of network entries exist.
 #[map]
-pub static NET_PRESENT: Array<u32> = Array::pinned(2, 0);
+pub static NET_PRESENT: Array<u32> = Array::pinned(PROFILE_SLOTS, 0);
+
+/// Cgroup id -> the workload's profile in each generation.
+#[map]
+pub static WORKLOADS: HashMap<u64, Workload> = HashMap::pinned(WORKLOAD_MAP_ENTRIES, 0);
 
 #[map]
 pub static NET4_RULES: LpmTrie<Net4Data, Verdict> = LpmTrie::pinned(ENFORCE_MAP_ENTRIES, 0);
@@ -52,10 +62,42 @@ pub fn active_generation() -> u8 {
     ENFORCE_ACTIVE.get(0).map_or(0, |g| *g as u8)
 }
 
-/// The scope of the calling task: a task in a nested PID namespace is in a
-/// container.
+/// The profile of the calling task in `generation`: its cgroup's, else its
+/// nearest registered ancestor's (a container started in a pod's cgroup,
+/// a cgroup made inside a container), else by its PID namespace.
 #[inline(always)]
-pub fn caller_scope() -> u8 {
+pub fn caller_profile(generation: u8) -> u16 {
+    let slot = usize::from(generation & 1);
+    // SAFETY: no preconditions.
+    let own = unsafe { bpf_get_current_cgroup_id() };
+    // SAFETY: the value is copied out at once.
+    if let Some(w) = unsafe { WORKLOADS.get(own) } {
+        return w.profile[slot];
+    }
+    // Deepest first: levels below the caller's own answer 0.
+    let mut level = CGROUP_ANCESTOR_LEVELS;
+    while level > 0 {
+        level -= 1;
+        // SAFETY: no preconditions.
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+        if id == 0 || id == own {
+            continue;
+        }
+        // SAFETY: the value is copied out at once.
+        if let Some(w) = unsafe { WORKLOADS.get(id) } {
+            if w.flags & workload_flags::HOST != 0 {
+                break;
+            }
+            return w.profile[slot];
+        }
+    }
+    by_pid_namespace()
+}
+
+/// A task the agent has not classified: one in a nested PID namespace is a
+/// container being set up.
+#[inline(always)]
+fn by_pid_namespace() -> u16 {
     // SAFETY: no preconditions; the pointer is only read through probe reads.
     let task = unsafe { bpf_get_current_task() } as *const u8;
     // SAFETY: kernel reads at BTF offsets.
@@ -64,20 +106,19 @@ pub fn caller_scope() -> u8 {
             .and_then(|pid| read::<u32>(pid, off!(pid_level)))
     };
     match level {
-        Ok(0) => scope::HOST,
-        Ok(_) => scope::CONTAINERS,
-        // Unknown: only rules for every scope apply.
-        Err(Error) => scope::ALL,
+        Ok(0) => profile::HOST,
+        // Nested, or unknown: no exception's carve-out applies.
+        Ok(_) | Err(Error) => profile::UNCLASSIFIED,
     }
 }
 
-/// The kernel rule an executable matches, by identity first, then by its
-/// file's name; each in the caller's scope and in scope ALL.
+/// The kernel rule an executable matches in the caller's profile, by
+/// identity first, then by its file's name.
 ///
 /// # Safety
 /// `file` must point to the executable's `struct file`.
 #[inline(always)]
-pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Option<Verdict> {
+pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Option<Verdict> {
     // SAFETY (whole block): kernel reads at BTF offsets.
     let (dev, ino, dentry) = unsafe {
         let inode: *const u8 = read(file, off!(file_f_inode)).ok()?;
@@ -87,14 +128,12 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
         let dentry: *const u8 = read(file.add(off!(file_f_path)), off!(path_dentry)).ok()?;
         (dev, ino, dentry)
     };
-    for s in [caller, scope::ALL] {
-        let key = ExecInodeKey { generation, scope: s, _pad: [0; 2], dev, ino };
-        // SAFETY: the value is copied out at once.
-        if let Some(v) = unsafe { EXEC_DENY_INODE.get(key) } {
-            return Some(*v);
-        }
+    let key = ExecInodeKey { generation, _pad: 0, profile, dev, ino };
+    // SAFETY: the value is copied out at once.
+    if let Some(v) = unsafe { EXEC_DENY_INODE.get(key) } {
+        return Some(*v);
     }
-    let mut key = ExecNameKey { generation, scope: caller, ..ExecNameKey::default() };
+    let mut key = ExecNameKey { generation, profile, ..ExecNameKey::default() };
     // SAFETY: kernel reads at BTF offsets; the string read stops at
     // EXEC_NAME_LEN - 1 bytes plus a NUL, inside the zeroed key.
     unsafe {
@@ -108,32 +147,22 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, caller: u8) -> Optio
             return None;
         }
     }
-    for s in [caller, scope::ALL] {
-        key.scope = s;
-        // SAFETY: the value is copied out at once.
-        if let Some(v) = unsafe { EXEC_DENY_NAME.get(key) } {
-            return Some(*v);
-        }
-    }
-    None
+    // SAFETY: the value is copied out at once.
+    unsafe { EXEC_DENY_NAME.get(key) }.copied()
 }
 
-/// The drift rule an executable with drift `bits` falls under, in the
-/// caller's scope or in scope ALL. Nothing to look up without drift: an
-/// image's binary costs no lookup.
+/// The drift rule an executable with drift `bits` falls under in the
+/// caller's profile. Nothing to look up without drift: an image's binary
+/// costs no lookup.
 #[inline(always)]
-pub fn drift_verdict(bits: u32, generation: u8, caller: u8) -> Option<Verdict> {
+pub fn drift_verdict(bits: u32, generation: u8, profile: u16) -> Option<Verdict> {
     if bits & drift::KERNEL_MASK == 0 {
         return None;
     }
-    for s in [caller, scope::ALL] {
-        if let Some(v) = EXEC_DRIFT.get(drift_slot(generation, s))
-            && v.flags & verdict_flags::MATCHED != 0
-        {
-            return Some(*v);
-        }
-    }
-    None
+    EXEC_DRIFT
+        .get(profile_slot(generation, profile))
+        .filter(|v| v.flags & verdict_flags::MATCHED != 0)
+        .copied()
 }
 
 /// A destination as the sock_addr hooks see it.
@@ -144,39 +173,63 @@ pub struct Destination<A> {
     pub addr: A,
 }
 
-/// The network rule deciding a destination: of every entry matching (in
-/// the caller's scope or ALL, for its protocol or any, its port or any), the
-/// one with the longest CIDR prefix; on a tie the one with the more
-/// specific port, then protocol, then scope. `None` when nothing matches
-/// or the winner is an allow entry. Map values are compared in place: eight
-/// copied verdicts would not fit the 512-byte stack.
+/// The network rule deciding a destination in the caller's profile: of
+/// every entry matching (for its protocol or any, its port or any), the one
+/// with the longest CIDR prefix; on a tie the one with the more specific
+/// port, then protocol. `None` when nothing matches or the winner is an
+/// allow entry. Map values are compared in place: copied verdicts would not
+/// fit the 512-byte stack.
 #[inline(always)]
-pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let data = Net4Data { generation, addr: dst.addr, ..Net4Data::default() };
-    best_entry(&NET4_RULES, Key::new(NET_KEY_FIXED_BITS + 32, data), false, dst, generation, caller)
+pub fn net4_verdict(dst: &Destination<[u8; 4]>, generation: u8, profile: u16) -> Option<Verdict> {
+    let data = Net4Data {
+        generation,
+        profile: profile.to_le_bytes(),
+        addr: dst.addr,
+        ..Net4Data::default()
+    };
+    best_entry(
+        &NET4_RULES,
+        Key::new(NET_KEY_FIXED_BITS + 32, data),
+        false,
+        dst,
+        generation,
+        profile,
+    )
 }
 
 /// As [`net4_verdict`], for IPv6.
 #[inline(always)]
-pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, caller: u8) -> Option<Verdict> {
-    let data = Net6Data { generation, addr: dst.addr, ..Net6Data::default() };
-    best_entry(&NET6_RULES, Key::new(NET_KEY_FIXED_BITS + 128, data), true, dst, generation, caller)
+pub fn net6_verdict(dst: &Destination<[u8; 16]>, generation: u8, profile: u16) -> Option<Verdict> {
+    let data = Net6Data {
+        generation,
+        profile: profile.to_le_bytes(),
+        addr: dst.addr,
+        ..Net6Data::default()
+    };
+    best_entry(
+        &NET6_RULES,
+        Key::new(NET_KEY_FIXED_BITS + 128, data),
+        true,
+        dst,
+        generation,
+        profile,
+    )
 }
 
 /// The parts of a network key a lookup varies.
 pub trait NetKeyData: Copy {
-    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]);
+    fn vary(&mut self, proto: u8, port: [u8; 2]);
 }
 
 impl NetKeyData for Net4Data {
-    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]) {
-        (self.scope, self.proto, self.port) = (scope, proto, port);
+    fn vary(&mut self, proto: u8, port: [u8; 2]) {
+        (self.proto, self.port) = (proto, port);
     }
 }
 
 impl NetKeyData for Net6Data {
-    fn vary(&mut self, scope: u8, proto: u8, port: [u8; 2]) {
-        (self.scope, self.proto, self.port) = (scope, proto, port);
+    fn vary(&mut self, proto: u8, port: [u8; 2]) {
+        (self.proto, self.port) = (proto, port);
     }
 }
 
@@ -187,22 +240,23 @@ fn best_entry<D: NetKeyData, A>(
     v6: bool,
     dst: &Destination<A>,
     generation: u8,
-    caller: u8,
+    profile: u16,
 ) -> Option<Verdict> {
-    let present = NET_PRESENT.get(u32::from(generation)).copied().unwrap_or(0);
+    let present = NET_PRESENT.get(profile_slot(generation, profile)).copied().unwrap_or(0);
+    if present == 0 {
+        return None;
+    }
     let mut best: Option<&Verdict> = None;
     for port in [dst.port, [0, 0]] {
         for proto in [dst.proto, 0] {
-            for s in [caller, scope::ALL] {
-                if present & net_present_bit(v6, s, proto != 0, port != [0, 0]) == 0 {
-                    continue;
-                }
-                // The key is packed: vary a copy of its data.
-                let mut data = key.data;
-                data.vary(s, proto, port);
-                key.data = data;
-                best = longer(best, rules.get(&key));
+            if present & net_present_bit(v6, proto != 0, port != [0, 0]) == 0 {
+                continue;
             }
+            // The key is packed: vary a copy of its data.
+            let mut data = key.data;
+            data.vary(proto, port);
+            key.data = data;
+            best = longer(best, rules.get(&key));
         }
     }
     deny_of(best)

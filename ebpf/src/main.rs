@@ -179,7 +179,8 @@ fn exec_enforce(rec: &mut ExecRecord) {
 /// rules) and its drift bits.
 #[inline(always)]
 fn file_verdict(file: *const u8) -> (Option<Verdict>, u32) {
-    let (generation, caller) = (enforce::active_generation(), enforce::caller_scope());
+    let generation = enforce::active_generation();
+    let caller = enforce::caller_profile(generation);
     // SAFETY: `file` is the executable's `struct file`.
     let drift = unsafe { drift::of_file(file) };
     // SAFETY: as above.

@@ -72,8 +72,8 @@ fn on_v4(ctx: &SockAddrContext, hook: u8) -> i32 {
         port: port_of(sa),
         addr: sa.user_ip4.to_ne_bytes(),
     };
-    let verdict =
-        enforce::net4_verdict(&dst, enforce::active_generation(), enforce::caller_scope());
+    let generation = enforce::active_generation();
+    let verdict = enforce::net4_verdict(&dst, generation, enforce::caller_profile(generation));
     decide(verdict, AF_INET, &dst.port, dst.proto, hook, &widen(dst.addr))
 }
 
@@ -84,7 +84,8 @@ fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
         addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
     let (proto, port) = (sa.protocol as u8, port_of(sa));
-    let (generation, caller) = (enforce::active_generation(), enforce::caller_scope());
+    let generation = enforce::active_generation();
+    let caller = enforce::caller_profile(generation);
     // A dual-stack socket reaches IPv4 through an IPv4-mapped address
     // (::ffff:a.b.c.d): judge it by the IPv4 rules, or they are bypassed.
     let verdict = if addr[..10] == [0; 10] && addr[10] == 0xff && addr[11] == 0xff {

@@ -115,7 +115,8 @@ fn try_sock_state(ctx: &TracePointContext) -> Result<(), Error> {
 /// enforced one was denied in the cgroup hook before this point).
 #[inline(always)]
 fn connect_verdict(family: u16, dport: u16, a: &[u8; 16]) -> Option<Verdict> {
-    let (generation, caller) = (enforce::active_generation(), enforce::caller_scope());
+    let generation = enforce::active_generation();
+    let caller = enforce::caller_profile(generation);
     let port = dport.to_be_bytes();
     let proto = IPPROTO_TCP as u8;
     let mapped = a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff;

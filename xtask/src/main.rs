@@ -8,6 +8,7 @@ mod manifests;
 mod policy_configmap;
 mod setup;
 mod smoke;
+mod test;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -29,10 +30,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run every check and test: rustfmt, clippy, the deploy/
-    /// manifests, the workspace's tests on this kernel, the image's smoke
-    /// test under podman, then the agent's tests again inside a VM on
-    /// Debian's 6.1 kernel.
+    /// Set up, then run every check and test, each phase timed: rustfmt,
+    /// clippy, the deploy/ manifests, the userspace tests (in parallel), the
+    /// kernel tests on this kernel (one at a time), the image's smoke test
+    /// under podman, then the kernel tests again inside a VM on Debian's 6.1
+    /// kernel.
     Test,
     /// Run the agent's tests inside a VM on Debian's 6.1 kernel (BPF-LSM on).
     VmTest,
@@ -67,15 +69,7 @@ fn main() -> anyhow::Result<()> {
             let bin = cmd::workspace_root().join("target/release/palisade");
             cmd::exec(&bin, std::iter::once("run".to_string()).chain(args))
         }
-        Command::Test => {
-            setup::run()?;
-            cmd::cargo(&["fmt", "--all", "--check"])?;
-            cmd::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-            manifests::validate()?;
-            cmd::cargo(&["test", "--workspace", "--", "--test-threads=1"])?;
-            smoke::run()?;
-            vm::run()
-        }
+        Command::Test => test::run(),
         Command::VmTest => {
             setup::run()?;
             vm::run()

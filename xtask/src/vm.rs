@@ -40,7 +40,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::cmd;
+use crate::{cmd, test::KERNEL_TEST_PREFIX};
 
 /// Debian's 6.1 LTS kernel; if the mirror no longer has this ABI, the newest
 /// `linux-image-6.1.*-amd64` it lists is used instead.
@@ -69,7 +69,7 @@ const HOST_BUSYBOX: &str = "/bin/busybox";
 const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
 /// The busybox applets `/init` uses, linked in `VM_TOOLS_DIR`.
 const INIT_APPLETS: &[&str] =
-    &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff", "insmod"];
+    &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff", "insmod", "date", "grep"];
 /// The overlayfs module, kept from the kernel package (Debian builds it as
 /// a module), at this name in the unpacked kernel and in the initramfs.
 const OVERLAY_MODULE: &str = "overlay.ko";
@@ -81,6 +81,8 @@ const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 const RESULT_MARKER: &str = "PALISADE-VM-RESULT ";
 const KERNEL_MARKER: &str = "PALISADE-VM-KERNEL ";
 const DONE_MARKER: &str = "PALISADE-VM-DONE";
+/// `<label> <test> <seconds>s rc=<N>`, one line per test.
+const TEST_MARKER: &str = "PALISADE-VM-TEST ";
 
 pub fn run() -> anyhow::Result<()> {
     let dir = cmd::workspace_root().join("target/vm");
@@ -92,6 +94,7 @@ pub fn run() -> anyhow::Result<()> {
     write_initramfs(&build, &overlay, &initramfs)?;
     let log = dir.join("console.log");
     let console = boot(&vmlinuz, &initramfs, &log)?;
+    report_slowest(&console);
     let release = verdict(&console, &build.tests)
         .map_err(|e| anyhow::anyhow!("{e}; the console output is in {}", log.display()))?;
     println!("vm: {} test binaries passed on {release}", build.tests.len());
@@ -220,8 +223,8 @@ fn output(command: &mut Command) -> anyhow::Result<String> {
 // ---------------------------------------------------------------- build
 
 struct TestBinary {
-    /// `<kind>:<name>`, e.g. `bin:palisade` (the unit tests) or
-    /// `test:process_sensor`; one word, for the marker lines.
+    /// `<kind>:<name>`, e.g. `test:kernel_process_sensor`; one word, for
+    /// the marker lines.
     label: String,
     executable: PathBuf,
     /// The package's directory, where `cargo test` runs the binary.
@@ -246,12 +249,12 @@ fn build_tests() -> anyhow::Result<Build> {
                 continue;
             };
             if artifact["profile"]["test"].as_bool() == Some(true) {
-                if HOST_ONLY_TESTS
-                    .contains(&artifact["target"]["name"].as_str().unwrap_or_default())
-                {
-                    continue;
+                let name = artifact["target"]["name"].as_str().unwrap_or_default();
+                // The VM runs the kernel tests and nothing else: unit, policy-CLI and
+                // OPA-parity tests involve no kernel and only cost emulated minutes.
+                if name.starts_with(KERNEL_TEST_PREFIX) && !HOST_ONLY_TESTS.contains(&name) {
+                    build.tests.push(test_binary(&artifact, executable)?);
                 }
-                build.tests.push(test_binary(&artifact, executable)?);
             } else if !build.programs.contains(&executable) {
                 build.programs.push(executable);
             }
@@ -271,12 +274,10 @@ fn build_tests() -> anyhow::Result<Build> {
     Ok(build)
 }
 
-/// Test binaries not run in the VM: `opa_parity` drives OPA's engine
-/// through Python, which the VM does not have; `export` tests delivery,
-/// which is userspace, and restarts the agent several times, which costs
-/// minutes per start under the VM's software emulation; `policy_cli` checks
-/// bundles, which involves no kernel, and took over six minutes there.
-const HOST_ONLY_TESTS: &[&str] = &["opa_parity", "export", "policy_cli"];
+/// Kernel tests not run in the VM: `kernel_export` tests delivery, which is
+/// userspace, and restarts the agent several times, which costs minutes per
+/// start under the VM's software emulation.
+const HOST_ONLY_TESTS: &[&str] = &["kernel_export"];
 
 fn test_binary(artifact: &Value, executable: PathBuf) -> anyhow::Result<TestBinary> {
     let target = &artifact["target"];
@@ -600,8 +601,22 @@ run_tests() {{
     label=$1 dir=$2
     shift 2
     echo "PALISADE-VM-RUN $label"
-    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --test-threads=1)
-    echo "{RESULT_MARKER}$label rc=$?"
+    started=$(date +%s)
+    failed=0
+    # One test per process, each timed: the budget report names the slow ones.
+    (cd "$dir" && "$@" --list --format terse) > /tmp/tests.list 2>/dev/null
+    grep -q ': test$' /tmp/tests.list || {{ echo "PALISADE-VM: $label lists no test"; failed=1; }}
+    while IFS= read -r line; do
+        case "$line" in *": test") ;; *) continue ;; esac
+        name="${{line%: test}}"
+        t0=$(date +%s)
+        (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --exact "$name" --test-threads=1)
+        rc=$?
+        echo "{TEST_MARKER}$label $name $(( $(date +%s) - t0 ))s rc=$rc"
+        [ "$rc" -eq 0 ] || failed=1
+    done < /tmp/tests.list
+    echo "PALISADE-VM-TIME $label $(( $(date +%s) - started ))s"
+    echo "{RESULT_MARKER}$label rc=$failed"
 }}
 "#
     );
@@ -725,6 +740,21 @@ fn verdict(console: &[String], tests: &[TestBinary]) -> anyhow::Result<String> {
         bail!("vm: the VM stopped before its init script finished (on {release})");
     }
     Ok(release)
+}
+
+/// Prints the slowest tests of the run, for the time budget.
+fn report_slowest(console: &[String]) {
+    let mut times: Vec<(u64, &str)> = after_marker(console, TEST_MARKER)
+        .filter_map(|rest| {
+            let (test, tail) = rest.rsplit_once(' ')?.0.rsplit_once(' ')?;
+            Some((tail.strip_suffix('s')?.parse().ok()?, test))
+        })
+        .collect();
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    eprintln!("vm: slowest tests under emulation:");
+    for (secs, test) in times.iter().take(8) {
+        eprintln!("  {secs:>4} s  {test}");
+    }
 }
 
 /// What follows `marker` on each console line holding it.

@@ -46,6 +46,11 @@ impl CgroupIndex {
         self.paths.get(&id).map(|(path, _)| path.as_str())
     }
 
+    /// Every cgroup id known.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.paths.keys().copied()
+    }
+
     /// Records a cgroup the kernel reported created.
     pub fn insert(&mut self, id: u64, path: &str) {
         self.paths.insert(id, (path.to_string(), self.scans));

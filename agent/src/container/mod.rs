@@ -157,6 +157,17 @@ impl ContainerResolver {
         self.misses.remove(&id);
     }
 
+    /// Every cgroup id the index knows (the tree walked, and the cgroups
+    /// the kernel reported created since).
+    pub fn cgroup_ids(&self) -> Vec<u64> {
+        self.index.ids().collect()
+    }
+
+    /// The path of a cgroup (relative to the cgroup2 mount, from `/`).
+    pub fn cgroup_path(&self, cgroup_id: u64) -> Option<&str> {
+        self.index.get(cgroup_id)
+    }
+
     /// Where the process in cgroup `cgroup_id` runs.
     pub fn resolve(&mut self, cgroup_id: u64) -> Identity {
         let now = Instant::now();

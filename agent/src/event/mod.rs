@@ -4,7 +4,7 @@ mod bytes;
 mod time;
 
 pub use bytes::Bytes;
-pub use time::{Clock, parse_rfc3339_ns};
+pub use time::{Clock, parse_rfc3339_ns, rfc3339_ns};
 
 use palisade_common::{exec_flags, kind};
 use serde::Serialize;

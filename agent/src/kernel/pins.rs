@@ -17,7 +17,8 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        DRIFT_SLOTS, ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, Verdict,
+        ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, PROFILE_SLOTS, Verdict,
+        WORKLOAD_MAP_ENTRIES, Workload,
     },
     names,
 };
@@ -72,6 +73,7 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
         names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
         names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
         names::MAP_EXEC_DRIFT => (4, verdict),
+        names::MAP_WORKLOADS => (8, size_of::<Workload>() as u32),
         names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),
         names::MAP_NET6_RULES => (lpm(size_of::<Net6Data>()), verdict),
         _ => return None,
@@ -122,8 +124,10 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
                     && info.value_size() == value
                     && match name.as_str() {
                         names::MAP_ENFORCE_ACTIVE => info.max_entries() == 1,
-                        names::MAP_NET_PRESENT => info.max_entries() == 2,
-                        names::MAP_EXEC_DRIFT => info.max_entries() == DRIFT_SLOTS,
+                        names::MAP_NET_PRESENT | names::MAP_EXEC_DRIFT => {
+                            info.max_entries() == PROFILE_SLOTS
+                        }
+                        names::MAP_WORKLOADS => info.max_entries() == WORKLOAD_MAP_ENTRIES,
                         _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
                     }
             })

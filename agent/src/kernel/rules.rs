@@ -1,12 +1,16 @@
-//! Writing the kernel-enforceable part of the policy (the bundle's
-//! `KernelPlan`) into the pinned enforcement maps, atomically.
+//! Writing the kernel-enforceable part of the policy into the pinned
+//! enforcement maps, atomically: the rules of every profile (the classes of
+//! workloads the agent found), and each registered cgroup's profile.
 //!
-//! The new rule set is written under the inactive generation, the active
+//! A new rule set is written under the inactive generation, the active
 //! generation is flipped with one array update, and only then are the old
-//! entries deleted: every hook decision sees the old set or the new one.
+//! entries deleted: every hook decision sees the old set or the new one. A
+//! profile met between two such updates (a new workload unlike any other)
+//! is added to the active generation under a fresh id before any cgroup
+//! points at it.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
@@ -14,19 +18,20 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, lpm_trie::Key, lpm_trie::LpmTrie},
+    maps::{Array, HashMap as BpfHashMap, MapData, MapError, lpm_trie::Key, lpm_trie::LpmTrie},
 };
 use palisade_common::{
     enforce::{
-        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, NET_KEY_FIXED_BITS, Net4Data, Net6Data,
-        RULE_ID_LEN, Verdict, drift_slot, net_present_bit, scope, verdict_flags,
+        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, MAX_PROFILES, NET_KEY_FIXED_BITS, Net4Data,
+        Net6Data, RULE_ID_LEN, Verdict, Workload, net_present_bit, profile_slot, verdict_flags,
+        workload_flags,
     },
     names,
 };
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::policy::kernel_plan::{KernelPlan, KernelRule, KernelScope, NetMatch};
+use crate::policy::kernel_plan::{KernelPlan, KernelRule, NetMatch};
 
 /// Where a denied name is also looked up on the host, so that hard links
 /// to it under other names are denied by identity.
@@ -37,12 +42,26 @@ const SYSTEM_BIN_DIRS: &[&str] =
 pub enum RulesError {
     #[error("the eBPF object has no map `{0}`")]
     Missing(&'static str),
-    #[error("enforcement map `{name}`: {source}")]
+    #[error("enforcement map `{name}`")]
     Map {
         name: &'static str,
         #[source]
         source: MapError,
     },
+    #[error("more than {MAX_PROFILES} distinct workload profiles")]
+    TooManyProfiles,
+}
+
+/// The kernel rules of one class of workloads: rule id -> enforced (true)
+/// or only reported (an exception carves the rule out for them).
+pub type ProfileRules = BTreeMap<String, bool>;
+
+/// A registered cgroup's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub profile: u16,
+    /// A host cgroup (see `workload_flags::HOST`).
+    pub host: bool,
 }
 
 /// Handles on the pinned enforcement maps.
@@ -50,27 +69,30 @@ pub struct EnforceMaps {
     active: Array<MapData, u32>,
     net_present: Array<MapData, u32>,
     exec_drift: Array<MapData, Verdict>,
-    exec_inode: HashMap<MapData, ExecInodeKey, Verdict>,
-    exec_name: HashMap<MapData, ExecNameKey, Verdict>,
+    exec_inode: BpfHashMap<MapData, ExecInodeKey, Verdict>,
+    exec_name: BpfHashMap<MapData, ExecNameKey, Verdict>,
     net4: LpmTrie<MapData, Net4Data, Verdict>,
     net6: LpmTrie<MapData, Net6Data, Verdict>,
-    /// The entries last written (with generation 0).
-    in_force: Option<Entries>,
+    workloads: BpfHashMap<MapData, u64, Workload>,
+    /// The entries last written (generation 0 in every key), and the rules
+    /// they were resolved from.
+    in_force: Option<(Entries, RuleEntries)>,
+    /// What `WORKLOADS` holds, as written.
+    placed: HashMap<u64, Workload>,
 }
 
 /// What one update put in force.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Applied {
     pub generation: u32,
+    pub profiles: usize,
+    pub workloads: usize,
     pub exec_inodes: usize,
     pub exec_names: usize,
-    /// Scopes with a kernel drift rule.
+    /// Profiles with a kernel drift rule.
     pub exec_drift: usize,
     pub net4: usize,
     pub net6: usize,
-    /// Rules whose matches the kernel reports only while an exception to
-    /// them is in force (the exception's scope cannot be judged in the hook).
-    pub relaxed_by_exceptions: Vec<String>,
     /// Paths named by rules that do not exist on this host.
     pub missing_paths: Vec<PathBuf>,
 }
@@ -84,7 +106,7 @@ impl EnforceMaps {
             let m = ebpf.take_map(name).ok_or(RulesError::Missing(name))?;
             T::try_from(m).map_err(|source| RulesError::Map { name, source })
         }
-        Ok(Self {
+        let mut maps = Self {
             active: map(ebpf, names::MAP_ENFORCE_ACTIVE)?,
             net_present: map(ebpf, names::MAP_NET_PRESENT)?,
             exec_drift: map(ebpf, names::MAP_EXEC_DRIFT)?,
@@ -92,31 +114,133 @@ impl EnforceMaps {
             exec_name: map(ebpf, names::MAP_EXEC_DENY_NAME)?,
             net4: map(ebpf, names::MAP_NET4_RULES)?,
             net6: map(ebpf, names::MAP_NET6_RULES)?,
+            workloads: map(ebpf, names::MAP_WORKLOADS)?,
             in_force: None,
-        })
+            placed: HashMap::new(),
+        };
+        // An earlier agent's registrations: kept (they hold until this
+        // agent's first update replaces them), and known, so that update
+        // removes the cgroups this agent does not register again.
+        maps.placed = maps.workloads.iter().filter_map(Result::ok).collect();
+        Ok(maps)
     }
 
-    /// Puts `plan` in force; `now_ns` (wall clock, ns since the epoch)
-    /// decides which exceptions are still in force. Does nothing and
-    /// returns None when the entries would be the ones already in force
-    /// (called again periodically, it re-arms rules whose exceptions expired
-    /// and follows binaries replaced on disk).
+    /// Puts `profiles` (indexed by profile id) of `plan` in force in the
+    /// next generation, with every cgroup of `placements` on its profile;
+    /// cgroups registered before and absent from `placements` are removed.
+    /// Does nothing and returns None when all of it is what is already in
+    /// force (called periodically, it follows binaries replaced on disk).
     pub fn apply(
         &mut self,
         plan: &KernelPlan,
-        now_ns: i128,
+        profiles: &[ProfileRules],
+        placements: &HashMap<u64, Placement>,
     ) -> Result<Option<Applied>, RulesError> {
-        let entries = Entries::build(plan, now_ns);
-        if self.in_force.as_ref() == Some(&entries) {
-            return Ok(None);
+        if profiles.len() > usize::from(MAX_PROFILES) {
+            return Err(RulesError::TooManyProfiles);
         }
+        let rules = RuleEntries::resolve(plan);
+        let entries = Entries::build(&rules, profiles);
         let err = |name| move |source| RulesError::Map { name, source };
         let current = self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1;
+        let same_placements = placements.len() == self.placed.len()
+            && placements.iter().all(|(id, p)| {
+                self.placed.get(id).is_some_and(|w| {
+                    w.profile[current as usize] == p.profile && host_flag(p.host) == w.flags
+                })
+            });
+        if same_placements && self.in_force.as_ref().is_some_and(|(e, _)| *e == entries) {
+            return Ok(None);
+        }
         let next = 1 - current;
         let g = next as u8;
 
         // Leftovers of an update that died half-way.
         self.purge(g)?;
+        self.write(&entries, g)?;
+        for (&cgroup, p) in placements {
+            let mut w = self
+                .placed
+                .get(&cgroup)
+                .copied()
+                .unwrap_or(Workload { profile: [p.profile; 2], flags: 0 });
+            w.profile[next as usize] = p.profile;
+            w.flags = host_flag(p.host);
+            self.workloads.insert(cgroup, w, 0).map_err(err(names::MAP_WORKLOADS))?;
+            self.placed.insert(cgroup, w);
+        }
+        self.active.set(0, next, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
+        self.purge(current as u8)?;
+        let gone: Vec<u64> =
+            self.placed.keys().filter(|id| !placements.contains_key(id)).copied().collect();
+        for cgroup in gone {
+            self.unplace(cgroup)?;
+        }
+        let applied = Applied {
+            generation: next,
+            profiles: profiles.len(),
+            workloads: placements.len(),
+            exec_inodes: entries.exec_inode.len(),
+            exec_names: entries.exec_name.len(),
+            exec_drift: entries.drift.len(),
+            net4: entries.net4.len(),
+            net6: entries.net6.len(),
+            missing_paths: rules.missing.clone(),
+        };
+        self.in_force = Some((entries, rules));
+        Ok(Some(applied))
+    }
+
+    /// Adds profile `id` (not used by any cgroup yet) to the generation in
+    /// force, with the rules resolved at the last [`apply`](Self::apply).
+    pub fn add_profile(&mut self, id: u16, profile: &ProfileRules) -> Result<(), RulesError> {
+        if id >= MAX_PROFILES {
+            return Err(RulesError::TooManyProfiles);
+        }
+        let Some((in_force, rules)) = &mut self.in_force else { return Ok(()) };
+        let mut added = Entries::default();
+        added.add_profile(rules, id, profile);
+        let err = |name| move |source| RulesError::Map { name, source };
+        let g = (self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1) as u8;
+        let added_for_write = added.clone();
+        in_force.merge(added);
+        self.write(&added_for_write, g)
+    }
+
+    /// Registers `cgroup` on `placement.profile` (in the generation in
+    /// force; the next full update places it again).
+    pub fn place(&mut self, cgroup: u64, placement: Placement) -> Result<(), RulesError> {
+        let w = Workload { profile: [placement.profile; 2], flags: host_flag(placement.host) };
+        if self.placed.get(&cgroup) == Some(&w) {
+            return Ok(());
+        }
+        self.workloads
+            .insert(cgroup, w, 0)
+            .map_err(|source| RulesError::Map { name: names::MAP_WORKLOADS, source })?;
+        self.placed.insert(cgroup, w);
+        Ok(())
+    }
+
+    /// Forgets a cgroup (gone, or no longer registered).
+    pub fn unplace(&mut self, cgroup: u64) -> Result<(), RulesError> {
+        if self.placed.remove(&cgroup).is_none() {
+            return Ok(());
+        }
+        match self.workloads.remove(&cgroup) {
+            // Already gone is fine.
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(RulesError::Map { name: names::MAP_WORKLOADS, source }),
+        }
+    }
+
+    /// How many cgroups are registered.
+    pub fn placed(&self) -> usize {
+        self.placed.len()
+    }
+
+    /// Writes `entries` under generation `g`.
+    fn write(&mut self, entries: &Entries, g: u8) -> Result<(), RulesError> {
+        let err = |name| move |source| RulesError::Map { name, source };
         for (k, v) in &entries.exec_inode {
             let key = ExecInodeKey { generation: g, ..k.0 };
             self.exec_inode.insert(key, *v, 0).map_err(err(names::MAP_EXEC_DENY_INODE))?;
@@ -133,36 +257,31 @@ impl EnforceMaps {
             let key = Key::new(*len, Net6Data { generation: g, ..data.0 });
             self.net6.insert(&key, v, 0).map_err(err(names::MAP_NET6_RULES))?;
         }
-        for (&s, v) in &entries.drift {
+        for (&profile, v) in &entries.drift {
             let v = Verdict { flags: v.flags | verdict_flags::MATCHED, ..*v };
-            self.exec_drift.set(drift_slot(g, s), v, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
+            let slot = profile_slot(g, profile);
+            self.exec_drift.set(slot, v, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
         }
-        self.net_present
-            .set(next, entries.net_present(), 0)
-            .map_err(err(names::MAP_NET_PRESENT))?;
-        self.active.set(0, next, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
-        self.purge(current as u8)?;
-        let applied = Applied {
-            generation: next,
-            exec_inodes: entries.exec_inode.len(),
-            exec_names: entries.exec_name.len(),
-            exec_drift: entries.drift.len(),
-            net4: entries.net4.len(),
-            net6: entries.net6.len(),
-            relaxed_by_exceptions: entries.relaxed.clone(),
-            missing_paths: entries.missing.clone(),
-        };
-        self.in_force = Some(entries);
-        Ok(Some(applied))
+        for (&profile, &bits) in &entries.net_present() {
+            let slot = profile_slot(g, profile);
+            self.net_present.set(slot, bits, 0).map_err(err(names::MAP_NET_PRESENT))?;
+        }
+        Ok(())
     }
 
     /// Deletes every entry of `generation`.
     fn purge(&mut self, generation: u8) -> Result<(), RulesError> {
         let err = |name| move |source| RulesError::Map { name, source };
-        for s in [scope::ALL, scope::CONTAINERS, scope::HOST] {
-            self.exec_drift
-                .set(drift_slot(generation, s), Verdict::default(), 0)
-                .map_err(err(names::MAP_EXEC_DRIFT))?;
+        for profile in 0..MAX_PROFILES {
+            let slot = profile_slot(generation, profile);
+            if self.exec_drift.get(&slot, 0).is_ok_and(|v| v.flags != 0) {
+                self.exec_drift
+                    .set(slot, Verdict::default(), 0)
+                    .map_err(err(names::MAP_EXEC_DRIFT))?;
+            }
+            if self.net_present.get(&slot, 0).is_ok_and(|bits| bits != 0) {
+                self.net_present.set(slot, 0, 0).map_err(err(names::MAP_NET_PRESENT))?;
+            }
         }
         let stale: Vec<ExecInodeKey> = self
             .exec_inode
@@ -204,18 +323,61 @@ impl EnforceMaps {
     }
 }
 
-/// The map entries of a plan, built before anything is written, with
-/// generation 0 in every key (the writer sets the real one).
-#[derive(Default, PartialEq, Eq)]
+fn host_flag(host: bool) -> u32 {
+    if host { workload_flags::HOST } else { 0 }
+}
+
+/// What each kernel rule denies, resolved on this host once per update
+/// (paths to device and inode, names also to the system directories'
+/// files): the part of the entries that does not depend on profiles.
+#[derive(Debug, Default)]
+struct RuleEntries {
+    rules: BTreeMap<String, ResolvedRule>,
+    missing: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+struct ResolvedRule {
+    rule: KernelRule,
+    inodes: Vec<(u32, u64)>,
+}
+
+impl RuleEntries {
+    fn resolve(plan: &KernelPlan) -> Self {
+        let mut out = Self::default();
+        for rule in &plan.rules {
+            let mut inodes = Vec::new();
+            for path in &rule.exec_paths {
+                match identity(path) {
+                    Some(id) => inodes.push(id),
+                    None => out.missing.push(path.clone()),
+                }
+            }
+            for name in &rule.exec_names {
+                for dir in SYSTEM_BIN_DIRS {
+                    inodes.extend(identity(&Path::new(dir).join(name)));
+                }
+            }
+            inodes.sort_unstable();
+            inodes.dedup();
+            out.rules.insert(rule.id.clone(), ResolvedRule { rule: rule.clone(), inodes });
+        }
+        out.missing.sort();
+        out.missing.dedup();
+        out
+    }
+}
+
+/// The map entries of every profile, built before anything is written,
+/// with generation 0 in every key (the writer sets the real one).
+#[derive(Default, Clone, PartialEq, Eq)]
 struct Entries {
     exec_inode: BTreeMap<ExecInodeKeyOrd, Verdict>,
     exec_name: BTreeMap<ExecNameKeyOrd, Verdict>,
-    /// The drift rule of each scope.
-    drift: BTreeMap<u8, Verdict>,
+    /// The drift rule of each profile.
+    drift: BTreeMap<u16, Verdict>,
     net4: BTreeMap<(u32, Net4Ord), Verdict>,
     net6: BTreeMap<(u32, Net6Ord), Verdict>,
-    relaxed: Vec<String>,
-    missing: Vec<PathBuf>,
 }
 
 // Ordered wrappers, so entries are deduplicated and written in a stable order.
@@ -252,63 +414,63 @@ impl<T: aya::Pod> Ord for OrdKey<T> {
 }
 
 impl Entries {
-    fn build(plan: &KernelPlan, now_ns: i128) -> Self {
+    fn build(rules: &RuleEntries, profiles: &[ProfileRules]) -> Self {
         let mut e = Self::default();
-        for rule in &plan.rules {
-            let relaxed = rule.exceptions_until.is_some_and(|until| now_ns < until);
-            if relaxed && rule.enforce {
-                e.relaxed.push(rule.id.clone());
-            }
-            let verdict = verdict_of(rule, rule.enforce && !relaxed);
-            let s = scope_of(rule.scope);
-            for path in &rule.exec_paths {
-                match identity(path) {
-                    Some((dev, ino)) => e.put_inode(s, dev, ino, verdict),
-                    None => e.missing.push(path.clone()),
-                }
+        for (id, profile) in profiles.iter().enumerate() {
+            // `apply` refuses more than MAX_PROFILES.
+            e.add_profile(rules, id as u16, profile);
+        }
+        e
+    }
+
+    fn add_profile(&mut self, rules: &RuleEntries, profile: u16, in_profile: &ProfileRules) {
+        for (id, &enforced) in in_profile {
+            let Some(resolved) = rules.rules.get(id) else { continue };
+            let rule = &resolved.rule;
+            let verdict = verdict_of(rule, enforced && rule.enforce);
+            for &(dev, ino) in &resolved.inodes {
+                let key = ExecInodeKey { generation: 0, _pad: 0, profile, dev, ino };
+                insert_stronger(&mut self.exec_inode, OrdKey(key), verdict);
             }
             for name in &rule.exec_names {
-                if let Some(key) = name_key(s, name) {
-                    insert_stronger(&mut e.exec_name, OrdKey(key), verdict);
-                }
-                for dir in SYSTEM_BIN_DIRS {
-                    if let Some((dev, ino)) = identity(&Path::new(dir).join(name)) {
-                        e.put_inode(s, dev, ino, verdict);
-                    }
+                if let Some(key) = name_key(profile, name) {
+                    insert_stronger(&mut self.exec_name, OrdKey(key), verdict);
                 }
             }
             for net in &rule.connect {
-                e.put_net(s, net, verdict);
+                self.put_net(profile, net, verdict);
             }
             if rule.exec_drift {
-                let slot = e.drift.entry(s).or_default();
+                let slot = self.drift.entry(profile).or_default();
                 let rank = |v: &Verdict| (v.rule[0] != 0, v.flags & verdict_flags::ENFORCE != 0);
                 if rank(&verdict) > rank(slot) {
                     *slot = verdict;
                 }
             }
         }
-        e.missing.sort();
-        e.missing.dedup();
-        e
     }
 
-    /// Which kinds of network entries there are (`net_present_bit`).
-    fn net_present(&self) -> u32 {
-        let bit = |v6, scope, proto: u8, port: [u8; 2]| {
-            net_present_bit(v6, scope, proto != 0, port != [0, 0])
-        };
-        let v4 = self.net4.keys().map(|(_, d)| bit(false, d.0.scope, d.0.proto, d.0.port));
-        let v6 = self.net6.keys().map(|(_, d)| bit(true, d.0.scope, d.0.proto, d.0.port));
-        v4.chain(v6).fold(0, |mask, b| mask | b)
+    fn merge(&mut self, other: Entries) {
+        self.exec_inode.extend(other.exec_inode);
+        self.exec_name.extend(other.exec_name);
+        self.drift.extend(other.drift);
+        self.net4.extend(other.net4);
+        self.net6.extend(other.net6);
     }
 
-    fn put_inode(&mut self, scope: u8, dev: u32, ino: u64, verdict: Verdict) {
-        let key = ExecInodeKey { generation: 0, scope, _pad: [0; 2], dev, ino };
-        insert_stronger(&mut self.exec_inode, OrdKey(key), verdict);
+    /// Which kinds of network entries each profile has (`net_present_bit`).
+    fn net_present(&self) -> BTreeMap<u16, u32> {
+        let mut present: BTreeMap<u16, u32> = BTreeMap::new();
+        let v4 = self.net4.keys().map(|(_, d)| (false, d.0.profile, d.0.proto, d.0.port));
+        let v6 = self.net6.keys().map(|(_, d)| (true, d.0.profile, d.0.proto, d.0.port));
+        for (v6, profile, proto, port) in v4.chain(v6) {
+            *present.entry(u16::from_le_bytes(profile)).or_default() |=
+                net_present_bit(v6, proto != 0, port != [0, 0]);
+        }
+        present
     }
 
-    fn put_net(&mut self, scope: u8, net: &NetMatch, mut verdict: Verdict) {
+    fn put_net(&mut self, profile: u16, net: &NetMatch, mut verdict: Verdict) {
         verdict.prefix_len = u32::from(net.prefix_len);
         if net.allow {
             verdict.flags = verdict_flags::ALLOW;
@@ -325,11 +487,15 @@ impl Entries {
                 let port = port.to_be_bytes();
                 match net.addr {
                     IpAddr::V4(a) => {
-                        let data = Net4Data { generation: 0, scope, proto, port, addr: a.octets() };
+                        let profile = profile.to_le_bytes();
+                        let data =
+                            Net4Data { generation: 0, profile, proto, port, addr: a.octets() };
                         insert_stronger(&mut self.net4, (len, OrdKey(data)), verdict);
                     }
                     IpAddr::V6(a) => {
-                        let data = Net6Data { generation: 0, scope, proto, port, addr: a.octets() };
+                        let profile = profile.to_le_bytes();
+                        let data =
+                            Net6Data { generation: 0, profile, proto, port, addr: a.octets() };
                         insert_stronger(&mut self.net6, (len, OrdKey(data)), verdict);
                     }
                 }
@@ -365,22 +531,14 @@ fn verdict_of(rule: &KernelRule, enforce: bool) -> Verdict {
     Verdict { rule: id, flags, prefix_len: 0 }
 }
 
-fn scope_of(s: KernelScope) -> u8 {
-    match s {
-        KernelScope::All => scope::ALL,
-        KernelScope::Containers => scope::CONTAINERS,
-        KernelScope::Host => scope::HOST,
-    }
-}
-
 /// The name key for `name`, or None when it cannot be matched exactly (see
 /// `EXEC_NAME_MAX`; `policy check` rejects such names).
-fn name_key(scope: u8, name: &str) -> Option<ExecNameKey> {
+fn name_key(profile: u16, name: &str) -> Option<ExecNameKey> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() > EXEC_NAME_MAX {
         return None;
     }
-    let mut key = ExecNameKey { scope, ..ExecNameKey::default() };
+    let mut key = ExecNameKey { profile, ..ExecNameKey::default() };
     key.name[..bytes.len()].copy_from_slice(bytes);
     Some(key)
 }
@@ -415,30 +573,44 @@ mod tests {
         assert!(name_key(0, "").is_none());
     }
 
-    #[test]
-    fn a_drift_rule_fills_its_scope_and_an_exception_relaxes_it() {
-        let rule = KernelRule {
-            id: "PAL-022".into(),
-            scope: KernelScope::Containers,
-            enforce: true,
+    fn rule(id: &str, enforce: bool) -> KernelRule {
+        KernelRule {
+            id: id.into(),
+            scope: Default::default(),
+            enforce,
             blocking: true,
-            exceptions_until: None,
-            exec_names: Vec::new(),
+            carve_outs: Vec::new(),
+            exec_names: vec!["nc".into()],
             exec_paths: Vec::new(),
             exec_drift: true,
             connect: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_profile_gets_its_rules_enforced_or_reported() {
+        let plan = KernelPlan {
+            rules: vec![rule("PAL-022", true), rule("PAL-023", false)],
+            userspace_only: Vec::new(),
         };
-        let plan = KernelPlan { rules: vec![rule.clone()], userspace_only: Vec::new() };
-        let e = Entries::build(&plan, 0);
-        let v = e.drift[&scope::CONTAINERS];
-        assert_eq!(&v.rule[..7], b"PAL-022");
-        assert_ne!(v.flags & verdict_flags::ENFORCE, 0);
-        assert!(!e.drift.contains_key(&scope::ALL) && e.exec_name.is_empty());
-        let excepted = KernelRule { exceptions_until: Some(10), ..rule };
-        let plan = KernelPlan { rules: vec![excepted], userspace_only: Vec::new() };
-        let e = Entries::build(&plan, 5);
-        assert_eq!(e.drift[&scope::CONTAINERS].flags & verdict_flags::ENFORCE, 0, "reported only");
-        assert_eq!(e.relaxed, ["PAL-022"]);
+        let rules = RuleEntries::resolve(&plan);
+        let profiles = [
+            ProfileRules::new(),
+            ProfileRules::from([("PAL-022".to_string(), true)]),
+            // Carved out: reported only.
+            ProfileRules::from([("PAL-022".to_string(), false)]),
+            // An audit rule is never enforced, whatever the profile says.
+            ProfileRules::from([("PAL-023".to_string(), true)]),
+        ];
+        let e = Entries::build(&rules, &profiles);
+        assert!(!e.drift.contains_key(&0), "an empty profile has no drift rule");
+        let enforced = |p: u16| e.drift[&p].flags & verdict_flags::ENFORCE != 0;
+        assert!(enforced(1));
+        assert!(!enforced(2));
+        assert!(!enforced(3));
+        assert_eq!(&e.drift[&3].rule[..7], b"PAL-023");
+        let names: Vec<u16> = e.exec_name.keys().map(|k| k.0.profile).collect();
+        assert_eq!(names, [1, 2, 3]);
     }
 
     #[test]

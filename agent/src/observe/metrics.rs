@@ -10,11 +10,11 @@ use std::{
     },
 };
 
-use palisade_common::kind;
+use palisade_common::{enforce::WORKLOAD_MAP_ENTRIES, kind};
 
 use crate::{
     export::SinkStats,
-    stats::{LATENCY_BUCKETS, Stats},
+    stats::{Histogram, LATENCY_BUCKETS, Stats},
 };
 
 /// Renders every metric.
@@ -105,19 +105,48 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         "histogram",
         "Time to evaluate the policy for one event.",
     );
-    let mut cumulative = 0;
-    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-        cumulative += stats.eval_latency.buckets[i].load(Relaxed);
-        let _ = writeln!(
-            out,
-            "palisade_policy_evaluation_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-        );
+    histogram(&mut out, "palisade_policy_evaluation_seconds", &stats.eval_latency);
+    for (name, help, value) in [
+        (
+            "palisade_kernel_workloads",
+            "Cgroups registered in the kernel's workload map (capacity: palisade_kernel_workloads_capacity).",
+            &stats.workloads_tracked,
+        ),
+        (
+            "palisade_kernel_workload_profiles",
+            "Distinct kernel rule profiles in force.",
+            &stats.workload_profiles,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {}", value.load(Relaxed));
     }
-    cumulative += stats.eval_latency.buckets[LATENCY_BUCKETS.len()].load(Relaxed);
-    let _ = writeln!(out, "palisade_policy_evaluation_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
-    let sum = stats.eval_latency.sum_ns.load(Relaxed) as f64 / 1e9;
-    let _ = writeln!(out, "palisade_policy_evaluation_seconds_sum {sum}");
-    let _ = writeln!(out, "palisade_policy_evaluation_seconds_count {cumulative}");
+    family(
+        &mut out,
+        "palisade_kernel_workloads_capacity",
+        "gauge",
+        "Cgroups the kernel's workload map holds.",
+    );
+    let _ = writeln!(out, "palisade_kernel_workloads_capacity {WORKLOAD_MAP_ENTRIES}");
+    family(
+        &mut out,
+        "palisade_kernel_workloads_unplaced_total",
+        "counter",
+        "Workloads that could not be placed in the kernel (they keep the hooks' fallback: no exception's carve-out).",
+    );
+    let unplaced = stats.workloads_unplaced.load(Relaxed);
+    let _ = writeln!(out, "palisade_kernel_workloads_unplaced_total {unplaced}");
+    family(
+        &mut out,
+        "palisade_kernel_workload_classification_seconds",
+        "histogram",
+        "From a cgroup's creation to its profile in the kernel.",
+    );
+    histogram(
+        &mut out,
+        "palisade_kernel_workload_classification_seconds",
+        &stats.workload_classification,
+    );
     if let Some(sinks) = stats.sinks.get() {
         export(&mut out, sinks);
     }
@@ -191,4 +220,18 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 /// A label value with `\`, `"` and newlines escaped.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The bucket, sum and count lines of a histogram (its family line first).
+fn histogram(out: &mut String, name: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += h.buckets[i].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += h.buckets[LATENCY_BUCKETS.len()].load(Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let sum = h.sum_ns.load(Relaxed) as f64 / 1e9;
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {cumulative}");
 }

@@ -165,22 +165,18 @@ fn print_kernel_plan(policy: &Policy) {
             (false, true) => "audit",
             (false, false) => "alert",
         };
-        let until = rule.exceptions_until.map(|ns| {
-            let expires = policy
-                .exceptions
-                .iter()
-                .find(|e| e.expires_ns == ns && e.rules.contains(&rule.id))
-                .map_or_else(String::new, |e| e.expires.clone());
-            format!("; reported only while an exception applies (until {expires})")
-        });
-        println!(
-            "    {:<8} scope {:<10} {:<7} {}{}",
-            rule.id,
-            rule.scope,
-            effect,
-            what.join("; "),
-            until.unwrap_or_default()
-        );
+        println!("    {:<8} {:<7} scope {}: {}", rule.id, effect, rule.scope, what.join("; "));
+        for carve in &rule.carve_outs {
+            let whom = if carve.node_wide() {
+                "every workload (its scope names no namespace, pod_labels, image, image_prefix or container_id)".to_string()
+            } else {
+                format!("the workloads of its scope {}", carve.scope)
+            };
+            println!(
+                "             carved out by exception {} until {}: reported only for {whom}",
+                carve.exception, carve.expires
+            );
+        }
     }
     println!("  userspace-only ({}):", plan.userspace_only.len());
     for rule in &plan.userspace_only {

@@ -25,6 +25,7 @@ use super::{
     kernel_plan::{self, KernelPlan},
     one_line,
     triggers::{TriggerIndex, Triggers},
+    workloads::{KernelScopes, RULES_FOR_WORKLOAD, WorkloadFacts},
 };
 use crate::event::parse_rfc3339_ns;
 
@@ -68,8 +69,16 @@ pub const ACTIONS: &[&str] = &["alert", "block", "kill"];
 const MODES: &[&str] = &["audit", "enforce"];
 const RULE_MODES: &[&str] = &["audit", "enforce", "off"];
 /// The scope keys main.rego's `scope_keys` knows.
-const SCOPE_KEYS: &[&str] =
-    &["binary", "binary_prefix", "image", "namespace", "pod_labels", "actor", "container_id"];
+const SCOPE_KEYS: &[&str] = &[
+    "binary",
+    "binary_prefix",
+    "image",
+    "image_prefix",
+    "namespace",
+    "pod_labels",
+    "actor",
+    "container_id",
+];
 
 /// One rule's metadata, from its module's `meta`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -97,6 +106,8 @@ pub struct ExceptionInfo {
     pub expires_ns: i128,
     /// The ids of the rules it covers.
     pub rules: Vec<String>,
+    /// Its `scope` object, as written.
+    pub scope: serde_json::Value,
 }
 
 /// How one event kind is evaluated.
@@ -167,6 +178,9 @@ pub struct Policy {
     data: Value,
     /// Why a kind runs on the interpreter rather than the RVM, if it does.
     pub engine_notes: Vec<String>,
+    /// Every module and the data, for `data.palisade.kernel` (kernel
+    /// scopes per workload); cloned by whoever evaluates it.
+    kernel_engine: Mutex<Engine>,
 }
 
 struct Module<'a> {
@@ -258,8 +272,10 @@ impl Policy {
             sources,
             data,
             engine_notes: notes,
+            kernel_engine: Mutex::new(all.clone()),
         });
         policy.smoke_test()?;
+        policy.check_kernel_scopes(&bundle.origin)?;
         // The embedded baseline passed these checks as policies/ in its tests
         // (`policy check policies`); at every start they would cost seconds
         // on a slow machine.
@@ -268,6 +284,38 @@ impl Policy {
             policy.check_triggers(&mut all)?;
         }
         Ok(policy)
+    }
+
+    /// An evaluator of the kernel rules per workload.
+    pub fn kernel_scopes(&self) -> KernelScopes {
+        let engine = self.kernel_engine.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        KernelScopes::new(engine)
+    }
+
+    /// With kernel rules, the bundle must say which apply to a workload:
+    /// checked on a host and an unclassified container, whose answers
+    /// must name kernel rules only.
+    fn check_kernel_scopes(&self, origin: &str) -> Result<(), PolicyError> {
+        if self.kernel.rules.is_empty() {
+            return Ok(());
+        }
+        let mut scopes = self.kernel_scopes();
+        for facts in [WorkloadFacts::host(), WorkloadFacts::unclassified()] {
+            let rules = scopes
+                .rules_for(&facts, 0)
+                .map_err(|e| PolicyError::invalid(origin, e.to_string()))?;
+            if let Some(id) =
+                rules.keys().find(|id| !self.kernel.rules.iter().any(|r| r.id == **id))
+            {
+                return Err(PolicyError::invalid(
+                    origin,
+                    format!(
+                        "{RULES_FOR_WORKLOAD} names {id}, which has no kernel section in force"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The rules of the event's kind that it triggers.
@@ -864,7 +912,14 @@ fn check_exceptions(
         if out.iter().any(|x| x.id == id) {
             return Err(PolicyError::invalid(&loc, format!("duplicate exception id `{id}`")));
         }
-        out.push(ExceptionInfo { id: id.to_string(), owner, expires, expires_ns, rules: covers });
+        out.push(ExceptionInfo {
+            id: id.to_string(),
+            owner,
+            expires,
+            expires_ns,
+            rules: covers,
+            scope: e["scope"].clone(),
+        });
     }
     Ok(out)
 }
@@ -982,6 +1037,8 @@ mod tests {
         );
         let files = [
             ("main.rego", MAIN.to_string()),
+            ("lib/kernel.rego", include_str!("../../../policies/lib/kernel.rego").to_string()),
+            ("lib/workload.rego", include_str!("../../../policies/lib/workload.rego").to_string()),
             ("rules/nc.rego", rule),
             ("config.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#.to_string()),
         ];
@@ -1073,10 +1130,16 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert_eq!(
-            err,
-            "rules/nc.rego:9: kernel.scope: \"pod\" is not \"all\", \"containers\" or \"host\""
+        assert!(
+            err.starts_with("rules/nc.rego:9: kernel.scope: \"pod\" is not \"all\", \"containers\", \"host\", a selector"),
+            "{err}"
         );
+
+        // Kernel rules need the bundle to say which workloads they apply to.
+        let mut b = bundle("kernel := {\"exec\": {\"names\": [\"nc\"]}}");
+        b.modules.retain(|f| !f.path.starts_with("lib/"));
+        let err = Policy::compile(&b).err().unwrap().to_string();
+        assert!(err.contains("data.palisade.kernel.rules_for_workload"), "{err}");
 
         let err =
             Policy::compile(&bundle("kernel := {\"exec\": {\"names\": [concat(\"\", [1])]}}"))

@@ -9,7 +9,7 @@
 //! `policies/README.md` ("Kernel enforcement").
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
@@ -47,38 +47,192 @@ pub struct UserspaceOnly {
     pub why: String,
 }
 
-/// Which processes a kernel rule applies to, by PID namespace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Which workloads a kernel rule applies to. The agent decides, per
+/// workload (cgroup), which rules it falls under by evaluating the bundle's
+/// own `data.palisade.main.kernel_rules_for_workload`; this typed form is
+/// what `policy check` validates and prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelScope {
     /// Every process.
     #[default]
     All,
-    /// Processes in a nested PID namespace.
-    Containers,
-    /// Processes in the initial PID namespace.
-    Host,
+    /// Any of these.
+    Any(Vec<ScopeTerm>),
 }
+
+/// One alternative of a kernel scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeTerm {
+    /// Processes in no container and no pod.
+    Host,
+    /// Processes in any container (or pod).
+    Containers,
+    /// Containers every key of the selector matches.
+    Selector(Selector),
+}
+
+/// Workloads selected by what the agent knows of them: every key given
+/// must match; a key with several values matches any of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Selector {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespace: Vec<String>,
+    /// matchLabels: every label must have its value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_prefix: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub container_id: Vec<String>,
+}
+
+/// The keys of a selector object (the workload keys of exception scopes).
+const SELECTOR_KEYS: &[&str] =
+    &["namespace", "pod_labels", "image", "image_prefix", "container_id"];
 
 impl KernelScope {
-    pub fn name(self) -> &'static str {
-        match self {
-            KernelScope::All => "all",
-            KernelScope::Containers => "containers",
-            KernelScope::Host => "host",
+    /// Parses `scope`: "all", "host", "containers", a selector object, or
+    /// an array of those (any of them). The error names the field.
+    fn parse(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(s) if s == "all" => Ok(KernelScope::All),
+            Value::Array(list) => {
+                if list.is_empty() {
+                    return Err("kernel.scope: an empty list selects nothing; remove the `kernel` section or name a scope".into());
+                }
+                let terms = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| ScopeTerm::parse(&format!("kernel.scope[{i}]"), v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(KernelScope::Any(terms))
+            }
+            v => Ok(KernelScope::Any(vec![ScopeTerm::parse("kernel.scope", v)?])),
         }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [KernelScope::All, KernelScope::Containers, KernelScope::Host]
-            .into_iter()
-            .find(|s| s.name() == text)
     }
 }
 
+impl ScopeTerm {
+    fn parse(at: &str, value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(s) if s == "host" => Ok(ScopeTerm::Host),
+            Value::String(s) if s == "containers" => Ok(ScopeTerm::Containers),
+            Value::Object(fields) => Selector::parse(at, fields).map(ScopeTerm::Selector),
+            v => Err(format!(
+                "{at}: {} is not \"all\", \"containers\", \"host\", a selector object ({}) or a list of them",
+                short(v),
+                SELECTOR_KEYS.join(", ")
+            )),
+        }
+    }
+}
+
+impl Selector {
+    fn parse(at: &str, fields: &serde_json::Map<String, Value>) -> Result<Self, String> {
+        if fields.is_empty() {
+            return Err(format!(
+                "{at}: an empty selector selects every container; say \"containers\" (or \"all\") if that is meant"
+            ));
+        }
+        known_fields(at, fields, SELECTOR_KEYS)?;
+        let mut selector = Selector::default();
+        for (key, value) in fields {
+            let at = format!("{at}.{key}");
+            let list = match key.as_str() {
+                "namespace" => &mut selector.namespace,
+                "image" => &mut selector.image,
+                "image_prefix" => &mut selector.image_prefix,
+                "container_id" => &mut selector.container_id,
+                _ => {
+                    selector.pod_labels = labels(&at, value)?;
+                    continue;
+                }
+            };
+            *list = one_or_more(&at, value)?;
+        }
+        Ok(selector)
+    }
+}
+
+/// A non-empty string, or a non-empty array of them.
+fn one_or_more(at: &str, value: &Value) -> Result<Vec<String>, String> {
+    let values: Vec<&Value> = match value {
+        Value::Array(list) if !list.is_empty() => list.iter().collect(),
+        Value::String(_) => vec![value],
+        v => {
+            return Err(format!(
+                "{at}: must be a string or a non-empty array of strings, not {}",
+                short(v)
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for v in values {
+        match v.as_str() {
+            Some(s) if !s.is_empty() => out.push(s.to_string()),
+            _ => return Err(format!("{at}: {} is not a non-empty string", short(v))),
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// matchLabels: an object of label -> value strings, not empty.
+fn labels(at: &str, value: &Value) -> Result<BTreeMap<String, String>, String> {
+    let Some(fields) = value.as_object().filter(|f| !f.is_empty()) else {
+        return Err(format!(
+            "{at}: must be a non-empty object of label -> value (matchLabels), not {}",
+            short(value)
+        ));
+    };
+    fields
+        .iter()
+        .map(|(label, v)| match v.as_str() {
+            Some(s) => Ok((label.clone(), s.to_string())),
+            None => Err(format!("{at}.{label}: {} is not a string", short(v))),
+        })
+        .collect()
+}
+
+/// `all`, `host`, `containers`, `namespace=payments,pod_labels{app=web}`;
+/// alternatives joined by ` or `.
 impl fmt::Display for KernelScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
+        let KernelScope::Any(terms) = self else { return f.pad("all") };
+        let shown: Vec<String> = terms.iter().map(ScopeTerm::to_string).collect();
+        f.pad(&shown.join(" or "))
+    }
+}
+
+impl fmt::Display for ScopeTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ScopeTerm::Host => return f.write_str("host"),
+            ScopeTerm::Containers => return f.write_str("containers"),
+            ScopeTerm::Selector(s) => s,
+        };
+        let mut parts = Vec::new();
+        for (key, values) in [
+            ("namespace", &s.namespace),
+            ("image", &s.image),
+            ("image_prefix", &s.image_prefix),
+            ("container_id", &s.container_id),
+        ] {
+            if !values.is_empty() {
+                parts.push(format!("{key}={}", values.join("|")));
+            }
+        }
+        if !s.pod_labels.is_empty() {
+            let labels: Vec<String> =
+                s.pod_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("pod_labels{{{}}}", labels.join(",")));
+        }
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -94,10 +248,10 @@ pub struct KernelRule {
     /// The rule's action is `block` or `kill`: in audit mode a match is
     /// reported as `would_block`.
     pub blocking: bool,
-    /// The latest `expires` (ns since the Unix epoch) of the bundle's
-    /// exceptions covering this rule, expired or not; None if none does.
-    /// Until then the kernel only reports the rule's matches.
-    pub exceptions_until: Option<i128>,
+    /// The bundle's exceptions covering this rule, expired or not: each
+    /// relaxes the rule in the kernel (reported, not denied) for the
+    /// workloads its scope selects, until it expires.
+    pub carve_outs: Vec<CarveOut>,
     /// File names (last component of the real path), sorted, unique.
     pub exec_names: Vec<String>,
     /// Absolute paths, sorted, unique; resolved to (device, inode) by the agent.
@@ -107,6 +261,31 @@ pub struct KernelRule {
     pub exec_drift: bool,
     /// Deny entries, then allow entries, each sorted, unique.
     pub connect: Vec<NetMatch>,
+}
+
+/// An exception as it relaxes a kernel rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CarveOut {
+    pub exception: String,
+    /// The exception's scope as written. Its workload keys (namespace,
+    /// pod_labels, image, image_prefix, container_id) select the workloads
+    /// the kernel relaxes the rule for; its process keys (binary,
+    /// binary_prefix, actor) cannot be judged per workload and are left to
+    /// userspace; a scope without workload keys relaxes it node-wide.
+    pub scope: Value,
+    pub expires: String,
+    #[serde(skip)]
+    pub expires_ns: i128,
+}
+
+impl CarveOut {
+    /// True when the scope names no workload key: the kernel relaxes the
+    /// rule for every workload until the exception expires.
+    pub fn node_wide(&self) -> bool {
+        self.scope
+            .as_object()
+            .is_none_or(|s| !s.keys().any(|k| SELECTOR_KEYS.contains(&k.as_str())))
+    }
 }
 
 /// A destination: an address block, with ports and protocols (empty = any).
@@ -221,17 +400,22 @@ pub fn plan(
             continue;
         };
         let blocking = matches!(section.meta.action.as_str(), "block" | "kill");
-        let exceptions_until = exceptions
+        let carve_outs = exceptions
             .iter()
             .filter(|e| e.rules.iter().any(|r| r == id))
-            .map(|e| e.expires_ns)
-            .max();
+            .map(|e| CarveOut {
+                exception: e.id.clone(),
+                scope: e.scope.clone(),
+                expires: e.expires.clone(),
+                expires_ns: e.expires_ns,
+            })
+            .collect();
         plan.rules.push(KernelRule {
             id: id.clone(),
             scope: parsed.scope,
             enforce: blocking && mode == "enforce",
             blocking,
-            exceptions_until,
+            carve_outs,
             exec_names: parsed.exec_names,
             exec_paths: parsed.exec_paths,
             exec_drift: parsed.exec_drift,
@@ -270,9 +454,7 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     known_fields("kernel", fields, KERNEL_FIELDS)?;
     let scope = match fields.get("scope") {
         None => KernelScope::All,
-        Some(s) => s.as_str().and_then(KernelScope::parse).ok_or_else(|| {
-            format!("kernel.scope: {} is not \"all\", \"containers\" or \"host\"", short(s))
-        })?,
+        Some(s) => KernelScope::parse(s)?,
     };
 
     let (mut exec_names, mut exec_paths, mut exec_drift) = (Vec::new(), Vec::new(), false);
@@ -624,7 +806,7 @@ mod tests {
             }),
         )
         .unwrap();
-        assert_eq!(parsed.scope, KernelScope::Containers);
+        assert_eq!(parsed.scope, KernelScope::Any(vec![ScopeTerm::Containers]));
         assert_eq!(parsed.exec_names, ["nc", "ncat"]);
         assert_eq!(parsed.exec_paths, [PathBuf::from("/usr/bin/socat")]);
         let shown: Vec<String> = parsed
@@ -650,10 +832,48 @@ mod tests {
         assert_eq!(parsed.scope, KernelScope::All);
         assert_eq!(
             parse(&both(), &json!({"scope": "host", "exec": {"names": ["nc"]}})).unwrap().scope,
-            KernelScope::Host
+            KernelScope::Any(vec![ScopeTerm::Host])
         );
         let e = err(json!({"scope": "pods", "exec": {"names": ["nc"]}}));
-        assert_eq!(e, "kernel.scope: \"pods\" is not \"all\", \"containers\" or \"host\"");
+        assert!(
+            e.starts_with(
+                "kernel.scope: \"pods\" is not \"all\", \"containers\", \"host\", a selector object"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn workload_selectors_are_checked_and_shown() {
+        let scope = |s: Value| parse(&both(), &json!({"scope": s, "exec": {"names": ["nc"]}}));
+        let parsed = scope(json!([
+            {"namespace": ["payments", "billing"], "pod_labels": {"app": "web"}},
+            {"image_prefix": "registry.example/ci/"},
+            "host",
+        ]))
+        .unwrap();
+        assert_eq!(
+            parsed.scope.to_string(),
+            "namespace=billing|payments,pod_labels{app=web} or image_prefix=registry.example/ci/ or host"
+        );
+        let one = scope(json!({"container_id": "abc", "image": "r/x:1"})).unwrap();
+        assert_eq!(one.scope.to_string(), "image=r/x:1,container_id=abc");
+        for (bad, why) in [
+            (json!([]), "kernel.scope: an empty list selects nothing"),
+            (json!({}), "kernel.scope: an empty selector selects every container"),
+            (json!({"nmespace": "a"}), "kernel.scope.nmespace: unknown field"),
+            (
+                json!([{"namespace": 7}]),
+                "kernel.scope[0].namespace: must be a string or a non-empty array",
+            ),
+            (json!({"namespace": [""]}), "kernel.scope.namespace: \"\" is not a non-empty string"),
+            (json!({"pod_labels": {"app": 1}}), "kernel.scope.pod_labels.app: 1 is not a string"),
+            (json!({"pod_labels": ["app"]}), "kernel.scope.pod_labels: must be a non-empty object"),
+            (json!(["host", 3]), "kernel.scope[1]: 3 is not"),
+        ] {
+            let e = scope(bad.clone()).expect_err("rejected");
+            assert!(e.starts_with(why), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -777,6 +997,7 @@ mod tests {
             expires: "x".into(),
             expires_ns,
             rules: rules.iter().map(|r| r.to_string()).collect(),
+            scope: json!({"namespace": "ns"}),
         }
     }
 
@@ -809,7 +1030,10 @@ mod tests {
         let got: Vec<(&str, bool, bool, Option<i128>)> = plan
             .rules
             .iter()
-            .map(|r| (r.id.as_str(), r.enforce, r.blocking, r.exceptions_until))
+            .map(|r| {
+                let until = r.carve_outs.iter().map(|c| c.expires_ns).max();
+                (r.id.as_str(), r.enforce, r.blocking, until)
+            })
             .collect();
         assert_eq!(
             got,
@@ -827,7 +1051,7 @@ mod tests {
 
         // The global mode when the rule has no entry.
         let plan2 = super::plan(&sections[..1], &json!({"mode": "audit"}), &[]).unwrap();
-        assert_eq!((plan2.rules[0].enforce, plan2.rules[0].exceptions_until), (false, None));
+        assert_eq!((plan2.rules[0].enforce, plan2.rules[0].carve_outs.is_empty()), (false, true));
 
         // An off rule's section is still checked.
         let bad =

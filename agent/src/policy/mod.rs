@@ -19,6 +19,7 @@ pub mod pool;
 pub mod reload;
 pub mod testing;
 pub mod triggers;
+pub mod workloads;
 
 use thiserror::Error;
 

@@ -93,6 +93,12 @@ test_ls_does_not if {
 }
 "#;
 
+/// What the kernel enforces per workload, and the workload scope keys: the
+/// baseline's own modules (one source), which every bundle with kernel
+/// rules needs.
+pub const KERNEL_LIB: &str = include_str!("../../../policies/lib/kernel.rego");
+pub const WORKLOAD_LIB: &str = include_str!("../../../policies/lib/workload.rego");
+
 pub const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
 
 /// A bundle in a fresh temporary directory, removed on drop.
@@ -104,7 +110,9 @@ impl TempBundle {
             std::env::temp_dir().join(format!("palisade-policy-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
         let b = TempBundle(dir);
+        b.write("lib/kernel.rego", KERNEL_LIB).write("lib/workload.rego", WORKLOAD_LIB);
         b.write("main.rego", MAIN)
             .write("rules/nc.rego", NC_RULE)
             .write("rules/nc_test.rego", NC_TEST);

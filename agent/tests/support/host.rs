@@ -33,3 +33,27 @@ pub fn fresh_hex(len: usize) -> String {
         format!("{:08x}{:016x}{:04x}", std::process::id(), nanos, COUNTER.fetch_add(1, Relaxed));
     seed.chars().cycle().take(len).collect()
 }
+
+/// Removes whatever an earlier test left pinned, before and after each test.
+pub struct CleanKernel;
+
+impl CleanKernel {
+    pub fn new() -> Self {
+        let out = unload();
+        assert!(out.status.success(), "unload: {}", String::from_utf8_lossy(&out.stderr));
+        CleanKernel
+    }
+}
+
+impl Drop for CleanKernel {
+    fn drop(&mut self) {
+        let _ = unload();
+    }
+}
+
+fn unload() -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("unload")
+        .output()
+        .expect("palisade runs")
+}

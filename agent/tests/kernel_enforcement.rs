@@ -20,7 +20,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{Agent, WAIT, bundle::TempBundle, str_of};
+use support::{Agent, WAIT, bundle::TempBundle, host::CleanKernel, rfc3339_in, str_of};
 
 const RULE_ID: &str = "T-KERNEL";
 const DENIED_V4_PORT: u16 = 47_001;
@@ -67,23 +67,6 @@ fn bundle(name: &str, mode: &str, denied: &[&Path]) -> TempBundle {
 
 fn palisade(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_palisade")).args(args).output().expect("palisade runs")
-}
-
-/// Removes whatever an earlier test left pinned, before and after each test.
-struct CleanKernel;
-
-impl CleanKernel {
-    fn new() -> Self {
-        let out = palisade(&["unload"]);
-        assert!(out.status.success(), "unload: {}", String::from_utf8_lossy(&out.stderr));
-        CleanKernel
-    }
-}
-
-impl Drop for CleanKernel {
-    fn drop(&mut self) {
-        let _ = palisade(&["unload"]);
-    }
 }
 
 fn probe() -> Value {
@@ -396,35 +379,15 @@ fn a_policy_change_swaps_the_kernel_rules() {
     assert_eq!(run_shell_writing(&two.denied(), &two.out("b")), expected);
 }
 
-/// `now + secs` as RFC 3339 UTC (days-to-civil, Howard Hinnant's algorithm).
-fn rfc3339_in(secs: u64) -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-        + secs;
-    let (days, rem) = ((t / 86_400) as i64, t % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[test]
 fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_again() {
     let _clean = CleanKernel::new();
     let bins = Binaries::new("exception");
     let b = bundle("exception", "enforce", &[&bins.denied()]);
-    // The exception's scope cannot be judged in the hook, so while it is in
-    // force the kernel only reports the rule's matches.
+    // An exception whose scope names no workload (`{}`) carves the rule
+    // out for every workload: while it is in force the kernel only reports
+    // the rule's matches. (kernel_workloads.rs has exceptions that open one
+    // workload and nothing else.)
     let exception = |expires: &str| {
         format!(
             r#"{{"palisade": {{"exceptions": [{{"id": "EX-KERNEL", "rules": ["{RULE_ID}"], "scope": {{}}, "owner": "sre@example.com", "reason": "migration window", "expires": "{expires}"}}]}}}}"#
@@ -432,7 +395,7 @@ fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_ag
     };
     b.write("exceptions.json", &exception(&rfc3339_in(3600)));
     let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
-    let line = agent.wait_for_log("an exception to this kernel-enforced rule is in force");
+    let line = agent.wait_for_log("an exception carves this kernel rule out");
     assert!(line.contains(RULE_ID), "{line}");
     let expected = stopped_outcome(&exec_mechanism());
     assert_eq!(run_shell_writing(&bins.denied(), &bins.out("during")), Outcome::Ran);

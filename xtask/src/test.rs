@@ -1,0 +1,120 @@
+//! `cargo xtask test`: every check and test, in phases, each timed.
+//!
+//! Tests are split by what they need. The kernel tests
+//! (`agent/tests/kernel_*.rs`) load the real programs into the running
+//! kernel; they share its hooks and the pinned maps, so they run one at a
+//! time, and they are the only tests the 6.1 VM runs. Everything else (unit
+//! tests, the policy CLI, OPA parity) touches no kernel and runs in parallel.
+//!
+//! The run has a time budget (README, "Tests"). Going over it is not a
+//! failure, since these machines are shared and noisy, but it is printed
+//! loudly with every phase's time, so growth is seen at the commit that
+//! causes it.
+
+use std::{
+    fs,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+
+use crate::{cmd, manifests, setup, smoke, vm};
+
+/// The whole run on a machine whose toolchain is already set up.
+const BUDGET: Duration = Duration::from_secs(15 * 60);
+/// The whole run on a fresh machine, installing the toolchain included.
+const BUDGET_FRESH: Duration = Duration::from_secs(25 * 60);
+/// Integration tests whose file name starts with this load eBPF programs.
+pub const KERNEL_TEST_PREFIX: &str = "kernel_";
+
+pub fn run() -> anyhow::Result<()> {
+    let mut phases = Phases::default();
+    phases.time("setup", setup::run)?;
+    phases.time("fmt and clippy", || {
+        cmd::cargo(&["fmt", "--all", "--check"])?;
+        cmd::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+    })?;
+    phases.time("deploy manifests", manifests::validate)?;
+    let (kernel, userspace) = integration_tests()?;
+    phases.time("build tests", || cmd::cargo(&["test", "--workspace", "--no-run"]))?;
+    phases.time("userspace tests (parallel)", || {
+        // The eBPF crate builds for another target (agent/build.rs) and has no tests.
+        let mut args = vec!["test", "--workspace", "--exclude", "palisade-ebpf", "--lib", "--bins"];
+        for name in &userspace {
+            args.extend(["--test", name]);
+        }
+        cmd::cargo(&args)
+    })?;
+    phases.time("kernel tests (one at a time)", || {
+        let mut args = vec!["test", "--workspace"];
+        for name in &kernel {
+            args.extend(["--test", name]);
+        }
+        args.extend(["--", "--test-threads=1"]);
+        cmd::cargo(&args)
+    })?;
+    phases.time("image smoke test", smoke::run)?;
+    phases.time("kernel tests in the 6.1 VM", vm::run)?;
+    phases.report();
+    Ok(())
+}
+
+/// The agent's integration tests by name: (kernel, userspace).
+fn integration_tests() -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let dir = cmd::workspace_root().join("agent/tests");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names.into_iter().partition(|n| n.starts_with(KERNEL_TEST_PREFIX)))
+}
+
+#[derive(Default)]
+struct Phases {
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    /// Runs one phase; on failure, says which, after the times so far.
+    fn time(
+        &mut self,
+        name: &'static str,
+        phase: impl FnOnce() -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        eprintln!("xtask test: {name}");
+        let started = Instant::now();
+        let result = phase();
+        self.done.push((name, started.elapsed()));
+        if result.is_err() {
+            self.report();
+        }
+        result.with_context(|| format!("phase `{name}` failed"))
+    }
+
+    fn report(&self) {
+        eprintln!("xtask test: time per phase");
+        for (name, took) in &self.done {
+            eprintln!("  {:>7.1} s  {name}", took.as_secs_f64());
+        }
+        let total: Duration = self.done.iter().map(|(_, d)| *d).sum();
+        let setup = self.done.iter().find(|(n, _)| *n == "setup").map_or(Duration::ZERO, |p| p.1);
+        eprintln!("  {:>7.1} s  total", total.as_secs_f64());
+        // Setup that took more than a minute installed the toolchain.
+        let (budget, which) = if setup > Duration::from_secs(60) {
+            (BUDGET_FRESH, "a fresh machine")
+        } else {
+            (BUDGET, "a machine already set up")
+        };
+        if total > budget {
+            let bar = "!".repeat(72);
+            eprintln!(
+                "{bar}\nxtask test: OVER BUDGET: {:.1} min, the budget on {which} is {} min \
+                 (README, \"Tests\"). Find the phase that grew and make it pay for itself.\n{bar}",
+                total.as_secs_f64() / 60.0,
+                budget.as_secs() / 60
+            );
+        }
+    }
+}
