@@ -147,6 +147,11 @@ impl Triggered {
 struct Sources {
     modules: Vec<OwnedModule>,
     samples: Vec<serde_json::Value>,
+    /// Cross-check each RVM program against the interpreter on the samples
+    /// before using it. Off for the embedded baseline: its tests run the
+    /// same checks on policies/ (`policy check policies`), and repeating
+    /// them at every start cost seconds on a slow machine.
+    cross_check: bool,
 }
 
 struct OwnedModule {
@@ -243,6 +248,7 @@ impl Policy {
                 })
                 .collect(),
             samples: bundle.samples.clone(),
+            cross_check: !bundle.embedded,
         };
         let mut notes = Vec::new();
         let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
@@ -481,6 +487,7 @@ impl Sources {
         });
         let kind = if kind.is_empty() { OTHER_KINDS } else { kind };
         let compiled = compile_program(chosen.map(|m| (m.path.as_str(), m.judged.as_str())), data)?;
+        let samples = if self.cross_check { samples } else { &[] };
         Ok(choose_runner(kind, compiled, samples, data))
     }
 }
