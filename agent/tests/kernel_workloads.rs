@@ -257,3 +257,35 @@ fn pod_labels_from_the_api_server_put_a_workload_in_a_rules_scope() {
     assert_eq!(run_in(&other), Outcome::Ran, "a pod without the label is out of scope");
     assert_eq!(run_on_host(&s.host_tool), Outcome::Ran, "the host is out of scope");
 }
+
+/// `unshare --pid --fork` puts a host process in a nested PID namespace;
+/// by PID namespace it would look like a container and leave a host-scoped
+/// rule. Its cgroup is the host's, registered as such: it stays in scope.
+/// Needs no runc: runs in the VM too.
+#[test]
+fn a_host_process_in_a_new_pid_namespace_stays_in_the_hosts_scope() {
+    let _clean = support::host::CleanKernel::new();
+    let scratch = Scratch::new("scoped-unshare");
+    let tool = scratch.0.join(TOOL);
+    std::fs::copy("/usr/bin/true", &tool).expect("copy true");
+    let b = scoped_bundle("scoped-unshare", r#""host""#, 1);
+    let _agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    assert_eq!(run_on_host(&tool), Outcome::Stopped, "the host is in the rule's scope");
+    for args in [&["--pid", "--fork"][..], &["--user", "--map-root-user", "--pid", "--fork"]] {
+        // A shell in the new PID namespace runs the tool and says how it
+        // ended: 137 (SIGKILL at exec), 126 (EPERM from BPF-LSM), 0 (ran).
+        let out = Command::new("/usr/bin/unshare")
+            .args(args)
+            .args(["/bin/sh", "-c", r#""$0"; echo rc=$?"#])
+            .arg(&tool)
+            .output()
+            .expect("unshare");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("rc=137") || text.contains("rc=126"),
+            "unshare {args:?} {TOOL} escaped the host's scope: {}: {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -43,6 +43,8 @@ enum Which {
         /// `--agent-arg=--sink=file,path=/tmp/e.jsonl` to measure a sink.
         #[arg(long = "agent-arg", allow_hyphen_values = true)]
         agent_args: Vec<String>,
+        #[command(flatten)]
+        setup: Setup,
     },
     /// TCP connect+close to a loopback listener, without and with the agent.
     Connect {
@@ -52,6 +54,8 @@ enum Which {
         /// Connects per half-round.
         #[arg(long, default_value_t = 5000)]
         iterations: u32,
+        #[command(flatten)]
+        setup: Setup,
     },
     /// Policy evaluation: the baseline bundle over its sample corpus (mostly
     /// attacks) and over a node's recorded activity (xtask/bench/), in
@@ -64,11 +68,86 @@ enum Which {
     },
 }
 
+/// What the exec and connect benches run against.
+#[derive(Debug, clap::Args)]
+struct Setup {
+    /// The agent binary to measure (e.g. one built from another commit,
+    /// for an A/B between versions). Default: this tree's release build.
+    #[arg(long, value_name = "PATH")]
+    agent_bin: Option<PathBuf>,
+    /// Make this many cgroups (workloads the agent tracks) under the cgroup
+    /// v2 root first, and run the measured loop from inside the last one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    workloads: u32,
+}
+
+impl Setup {
+    fn agent(&self) -> anyhow::Result<PathBuf> {
+        match &self.agent_bin {
+            Some(bin) => Ok(bin.clone()),
+            None => {
+                cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+                Ok(cmd::workspace_root().join("target/release/palisade"))
+            }
+        }
+    }
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Which::Exec { rounds, iterations, agent_args } => exec(rounds, iterations, &agent_args),
-        Which::Connect { rounds, iterations } => connect(rounds, iterations),
+        Which::Exec { rounds, iterations, agent_args, setup } => {
+            let _workloads = Workloads::make(setup.workloads)?;
+            exec(rounds, iterations, &agent_args, &setup.agent()?)
+        }
+        Which::Connect { rounds, iterations, setup } => {
+            let _workloads = Workloads::make(setup.workloads)?;
+            connect(rounds, iterations, &setup.agent()?)
+        }
         Which::Policy { rounds } => policy(rounds),
+    }
+}
+
+/// Cgroups made for a bench, this process moved into the last one; undone
+/// when dropped.
+struct Workloads {
+    root: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl Workloads {
+    fn make(n: u32) -> anyhow::Result<Self> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading mounts")?;
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .context("no cgroup v2 mount")?;
+        let mut made = Vec::new();
+        for i in 0..n {
+            let dir = root.join(format!("palisade-bench-{i}"));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            made.push(dir);
+        }
+        if let Some(last) = made.last() {
+            std::fs::write(last.join("cgroup.procs"), std::process::id().to_string())
+                .context("moving the bench into its cgroup")?;
+            eprintln!("bench: {n} cgroups made; measuring from {}", last.display());
+        }
+        Ok(Self { root, made })
+    }
+}
+
+impl Drop for Workloads {
+    fn drop(&mut self) {
+        if self.made.is_empty() {
+            return;
+        }
+        let _ = std::fs::write(self.root.join("cgroup.procs"), std::process::id().to_string());
+        for dir in &self.made {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -204,10 +283,8 @@ fn exec_loop(binary: &str, iterations: u32) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn exec(rounds: u32, iterations: u32, agent_args: &[String]) -> anyhow::Result<()> {
-    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+fn exec(rounds: u32, iterations: u32, agent_args: &[String], bin: &Path) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
-    let bin = root.join("target/release/palisade");
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("exec-events.jsonl");
@@ -223,7 +300,7 @@ fn exec(rounds: u32, iterations: u32, agent_args: &[String]) -> anyhow::Result<(
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = exec_loop(binary, iterations)?;
-        let agent = RunningAgent::start(&bin, &events_path, agent_args)?;
+        let agent = RunningAgent::start(bin, &events_path, agent_args)?;
         let cpu_before = agent.cpu_time()?;
         let b = exec_loop(binary, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;
@@ -433,10 +510,8 @@ fn connect_loop(listener: &std::net::TcpListener, iterations: u32) -> anyhow::Re
     Ok(start.elapsed())
 }
 
-fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
-    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+fn connect(rounds: u32, iterations: u32, bin: &Path) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
-    let bin = root.join("target/release/palisade");
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("connect-events.jsonl");
@@ -450,7 +525,7 @@ fn connect(rounds: u32, iterations: u32) -> anyhow::Result<()> {
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = connect_loop(&listener, iterations)?;
-        let agent = RunningAgent::start(&bin, &events_path, &[])?;
+        let agent = RunningAgent::start(bin, &events_path, &[])?;
         let cpu_before = agent.cpu_time()?;
         let b = connect_loop(&listener, iterations)?;
         agent_cpu += agent.cpu_time()? - cpu_before;

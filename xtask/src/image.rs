@@ -1,5 +1,7 @@
 //! `cargo xtask image`: the container image, built offline from this
-//! workspace's release build. No base image: `deploy/image/Containerfile`
+//! workspace's release build (the smoke test builds it from the debug
+//! build, which `cargo xtask test` has already compiled: the same code,
+//! without a third compilation of the whole tree). No base image: `deploy/image/Containerfile`
 //! starts `FROM scratch` and copies a root filesystem staged here with the
 //! `palisade` binary, the shared libraries `ldd` names for it, and the
 //! baseline bundle. buildah (a Debian package) builds it into the local
@@ -24,8 +26,19 @@ pub fn reference() -> String {
 }
 
 /// Builds the image; returns the OCI archive's path.
-pub fn build() -> anyhow::Result<PathBuf> {
-    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+/// Which build of the agent goes into the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Release,
+    Debug,
+}
+
+pub fn build(profile: Profile) -> anyhow::Result<PathBuf> {
+    let (flags, dir): (&[&str], _) = match profile {
+        Profile::Release => (&["--release"], "release"),
+        Profile::Debug => (&[], "debug"),
+    };
+    cmd::cargo(&[&["build", "--package", "palisade-agent"], flags].concat())?;
     let root = cmd::workspace_root();
     let out = root.join("target/image");
     let context = out.join("context");
@@ -33,7 +46,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
         std::fs::remove_dir_all(&context).context("clearing the image context")?;
     }
     let rootfs = context.join("rootfs");
-    let binary = root.join("target/release/palisade");
+    let binary = root.join("target").join(dir).join("palisade");
     copy_into(&rootfs, &binary, Path::new("/usr/bin/palisade"))?;
     for lib in shared_libraries(&binary)? {
         copy_into(&rootfs, &lib, &lib)?;

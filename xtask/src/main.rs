@@ -85,7 +85,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Image => {
             setup::run()?;
-            image::build().map(|_| ())
+            image::build(image::Profile::Release).map(|_| ())
         }
         Command::Smoke => {
             setup::run()?;

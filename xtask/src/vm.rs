@@ -85,6 +85,40 @@ const DONE_MARKER: &str = "PALISADE-VM-DONE";
 const TEST_MARKER: &str = "PALISADE-VM-TEST ";
 
 pub fn run() -> anyhow::Result<()> {
+    prepare()?.boot(Console::Terminal)
+}
+
+/// The running qemu's pid (0: none), for [`abort`].
+static QEMU_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Kills the VM if one is running (its boot then fails).
+pub fn abort() {
+    let pid = QEMU_PID.load(std::sync::atomic::Ordering::Acquire);
+    if pid != 0 {
+        // SAFETY: kill(2) on qemu's pid, our child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+/// Where the VM's console goes besides `target/vm/console.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    Terminal,
+    /// The log only: the run goes on beside other output.
+    LogOnly,
+}
+
+/// A VM ready to boot: the kernel, and an initramfs holding the built tests.
+pub struct Prepared {
+    vmlinuz: PathBuf,
+    initramfs: PathBuf,
+    log: PathBuf,
+    tests: Vec<TestBinary>,
+}
+
+/// Builds the tests (cargo's lock is taken here, not while the VM runs)
+/// and writes the initramfs.
+pub fn prepare() -> anyhow::Result<Prepared> {
     let dir = cmd::workspace_root().join("target/vm");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let vmlinuz = kernel(&dir)?;
@@ -92,13 +126,19 @@ pub fn run() -> anyhow::Result<()> {
     let build = build_tests()?;
     let initramfs = dir.join("initramfs.cpio");
     write_initramfs(&build, &overlay, &initramfs)?;
-    let log = dir.join("console.log");
-    let console = boot(&vmlinuz, &initramfs, &log)?;
-    report_slowest(&console);
-    let release = verdict(&console, &build.tests)
-        .map_err(|e| anyhow::anyhow!("{e}; the console output is in {}", log.display()))?;
-    println!("vm: {} test binaries passed on {release}", build.tests.len());
-    Ok(())
+    Ok(Prepared { vmlinuz, initramfs, log: dir.join("console.log"), tests: build.tests })
+}
+
+impl Prepared {
+    /// Boots the VM, runs every test binary, and checks every one passed.
+    pub fn boot(self, console: Console) -> anyhow::Result<()> {
+        let lines = boot(&self.vmlinuz, &self.initramfs, &self.log, console)?;
+        report_slowest(&lines);
+        let release = verdict(&lines, &self.tests)
+            .map_err(|e| anyhow::anyhow!("{e}; the console output is in {}", self.log.display()))?;
+        println!("vm: {} test binaries passed on {release}", self.tests.len());
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------- kernel
@@ -641,7 +681,12 @@ fn sh_quote(path: &Path) -> String {
 
 /// Boots the VM and returns its console lines; streams them to the terminal
 /// and to `log` meanwhile.
-fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path) -> anyhow::Result<Vec<String>> {
+fn boot(
+    vmlinuz: &Path,
+    initramfs: &Path,
+    log: &Path,
+    console: Console,
+) -> anyhow::Result<Vec<String>> {
     eprintln!(
         "vm: booting {} under software emulation; console in {}",
         vmlinuz.display(),
@@ -668,9 +713,11 @@ fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path) -> anyhow::Result<Vec<Stri
             }
             _ => anyhow::Error::new(e).context("cannot start qemu-system-x86_64"),
         })?;
+    QEMU_PID.store(qemu.id(), std::sync::atomic::Ordering::Release);
     let stdout = qemu.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || tee_lines(stdout, log_file));
+    let reader = std::thread::spawn(move || tee_lines(stdout, log_file, console));
     let status = wait_or_kill(&mut qemu, TIMEOUT);
+    QEMU_PID.store(0, std::sync::atomic::Ordering::Release);
     let lines = reader.join().expect("console reader panicked")?;
     let status = status?;
     if !status.success() {
@@ -680,7 +727,7 @@ fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path) -> anyhow::Result<Vec<Stri
 }
 
 /// Copies the console to the terminal and `log`, returning its lines.
-fn tee_lines(console: impl Read, log: File) -> anyhow::Result<Vec<String>> {
+fn tee_lines(console: impl Read, log: File, to: Console) -> anyhow::Result<Vec<String>> {
     let mut console = BufReader::new(console);
     let mut log = BufWriter::new(log);
     let mut terminal = io::stdout();
@@ -692,8 +739,11 @@ fn tee_lines(console: impl Read, log: File) -> anyhow::Result<Vec<String>> {
             break;
         }
         // Best effort on the terminal (it may be gone); the log must work.
-        let _ = terminal.write_all(&line).and_then(|()| terminal.flush());
+        if to == Console::Terminal {
+            let _ = terminal.write_all(&line).and_then(|()| terminal.flush());
+        }
         log.write_all(&line).context("cannot write the console log")?;
+        log.flush().context("cannot write the console log")?;
         lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
     }
     log.flush().context("cannot write the console log")?;

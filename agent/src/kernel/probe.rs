@@ -196,6 +196,29 @@ pub fn probe() -> Probe {
     let sock_addr_ok = matches!(sock_addr, Ok(true));
     add("cgroup_sock_addr", sock_addr_ok, outcome(&sock_addr.map_err(|e| chain(&e))));
 
+    // Kernel rules scoped to workloads: each hook reads its caller's cgroup
+    // (and, for a cgroup not registered yet, its ancestors').
+    let ancestors = [ProgramType::TracePoint, ProgramType::CgroupSockAddr].map(|p| {
+        is_helper_supported(p, BpfHelper::BPF_FUNC_get_current_ancestor_cgroup_id)
+            .map_err(|e| chain(&e))
+    });
+    let ancestors_ok = ancestors.iter().all(|r| matches!(r, Ok(true)));
+    add(
+        "workload_scopes",
+        ancestors_ok && cgroup2.is_some(),
+        if cgroup2.is_none() {
+            "no cgroup v2 mount: kernel rules cannot tell workloads apart".into()
+        } else if ancestors_ok {
+            "bpf_get_current_cgroup_id and bpf_get_current_ancestor_cgroup_id in the exec and sock_addr hooks: kernel rules and exceptions per namespace, labels, image, container".into()
+        } else {
+            format!(
+                "bpf_get_current_ancestor_cgroup_id: tracepoint {}, cgroup sock_addr {}",
+                outcome(&ancestors[0]),
+                outcome(&ancestors[1])
+            )
+        },
+    );
+
     let (exec, exec_why) = if lsm_active && lsm_prog_ok && btf {
         (mechanism::BPF_LSM, "BPF-LSM is active: bprm_check_security fails the exec with EPERM")
     } else if signal_ok {
