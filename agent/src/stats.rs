@@ -12,7 +12,7 @@ use std::{
 
 use palisade_common::kind;
 
-use crate::export::SinkStats;
+use crate::{export::SinkStats, policy::decision::Action};
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -25,8 +25,8 @@ pub struct Stats {
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],
     /// Records that failed to decode.
     pub decode_errors: AtomicU64,
-    /// Decisions with a match, by resulting action (see [`ACTIONS`]).
-    pub decisions: [AtomicU64; ACTIONS.len()],
+    /// Decisions with a match, by resulting action (see [`Action::ALL`]).
+    pub decisions: [AtomicU64; Action::ALL.len()],
     /// Evaluations that failed (errors, limits).
     pub eval_errors: AtomicU64,
     /// Matches suppressed by an exception.
@@ -83,9 +83,6 @@ impl Histogram {
     }
 }
 
-/// Decision actions, in the order of [`Stats::decisions`].
-pub const ACTIONS: [&str; 4] = ["allow", "alert", "block", "kill"];
-
 impl Stats {
     pub fn count_record(&self, kind: u32) {
         if let Some(c) = self.records.get(kind as usize) {
@@ -93,10 +90,8 @@ impl Stats {
         }
     }
 
-    pub fn count_decision(&self, action: &str) {
-        if let Some(i) = ACTIONS.iter().position(|a| *a == action) {
-            self.decisions[i].fetch_add(1, Relaxed);
-        }
+    pub fn count_decision(&self, action: Action) {
+        self.decisions[action as usize].fetch_add(1, Relaxed);
     }
 
     pub fn count_rule(&self, rule: &str, action: &str) {
@@ -118,7 +113,11 @@ impl Stats {
 
     /// Decisions with a match, by action.
     pub fn decisions_by_action(&self) -> Vec<(&'static str, u64)> {
-        ACTIONS.iter().zip(&self.decisions).map(|(a, c)| (*a, c.load(Relaxed))).collect()
+        Action::ALL
+            .iter()
+            .zip(&self.decisions)
+            .map(|(a, c)| (a.as_str(), c.load(Relaxed)))
+            .collect()
     }
 
     pub fn kernel_drops_total(&self) -> u64 {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::{
     container::{Container, Identity, Pod},
     drift::{self, Drift},
+    policy::decision::Decision,
     process::table::{Ancestor, ProcessInfo, ProcessTable},
     sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, Net},
 };
@@ -91,7 +92,7 @@ pub struct Event {
     pub bundle: Option<String>,
     /// The policy's decision, when a rule matched (or an exception applied).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<serde_json::Value>,
+    pub decision: Option<Decision>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

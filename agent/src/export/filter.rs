@@ -5,6 +5,8 @@
 
 use palisade_common::kind;
 
+use crate::policy::decision::Decision;
+
 /// What a filter looks at, taken from the record once.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
@@ -14,6 +16,8 @@ pub struct Facts<'a> {
     /// Highest severity among the matched rules, as an index of
     /// [`SEVERITIES`]; `None` when nothing matched.
     pub severity: Option<u8>,
+    /// The record's decision, for the formats that map it (OCSF).
+    pub decision: Option<&'a Decision>,
 }
 
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
@@ -91,9 +95,12 @@ pub fn severity_index(name: &str) -> Option<u8> {
 mod tests {
     use super::*;
 
-    const EXEC: Facts = Facts { kind: "process_exec", alert: false, severity: None };
-    const HIGH: Facts = Facts { kind: "process_exec", alert: true, severity: Some(2) };
-    const AUDIT: Facts = Facts { kind: "exception_used", alert: false, severity: None };
+    const EXEC: Facts =
+        Facts { kind: "process_exec", alert: false, severity: None, decision: None };
+    const HIGH: Facts =
+        Facts { kind: "process_exec", alert: true, severity: Some(2), decision: None };
+    const AUDIT: Facts =
+        Facts { kind: "exception_used", alert: false, severity: None, decision: None };
 
     #[test]
     fn terms_admit_what_they_name() {

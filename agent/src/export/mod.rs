@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::policy::decision::Decision;
+
 pub use filter::Facts;
 pub use spec::SinkSpec;
 use spec::{Format, SinkKind};
@@ -143,7 +145,7 @@ impl Exporter {
                 }
                 Format::Ocsf => ocsf.get_or_insert_with(|| {
                     let value = serde_json::to_value(record).unwrap_or(Value::Null);
-                    serde_json::to_vec(&ocsf::convert(&value)).unwrap_or_default()
+                    serde_json::to_vec(&ocsf::convert(&value, facts.decision)).unwrap_or_default()
                 }),
             };
             route.write(line);
@@ -251,7 +253,7 @@ impl Route {
 }
 
 /// The filter's view of a record: its kind and its decision.
-pub fn facts<'a>(kind: &'a str, decision: Option<&Value>) -> Facts<'a> {
-    let matched = decision.and_then(|d| d["matched"].as_array()).is_some_and(|m| !m.is_empty());
-    Facts { kind, alert: matched, severity: decision.and_then(ocsf::highest_severity) }
+pub fn facts<'a>(kind: &'a str, decision: Option<&'a Decision>) -> Facts<'a> {
+    let matched = decision.is_some_and(|d| !d.matched.is_empty());
+    Facts { kind, alert: matched, severity: decision.and_then(ocsf::highest_severity), decision }
 }

@@ -8,14 +8,15 @@
 use serde_json::{Map, Value, json};
 
 use super::filter::severity_index;
+use crate::policy::{decision::Decision, enforce::Effect};
 
 pub const VERSION: &str = "1.1.0";
 
 const PROCESS_ACTIVITY: u64 = 1007;
 const NETWORK_ACTIVITY: u64 = 4001;
 
-/// Converts one native record.
-pub fn convert(record: &Value) -> Value {
+/// Converts one native record, whose decision is `decision`.
+pub fn convert(record: &Value, decision: Option<&Decision>) -> Value {
     let kind = record["kind"].as_str().unwrap_or("");
     let (class_uid, class_name, category_uid, category_name, activity_id, activity_name) =
         match kind {
@@ -26,7 +27,7 @@ pub fn convert(record: &Value) -> Value {
                 (PROCESS_ACTIVITY, "Process Activity", 1, "System Activity", 2, "Terminate")
             }
             "network_connect" | "network_accept" | "network_listen" => {
-                let (id, name) = network_activity(record);
+                let (id, name) = network_activity(record, decision);
                 (NETWORK_ACTIVITY, "Network Activity", 4, "Network Activity", id, name)
             }
             _ => (0, "Base Event", 0, "Uncategorized", 99, "Other"),
@@ -53,8 +54,7 @@ pub fn convert(record: &Value) -> Value {
     );
     out.insert("device".into(), json!({"hostname": record["node"], "type_id": 0}));
     let process = process(&record["process"], record);
-    let decision = &record["decision"];
-    let severity = highest_severity(decision);
+    let severity = decision.and_then(highest_severity);
     out.insert("severity_id".into(), json!(severity.map_or(1, |s| u64::from(s) + 2)));
     match class_uid {
         PROCESS_ACTIVITY => {
@@ -93,7 +93,7 @@ pub fn convert(record: &Value) -> Value {
     if let Some(container) = container(record) {
         out.insert("container".into(), container);
     }
-    if decision.is_object() {
+    if let Some(decision) = decision {
         security_control(&mut out, decision);
     }
     let mut unmapped = Map::new();
@@ -110,9 +110,9 @@ pub fn convert(record: &Value) -> Value {
     Value::Object(out)
 }
 
-fn network_activity(record: &Value) -> (u64, &'static str) {
+fn network_activity(record: &Value, decision: Option<&Decision>) -> (u64, &'static str) {
     let denied =
-        record.pointer("/decision/enforcement/result").and_then(Value::as_str) == Some("denied");
+        decision.and_then(|d| d.enforcement.as_ref()).is_some_and(|e| e.result == Effect::Denied);
     match (record["kind"].as_str(), record.pointer("/network/result").and_then(Value::as_str)) {
         _ if denied => (5, "Refuse"),
         (Some("network_listen"), _) => (99, "Listen"),
@@ -180,20 +180,17 @@ fn endpoint(ip: &Value, port: &Value) -> Value {
 }
 
 /// The Security Control profile: what was done, and the ATT&CK techniques.
-fn security_control(out: &mut Map<String, Value>, decision: &Value) {
-    let enforced = decision.pointer("/enforcement/result").and_then(Value::as_str);
+fn security_control(out: &mut Map<String, Value>, decision: &Decision) {
+    let enforced = decision.enforcement.as_ref().map(|e| e.result);
     let (action_id, disposition_id) = match enforced {
-        Some("denied") | Some("killed") => (2, 2),
-        _ if decision["matched"].as_array().is_some_and(|m| !m.is_empty()) => (1, 15),
+        Some(Effect::Denied | Effect::Killed) => (2, 2),
+        _ if !decision.matched.is_empty() => (1, 15),
         _ => (1, 1),
     };
     out.insert("action_id".into(), json!(action_id));
     out.insert("disposition_id".into(), json!(disposition_id));
-    let attacks: Vec<Value> = decision["matched"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["mitre"].as_str())
+    let attacks: Vec<Value> = (decision.matched.iter())
+        .filter_map(|m| m.mitre.as_deref())
         .map(|t| json!({"technique": {"uid": t}, "version": "14"}))
         .collect();
     if !attacks.is_empty() {
@@ -202,12 +199,8 @@ fn security_control(out: &mut Map<String, Value>, decision: &Value) {
 }
 
 /// The most severe matched rule's severity index.
-pub fn highest_severity(decision: &Value) -> Option<u8> {
-    decision["matched"]
-        .as_array()?
-        .iter()
-        .filter_map(|m| severity_index(m["severity"].as_str()?))
-        .max()
+pub fn highest_severity(decision: &Decision) -> Option<u8> {
+    decision.matched.iter().filter_map(|m| severity_index(m.severity.as_deref()?)).max()
 }
 
 /// RFC 3339 → milliseconds since the epoch.
@@ -222,6 +215,11 @@ mod tests {
 
     #[test]
     fn a_denied_connect_is_a_refused_network_activity_with_its_technique() {
+        let decision = json!({
+            "matched": [{"rule": "PAL-011", "severity": "high", "mitre": "T1552.005",
+                         "action": "block", "mode": "enforce", "message": "metadata service"}],
+            "action": "block", "enforcement": {"mechanism": "cgroup-sock-addr", "result": "denied"},
+        });
         let record = json!({
             "schema": "palisade.event/v1", "id": "ab-1", "time": "2026-11-24T13:22:32.910797240Z",
             "node": "n1", "kind": "network_connect",
@@ -230,10 +228,10 @@ mod tests {
                         "ancestors": [{"pid": 1, "binary": "/sbin/init"}]},
             "network": {"family": "ipv4", "protocol": "tcp", "direction": "outbound",
                         "daddr": "169.254.169.254", "dport": 80},
-            "decision": {"matched": [{"rule": "PAL-011", "severity": "high", "mitre": "T1552.005"}],
-                         "action": "block", "enforcement": {"result": "denied"}},
+            "decision": decision,
         });
-        let o = convert(&record);
+        let decision: Decision = serde_json::from_value(decision).unwrap();
+        let o = convert(&record, Some(&decision));
         assert_eq!(o["class_uid"], 4001);
         assert_eq!(o["type_uid"], 400105);
         assert_eq!(o["activity_name"], "Refuse");

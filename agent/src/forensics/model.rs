@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::load::Record;
+use crate::policy::decision::Decision;
 
 /// A process: one pid from one start.
 #[derive(Debug, Clone, Serialize)]
@@ -202,27 +203,26 @@ fn entries(v: &Value, pid: u64) -> Vec<Entry> {
         }
         _ => {}
     }
-    let decision = &v["decision"];
-    for m in decision["matched"].as_array().into_iter().flatten() {
-        let mut detail = format!(
-            "{} {} ({}, {}) action {}",
-            m["rule"].as_str().unwrap_or("?"),
-            m["title"].as_str().unwrap_or(""),
-            m["severity"].as_str().unwrap_or("?"),
-            m["mitre"].as_str().unwrap_or("?"),
-            decision["action"].as_str().unwrap_or("?"),
-        );
-        if decision["would_block"] == true {
-            detail += ", would block";
-        }
-        if let Some(e) = decision["enforcement"].as_object() {
-            detail += &format!(
-                ", {} by {}",
-                e.get("result").and_then(Value::as_str).unwrap_or("?"),
-                e.get("mechanism").and_then(Value::as_str).unwrap_or("?")
+    // A decision the agent did not write (it does not parse) has no
+    // alerts to show.
+    if let Ok(Some(decision)) = Option::<Decision>::deserialize(&v["decision"]) {
+        for m in &decision.matched {
+            let mut detail = format!(
+                "{} {} ({}, {}) action {}",
+                m.rule,
+                m.title.as_deref().unwrap_or(""),
+                m.severity.as_deref().unwrap_or("?"),
+                m.mitre.as_deref().unwrap_or("?"),
+                decision.action.as_str(),
             );
+            if decision.would_block() {
+                detail += ", would block";
+            }
+            if let Some(e) = &decision.enforcement {
+                detail += &format!(", {} by {}", e.result.as_str(), e.mechanism);
+            }
+            out.push(entry("alert", detail));
         }
-        out.push(entry("alert", detail));
     }
     out
 }

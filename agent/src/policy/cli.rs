@@ -11,7 +11,12 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{bundle::Bundle, compiled::Policy, testing};
+use super::{
+    bundle::Bundle,
+    compiled::Policy,
+    decision::{Action, Decision, Mode},
+    testing,
+};
 
 /// Longest event line `eval` and `replay` accept.
 pub const EVENT_LINE_MAX: usize = 1 << 20;
@@ -271,17 +276,16 @@ fn eval(dir: &Path) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for_each_event(std::io::stdin().lock(), |number, event| {
-        let line = match event
+        match event
             .map_err(|e| e.to_string())
             .and_then(|e| evaluator.eval(&e).map_err(|e| e.to_string()))
         {
-            Ok(decision) => decision,
+            Ok(decision) => serde_json::to_writer(&mut out, &decision)?,
             Err(reason) => {
                 eprintln!("palisade: line {number}: {reason}");
-                json!({"line": number, "error": reason})
+                serde_json::to_writer(&mut out, &json!({"line": number, "error": reason}))?;
             }
-        };
-        serde_json::to_writer(&mut out, &line)?;
+        }
         out.write_all(b"\n")?;
         Ok(())
     })?;
@@ -305,17 +309,32 @@ struct Change {
     id: Value,
     kind: Value,
     binary: Value,
-    before: Value,
-    after: Value,
+    before: Outcome,
+    after: Outcome,
 }
 
 /// The part of a decision a reviewer compares.
-fn outcome(decision: &Value) -> Value {
-    let rules: Vec<&Value> = decision["matched"]
-        .as_array()
-        .map(|m| m.iter().map(|r| &r["rule"]).collect())
-        .unwrap_or_default();
-    json!({"action": decision["action"], "would_block": decision["would_block"], "rules": rules})
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Outcome {
+    action: Action,
+    rules: Vec<String>,
+    would_block: Option<bool>,
+}
+
+impl Outcome {
+    fn of(decision: &Decision) -> Self {
+        Self {
+            action: decision.action,
+            rules: decision.matched.iter().map(|m| m.rule.clone()).collect(),
+            would_block: decision.would_block,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
+    }
 }
 
 fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> anyhow::Result<()> {
@@ -329,21 +348,20 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
     let mut other_counts: BTreeMap<String, RuleCounts> = BTreeMap::new();
     let (mut total, mut bad) = (0u64, 0u64);
     let mut changes = Vec::new();
-    let tally = |counts: &mut BTreeMap<String, RuleCounts>, d: &Value| {
-        for m in d["matched"].as_array().into_iter().flatten() {
-            let c = counts.entry(m["rule"].as_str().unwrap_or("?").to_string()).or_default();
+    let tally = |counts: &mut BTreeMap<String, RuleCounts>, d: &Decision| {
+        for m in &d.matched {
+            let c = counts.entry(m.rule.clone()).or_default();
             c.matched += 1;
-            let enforce = m["mode"] == "enforce";
-            let blocking = m["action"] == "block" || m["action"] == "kill";
+            let enforce = m.mode == Mode::Enforce;
+            let blocking = matches!(m.action, Action::Block | Action::Kill);
             match (enforce, blocking) {
                 (true, true) => c.enforced += 1,
                 (false, true) => c.would_block += 1,
                 _ => c.alert += 1,
             }
         }
-        for s in d["suppressed"].as_array().into_iter().flatten() {
-            counts.entry(s["rule"].as_str().unwrap_or("?").to_string()).or_default().suppressed +=
-                1;
+        for s in d.suppressed() {
+            counts.entry(s.rule.clone()).or_default().suppressed += 1;
         }
     };
     for_each_event(std::io::BufReader::new(file), |number, event| {
@@ -361,14 +379,15 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
         if let Some(other) = other_evaluator.as_mut() {
             let after = other.eval(&event)?;
             tally(&mut other_counts, &after);
-            if outcome(&decision) != outcome(&after) {
+            let (before, after) = (Outcome::of(&decision), Outcome::of(&after));
+            if before != after {
                 changes.push(Change {
                     line: number,
                     id: event["id"].clone(),
                     kind: event["kind"].clone(),
                     binary: event["process"]["binary"].clone(),
-                    before: outcome(&decision),
-                    after: outcome(&after),
+                    before,
+                    after,
                 });
             }
         }

@@ -22,6 +22,7 @@ use serde_json::json;
 use super::{
     ENTRY_POINT, PolicyError,
     bundle::Bundle,
+    decision::Decision,
     kernel_plan::{self, KernelPlan},
     one_line,
     triggers::{TriggerIndex, Triggers},
@@ -441,29 +442,25 @@ impl Policy {
         Evaluator { policy: Arc::clone(self), vms: BTreeMap::new(), triggered_vms: HashMap::new() }
     }
 
-    /// The entry point must give an object with an `action` for a benign
-    /// event of every kind: catches a main module that is undefined, or one
-    /// that blows up or loops, before the bundle goes live.
+    /// The entry point must give a decision (an object with an `action`)
+    /// for a benign event of every kind: catches a main module that is
+    /// undefined, or one that blows up or loops, before the bundle goes
+    /// live.
     fn smoke_test(self: &Arc<Self>) -> Result<(), PolicyError> {
         let mut evaluator = self.evaluator();
         let kinds: Vec<String> =
             self.by_kind.keys().cloned().chain(["process_exec".to_string()]).collect();
         for kind in kinds {
             let event = smoke_event(&kind);
-            let decision = evaluator.eval(&event).map_err(|e| {
-                PolicyError::invalid(
-                    &self.origin,
-                    format!("{ENTRY_POINT} fails on a `{kind}` event: {e}"),
-                )
-            })?;
-            if decision.get("action").and_then(|a| a.as_str()).is_none() {
-                return Err(PolicyError::invalid(
-                    &self.origin,
-                    format!(
-                        "{ENTRY_POINT} must be an object with an `action` for every event; for a `{kind}` event it gave {decision}"
+            evaluator.eval(&event).map_err(|e| {
+                let why = match e {
+                    PolicyError::NotADecision { reason, value } => format!(
+                        "{ENTRY_POINT} must be a decision (an object with an `action`, see policies/README.md) for every event; for a `{kind}` event it gave {value}: {reason}"
                     ),
-                ));
-            }
+                    e => format!("{ENTRY_POINT} fails on a `{kind}` event: {e}"),
+                };
+                PolicyError::invalid(&self.origin, why)
+            })?;
         }
         Ok(())
     }
@@ -950,9 +947,9 @@ impl Evaluator {
         &self.policy
     }
 
-    /// The decision for one event (its JSON form): the bundle's whole
+    /// The decision for one event (given as JSON): the bundle's whole
     /// decision, `actor` included, even when no rule is triggered.
-    pub fn eval(&mut self, event: &serde_json::Value) -> Result<serde_json::Value, PolicyError> {
+    pub fn eval(&mut self, event: &serde_json::Value) -> Result<Decision, PolicyError> {
         let set = self.policy.triggered(event);
         self.eval_rules(event, set)
     }
@@ -963,7 +960,7 @@ impl Evaluator {
     pub fn eval_triggered(
         &mut self,
         event: &serde_json::Value,
-    ) -> Result<Option<serde_json::Value>, PolicyError> {
+    ) -> Result<Option<Decision>, PolicyError> {
         let set = self.policy.triggered(event);
         if set.is_empty() {
             return Ok(None);
@@ -977,7 +974,7 @@ impl Evaluator {
         &mut self,
         event: &serde_json::Value,
         set: Triggered,
-    ) -> Result<serde_json::Value, PolicyError> {
+    ) -> Result<Decision, PolicyError> {
         // Read straight from the JSON: no copy of the event first.
         let input = Value::deserialize(event).map_err(|e| PolicyError::Eval(e.to_string()))?;
         let policy = &self.policy;
@@ -1004,13 +1001,13 @@ impl Evaluator {
 }
 
 /// Evaluates `input` with `runner`; `vm` is the VM kept for it, made on
-/// first use.
+/// first use. The result is read into a [`Decision`] here, once.
 fn run(
     runner: &Runner,
     vm: &mut Option<RegoVM>,
     data: &Value,
     input: Value,
-) -> Result<serde_json::Value, PolicyError> {
+) -> Result<Decision, PolicyError> {
     let result = match runner {
         Runner::Interpreter(compiled) => {
             compiled.eval_with_input(input).map_err(|e| PolicyError::Eval(one_line(&e)))?
@@ -1024,13 +1021,15 @@ fn run(
             vm.execute().map_err(|e| PolicyError::Eval(one_line(&e)))?
         }
     };
-    serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))
+    let value = serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))?;
+    Decision::deserialize(&value)
+        .map_err(|e| PolicyError::NotADecision { reason: e.to_string(), value: value.to_string() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::bundle::SourceFile;
+    use crate::policy::{bundle::SourceFile, decision::Action};
 
     const MAIN: &str =
         "package palisade.main\n\nimport rego.v1\n\ndecision := {\"action\": \"allow\"}\n";
@@ -1075,9 +1074,9 @@ mod tests {
             assert_eq!(evaluator.eval(sample).unwrap(), want, "{sample}");
             match evaluator.eval_triggered(sample).unwrap() {
                 None => {
-                    assert_eq!(want["matched"], json!([]), "{sample}");
-                    assert_eq!(want["suppressed"], json!([]), "{sample}");
-                    assert_eq!(want["action"], "allow", "{sample}");
+                    assert!(want.matched.is_empty(), "{sample}");
+                    assert_eq!(want.suppressed, Some(vec![]), "{sample}");
+                    assert_eq!(want.action, Action::Allow, "{sample}");
                     skipped += 1;
                 }
                 Some(decision) => {
@@ -1116,7 +1115,7 @@ mod tests {
             .evaluator()
             .eval(&json!({"kind": "process_exec", "process": {"binary": "/usr/bin/nc"}}))
             .unwrap();
-        assert_eq!(decision["action"], "allow", "the test main.rego allows all");
+        assert_eq!(decision.action, Action::Allow, "the test main.rego allows all");
     }
 
     #[test]

@@ -5,26 +5,53 @@
 //! decision says so. Blocking before the first instruction is the kernel's
 //! job: when a kernel hook acted, [`Enforcement::kernel`] describes it.
 
+use std::borrow::Cow;
+
 use palisade_common::enforce::mechanism;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sensor::decode::KernelVerdict;
 
-/// What happened when the agent acted on a decision.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// What happened when the agent acted on a decision. (Fields in
+/// alphabetical order: the decision's JSON has always listed them so.)
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Enforcement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// How it was enforced: a kernel mechanism (`bpf-lsm`,
     /// `sigkill-at-exec`, `cgroup-sock-addr`), `pidfd-sigkill` from
     /// userspace, or `none` when nothing acted.
-    pub mechanism: &'static str,
-    /// `denied` (the syscall failed with EPERM), `killed`, `exited` (gone
-    /// before the signal), `reported` or `failed`.
-    pub result: &'static str,
+    pub mechanism: Cow<'static, str>,
+    pub result: Effect,
     /// The kernel rule that acted, for kernel mechanisms.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+}
+
+/// What enforcing did.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The syscall failed with EPERM.
+    Denied,
+    Killed,
+    /// Gone before the signal.
+    Exited,
+    /// Nothing acted; the match is reported.
+    Reported,
+    Failed,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Denied => "denied",
+            Effect::Killed => "killed",
+            Effect::Exited => "exited",
+            Effect::Reported => "reported",
+            Effect::Failed => "failed",
+        }
+    }
 }
 
 impl Enforcement {
@@ -33,8 +60,8 @@ impl Enforcement {
     /// so.
     pub fn block_not_enforced() -> Self {
         Self {
-            mechanism: "none",
-            result: "reported",
+            mechanism: Cow::Borrowed("none"),
+            result: Effect::Reported,
             rule: None,
             detail: Some("no kernel hook enforces this rule here (see `palisade policy check` and `palisade probe`); the event is reported only".into()),
         }
@@ -43,12 +70,12 @@ impl Enforcement {
     /// What a kernel hook did with a matched kernel rule.
     pub fn kernel(verdict: &KernelVerdict) -> Self {
         let result = match verdict.mechanism {
-            _ if !verdict.enforced => "reported",
-            mechanism::SIGKILL_AT_EXEC => "killed",
-            _ => "denied",
+            _ if !verdict.enforced => Effect::Reported,
+            mechanism::SIGKILL_AT_EXEC => Effect::Killed,
+            _ => Effect::Denied,
         };
         Self {
-            mechanism: mechanism::name(verdict.mechanism),
+            mechanism: Cow::Borrowed(mechanism::name(verdict.mechanism)),
             result,
             rule: Some(verdict.rule.clone()),
             detail: None,
@@ -64,7 +91,7 @@ const START_TOLERANCE_TICKS: u64 = 2;
 /// (monotonic ns since boot).
 pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
     let result = |result, detail: Option<String>| Enforcement {
-        mechanism: "pidfd-sigkill",
+        mechanism: Cow::Borrowed("pidfd-sigkill"),
         result,
         rule: None,
         detail,
@@ -74,9 +101,9 @@ pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
     if fd < 0 {
         let err = std::io::Error::last_os_error();
         return if err.raw_os_error() == Some(libc::ESRCH) {
-            result("exited", None)
+            result(Effect::Exited, None)
         } else {
-            result("failed", Some(format!("pidfd_open: {err}")))
+            result(Effect::Failed, Some(format!("pidfd_open: {err}")))
         };
     }
     // The pidfd pins the process: if /proc still shows the same start time
@@ -90,7 +117,7 @@ pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
         })
         .unwrap_or(false);
     let outcome = if !same {
-        result("exited", Some("the pid now names another process".into()))
+        result(Effect::Exited, Some("the pid now names another process".into()))
     } else {
         // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
         let rc = unsafe {
@@ -103,13 +130,13 @@ pub fn kill(pid: u32, start_ns: u64) -> Enforcement {
             )
         };
         if rc == 0 {
-            result("killed", None)
+            result(Effect::Killed, None)
         } else {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::ESRCH) {
-                result("exited", None)
+                result(Effect::Exited, None)
             } else {
-                result("failed", Some(format!("pidfd_send_signal: {err}")))
+                result(Effect::Failed, Some(format!("pidfd_send_signal: {err}")))
             }
         }
     };
@@ -132,7 +159,7 @@ mod tests {
     fn kills_the_process_it_was_asked_about() {
         let mut child = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
         let outcome = kill(child.id(), start_ns_of(child.id()));
-        assert_eq!(outcome.result, "killed", "{outcome:?}");
+        assert_eq!(outcome.result, Effect::Killed, "{outcome:?}");
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
@@ -141,7 +168,7 @@ mod tests {
     fn spares_a_pid_whose_start_time_differs() {
         let mut child = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
         let outcome = kill(child.id(), start_ns_of(child.id()) + 60_000_000_000);
-        assert_eq!(outcome.result, "exited");
+        assert_eq!(outcome.result, Effect::Exited);
         assert!(child.try_wait().unwrap().is_none(), "still running");
         child.kill().unwrap();
         child.wait().unwrap();
@@ -152,6 +179,6 @@ mod tests {
         let mut child = Command::new("/usr/bin/true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        assert_eq!(kill(pid, 0).result, "exited");
+        assert_eq!(kill(pid, 0).result, Effect::Exited);
     }
 }

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::{
     compiled::{Evaluator, Policy, Triggered},
+    decision::{Action, Decision, Match, Mode},
     enforce::{self, Enforcement},
 };
 use crate::{
@@ -167,52 +168,42 @@ impl Judge {
                     }
                 }
             }
-            None => {
-                let mode = &self.evaluator.policy().mode;
-                json!({"matched": [], "suppressed": [], "action": "allow", "would_block": false, "mode": mode})
-            }
+            None => Decision::nothing_matched(Mode::of_config(&self.evaluator.policy().mode)),
         };
         let policy = Arc::clone(self.evaluator.policy());
         if let Some(v) = &verdict {
             fold_kernel_verdict(&mut decision, v, &policy);
         }
-        let matched = decision["matched"].as_array().is_some_and(|m| !m.is_empty());
-        let suppressed: Vec<Value> = decision["suppressed"].as_array().cloned().unwrap_or_default();
-        let failed = decision.get("error").is_some();
-        if !(matched || !suppressed.is_empty() || failed) {
+        let failed = decision.error.is_some();
+        if decision.matched.is_empty() && decision.suppressed().is_empty() && !failed {
             return Vec::new();
         }
-        stats.count_decision(decision["action"].as_str().unwrap_or("?"));
+        stats.count_decision(decision.action);
         // By what each matched rule did: its action in enforce mode, an
         // alert otherwise.
-        for m in decision["matched"].as_array().into_iter().flatten() {
-            let action =
-                if m["mode"] == "enforce" { m["action"].as_str().unwrap_or("?") } else { "alert" };
-            stats.count_rule(m["rule"].as_str().unwrap_or("?"), action);
+        for m in &decision.matched {
+            let action = if m.mode == Mode::Enforce { m.action } else { Action::Alert };
+            stats.count_rule(&m.rule, action.as_str());
         }
-        let enforcement = match &verdict {
+        decision.enforcement = match &verdict {
             // The kernel already acted, before the program ran.
             Some(v) if v.enforced => Some(Enforcement::kernel(v)),
-            _ => match decision["action"].as_str() {
-                Some("kill") => Some(enforce::kill(event.process.pid, start_ns)),
-                Some("block") => Some(Enforcement::block_not_enforced()),
+            _ => match decision.action {
+                Action::Kill => Some(enforce::kill(event.process.pid, start_ns)),
+                Action::Block => Some(Enforcement::block_not_enforced()),
                 _ => verdict.as_ref().map(Enforcement::kernel),
             },
         };
-        if let (Some(e), Some(obj)) = (enforcement, decision.as_object_mut()) {
-            obj.insert("enforcement".into(), json!(e));
-        }
-        if let Some(obj) = decision.as_object_mut() {
-            obj.insert("bundle".into(), json!(policy.short_digest()));
-        }
-        event.decision = Some(decision);
-        suppressed
-            .into_iter()
+        decision.bundle = Some(policy.short_digest().to_string());
+        let decision: &Decision = event.decision.insert(decision);
+        decision
+            .suppressed()
+            .iter()
             .map(|s| {
                 stats.exceptions_used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 json!({
                     "schema": crate::event::SCHEMA,
-                    "id": format!("{}-exception-{}", event.id, s["exception"].as_str().unwrap_or("?")),
+                    "id": format!("{}-exception-{}", event.id, s.exception),
                     "time": clock.rfc3339(Clock::monotonic_now_ns()),
                     "node": event.node,
                     "kind": crate::event::EXCEPTION_USED,
@@ -226,21 +217,19 @@ impl Judge {
     }
 
     /// The decision of an event whose evaluation failed, by the fail mode.
-    pub fn failed(&self, reason: &str) -> Value {
-        let policy = self.evaluator.policy();
+    pub fn failed(&self, reason: &str) -> Decision {
+        let mode = Mode::of_config(&self.evaluator.policy().mode);
+        let failed =
+            Decision { error: Some(reason.to_string()), mode: Some(mode), ..Decision::default() };
         match self.fail_mode {
-            FailMode::Open => {
-                json!({"action": "allow", "error": reason, "matched": [], "mode": policy.mode})
-            }
+            FailMode::Open => failed,
             FailMode::Closed => {
-                let enforce = policy.mode == "enforce";
-                json!({
-                    "action": if enforce { "kill" } else { "alert" },
-                    "would_block": !enforce,
-                    "error": reason,
-                    "matched": [],
-                    "mode": policy.mode,
-                })
+                let enforce = mode == Mode::Enforce;
+                Decision {
+                    action: if enforce { Action::Kill } else { Action::Alert },
+                    would_block: Some(!enforce),
+                    ..failed
+                }
             }
         }
     }
@@ -249,46 +238,71 @@ impl Judge {
 /// Adds what a kernel hook decided to the policy's decision: the kernel rule
 /// among the matches (the bundle's Rego may not have matched the same event,
 /// e.g. a name rule scoped by PID namespace), and the action it enforced.
-fn fold_kernel_verdict(decision: &mut Value, verdict: &KernelVerdict, policy: &Policy) {
+fn fold_kernel_verdict(decision: &mut Decision, verdict: &KernelVerdict, policy: &Policy) {
     let meta = policy.rules.iter().find(|r| r.id == verdict.rule);
-    let rule_action = meta.map_or("block", |m| m.action.as_str());
+    let rule_action = meta.and_then(|m| Action::named(&m.action)).unwrap_or(Action::Block);
     let mode = if verdict.enforced {
-        "enforce"
+        Mode::Enforce
     } else if verdict.blocking {
-        "audit"
+        Mode::Audit
     } else {
-        policy.mode.as_str()
+        Mode::of_config(&policy.mode)
     };
-    let Some(obj) = decision.as_object_mut() else { return };
-    let matched = obj.entry("matched").or_insert_with(|| json!([]));
-    if let Some(list) = matched.as_array_mut()
-        && !list.iter().any(|m| m["rule"] == verdict.rule.as_str())
-    {
-        list.push(json!({
-            "rule": verdict.rule,
-            "title": meta.map(|m| m.title.as_str()),
-            "severity": meta.map(|m| m.severity.as_str()),
-            "mitre": meta.map(|m| m.mitre.as_str()),
-            "action": rule_action,
-            "mode": mode,
-            "message": "matched in the kernel hook",
-        }));
+    if !decision.matched.iter().any(|m| m.rule == verdict.rule) {
+        decision.matched.push(Match {
+            rule: verdict.rule.clone(),
+            title: meta.map(|m| m.title.clone()),
+            severity: meta.map(|m| m.severity.clone()),
+            mitre: meta.map(|m| m.mitre.clone()),
+            action: rule_action,
+            mode,
+            message: "matched in the kernel hook".to_string(),
+        });
     }
-    let current = obj.get("action").and_then(Value::as_str).unwrap_or("allow");
-    let wanted = if verdict.enforced { rule_action } else { "alert" };
-    if strength(wanted) > strength(current) {
-        obj.insert("action".into(), json!(wanted));
-    }
+    let wanted = if verdict.enforced { rule_action } else { Action::Alert };
+    decision.action = decision.action.max(wanted);
     if !verdict.enforced && verdict.blocking {
-        obj.insert("would_block".into(), json!(true));
+        decision.would_block = Some(true);
     }
 }
 
-fn strength(action: &str) -> u8 {
-    match action {
-        "kill" => 3,
-        "block" => 2,
-        "alert" => 1,
-        _ => 0,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::bundle::{Bundle, SourceFile};
+
+    fn policy(mode: &str) -> Arc<Policy> {
+        let files = [
+            (
+                "main.rego",
+                "package palisade.main\n\nimport rego.v1\n\ndecision := {\"action\": \"allow\"}\n"
+                    .to_string(),
+            ),
+            ("config.json", format!(r#"{{"palisade": {{"config": {{"mode": "{mode}"}}}}}}"#)),
+        ];
+        let files =
+            files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();
+        Policy::compile(&Bundle::from_files("t".into(), files).unwrap()).unwrap()
+    }
+
+    /// The fail mode's decisions have the fields they always had, no more.
+    #[test]
+    fn a_failed_evaluation_gets_the_fail_modes_decision() {
+        let failed = |mode, fail| {
+            let judge = Judge::new(policy(mode), fail, None);
+            serde_json::to_string(&judge.failed("boom")).unwrap()
+        };
+        assert_eq!(
+            failed("enforce", FailMode::Open),
+            r#"{"action":"allow","error":"boom","matched":[],"mode":"enforce"}"#
+        );
+        assert_eq!(
+            failed("audit", FailMode::Closed),
+            r#"{"action":"alert","error":"boom","matched":[],"mode":"audit","would_block":true}"#
+        );
+        assert_eq!(
+            failed("enforce", FailMode::Closed),
+            r#"{"action":"kill","error":"boom","matched":[],"mode":"enforce","would_block":false}"#
+        );
     }
 }

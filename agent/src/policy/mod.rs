@@ -12,6 +12,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod compiled;
+pub mod decision;
 pub mod enforce;
 pub mod judge;
 pub mod kernel_plan;
@@ -37,6 +38,9 @@ pub enum PolicyError {
     /// Evaluating one event failed (including hitting the limits).
     #[error("policy evaluation failed: {0}")]
     Eval(String),
+    /// The entry point gave something that is not a decision.
+    #[error("{ENTRY_POINT} is not a decision ({reason}): {value}")]
+    NotADecision { reason: String, value: String },
 }
 
 impl PolicyError {
