@@ -2,11 +2,13 @@
 
 mod container;
 mod drift;
+mod errors;
 mod event;
 mod export;
 mod forensics;
 mod http_client;
 mod kernel;
+mod model;
 mod network;
 mod observe;
 mod policy;

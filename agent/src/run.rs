@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::{
     container::{self, ContainerResolver, DEFAULT_STATE_DIRS},
+    errors::chain,
     event::{Clock, Event, Origin},
     export::{self, Exporter, SinkSpec},
     kernel::{loader, rules::Applied},
@@ -347,7 +348,7 @@ async fn keep_kernel_rules(
                         stats.set_bundle(&policy.digest);
                         info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
-                    Err(err) => warn!(%err, "cannot update the kernel rules; the previous ones stay in force"),
+                    Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
                 }
                 if judge.send(policy).is_err() {
                     return;
@@ -356,7 +357,7 @@ async fn keep_kernel_rules(
             Some(update) = workloads.recv() => keeper.update(update, wall_now(origin), stats),
             _ = refresh.tick() => match keeper.refresh(wall_now(origin), stats) {
                 Ok(applied) => log_applied(applied, keeper.policy()),
-                Err(err) => warn!(%err, "cannot update the kernel rules; the previous ones stay in force"),
+                Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
             },
         }
     }

@@ -9,13 +9,13 @@ use thiserror::Error;
 /// Reading a runtime's state directory or a bundle.
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not the JSON the runtime writes: {source}")]
+    #[error("{path} is not the JSON the runtime writes")]
     Json {
         path: PathBuf,
         #[source]
@@ -32,7 +32,7 @@ pub enum StateError {
 /// Parsing the API server's pod lists and watch events.
 #[derive(Debug, Error)]
 pub enum LabelsError {
-    #[error("not a pod list or pod watch event: {source}")]
+    #[error("not a pod list or pod watch event")]
     Json {
         #[source]
         source: serde_json::Error,
@@ -48,12 +48,12 @@ pub enum LabelsError {
 /// Starting the state-directory watcher.
 #[derive(Debug, Error)]
 pub enum WatchError {
-    #[error("inotify_init1 failed: {source}")]
+    #[error("inotify_init1 failed")]
     Init {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot start the runtime state watcher thread: {source}")]
+    #[error("cannot start the runtime state watcher thread")]
     Thread {
         #[source]
         source: std::io::Error,

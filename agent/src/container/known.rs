@@ -87,7 +87,7 @@ impl Learner {
         let meta = match state::read_container(dir, &self.cgroup2_root) {
             Ok(meta) => meta,
             Err(err) => {
-                debug!(%err, "container state not readable (yet)");
+                debug!(err = %crate::errors::chain(&err), "container state not readable (yet)");
                 // A directory without state yet is read again at once when
                 // asked; one whose state is unreadable, not before
                 // RETRY_BROKEN.

@@ -120,7 +120,8 @@ fn list(
         .take(LIST_MAX)
         .read_to_end(&mut body)
         .map_err(|e| format!("reading the pod list: {e}"))?;
-    let fresh = PodLabels::from_list(&body).map_err(|e| format!("the pod list: {e}"))?;
+    let fresh = PodLabels::from_list(&body)
+        .map_err(|e| format!("the pod list: {}", crate::errors::chain(&e)))?;
     let count = fresh.len();
     *labels.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     info!(pods = count, node = config.node, "pod labels listed");
@@ -156,7 +157,7 @@ fn watch(
                     info!("pod labels: the watch's resource version expired; listing again");
                     return Ok(());
                 }
-                Err(err) => return Err(format!("the watch: {err}")),
+                Err(err) => return Err(format!("the watch: {}", crate::errors::chain(&err))),
             }
         }
     }

@@ -131,7 +131,7 @@ impl ContainerResolver {
         let learner = Learner::new(runtime_state_dirs, cgroup2_root);
         let learned = learner.sweep();
         if let Err(err) = watch::spawn(learner.clone()) {
-            warn!(%err, "new containers are learned only when their first event is resolved");
+            warn!(err = %crate::errors::chain(&err), "new containers are learned only when their first event is resolved");
         }
         let index = CgroupIndex::scan(cgroup2_root);
         info!(

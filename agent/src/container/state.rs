@@ -143,7 +143,7 @@ pub fn read_container(dir: &Path, cgroup2_root: &Path) -> Result<Metadata, State
     meta.cgroup = cgroup;
     meta.started_ns = created
         .as_deref()
-        .and_then(crate::event::parse_rfc3339_ns)
+        .and_then(crate::model::time::parse_rfc3339_ns)
         .and_then(|ns| i64::try_from(ns).ok());
     Ok(meta)
 }

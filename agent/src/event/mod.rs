@@ -1,10 +1,8 @@
 //! The exported event: one JSON object per line, schema `palisade.event/v1`.
 
-mod bytes;
 mod time;
 
-pub use bytes::Bytes;
-pub use time::{Clock, parse_rfc3339_ns, rfc3339_ns};
+pub use time::Clock;
 
 use palisade_common::{exec_flags, kind};
 use serde::Serialize;
@@ -12,6 +10,7 @@ use serde::Serialize;
 use crate::{
     container::{Container, Identity, Pod},
     drift::{self, Drift},
+    model::bytes::Bytes,
     policy::decision::Decision,
     process::table::{Ancestor, ProcessInfo, ProcessTable},
     sensor::decode::{self, Exec, ExecDenied, Exit, KernelVerdict, Net},

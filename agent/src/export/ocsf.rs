@@ -205,7 +205,7 @@ pub fn highest_severity(decision: &Decision) -> Option<u8> {
 
 /// RFC 3339 → milliseconds since the epoch.
 fn epoch_ms(time: &Value) -> Option<u64> {
-    let ns = crate::event::parse_rfc3339_ns(time.as_str()?)?;
+    let ns = crate::model::time::parse_rfc3339_ns(time.as_str()?)?;
     u64::try_from(ns / 1_000_000).ok()
 }
 

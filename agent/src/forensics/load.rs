@@ -46,7 +46,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ForensicsError> {
             let line = line.map_err(|e| ForensicsError::read(file, e))?;
             let parsed = serde_json::from_slice::<Value>(&line).ok().and_then(|value| {
                 let native = value["schema"].as_str()?.starts_with("palisade.event/");
-                let ns = crate::event::parse_rfc3339_ns(value["time"].as_str()?)?;
+                let ns = crate::model::time::parse_rfc3339_ns(value["time"].as_str()?)?;
                 native.then_some(Record { ns, value })
             });
             match parsed {

@@ -12,7 +12,7 @@ use model::Selection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForensicsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("give at most one of --pid, --container and --pod")]
     Selection,

@@ -11,7 +11,7 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 #[derive(Debug, Error)]
 pub enum FsError {
     #[error(
-        "{fstype} is not mounted at {target} and mounting it failed ({source}); mount it yourself (`mount -t {fstype} {fstype} {target}`) or run with CAP_SYS_ADMIN"
+        "{fstype} is not mounted at {target} (mount it yourself, `mount -t {fstype} {fstype} {target}`, or run with CAP_SYS_ADMIN) and mounting it failed"
     )]
     Mount {
         fstype: &'static str,
@@ -19,7 +19,7 @@ pub enum FsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read the tracepoint format {path}: {source}")]
+    #[error("cannot read the tracepoint format {path}")]
     Format {
         path: String,
         #[source]

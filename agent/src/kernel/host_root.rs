@@ -24,7 +24,7 @@ static HOST_ROOT: OnceLock<OwnedFd> = OnceLock::new();
 #[derive(Debug, Error)]
 pub enum HostRootError {
     #[error(
-        "--host-root {path}: cannot open it as a directory ({source}); in a container it must be the node's root (e.g. /proc/1/root, which needs host PID and CAP_SYS_PTRACE)"
+        "--host-root {path} (in a container it must be the node's root, e.g. /proc/1/root, which needs host PID and CAP_SYS_PTRACE): cannot open it as a directory"
     )]
     Open {
         path: PathBuf,

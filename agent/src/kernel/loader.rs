@@ -44,12 +44,12 @@ pub enum LoadError {
         "{BTF_PATH} is missing: this kernel was built without CONFIG_DEBUG_INFO_BTF, which Palisade needs to read struct layouts; use a kernel with BTF (every major distribution kernel since 5.4 has it)"
     )]
     NoBtf,
-    #[error("cannot read this kernel's struct layouts from {BTF_PATH}: {0}")]
+    #[error("cannot read this kernel's struct layouts from {BTF_PATH}")]
     Btf(#[from] BtfError),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
-        "the kernel refused the eBPF object: {0}; check that the kernel has BPF ring buffers (5.8 or newer)"
+        "the kernel refused the eBPF object (check that the kernel has BPF ring buffers, 5.8 or newer)"
     )]
     Object(#[source] EbpfError),
     #[error(
@@ -60,13 +60,13 @@ pub enum LoadError {
         "the kernel's verifier refused program `{name}` ({errno}); last lines of its log:\n{log_tail}\n{advice}"
     )]
     Verifier { name: &'static str, errno: std::io::Error, log_tail: String, advice: &'static str },
-    #[error("cannot load or attach program `{name}`: {source}")]
+    #[error("cannot load or attach program `{name}`")]
     Program {
         name: &'static str,
         #[source]
         source: ProgramError,
     },
-    #[error("program `{name}` is not attached through a pinnable BPF link: {source}")]
+    #[error("program `{name}` is not attached through a pinnable BPF link")]
     Link {
         name: &'static str,
         #[source]
@@ -76,13 +76,13 @@ pub enum LoadError {
     Pins(#[from] PinsError),
     #[error(transparent)]
     Rules(#[from] RulesError),
-    #[error("cannot open the cgroup v2 root {path} to attach the network hooks: {source}")]
+    #[error("cannot open the cgroup v2 root {path} to attach the network hooks")]
     Cgroup {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("map `{name}` has an unexpected type: {source}")]
+    #[error("map `{name}` has an unexpected type")]
     Map {
         name: &'static str,
         #[source]
@@ -125,7 +125,7 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
         Err(err) if probe.mechanisms.exec == mechanism::BPF_LSM => {
-            warn!(%err, "the BPF-LSM exec hook failed to load; falling back to SIGKILL at exec");
+            warn!(err = %crate::errors::chain(&err), "the BPF-LSM exec hook failed to load; falling back to SIGKILL at exec");
             let probe = probe.without_lsm("the BPF-LSM program failed to load or attach here: sched_process_exec sends SIGKILL before the first instruction");
             object.try_load(&probe, adopted)
         }

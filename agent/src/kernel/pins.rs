@@ -29,13 +29,13 @@ pub const PIN_DIR: &str = names::PIN_DIR;
 
 #[derive(Debug, Error)]
 pub enum PinsError {
-    #[error("cannot prepare the pin directory {path}: {source}")]
+    #[error("cannot prepare the pin directory {path}")]
     Dir {
         path: String,
         #[source]
         source: io::Error,
     },
-    #[error("cannot pin the link of program `{name}` at {path}: {source}")]
+    #[error("cannot pin the link of program `{name}` at {path}")]
     Pin {
         name: &'static str,
         path: String,
@@ -46,7 +46,7 @@ pub enum PinsError {
         "another palisade agent is running on this node (it holds the lock on {PIN_DIR}); stop it first: one agent owns the kernel state"
     )]
     Busy,
-    #[error("cannot remove {path}: {source}")]
+    #[error("cannot remove {path}")]
     Remove {
         path: String,
         #[source]

@@ -13,6 +13,7 @@ use palisade_common::enforce::mechanism;
 use serde::Serialize;
 
 use super::fs;
+use crate::errors::chain;
 
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 const SECURITYFS: &str = "/sys/kernel/security";
@@ -157,7 +158,7 @@ pub fn probe() -> Probe {
     add("overlayfs_btf", overlay, overlay_where);
 
     let bpffs = fs::ensure_mounted("bpf", fs::BPFFS);
-    add("bpffs", bpffs.is_ok(), bpffs.map_or_else(|e| e.to_string(), |()| fs::BPFFS.into()));
+    add("bpffs", bpffs.is_ok(), bpffs.map_or_else(|e| chain(&e), |()| fs::BPFFS.into()));
 
     let ringbuf = is_map_supported(MapType::RingBuf);
     add("ring_buffer", matches!(ringbuf, Ok(true)), outcome(&ringbuf.map_err(|e| chain(&e))));
@@ -254,17 +255,6 @@ pub fn probe() -> Probe {
     }
 }
 
-/// An error with its causes, on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(&format!(": {e}"));
-        source = e.source();
-    }
-    text
-}
-
 fn outcome(result: &Result<bool, String>) -> String {
     match result {
         Ok(true) => "probe program loaded".into(),
@@ -274,7 +264,7 @@ fn outcome(result: &Result<bool, String>) -> String {
 }
 
 fn lsm_list() -> Result<Vec<String>, String> {
-    fs::ensure_mounted("securityfs", SECURITYFS).map_err(|e| e.to_string())?;
+    fs::ensure_mounted("securityfs", SECURITYFS).map_err(|e| chain(&e))?;
     let text = std::fs::read_to_string(LSM_LIST).map_err(|e| format!("{LSM_LIST}: {e}"))?;
     Ok(text.trim().split(',').map(str::to_string).collect())
 }

@@ -24,11 +24,12 @@ use super::{
     bundle::Bundle,
     decision::Decision,
     kernel_plan::{self, KernelPlan},
+    meta::{ExceptionInfo, RuleMeta},
     one_line,
     triggers::{TriggerIndex, Triggers},
     workloads::{KernelScopes, RULES_FOR_WORKLOAD, WorkloadFacts},
 };
-use crate::event::parse_rfc3339_ns;
+use crate::model::time::parse_rfc3339_ns;
 
 /// RVM instructions one evaluation may run: far above any sane rule set,
 /// low enough that a runaway policy stops in milliseconds.
@@ -80,36 +81,6 @@ const SCOPE_KEYS: &[&str] = &[
     "actor",
     "container_id",
 ];
-
-/// One rule's metadata, from its module's `meta`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RuleMeta {
-    pub id: String,
-    pub title: String,
-    pub severity: String,
-    pub mitre: String,
-    pub action: String,
-    pub kinds: Vec<String>,
-    /// `data.palisade.rules.<name>`
-    pub package: String,
-    pub file: String,
-    /// When the rule is considered at all (`meta.triggers`).
-    #[serde(skip)]
-    pub triggers: Triggers,
-}
-
-/// One exception, as far as the agent needs it (expiry reporting).
-#[derive(Debug, Clone)]
-pub struct ExceptionInfo {
-    pub id: String,
-    pub owner: String,
-    pub expires: String,
-    pub expires_ns: i128,
-    /// The ids of the rules it covers.
-    pub rules: Vec<String>,
-    /// Its `scope` object, as written.
-    pub scope: serde_json::Value,
-}
 
 /// How one event kind is evaluated.
 enum Runner {

@@ -22,7 +22,7 @@ use palisade_common::enforce::{EXEC_NAME_MAX, RULE_ID_LEN};
 
 use super::{
     PolicyError,
-    compiled::{ExceptionInfo, RuleMeta},
+    meta::{ExceptionInfo, RuleMeta},
 };
 
 /// Longest path the agent resolves (PATH_MAX, with its NUL).

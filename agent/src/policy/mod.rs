@@ -16,6 +16,7 @@ pub mod decision;
 pub mod enforce;
 pub mod judge;
 pub mod kernel_plan;
+pub mod meta;
 pub mod pool;
 pub mod reload;
 pub mod testing;

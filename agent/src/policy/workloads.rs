@@ -10,7 +10,7 @@ use regorus::{Engine, Value};
 use serde::Serialize;
 
 use super::{PolicyError, one_line};
-use crate::event::rfc3339_ns;
+use crate::model::time::rfc3339_ns;
 
 /// The rule the agent evaluates for each workload.
 pub const RULES_FOR_WORKLOAD: &str = "data.palisade.kernel.rules_for_workload";

@@ -6,7 +6,7 @@ use std::{collections::HashMap, os::unix::ffi::OsStrExt, path::Path};
 
 use serde::Serialize;
 
-use crate::{event::Bytes, sensor::decode::Exec};
+use crate::{model::bytes::Bytes, sensor::decode::Exec};
 
 /// Parents followed at most when building ancestry (a guard against cycles
 /// from pid reuse, and against pathological depth).

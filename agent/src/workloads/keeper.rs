@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::WorkloadUpdate;
 use crate::{
+    errors::chain,
     kernel::rules::{Applied, EnforceMaps, Placement, ProfileRules, RulesError},
     policy::{
         compiled::Policy,
@@ -102,7 +103,8 @@ impl Keeper {
                 self.workloads.remove(&cgroup);
                 self.placements.remove(&cgroup);
                 if let Err(err) = self.maps.unplace(cgroup) {
-                    warn!(%err, cgroup, "cannot remove a gone cgroup from the kernel's workloads");
+                    let err = chain(&err);
+                    warn!(err, cgroup, "cannot remove a gone cgroup from the kernel's workloads");
                 }
             }
             WorkloadUpdate::Seen { cgroup, facts, created_ns } => {
@@ -116,7 +118,13 @@ impl Keeper {
                     }
                     Err(err) => {
                         stats.workloads_unplaced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        warn!(%err, cgroup, ?facts, "cannot place a workload in the kernel: it keeps the hooks' fallback (no exception's carve-out applies to it)");
+                        let err = chain(&err);
+                        warn!(
+                            err,
+                            cgroup,
+                            ?facts,
+                            "cannot place a workload in the kernel: it keeps the hooks' fallback (no exception's carve-out applies to it)"
+                        );
                     }
                 }
             }
@@ -285,8 +293,8 @@ impl Keeper {
 
 #[derive(Debug, thiserror::Error)]
 enum PlaceError {
-    #[error("the bundle's kernel scopes")]
-    Policy(#[source] crate::policy::PolicyError),
+    #[error(transparent)]
+    Policy(crate::policy::PolicyError),
     #[error(transparent)]
     Rules(#[from] RulesError),
 }

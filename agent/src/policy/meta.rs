@@ -1,0 +1,35 @@
+//! What the agent keeps of each rule's `meta` and each exception, shared by
+//! the compiler ([`super::compiled`]) and the kernel plan
+//! ([`super::kernel_plan`]), so the plan does not depend on the compiler.
+
+use super::triggers::Triggers;
+
+/// One rule's metadata, from its module's `meta`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub mitre: String,
+    pub action: String,
+    pub kinds: Vec<String>,
+    /// `data.palisade.rules.<name>`
+    pub package: String,
+    pub file: String,
+    /// When the rule is considered at all (`meta.triggers`).
+    #[serde(skip)]
+    pub triggers: Triggers,
+}
+
+/// One exception, as far as the agent needs it (expiry reporting).
+#[derive(Debug, Clone)]
+pub struct ExceptionInfo {
+    pub id: String,
+    pub owner: String,
+    pub expires: String,
+    pub expires_ns: i128,
+    /// The ids of the rules it covers.
+    pub rules: Vec<String>,
+    /// Its `scope` object, as written.
+    pub scope: serde_json::Value,
+}
