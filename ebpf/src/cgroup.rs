@@ -3,13 +3,13 @@
 //! still attributed (the agent never has to find a cgroup that is gone).
 
 use aya_ebpf::{
-    EbpfContext, helpers::generated::bpf_probe_read_kernel_str, macros::tracepoint,
-    programs::TracePointContext,
+    EbpfContext, bindings::BPF_RB_FORCE_WAKEUP, helpers::generated::bpf_probe_read_kernel_str,
+    macros::tracepoint, programs::TracePointContext,
 };
 use core::mem::size_of;
 use palisade_common::{CGROUP_PATH_MAX, CgroupMkdirFormat, CgroupRecord, kind};
 
-use crate::{EVENTS, count_drop, header, wakeup_flags};
+use crate::{EVENTS, count_drop, header};
 
 /// Set at load time from the tracepoint's format file.
 #[unsafe(no_mangle)]
@@ -55,6 +55,8 @@ fn try_mkdir(ctx: &TracePointContext) -> Option<()> {
             ctx.as_ptr().cast::<u8>().add((loc & 0xffff) as usize).cast(),
         );
     }
-    entry.submit(wakeup_flags());
+    // Woken at once, not batched: until the agent places the new cgroup
+    // on its kernel profile, its processes get the hooks' fallback.
+    entry.submit(u64::from(BPF_RB_FORCE_WAKEUP));
     Some(())
 }
