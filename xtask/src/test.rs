@@ -34,9 +34,9 @@ pub fn run() -> anyhow::Result<()> {
         cmd::cargo(&["fmt", "--all", "--check"])?;
         cmd::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
     })?;
-    phases.time("deploy manifests", manifests::validate)?;
     let (kernel, userspace) = integration_tests()?;
     phases.time("build tests", || cmd::cargo(&["test", "--workspace", "--no-run"]))?;
+    phases.time("deploy manifests", manifests::validate)?;
     // The VM runs its own kernel: it goes on beside the host phases (its
     // console to target/vm/console.log), which mostly wait on the kernel
     // and leave the CPUs to its emulation.
