@@ -67,6 +67,8 @@ const HOST_PROGRAMS: &[&str] = &[
 /// From Debian's `busybox-static`; only `/init` uses it.
 const HOST_BUSYBOX: &str = "/bin/busybox";
 const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
+/// A tmpfs for the tests' scratch files (their TMPDIR).
+const VM_SCRATCH: &str = "/scratch";
 /// The busybox applets `/init` uses, linked in `VM_TOOLS_DIR`.
 const INIT_APPLETS: &[&str] =
     &["sh", "mount", "uname", "cat", "env", "ifconfig", "poweroff", "insmod", "date", "grep"];
@@ -357,7 +359,7 @@ fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<Value>> {
 
 fn write_initramfs(build: &Build, overlay: &Path, path: &Path) -> anyhow::Result<()> {
     let mut image = Image::default();
-    for dir in ["/proc", "/sys", "/dev", "/tmp", "/root"] {
+    for dir in ["/proc", "/sys", "/dev", "/tmp", "/root", VM_SCRATCH] {
         image.insert(dir, Node::Dir)?;
     }
     // So that /init has a console from its first instruction.
@@ -630,7 +632,9 @@ mount -t securityfs securityfs /sys/kernel/security
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t tmpfs tmpfs /tmp
+# The tests' scratch space: a tmpfs of its own, not over /tmp, where the
+# workspace (and so the test binaries) may live.
+mount -t tmpfs tmpfs {VM_SCRATCH}
 insmod {VM_TOOLS_DIR}/{OVERLAY_MODULE} || echo "PALISADE-VM: cannot load the overlay module"
 ifconfig lo 127.0.0.1 up
 echo "{KERNEL_MARKER}$(uname -r)"
@@ -644,17 +648,17 @@ run_tests() {{
     started=$(date +%s)
     failed=0
     # One test per process, each timed: the budget report names the slow ones.
-    (cd "$dir" && "$@" --list --format terse) > /tmp/tests.list 2>/dev/null
-    grep -q ': test$' /tmp/tests.list || {{ echo "PALISADE-VM: $label lists no test"; failed=1; }}
+    (cd "$dir" && "$@" --list --format terse) > {VM_SCRATCH}/tests.list 2>/dev/null
+    grep -q ': test$' {VM_SCRATCH}/tests.list || {{ echo "PALISADE-VM: $label lists no test"; failed=1; }}
     while IFS= read -r line; do
         case "$line" in *": test") ;; *) continue ;; esac
         name="${{line%: test}}"
         t0=$(date +%s)
-        (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --exact "$name" --test-threads=1)
+        (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root TMPDIR={VM_SCRATCH} RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --exact "$name" --test-threads=1)
         rc=$?
         echo "{TEST_MARKER}$label $name $(( $(date +%s) - t0 ))s rc=$rc"
         [ "$rc" -eq 0 ] || failed=1
-    done < /tmp/tests.list
+    done < {VM_SCRATCH}/tests.list
     echo "PALISADE-VM-TIME $label $(( $(date +%s) - started ))s"
     echo "{RESULT_MARKER}$label rc=$failed"
 }}

@@ -17,6 +17,10 @@ use crate::{container::ContainerResolver, policy::workloads::WorkloadFacts};
 /// How often cgroups whose facts are incomplete (a container's runtime
 /// state not read yet, a pod's labels not known) are resolved again.
 const INCOMPLETE_EVERY: Duration = Duration::from_millis(20);
+/// How long after it is first seen a cgroup counts as incomplete; after
+/// that (a pod the API server never describes) the slower pass below
+/// keeps it current.
+const INCOMPLETE_FOR: Duration = Duration::from_secs(30);
 /// How often every container and pod is resolved again (label changes).
 const ALL_EVERY: Duration = Duration::from_secs(1);
 /// How often the registered cgroups are checked for removal.
@@ -25,8 +29,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 pub struct Feed {
     tx: UnboundedSender<WorkloadUpdate>,
     cgroup2_root: PathBuf,
-    /// What the keeper was last told of each cgroup.
+    /// What the keeper was last told of each cgroup, and when it was first
+    /// described.
     known: HashMap<u64, WorkloadFacts>,
+    first_seen: HashMap<u64, Instant>,
     /// Paths of the cgroups of containers and pods: a cgroup made below one
     /// is part of that workload, whatever its name says.
     workload_paths: HashSet<String>,
@@ -103,10 +109,12 @@ impl Feed {
             .filter_map(|(id, _)| containers.cgroup_path(*id).map(str::to_string))
             .collect();
         let now = Instant::now();
+        let first_seen = known.keys().map(|id| (*id, now)).collect();
         Self {
             tx,
             cgroup2_root: cgroup2_root.to_path_buf(),
             known,
+            first_seen,
             workload_paths,
             labels_expected,
             last_incomplete: now,
@@ -126,10 +134,13 @@ impl Feed {
         let now = Instant::now();
         let all = now.duration_since(self.last_all) >= ALL_EVERY;
         if all || now.duration_since(self.last_incomplete) >= INCOMPLETE_EVERY {
+            let young = |id: &u64| {
+                self.first_seen.get(id).is_some_and(|t| now.duration_since(*t) < INCOMPLETE_FOR)
+            };
             let ids: Vec<u64> = self
                 .known
                 .iter()
-                .filter(|(_, f)| !f.host && (all || !self.complete(f)))
+                .filter(|(id, f)| !f.host && (all || (young(id) && !self.complete(f))))
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
@@ -166,6 +177,7 @@ impl Feed {
             self.workload_paths.insert(path.to_string());
         }
         self.known.insert(cgroup, facts.clone());
+        self.first_seen.entry(cgroup).or_insert_with(Instant::now);
         // The keeper lives as long as the agent; a send fails only when
         // it is stopping.
         let _ = self.tx.send(WorkloadUpdate::Seen { cgroup, facts, created_ns });
@@ -185,6 +197,7 @@ impl Feed {
             .collect();
         for cgroup in gone {
             self.known.remove(&cgroup);
+            self.first_seen.remove(&cgroup);
             if let Some(path) = containers.cgroup_path(cgroup) {
                 self.workload_paths.remove(path);
             }

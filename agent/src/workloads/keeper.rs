@@ -215,8 +215,11 @@ impl Keeper {
             self.ids.entry(rules.clone()).or_insert(id);
             self.profiles.push(rules);
         }
-        let workloads: Vec<(u64, WorkloadFacts)> =
+        // In cgroup order: the same workloads get the same profile ids, so
+        // a refresh that changes nothing writes nothing.
+        let mut workloads: Vec<(u64, WorkloadFacts)> =
             self.workloads.iter().map(|(id, f)| (*id, f.clone())).collect();
+        workloads.sort_unstable_by_key(|(id, _)| *id);
         for (cgroup, facts) in workloads {
             let rules = match self.profile_of(&facts, now_ns) {
                 Ok(rules) => rules,
