@@ -36,7 +36,6 @@ pub fn run() -> anyhow::Result<()> {
     })?;
     let (kernel, userspace) = integration_tests()?;
     phases.time("build tests", || cmd::cargo(&["test", "--workspace", "--no-run"]))?;
-    phases.time("deploy manifests", manifests::validate)?;
     // The VM runs its own kernel: it goes on beside the host phases (its
     // console to target/vm/console.log), which mostly wait on the kernel
     // and leave the CPUs to its emulation.
@@ -61,8 +60,9 @@ pub fn run() -> anyhow::Result<()> {
     result.context("the kernel tests in the 6.1 VM failed")
 }
 
-/// The phases on this machine's kernel, while the VM runs.
+/// The phases on this machine, while the VM runs.
 fn host_phases(phases: &mut Phases, kernel: &[String], userspace: &[String]) -> anyhow::Result<()> {
+    phases.time("deploy manifests", manifests::validate)?;
     phases.time("userspace tests (parallel)", || {
         // The eBPF crate builds for another target (agent/build.rs) and has no tests.
         let mut args = vec!["test", "--workspace", "--exclude", "palisade-ebpf", "--lib", "--bins"];
