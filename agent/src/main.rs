@@ -13,6 +13,7 @@ mod network;
 mod observe;
 mod policy;
 mod process;
+mod redact;
 mod run;
 mod sensor;
 mod stats;

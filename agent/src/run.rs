@@ -33,6 +33,7 @@ use crate::{
         reload::{self, Source},
     },
     process::table::ProcessTable,
+    redact::Redactor,
     sensor::{
         decode::{Record, decode},
         drops, reader,
@@ -107,6 +108,28 @@ pub struct RunArgs {
     #[arg(long = "sink", value_name = "SPEC", value_parser = export::spec::parse)]
     sinks: Vec<SinkSpec>,
 
+    /// The cluster's name, written on every record (`cluster`, and
+    /// `k8s.cluster.name` in OTLP).
+    #[arg(long, value_name = "NAME", env = "PALISADE_CLUSTER")]
+    cluster: Option<String>,
+
+    /// Redact what this regular expression's first group (or whole match)
+    /// captures in any argument, before records leave the agent; repeat for
+    /// several. Added to the built-in patterns (`--password=`,
+    /// `*_SECRET*=`, URL credentials, bearer tokens).
+    #[arg(long = "redact", value_name = "REGEX")]
+    redact: Vec<String>,
+
+    /// Redact the argument after one matching this regular expression
+    /// (`--password hunter2`); repeat for several. Added to the built-in
+    /// ones (`--password`, `--token`, `-u`, ...).
+    #[arg(long = "redact-after", value_name = "REGEX")]
+    redact_after: Vec<String>,
+
+    /// Use only the `--redact`/`--redact-after` patterns given.
+    #[arg(long)]
+    no_default_redactions: bool,
+
     /// The Kubernetes API server to read pod labels from (this node's pods:
     /// $NODE_NAME, else the host name). Default: the in-cluster server when
     /// KUBERNETES_SERVICE_HOST is set, with the pod's service-account token
@@ -153,7 +176,10 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         crate::kernel::host_root::set(dir)?;
     }
     let stats = Arc::new(Stats::default());
-    let exporter = open_sinks(args.sinks.clone())?;
+    let mut origin = Origin::detect();
+    origin.cluster = args.cluster.clone().filter(|c| !c.is_empty()).map(|c| &*c.leak());
+    let redactor = Redactor::new(&args.redact, &args.redact_after, !args.no_default_redactions)?;
+    let exporter = open_sinks(args.sinks.clone(), &origin, redactor)?;
     let _ = stats.sinks.set(exporter.stats());
     // Bound first: a taken port fails the start, not later.
     let metrics = match args.metrics_addr {
@@ -174,7 +200,6 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     stats.set_bundle(&policy.digest);
     let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     stats.attached.store(true, Relaxed);
-    let origin = Origin::detect();
     let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
         warn!("no cgroup v2 mount: events will name no container, pod or host");
         PathBuf::from("/sys/fs/cgroup")
@@ -266,12 +291,16 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Opens the sinks asked for (stdout when none).
-fn open_sinks(mut specs: Vec<SinkSpec>) -> anyhow::Result<Exporter> {
+fn open_sinks(
+    mut specs: Vec<SinkSpec>,
+    origin: &Origin,
+    redactor: Redactor,
+) -> anyhow::Result<Exporter> {
     if specs.is_empty() {
         specs.push(export::spec::parse("stdout")?);
     }
     export::spec::name_uniquely(&mut specs)?;
-    Ok(Exporter::start(&specs)?)
+    Ok(Exporter::start(&specs, origin, redactor)?)
 }
 
 /// Where pod labels come from: --kube-api, else the in-cluster API server.
@@ -420,7 +449,7 @@ fn process(
         enrich.feed.tick(&mut enrich.containers);
         let due = net.flush(now).into_iter();
         emit(due, &table, &mut enrich.containers, &mut judging, origin, stats, &mut out);
-        judging.pool.drain(false, |event, audits| export(&mut out, stats, &event, &audits));
+        judging.pool.drain(false, |event, audits| export(&mut out, stats, event, &audits));
         out.flush();
         if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
             table.purge(now);
@@ -429,7 +458,7 @@ fn process(
             last_purge = now;
         }
     }
-    judging.pool.drain(true, |event, audits| export(&mut out, stats, &event, &audits));
+    judging.pool.drain(true, |event, audits| export(&mut out, stats, event, &audits));
     judging.pool.stop();
     out.stop();
 }
@@ -482,15 +511,13 @@ fn emit(
         }
         event.judge_drift(origin.clock.wall_ns(0) as i64);
         judging.pool.submit(&mut judging.judge, event, start_ns);
-        judging.pool.drain(false, |event, audits| export(out, stats, &event, &audits));
+        judging.pool.drain(false, |event, audits| export(out, stats, event, &audits));
     }
 }
 
 /// Exports a judged event and the audit records of the exceptions it used.
-fn export(out: &mut Exporter, stats: &Stats, event: &Event, audits: &[serde_json::Value]) {
-    out.export(event, export::facts(event.kind, event.decision.as_ref()));
-    for audit in audits {
-        out.export(audit, export::facts(crate::event::EXCEPTION_USED, None));
-    }
+fn export(out: &mut Exporter, stats: &Stats, event: Event, audits: &[serde_json::Value]) {
+    let redacted = out.export_event(event, audits);
+    stats.redacted_values.fetch_add(redacted, Relaxed);
     stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
 }

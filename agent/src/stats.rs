@@ -20,6 +20,8 @@ pub struct Stats {
     pub records: [AtomicU64; kind::COUNT as usize],
     /// Records handed to the export sinks.
     pub events_written: AtomicU64,
+    /// Secrets replaced in records before export.
+    pub redacted_values: AtomicU64,
     /// Records the kernel could not deliver (ring buffer full or a failed
     /// kernel read), by kind, as last read from the kernel's counters.
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],

@@ -9,3 +9,26 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// An event of `kind` with nothing else set, for tests of what is done to
+/// events after they are built.
+pub fn event(kind: &'static str) -> crate::event::Event {
+    crate::event::Event {
+        schema: crate::event::SCHEMA,
+        id: "test-1".into(),
+        time: "2026-12-03T10:00:00.000000001Z".into(),
+        node: "node-1".into(),
+        cluster: None,
+        kind,
+        process: crate::event::Process::default(),
+        container: None,
+        pod: None,
+        host: true,
+        exit: None,
+        network: None,
+        verdict: None,
+        drift_evidence: None,
+        bundle: None,
+        decision: None,
+    }
+}

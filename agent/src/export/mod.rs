@@ -1,11 +1,15 @@
 //! Export: every record goes to each sink whose filter admits it, in the
-//! sink's format. Sinks: stdout, a rotating file, an HTTP(S) webhook fed
-//! from a bounded on-disk spool. A sink that fails never stops the others
-//! or the agent: its losses are counted and it is reported not ready.
+//! sink's format. Sinks: stdout, a rotating file, and two remote ones fed
+//! from a bounded on-disk spool: an HTTP(S) webhook (NDJSON) and an
+//! OpenTelemetry Collector (OTLP/HTTP logs). A sink that fails never stops
+//! the others or the agent: its losses are counted and it is reported not
+//! ready.
 
+mod delivery;
 mod file;
 mod filter;
 pub mod ocsf;
+pub mod otlp;
 pub mod spec;
 mod spool;
 mod webhook;
@@ -22,7 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::policy::decision::Decision;
+use crate::{event::Event, policy::decision::Decision, redact::Redactor};
 
 pub use filter::Facts;
 pub use spec::SinkSpec;
@@ -45,13 +49,14 @@ pub struct SinkStats {
     pub written: AtomicU64,
     /// Records lost to a failed write.
     pub failed: AtomicU64,
-    /// Records the receiver acknowledged (webhook).
+    /// Records the receiver acknowledged (webhook, OTLP).
     pub delivered: AtomicU64,
-    /// Records the receiver refused for good (webhook, 4xx).
+    /// Records the receiver refused for good (a 4xx, an OTLP partial
+    /// success's rejected records).
     pub rejected: AtomicU64,
-    /// Records dropped from a full spool, or torn by a crash (webhook).
+    /// Records dropped from a full spool, or torn by a crash.
     pub dropped: AtomicU64,
-    /// Delivery attempts that failed and will be retried (webhook).
+    /// Delivery attempts that failed and will be retried.
     pub send_failures: AtomicU64,
     pub spool_records: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -103,8 +108,54 @@ impl SinkStats {
     }
 }
 
+/// One record on its way out.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    Event(&'a Event),
+    /// The audit record of an exception that suppressed a match.
+    ExceptionUsed(&'a Value),
+}
+
+impl Outgoing<'_> {
+    pub fn kind(&self) -> &str {
+        match self {
+            Outgoing::Event(e) => e.kind,
+            Outgoing::ExceptionUsed(_) => crate::event::EXCEPTION_USED,
+        }
+    }
+
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Outgoing::Event(e) => e.decision.as_ref(),
+            Outgoing::ExceptionUsed(_) => None,
+        }
+    }
+
+    /// The filter's view of the record: its kind and its decision.
+    fn facts(&self) -> Facts<'_> {
+        let decision = self.decision();
+        let matched = decision.is_some_and(|d| !d.matched.is_empty());
+        Facts {
+            kind: self.kind(),
+            alert: matched,
+            severity: decision.and_then(ocsf::highest_severity),
+            decision,
+        }
+    }
+}
+
+impl Serialize for Outgoing<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Outgoing::Event(e) => e.serialize(serializer),
+            Outgoing::ExceptionUsed(v) => v.serialize(serializer),
+        }
+    }
+}
+
 pub struct Exporter {
     routes: Vec<Route>,
+    redactor: Redactor,
 }
 
 struct Route {
@@ -119,36 +170,66 @@ struct Route {
 enum Output {
     Stdout(BufWriter<Stdout>),
     File(file::RotatingFile),
-    Webhook { spool: Arc<spool::Spool>, sender: webhook::Sender },
+    /// A webhook or OTLP sink: records wait in the spool for the sender.
+    Remote {
+        spool: Arc<spool::Spool>,
+        sender: delivery::Sender,
+        otlp: bool,
+    },
 }
 
 impl Exporter {
-    /// Opens every sink (a bad path, spool or CA file fails here, naming
-    /// the sink) and starts the webhook senders.
-    pub fn start(specs: &[SinkSpec]) -> Result<Self, ExportError> {
-        let routes = specs.iter().map(Route::start).collect::<Result<_, _>>()?;
-        Ok(Self { routes })
+    /// Opens every sink (a bad path, spool, CA or headers file fails here,
+    /// naming the sink) and starts the remote senders.
+    /// Every record is redacted by `redactor` before any sink sees it.
+    pub fn start(
+        specs: &[SinkSpec],
+        origin: &crate::event::Origin,
+        redactor: Redactor,
+    ) -> Result<Self, ExportError> {
+        let routes =
+            specs.iter().map(|spec| Route::start(spec, origin)).collect::<Result<_, _>>()?;
+        Ok(Self { routes, redactor })
     }
 
     pub fn stats(&self) -> Vec<Arc<SinkStats>> {
         self.routes.iter().map(|r| Arc::clone(&r.stats)).collect()
     }
 
+    /// Exports a judged event, redacted, and the audit records of the
+    /// exceptions it used; returns how many secrets were redacted.
+    pub fn export_event(&mut self, mut event: Event, audits: &[Value]) -> u64 {
+        let redacted = self.redactor.apply(&mut event);
+        self.export(Outgoing::Event(&event));
+        for audit in audits {
+            self.export(Outgoing::ExceptionUsed(audit));
+        }
+        redacted
+    }
+
     /// Hands one record to every sink that takes it.
-    pub fn export(&mut self, record: &impl Serialize, facts: Facts) {
+    fn export(&mut self, record: Outgoing<'_>) {
+        let facts = record.facts();
         let mut native: Option<Vec<u8>> = None;
         let mut ocsf: Option<Vec<u8>> = None;
+        let mut observed_ns = None;
         for route in self.routes.iter_mut().filter(|r| r.filter.admits(&facts)) {
             let line = match route.format {
                 Format::Native => {
-                    native.get_or_insert_with(|| serde_json::to_vec(record).unwrap_or_default())
+                    native.get_or_insert_with(|| serde_json::to_vec(&record).unwrap_or_default())
                 }
                 Format::Ocsf => ocsf.get_or_insert_with(|| {
                     let value = serde_json::to_value(record).unwrap_or(Value::Null);
                     serde_json::to_vec(&ocsf::convert(&value, facts.decision)).unwrap_or_default()
                 }),
             };
-            route.write(line);
+            if let Output::Remote { otlp: true, .. } = route.out {
+                let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
+                let log = otlp::log_record(record, line, observed);
+                route.write(&otlp::spool_line(&log));
+            } else {
+                route.write(line);
+            }
         }
     }
 
@@ -164,7 +245,7 @@ impl Exporter {
     pub fn stop(mut self) {
         self.flush();
         for route in &mut self.routes {
-            if let Output::Webhook { sender, spool } = &mut route.out {
+            if let Output::Remote { sender, spool, .. } = &mut route.out {
                 sender.stop();
                 route.stats.observe_spool(spool.counts());
             }
@@ -173,7 +254,7 @@ impl Exporter {
 }
 
 impl Route {
-    fn start(spec: &SinkSpec) -> Result<Self, ExportError> {
+    fn start(spec: &SinkSpec, origin: &crate::event::Origin) -> Result<Self, ExportError> {
         let stats = Arc::new(SinkStats::new(&spec.name, spec.kind_name()));
         let failed = |what: &str, e: std::io::Error| ExportError::Start {
             sink: spec.name.clone(),
@@ -187,10 +268,10 @@ impl Route {
                 file::RotatingFile::open(path, *max_bytes, *keep)
                     .map_err(|e| failed(&path.display().to_string(), e))?,
             ),
-            SinkKind::Webhook(hook) => {
+            SinkKind::Webhook(remote) | SinkKind::Otlp(remote) => {
                 let spool = Arc::new(
-                    spool::Spool::open(&hook.spool_dir, hook.spool_max_bytes)
-                        .map_err(|e| failed(&format!("spool {}", hook.spool_dir.display()), e))?,
+                    spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes)
+                        .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?,
                 );
                 let counts = spool.counts();
                 stats.observe_spool(counts);
@@ -201,8 +282,20 @@ impl Route {
                         "records left in the spool by a previous run will be sent"
                     );
                 }
-                let sender = webhook::Sender::start(hook, Arc::clone(&spool), Arc::clone(&stats))?;
-                Output::Webhook { spool, sender }
+                let (batch, spooled, stats) =
+                    (remote.batch_records, Arc::clone(&spool), Arc::clone(&stats));
+                let otlp = matches!(spec.kind, SinkKind::Otlp(_));
+                let sender = if otlp {
+                    delivery::Sender::start(
+                        otlp::Otlp::new(remote, origin)?,
+                        batch,
+                        spooled,
+                        stats,
+                    )?
+                } else {
+                    delivery::Sender::start(webhook::Webhook::new(remote)?, batch, spooled, stats)?
+                };
+                Output::Remote { spool, sender, otlp }
             }
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
@@ -217,7 +310,7 @@ impl Route {
                 .map_err(|e| (self.pending + 1, e)),
             Output::File(file) => file.write(line).map_err(|lost| (lost.records, lost.error)),
             // The spool counts what a failed write cost it as dropped.
-            Output::Webhook { spool, .. } => spool.append(line).map_err(|e| (0, e)),
+            Output::Remote { spool, .. } => spool.append(line).map_err(|e| (0, e)),
         };
         match lost {
             Ok(()) => self.pending += 1,
@@ -232,7 +325,7 @@ impl Route {
         let lost = match &mut self.out {
             Output::Stdout(out) => out.flush().map_err(|e| (self.pending, e)),
             Output::File(file) => file.flush().map_err(|lost| (lost.records, lost.error)),
-            Output::Webhook { spool, .. } => {
+            Output::Remote { spool, .. } => {
                 // Counted before the sender can see them, so `written` never
                 // trails `delivered`; a failed flush is counted as dropped
                 // by the spool.
@@ -250,10 +343,4 @@ impl Route {
             Err((records, e)) => self.stats.failed(records, &e),
         }
     }
-}
-
-/// The filter's view of a record: its kind and its decision.
-pub fn facts<'a>(kind: &'a str, decision: Option<&'a Decision>) -> Facts<'a> {
-    let matched = decision.is_some_and(|d| !d.matched.is_empty());
-    Facts { kind, alert: matched, severity: decision.and_then(ocsf::highest_severity), decision }
 }

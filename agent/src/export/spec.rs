@@ -2,7 +2,8 @@
 //!
 //! `KIND[,key=value...]`, for example
 //! `file,path=/var/log/palisade/events.jsonl,max_size=64MiB,keep=5` or
-//! `webhook,url=https://collector:8443/palisade,filter=alerts,format=ocsf`.
+//! `webhook,url=https://collector:8443/palisade,filter=alerts,format=ocsf` or
+//! `otlp,endpoint=http://otel-collector:4318`.
 //! A comma inside a value (a URL's query) must be written `%2C`.
 
 use std::{path::PathBuf, time::Duration};
@@ -15,9 +16,9 @@ const DEFAULT_MAX_FILE: u64 = 64 << 20;
 const DEFAULT_KEEP: usize = 5;
 /// Default bound of a webhook's on-disk spool.
 const DEFAULT_SPOOL_MAX: u64 = 256 << 20;
-/// Default records per webhook request.
+/// Default records per webhook or OTLP request.
 const DEFAULT_BATCH: usize = 500;
-/// Where webhook spools live unless `spool_dir` says otherwise.
+/// Where webhook and OTLP spools live unless `spool_dir` says otherwise.
 const SPOOL_ROOT: &str = "/var/lib/palisade/spool";
 
 #[derive(Debug, Clone)]
@@ -32,12 +33,22 @@ pub struct SinkSpec {
 #[derive(Debug, Clone)]
 pub enum SinkKind {
     Stdout,
-    File { path: PathBuf, max_bytes: u64, keep: usize },
-    Webhook(WebhookSpec),
+    File {
+        path: PathBuf,
+        max_bytes: u64,
+        keep: usize,
+    },
+    /// NDJSON POSTed to a URL.
+    Webhook(RemoteSpec),
+    /// OTLP/HTTP logs (protobuf) to a Collector's `/v1/logs`.
+    Otlp(RemoteSpec),
 }
 
+/// A receiver over HTTP(S), fed from an on-disk spool.
 #[derive(Debug, Clone)]
-pub struct WebhookSpec {
+pub struct RemoteSpec {
+    /// Where requests go (for OTLP, `/v1/logs` is added to an endpoint
+    /// given without a path, as OpenTelemetry's exporters do).
     pub url: String,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
@@ -48,6 +59,11 @@ pub struct WebhookSpec {
     /// A file holding a bearer token, re-read for every request (so a
     /// mounted Secret can rotate).
     pub token_file: Option<PathBuf>,
+    /// A file of `Name: value` lines sent as request headers (an API key),
+    /// re-read for every request.
+    pub headers_file: Option<PathBuf>,
+    /// Gzip request bodies (OTLP; the Collector's receiver accepts both).
+    pub gzip: bool,
     pub timeout: Duration,
 }
 
@@ -66,6 +82,7 @@ impl SinkSpec {
             SinkKind::Stdout => "stdout",
             SinkKind::File { .. } => "file",
             SinkKind::Webhook(_) => "webhook",
+            SinkKind::Otlp(_) => "otlp",
         }
     }
 }
@@ -98,9 +115,27 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
             "batch",
             "ca_file",
             "token_file",
+            "headers_file",
             "timeout",
         ],
-        other => return Err(bad(format!("unknown sink `{other}` (one of stdout, file, webhook)"))),
+        "otlp" => &[
+            "name",
+            "format",
+            "filter",
+            "endpoint",
+            "spool_dir",
+            "spool_max",
+            "batch",
+            "ca_file",
+            "headers_file",
+            "compression",
+            "timeout",
+        ],
+        other => {
+            return Err(bad(format!(
+                "unknown sink `{other}` (one of stdout, file, webhook, otlp)"
+            )));
+        }
     };
     if let Some((key, _)) = options.iter().find(|(k, _)| !allowed.contains(k)) {
         return Err(bad(format!("`{key}` is not an option of {kind} (one of {allowed:?})")));
@@ -127,8 +162,15 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
             max_bytes: take("max_size").map_or(Ok(DEFAULT_MAX_FILE), |v| size(&v)).map_err(bad)?,
             keep: take("keep").map_or(Ok(DEFAULT_KEEP), |v| number(&v, "keep")).map_err(bad)?,
         },
-        _ => {
-            let url = take("url").ok_or_else(|| bad("`url` is required".into()))?;
+        remote => {
+            let otlp = remote == "otlp";
+            let url = if otlp {
+                let endpoint =
+                    take("endpoint").ok_or_else(|| bad("`endpoint` is required".into()))?;
+                otlp_logs_url(&endpoint)
+            } else {
+                take("url").ok_or_else(|| bad("`url` is required".into()))?
+            };
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(format!("url `{url}` must start with http:// or https://")));
             }
@@ -139,7 +181,14 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
             }
             let timeout_secs =
                 take("timeout").map_or(Ok(10), |v| number(&v, "timeout")).map_err(bad)?;
-            SinkKind::Webhook(WebhookSpec {
+            let gzip = match take("compression").as_deref() {
+                None | Some("gzip") => otlp,
+                Some("none") => false,
+                Some(other) => {
+                    return Err(bad(format!("unknown compression `{other}` (gzip or none)")));
+                }
+            };
+            let spec = RemoteSpec {
                 url,
                 spool_dir: take("spool_dir")
                     .map_or_else(|| PathBuf::from(SPOOL_ROOT).join(&name), PathBuf::from),
@@ -149,11 +198,25 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
                 batch_records,
                 ca_file: take("ca_file").map(PathBuf::from),
                 token_file: take("token_file").map(PathBuf::from),
+                headers_file: take("headers_file").map(PathBuf::from),
+                gzip,
                 timeout: Duration::from_secs(timeout_secs.max(1) as u64),
-            })
+            };
+            if otlp { SinkKind::Otlp(spec) } else { SinkKind::Webhook(spec) }
         }
     };
     Ok(SinkSpec { name, kind, format, filter })
+}
+
+/// The logs URL of an OTLP/HTTP endpoint: `/v1/logs` is appended to an
+/// endpoint without a path (`OTEL_EXPORTER_OTLP_ENDPOINT` style), a URL with
+/// a path is used as it is (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` style).
+fn otlp_logs_url(endpoint: &str) -> String {
+    let after_scheme = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(slash) if after_scheme.len() > slash + 1 => endpoint.to_string(),
+        _ => format!("{}/v1/logs", endpoint.trim_end_matches('/')),
+    }
 }
 
 /// `4096`, `512KiB`, `64MiB`, `1GiB`; at least 4 KiB.
@@ -196,7 +259,7 @@ pub fn name_uniquely(specs: &mut [SinkSpec]) -> Result<(), ExportError> {
             }
             spec.name = format!("{}-{n}", spec.name);
             let default_spool = PathBuf::from(SPOOL_ROOT).join(spec.kind_name());
-            if let SinkKind::Webhook(w) = &mut spec.kind
+            if let SinkKind::Webhook(w) | SinkKind::Otlp(w) = &mut spec.kind
                 && w.spool_dir == default_spool
             {
                 w.spool_dir = PathBuf::from(SPOOL_ROOT).join(&spec.name);
@@ -220,6 +283,20 @@ mod tests {
         assert_eq!(w.url, "http://h:1/x?a=1,2");
         assert_eq!(w.spool_dir, PathBuf::from("/var/lib/palisade/spool/webhook"));
         assert_eq!(hook.format, Format::Ocsf);
+        let SinkKind::Webhook(w) = parse("webhook,url=http://h").unwrap().kind else { panic!() };
+        assert!(!w.gzip, "webhooks send plain NDJSON unless asked");
+        for (endpoint, url) in [
+            ("http://c:4318", "http://c:4318/v1/logs"),
+            ("http://c:4318/", "http://c:4318/v1/logs"),
+            ("https://gw/otlp/v1/logs", "https://gw/otlp/v1/logs"),
+        ] {
+            let SinkKind::Otlp(o) = parse(&format!("otlp,endpoint={endpoint}")).unwrap().kind
+            else {
+                panic!()
+            };
+            assert_eq!(o.url, url);
+            assert!(o.gzip);
+        }
         for (bad, needle) in [
             ("kafka", "unknown sink `kafka`"),
             ("file", "`path` is required"),
@@ -227,6 +304,9 @@ mod tests {
             ("file,path=/x,max_size=12TB", "unit must be"),
             ("stdout,path=/x", "`path` is not an option of stdout"),
             ("webhook,url=ftp://x", "must start with http"),
+            ("otlp,url=http://x", "`url` is not an option of otlp"),
+            ("otlp", "`endpoint` is required"),
+            ("otlp,endpoint=http://c:4318,compression=zstd", "unknown compression"),
             ("stdout,format=xml", "unknown format"),
             ("stdout,filter=loud", "unknown filter term `loud`"),
             ("stdout,name=a b", "name `a b`"),

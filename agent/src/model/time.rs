@@ -1,5 +1,12 @@
 //! RFC 3339 timestamps with nanoseconds, to and from ns since the epoch.
 
+/// The wall clock, in ns since the epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// Formats ns since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub fn rfc3339_ns(epoch_ns: i128) -> String {
     let secs = epoch_ns.div_euclid(1_000_000_000);

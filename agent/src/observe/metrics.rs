@@ -38,6 +38,11 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
     let simple = [
         ("palisade_events_written_total", "Events written to the output.", &stats.events_written),
         (
+            "palisade_redacted_values_total",
+            "Secrets in arguments replaced by a marker before records left the agent.",
+            &stats.redacted_values,
+        ),
+        (
             "palisade_decode_errors_total",
             "Kernel records that failed to decode.",
             &stats.decode_errors,
@@ -159,7 +164,7 @@ fn export(out: &mut String, sinks: &[Arc<SinkStats>]) {
         out,
         "palisade_export_records_total",
         "counter",
-        "Records by sink and result: written (to stdout, the file, or the spool), failed (a write failed), delivered and rejected (by a webhook's receiver), dropped (a full spool, or torn by a crash).",
+        "Records by sink and result: written (to stdout, the file, or the spool), failed (a write failed), delivered and rejected (by a webhook's or OTLP collector's receiver; rejected includes the records an OTLP partial success refused), dropped (a full spool, or torn by a crash).",
     );
     for sink in sinks {
         let results = [
@@ -183,25 +188,25 @@ fn export(out: &mut String, sinks: &[Arc<SinkStats>]) {
         (
             "palisade_export_send_failures_total",
             "counter",
-            "Webhook requests that failed and will be retried.",
+            "Webhook and OTLP requests that failed and will be retried.",
             (|s: &SinkStats| &s.send_failures) as fn(&SinkStats) -> &AtomicU64,
         ),
         (
             "palisade_export_spool_records",
             "gauge",
-            "Records waiting in a webhook's spool.",
+            "Records waiting in a webhook's or OTLP sink's spool.",
             |s: &SinkStats| &s.spool_records,
         ),
         (
             "palisade_export_spool_bytes",
             "gauge",
-            "Bytes of a webhook's spool on disk.",
+            "Bytes of a webhook's or OTLP sink's spool on disk.",
             |s: &SinkStats| &s.spool_bytes,
         ),
     ];
     for (name, kind, help, value) in per_sink {
         family(out, name, kind, help);
-        for sink in sinks.iter().filter(|s| s.kind == "webhook") {
+        for sink in sinks.iter().filter(|s| matches!(s.kind, "webhook" | "otlp")) {
             let _ = writeln!(
                 out,
                 "{name}{{sink=\"{}\"}} {}",

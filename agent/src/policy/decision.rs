@@ -56,6 +56,13 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Audit => "audit",
+            Mode::Enforce => "enforce",
+        }
+    }
+
     /// The mode config `mode` sets: `audit` unless it says `enforce`, as
     /// main.rego reads it.
     pub fn of_config(mode: &str) -> Self {

@@ -201,7 +201,7 @@ impl Judge {
             .iter()
             .map(|s| {
                 stats.exceptions_used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                json!({
+                let mut audit = json!({
                     "schema": crate::event::SCHEMA,
                     "id": format!("{}-exception-{}", event.id, s.exception),
                     "time": clock.rfc3339(Clock::monotonic_now_ns()),
@@ -211,7 +211,11 @@ impl Judge {
                     "bundle": policy.short_digest(),
                     "exception": s,
                     "process": {"pid": event.process.pid, "binary": event.process.binary},
-                })
+                });
+                if let Some(cluster) = event.cluster {
+                    audit["cluster"] = cluster.into();
+                }
+                audit
             })
             .collect()
     }

@@ -1,0 +1,319 @@
+//! One exported record as an OTLP LogRecord: the record itself (native or
+//! OCSF JSON) as the body, and what a Collector routes and indexes on as
+//! attributes named after OpenTelemetry's semantic conventions where one
+//! exists (`process.*`, `container.*`, `k8s.*`, `network.*`,
+//! `security_rule.*`), `palisade.*` otherwise. `log.record.uid` carries the
+//! record's stable id: a receiver de-duplicates on it, since delivery is
+//! at-least-once.
+
+use opentelemetry_proto::tonic::{
+    common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value},
+    logs::v1::{LogRecord, SeverityNumber},
+};
+
+use super::super::Outgoing;
+use crate::{
+    event::Event,
+    export::filter::SEVERITIES,
+    model::{bytes::Bytes, time::parse_rfc3339_ns},
+    policy::decision::Decision,
+};
+
+/// The LogRecord of `record`, whose exported form is `body`.
+pub fn log_record(record: Outgoing<'_>, body: &[u8], observed_ns: u64) -> LogRecord {
+    let mut attributes = Attributes::default();
+    let time = match record {
+        Outgoing::Event(event) => {
+            event_attributes(event, &mut attributes);
+            &event.time
+        }
+        Outgoing::ExceptionUsed(audit) => {
+            audit_attributes(audit, &mut attributes);
+            audit["time"].as_str().unwrap_or_default()
+        }
+    };
+    let (severity_number, severity_text) = severity(record);
+    LogRecord {
+        time_unix_nano: parse_rfc3339_ns(time).and_then(|ns| u64::try_from(ns).ok()).unwrap_or(0),
+        observed_time_unix_nano: observed_ns,
+        severity_number: severity_number as i32,
+        severity_text: severity_text.to_string(),
+        body: Some(text(String::from_utf8_lossy(body).into_owned())),
+        attributes: attributes.0,
+        event_name: format!("palisade.{}", record.kind()),
+        ..LogRecord::default()
+    }
+}
+
+/// Severity from the decision: the strongest matched rule's; INFO for an
+/// exception's use; unspecified for plain activity.
+fn severity(record: Outgoing<'_>) -> (SeverityNumber, &'static str) {
+    let rule_severity = record.decision().and_then(crate::export::ocsf::highest_severity);
+    match (record, rule_severity) {
+        (_, Some(index)) => {
+            let number = match SEVERITIES[usize::from(index)] {
+                "low" => SeverityNumber::Warn,
+                "medium" => SeverityNumber::Warn2,
+                "high" => SeverityNumber::Error,
+                _ => SeverityNumber::Fatal,
+            };
+            (number, SEVERITIES[usize::from(index)])
+        }
+        (Outgoing::ExceptionUsed(_), None) => (SeverityNumber::Info, "info"),
+        (Outgoing::Event(e), None)
+            if e.decision.as_ref().is_some_and(|d| !d.matched.is_empty()) =>
+        {
+            (SeverityNumber::Warn, "")
+        }
+        (Outgoing::Event(_), None) => (SeverityNumber::Unspecified, ""),
+    }
+}
+
+fn event_attributes(event: &Event, out: &mut Attributes) {
+    out.str("log.record.uid", &event.id);
+    out.str("palisade.event.kind", event.kind);
+    let p = &event.process;
+    out.int("process.pid", p.pid.into());
+    out.int("process.parent_pid", p.ppid.into());
+    out.int("process.user.id", p.uid.into());
+    if !p.binary.0.is_empty() {
+        out.bytes("process.executable.path", &p.binary);
+        let name = p.binary.0.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        out.str("process.executable.name", &String::from_utf8_lossy(name));
+    }
+    if !p.args.is_empty() {
+        let args = p.args.iter().map(|a| text(lossy(a))).collect();
+        out.push("process.command_args", Value::ArrayValue(ArrayValue { values: args }));
+    }
+    if !p.cwd.0.is_empty() {
+        out.bytes("process.working_directory", &p.cwd);
+    }
+    if let Some(container) = &event.container {
+        out.str("container.id", &container.id);
+        out.str("container.runtime.name", container.runtime);
+        if let Some(name) = &container.name {
+            out.str("container.name", name);
+        }
+        if let Some(image) = &container.image {
+            out.str("container.image.name", image);
+        }
+    }
+    if let Some(pod) = &event.pod {
+        out.str("k8s.pod.uid", &pod.uid);
+        if let Some(name) = &pod.name {
+            out.str("k8s.pod.name", name);
+        }
+        if let Some(namespace) = &pod.namespace {
+            out.str("k8s.namespace.name", namespace);
+        }
+        out.str("k8s.node.name", &event.node);
+    }
+    if let Some(net) = &event.network {
+        out.str("network.type", net.family);
+        out.str("network.transport", &net.protocol);
+        out.str("palisade.network.direction", net.direction);
+        if net.direction != "listen" {
+            out.str("network.peer.address", &net.daddr);
+            out.int("network.peer.port", net.dport.into());
+        }
+        if let Some(saddr) = &net.saddr {
+            out.str("network.local.address", saddr);
+        }
+        if let Some(sport) = net.sport {
+            out.int("network.local.port", sport.into());
+        }
+    }
+    if let Some(decision) = &event.decision {
+        decision_attributes(decision, out);
+    }
+}
+
+/// The matched rules: the strongest one as `security_rule.*` (one rule per
+/// record in the conventions), every one in `palisade.rule.ids`.
+fn decision_attributes(decision: &Decision, out: &mut Attributes) {
+    out.str("palisade.decision.action", decision.action.as_str());
+    if let Some(mode) = decision.mode {
+        out.str("palisade.decision.mode", mode.as_str());
+    }
+    if let Some(would_block) = decision.would_block {
+        out.push("palisade.decision.would_block", Value::BoolValue(would_block));
+    }
+    if let Some(bundle) = &decision.bundle {
+        out.str("security_rule.version", bundle);
+    }
+    let strongest = decision.matched.iter().max_by_key(|m| m.action);
+    if let Some(rule) = strongest {
+        out.str("security_rule.uuid", &rule.rule);
+        out.str("security_rule.name", rule.title.as_deref().unwrap_or(&rule.rule));
+        if let Some(mitre) = &rule.mitre {
+            out.str("security_rule.category", mitre);
+        }
+        out.str("security_rule.ruleset.name", "palisade");
+    }
+    if !decision.matched.is_empty() {
+        let ids = decision.matched.iter().map(|m| text(m.rule.clone())).collect();
+        out.push("palisade.rule.ids", Value::ArrayValue(ArrayValue { values: ids }));
+    }
+}
+
+fn audit_attributes(audit: &serde_json::Value, out: &mut Attributes) {
+    let field = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    for (key, value) in [
+        ("log.record.uid", &audit["id"]),
+        ("palisade.event.kind", &audit["kind"]),
+        ("palisade.event.uid", &audit["event_id"]),
+        ("palisade.exception.id", &audit["exception"]["exception"]),
+        ("security_rule.uuid", &audit["exception"]["rule"]),
+        ("process.executable.path", &audit["process"]["binary"]),
+    ] {
+        if let Some(value) = field(value) {
+            out.str(key, &value);
+        }
+    }
+    if let Some(pid) = audit["process"]["pid"].as_i64() {
+        out.int("process.pid", pid);
+    }
+}
+
+#[derive(Default)]
+struct Attributes(Vec<KeyValue>);
+
+impl Attributes {
+    fn push(&mut self, key: &str, value: Value) {
+        self.0.push(KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..KeyValue::default()
+        });
+    }
+    fn str(&mut self, key: &str, value: &str) {
+        self.push(key, Value::StringValue(value.to_string()));
+    }
+    fn bytes(&mut self, key: &str, value: &Bytes) {
+        self.push(key, Value::StringValue(lossy(value)));
+    }
+    fn int(&mut self, key: &str, value: i64) {
+        self.push(key, Value::IntValue(value));
+    }
+}
+
+fn text(value: String) -> AnyValue {
+    AnyValue { value: Some(Value::StringValue(value)) }
+}
+
+fn lossy(bytes: &Bytes) -> String {
+    String::from_utf8_lossy(&bytes.0).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        container::{Container, Pod},
+        event::Network,
+        policy::decision::{Action, Match, Mode},
+    };
+
+    fn attribute<'r>(record: &'r LogRecord, key: &str) -> Option<&'r Value> {
+        record.attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()
+    }
+
+    fn string(value: &str) -> Option<Value> {
+        Some(Value::StringValue(value.into()))
+    }
+
+    #[test]
+    fn an_alert_in_a_pod_carries_the_conventions_attributes_and_its_severity() {
+        let mut event = crate::test_support::event("network_connect");
+        event.process.pid = 42;
+        event.process.binary = Bytes(b"/usr/bin/curl".to_vec());
+        event.process.args = vec![Bytes(b"curl".to_vec()), Bytes(b"http://x".to_vec())];
+        event.container = Some(Container {
+            id: "c0ffee".into(),
+            runtime: "containerd",
+            name: Some("web".into()),
+            image: Some("nginx:1.27".into()),
+            cgroup: String::new(),
+            started_ns: None,
+        });
+        event.pod = Some(Pod {
+            uid: "uid-1".into(),
+            name: Some("web-0".into()),
+            namespace: Some("payments".into()),
+            labels: None,
+            labels_available: false,
+        });
+        event.network = Some(Network {
+            family: "ipv4",
+            protocol: "tcp".into(),
+            direction: "outbound",
+            daddr: "169.254.169.254".into(),
+            dport: 80,
+            saddr: Some("10.0.0.2".into()),
+            sport: Some(40000),
+            hook: "connect",
+            result: None,
+            repeats: None,
+        });
+        let rule = |id: &str, action, severity: &str| Match {
+            action,
+            message: "m".into(),
+            mitre: Some("T1552.005".into()),
+            mode: Mode::Enforce,
+            rule: id.into(),
+            severity: Some(severity.into()),
+            title: Some(format!("title of {id}")),
+        };
+        event.decision = Some(Decision {
+            action: Action::Block,
+            matched: vec![
+                rule("PAL-1", Action::Alert, "medium"),
+                rule("PAL-2", Action::Block, "high"),
+            ],
+            ..Decision::default()
+        });
+        let log = log_record(Outgoing::Event(&event), b"{\"id\":\"test-1\"}", 7);
+        assert_eq!(log.time_unix_nano, 1_796_292_000_000_000_001);
+        assert_eq!(log.observed_time_unix_nano, 7);
+        assert_eq!(log.severity_number, SeverityNumber::Error as i32);
+        assert_eq!(log.severity_text, "high");
+        assert_eq!(log.event_name, "palisade.network_connect");
+        assert_eq!(log.body, Some(text("{\"id\":\"test-1\"}".into())));
+        for (key, value) in [
+            ("log.record.uid", "test-1"),
+            ("process.executable.path", "/usr/bin/curl"),
+            ("process.executable.name", "curl"),
+            ("container.id", "c0ffee"),
+            ("container.image.name", "nginx:1.27"),
+            ("k8s.pod.name", "web-0"),
+            ("k8s.pod.uid", "uid-1"),
+            ("k8s.namespace.name", "payments"),
+            ("k8s.node.name", "node-1"),
+            ("network.peer.address", "169.254.169.254"),
+            ("network.transport", "tcp"),
+            ("security_rule.uuid", "PAL-2"),
+            ("security_rule.name", "title of PAL-2"),
+            ("security_rule.category", "T1552.005"),
+            ("palisade.decision.action", "block"),
+        ] {
+            assert_eq!(attribute(&log, key).cloned(), string(value), "{key}");
+        }
+        assert_eq!(attribute(&log, "process.pid"), Some(&Value::IntValue(42)));
+        assert_eq!(attribute(&log, "network.peer.port"), Some(&Value::IntValue(80)));
+        let Some(Value::ArrayValue(args)) = attribute(&log, "process.command_args") else {
+            panic!("no args")
+        };
+        assert_eq!(args.values, [text("curl".into()), text("http://x".into())]);
+    }
+
+    #[test]
+    fn plain_activity_on_the_host_has_no_severity_and_no_workload_attributes() {
+        let event = crate::test_support::event("process_exec");
+        let log = log_record(Outgoing::Event(&event), b"{}", 0);
+        assert_eq!(log.severity_number, SeverityNumber::Unspecified as i32);
+        assert_eq!(log.severity_text, "");
+        for key in ["container.id", "k8s.pod.name", "k8s.node.name", "security_rule.uuid"] {
+            assert_eq!(attribute(&log, key), None, "{key}");
+        }
+    }
+}
