@@ -29,6 +29,8 @@ const VARIANTS: &[Variant] = &[
     Variant { name: "enforce", dir: "deploy/overlays/enforce", mode: "enforce", privileged: false },
     // The documented fallback: the enforce overlay plus the privileged component.
     Variant { name: "enforce-privileged", dir: "", mode: "enforce", privileged: true },
+    // The audit overlay sending to an OpenTelemetry Collector.
+    Variant { name: "audit-otlp", dir: "", mode: "audit", privileged: false },
 ];
 
 pub fn validate() -> anyhow::Result<()> {
@@ -42,7 +44,7 @@ pub fn validate() -> anyhow::Result<()> {
     let venv = Path::new(DEPLOY_VENV).join("bin");
     for variant in VARIANTS {
         let dir = if variant.dir.is_empty() {
-            privileged_kustomization(&out)?
+            with_component(&out, variant)?
         } else {
             root.join(variant.dir)
         };
@@ -60,6 +62,14 @@ pub fn validate() -> anyhow::Result<()> {
             );
         }
         std::fs::write(&rendered, &output.stdout).context("writing the rendered manifests")?;
+        if variant.name == "audit-otlp" {
+            let text = String::from_utf8_lossy(&output.stdout);
+            for needle in ["--sink=otlp,endpoint=$(PALISADE_OTLP_ENDPOINT)", "port: 4318"] {
+                if !text.contains(needle) {
+                    bail!("{}: the OTLP component did not apply (no `{needle}`)", variant.name);
+                }
+            }
+        }
         let mut check = Command::new(venv.join("python"));
         check.arg(root.join("xtask/deploy/check_rendered.py"));
         check.arg(&rendered).arg(root.join("policies")).arg(variant.mode);
@@ -89,15 +99,20 @@ pub fn validate() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A kustomization applying the privileged component to the enforce overlay.
-fn privileged_kustomization(out: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let dir = out.join("privileged");
+/// A kustomization applying a component to an overlay: the privileged
+/// fallback to enforce, the OTLP sink to audit.
+fn with_component(out: &Path, variant: &Variant) -> anyhow::Result<std::path::PathBuf> {
+    let (overlay, component) =
+        if variant.privileged { ("enforce", "privileged") } else { ("audit", "otlp") };
+    let dir = out.join(variant.name);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("kustomization.yaml"),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
-         resources: [../../../deploy/overlays/enforce]\n\
-         components: [../../../deploy/components/privileged]\n",
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+             resources: [../../../deploy/overlays/{overlay}]\n\
+             components: [../../../deploy/components/{component}]\n"
+        ),
     )?;
     Ok(dir)
 }
