@@ -10,6 +10,12 @@
 //! `palisade run` attached and writing every event to a file (B), alternating
 //! A, B, A, B, ... Reports the B/A ratio of the loop's time, the agent's CPU
 //! time and its peak RSS, and checks that the agent reported every exec.
+//! With `--vs-agent-arg`, a third arm (C) runs the agent with those
+//! arguments in the same rounds, and the agent's CPU per exec of C is
+//! compared with B's: a sink's cost, A/B in one run. `{receiver}` in an
+//! agent argument is replaced by the address of an HTTP receiver the bench
+//! starts, which takes every POST and answers 200 (an OTLP or webhook sink's
+//! far end, at no cost to the agent).
 
 use std::{
     fs::File,
@@ -43,6 +49,12 @@ enum Which {
         /// `--agent-arg=--sink=file,path=/tmp/e.jsonl` to measure a sink.
         #[arg(long = "agent-arg", allow_hyphen_values = true)]
         agent_args: Vec<String>,
+        /// An argument for a second agent arm in the same rounds (repeat
+        /// for several), e.g. `--vs-agent-arg=--sink=stdout
+        /// --vs-agent-arg=--sink=otlp,endpoint=http://{receiver}` to measure
+        /// the OTLP sink against stdout alone.
+        #[arg(long = "vs-agent-arg", allow_hyphen_values = true)]
+        vs_agent_args: Vec<String>,
         #[command(flatten)]
         setup: Setup,
     },
@@ -95,9 +107,18 @@ impl Setup {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Which::Exec { rounds, iterations, agent_args, setup } => {
+        Which::Exec { rounds, iterations, agent_args, vs_agent_args, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
-            exec(rounds, iterations, &agent_args, &setup.agent()?)
+            let receiver = NullReceiver::start_if_named(&[&agent_args, &vs_agent_args])?;
+            let fill = |args: &[String]| -> Vec<String> {
+                let address = receiver.as_ref().map_or(String::new(), |r| r.address.clone());
+                args.iter().map(|a| a.replace("{receiver}", &address)).collect()
+            };
+            let mut arms = vec![Arm::new("agent", fill(&agent_args))];
+            if !vs_agent_args.is_empty() {
+                arms.push(Arm::new("agent (vs)", fill(&vs_agent_args)));
+            }
+            exec(rounds, iterations, &mut arms, &setup.agent()?)
         }
         Which::Connect { rounds, iterations, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
@@ -283,7 +304,35 @@ fn exec_loop(binary: &str, iterations: u32) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn exec(rounds: u32, iterations: u32, agent_args: &[String], bin: &Path) -> anyhow::Result<()> {
+/// One configuration of the agent measured in every round of `exec`.
+struct Arm {
+    name: &'static str,
+    args: Vec<String>,
+    times: Vec<Duration>,
+    /// The agent's CPU time, per round.
+    cpu: Vec<Duration>,
+    bpf_time: Duration,
+    bpf_runs: u64,
+    peak_rss_kib: u64,
+    missing: usize,
+}
+
+impl Arm {
+    fn new(name: &'static str, args: Vec<String>) -> Self {
+        Self {
+            name,
+            args,
+            times: Vec::new(),
+            cpu: Vec::new(),
+            bpf_time: Duration::ZERO,
+            bpf_runs: 0,
+            peak_rss_kib: 0,
+            missing: 0,
+        }
+    }
+}
+
+fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], bin: &Path) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
@@ -293,61 +342,144 @@ fn exec(rounds: u32, iterations: u32, agent_args: &[String], bin: &Path) -> anyh
 
     // Warm up caches and the page cache for both sides.
     exec_loop(binary, iterations / 10)?;
-    let (mut without, mut with) = (Vec::new(), Vec::new());
-    let (mut agent_cpu, mut peak_rss_kib, mut missing) = (Duration::ZERO, 0u64, 0usize);
-    let (mut bpf_time, mut bpf_runs) = (Duration::ZERO, 0u64);
+    let mut without = Vec::new();
     // Let the kernel account the programs' run time (a few ns per run).
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
         let a = exec_loop(binary, iterations)?;
-        let agent = RunningAgent::start(bin, &events_path, agent_args)?;
-        let cpu_before = agent.cpu_time()?;
-        let b = exec_loop(binary, iterations)?;
-        agent_cpu += agent.cpu_time()? - cpu_before;
-        let (time, runs) = agent.bpf_run_time()?;
-        bpf_time += time;
-        bpf_runs += runs;
-        peak_rss_kib = peak_rss_kib.max(agent.peak_rss_kib()?);
-        // Give the agent time to write the last events before stopping it.
-        std::thread::sleep(Duration::from_millis(300));
-        let seen = agent
-            .stop()?
-            .iter()
-            .filter(|e| e["kind"] == "process_exec" && e["process"]["binary"] == binary)
-            .count();
-        missing += (iterations as usize).saturating_sub(seen);
-        eprintln!(
-            "round {round}/{rounds}: without {:.1} µs/exec, with {:.1} µs/exec, ratio {:.3}, events {seen}/{iterations}",
-            per_exec_us(a, iterations),
-            per_exec_us(b, iterations),
-            b.as_secs_f64() / a.as_secs_f64()
-        );
         without.push(a);
-        with.push(b);
+        let mut line =
+            format!("round {round}/{rounds}: without {:.1} µs/exec", per_exec_us(a, iterations));
+        for arm in arms.iter_mut() {
+            let agent = RunningAgent::start(bin, &events_path, &arm.args)?;
+            let cpu_before = agent.cpu_time()?;
+            let b = exec_loop(binary, iterations)?;
+            arm.cpu.push(agent.cpu_time()? - cpu_before);
+            let (time, runs) = agent.bpf_run_time()?;
+            arm.bpf_time += time;
+            arm.bpf_runs += runs;
+            arm.peak_rss_kib = arm.peak_rss_kib.max(agent.peak_rss_kib()?);
+            // Give the agent time to write the last events before stopping it.
+            std::thread::sleep(Duration::from_millis(300));
+            let seen = agent
+                .stop()?
+                .iter()
+                .filter(|e| e["kind"] == "process_exec" && e["process"]["binary"] == binary)
+                .count();
+            arm.missing += (iterations as usize).saturating_sub(seen);
+            arm.times.push(b);
+            line += &format!(
+                ", {} {:.1} µs/exec (ratio {:.3}, events {seen}/{iterations})",
+                arm.name,
+                per_exec_us(b, iterations),
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+        eprintln!("{line}");
     }
     drop(stats);
     let total = |v: &[Duration]| v.iter().sum::<Duration>();
     let execs = u64::from(rounds) * u64::from(iterations);
     println!("bench exec: {rounds} rounds x {iterations} execs of {binary}, A/B interleaved");
     println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
-    println!("  with agent:    {:.1} µs/exec", per_exec_us(total(&with), rounds * iterations));
-    println!("  {}", ratio_line(&without, &with));
-    println!(
-        "  agent CPU: {:.1} ms total, {:.1} µs per exec (its own process, all threads)",
-        agent_cpu.as_secs_f64() * 1e3,
-        agent_cpu.as_secs_f64() * 1e6 / execs as f64
-    );
-    println!(
-        "  in-kernel program time: {:.2} µs per exec ({bpf_runs} program runs, {:.0} ns per run)",
-        bpf_time.as_secs_f64() * 1e6 / execs as f64,
-        bpf_time.as_nanos() as f64 / bpf_runs.max(1) as f64
-    );
-    println!("  agent peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
-    println!("  exec events missing: {missing} of {execs}");
+    for arm in arms.iter() {
+        println!(
+            "  {} ({}):",
+            arm.name,
+            if arm.args.is_empty() { "stdout".into() } else { arm.args.join(" ") }
+        );
+        println!(
+            "    with agent: {:.1} µs/exec",
+            per_exec_us(total(&arm.times), rounds * iterations)
+        );
+        println!("    {}", ratio_line(&without, &arm.times));
+        let cpu = total(&arm.cpu);
+        println!(
+            "    agent CPU: {:.1} ms total, {:.1} µs per exec (its own process, all threads)",
+            cpu.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e6 / execs as f64
+        );
+        println!(
+            "    in-kernel program time: {:.2} µs per exec ({} program runs, {:.0} ns per run)",
+            arm.bpf_time.as_secs_f64() * 1e6 / execs as f64,
+            arm.bpf_runs,
+            arm.bpf_time.as_nanos() as f64 / arm.bpf_runs.max(1) as f64
+        );
+        println!("    agent peak RSS: {:.1} MiB", arm.peak_rss_kib as f64 / 1024.0);
+        println!("    exec events missing: {} of {execs}", arm.missing);
+    }
+    if let [first, second] = arms {
+        let mut ratios: Vec<f64> = second
+            .cpu
+            .iter()
+            .zip(&first.cpu)
+            .map(|(b, a)| b.as_secs_f64() / a.as_secs_f64().max(1e-9))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "  agent CPU, {} / {}: {:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+            second.name,
+            first.name,
+            total(&second.cpu).as_secs_f64() / total(&first.cpu).as_secs_f64(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+    }
+    let missing: usize = arms.iter().map(|a| a.missing).sum();
     if missing > 0 {
         bail!("the agent missed {missing} exec events");
     }
     Ok(())
+}
+
+/// An HTTP receiver that takes every POST and answers 200 with an empty
+/// body (a valid, empty OTLP response), for sinks under a bench.
+struct NullReceiver {
+    child: Child,
+    address: String,
+}
+
+const NULL_RECEIVER: &str = r#"
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+impl NullReceiver {
+    /// Starts one when an argument names `{receiver}`.
+    fn start_if_named(args: &[&[String]]) -> anyhow::Result<Option<Self>> {
+        if !args.iter().flat_map(|a| a.iter()).any(|a| a.contains("{receiver}")) {
+            return Ok(None);
+        }
+        let mut child = Command::new("python3")
+            .args(["-c", NULL_RECEIVER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the bench's receiver (python3)")?;
+        let mut port = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut port)?;
+        let address = format!("127.0.0.1:{}", port.trim());
+        eprintln!("bench: receiver at {address}");
+        Ok(Some(Self { child, address }))
+    }
+}
+
+impl Drop for NullReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `ratio with/without: <overall>; per round median, min, max`.
