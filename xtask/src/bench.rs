@@ -191,11 +191,12 @@ impl RunningAgent {
             .with_context(|| format!("starting {}", bin.display()))?;
         let stderr = child.stderr.take().expect("piped");
         let mut lines = BufReader::new(stderr).lines();
+        let mut logged = Vec::new();
         loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("palisade is running") => break,
-                Some(Ok(_)) => {}
-                _ => bail!("the agent exited before it was running"),
+                Some(Ok(line)) => logged.push(line),
+                _ => bail!("the agent exited before it was running:\n{}", logged.join("\n")),
             }
         }
         // Keep draining its logs so it never blocks on a full pipe; count
