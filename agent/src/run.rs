@@ -30,6 +30,7 @@ use crate::{
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
+        load,
         pool::JudgePool,
         reload::{self, Source},
     },
@@ -159,7 +160,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     };
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
     let bundle = source.read()?;
-    let policy = Policy::compile(&bundle)?;
+    let policy = load::compile(&bundle)?;
     info!(
         origin = policy.origin,
         bundle = policy.short_digest(),
