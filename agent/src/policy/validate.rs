@@ -7,6 +7,7 @@ use regorus::{Engine, Value};
 use super::{
     PolicyError,
     bundle::Bundle,
+    decision::Action,
     kernel_plan,
     meta::{ExceptionInfo, RuleMeta},
     modules::{Module, RULES_PACKAGE},
@@ -16,24 +17,11 @@ use super::{
 use crate::model::time::parse_rfc3339_ns;
 
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
-
-pub const ACTIONS: &[&str] = &["alert", "block", "kill"];
-
 const MODES: &[&str] = &["audit", "enforce"];
-
 const RULE_MODES: &[&str] = &["audit", "enforce", "off"];
 
-/// The scope keys main.rego's `scope_keys` knows.
-const SCOPE_KEYS: &[&str] = &[
-    "binary",
-    "binary_prefix",
-    "image",
-    "image_prefix",
-    "namespace",
-    "pod_labels",
-    "actor",
-    "container_id",
-];
+/// The bundle's own list of its malformed exceptions.
+const INVALID_EXCEPTIONS: &str = "data.palisade.main.invalid_exceptions";
 
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1)
@@ -97,10 +85,11 @@ pub(super) fn read_rule_metas(
                 format!("unknown severity `{}` (one of {SEVERITIES:?})", rule.severity),
             ));
         }
-        if !ACTIONS.contains(&rule.action.as_str()) {
+        if Action::named(&rule.action).is_none_or(|a| a == Action::Allow) {
+            let actions: Vec<&str> = Action::ALL[1..].iter().map(|a| a.as_str()).collect();
             return Err(PolicyError::invalid(
                 &at,
-                format!("unknown action `{}` (one of {ACTIONS:?})", rule.action),
+                format!("unknown action `{}` (one of {actions:?})", rule.action),
             ));
         }
         if !is_mitre_id(&rule.mitre) {
@@ -200,9 +189,17 @@ pub(super) fn check_config(bundle: &Bundle, rules: &[RuleMeta]) -> Result<String
     Ok(mode.to_string())
 }
 
+/// The exceptions, read into what the agent keeps of them. Whether each is
+/// well formed is the bundle's own Rego's to say
+/// (`data.palisade.main.invalid_exceptions`, policies/lib/exceptions.rego):
+/// the first problem rejects the bundle. Checked here only what Rego cannot
+/// see per event: that the rules an exception covers exist, and that ids
+/// are unique.
 pub(super) fn check_exceptions(
     bundle: &Bundle,
     rules: &[RuleMeta],
+    all: &mut Engine,
+    modules: &[Module<'_>],
 ) -> Result<Vec<ExceptionInfo>, PolicyError> {
     let Some(list) = bundle.data["palisade"].get("exceptions") else {
         return Ok(Vec::new());
@@ -211,34 +208,31 @@ pub(super) fn check_exceptions(
     let list = list.as_array().ok_or_else(|| {
         PolicyError::invalid(at("exceptions"), "`palisade.exceptions` must be an array")
     })?;
-    let mut out: Vec<ExceptionInfo> = Vec::new();
-    for (i, e) in list.iter().enumerate() {
-        let id = e["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
-            PolicyError::invalid(at("exceptions"), format!("exception #{} has no `id`", i + 1))
-        })?;
-        let loc = at(&format!("\"{id}\""));
-        let text = |name: &str| -> Result<String, PolicyError> {
-            e[name]
-                .as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .ok_or_else(|| PolicyError::invalid(&loc, format!("exception `{id}` has no `{name}`: every exception needs an owner, a reason and an expiry")))
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(problem) = invalid_exceptions(all, modules)?.into_iter().next() {
+        let (loc, name) = match problem.id.as_str() {
+            "" => (at("exceptions"), format!("#{}", problem.index + 1)),
+            id => (at(&format!("\"{id}\"")), format!("`{id}`")),
         };
-        let owner = text("owner")?;
-        text("reason")?;
-        let expires = text("expires")?;
+        return Err(PolicyError::invalid(loc, format!("exception {name} {}", problem.problem)));
+    }
+    let mut out: Vec<ExceptionInfo> = Vec::new();
+    for e in list {
+        // Well formed, as the Rego just said: these are all present.
+        let text = |name: &str| e[name].as_str().map(str::trim).unwrap_or_default().to_string();
+        let id = e["id"].as_str().unwrap_or_default().to_string();
+        let expires = text("expires");
+        let loc = at(&format!("\"{id}\""));
         let expires_ns = parse_rfc3339_ns(&expires).ok_or_else(|| {
             PolicyError::invalid(
                 &loc,
                 format!("exception `{id}`: expires `{expires}` is not an RFC 3339 time"),
             )
         })?;
-        let covered = e["rules"].as_array().filter(|r| !r.is_empty()).ok_or_else(|| {
-            PolicyError::invalid(&loc, format!("exception `{id}` must list the `rules` it covers"))
-        })?;
         let mut covers = Vec::new();
-        for r in covered {
+        for r in e["rules"].as_array().into_iter().flatten() {
             match r.as_str().filter(|r| rules.iter().any(|known| known.id == *r)) {
                 Some(r) => covers.push(r.to_string()),
                 None => {
@@ -249,31 +243,12 @@ pub(super) fn check_exceptions(
                 }
             }
         }
-        if !e["scope"].is_object() {
-            return Err(PolicyError::invalid(
-                &loc,
-                format!(
-                    "exception `{id}` needs a `scope` object (binary, image, namespace, pod_labels, actor, ...)"
-                ),
-            ));
-        }
-        if let Some(key) = e["scope"]
-            .as_object()
-            .and_then(|s| s.keys().find(|k| !SCOPE_KEYS.contains(&k.as_str())))
-        {
-            return Err(PolicyError::invalid(
-                &loc,
-                format!(
-                    "exception `{id}`: unknown scope key `{key}` (one of {SCOPE_KEYS:?}); it would never match"
-                ),
-            ));
-        }
         if out.iter().any(|x| x.id == id) {
             return Err(PolicyError::invalid(&loc, format!("duplicate exception id `{id}`")));
         }
         out.push(ExceptionInfo {
-            id: id.to_string(),
-            owner,
+            owner: text("owner"),
+            id,
             expires,
             expires_ns,
             rules: covers,
@@ -281,4 +256,38 @@ pub(super) fn check_exceptions(
         });
     }
     Ok(out)
+}
+
+/// One problem `data.palisade.main.invalid_exceptions` reports.
+#[derive(Debug, serde::Deserialize)]
+struct InvalidException {
+    index: usize,
+    id: String,
+    problem: String,
+}
+
+/// The bundle's own verdict on its exceptions, by index; main.rego must
+/// define it when the bundle has exceptions.
+fn invalid_exceptions(
+    all: &mut Engine,
+    modules: &[Module<'_>],
+) -> Result<Vec<InvalidException>, PolicyError> {
+    let main =
+        (modules.iter().find(|m| m.package == "palisade.main")).map_or("main.rego", |m| m.path);
+    let must_define = |what: String| {
+        PolicyError::invalid(
+            main,
+            format!(
+                "{what}: the bundle has exceptions, so main.rego must define `invalid_exceptions`, the set of {{index, id, problem}} of the malformed ones (see the baseline's lib/exceptions.rego)"
+            ),
+        )
+    };
+    let value = all.eval_rule(INVALID_EXCEPTIONS.to_string()).map_err(|e| {
+        must_define(format!("cannot evaluate {INVALID_EXCEPTIONS} ({})", one_line(&e)))
+    })?;
+    let value = serde_json::to_value(&value).unwrap_or_default();
+    let mut problems: Vec<InvalidException> = serde_json::from_value(value.clone())
+        .map_err(|_| must_define(format!("{INVALID_EXCEPTIONS} is {value}")))?;
+    problems.sort_by_key(|p| p.index);
+    Ok(problems)
 }
