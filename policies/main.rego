@@ -32,6 +32,7 @@ import rego.v1
 
 import data.palisade.actors.actor
 import data.palisade.lib.binary
+import data.palisade.lib.exceptions as exception_checks
 import data.palisade.workload
 import data.palisade.triggers
 
@@ -121,11 +122,6 @@ default exceptions := []
 
 exceptions := data.palisade.exceptions if is_array(data.palisade.exceptions)
 
-# The scope keys an exception may use. Every key present must match the
-# event; a key not listed here never matches (a typo disables the exception
-# rather than widening it).
-scope_keys := workload.process_keys | workload.keys
-
 # [rule id, exception id, index] for every exception that applies to a rule
 # that hit: it covers the rule, is well formed, its scope matches the event,
 # and the event happened before the exception expired.
@@ -133,14 +129,14 @@ applied contains [id, ex.id, i] if {
 	some id in {h[0] | some h in hits}
 	some i, ex in exceptions
 	id in ex.rules
-	not invalid_indexes[i]
+	not exception_checks.invalid_index[i]
 	scope_matches(ex.scope)
 	event_ns < time.parse_rfc3339_ns(ex.expires)
 }
 
 # The event's time in ns since the epoch. Undefined for an event without a
 # valid `time`: no exception applies to it.
-event_ns := time.parse_rfc3339_ns(input.time) if rfc3339(input.time)
+event_ns := time.parse_rfc3339_ns(input.time) if exception_checks.rfc3339(input.time)
 
 suppressed_rules := {a[0] | some a in applied}
 
@@ -173,79 +169,10 @@ scope_key_matches(key, want) if {
 	actor == want
 }
 
-# Malformed exceptions never apply. `palisade policy check` rejects a bundle
-# holding one; for OPA users, `data.palisade.main.invalid_exceptions` lists
-# them: {index, id, problem}.
-invalid_exceptions contains {"index": i, "id": exception_id(exceptions[i]), "problem": p[1]} if {
-	some p in exception_problems
-	i := p[0]
-}
-
-invalid_indexes contains p[0] if some p in exception_problems
-
-exception_id(ex) := ex.id if {
-	is_string(ex.id)
-} else := ""
-
-# (Each check reads the field with object.get, so the value passed to the
-# check under `not` is always defined: OPA treats `not f(x.missing)` as
-# undefined where regorus treats it as true, and the two engines must agree.)
-exception_problems contains [i, "an exception must be an object"] if {
-	some i, ex in exceptions
-	not is_object(ex)
-}
-
-exception_problems contains [i, concat("", ["no `", field, "`"])] if {
-	some i, ex in exceptions
-	is_object(ex)
-	some field in ["id", "owner", "reason"]
-	not nonempty(object.get(ex, field, null))
-}
-
-exception_problems contains [i, "`expires` is not an RFC 3339 time"] if {
-	some i, ex in exceptions
-	is_object(ex)
-	not rfc3339(object.get(ex, "expires", null))
-}
-
-exception_problems contains [i, "`rules` must be a non-empty array of rule ids"] if {
-	some i, ex in exceptions
-	is_object(ex)
-	not rule_list(object.get(ex, "rules", null))
-}
-
-exception_problems contains [i, "`scope` must be an object"] if {
-	some i, ex in exceptions
-	is_object(ex)
-	not is_object(object.get(ex, "scope", null))
-}
-
-exception_problems contains [i, concat("", ["unknown scope key `", key, "`"])] if {
-	some i, ex in exceptions
-	is_object(ex)
-	scope := object.get(ex, "scope", null)
-	is_object(scope)
-	some key, _ in scope
-	not key in scope_keys
-}
-
-nonempty(s) if {
-	is_string(s)
-	trim_space(s) != ""
-}
-
-rfc3339(s) if {
-	is_string(s)
-	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`, s)
-}
-
-rule_list(rules) if {
-	is_array(rules)
-	count(rules) > 0
-	every r in rules {
-		nonempty(r)
-	}
-}
+# Malformed exceptions never apply (lib/exceptions.rego says which).
+# `palisade policy check` rejects a bundle holding one; for OPA users,
+# `data.palisade.main.invalid_exceptions` lists them: {index, id, problem}.
+invalid_exceptions := exception_checks.invalid
 
 # ---------------------------------------------------------------- outcome
 
@@ -275,10 +202,12 @@ suppressed := [entry |
 	}
 ]
 
-# kill > block > alert; levels[0] is "allow".
+# The actions, weakest first: kill > block > alert; levels[0] is "allow".
+# The agent's own order (agent/src/policy/decision.rs, `Action`) is this
+# one; its tests compare the two.
 levels := ["allow", "alert", "block", "kill"]
 
-strength := {"alert": 1, "block": 2, "kill": 3}
+strength[a] := i if some i, a in levels
 
 default action_level := 0
 

@@ -247,7 +247,7 @@ test_unknown_scope_key_never_applies_and_is_reported if {
 	d := main.decision with input as nc_event with data.palisade.exceptions as [ex]
 	count(d.matched) == 1
 	problems := main.invalid_exceptions with data.palisade.exceptions as [ex]
-	problems == {{"index": 0, "id": "EXC-test", "problem": "unknown scope key `namespce`"}}
+	problems == {{"index": 0, "id": "EXC-test", "problem": "has an unknown scope key `namespce` (one of actor, binary, binary_prefix, container_id, image, image_prefix, namespace, pod_labels); it would never match"}}
 }
 
 test_exception_without_owner_never_applies_and_is_reported if {
@@ -255,7 +255,7 @@ test_exception_without_owner_never_applies_and_is_reported if {
 	d := main.decision with input as nc_event with data.palisade.exceptions as [ex]
 	count(d.matched) == 1
 	problems := main.invalid_exceptions with data.palisade.exceptions as [ex]
-	problems == {{"index": 0, "id": "EXC-test", "problem": "no `owner`"}}
+	problems == {{"index": 0, "id": "EXC-test", "problem": "has no `owner`: every exception needs an owner, a reason and an expiry"}}
 }
 
 test_malformed_exceptions_are_reported if {
@@ -266,10 +266,10 @@ test_malformed_exceptions_are_reported if {
 	]
 	problems := {[p.id, p.problem] | some p in main.invalid_exceptions} with data.palisade.exceptions as bad
 	problems == {
-		["no-expiry", "`expires` is not an RFC 3339 time"],
-		["bad-expiry", "`expires` is not an RFC 3339 time"],
-		["no-rules", "`rules` must be a non-empty array of rule ids"],
-		["no-rules", "no `reason`"],
+		["no-expiry", "has no `expires`: every exception needs an owner, a reason and an expiry"],
+		["bad-expiry", "expires `next year`, which is not an RFC 3339 time"],
+		["no-rules", "must list the `rules` it covers (a non-empty array of rule ids)"],
+		["no-rules", "has no `reason`: every exception needs an owner, a reason and an expiry"],
 	}
 }
 

@@ -6,7 +6,7 @@
 //!   it runs (bits of [`palisade_common::drift`]): it lives in an overlayfs
 //!   upper layer, it is a memfd, or it has no link left on disk. A kernel
 //!   rule (`kernel.exec.drift`) can deny these.
-//! - Here, once the event is attributed to a container, the agent compares
+//! - Once the event is attributed to a container, the agent compares
 //!   the file's times with the container's start: data written
 //!   (`written_after_start`, mtime) or the inode changed (`chmod_after_start`,
 //!   ctime: chmod, chown, a rename or link into place) after the container
@@ -16,9 +16,10 @@
 //! A script is run by its interpreter: the exec tracepoint sees the
 //! interpreter's file, not the script's. The BPF-LSM hook checks the script
 //! itself (it runs for each), and blocks it; for the report, the script's
-//! file is looked at here through `/proc/<pid>/root` while the process runs.
-
-use std::{os::unix::fs::MetadataExt, path::Path};
+//! file is looked at through `/proc/<pid>/root` while the process runs.
+//!
+//! This module only judges evidence: reading `/proc` and setting the
+//! event's drift is the enrichment step's (`enrich::drift`).
 
 use palisade_common::drift::{DELETED, MEMFD, UPPER_LAYER};
 use serde::Serialize;
@@ -114,64 +115,6 @@ pub fn judge(
     Some(Drift { reason, reasons, file })
 }
 
-/// The evidence for a script that `pid` runs: its file, as `filename`
-/// (relative to `cwd` unless absolute) names it inside the process's root:
-/// its times, and whether it is in the upper layer of the overlayfs that is
-/// the process's root. None when the process is gone or the file is the
-/// executable itself.
-pub fn script_evidence(pid: u32, filename: &[u8], cwd: &[u8], exe_ino: u64) -> Option<Evidence> {
-    let inside =
-        if filename.starts_with(b"/") { filename.to_vec() } else { [cwd, b"/", filename].concat() };
-    let root = format!("/proc/{pid}/root");
-    let meta = std::fs::metadata(os_path(&[root.as_bytes(), &inside].concat())).ok()?;
-    if meta.ino() == exe_ino || !meta.is_file() {
-        return None;
-    }
-    let mut bits = 0;
-    if let Some(upper) = root_upper_dir(pid)
-        && std::fs::symlink_metadata(os_path(&[upper.as_slice(), &inside].concat()))
-            .is_ok_and(|m| m.is_file())
-    {
-        bits |= UPPER_LAYER;
-    }
-    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
-    Some(Evidence {
-        bits,
-        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-    })
-}
-
-fn os_path(bytes: &[u8]) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    Path::new(std::ffi::OsStr::from_bytes(bytes))
-}
-
-/// The `upperdir` of the overlayfs mounted as `pid`'s root, from its
-/// mountinfo (paths there are the mounter's: the host's for containers).
-fn root_upper_dir(pid: u32) -> Option<Vec<u8>> {
-    let info = std::fs::read(format!("/proc/{pid}/mountinfo")).ok()?;
-    upper_dir_of_root(&info)
-}
-
-fn upper_dir_of_root(mountinfo: &[u8]) -> Option<Vec<u8>> {
-    // "36 35 0:42 / / rw - overlay overlay rw,lowerdir=..,upperdir=..,workdir=..":
-    // the last mount on "/" is the one in force.
-    let root = mountinfo
-        .split(|&b| b == b'\n')
-        .rev()
-        .find(|line| line.split(|&b| b == b' ').nth(4) == Some(b"/".as_slice()))?;
-    let text = String::from_utf8_lossy(root);
-    let (_, after) = text.split_once(" - ")?;
-    let mut fields = after.split(' ');
-    if fields.next()? != "overlay" {
-        return None;
-    }
-    let options = fields.nth(1)?;
-    let upper = options.split(',').find_map(|o| o.strip_prefix("upperdir="))?;
-    Some(upper.as_bytes().to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,16 +128,6 @@ mod tests {
         assert_eq!(on_node(&new, b"/home/me/tool", 1_000), None, "not a system directory");
         let old = Evidence { bits: 0, mtime_ns: 10, ctime_ns: 2_000 };
         assert_eq!(on_node(&old, b"/usr/bin/sshd", 1_000), None, "ctime alone is not a write");
-    }
-
-    #[test]
-    fn the_upper_dir_of_an_overlay_root() {
-        let info = b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
-            40 22 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/var/u,workdir=/w\n\
-            41 40 0:5 / /proc rw - proc proc rw\n";
-        assert_eq!(upper_dir_of_root(info), Some(b"/var/u".to_vec()));
-        assert_eq!(upper_dir_of_root(b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
-        assert_eq!(upper_dir_of_root(b"garbage"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod container;
 mod drift;
+mod enrich;
 mod errors;
 mod event;
 mod export;
@@ -11,6 +12,7 @@ mod kernel;
 mod model;
 mod network;
 mod observe;
+mod pipeline;
 mod policy;
 mod process;
 mod redact;

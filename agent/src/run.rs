@@ -1,9 +1,9 @@
 //! `palisade run`: the agent's pipeline.
 //!
 //! kernel → ring buffer → reader task (drains only) → bounded channel →
-//! processing thread (decode, process table, container and pod, the policy's
-//! trigger test) → policy workers, for events that trigger a rule (Rego,
-//! kill) → back in order → sinks.
+//! processing thread ([`crate::pipeline`]: decode, process table, container
+//! and pod, the policy's trigger test) → policy workers, for events that
+//! trigger a rule (Rego, kill) → back in order → sinks.
 //! Beside it: the drop watcher, the policy reloader, and the kernel-rules
 //! keeper, which writes each bundle's kernel part into the enforcement maps
 //! before the judge sees the bundle, and places every workload the
@@ -20,24 +20,23 @@ use tracing::{info, warn};
 
 use crate::{
     container::{self, ContainerResolver, DEFAULT_STATE_DIRS},
+    enrich,
     errors::chain,
-    event::{Clock, Event, Origin},
+    event::{Clock, Origin},
     export::{self, Exporter, SinkSpec},
     kernel::{loader, rules::Applied},
-    network::NetTracker,
     observe,
+    pipeline::{Judges, Pipeline, Workloads},
     policy::{
         compiled::Policy,
         judge::{FailMode, Judge},
+        load,
         pool::JudgePool,
         reload::{self, Source},
     },
     process::table::ProcessTable,
     redact::Redactor,
-    sensor::{
-        decode::{Record, decode},
-        drops, reader,
-    },
+    sensor::{drops, reader},
     stats::Stats,
     workloads::{
         WorkloadUpdate,
@@ -46,10 +45,9 @@ use crate::{
     },
 };
 
-/// Batches buffered between the reader and the processing thread.
+/// Messages (batches of records, ticks) buffered between the reader and the
+/// processing thread.
 const CHANNEL_BATCHES: usize = 64;
-/// How often exited processes are forgotten.
-const PURGE_EVERY: Duration = Duration::from_secs(5);
 /// How often the kernel rules are rebuilt to re-arm the workloads whose
 /// exceptions expired and to follow denied binaries replaced on disk
 /// (written only when something changed).
@@ -176,7 +174,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         crate::kernel::host_root::set(dir)?;
     }
     let stats = Arc::new(Stats::default());
-    let mut origin = Origin::detect();
+    let mut origin = enrich::detect_origin();
     origin.cluster = args.cluster.clone().filter(|c| !c.is_empty()).map(|c| &*c.leak());
     let redactor = Redactor::new(&args.redact, &args.redact_after, !args.no_default_redactions)?;
     let exporter = open_sinks(args.sinks.clone(), &origin, redactor)?;
@@ -188,7 +186,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     };
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
     let bundle = source.read()?;
-    let policy = Policy::compile(&bundle)?;
+    let policy = load::compile(&bundle)?;
     info!(
         origin = policy.origin,
         bundle = policy.short_digest(),
@@ -229,16 +227,16 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let (policy_tx, policy_rx) = std::sync::mpsc::channel();
     let (reload_tx, reload_rx) = mpsc::channel(1);
-    let judge = Judge::new(Arc::clone(&policy), args.fail_mode, Some(policy_rx));
-    let pool = JudgePool::new(args.policy_workers, &policy, args.fail_mode, origin.clock, &stats)?;
-    let processor = {
-        let (stats, origin) = (Arc::clone(&stats), origin.clone());
-        std::thread::Builder::new().name("palisade-process".into()).spawn(move || {
-            let judging = Judging { judge, pool };
-            let enrich = Enrich { containers, feed };
-            process(rx, table, judging, enrich, &origin, &stats, exporter)
-        })?
+    let judges = Judges {
+        judge: Judge::new(Arc::clone(&policy), args.fail_mode, Some(policy_rx)),
+        pool: JudgePool::new(args.policy_workers, &policy, args.fail_mode, origin.clock, &stats)?,
     };
+    let workloads = Workloads { containers, feed };
+    let pipeline =
+        Pipeline::new(origin.clone(), table, workloads, judges, Arc::clone(&stats), exporter);
+    let processor = std::thread::Builder::new()
+        .name("palisade-process".into())
+        .spawn(move || pipeline.run(rx))?;
     let keeper = keep_kernel_rules(keeper, reload_rx, workload_rx, policy_tx, &origin, &stats);
     let serving = async {
         match metrics {
@@ -390,134 +388,4 @@ async fn keep_kernel_rules(
             },
         }
     }
-}
-
-/// Where events come from: the container resolver, and the feed that
-/// describes its cgroups to the kernel-rules keeper.
-struct Enrich {
-    containers: ContainerResolver,
-    feed: Feed,
-}
-
-/// The judge on the processing thread, and the workers it hands Rego to.
-struct Judging {
-    judge: Judge,
-    pool: JudgePool,
-}
-
-/// Decodes, tracks processes and exports events until the channel closes.
-fn process(
-    mut rx: mpsc::Receiver<reader::Batch>,
-    mut table: ProcessTable,
-    mut judging: Judging,
-    mut enrich: Enrich,
-    origin: &Origin,
-    stats: &Stats,
-    mut out: Exporter,
-) {
-    let mut net = NetTracker::default();
-    let mut last_purge = Clock::monotonic_now_ns();
-    judging.judge.report_expired(origin.clock.wall_ns(Clock::monotonic_now_ns()), stats);
-    // An empty batch is the reader's tick: pending network events are due,
-    // and events the policy workers finished go out.
-    while let Some(batch) = rx.blocking_recv() {
-        judging.judge.take_update();
-        let now = Clock::monotonic_now_ns();
-        let mut ready = Vec::new();
-        for raw in &batch {
-            match decode(raw) {
-                Ok(record) => {
-                    stats.count_record(record.kind());
-                    // cgroup v2's hierarchy id is 0; the others are v1's.
-                    if let Record::Cgroup(c) = &record
-                        && c.root == 0
-                    {
-                        let containers = &mut enrich.containers;
-                        containers.on_cgroup_created(c.id, &String::from_utf8_lossy(&c.path));
-                        enrich.feed.created(c.id, c.header.ktime_ns, containers);
-                    }
-                    events_of(record, &mut table, &mut net, origin, now, &mut ready);
-                }
-                Err(err) => {
-                    let n = stats.decode_errors.fetch_add(1, Relaxed) + 1;
-                    warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
-                }
-            }
-            let containers = &mut enrich.containers;
-            emit(ready.drain(..), &table, containers, &mut judging, origin, stats, &mut out);
-        }
-        enrich.feed.tick(&mut enrich.containers);
-        let due = net.flush(now).into_iter();
-        emit(due, &table, &mut enrich.containers, &mut judging, origin, stats, &mut out);
-        judging.pool.drain(false, |event, audits| export(&mut out, stats, event, &audits));
-        out.flush();
-        if now.saturating_sub(last_purge) > PURGE_EVERY.as_nanos() as u64 {
-            table.purge(now);
-            net.purge(&table);
-            judging.judge.report_expired(origin.clock.wall_ns(now), stats);
-            last_purge = now;
-        }
-    }
-    judging.pool.drain(true, |event, audits| export(&mut out, stats, event, &audits));
-    judging.pool.stop();
-    out.stop();
-}
-
-/// Updates the process table and network state with one record and
-/// appends the events it completes.
-fn events_of(
-    record: Record,
-    table: &mut ProcessTable,
-    net: &mut NetTracker,
-    origin: &Origin,
-    now: u64,
-    ready: &mut Vec<Event>,
-) {
-    match record {
-        Record::Fork(fork) => table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns),
-        Record::Exec(exec) => {
-            table.on_exec(&exec);
-            ready.push(origin.exec_event(&exec, table));
-        }
-        Record::Exit(exit) => {
-            let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);
-            ready.push(origin.exit_event(&exit, known.as_ref(), table));
-        }
-        Record::ExecDenied(denied) => ready.push(origin.exec_denied_event(&denied, table)),
-        Record::Net(record) => ready.extend(net.on_record(&record, origin, table, now)),
-        // Taken by the container resolver before this.
-        Record::Cgroup(_) => {}
-    }
-}
-
-/// Attributes and judges `events`, and exports those judged so far (the
-/// policy workers may still hold some).
-fn emit(
-    events: impl Iterator<Item = Event>,
-    table: &ProcessTable,
-    containers: &mut ContainerResolver,
-    judging: &mut Judging,
-    origin: &Origin,
-    stats: &Stats,
-    out: &mut Exporter,
-) {
-    for mut event in events {
-        // The process's start time guards a userspace kill against a
-        // recycled pid.
-        let start_ns = table.get(event.process.pid).map_or(0, |p| p.start_ns);
-        // Before the policy: rules scope on the container and the pod.
-        if let Some(cgroup_id) = event.process.cgroup_id {
-            event.attribute(containers.resolve(cgroup_id));
-        }
-        event.judge_drift(origin.clock.wall_ns(0) as i64);
-        judging.pool.submit(&mut judging.judge, event, start_ns);
-        judging.pool.drain(false, |event, audits| export(out, stats, event, &audits));
-    }
-}
-
-/// Exports a judged event and the audit records of the exceptions it used.
-fn export(out: &mut Exporter, stats: &Stats, event: Event, audits: &[serde_json::Value]) {
-    let redacted = out.export_event(event, audits);
-    stats.redacted_values.fetch_add(redacted, Relaxed);
-    stats.events_written.fetch_add(1 + audits.len() as u64, Relaxed);
 }

@@ -15,6 +15,11 @@ keys := {"image", "image_prefix", "namespace", "pod_labels", "container_id"}
 # may use them, but they are judged per event, in userspace.
 process_keys := {"binary", "binary_prefix", "actor"}
 
+# Every key an exception's scope may use. A key not listed here never
+# matches (a typo disables the exception rather than widening it), and
+# lib/exceptions.rego reports it.
+scope_keys := keys | process_keys
+
 key_matches(key, want) if {
 	key == "image"
 	input.container.image == want

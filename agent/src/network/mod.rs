@@ -8,6 +8,7 @@ use std::{collections::HashMap, net::IpAddr};
 use palisade_common::{kind, tcp_state};
 
 use crate::{
+    enrich::build,
     event::{Event, Origin},
     process::table::ProcessTable,
     sensor::decode::Net,
@@ -61,12 +62,12 @@ impl NetTracker {
         let pid = net.header.pid;
         match net.header.kind {
             kind::NET_CONNECT if net.hook == "tcp_state" => {
-                let event = origin.net_event(net, kind::NET_CONNECT, Some(pid), table);
+                let event = build::net_event(origin, net, kind::NET_CONNECT, Some(pid), table);
                 self.pending.insert(net.sock, (event, now_ns + RESULT_WAIT_NS));
                 Vec::new()
             }
             kind::NET_CONNECT => {
-                let event = origin.net_event(net, kind::NET_CONNECT, Some(pid), table);
+                let event = build::net_event(origin, net, kind::NET_CONNECT, Some(pid), table);
                 self.fold(event, now_ns)
             }
             kind::NET_RESULT => {
@@ -85,11 +86,12 @@ impl NetTracker {
             }
             kind::NET_LISTEN => {
                 self.listeners.insert(net.sport, (pid, net.header.cgroup_id));
-                vec![origin.net_event(net, kind::NET_LISTEN, Some(pid), table)]
+                vec![build::net_event(origin, net, kind::NET_LISTEN, Some(pid), table)]
             }
             kind::NET_ACCEPT => {
                 let owner = self.listeners.get(&net.sport).copied();
-                let mut event = origin.net_event(net, kind::NET_ACCEPT, owner.map(|o| o.0), table);
+                let mut event =
+                    build::net_event(origin, net, kind::NET_ACCEPT, owner.map(|o| o.0), table);
                 // The listener's cgroup, so the accept is attributed to its
                 // container too.
                 event.process.cgroup_id = owner.map(|o| o.1).filter(|&id| id != 0);

@@ -15,7 +15,8 @@ use super::{
     bundle::Bundle,
     compiled::Policy,
     decision::{Action, Decision, Mode},
-    testing,
+    eval::Evaluator,
+    load, testing,
 };
 
 /// Longest event line `eval` and `replay` accept.
@@ -82,7 +83,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
 
 fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
     let bundle = Bundle::from_dir(dir)?;
-    let policy = Policy::compile(&bundle)?;
+    let policy = load::compile(&bundle)?;
     Ok((bundle, policy))
 }
 
@@ -192,7 +193,7 @@ fn print_kernel_plan(policy: &Policy) {
 fn test(dir: &Path) -> anyhow::Result<()> {
     let bundle = Bundle::from_dir(dir)?;
     // The tests run against a bundle that must also be valid as a whole.
-    Policy::compile(&bundle)?;
+    load::compile(&bundle)?;
     let results = testing::run(&bundle)?;
     let mut failed = 0;
     for r in &results {
@@ -272,7 +273,7 @@ fn for_each_event(
 
 fn eval(dir: &Path) -> anyhow::Result<()> {
     let (_, policy) = load(dir)?;
-    let mut evaluator = policy.evaluator();
+    let mut evaluator = Evaluator::new(&policy);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for_each_event(std::io::stdin().lock(), |number, event| {
@@ -342,8 +343,8 @@ fn replay(dir: &Path, events: &Path, against: Option<&Path>, as_json: bool) -> a
     let other = against.map(load).transpose()?;
     let file =
         std::fs::File::open(events).with_context(|| format!("cannot open {}", events.display()))?;
-    let mut evaluator = policy.evaluator();
-    let mut other_evaluator = other.as_ref().map(|(_, p)| p.evaluator());
+    let mut evaluator = Evaluator::new(&policy);
+    let mut other_evaluator = other.as_ref().map(|(_, p)| Evaluator::new(p));
     let mut counts: BTreeMap<String, RuleCounts> = BTreeMap::new();
     let mut other_counts: BTreeMap<String, RuleCounts> = BTreeMap::new();
     let (mut total, mut bad) = (0u64, 0u64);
@@ -450,7 +451,7 @@ fn bench(dir: &Path, events: &Path, passes: u32) -> anyhow::Result<()> {
     if corpus.is_empty() {
         bail!("{}: no events", events.display());
     }
-    let mut evaluator = policy.evaluator();
+    let mut evaluator = Evaluator::new(&policy);
     // Warm-up: every program's VM is built on first use.
     for e in &corpus {
         evaluator.eval(e)?;

@@ -183,6 +183,25 @@ mod tests {
         );
     }
 
+    /// One order of strength: the baseline's Rego (main.rego's `levels`,
+    /// which its `action` follows) orders the actions as `Action` does.
+    #[test]
+    fn actions_order_as_the_baselines_rego_does() {
+        use crate::policy::{
+            bundle::Bundle,
+            engine::{TIME_LIMIT, add_module, limited_engine},
+        };
+        let bundle = Bundle::embedded();
+        let mut engine = limited_engine(TIME_LIMIT);
+        for m in &bundle.modules {
+            add_module(&mut engine, &m.path, &m.text).unwrap();
+        }
+        engine.add_data(regorus::Value::from(bundle.data.clone())).unwrap();
+        let levels = engine.eval_rule("data.palisade.main.levels".to_string()).unwrap();
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(serde_json::to_value(&levels).unwrap(), serde_json::json!(names));
+    }
+
     #[test]
     fn actions_order_by_strength_and_keep_their_names() {
         assert!(Action::Allow < Action::Alert && Action::Alert < Action::Block);

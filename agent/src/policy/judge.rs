@@ -8,9 +8,11 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{
-    compiled::{Evaluator, Policy, Triggered},
+    compiled::Policy,
     decision::{Action, Decision, Match, Mode},
     enforce::{self, Enforcement},
+    eval::Evaluator,
+    triggers::Triggered,
 };
 use crate::{
     event::{Clock, Event},
@@ -65,7 +67,12 @@ impl Judge {
         fail_mode: FailMode,
         updates: Option<Receiver<Arc<Policy>>>,
     ) -> Self {
-        Self { evaluator: policy.evaluator(), fail_mode, updates, expired_reported: HashSet::new() }
+        Self {
+            evaluator: Evaluator::new(&policy),
+            fail_mode,
+            updates,
+            expired_reported: HashSet::new(),
+        }
     }
 
     pub fn policy(&self) -> &Arc<Policy> {
@@ -85,7 +92,7 @@ impl Judge {
                 rules = policy.rules.len(),
                 "policy bundle swapped in"
             );
-            self.evaluator = policy.evaluator();
+            self.evaluator = Evaluator::new(&policy);
             self.expired_reported.clear();
         }
     }
@@ -151,7 +158,7 @@ impl Judge {
         let mut decision = match job {
             Some(job) => {
                 if !Arc::ptr_eq(self.evaluator.policy(), &job.policy) {
-                    self.evaluator = job.policy.evaluator();
+                    self.evaluator = Evaluator::new(&job.policy);
                 }
                 let started = std::time::Instant::now();
                 let result = match job.rules {
@@ -273,7 +280,10 @@ fn fold_kernel_verdict(decision: &mut Decision, verdict: &KernelVerdict, policy:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::bundle::{Bundle, SourceFile};
+    use crate::policy::{
+        bundle::{Bundle, SourceFile},
+        load,
+    };
 
     fn policy(mode: &str) -> Arc<Policy> {
         let files = [
@@ -286,7 +296,7 @@ mod tests {
         ];
         let files =
             files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();
-        Policy::compile(&Bundle::from_files("t".into(), files).unwrap()).unwrap()
+        load::compile(&Bundle::from_files("t".into(), files).unwrap()).unwrap()
     }
 
     /// The fail mode's decisions have the fields they always had, no more.

@@ -90,7 +90,10 @@ pub struct Selector {
     pub container_id: Vec<String>,
 }
 
-/// The keys of a selector object (the workload keys of exception scopes).
+/// The keys of a selector object: the workload keys of exception scopes,
+/// `data.palisade.workload.keys` (policies/lib/workload.rego), which the
+/// bundle's Rego matches; each has its field in [`Selector`], and a test
+/// holds the two lists equal.
 const SELECTOR_KEYS: &[&str] =
     &["namespace", "pod_labels", "image", "image_prefix", "container_id"];
 
@@ -730,6 +733,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn selector_keys_are_the_workload_keys_of_the_rego() {
+        use crate::policy::engine::{TIME_LIMIT, add_module, limited_engine};
+        let mut engine = limited_engine(TIME_LIMIT);
+        let workload = include_str!("../../../policies/lib/workload.rego");
+        add_module(&mut engine, "lib/workload.rego", workload).unwrap();
+        let keys = engine.eval_rule("data.palisade.workload.keys".to_string()).unwrap();
+        let mut ours = SELECTOR_KEYS.to_vec();
+        ours.sort_unstable();
+        assert_eq!(serde_json::to_value(&keys).unwrap(), json!(ours));
+    }
 
     fn meta(id: &str, action: &str, kinds: &[&str]) -> RuleMeta {
         RuleMeta {

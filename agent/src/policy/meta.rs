@@ -1,6 +1,7 @@
 //! What the agent keeps of each rule's `meta` and each exception, shared by
-//! the compiler ([`super::compiled`]) and the kernel plan
-//! ([`super::kernel_plan`]), so the plan does not depend on the compiler.
+//! the validation that reads them ([`super::validate`]), the compiled
+//! policy ([`super::compiled`]) and the kernel plan ([`super::kernel_plan`]),
+//! so the plan does not depend on the compiler.
 
 use super::triggers::Triggers;
 

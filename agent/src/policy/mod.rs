@@ -8,19 +8,34 @@
 //! runs no Rego for an event that triggers no rule, and otherwise a program
 //! holding only the triggered rules, on a pool of workers ([`pool`]). Neither
 //! index changes a decision.
+//!
+//! Loading, bottom-up: [`engine`] (regorus with the limits set), `modules`
+//! (each module's package, its `kernel` rules blanked for the per-event
+//! programs), `validate` (rule metadata, config, exceptions, kernel
+//! sections), `program` (programs per kind and per set of triggered rules,
+//! and their cache), [`compiled`] (the compiled [`compiled::Policy`]),
+//! [`eval`] (the per-worker evaluator), `checks` (what a bundle passes
+//! before it goes live) and [`load`], which runs them in that order.
 
 pub mod bundle;
+mod checks;
 pub mod cli;
 pub mod compiled;
 pub mod decision;
 pub mod enforce;
+pub mod engine;
+pub mod eval;
 pub mod judge;
 pub mod kernel_plan;
+pub mod load;
 pub mod meta;
+mod modules;
 pub mod pool;
+mod program;
 pub mod reload;
 pub mod testing;
 pub mod triggers;
+mod validate;
 pub mod workloads;
 
 use thiserror::Error;

@@ -11,7 +11,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{PolicyError, bundle::Bundle, compiled::Policy};
+use super::{PolicyError, bundle::Bundle, compiled::Policy, load};
 use crate::stats::Stats;
 
 /// How often the directory is re-read.
@@ -102,7 +102,7 @@ fn reread(source: &Source, seen: &str) -> Reread {
     if bundle.digest == seen {
         return Reread::Unchanged;
     }
-    match Policy::compile(&bundle) {
+    match load::compile(&bundle) {
         Ok(policy) => Reread::Loaded(policy),
         Err(err) => Reread::Rejected { digest: bundle.digest, err },
     }

@@ -6,7 +6,7 @@ use regorus::Value;
 use super::{
     PolicyError,
     bundle::Bundle,
-    compiled::{add_module, limited_engine},
+    engine::{add_module, limited_engine},
     one_line,
 };
 

@@ -5,7 +5,7 @@
 //! this mirrors) is a necessary condition for its `hits`. main.rego only
 //! considers the rules an event triggers, so evaluating just those rules'
 //! modules gives the bundle's own decision, in Palisade as in OPA. At load,
-//! [`super::compiled::Policy::compile`] checks on the sample events that
+//! [`super::load::compile`] checks on the sample events that
 //! this test and the Rego one agree.
 
 use std::collections::HashMap;
@@ -301,6 +301,20 @@ fn text(value: &Value) -> Option<&str> {
 
 fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The rules of one event kind an event triggers: indexes into
+/// `Policy::rules`, ascending.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Triggered {
+    pub(super) kind: String,
+    pub(super) rules: Vec<usize>,
+}
+
+impl Triggered {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -19,15 +19,24 @@ use tokio::{
 const BATCH_MAX: usize = 256;
 /// The longest a record waits in the ring before the reader looks.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
-/// Polls without records after which an empty batch goes out as a tick, so
-/// the processing thread can report what it holds back (network events
-/// waiting for an outcome or a count).
+/// Polls without records after which a [`Message::Tick`] goes out, so the
+/// processing thread can report what it holds back (network events waiting
+/// for an outcome or a count).
 const TICK_AFTER_IDLE_POLLS: u32 = 10;
 
 pub type Batch = Vec<Vec<u8>>;
 
+/// What the reader hands the processing thread.
+#[derive(Debug)]
+pub enum Message {
+    /// Raw records, in ring order (never empty).
+    Records(Batch),
+    /// Nothing came for a while: what is held back may be due.
+    Tick,
+}
+
 /// Drains `ring` into `tx` until the receiver goes away.
-pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Batch>) -> std::io::Result<()> {
+pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Message>) -> std::io::Result<()> {
     // SAFETY: the AsyncFd owns the ring buffer, so its fd stays open for as
     // long as it is registered.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
@@ -51,7 +60,7 @@ pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Batch>) -> std::io::
         }
         if idle_polls >= TICK_AFTER_IDLE_POLLS {
             idle_polls = 0;
-            if tx.send(Vec::new()).await.is_err() {
+            if tx.send(Message::Tick).await.is_err() {
                 return Ok(());
             }
         }
@@ -60,7 +69,7 @@ pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Batch>) -> std::io::
 
 /// Sends everything in the ring, in batches; returns how many records, or
 /// None once the receiver is gone.
-async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>) -> Option<usize> {
+async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Message>) -> Option<usize> {
     let mut sent = 0;
     loop {
         let mut batch = Vec::new();
@@ -73,7 +82,7 @@ async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>) -> Opti
         }
         let full = batch.len() == BATCH_MAX;
         sent += batch.len();
-        tx.send(batch).await.ok()?;
+        tx.send(Message::Records(batch)).await.ok()?;
         if !full {
             return Some(sent);
         }

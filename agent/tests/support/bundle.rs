@@ -9,7 +9,12 @@ pub const MAIN: &str = r#"package palisade.main
 
 import rego.v1
 
+import data.palisade.lib.exceptions as exception_checks
+
 config := data.palisade.config
+
+# Which exceptions are malformed: the baseline's lib/exceptions.rego says.
+invalid_exceptions := exception_checks.invalid
 
 rule_mode(id) := object.get(config.rule_modes, id, config.mode)
 
@@ -93,11 +98,12 @@ test_ls_does_not if {
 }
 "#;
 
-/// What the kernel enforces per workload, and the workload scope keys: the
-/// baseline's own modules (one source), which every bundle with kernel
-/// rules needs.
+/// What the kernel enforces per workload, the workload scope keys, and
+/// which exceptions are malformed: the baseline's own modules (one source),
+/// which every bundle with kernel rules or exceptions needs.
 pub const KERNEL_LIB: &str = include_str!("../../../policies/lib/kernel.rego");
 pub const WORKLOAD_LIB: &str = include_str!("../../../policies/lib/workload.rego");
+pub const EXCEPTIONS_LIB: &str = include_str!("../../../policies/lib/exceptions.rego");
 
 pub const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
 
@@ -113,6 +119,7 @@ impl TempBundle {
         std::fs::create_dir_all(dir.join("lib")).unwrap();
         let b = TempBundle(dir);
         b.write("lib/kernel.rego", KERNEL_LIB).write("lib/workload.rego", WORKLOAD_LIB);
+        b.write("lib/exceptions.rego", EXCEPTIONS_LIB);
         b.write("main.rego", MAIN)
             .write("rules/nc.rego", NC_RULE)
             .write("rules/nc_test.rego", NC_TEST);

@@ -1,0 +1,177 @@
+//! Events from decoded kernel records, with what the process table knows
+//! of the process and its ancestry.
+
+use palisade_common::{exec_flags, kind};
+
+use crate::{
+    drift,
+    event::{Event, Executable, ExitInfo, Network, Origin, Process},
+    model::bytes::Bytes,
+    process::table::{ProcessInfo, ProcessTable},
+    sensor::decode::{self, Exec, ExecDenied, Exit, Net},
+};
+
+fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
+    items.iter().cloned().map(Bytes).collect()
+}
+
+/// A `process_exec` event. Call after the table has seen the exec.
+pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable) -> Event {
+    let h = &exec.header;
+    let process = Process {
+        pid: h.pid,
+        ppid: exec.ppid,
+        uid: exec.uid,
+        gid: Some(exec.gid),
+        euid: Some(exec.euid),
+        egid: Some(exec.egid),
+        binary: Bytes(exec.binary.clone()),
+        binary_truncated: exec.has(exec_flags::BINARY_TRUNCATED),
+        filename: Some(Bytes(exec.filename.clone())),
+        args: bytes_list(&exec.args),
+        args_truncated: exec.has(exec_flags::ARGS_TRUNCATED),
+        args_total_bytes: exec.has(exec_flags::ARGS_TRUNCATED).then_some(exec.args_total),
+        cwd: Bytes(exec.cwd.clone()),
+        cwd_truncated: exec.has(exec_flags::CWD_TRUNCATED),
+        cgroup_id: Some(h.cgroup_id),
+        comm: Some(Bytes(exec.comm.clone())),
+        exe: (!exec.has(exec_flags::NO_EXE_FILE)).then(|| Executable {
+            inode: exec.exe_ino,
+            dev: decode::kernel_dev_to_user(exec.exe_dev),
+            drift: None,
+        }),
+        start_time: origin.clock.rfc3339(exec.start_ns),
+        ancestors: table.ancestors(exec.ppid),
+    };
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::EXEC, process);
+    event.verdict = exec.verdict.clone();
+    if !exec.has(exec_flags::NO_EXE_FILE) {
+        event.drift_evidence = Some(drift::Evidence {
+            bits: exec.drift,
+            mtime_ns: exec.exe_mtime_ns,
+            ctime_ns: exec.exe_ctime_ns,
+        });
+    }
+    event
+}
+
+/// A `process_exec` event for an exec BPF-LSM denied: `process` is the
+/// caller (which keeps running), `binary` the file it tried to run.
+pub fn exec_denied_event(origin: &Origin, denied: &ExecDenied, table: &ProcessTable) -> Event {
+    let h = &denied.header;
+    let caller = table.get(h.pid);
+    let mut binary = denied.filename.clone();
+    if !binary.starts_with(b"/")
+        && let Some(cwd) = caller.map(|c| &c.cwd)
+    {
+        binary = [cwd.as_slice(), b"/", binary.as_slice()].concat();
+    }
+    let process = Process {
+        pid: h.pid,
+        ppid: caller.map_or(0, |c| c.ppid),
+        uid: caller.map_or(0, |c| c.uid),
+        binary: Bytes(binary),
+        filename: Some(Bytes(denied.filename.clone())),
+        args: Vec::new(),
+        cwd: Bytes(caller.map(|c| c.cwd.clone()).unwrap_or_default()),
+        cgroup_id: Some(h.cgroup_id),
+        exe: Some(Executable {
+            inode: denied.exe_ino,
+            dev: decode::kernel_dev_to_user(denied.exe_dev),
+            drift: None,
+        }),
+        start_time: origin.clock.rfc3339(denied.start_ns),
+        // The caller's own image comes first: it is what tried the exec.
+        ancestors: table.ancestors(h.pid),
+        ..Process::default()
+    };
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::EXEC_DENIED, process);
+    event.kind = kind::name(kind::EXEC);
+    event.verdict = Some(denied.verdict.clone());
+    // The hook checked the file it denied (a script's own file too).
+    event.drift_evidence = Some(drift::Evidence { bits: denied.drift, mtime_ns: 0, ctime_ns: 0 });
+    event
+}
+
+/// A network event of `kind` (`network_connect`, `network_listen`,
+/// `network_accept`) for the process `owner` (the caller, or for an
+/// accept the process listening on the port).
+pub fn net_event(
+    origin: &Origin,
+    net: &Net,
+    kind_id: u32,
+    owner: Option<u32>,
+    table: &ProcessTable,
+) -> Event {
+    let h = &net.header;
+    let pid = owner.unwrap_or(0);
+    let mut process =
+        Process { pid, cgroup_id: (h.cgroup_id != 0).then_some(h.cgroup_id), ..Process::default() };
+    if let Some(info) = table.get(pid) {
+        process.ppid = info.ppid;
+        process.uid = info.uid;
+        process.binary = Bytes(info.binary.clone());
+        process.args = bytes_list(&info.args);
+        process.cwd = Bytes(info.cwd.clone());
+        process.start_time = origin.clock.rfc3339(info.start_ns);
+        process.ancestors = table.ancestors(info.ppid);
+    }
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, kind_id, process);
+    let local_known = !net.saddr.is_unspecified() || net.sport != 0;
+    event.network = Some(Network {
+        family: if net.daddr.is_ipv4() { "ipv4" } else { "ipv6" },
+        protocol: match net.proto {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            other => other.to_string(),
+        },
+        direction: match kind_id {
+            kind::NET_ACCEPT => "inbound",
+            kind::NET_LISTEN => "listen",
+            _ => "outbound",
+        },
+        daddr: net.daddr.to_string(),
+        dport: net.dport,
+        saddr: local_known.then(|| net.saddr.to_string()),
+        sport: (net.sport != 0).then_some(net.sport),
+        hook: net.hook,
+        result: None,
+        repeats: None,
+    });
+    event.verdict = net.verdict.clone();
+    event
+}
+
+/// A `process_exit` event, with what the table knew of the process.
+pub fn exit_event(
+    origin: &Origin,
+    exit: &Exit,
+    known: Option<&ProcessInfo>,
+    table: &ProcessTable,
+) -> Event {
+    let h = &exit.header;
+    let mut process = Process {
+        pid: h.pid,
+        cgroup_id: Some(h.cgroup_id),
+        start_time: origin.clock.rfc3339(exit.start_ns),
+        ..Process::default()
+    };
+    if let Some(info) = known {
+        process.ppid = info.ppid;
+        process.uid = info.uid;
+        process.binary = Bytes(info.binary.clone());
+        process.args = bytes_list(&info.args);
+        process.cwd = Bytes(info.cwd.clone());
+        process.ancestors = table.ancestors(info.ppid);
+    }
+    let status = exit.exit_code;
+    let signal = status & 0x7f;
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::EXIT, process);
+    event.exit = Some(ExitInfo {
+        code: (signal == 0).then_some((status >> 8) & 0xff),
+        signal: (signal != 0).then_some(signal),
+        core_dumped: signal != 0 && status & 0x80 != 0,
+        duration_ns: h.ktime_ns.saturating_sub(exit.start_ns),
+    });
+    event
+}

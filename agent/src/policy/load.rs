@@ -1,0 +1,208 @@
+//! Loading a bundle: validated, its modules preprocessed, compiled into a
+//! program per event kind, and checked, once.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use regorus::Value;
+
+use super::{
+    ENTRY_POINT, PolicyError,
+    bundle::Bundle,
+    checks::{self, CHECK_TIME_LIMIT},
+    compiled::Policy,
+    engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
+    kernel_plan,
+    modules::parse_modules,
+    one_line,
+    program::{OwnedModule, ProgramCache, Runner, Sources},
+    triggers::TriggerIndex,
+    validate::{check_config, check_exceptions, read_kernel_sections, read_rule_metas},
+};
+
+/// Checks and compiles `bundle`. Every failure names `file:line` where
+/// it can and says what is wrong.
+pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
+    // The interpreter's compiled form takes its budget from here.
+    regorus::utils::limits::set_fallback_execution_timer_config(Some(time_limit(TIME_LIMIT)));
+    let data = Value::from(bundle.data.clone());
+    let modules = parse_modules(bundle)?;
+    let mut all = limited_engine(TIME_LIMIT);
+    for m in &modules {
+        add_module(&mut all, m.path, m.text)?;
+    }
+    all.add_data(data.clone())
+        .map_err(|e| PolicyError::invalid(&bundle.origin, format!("data: {}", one_line(&e))))?;
+
+    let rules = read_rule_metas(&mut all, &modules)?;
+    let mode = check_config(bundle, &rules)?;
+    let exceptions = check_exceptions(bundle, &rules, &mut all, &modules)?;
+    let sections = read_kernel_sections(&mut all, &modules, &rules)?;
+    let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
+    if !modules.iter().any(|m| m.package == "palisade.main") {
+        return Err(PolicyError::invalid(
+            &bundle.origin,
+            format!(
+                "no module declares `package palisade.main`, which must define the entry point {ENTRY_POINT}"
+            ),
+        ));
+    }
+
+    // One program per kind, holding only that kind's rule modules: an
+    // event never meets a rule that cannot apply to it.
+    let mut kinds: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for rule in &rules {
+        for kind in &rule.kinds {
+            kinds.entry(kind.clone()).or_default().push(&rule.package);
+        }
+    }
+    let sources = Sources {
+        modules: modules
+            .iter()
+            .map(|m| OwnedModule {
+                path: m.path.to_string(),
+                package: m.package.clone(),
+                judged: m.judged.clone(),
+            })
+            .collect(),
+        samples: bundle.samples.clone(),
+        cross_check: !bundle.embedded,
+    };
+    let mut notes = Vec::new();
+    let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
+        let kind_samples: Vec<&serde_json::Value> =
+            (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
+        let (runner, note) = sources.build(kind, packages, &kind_samples, &data)?;
+        notes.extend(note);
+        Ok(runner)
+    };
+    let mut by_kind = BTreeMap::new();
+    for (kind, packages) in &kinds {
+        by_kind.insert(kind.clone(), build(kind, packages)?);
+    }
+    let no_rules = build("", &[])?;
+    let triggers = TriggerIndex::new(rules.iter().map(|r| &r.triggers));
+    let policy = Arc::new(Policy {
+        origin: bundle.origin.clone(),
+        digest: bundle.digest.clone(),
+        rules,
+        exceptions,
+        mode,
+        kernel,
+        triggers,
+        by_kind,
+        no_rules,
+        triggered_programs: ProgramCache::default(),
+        sources,
+        data,
+        engine_notes: notes,
+        kernel_engine: Mutex::new(all.clone()),
+    });
+    checks::smoke_test(&policy)?;
+    checks::kernel_scopes(&policy, &bundle.origin)?;
+    // The embedded baseline passed these checks as policies/ in its tests
+    // (`policy check policies`); at every start they would cost seconds
+    // on a slow machine.
+    if !bundle.embedded {
+        all.set_execution_timer_config(time_limit(CHECK_TIME_LIMIT));
+        checks::triggers(&policy, &mut all)?;
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::policy::{
+        bundle::SourceFile, decision::Action, eval::Evaluator, modules::parse_modules,
+    };
+
+    const MAIN: &str =
+        "package palisade.main\n\nimport rego.v1\n\ndecision := {\"action\": \"allow\"}\n";
+
+    /// A bundle with one rule module: `meta`, `hits`, then `extra`.
+    fn bundle(extra: &str) -> Bundle {
+        let rule = format!(
+            "package palisade.rules.nc\n\nimport rego.v1\n\n\
+             meta := {{\"id\": \"T-001\", \"title\": \"nc\", \"severity\": \"high\", \"mitre\": \"T1095\", \"action\": \"block\", \"kinds\": [\"process_exec\"]}}\n\n\
+             hits contains \"nc\" if input.process.binary == \"/usr/bin/nc\"\n\n{extra}\n"
+        );
+        let files = [
+            ("main.rego", MAIN.to_string()),
+            ("lib/kernel.rego", include_str!("../../../policies/lib/kernel.rego").to_string()),
+            ("lib/workload.rego", include_str!("../../../policies/lib/workload.rego").to_string()),
+            ("rules/nc.rego", rule),
+            ("config.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#.to_string()),
+        ];
+        let files =
+            files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();
+        Bundle::from_files("t".into(), files).unwrap()
+    }
+
+    #[test]
+    fn kernel_is_read_once_and_left_out_of_the_event_programs() {
+        let b = bundle(
+            "# The kernel's part: é.\nkernel := {\n\t\"exec\": {\"names\": [\"nc\", \"ncat\"]},\n}\n\nafter := \"é\"",
+        );
+        let modules = parse_modules(&b).unwrap();
+        let m = modules.iter().find(|m| m.package == "palisade.rules.nc").unwrap();
+        assert_eq!(m.kernel_line, Some(10));
+        assert!(!m.judged.contains("kernel :=") && !m.judged.contains("ncat"), "{}", m.judged);
+        assert!(
+            m.judged.contains("# The kernel's part: é.") && m.judged.contains("after := \"é\"")
+        );
+        assert_eq!(
+            (m.judged.len(), m.judged.lines().count()),
+            (m.text.len(), m.text.lines().count())
+        );
+
+        let policy = compile(&b).unwrap();
+        assert_eq!(policy.kernel.rules.len(), 1);
+        let rule = &policy.kernel.rules[0];
+        assert_eq!((rule.id.as_str(), rule.enforce), ("T-001", true));
+        assert_eq!(rule.exec_names, ["nc", "ncat"]);
+        // The hits still judge events.
+        let decision = Evaluator::new(&policy)
+            .eval(&json!({"kind": "process_exec", "process": {"binary": "/usr/bin/nc"}}))
+            .unwrap();
+        assert_eq!(decision.action, Action::Allow, "the test main.rego allows all");
+    }
+
+    #[test]
+    fn kernel_from_input_is_undefined_and_a_failing_one_names_its_line() {
+        let policy =
+            compile(&bundle("kernel := {\"exec\": {\"names\": [input.process.binary]}}")).unwrap();
+        assert!(policy.kernel.rules.is_empty());
+        assert_eq!(policy.kernel.userspace_only[0].id, "T-001");
+        assert!(policy.kernel.userspace_only[0].why.contains("undefined"));
+
+        let policy = compile(&bundle("")).unwrap();
+        assert!(policy.kernel.userspace_only[0].why.starts_with("no `kernel` section"));
+
+        let err =
+            compile(&bundle("kernel := {\"exec\": {\"names\": [\"nc\"]}, \"scope\": \"pod\"}"))
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(
+            err.starts_with("rules/nc.rego:9: kernel.scope: \"pod\" is not \"all\", \"containers\", \"host\", a selector"),
+            "{err}"
+        );
+
+        // Kernel rules need the bundle to say which workloads they apply to.
+        let mut b = bundle("kernel := {\"exec\": {\"names\": [\"nc\"]}}");
+        b.modules.retain(|f| !f.path.starts_with("lib/"));
+        let err = compile(&b).err().unwrap().to_string();
+        assert!(err.contains("data.palisade.kernel.rules_for_workload"), "{err}");
+
+        let err = compile(&bundle("kernel := {\"exec\": {\"names\": [concat(\"\", [1])]}}"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("rules/nc.rego:9: cannot evaluate `kernel`"), "{err}");
+    }
+}
