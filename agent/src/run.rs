@@ -29,6 +29,7 @@ use crate::{
     pipeline::{Judges, Pipeline, Workloads},
     policy::{
         compiled::Policy,
+        decision::Mode,
         judge::{FailMode, Judge},
         load,
         pool::JudgePool,
@@ -70,6 +71,12 @@ pub struct RunArgs {
     /// one stays. Default: the baseline bundle embedded in the binary.
     #[arg(long, value_name = "DIR")]
     policy: Option<PathBuf>,
+
+    /// Replace the bundle's global mode (`audit` or `enforce`) for this
+    /// agent, e.g. to enforce the embedded baseline without copying it.
+    /// Per-rule modes in the bundle stay as written. Logged at start.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    mode: Option<Mode>,
 
     /// What a failed policy evaluation (an error, or a limit hit) does to the
     /// event: `open` lets it through, `closed` treats it as a `kill` match.
@@ -155,6 +162,14 @@ fn default_policy_workers() -> usize {
     (cpus / 2).clamp(1, 4)
 }
 
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    match text {
+        "audit" => Ok(Mode::Audit),
+        "enforce" => Ok(Mode::Enforce),
+        other => Err(format!("`{other}` is not a mode (audit or enforce)")),
+    }
+}
+
 fn parse_ring_kib(text: &str) -> Result<u32, String> {
     let kib: u32 = text.parse().map_err(|_| format!("`{text}` is not a whole number of KiB"))?;
     if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
@@ -185,7 +200,10 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
-    let bundle = source.read()?;
+    let bundle = source.read(args.mode)?;
+    if let Some(mode) = args.mode {
+        warn!(mode = mode.as_str(), "--mode replaces the bundle's global mode for this agent");
+    }
     let policy = load::compile(&bundle)?;
     info!(
         origin = policy.origin,
@@ -195,7 +213,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         engines = ?policy.engines(),
         "policy loaded"
     );
-    stats.set_bundle(&policy.digest);
+    stats.set_bundle(&policy);
     let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     stats.attached.store(true, Relaxed);
     let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
@@ -247,8 +265,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let reloader = async {
         match &args.policy {
             Some(dir) => {
-                reload::watch(dir.clone(), policy.digest.clone(), reload_tx, Arc::clone(&stats))
-                    .await
+                let digest = policy.digest.clone();
+                reload::watch(dir.clone(), args.mode, digest, reload_tx, Arc::clone(&stats)).await
             }
             // The embedded bundle never changes.
             None => std::future::pending().await,
@@ -372,7 +390,7 @@ async fn keep_kernel_rules(
                 match keeper.set_policy(Arc::clone(&policy), wall_now(origin), stats) {
                     Ok(applied) => {
                         log_applied(applied, &policy);
-                        stats.set_bundle(&policy.digest);
+                        stats.set_bundle(&policy);
                         info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
                     Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),

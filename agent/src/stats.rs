@@ -39,6 +39,13 @@ pub struct Stats {
     pub policy_load_failures: AtomicU64,
     /// Matched rules, by (rule id, decision action).
     pub rule_decisions: Mutex<BTreeMap<(String, String), u64>>,
+    /// What each matched or suppressed rule came to (see [`RuleOutcome`]).
+    pub rule_outcomes: Mutex<BTreeMap<RuleOutcome, u64>>,
+    /// Exception uses, by (exception id, rule id).
+    pub exception_uses: Mutex<BTreeMap<(String, String), u64>>,
+    /// The exceptions of the bundle in force: (id, owner, expiry in ns since
+    /// the epoch), for the seconds-to-expiry gauge.
+    pub exceptions: Mutex<Vec<(String, String, i128)>>,
     /// Policy evaluation latency.
     pub eval_latency: Histogram,
     /// Digest of the bundle in force.
@@ -57,6 +64,21 @@ pub struct Stats {
     /// From a cgroup's creation (the kernel's `cgroup_mkdir`) to its
     /// profile in the kernel.
     pub workload_classification: Histogram,
+}
+
+/// What a matched rule came to, for `palisade_rule_outcomes_total`. Every
+/// label comes from the bundle (rule ids, actions, modes) or from this
+/// fixed vocabulary, never from an event: the label set is bounded.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleOutcome {
+    pub rule: String,
+    /// The rule's own action.
+    pub action: &'static str,
+    pub mode: &'static str,
+    /// `denied`, `killed`, `exited` (gone before the kill), `failed`,
+    /// `reported` (a block nothing here can enforce), `would_block` (audit
+    /// mode, block or kill), `alerted`, `suppressed` (by an exception).
+    pub outcome: &'static str,
 }
 
 /// Upper bounds (seconds) of the evaluation latency histogram's buckets.
@@ -102,9 +124,31 @@ impl Stats {
         }
     }
 
-    pub fn set_bundle(&self, digest: &str) {
+    /// What one rule came to in one decision.
+    pub fn count_outcome(&self, outcome: RuleOutcome) {
+        if let Ok(mut map) = self.rule_outcomes.lock() {
+            *map.entry(outcome).or_insert(0) += 1;
+        }
+    }
+
+    pub fn count_exception_use(&self, exception: &str, rule: &str) {
+        self.exceptions_used.fetch_add(1, Relaxed);
+        if let Ok(mut map) = self.exception_uses.lock() {
+            *map.entry((exception.to_string(), rule.to_string())).or_insert(0) += 1;
+        }
+    }
+
+    /// The bundle now in force: its digest and exceptions.
+    pub fn set_bundle(&self, policy: &crate::policy::compiled::Policy) {
         if let Ok(mut d) = self.bundle_digest.lock() {
-            *d = digest.to_string();
+            *d = policy.digest.clone();
+        }
+        if let Ok(mut e) = self.exceptions.lock() {
+            *e = policy
+                .exceptions
+                .iter()
+                .map(|x| (x.id.clone(), x.owner.clone(), x.expires_ns))
+                .collect();
         }
     }
 

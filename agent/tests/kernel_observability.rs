@@ -26,6 +26,19 @@ fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
     std::fs::create_dir_all(&dir).unwrap();
     let nc = dir.join("nc");
     std::fs::copy(std::fs::canonicalize("/usr/bin/true").unwrap(), &nc).unwrap();
+    // Another netcat, which an exception covers.
+    let excepted = dir.join("excepted/nc");
+    std::fs::create_dir_all(excepted.parent().unwrap()).unwrap();
+    std::fs::copy(std::fs::canonicalize("/usr/bin/true").unwrap(), &excepted).unwrap();
+    bundle.write(
+        "exceptions.json",
+        &serde_json::json!({"palisade": {"exceptions": [{
+            "id": "EX-OBS", "rules": ["T-001"], "owner": "team-a@example.com",
+            "reason": "the test's own netcat", "expires": support::rfc3339_in(3600),
+            "scope": {"binary": excepted.to_str().unwrap()},
+        }]}})
+        .to_string(),
+    );
 
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -59,6 +72,9 @@ fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
     for _ in 0..RUNS {
         assert!(Command::new(&nc).status().unwrap().success());
     }
+    for _ in 0..2 {
+        assert!(Command::new(&excepted).status().unwrap().success());
+    }
     let nc_path = nc.to_str().unwrap().to_string();
     for _ in 0..RUNS {
         agent.wait_for("an nc exec", |e| {
@@ -77,6 +93,32 @@ fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(execs(&after).unwrap() >= execs_before + f64::from(RUNS));
+    // Per rule and per exception: three blocks that audit mode let through,
+    // two uses of the exception under its id, and its time left.
+    let outcome = |s: &Scrape, outcome: &str| {
+        let labels =
+            [("rule", "T-001"), ("action", "block"), ("mode", "audit"), ("outcome", outcome)];
+        value(s, "palisade_rule_outcomes_total", &labels)
+    };
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        let s = scrape(port);
+        if outcome(&s, "suppressed") == Some(2.0) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "suppressed matches: {:?}", outcome(&s, "suppressed"));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(outcome(&after, "would_block"), Some(f64::from(RUNS)));
+    let uses = [("exception", "EX-OBS"), ("rule", "T-001")];
+    assert_eq!(value(&after, "palisade_exception_uses_total", &uses), Some(2.0));
+    let left = value(
+        &after,
+        "palisade_exception_expiry_seconds",
+        &[("exception", "EX-OBS"), ("owner", "team-a@example.com")],
+    )
+    .expect("the exception's expiry gauge");
+    assert!((3000.0..=3600.0).contains(&left), "{left} s left");
     let evaluations = value(&after, "palisade_policy_evaluation_seconds", &[]).unwrap_or(0.0);
     assert!(evaluations >= f64::from(RUNS), "evaluation histogram count {evaluations}");
 

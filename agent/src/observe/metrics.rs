@@ -88,6 +88,8 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
             );
         }
     }
+    rule_outcomes(&mut out, stats);
+    exceptions(&mut out, stats);
     family(
         &mut out,
         "palisade_policy_bundle_info",
@@ -156,6 +158,65 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         export(&mut out, sinks);
     }
     out
+}
+
+/// Per rule: what its matches came to.
+fn rule_outcomes(out: &mut String, stats: &Stats) {
+    family(
+        out,
+        "palisade_rule_outcomes_total",
+        "counter",
+        "Matches by rule, the rule's action and mode, and what came of them: denied, killed, exited (gone before the kill), failed, reported (a block nothing here enforces), would_block (audit mode), alerted, suppressed (by an exception).",
+    );
+    let Ok(map) = stats.rule_outcomes.lock() else { return };
+    for (o, n) in map.iter() {
+        let _ = writeln!(
+            out,
+            "palisade_rule_outcomes_total{{rule=\"{}\",action=\"{}\",mode=\"{}\",outcome=\"{}\"}} {n}",
+            escape(&o.rule),
+            o.action,
+            o.mode,
+            o.outcome
+        );
+    }
+}
+
+/// Per exception: its uses by rule, and the seconds left before it expires.
+fn exceptions(out: &mut String, stats: &Stats) {
+    family(
+        out,
+        "palisade_exception_uses_total",
+        "counter",
+        "Matches an exception suppressed, by exception id and rule.",
+    );
+    if let Ok(map) = stats.exception_uses.lock() {
+        for ((exception, rule), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "palisade_exception_uses_total{{exception=\"{}\",rule=\"{}\"}} {n}",
+                escape(exception),
+                escape(rule)
+            );
+        }
+    }
+    family(
+        out,
+        "palisade_exception_expiry_seconds",
+        "gauge",
+        "Seconds until each exception of the bundle in force expires (negative once expired).",
+    );
+    let now = i128::from(crate::model::time::now_ns());
+    if let Ok(list) = stats.exceptions.lock() {
+        for (id, owner, expires_ns) in list.iter() {
+            let _ = writeln!(
+                out,
+                "palisade_exception_expiry_seconds{{exception=\"{}\",owner=\"{}\"}} {}",
+                escape(id),
+                escape(owner),
+                (expires_ns - now) / 1_000_000_000
+            );
+        }
+    }
 }
 
 /// Per sink: what became of the records, and the spool's depth.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::PolicyError;
+use super::{PolicyError, decision::Mode};
 
 /// Largest file a bundle may hold: a guard against a stray huge file.
 pub const FILE_MAX_BYTES: u64 = 4 << 20;
@@ -94,6 +94,12 @@ impl Bundle {
         }
         let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Ok(Self { origin, modules, tests, data_files, data, samples, digest, embedded: false })
+    }
+
+    /// Sets the bundle's global mode (`data.palisade.config.mode`), as
+    /// `palisade run --mode` does; per-rule modes stay as written.
+    pub fn override_mode(&mut self, mode: Mode) {
+        self.data["palisade"]["config"]["mode"] = mode.as_str().into();
     }
 
     /// `file:line` of the first line of any data file or module containing

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     event::{Clock, Event},
     sensor::decode::KernelVerdict,
-    stats::Stats,
+    stats::{RuleOutcome, Stats},
 };
 
 /// What happens to an event whose evaluation fails (a policy that errs or
@@ -202,12 +202,13 @@ impl Judge {
             },
         };
         decision.bundle = Some(policy.short_digest().to_string());
+        count_outcomes(&decision, &policy, stats);
         let decision: &Decision = event.decision.insert(decision);
         decision
             .suppressed()
             .iter()
             .map(|s| {
-                stats.exceptions_used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.count_exception_use(&s.exception, &s.rule);
                 let mut audit = json!({
                     "schema": crate::event::SCHEMA,
                     "id": format!("{}-exception-{}", event.id, s.exception),
@@ -243,6 +244,42 @@ impl Judge {
                 }
             }
         }
+    }
+}
+
+/// What each matched and suppressed rule of `decision` came to, for the
+/// per-rule metrics.
+fn count_outcomes(decision: &Decision, policy: &Policy, stats: &Stats) {
+    for m in &decision.matched {
+        let outcome = match (m.mode, &decision.enforcement) {
+            (Mode::Audit, _) if m.action >= Action::Block => "would_block",
+            (Mode::Enforce, Some(enforced)) if m.action >= Action::Block => {
+                // The kernel names the rule it enforced; a userspace kill
+                // acts for the whole decision.
+                match &enforced.rule {
+                    Some(rule) if *rule != m.rule => "alerted",
+                    _ => enforced.result.as_str(),
+                }
+            }
+            _ => "alerted",
+        };
+        stats.count_outcome(RuleOutcome {
+            rule: m.rule.clone(),
+            action: m.action.as_str(),
+            mode: m.mode.as_str(),
+            outcome,
+        });
+    }
+    for s in decision.suppressed() {
+        let meta = policy.rules.iter().find(|r| r.id == s.rule);
+        let action = meta.and_then(|r| Action::named(&r.action)).unwrap_or(Action::Alert);
+        stats.count_outcome(RuleOutcome {
+            rule: s.rule.clone(),
+            action: action.as_str(),
+            // A suppressed match carries no mode of its own: the bundle's.
+            mode: Mode::of_config(&policy.mode).as_str(),
+            outcome: "suppressed",
+        });
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{PolicyError, bundle::Bundle, compiled::Policy, load};
+use super::{PolicyError, bundle::Bundle, compiled::Policy, decision::Mode, load};
 use crate::stats::Stats;
 
 /// How often the directory is re-read.
@@ -25,17 +25,24 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn read(&self) -> Result<Bundle, PolicyError> {
-        match self {
-            Source::Embedded => Ok(Bundle::embedded()),
-            Source::Dir(dir) => Bundle::from_dir(dir),
+    /// The bundle, its global mode replaced by `mode` when given
+    /// (`palisade run --mode`).
+    pub fn read(&self, mode: Option<Mode>) -> Result<Bundle, PolicyError> {
+        let mut bundle = match self {
+            Source::Embedded => Bundle::embedded(),
+            Source::Dir(dir) => Bundle::from_dir(dir)?,
+        };
+        if let Some(mode) = mode {
+            bundle.override_mode(mode);
         }
+        Ok(bundle)
     }
 }
 
 /// Watches `dir`; each valid new bundle is sent on `updates`.
 pub async fn watch(
     dir: PathBuf,
+    mode: Option<Mode>,
     mut current: String,
     updates: Sender<Arc<Policy>>,
     stats: Arc<Stats>,
@@ -53,7 +60,7 @@ pub async fn watch(
         }
         let source = Source::Dir(dir.clone());
         let seen = current.clone();
-        let result = tokio::task::spawn_blocking(move || reread(&source, &seen)).await;
+        let result = tokio::task::spawn_blocking(move || reread(&source, mode, &seen)).await;
         match result {
             Ok(Reread::Unchanged) => {}
             Ok(Reread::Loaded(policy)) => {
@@ -94,8 +101,8 @@ enum Reread {
 }
 
 /// Reads the bundle at `source` and compiles it unless its digest is `seen`.
-fn reread(source: &Source, seen: &str) -> Reread {
-    let bundle = match source.read() {
+fn reread(source: &Source, mode: Option<Mode>, seen: &str) -> Reread {
+    let bundle = match source.read(mode) {
         Ok(bundle) => bundle,
         Err(err) => return Reread::Rejected { digest: String::new(), err },
     };
@@ -105,5 +112,26 @@ fn reread(source: &Source, seen: &str) -> Reread {
     match load::compile(&bundle) {
         Ok(policy) => Reread::Loaded(policy),
         Err(err) => Reread::Rejected { digest: bundle.digest, err },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{decision::Action, eval::Evaluator};
+
+    #[test]
+    fn the_mode_flag_replaces_the_bundles_global_mode() {
+        let bundle = Source::Embedded.read(None).unwrap();
+        let audit = load::compile(&bundle).unwrap();
+        let enforce = load::compile(&Source::Embedded.read(Some(Mode::Enforce)).unwrap()).unwrap();
+        assert_eq!((audit.mode.as_str(), enforce.mode.as_str()), ("audit", "enforce"));
+        let (mut audit, mut enforce) = (Evaluator::new(&audit), Evaluator::new(&enforce));
+        let mut killed = 0;
+        for sample in &bundle.samples {
+            assert!(audit.eval(sample).unwrap().action <= Action::Alert, "{sample}");
+            killed += usize::from(enforce.eval(sample).unwrap().action == Action::Kill);
+        }
+        assert!(killed > 0, "no sample is killed in enforce mode");
     }
 }
