@@ -174,6 +174,14 @@ scope_key_matches(key, want) if {
 # `data.palisade.main.invalid_exceptions` lists them: {index, id, problem}.
 invalid_exceptions := exception_checks.invalid
 
+# What the policy owners accept of exceptions (config exception_guardrails,
+# lib/exceptions.rego): `palisade policy check` and the agent's load reject
+# a bundle with a violation and print the warnings. Both depend on the time
+# of the check, never on an event.
+exception_violations := exception_checks.violations
+
+exception_warnings := exception_checks.warnings
+
 # ---------------------------------------------------------------- outcome
 
 matched := [entry |

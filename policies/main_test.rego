@@ -5,6 +5,7 @@ package palisade.main_test
 import rego.v1
 
 import data.palisade.fixtures as fx
+import data.palisade.lib.exceptions
 import data.palisade.main
 
 # nc in a container: PAL-001 (action block).
@@ -271,6 +272,36 @@ test_malformed_exceptions_are_reported if {
 		["no-rules", "must list the `rules` it covers (a non-empty array of rule ids)"],
 		["no-rules", "has no `reason`: every exception needs an owner, a reason and an expiry"],
 	}
+}
+
+# Guardrails, checked at a fixed time: 2026-12-01T00:00:00Z.
+guardrail_now := time.parse_rfc3339_ns("2026-12-01T00:00:00Z")
+
+test_guardrails_refuse_a_far_expiry_an_empty_scope_and_an_unknown_owner if {
+	far := object.union(exception({"namespace": "shop"}, "2027-06-01T00:00:00Z"), {"id": "far"})
+	everywhere := object.union(exception({}, "2026-12-20T00:00:00Z"), {"id": "everywhere"})
+	nobody := object.union(exception({"namespace": "shop"}, "2026-12-20T00:00:00Z"), {"id": "nobody", "owner": "bob"})
+	found := {[v.id, v.problem] | some v in exceptions.violations_at(guardrail_now)} with data.palisade.exceptions as [far, everywhere, nobody]
+	found == {
+		["far", "expires 2027-06-01T00:00:00Z, more than 90 days ahead (exception_guardrails.max_days): renew it when it ends instead"],
+		["everywhere", "has an empty scope, which relaxes its rules for every workload on every node: name the workloads, or say `\"everywhere\": true`"],
+		["nobody", "has owner `bob`, which is neither a mail address nor a team id (exception_guardrails.owner_pattern)"],
+	}
+}
+
+test_guardrails_accept_what_says_so_and_follow_the_config if {
+	everywhere := object.union(exception({}, "2026-12-20T00:00:00Z"), {"everywhere": true, "owner": "team:sre"})
+	far := exception({"namespace": "shop"}, "2027-06-01T00:00:00Z")
+	count(exceptions.violations_at(guardrail_now)) == 0 with data.palisade.exceptions as [everywhere]
+	count(exceptions.violations_at(guardrail_now)) == 0 with data.palisade.exceptions as [far]
+		with data.palisade.config.exception_guardrails as {"max_days": 365}
+}
+
+test_guardrails_warn_of_an_exception_expiring_soon if {
+	soon := exception({"namespace": "shop"}, "2026-12-08T12:00:00Z")
+	later := object.union(exception({"namespace": "shop"}, "2027-02-01T00:00:00Z"), {"id": "later"})
+	found := {[w.id, w.warning] | some w in exceptions.warnings_at(guardrail_now)} with data.palisade.exceptions as [soon, later]
+	found == {["EXC-test", "expires in 7 days (2026-12-08T12:00:00Z)"]}
 }
 
 test_two_exceptions_both_recorded_sorted if {

@@ -214,6 +214,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         "policy loaded"
     );
     stats.set_bundle(&policy);
+    for warning in &policy.exception_warnings {
+        warn!("{warning}");
+    }
     let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
     stats.attached.store(true, Relaxed);
     let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {

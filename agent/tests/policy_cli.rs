@@ -170,6 +170,47 @@ fn baseline_copy(name: &str) -> TempBundle {
 }
 
 #[test]
+fn the_baselines_guardrails_refuse_far_expiries_empty_scopes_and_unknown_owners() {
+    let b = baseline_copy("guardrails");
+    let write = |owner: &str, scope: &str, expires: &str| {
+        b.write(
+            "exceptions.json",
+            &format!(
+                "{{\"palisade\": {{\"exceptions\": [\n  {{\"id\": \"EX-G\", \"rules\": [\"PAL-005\"], \"scope\": {scope}, \"owner\": \"{owner}\", \"reason\": \"r\", \"expires\": \"{expires}\"}}\n]}}}}"
+            ),
+        );
+    };
+    let (near, far) = (support::rfc3339_in(3 * 86_400), support::rfc3339_in(200 * 86_400));
+    let shop = r#"{"namespace": "shop"}"#;
+    write("team:payments", shop, &far);
+    assert_rejected(
+        &b,
+        "exceptions.json:2",
+        "more than 90 days ahead (exception_guardrails.max_days)",
+    );
+    write("team:payments", "{}", &near);
+    assert_rejected(&b, "exceptions.json:2", "has an empty scope");
+    write("bob", shop, &near);
+    assert_rejected(
+        &b,
+        "exceptions.json:2",
+        "has owner `bob`, which is neither a mail address nor a team id",
+    );
+    // Said so explicitly: accepted, with a warning that it ends soon.
+    write("sre@example.com", r#"{}, "everywhere": true"#, &near);
+    let out = palisade(&["policy", "check", "--json", b.path().to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = summary["exception_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{summary:#}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("exceptions.json:2: exception `EX-G` expires in 2 days"),
+        "{warning}"
+    );
+}
+
+#[test]
 fn triggers_narrower_than_their_rule_are_rejected_on_the_samples() {
     let b = baseline_copy("narrow");
     let path = b.path().join("rules/netcat_in_container.rego");

@@ -92,3 +92,75 @@ rule_list(rules) if {
 		nonempty(r)
 	}
 }
+
+# ---------------------------------------------------------------- guardrails
+# What the policy owners accept of a well-formed exception (config
+# `exception_guardrails`, each key optional):
+#   max_days       how far ahead an exception may expire (default 90)
+#   require_scope  an empty scope relaxes the rule for every workload on
+#                  every node: refused unless the exception says
+#                  `"everywhere": true` (default true)
+#   owner_pattern  what an owner must look like (default: a mail address,
+#                  `team:<id>`/`group:<id>`, or a GitHub `@org/team`)
+#   warn_days      expiring within this many days is worth a warning
+#                  (default 14)
+# They depend on the time, so they never enter a decision: `palisade policy
+# check` and the agent's load evaluate `violations` (which reject the
+# bundle, first problem at its file:line) and `warnings` (printed).
+default_guardrails := {
+	"max_days": 90,
+	"require_scope": true,
+	"owner_pattern": `^([^@\s]+@[^@\s]+\.[^@\s]+|(team|group):[A-Za-z0-9._/-]+|@[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$`,
+	"warn_days": 14,
+}
+
+guardrails := object.union(default_guardrails, object.get(data.palisade.config, "exception_guardrails", {}))
+
+violations := violations_at(time.now_ns())
+
+warnings := warnings_at(time.now_ns())
+
+day_ns := ((24 * 60) * 60) * 1000000000
+
+# {index, id, problem} of each well-formed exception the guardrails refuse,
+# `now_ns` being the time of the check.
+violations_at(now_ns) := {v |
+	some i, ex in listed
+	not invalid_index[i]
+	some problem in guardrail_problems(ex, now_ns)
+	v := {"index": i, "id": id_of(ex), "problem": problem}
+}
+
+# {index, id, warning} of each well-formed exception expiring soon.
+warnings_at(now_ns) := {w |
+	some i, ex in listed
+	not invalid_index[i]
+	left := time.parse_rfc3339_ns(ex.expires) - now_ns
+	left >= 0
+	left <= guardrails.warn_days * day_ns
+	days := floor(left / day_ns)
+	w := {"index": i, "id": id_of(ex), "warning": sprintf("expires in %d days (%s)", [days, ex.expires])}
+}
+
+guardrail_problems(ex, now_ns) := {p |
+	some p in [
+		horizon_problem(ex, now_ns),
+		scope_problem(ex),
+		owner_problem(ex),
+	]
+	p != ""
+}
+
+horizon_problem(ex, now_ns) := sprintf("expires %s, more than %d days ahead (exception_guardrails.max_days): renew it when it ends instead", [ex.expires, guardrails.max_days]) if {
+	time.parse_rfc3339_ns(ex.expires) - now_ns > guardrails.max_days * day_ns
+} else := ""
+
+scope_problem(ex) := "has an empty scope, which relaxes its rules for every workload on every node: name the workloads, or say `\"everywhere\": true`" if {
+	guardrails.require_scope
+	count(ex.scope) == 0
+	not object.get(ex, "everywhere", false) == true
+} else := ""
+
+owner_problem(ex) := sprintf("has owner `%s`, which is neither a mail address nor a team id (exception_guardrails.owner_pattern)", [ex.owner]) if {
+	not regex.match(guardrails.owner_pattern, ex.owner)
+} else := ""

@@ -97,6 +97,7 @@ fn check(dir: &Path, as_json: bool) -> anyhow::Result<()> {
             "engines": policy.engines(),
             "rules": policy.rules,
             "exceptions": policy.exceptions.len(),
+            "exception_warnings": policy.exception_warnings,
             "tests": bundle.tests.len(),
             "kernel": policy.kernel,
         });
@@ -120,6 +121,9 @@ fn check(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     }
     for note in &policy.engine_notes {
         println!("  note: {note}");
+    }
+    for warning in &policy.exception_warnings {
+        println!("  warning: {warning}");
     }
     for rule in &policy.rules {
         println!(

@@ -20,6 +20,9 @@ pub struct Policy {
     pub digest: String,
     pub rules: Vec<RuleMeta>,
     pub exceptions: Vec<ExceptionInfo>,
+    /// The guardrails' warnings on the exceptions (expiring soon), with
+    /// `file:line`.
+    pub exception_warnings: Vec<String>,
     pub mode: String,
     /// What the kernel enforces itself, from the rules' `kernel` sections.
     pub kernel: KernelPlan,

@@ -38,7 +38,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
 
     let rules = read_rule_metas(&mut all, &modules)?;
     let mode = check_config(bundle, &rules)?;
-    let exceptions = check_exceptions(bundle, &rules, &mut all, &modules)?;
+    let (exceptions, exception_warnings) = check_exceptions(bundle, &rules, &mut all, &modules)?;
     let sections = read_kernel_sections(&mut all, &modules, &rules)?;
     let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
     if !modules.iter().any(|m| m.package == "palisade.main") {
@@ -89,6 +89,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         digest: bundle.digest.clone(),
         rules,
         exceptions,
+        exception_warnings,
         mode,
         kernel,
         triggers,

@@ -69,6 +69,9 @@ pub async fn watch(
                     rules = policy.rules.len(),
                     "new policy bundle validated"
                 );
+                for warning in &policy.exception_warnings {
+                    warn!("{warning}");
+                }
                 current = policy.digest.clone();
                 if updates.send(policy).await.is_err() {
                     return;

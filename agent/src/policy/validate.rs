@@ -22,6 +22,10 @@ const RULE_MODES: &[&str] = &["audit", "enforce", "off"];
 
 /// The bundle's own list of its malformed exceptions.
 const INVALID_EXCEPTIONS: &str = "data.palisade.main.invalid_exceptions";
+/// The guardrails on exceptions (policies/lib/exceptions.rego), when the
+/// bundle's main.rego exposes them.
+const EXCEPTION_VIOLATIONS: &str = "data.palisade.main.exception_violations";
+const EXCEPTION_WARNINGS: &str = "data.palisade.main.exception_warnings";
 
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1)
@@ -194,22 +198,24 @@ pub(super) fn check_config(bundle: &Bundle, rules: &[RuleMeta]) -> Result<String
 /// (`data.palisade.main.invalid_exceptions`, policies/lib/exceptions.rego):
 /// the first problem rejects the bundle. Checked here only what Rego cannot
 /// see per event: that the rules an exception covers exist, and that ids
-/// are unique.
+/// are unique. Then the owners' guardrails (`exception_violations`, the
+/// first rejects the bundle too); returns the exceptions and the guardrails'
+/// warnings.
 pub(super) fn check_exceptions(
     bundle: &Bundle,
     rules: &[RuleMeta],
     all: &mut Engine,
     modules: &[Module<'_>],
-) -> Result<Vec<ExceptionInfo>, PolicyError> {
+) -> Result<(Vec<ExceptionInfo>, Vec<String>), PolicyError> {
     let Some(list) = bundle.data["palisade"].get("exceptions") else {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     };
     let at = |needle: &str| bundle.locate(needle).unwrap_or_else(|| bundle.origin.clone());
     let list = list.as_array().ok_or_else(|| {
         PolicyError::invalid(at("exceptions"), "`palisade.exceptions` must be an array")
     })?;
     if list.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     if let Some(problem) = invalid_exceptions(all, modules)?.into_iter().next() {
         let (loc, name) = match problem.id.as_str() {
@@ -255,7 +261,43 @@ pub(super) fn check_exceptions(
             scope: e["scope"].clone(),
         });
     }
-    Ok(out)
+    let name = |index: usize, id: &str| match id {
+        "" => (at("exceptions"), format!("#{}", index + 1)),
+        id => (at(&format!("\"{id}\"")), format!("`{id}`")),
+    };
+    if let Some(v) = exception_notes(all, EXCEPTION_VIOLATIONS).into_iter().next() {
+        let (loc, name) = name(v.index, &v.id);
+        return Err(PolicyError::invalid(loc, format!("exception {name} {}", v.text)));
+    }
+    let warnings = exception_notes(all, EXCEPTION_WARNINGS)
+        .into_iter()
+        .map(|w| {
+            let (loc, name) = name(w.index, &w.id);
+            format!("{loc}: exception {name} {}", w.text)
+        })
+        .collect();
+    Ok((out, warnings))
+}
+
+/// One entry of `exception_violations` (`problem`) or
+/// `exception_warnings` (`warning`).
+#[derive(Debug, serde::Deserialize)]
+struct Note {
+    index: usize,
+    id: String,
+    #[serde(alias = "problem", alias = "warning")]
+    text: String,
+}
+
+/// The entries of the set `rule`, sorted by exception; none when the
+/// bundle does not define it (guardrails are the baseline's, optional for
+/// other bundles).
+fn exception_notes(all: &mut Engine, rule: &str) -> Vec<Note> {
+    let Ok(value) = all.eval_rule(rule.to_string()) else { return Vec::new() };
+    let value = serde_json::to_value(&value).unwrap_or_default();
+    let mut notes: Vec<Note> = serde_json::from_value(value).unwrap_or_default();
+    notes.sort_by_key(|n| n.index);
+    notes
 }
 
 /// One problem `data.palisade.main.invalid_exceptions` reports.
