@@ -746,3 +746,28 @@ impl Check<'_> {
         }
     }
 }
+
+/// Reads the OCSF records of a JSON-lines file (an agent's `format=ocsf`
+/// sink) and asserts every one validates against the vendored schema with
+/// neither error nor warning; returns them.
+pub fn assert_valid_file(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let schema = Schema::vendored();
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let record: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: not JSON: {e}", path.display(), i + 1));
+            let report = schema.validate(&record, false);
+            assert!(
+                report.is_clean(),
+                "{}:{}: not valid OCSF {}: {report:#?}\n{record:#}",
+                path.display(),
+                i + 1,
+                schema.version()
+            );
+            record
+        })
+        .collect()
+}
