@@ -3,7 +3,8 @@
 //! containerd would give them (`/kubepods.slice/.../cri-containerd-<id>.scope`),
 //! with the annotations containerd's CRI plugin writes; the real agent must
 //! name the container and its pod on their events, and mark a host process's
-//! events as the host's.
+//! events as the host's. The running container's records are also written
+//! as OCSF, and each must validate against the official OCSF schema.
 //!
 //! The agent reads the containers' runc state from a state directory of the
 //! test's own (`--runtime-state-dir`), as it reads `/run/containerd/runc/k8s.io`
@@ -64,7 +65,17 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
         return;
     };
     let scratch = Scratch::new("containers-running");
-    let mut agent = start_agent(&scratch);
+    // Beside stdout, the same records as OCSF, checked at the end.
+    let ocsf = scratch.0.join("ocsf.jsonl");
+    let root = scratch.state_root();
+    let mut agent = Agent::start_with(&[
+        "--runtime-state-dir",
+        root.to_str().expect("utf-8 path"),
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!("file,path={},format=ocsf", ocsf.display()),
+    ]);
     let uid = fresh_uid();
     let marker = format!("marker-{}", support::host::fresh_hex(12));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
@@ -128,6 +139,37 @@ fn a_running_containers_execs_name_the_container_and_its_pod() {
     let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::")).expect("a cgroup v2 line");
     assert_eq!(v2, str_of(&sleep, "/container/cgroup"));
     assert_eq!(sleep["process"]["pid"], pid, "sleep replaced the shell, the container's init");
+
+    // Every OCSF record of the run is valid; the container's carry it
+    // under their process, with its image and pod.
+    agent.wait_for("an exit in the container", |e| {
+        e["kind"] == "process_exit" && e["container"]["id"] == c.id.as_str()
+    });
+    drop(agent);
+    let records = support::ocsf::assert_valid_file(&ocsf);
+    let of_container = |r: &Value| {
+        let process = if r["class_uid"] == 1007 { &r["process"] } else { &r["actor"]["process"] };
+        process["container"]["uid"] == c.id.as_str()
+    };
+    for (what, class, activity) in
+        [("an exec", 1007, 1), ("an exit", 1007, 2), ("a connect or a send", 4001, 1)]
+    {
+        let record = records
+            .iter()
+            .find(|r| r["class_uid"] == class && r["activity_id"] == activity && of_container(r))
+            .unwrap_or_else(|| panic!("no OCSF record of {what} in the container"));
+        assert!(record["metadata"]["profiles"].as_array().unwrap().contains(&"container".into()));
+    }
+    let shell = records
+        .iter()
+        .find(|r| {
+            r["class_uid"] == 1007 && r["process"]["cmd_line"] == format!("/bin/sh -c {script}")
+        })
+        .expect("the OCSF record of the shell's exec");
+    let container = &shell["process"]["container"];
+    assert_eq!(container["uid"], c.id.as_str());
+    assert_eq!(container["image"]["name"], IMAGE.rsplit_once(':').unwrap().0);
+    assert_eq!(container["pod_uuid"], c.pod_uid.as_str());
 }
 
 #[test]

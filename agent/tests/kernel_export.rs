@@ -408,20 +408,26 @@ fn a_refused_batch_is_counted_and_skipped_and_filters_choose_what_goes_where() {
             serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));
         }
     }
-    // The OCSF file holds the alerts only, as Process Activity launches.
-    let ocsf: Vec<Value> = std::fs::read_to_string(&alerts)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(ocsf.len() >= 65, "{} OCSF alerts", ocsf.len());
-    for o in &ocsf {
-        assert_eq!(o["class_uid"], 1007, "{o}");
+    // The OCSF file holds the alerts only, each a Process Activity launch
+    // and its Detection Finding, every one valid OCSF.
+    let ocsf = support::ocsf::assert_valid_file(Path::new(&alerts));
+    let launches: Vec<&Value> = ocsf.iter().filter(|o| o["class_uid"] == 1007).collect();
+    let findings: Vec<&Value> = ocsf.iter().filter(|o| o["class_uid"] == 2004).collect();
+    assert!(launches.len() >= 65, "{} OCSF alerts", launches.len());
+    assert_eq!(launches.len() + findings.len(), ocsf.len(), "only launches and findings");
+    for o in &launches {
         assert_eq!(o["type_uid"], 100701);
         assert_eq!(o["attacks"][0]["technique"]["uid"], "T1059");
         assert_eq!(o["severity_id"], 4);
         assert!(o["process"]["file"]["path"].as_str().unwrap().ends_with("/nc"));
         assert!(o["metadata"]["uid"].is_string() && o["time"].is_u64());
+        // Its finding follows it.
+        let finding = findings
+            .iter()
+            .find(|f| f["finding_info"]["related_events"][0]["uid"] == o["metadata"]["uid"])
+            .unwrap_or_else(|| panic!("no Detection Finding for {o}"));
+        assert_eq!(finding["finding_info"]["analytic"]["uid"], "T-001");
+        assert_eq!(finding["severity_id"], 4);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every record the agent emits validates against `schema/event.schema.json`:
 //! real output from real processes, sockets, a kernel denial and an
-//! exception, checked with a JSON Schema validator (draft 2020-12).
+//! exception, checked with a JSON Schema validator (draft 2020-12). The same
+//! run's OCSF records (a second sink) validate against the official OCSF
+//! 1.1.0 schema (schema/ocsf-1.1.0, support/ocsf.rs).
 
 mod support;
 
@@ -67,11 +69,30 @@ fn every_record_of_real_output_matches_the_schema() {
                 nc.display()
             ),
         );
-    let mut agent = Agent::start_with(&["--policy", bundle.path().to_str().unwrap()]);
+    let ocsf = dir.join("ocsf.jsonl");
+    let mut agent = Agent::start_with(&[
+        "--policy",
+        bundle.path().to_str().unwrap(),
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!("file,path={},format=ocsf", ocsf.display()),
+    ]);
 
-    // Processes: an exec that an exception covers, and exits.
+    // Processes: a plain exec, an exec that an exception covers, one it
+    // does not (an alert), and exits.
+    let mut plain = Command::new("/usr/bin/true").spawn().unwrap();
+    assert!(plain.wait().unwrap().success());
+    agent.wait_for("a plain exec", support::is("process_exec", plain.id(), None));
     assert!(Command::new(&nc).status().unwrap().success());
     agent.wait_for("the exception's audit record", |e| e["kind"] == "exception_used");
+    let alerting = dir.join("alerting");
+    std::fs::create_dir_all(&alerting).unwrap();
+    std::fs::copy(&nc, alerting.join("nc")).unwrap();
+    assert!(Command::new(alerting.join("nc")).status().unwrap().success());
+    agent.wait_for("the alert", |e| {
+        e["kind"] == "process_exec" && e["decision"]["matched"][0]["rule"] == "T-001"
+    });
     // Network: listen, connect, accept, a UDP send, a denied connect.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let server = listener.local_addr().unwrap();
@@ -116,5 +137,31 @@ fn every_record_of_real_output_matches_the_schema() {
 
     drop(agent);
     let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").output();
+
+    // Every OCSF record of the run is valid, and the run had each kind.
+    let records = support::ocsf::assert_valid_file(&ocsf);
+    let has = |what: &str, test: &dyn Fn(&Value) -> bool| {
+        assert!(records.iter().any(test), "no OCSF record of {what} among {records:#?}");
+    };
+    let class =
+        |r: &Value, uid: u64, activity: u64| r["class_uid"] == uid && r["activity_id"] == activity;
+    has("an exec", &|r| class(r, 1007, 1) && r["action_id"].is_null());
+    has("an exit", &|r| class(r, 1007, 2));
+    has("an exec an exception let through", &|r| class(r, 1007, 1) && r["disposition_id"] == 1);
+    has("the exception's use", &|r| {
+        r["class_uid"] == 0 && r["metadata"]["log_name"] == "exception_used"
+    });
+    has("an alert", &|r| class(r, 1007, 1) && r["disposition_id"] == 15);
+    has("a connect", &|r| class(r, 4001, 1) && r["metadata"]["log_name"] == "network_connect");
+    has("a UDP send", &|r| class(r, 4001, 1) && r["connection_info"]["protocol_num"] == 17);
+    has("an accept", &|r| class(r, 4001, 1) && r["metadata"]["log_name"] == "network_accept");
+    has("a listen", &|r| class(r, 4001, 99));
+    has("a denied connect", &|r| class(r, 4001, 5) && r["action_id"] == 2);
+    has("the denied connect's finding", &|r| {
+        class(r, 2004, 1) && r["finding_info"]["analytic"]["uid"] == "T-KERNEL"
+    });
+    has("the alert's finding", &|r| {
+        class(r, 2004, 1) && r["finding_info"]["analytic"]["uid"] == "T-001"
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -211,7 +211,10 @@ fn an_exception_for_one_namespace_opens_that_workload_only_until_it_expires() {
             r#"{{"palisade": {{"exceptions": [{{"id": "EX-GPU", "rules": ["{RULE_ID}"], "scope": {{"namespace": "gpu-benchmarks"}}, "owner": "ml-platform@example.com", "reason": "benchmark run", "expires": "{expires}"}}]}}}}"#
         ),
     );
-    let mut agent = s.agent(&b, &[]);
+    // Beside stdout, the same records as OCSF, checked at the end.
+    let ocsf = s.scratch.0.join("ocsf.jsonl");
+    let sink = format!("file,path={},format=ocsf", ocsf.display());
+    let mut agent = s.agent(&b, &["--sink", "stdout", "--sink", &sink]);
     let gpu = s.container("gpu-benchmarks");
     let payments = s.container("payments");
 
@@ -232,6 +235,28 @@ fn an_exception_for_one_namespace_opens_that_workload_only_until_it_expires() {
     assert!(!connects_from(&gpu, s.port));
     let line = agent.wait_for_log("no longer carves this kernel rule out");
     assert!(line.contains("EX-GPU"), "{line}");
+
+    // Every OCSF record of the run is valid, the container's denials and
+    // their findings among them.
+    drop(agent);
+    let records = support::ocsf::assert_valid_file(&ocsf);
+    let in_container = |process: &serde_json::Value| process["container"]["uid"].is_string();
+    let denied = |class: u64, activity: u64| {
+        records.iter().any(|r| {
+            r["class_uid"] == class
+                && r["activity_id"] == activity
+                && r["action_id"] == 2
+                && in_container(if class == 1007 { &r["process"] } else { &r["actor"]["process"] })
+        })
+    };
+    assert!(denied(1007, 1), "no OCSF record of an exec denied in a container");
+    assert!(denied(4001, 5), "no OCSF record of a connect refused in a container");
+    assert!(
+        records.iter().any(|r| r["class_uid"] == 2004
+            && r["action_id"] == 2
+            && in_container(&r["evidences"][0]["process"])),
+        "no Detection Finding of a denial in a container"
+    );
 }
 
 #[test]

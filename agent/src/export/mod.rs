@@ -211,24 +211,28 @@ impl Exporter {
     fn export(&mut self, record: Outgoing<'_>) {
         let facts = record.facts();
         let mut native: Option<Vec<u8>> = None;
-        let mut ocsf: Option<Vec<u8>> = None;
+        // An alert is two OCSF records, its activity and its Detection
+        // Finding: each a line, with its own id.
+        let mut ocsf: Option<Vec<(Vec<u8>, String)>> = None;
         let mut observed_ns = None;
         for route in self.routes.iter_mut().filter(|r| r.filter.admits(&facts)) {
-            let line = match route.format {
+            match route.format {
                 Format::Native => {
-                    native.get_or_insert_with(|| serde_json::to_vec(&record).unwrap_or_default())
+                    let line = native
+                        .get_or_insert_with(|| serde_json::to_vec(&record).unwrap_or_default());
+                    route.send(record, line, None, &mut observed_ns);
                 }
-                Format::Ocsf => ocsf.get_or_insert_with(|| {
-                    let value = serde_json::to_value(record).unwrap_or(Value::Null);
-                    serde_json::to_vec(&ocsf::convert(&value, facts.decision)).unwrap_or_default()
-                }),
-            };
-            if let Output::Remote { otlp: true, .. } = route.out {
-                let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
-                let log = otlp::log_record(record, line, observed);
-                route.write(&otlp::spool_line(&log));
-            } else {
-                route.write(line);
+                Format::Ocsf => {
+                    let lines = ocsf.get_or_insert_with(|| {
+                        let value = serde_json::to_value(record).unwrap_or(Value::Null);
+                        (ocsf::convert(&value, facts.decision).iter())
+                            .map(|e| (serde_json::to_vec(e).unwrap_or_default(), e.uid().into()))
+                            .collect()
+                    });
+                    for (line, uid) in lines.iter() {
+                        route.send(record, line, Some(uid), &mut observed_ns);
+                    }
+                }
             }
         }
     }
@@ -300,6 +304,27 @@ impl Route {
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
         Ok(Self { format: spec.format, filter: spec.filter.clone(), out, stats, pending: 0 })
+    }
+
+    /// Writes `line`, the exported form of `record`; an OTLP sink wraps it
+    /// in a LogRecord whose id is `uid` (else the record's).
+    fn send(
+        &mut self,
+        record: Outgoing<'_>,
+        line: &[u8],
+        uid: Option<&str>,
+        observed_ns: &mut Option<u64>,
+    ) {
+        if let Output::Remote { otlp: true, .. } = self.out {
+            let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
+            let mut log = otlp::log_record(record, line, observed);
+            if let Some(uid) = uid {
+                otlp::set_uid(&mut log, uid);
+            }
+            self.write(&otlp::spool_line(&log));
+        } else {
+            self.write(line);
+        }
     }
 
     fn write(&mut self, line: &[u8]) {

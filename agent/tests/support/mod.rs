@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod host;
 pub mod kube_api;
+pub mod ocsf;
 pub mod otlp;
 pub mod receiver;
 pub mod runc;

@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 
-pub use record::log_record;
+pub use record::{log_record, set_uid};
 
 use super::{
     ExportError,

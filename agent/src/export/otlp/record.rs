@@ -45,6 +45,17 @@ pub fn log_record(record: Outgoing<'_>, body: &[u8], observed_ns: u64) -> LogRec
     }
 }
 
+/// Gives `record` the id `uid` (`log.record.uid`): an OCSF Detection
+/// Finding goes out beside its activity record, and is de-duplicated on its
+/// own id.
+pub fn set_uid(record: &mut LogRecord, uid: &str) {
+    for attribute in &mut record.attributes {
+        if attribute.key == "log.record.uid" {
+            attribute.value = Some(text(uid.to_string()));
+        }
+    }
+}
+
 /// Severity from the decision: the strongest matched rule's; INFO for an
 /// exception's use; unspecified for plain activity.
 fn severity(record: Outgoing<'_>) -> (SeverityNumber, &'static str) {
@@ -304,6 +315,17 @@ mod tests {
             panic!("no args")
         };
         assert_eq!(args.values, [text("curl".into()), text("http://x".into())]);
+    }
+
+    /// An OCSF Detection Finding goes out beside its activity record under
+    /// its own id.
+    #[test]
+    fn a_record_can_take_its_own_id() {
+        let event = crate::test_support::event("process_exec");
+        let mut log = log_record(Outgoing::Event(&event), b"{}", 1);
+        assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1"));
+        set_uid(&mut log, "test-1-finding");
+        assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1-finding"));
     }
 
     #[test]
