@@ -21,6 +21,7 @@ mod sensor;
 mod stats;
 #[cfg(test)]
 mod test_support;
+mod unload;
 mod workloads;
 
 use std::process::ExitCode;
@@ -62,8 +63,14 @@ enum Command {
         json: bool,
     },
     /// Remove everything the agent left in the kernel (pinned programs and
-    /// enforcement maps under /sys/fs/bpf/palisade): enforcement stops.
-    Unload,
+    /// enforcement maps under /sys/fs/bpf/palisade): enforcement stops. An
+    /// `unload` record goes to the sinks first.
+    Unload(unload::UnloadArgs),
+    /// Override rules for some workloads for a while, without a bundle
+    /// change: writes a break-glass order that every agent reading the
+    /// directory applies within the bundle's limits (config.break_glass),
+    /// records (start and end) and ends by itself.
+    BreakGlass(policy::break_glass::BreakGlassArgs),
     /// Rebuild what happened from exported files: the process tree and
     /// timeline of a pid, a container or a pod.
     Events(forensics::EventsArgs),
@@ -97,7 +104,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Probe { json } => kernel::cli::probe(json),
-        Command::Unload => kernel::cli::unload(),
+        Command::Unload(args) => unload::run(args),
+        Command::BreakGlass(args) => policy::break_glass::cli(args),
         Command::Policy { command } => policy::cli::run(command),
         Command::Events(args) => forensics::run(args),
     };

@@ -132,6 +132,11 @@ impl Pipeline {
     pub fn on_tick(&mut self, now: u64) {
         let Workloads { containers, feed } = &mut self.workloads;
         feed.tick(containers);
+        let wall = self.origin.clock.wall_ns(now);
+        for change in self.judges.judge.break_glass_changes(wall) {
+            self.stats.count_break_glass(change.phase);
+            self.out.export_audit(&build::break_glass_record(&self.origin, &change, now));
+        }
         let due = self.net.flush(now);
         self.emit(due);
         self.drain(false);

@@ -78,6 +78,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     mode: Option<Mode>,
 
+    /// Where break-glass orders (`palisade break-glass`) are read: a
+    /// directory on the node, or a ConfigMap mounted on every node.
+    #[arg(long, value_name = "DIR", default_value = crate::policy::break_glass::DEFAULT_DIR)]
+    break_glass_dir: PathBuf,
+
     /// What a failed policy evaluation (an error, or a limit hit) does to the
     /// event: `open` lets it through, `closed` treats it as a `kill` match.
     #[arg(long, value_enum, default_value_t = FailMode::Open)]
@@ -199,8 +204,13 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         Some(addr) => Some(observe::bind(addr).await?),
         None => None,
     };
-    let source = args.policy.clone().map_or(Source::Embedded, Source::Dir);
-    let bundle = source.read(args.mode)?;
+    let source = Source {
+        dir: args.policy.clone(),
+        mode: args.mode,
+        break_glass: Some(args.break_glass_dir.clone()),
+    };
+    let (bundle, refused) = source.read()?;
+    reload::log_refusals(&refused);
     if let Some(mode) = args.mode {
         warn!(mode = mode.as_str(), "--mode replaces the bundle's global mode for this agent");
     }
@@ -266,13 +276,12 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let reloader = async {
-        match &args.policy {
-            Some(dir) => {
-                let digest = policy.digest.clone();
-                reload::watch(dir.clone(), args.mode, digest, reload_tx, Arc::clone(&stats)).await
-            }
+        if source.changes() {
+            reload::watch(source.clone(), policy.digest.clone(), reload_tx, Arc::clone(&stats))
+                .await
+        } else {
             // The embedded bundle never changes.
-            None => std::future::pending().await,
+            std::future::pending().await
         }
     };
 

@@ -22,6 +22,8 @@ pub struct Stats {
     pub events_written: AtomicU64,
     /// Secrets replaced in records before export.
     pub redacted_values: AtomicU64,
+    /// Break-glass orders by phase: started, ended, revoked.
+    pub break_glass: [AtomicU64; 3],
     /// Records the kernel could not deliver (ring buffer full or a failed
     /// kernel read), by kind, as last read from the kernel's counters.
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],
@@ -65,6 +67,9 @@ pub struct Stats {
     /// profile in the kernel.
     pub workload_classification: Histogram,
 }
+
+/// The phases of a break-glass order, in [`Stats::break_glass`]'s order.
+pub const BREAK_GLASS_PHASES: [&str; 3] = ["started", "ended", "revoked"];
 
 /// What a matched rule came to, for `palisade_rule_outcomes_total`. Every
 /// label comes from the bundle (rule ids, actions, modes) or from this
@@ -128,6 +133,12 @@ impl Stats {
     pub fn count_outcome(&self, outcome: RuleOutcome) {
         if let Ok(mut map) = self.rule_outcomes.lock() {
             *map.entry(outcome).or_insert(0) += 1;
+        }
+    }
+
+    pub fn count_break_glass(&self, phase: &str) {
+        if let Some(i) = BREAK_GLASS_PHASES.iter().position(|p| *p == phase) {
+            self.break_glass[i].fetch_add(1, Relaxed);
         }
     }
 

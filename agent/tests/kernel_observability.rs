@@ -131,6 +131,18 @@ fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
     assert_eq!(value(&scrape(port), "palisade_enforcement_in_force", &[]), Some(0.0));
 
     drop(agent);
-    let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").output();
+    // Unloading writes its record before it acts.
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["unload", "--by", "sre@example.com", "--reason", "test teardown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let record: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(record["kind"], "unload", "{stdout}");
+    support::assert_schema(&record);
+    assert_eq!(record["by"], "sre@example.com");
+    assert_eq!(record["reason"], "test teardown");
+    assert!(stdout.contains("enforcement is off"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -204,3 +204,84 @@ fn events_leave_in_order_through_the_policy_workers() {
         }
     }
 }
+
+/// Break-glass: an order for T-001 scoped to one binary lets that binary
+/// run while another netcat stays killed; it is exported when it starts and
+/// when it ends, and it ends on time. An order beyond the bundle's limits
+/// is refused.
+#[test]
+fn a_break_glass_order_opens_one_scope_for_its_time_and_is_recorded() {
+    let bundle = TempBundle::new("run-break-glass");
+    bundle.write(
+        "config.json",
+        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}, "break_glass": {"max_ttl": "1m", "rules": ["T-001"]}}}}"#,
+    );
+    bundle.write("rules/nc.rego", &support::bundle::NC_RULE.replace("\"block\"", "\"kill\""));
+    let nc = fake_nc(&bundle);
+    let other = std::env::temp_dir().join(format!("palisade-bg-other-{}/nc", std::process::id()));
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    std::fs::copy("/usr/bin/sleep", &other).unwrap();
+    let orders = std::env::temp_dir().join(format!("palisade-bg-orders-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&orders);
+    let orders_arg = orders.to_str().unwrap().to_string();
+    let mut agent = Agent::start_with(&[
+        "--policy",
+        bundle.path().to_str().unwrap(),
+        "--break-glass-dir",
+        &orders_arg,
+    ]);
+    let break_glass = |ttl: &str| {
+        let scope = format!(r#"{{"binary": "{}"}}"#, nc.display());
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["break-glass", "--rule", "T-001", "--scope", &scope, "--ttl", ttl])
+            .args(["--reason", "INC-42 netcat needed", "--by", "sre@example.com"])
+            .args(["--dir", &orders_arg])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let id = text.split_whitespace().nth(1).unwrap().to_string();
+        (id, text)
+    };
+
+    // Longer than the bundle allows: refused, and nothing opens.
+    let (too_long, _) = break_glass("5m");
+    agent.wait_for_log("lasts longer than config.break_glass.max_ttl (1m)");
+    let (_, status) = run_nc(&nc, "30");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "a refused order opens nothing");
+    std::fs::remove_file(
+        orders.join(format!("{}.json", too_long.trim_start_matches("break-glass-"))),
+    )
+    .unwrap();
+
+    let (id, _) = break_glass("4s");
+    let issued = Instant::now();
+    let started = agent.wait_for("the order's start", |e| {
+        e["kind"] == "break_glass" && e["phase"] == "started" && e["order"]["id"] == id.as_str()
+    });
+    assert_eq!(started["order"]["by"], "sre@example.com");
+    assert_eq!(started["order"]["rules"][0], "T-001");
+    assert_eq!(started["order"]["reason"], "break-glass: INC-42 netcat needed");
+    let (pid, status) = run_nc(&nc, "0.2");
+    assert!(status.success(), "the order's binary runs: {status}");
+    let e = agent.wait_for("the excepted exec", is("process_exec", pid, None));
+    assert_eq!(e["decision"]["suppressed"][0]["exception"], id.as_str(), "{e}");
+    let (_, status) = run_nc(&other, "30");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "another netcat stays killed");
+
+    let ended = agent.wait_for("the order's end", |e| {
+        e["kind"] == "break_glass" && e["phase"] == "ended" && e["order"]["id"] == id.as_str()
+    });
+    let took = issued.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(8),
+        "ended after {took:?}"
+    );
+    assert_eq!(ended["order"]["until"], started["order"]["until"]);
+    support::assert_schema(&started);
+    support::assert_schema(&ended);
+    let (_, status) = run_nc(&nc, "30");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed again once the order ended");
+    let _ = std::fs::remove_dir_all(&orders);
+    let _ = std::fs::remove_dir_all(other.parent().unwrap());
+}

@@ -16,13 +16,7 @@ use std::{
 use serde_json::Value;
 use support::{Agent, bundle::TempBundle};
 
-fn validator() -> jsonschema::Validator {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/event.schema.json");
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("the schema file"))
-            .expect("the schema is JSON");
-    jsonschema::draft202012::new(&schema).expect("a valid JSON Schema")
-}
+use support::event_schema as validator;
 
 /// Validates every event seen so far; returns the kinds seen.
 fn validate_all(agent: &mut Agent, validator: &jsonschema::Validator) -> BTreeSet<String> {

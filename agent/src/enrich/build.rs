@@ -175,3 +175,35 @@ pub fn exit_event(
     });
     event
 }
+
+/// The record of a break-glass order starting or ending (`phase`), at
+/// `now_ns` (monotonic). Its id is the order's and the phase's: every
+/// agent that sees the order writes the same id, for receivers to
+/// de-duplicate on.
+pub fn break_glass_record(
+    origin: &Origin,
+    change: &crate::policy::judge::BreakGlassChange,
+    now_ns: u64,
+) -> serde_json::Value {
+    let o = &change.order;
+    let mut record = serde_json::json!({
+        "schema": crate::event::SCHEMA,
+        "id": format!("{}-{}", o.id, change.phase),
+        "time": origin.clock.rfc3339(now_ns),
+        "node": origin.node,
+        "kind": crate::event::BREAK_GLASS,
+        "phase": change.phase,
+        "order": {
+            "id": o.id,
+            "rules": o.rules,
+            "scope": o.scope,
+            "by": o.owner,
+            "reason": o.reason,
+            "until": o.expires,
+        },
+    });
+    if let Some(cluster) = origin.cluster {
+        record["cluster"] = cluster.into();
+    }
+    record
+}

@@ -23,6 +23,12 @@ pub const SCHEMA: &str = "palisade.event/v1";
 /// match (the other kinds are named after the kernel records).
 pub const EXCEPTION_USED: &str = "exception_used";
 
+/// The kind of the record of a break-glass order starting or ending.
+pub const BREAK_GLASS: &str = "break_glass";
+
+/// The kind of the record `palisade unload` writes before it acts.
+pub const UNLOAD: &str = "unload";
+
 /// What every event shares, fixed for the agent's lifetime (found by
 /// `enrich::detect_origin`).
 #[derive(Debug, Clone)]

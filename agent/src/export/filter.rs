@@ -23,13 +23,15 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
     kind::name(kind::NET_LISTEN),
     kind::name(kind::NET_ACCEPT),
     crate::event::EXCEPTION_USED,
+    crate::event::BREAK_GLASS,
+    crate::event::UNLOAD,
 ];
 
 #[derive(Debug, Clone, Default)]

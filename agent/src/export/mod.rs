@@ -112,22 +112,24 @@ impl SinkStats {
 #[derive(Debug, Clone, Copy)]
 pub enum Outgoing<'a> {
     Event(&'a Event),
-    /// The audit record of an exception that suppressed a match.
-    ExceptionUsed(&'a Value),
+    /// An audit record: an exception that suppressed a match
+    /// (`exception_used`), a break-glass order starting or ending
+    /// (`break_glass`), an unload (`unload`).
+    Audit(&'a Value),
 }
 
 impl Outgoing<'_> {
     pub fn kind(&self) -> &str {
         match self {
             Outgoing::Event(e) => e.kind,
-            Outgoing::ExceptionUsed(_) => crate::event::EXCEPTION_USED,
+            Outgoing::Audit(v) => v["kind"].as_str().unwrap_or(crate::event::EXCEPTION_USED),
         }
     }
 
     pub fn decision(&self) -> Option<&Decision> {
         match self {
             Outgoing::Event(e) => e.decision.as_ref(),
-            Outgoing::ExceptionUsed(_) => None,
+            Outgoing::Audit(_) => None,
         }
     }
 
@@ -148,7 +150,7 @@ impl Serialize for Outgoing<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Outgoing::Event(e) => e.serialize(serializer),
-            Outgoing::ExceptionUsed(v) => v.serialize(serializer),
+            Outgoing::Audit(v) => v.serialize(serializer),
         }
     }
 }
@@ -202,9 +204,15 @@ impl Exporter {
         let redacted = self.redactor.apply(&mut event);
         self.export(Outgoing::Event(&event));
         for audit in audits {
-            self.export(Outgoing::ExceptionUsed(audit));
+            self.export(Outgoing::Audit(audit));
         }
         redacted
+    }
+
+    /// Exports an audit record (a break-glass order's start or end, an
+    /// unload): nothing in it is an argument, so nothing to redact.
+    pub fn export_audit(&mut self, record: &Value) {
+        self.export(Outgoing::Audit(record));
     }
 
     /// Hands one record to every sink that takes it.

@@ -89,6 +89,16 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         }
     }
     rule_outcomes(&mut out, stats);
+    family(
+        &mut out,
+        "palisade_break_glass_total",
+        "counter",
+        "Break-glass orders seen to start, end (expire) or be revoked.",
+    );
+    for (phase, n) in crate::stats::BREAK_GLASS_PHASES.iter().zip(&stats.break_glass) {
+        let _ =
+            writeln!(out, "palisade_break_glass_total{{phase=\"{phase}\"}} {}", n.load(Relaxed));
+    }
     exceptions(&mut out, stats);
     family(
         &mut out,

@@ -2,7 +2,11 @@
 //! decision is attached, a `kill` in enforce mode is carried out, each use of
 //! an exception is recorded, and expired exceptions are reported.
 
-use std::{collections::HashSet, sync::Arc, sync::mpsc::Receiver};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    sync::mpsc::Receiver,
+};
 
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -12,6 +16,7 @@ use super::{
     decision::{Action, Decision, Match, Mode},
     enforce::{self, Enforcement},
     eval::Evaluator,
+    meta::ExceptionInfo,
     triggers::Triggered,
 };
 use crate::{
@@ -59,6 +64,16 @@ pub struct Judge {
     updates: Option<Receiver<Arc<Policy>>>,
     /// Expired exceptions already reported for the current bundle.
     expired_reported: HashSet<String>,
+    /// Break-glass orders announced as in force, by exception id.
+    break_glass: BTreeMap<String, ExceptionInfo>,
+}
+
+/// A break-glass order that came into force or ended, for its record.
+#[derive(Debug, Clone)]
+pub struct BreakGlassChange {
+    /// `started`, `ended` (its expiry) or `revoked` (its order removed).
+    pub phase: &'static str,
+    pub order: ExceptionInfo,
 }
 
 impl Judge {
@@ -72,7 +87,45 @@ impl Judge {
             fail_mode,
             updates,
             expired_reported: HashSet::new(),
+            break_glass: BTreeMap::new(),
         }
+    }
+
+    /// The break-glass orders that came into force or ended since the last
+    /// call (the first call announces those in force at the start).
+    pub fn break_glass_changes(&mut self, now_wall_ns: i128) -> Vec<BreakGlassChange> {
+        let in_force: BTreeMap<String, ExceptionInfo> = (self.evaluator.policy().exceptions)
+            .iter()
+            .filter(|e| e.break_glass && e.expires_ns > now_wall_ns)
+            .map(|e| (e.id.clone(), e.clone()))
+            .collect();
+        let mut changes = Vec::new();
+        for (id, order) in &self.break_glass {
+            if !in_force.contains_key(id) {
+                let phase = if order.expires_ns <= now_wall_ns { "ended" } else { "revoked" };
+                changes.push(BreakGlassChange { phase, order: order.clone() });
+            }
+        }
+        for (id, order) in &in_force {
+            if !self.break_glass.contains_key(id) {
+                changes.push(BreakGlassChange { phase: "started", order: order.clone() });
+            }
+        }
+        for change in &changes {
+            let o = &change.order;
+            warn!(
+                order = o.id,
+                phase = change.phase,
+                by = o.owner,
+                rules = ?o.rules,
+                scope = %o.scope,
+                until = o.expires,
+                reason = o.reason,
+                "break-glass"
+            );
+        }
+        self.break_glass = in_force;
+        changes
     }
 
     pub fn policy(&self) -> &Arc<Policy> {

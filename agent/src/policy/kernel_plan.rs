@@ -1013,6 +1013,8 @@ mod tests {
             expires_ns,
             rules: rules.iter().map(|r| r.to_string()).collect(),
             scope: json!({"namespace": "ns"}),
+            reason: String::new(),
+            break_glass: false,
         }
     }
 

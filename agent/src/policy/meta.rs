@@ -33,4 +33,8 @@ pub struct ExceptionInfo {
     pub rules: Vec<String>,
     /// Its `scope` object, as written.
     pub scope: serde_json::Value,
+    pub reason: String,
+    /// Added by a break-glass order (`policy::break_glass`), not written in
+    /// the bundle.
+    pub break_glass: bool,
 }

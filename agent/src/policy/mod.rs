@@ -17,6 +17,7 @@
 //! [`eval`] (the per-worker evaluator), `checks` (what a bundle passes
 //! before it goes live) and [`load`], which runs them in that order.
 
+pub mod break_glass;
 pub mod bundle;
 mod checks;
 pub mod cli;

@@ -1,7 +1,7 @@
-//! Hot reload: the bundle directory is re-read every second and on SIGHUP;
-//! a changed bundle is validated and compiled off the event path, then swapped
-//! in whole. A bad bundle is rejected with its reason, counted, and the
-//! previous one stays active.
+//! Hot reload: the bundle directory and the break-glass orders are re-read
+//! every second and on SIGHUP; a changed bundle is validated and compiled
+//! off the event path, then swapped in whole. A bad bundle is rejected with
+//! its reason, counted, and the previous one stays active.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -11,38 +11,53 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{PolicyError, bundle::Bundle, compiled::Policy, decision::Mode, load};
+use super::{PolicyError, break_glass, bundle::Bundle, compiled::Policy, decision::Mode, load};
 use crate::stats::Stats;
 
 /// How often the directory is re-read.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Where the agent's bundle comes from.
+/// Where the agent's bundle comes from, and what the agent adds to it.
 #[derive(Debug, Clone)]
-pub enum Source {
-    Embedded,
-    Dir(PathBuf),
+pub struct Source {
+    /// A directory; the embedded baseline when none.
+    pub dir: Option<PathBuf>,
+    /// Replaces the bundle's global mode (`palisade run --mode`).
+    pub mode: Option<Mode>,
+    /// Where break-glass orders are read (`policy::break_glass`).
+    pub break_glass: Option<PathBuf>,
 }
 
 impl Source {
-    /// The bundle, its global mode replaced by `mode` when given
-    /// (`palisade run --mode`).
-    pub fn read(&self, mode: Option<Mode>) -> Result<Bundle, PolicyError> {
-        let mut bundle = match self {
-            Source::Embedded => Bundle::embedded(),
-            Source::Dir(dir) => Bundle::from_dir(dir)?,
+    /// The bundle as it is in force now: the mode override and the
+    /// break-glass orders the bundle allows applied; with the refused
+    /// orders and why.
+    pub fn read(&self) -> Result<(Bundle, break_glass::Refusals), PolicyError> {
+        let mut bundle = match &self.dir {
+            None => Bundle::embedded(),
+            Some(dir) => Bundle::from_dir(dir)?,
         };
-        if let Some(mode) = mode {
+        if let Some(mode) = self.mode {
             bundle.override_mode(mode);
         }
-        Ok(bundle)
+        let refused = match &self.break_glass {
+            Some(orders) => {
+                break_glass::apply(&mut bundle, orders, i128::from(crate::model::time::now_ns()))
+            }
+            None => Vec::new(),
+        };
+        Ok((bundle, refused))
+    }
+
+    /// Whether anything can change after the start.
+    pub fn changes(&self) -> bool {
+        self.dir.is_some() || self.break_glass.is_some()
     }
 }
 
-/// Watches `dir`; each valid new bundle is sent on `updates`.
+/// Watches `source`; each valid new bundle is sent on `updates`.
 pub async fn watch(
-    dir: PathBuf,
-    mode: Option<Mode>,
+    source: Source,
     mut current: String,
     updates: Sender<Arc<Policy>>,
     stats: Arc<Stats>,
@@ -53,17 +68,22 @@ pub async fn watch(
     };
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     let mut last_rejected = String::new();
+    let mut last_refused = break_glass::Refusals::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = hangup.recv() => info!(dir = %dir.display(), "SIGHUP: re-reading the policy bundle"),
+            _ = hangup.recv() => info!("SIGHUP: re-reading the policy bundle"),
         }
-        let source = Source::Dir(dir.clone());
-        let seen = current.clone();
-        let result = tokio::task::spawn_blocking(move || reread(&source, mode, &seen)).await;
+        let (source, seen) = (source.clone(), current.clone());
+        let result = tokio::task::spawn_blocking(move || reread(&source, &seen)).await;
+        if let Ok(Reread::Unchanged(refused) | Reread::Loaded(_, refused)) = &result {
+            // Each refused order once, not every second.
+            log_refusals(refused.iter().filter(|r| !last_refused.contains(r)));
+            last_refused = refused.clone();
+        }
         match result {
-            Ok(Reread::Unchanged) => {}
-            Ok(Reread::Loaded(policy)) => {
+            Ok(Reread::Unchanged(_)) => {}
+            Ok(Reread::Loaded(policy, _)) => {
                 info!(
                     bundle = policy.short_digest(),
                     rules = policy.rules.len(),
@@ -91,11 +111,19 @@ pub async fn watch(
     }
 }
 
+/// Logs break-glass orders the bundle's limits refuse.
+pub fn log_refusals<'a>(refused: impl IntoIterator<Item = &'a (std::path::PathBuf, String)>) {
+    for (path, reason) in refused {
+        warn!(order = %path.display(), %reason, "break-glass order refused");
+    }
+}
+
 /// What re-reading the directory found.
 enum Reread {
-    /// The same bundle as the one in force.
-    Unchanged,
-    Loaded(Arc<Policy>),
+    /// The same bundle as the one in force (and the refused break-glass
+    /// orders).
+    Unchanged(break_glass::Refusals),
+    Loaded(Arc<Policy>, break_glass::Refusals),
     /// Unreadable (digest empty) or invalid.
     Rejected {
         digest: String,
@@ -104,16 +132,16 @@ enum Reread {
 }
 
 /// Reads the bundle at `source` and compiles it unless its digest is `seen`.
-fn reread(source: &Source, mode: Option<Mode>, seen: &str) -> Reread {
-    let bundle = match source.read(mode) {
-        Ok(bundle) => bundle,
+fn reread(source: &Source, seen: &str) -> Reread {
+    let (bundle, refused) = match source.read() {
+        Ok(read) => read,
         Err(err) => return Reread::Rejected { digest: String::new(), err },
     };
     if bundle.digest == seen {
-        return Reread::Unchanged;
+        return Reread::Unchanged(refused);
     }
     match load::compile(&bundle) {
-        Ok(policy) => Reread::Loaded(policy),
+        Ok(policy) => Reread::Loaded(policy, refused),
         Err(err) => Reread::Rejected { digest: bundle.digest, err },
     }
 }
@@ -125,9 +153,10 @@ mod tests {
 
     #[test]
     fn the_mode_flag_replaces_the_bundles_global_mode() {
-        let bundle = Source::Embedded.read(None).unwrap();
+        let source = |mode| Source { dir: None, mode, break_glass: None };
+        let bundle = source(None).read().unwrap().0;
         let audit = load::compile(&bundle).unwrap();
-        let enforce = load::compile(&Source::Embedded.read(Some(Mode::Enforce)).unwrap()).unwrap();
+        let enforce = load::compile(&source(Some(Mode::Enforce)).read().unwrap().0).unwrap();
         assert_eq!((audit.mode.as_str(), enforce.mode.as_str()), ("audit", "enforce"));
         let (mut audit, mut enforce) = (Evaluator::new(&audit), Evaluator::new(&enforce));
         let mut killed = 0;

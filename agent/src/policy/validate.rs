@@ -259,6 +259,8 @@ pub(super) fn check_exceptions(
             expires_ns,
             rules: covers,
             scope: e["scope"].clone(),
+            reason: text("reason"),
+            break_glass: e["break_glass"] == true,
         });
     }
     let name = |index: usize, id: &str| match id {

@@ -221,3 +221,20 @@ pub fn rfc3339_in(secs: u64) -> String {
         rem % 60
     )
 }
+
+/// `schema/event.schema.json`, compiled: what every native record must match.
+pub fn event_schema() -> jsonschema::Validator {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/event.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the schema file"))
+            .expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("a valid JSON Schema")
+}
+
+/// Panics, naming every error, unless `record` matches the event schema.
+pub fn assert_schema(record: &Value) {
+    let validator = event_schema();
+    let errors: Vec<String> =
+        validator.iter_errors(record).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "record does not match the schema: {errors:#?}\n{record:#}");
+}

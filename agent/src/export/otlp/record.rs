@@ -27,7 +27,7 @@ pub fn log_record(record: Outgoing<'_>, body: &[u8], observed_ns: u64) -> LogRec
             event_attributes(event, &mut attributes);
             &event.time
         }
-        Outgoing::ExceptionUsed(audit) => {
+        Outgoing::Audit(audit) => {
             audit_attributes(audit, &mut attributes);
             audit["time"].as_str().unwrap_or_default()
         }
@@ -70,7 +70,11 @@ fn severity(record: Outgoing<'_>) -> (SeverityNumber, &'static str) {
             };
             (number, SEVERITIES[usize::from(index)])
         }
-        (Outgoing::ExceptionUsed(_), None) => (SeverityNumber::Info, "info"),
+        (Outgoing::Audit(a), None) if a["kind"] == crate::event::EXCEPTION_USED => {
+            (SeverityNumber::Info, "info")
+        }
+        // Enforcement relaxed by hand (break-glass) or removed (unload).
+        (Outgoing::Audit(_), None) => (SeverityNumber::Warn, "warn"),
         (Outgoing::Event(e), None)
             if e.decision.as_ref().is_some_and(|d| !d.matched.is_empty()) =>
         {
@@ -176,6 +180,8 @@ fn audit_attributes(audit: &serde_json::Value, out: &mut Attributes) {
         ("palisade.exception.id", &audit["exception"]["exception"]),
         ("security_rule.uuid", &audit["exception"]["rule"]),
         ("process.executable.path", &audit["process"]["binary"]),
+        ("palisade.break_glass.phase", &audit["phase"]),
+        ("palisade.break_glass.by", &audit["order"]["by"]),
     ] {
         if let Some(value) = field(value) {
             out.str(key, &value);
