@@ -55,6 +55,11 @@ enum Which {
         /// the OTLP sink against stdout alone.
         #[arg(long = "vs-agent-arg", allow_hyphen_values = true)]
         vs_agent_args: Vec<String>,
+        /// Also run a bare tracer in the same rounds, as a peer doing far
+        /// less: bpftrace printing the pid and file name of every exec
+        /// (Debian's `bpftrace`).
+        #[arg(long)]
+        peer_bpftrace: bool,
         #[command(flatten)]
         setup: Setup,
     },
@@ -107,7 +112,7 @@ impl Setup {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Which::Exec { rounds, iterations, agent_args, vs_agent_args, setup } => {
+        Which::Exec { rounds, iterations, agent_args, vs_agent_args, peer_bpftrace, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
             let receiver = NullReceiver::start_if_named(&[&agent_args, &vs_agent_args])?;
             let fill = |args: &[String]| -> Vec<String> {
@@ -118,7 +123,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             if !vs_agent_args.is_empty() {
                 arms.push(Arm::new("agent (vs)", fill(&vs_agent_args)));
             }
-            exec(rounds, iterations, &mut arms, &setup.agent()?)
+            exec(rounds, iterations, &mut arms, peer_bpftrace, &setup.agent()?)
         }
         Which::Connect { rounds, iterations, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
@@ -216,14 +221,7 @@ impl RunningAgent {
 
     /// User+system CPU time of the agent so far.
     fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised comm: utime and stime are 14 and 15.
-        let after_comm = stat.rsplit_once(')').context("malformed stat")?.1;
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+        process_cpu_time(self.child.id())
     }
 
     /// Total time the kernel spent running this agent's programs, and how
@@ -270,6 +268,18 @@ impl RunningAgent {
     fn drops(&self) -> u64 {
         self.drops.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// User+system CPU time of process `pid` so far, all threads.
+fn process_cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised comm: utime and stime are 14 and 15.
+    let after_comm = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
 }
 
 /// `kernel.bpf_stats_enabled` on for the bench, restored when dropped.
@@ -333,7 +343,13 @@ impl Arm {
     }
 }
 
-fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], bin: &Path) -> anyhow::Result<()> {
+fn exec(
+    rounds: u32,
+    iterations: u32,
+    arms: &mut [Arm],
+    peer_bpftrace: bool,
+    bin: &Path,
+) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
@@ -344,6 +360,7 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], bin: &Path) -> anyhow::R
     // Warm up caches and the page cache for both sides.
     exec_loop(binary, iterations / 10)?;
     let mut without = Vec::new();
+    let mut peer = Peer::default();
     // Let the kernel account the programs' run time (a few ns per run).
     let stats = BpfStats::enable()?;
     for round in 1..=rounds {
@@ -372,6 +389,21 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], bin: &Path) -> anyhow::R
             line += &format!(
                 ", {} {:.1} µs/exec (ratio {:.3}, events {seen}/{iterations})",
                 arm.name,
+                per_exec_us(b, iterations),
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+        if peer_bpftrace {
+            let tracer = Bpftrace::start(&out_dir.join("bpftrace.out"))?;
+            let cpu_before = tracer.cpu_time()?;
+            let b = exec_loop(binary, iterations)?;
+            peer.cpu.push(tracer.cpu_time()? - cpu_before);
+            std::thread::sleep(Duration::from_millis(300));
+            let seen = tracer.stop(binary)?;
+            peer.missing += (iterations as usize).saturating_sub(seen);
+            peer.times.push(b);
+            line += &format!(
+                ", bpftrace {:.1} µs/exec (ratio {:.3}, lines {seen}/{iterations})",
                 per_exec_us(b, iterations),
                 b.as_secs_f64() / a.as_secs_f64()
             );
@@ -408,6 +440,16 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], bin: &Path) -> anyhow::R
         );
         println!("    agent peak RSS: {:.1} MiB", arm.peak_rss_kib as f64 / 1024.0);
         println!("    exec events missing: {} of {execs}", arm.missing);
+    }
+    if peer_bpftrace {
+        println!("  peer: bpftrace printing pid and file name of every exec:");
+        println!("    {}", ratio_line(&without, &peer.times));
+        let cpu = total(&peer.cpu);
+        println!(
+            "    bpftrace CPU: {:.1} µs per exec; exec lines missing: {} of {execs}",
+            cpu.as_secs_f64() * 1e6 / execs as f64,
+            peer.missing
+        );
     }
     if let [first, second] = arms {
         let mut ratios: Vec<f64> = second
@@ -483,19 +525,101 @@ impl Drop for NullReceiver {
     }
 }
 
-/// `ratio with/without: <overall>; per round median, min, max`.
+/// `ratio with/without: <overall> (95% CI ...); per round median, min, max`.
 fn ratio_line(without: &[Duration], with: &[Duration]) -> String {
     let total = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64();
     let mut ratios: Vec<f64> =
         with.iter().zip(without).map(|(b, a)| b.as_secs_f64() / a.as_secs_f64()).collect();
     ratios.sort_by(f64::total_cmp);
+    let (low, high) = bootstrap_ci(without, with);
     format!(
-        "ratio with/without: {:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+        "ratio with/without: {:.3} overall (95% CI {low:.3}-{high:.3}, bootstrap over rounds); per round median {:.3}, min {:.3}, max {:.3}",
         total(with) / total(without),
         ratios[ratios.len() / 2],
         ratios[0],
         ratios[ratios.len() - 1]
     )
+}
+
+/// A 95% confidence interval of the overall ratio sum(with)/sum(without):
+/// the rounds resampled with replacement, 2,000 times (a fixed-seed
+/// xorshift, so a run's numbers can be reproduced from its rounds).
+fn bootstrap_ci(without: &[Duration], with: &[Duration]) -> (f64, f64) {
+    let n = without.len().min(with.len());
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut ratios: Vec<f64> = (0..2000)
+        .map(|_| {
+            let (mut a, mut b) = (0.0, 0.0);
+            for _ in 0..n {
+                let i = (next() % n as u64) as usize;
+                a += without[i].as_secs_f64();
+                b += with[i].as_secs_f64();
+            }
+            b / a
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    (ratios[50], ratios[1949])
+}
+
+/// The bpftrace arm's measurements.
+#[derive(Default)]
+struct Peer {
+    times: Vec<Duration>,
+    cpu: Vec<Duration>,
+    missing: usize,
+}
+
+/// bpftrace printing the pid and file name of every exec, to a file.
+struct Bpftrace {
+    child: Child,
+    out: PathBuf,
+}
+
+const BPFTRACE_PROGRAM: &str =
+    r#"tracepoint:sched:sched_process_exec { printf("%d %s\n", pid, str(args->filename)); }"#;
+
+impl Bpftrace {
+    fn start(out: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new("bpftrace")
+            .args(["-e", BPFTRACE_PROGRAM])
+            .stdout(File::create(out)?)
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting bpftrace (apt install bpftrace)")?;
+        // It prints "Attaching 1 probe..." to stdout once attached.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(out)?.contains("Attaching") {
+            if Instant::now() > deadline || child.try_wait()?.is_some() {
+                let _ = child.kill();
+                bail!("bpftrace did not attach");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { child, out: out.to_path_buf() })
+    }
+
+    fn cpu_time(&self) -> anyhow::Result<Duration> {
+        process_cpu_time(self.child.id())
+    }
+
+    /// Stops it; returns how many lines name `binary`.
+    fn stop(mut self, binary: &str) -> anyhow::Result<usize> {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.child.wait()?;
+        let text = std::fs::read_to_string(&self.out)?;
+        Ok(text.lines().filter(|l| l.ends_with(binary)).count())
+    }
 }
 
 fn per_exec_us(d: Duration, n: u32) -> f64 {
