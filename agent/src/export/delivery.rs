@@ -13,6 +13,9 @@
 //!   batch stays at the front of the spool, which keeps taking records, and
 //!   is sent again after the receiver's `Retry-After`, else after an
 //!   exponential backoff (100 ms doubling to 30 s, with jitter).
+//!
+//! A batch is sent when it is full or has waited 500 ms, whichever comes
+//! first: a request costs far more than a record.
 
 use std::{
     sync::{
@@ -34,6 +37,8 @@ use super::{
 const BATCH_BYTES: usize = 4 << 20;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a batch waits to fill before it is sent anyway.
+const LINGER: Duration = Duration::from_millis(500);
 /// The longest `Retry-After` obeyed: a receiver asking for more is asked
 /// again after this.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
@@ -113,6 +118,9 @@ fn deliver(
             if Instant::now() >= deadline || spool.counts().waiting == 0 {
                 break;
             }
+        }
+        if !stop.load(Relaxed) {
+            spool.linger(batch, LINGER);
         }
         let next = match spool.next_batch(batch, BATCH_BYTES, Duration::from_millis(200)) {
             Ok(Some(b)) => b,

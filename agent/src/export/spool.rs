@@ -194,6 +194,21 @@ impl Spool {
         Ok(())
     }
 
+    /// Waits up to `linger` until `records` are readable: a trickle of
+    /// records then leaves in a few full batches rather than one request
+    /// each (what a request costs, HTTP and compression, dwarfs a record).
+    pub fn linger(&self, records: usize, linger: Duration) {
+        let deadline = std::time::Instant::now() + linger;
+        let mut state = self.lock();
+        while state.readable_records() < records as u64 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            state = self.readable.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
     /// Waits up to `wait` for records, then takes up to `max_records` (and
     /// about `max_bytes`) from the front; `None` when there are none.
     pub fn next_batch(
@@ -312,6 +327,13 @@ impl State {
         self.cursor_segment().is_some_and(|pos| {
             self.cursor.offset < self.segments[pos].readable || pos + 1 < self.segments.len()
         })
+    }
+
+    /// Records flushed and not yet delivered.
+    fn readable_records(&self) -> u64 {
+        let Some(pos) = self.cursor_segment() else { return 0 };
+        let total: u64 = self.segments.iter().skip(pos).map(|s| s.readable_records).sum();
+        total.saturating_sub(self.cursor.index)
     }
 
     fn cursor_segment(&self) -> Option<usize> {
