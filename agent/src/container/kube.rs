@@ -123,6 +123,9 @@ fn list(
     let fresh = PodLabels::from_list(&body)
         .map_err(|e| format!("the pod list: {}", crate::errors::chain(&e)))?;
     let count = fresh.len();
+    if let Some(first) = fresh.skipped.first() {
+        warn!(skipped = fresh.skipped.len(), first = %first, "pods the list held that cannot be read are skipped; the others keep their labels");
+    }
     *labels.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     info!(pods = count, node = config.node, "pod labels listed");
     Ok(())

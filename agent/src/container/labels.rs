@@ -26,6 +26,10 @@ pub struct PodMeta {
 pub struct PodLabels {
     pods: HashMap<String, PodMeta>,
     resource_version: Option<String>,
+    /// Items of the last list that were not pods as this client reads them
+    /// (a label value that is not a string, ...): skipped, so one bad item
+    /// never hides every other pod's labels; the first one's reason.
+    pub skipped: Vec<String>,
 }
 
 /// What one watch event changed.
@@ -43,8 +47,9 @@ struct PodList {
     kind: String,
     #[serde(default)]
     metadata: ListMeta,
+    /// Read one at a time: a malformed item is skipped, not the list.
     #[serde(default)]
-    items: Vec<Pod>,
+    items: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -98,8 +103,20 @@ impl PodLabels {
         if list.kind != "PodList" {
             return Err(LabelsError::NotAPodList { kind: list.kind });
         }
-        let pods = list.items.into_iter().map(|pod| meta(pod.metadata)).collect();
-        Ok(Self { pods, resource_version: list.metadata.resource_version })
+        let mut skipped = Vec::new();
+        let pods = list
+            .items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| match serde_json::from_value::<Pod>(item) {
+                Ok(pod) => Some(meta(pod.metadata)),
+                Err(e) => {
+                    skipped.push(format!("items[{i}]: {e}"));
+                    None
+                }
+            })
+            .collect();
+        Ok(Self { pods, resource_version: list.metadata.resource_version, skipped })
     }
 
     /// Applies one line of a watch stream.
@@ -252,6 +269,15 @@ mod tests {
             Err(LabelsError::NotAPodList { .. })
         ));
         assert!(matches!(PodLabels::from_list(b"<html>"), Err(LabelsError::Json { .. })));
+        // One item the client cannot read (a numeric label value) is
+        // skipped and named; the other pods keep their labels.
+        let list = br#"{"kind":"PodList","items":[
+            {"metadata":{"name":"bad","uid":"u1","labels":{"replicas":3}}},
+            {"metadata":{"name":"good","namespace":"shop","uid":"u2","labels":{"app":"web"}}}]}"#;
+        let partial = PodLabels::from_list(list).unwrap();
+        assert_eq!(partial.len(), 1);
+        assert_eq!(partial.skipped.len(), 1);
+        assert!(partial.skipped[0].starts_with("items[0]: invalid type"), "{:?}", partial.skipped);
         assert!(matches!(
             pods.apply(br#"{"type":"RESYNC","object":{}}"#),
             Err(LabelsError::UnknownEventType { .. })
