@@ -85,8 +85,16 @@ impl Pipeline {
     pub fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         let now = self.origin.clock.wall_ns(Clock::monotonic_now_ns());
         self.judges.judge.report_expired(now, &self.stats);
+        let first = Arc::clone(self.judges.judge.policy());
+        let record =
+            build::policy_change_record(&self.origin, None, &first, Clock::monotonic_now_ns());
+        self.out.export_audit(&record);
         while let Some(message) = rx.blocking_recv() {
-            self.judges.judge.take_update();
+            for (old, new) in self.judges.judge.take_update() {
+                let now = Clock::monotonic_now_ns();
+                let record = build::policy_change_record(&self.origin, Some(&old), &new, now);
+                self.out.export_audit(&record);
+            }
             let now = Clock::monotonic_now_ns();
             match message {
                 Message::Records(batch) => self.on_batch(&batch, now),

@@ -157,6 +157,21 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
     assert_ne!(third["bundle"], first_digest.as_str());
     assert_eq!(third["decision"]["action"], "kill", "{third}");
     assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // Both activations are exported records, the swap naming both bundles
+    // and the modes: a bundle edit never changes enforcement silently.
+    let start = agent.wait_for("the first bundle's record", |e| {
+        e["kind"] == "policy_change" && e["from"].is_null()
+    });
+    assert_eq!(start["to"]["bundle"], first_digest.as_str(), "{start}");
+    let swap = agent.wait_for("the swap's record", |e| {
+        e["kind"] == "policy_change" && e["from"]["bundle"] == first_digest.as_str()
+    });
+    assert_eq!(swap["to"]["bundle"], third["bundle"], "{swap}");
+    assert_eq!(
+        (swap["from"]["mode"].as_str(), swap["to"]["mode"].as_str()),
+        (Some("audit"), Some("enforce"))
+    );
+    support::assert_schema(&swap);
 }
 
 /// Execs that trigger a rule are judged on the policy workers, the others

@@ -117,6 +117,7 @@ fn every_record_of_real_output_matches_the_schema() {
         "network_listen",
         "network_accept",
         "exception_used",
+        "policy_change",
     ] {
         assert!(kinds.contains(kind), "no {kind} event in the output: {kinds:?}");
     }

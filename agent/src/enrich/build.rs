@@ -207,3 +207,44 @@ pub fn break_glass_record(
     }
     record
 }
+
+/// The record of a bundle coming into force (`old` is the one it replaced,
+/// none at the start): digests, modes, and which rules and kernel-enforced
+/// rules came or went, so turning enforcement off by editing the bundle is
+/// never silent.
+pub fn policy_change_record(
+    origin: &Origin,
+    old: Option<&crate::policy::compiled::Policy>,
+    new: &crate::policy::compiled::Policy,
+    now_ns: u64,
+) -> serde_json::Value {
+    use std::collections::BTreeSet;
+    let ids = |p: &crate::policy::compiled::Policy| -> BTreeSet<String> {
+        p.rules.iter().map(|r| r.id.clone()).collect()
+    };
+    let enforced = |p: &crate::policy::compiled::Policy| -> BTreeSet<String> {
+        p.kernel.rules.iter().filter(|r| r.enforce).map(|r| r.id.clone()).collect()
+    };
+    let side = |p: &crate::policy::compiled::Policy| serde_json::json!({"bundle": p.short_digest(), "mode": p.mode, "origin": p.origin});
+    let (before, kernel_before) = old.map(|p| (ids(p), enforced(p))).unwrap_or_default();
+    let (after, kernel_after) = (ids(new), enforced(new));
+    let mut record = serde_json::json!({
+        "schema": crate::event::SCHEMA,
+        "id": format!("{}-policy-{}-{now_ns:x}", origin.node, new.short_digest()),
+        "time": origin.clock.rfc3339(now_ns),
+        "node": origin.node,
+        "kind": crate::event::POLICY_CHANGE,
+        "to": side(new),
+        "rules_added": after.difference(&before).collect::<Vec<_>>(),
+        "rules_removed": before.difference(&after).collect::<Vec<_>>(),
+        "kernel_enforced_added": kernel_after.difference(&kernel_before).collect::<Vec<_>>(),
+        "kernel_enforced_removed": kernel_before.difference(&kernel_after).collect::<Vec<_>>(),
+    });
+    if let Some(old) = old {
+        record["from"] = side(old);
+    }
+    if let Some(cluster) = origin.cluster {
+        record["cluster"] = cluster.into();
+    }
+    record
+}

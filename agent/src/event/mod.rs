@@ -26,6 +26,9 @@ pub const EXCEPTION_USED: &str = "exception_used";
 /// The kind of the record of a break-glass order starting or ending.
 pub const BREAK_GLASS: &str = "break_glass";
 
+/// The kind of the record of a bundle coming into force.
+pub const POLICY_CHANGE: &str = "policy_change";
+
 /// The kind of the record `palisade unload` writes before it acts.
 pub const UNLOAD: &str = "unload";
 

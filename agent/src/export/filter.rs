@@ -23,7 +23,7 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
@@ -32,6 +32,7 @@ const KINDS: [&str; 8] = [
     crate::event::EXCEPTION_USED,
     crate::event::BREAK_GLASS,
     crate::event::UNLOAD,
+    crate::event::POLICY_CHANGE,
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -95,6 +95,15 @@ pub struct Batch {
     pub body: Vec<u8>,
 }
 
+#[cfg(test)]
+impl Batch {
+    /// A batch holding `body`, for transports' tests.
+    pub fn for_test(body: Vec<u8>, records: u64) -> Self {
+        let at = Cursor { seq: 0, offset: 0, index: 0 };
+        Self { from: at, to: at, records, body }
+    }
+}
+
 impl Spool {
     /// Opens the spool in `dir` (created if missing), recovering what a
     /// previous agent left: torn last records are cut and counted.

@@ -137,9 +137,12 @@ impl Judge {
     }
 
     /// Takes a newly loaded bundle, if the reloader sent one.
-    pub fn take_update(&mut self) {
-        let Some(updates) = &self.updates else { return };
+    /// Swaps in the bundles that arrived; returns each swap's (old, new).
+    pub fn take_update(&mut self) -> Vec<(Arc<Policy>, Arc<Policy>)> {
+        let mut swaps = Vec::new();
+        let Some(updates) = &self.updates else { return swaps };
         while let Ok(policy) = updates.try_recv() {
+            swaps.push((Arc::clone(self.evaluator.policy()), Arc::clone(&policy)));
             info!(
                 bundle = policy.short_digest(),
                 rules = policy.rules.len(),
@@ -148,6 +151,7 @@ impl Judge {
             self.evaluator = Evaluator::new(&policy);
             self.expired_reported.clear();
         }
+        swaps
     }
 
     /// Logs and counts exceptions that expired since the last check.
