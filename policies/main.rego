@@ -30,11 +30,11 @@ package palisade.main
 
 import rego.v1
 
-import data.palisade.actors.actor
+import data.palisade.lib.actors.actor
 import data.palisade.lib.binary
 import data.palisade.lib.exceptions as exception_checks
-import data.palisade.workload
-import data.palisade.triggers
+import data.palisade.lib.workload
+import data.palisade.lib.triggers
 
 decision := {
 	"matched": matched,

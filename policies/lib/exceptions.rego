@@ -11,7 +11,7 @@ package palisade.lib.exceptions
 
 import rego.v1
 
-import data.palisade.workload
+import data.palisade.lib.workload
 
 # The exceptions (exceptions.json); none unless they are an array.
 default listed := []

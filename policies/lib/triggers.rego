@@ -32,7 +32,7 @@
 # Triggers must be a superset of what hits: `palisade policy check` fails
 # when a sample event hits a rule whose triggers it does not match, and
 # when Palisade's native test disagrees with this module on a sample.
-package palisade.triggers
+package palisade.lib.triggers
 
 import rego.v1
 

@@ -10,7 +10,7 @@ package palisade.kernel
 
 import rego.v1
 
-import data.palisade.workload
+import data.palisade.lib.workload
 
 rules_for_workload[meta.id] := carved if {
 	some name
