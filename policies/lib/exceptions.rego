@@ -5,8 +5,7 @@
 # "exception `<id>` ".
 #
 # (Each check reads the field with object.get, so the value passed to the
-# check under `not` is always defined: OPA treats `not f(x.missing)` as
-# undefined where regorus treats it as true, and the two engines must agree.)
+# check under `not` is always defined: README.md, "regorus workarounds".)
 package palisade.lib.exceptions
 
 import rego.v1

@@ -49,7 +49,7 @@ import data.palisade.lib.in_container
 triggered(meta) if object.get(meta, "triggers", null) == null
 
 triggered(meta) if {
-	# (is_array first: regorus errors on `some .. in null`.)
+	# (is_array first: README.md, "regorus workarounds".)
 	alternatives := meta.triggers
 	is_array(alternatives)
 	some alternative in alternatives
