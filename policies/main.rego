@@ -30,12 +30,15 @@ package palisade.main
 
 import rego.v1
 
-import data.palisade.actors.actor
+import data.palisade.lib.actors.actor
 import data.palisade.lib.binary
 import data.palisade.lib.exceptions as exception_checks
-import data.palisade.workload
-import data.palisade.triggers
+import data.palisade.lib.workload
+import data.palisade.lib.triggers
 
+# METADATA
+# description: The decision for one event (see the top of this file).
+# entrypoint: true
 decision := {
 	"matched": matched,
 	"suppressed": suppressed,
@@ -62,12 +65,9 @@ rule_mode(id) := m if {
 # ---------------------------------------------------------------- rules
 
 # Names of the rule modules (data.palisade.rules.<name>) for this event's kind.
-# Notes for regorus's compiled engine (RVM): each reference into
-# data.palisade.rules[name] stops at `meta` or `hits` and is bound to a
-# variable before going deeper (the RVM loses `data.x[name].rule.field`
-# chains); and looking up one rule of a package this way evaluates the whole
-# package, `hits` included, which is why the agent compiles one program per
-# event kind holding only that kind's rule modules.
+# Each reference into data.palisade.rules[name] stops at `meta` or `hits`
+# and is bound to a variable before going deeper (regorus: see README.md,
+# "regorus workarounds").
 #
 # A rule is considered only for the events its `meta.triggers` match (see
 # lib/triggers.rego): the cheap gate that lets Palisade skip the Rego of every
@@ -89,16 +89,22 @@ hits contains [meta.id, msg] if {
 	is_string(msg)
 }
 
-# The ids of the rules this event triggers (whatever their mode): checked
-# at load against Palisade's native trigger test.
+# METADATA
+# description: >-
+#   The ids of the rules this event triggers (whatever their mode): checked
+#   at load against Palisade's native trigger test.
+# entrypoint: true
 triggered_rules contains meta.id if {
 	some name in rules_for_kind
 	meta := data.palisade.rules[name].meta
 }
 
-# Ids of rules of this kind that would hit if shown the event but whose
-# triggers it does not match: triggers narrower than the rule, which
-# `palisade policy check` rejects on the sample events.
+# METADATA
+# description: >-
+#   Ids of rules of this kind that would hit if shown the event but whose
+#   triggers it does not match: triggers narrower than the rule, which
+#   `palisade policy check` rejects on the sample events.
+# entrypoint: true
 untriggered_hits contains meta.id if {
 	some name
 	meta := data.palisade.rules[name].meta
@@ -169,9 +175,12 @@ scope_key_matches(key, want) if {
 	actor == want
 }
 
-# Malformed exceptions never apply (lib/exceptions.rego says which).
-# `palisade policy check` rejects a bundle holding one; for OPA users,
-# `data.palisade.main.invalid_exceptions` lists them: {index, id, problem}.
+# METADATA
+# description: >-
+#   Malformed exceptions never apply (lib/exceptions.rego says which).
+#   `palisade policy check` evaluates this at load and rejects a bundle
+#   holding one; for OPA users, it lists them: {index, id, problem}.
+# entrypoint: true
 invalid_exceptions := exception_checks.invalid
 
 # What the policy owners accept of exceptions (config exception_guardrails,

@@ -4,8 +4,8 @@ package palisade.main_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
 import data.palisade.lib.exceptions
+import data.palisade.lib.fixtures as fx
 import data.palisade.main
 
 # nc in a container: PAL-001 (action block).

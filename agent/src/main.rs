@@ -37,7 +37,9 @@ use tracing_subscriber::EnvFilter;
 )]
 struct Cli {
     /// Log filter for the agent's own logs on stderr (tracing's EnvFilter
-    /// syntax, e.g. `debug` or `palisade=debug`). Overrides RUST_LOG.
+    /// syntax, e.g. `debug` or `palisade=debug`). Overrides RUST_LOG. The
+    /// eBPF programs' own log is on only when this enables
+    /// `palisade::kernel::log` at debug.
     #[arg(long, global = true, default_value = "info", env = "PALISADE_LOG")]
     log: String,
 

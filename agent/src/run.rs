@@ -227,7 +227,18 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     for warning in &policy.exception_warnings {
         warn!("{warning}");
     }
-    let sensor = loader::load(std::process::id(), args.ring_buffer_kib * 1024)?;
+    let mut sensor = loader::load(
+        std::process::id(),
+        args.ring_buffer_kib * 1024,
+        crate::kernel::log::level_asked(),
+    )?;
+    if let Some(logger) = sensor.kernel_log.take() {
+        tokio::spawn(async {
+            if let Err(err) = crate::kernel::log::forward(logger).await {
+                warn!(%err, "reading the eBPF programs' log failed; it stops");
+            }
+        });
+    }
     stats.attached.store(true, Relaxed);
     let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
         warn!("no cgroup v2 mount: events will name no container, pod or host");

@@ -132,7 +132,9 @@ fn exit_codes_and_killing_signals_are_reported() {
 
 #[test]
 fn huge_argv_is_truncated_and_flagged_and_the_agent_carries_on() {
-    let mut agent = Agent::start();
+    // With the eBPF programs' own log asked for: the exec program says
+    // where the verifier's bound cut argv, and the agent logs it.
+    let mut agent = Agent::start_with(&["--log", "info,palisade::kernel::log=debug"]);
     let many: Vec<String> = (0..5000).map(|i| format!("arg-{i}")).collect();
     let big = "x".repeat(100 * 1024);
     let run = |args: &[String]| {
@@ -146,6 +148,9 @@ fn huge_argv_is_truncated_and_flagged_and_the_agent_carries_on() {
     let total: usize = "/usr/bin/true".len() + 1 + many.iter().map(|a| a.len() + 1).sum::<usize>();
     assert_eq!(e["process"]["args_truncated"], true);
     assert_eq!(e["process"]["args_total_bytes"], total);
+    let line = agent.wait_for_log(&format!("pid {pid}: argv of {total} bytes cut to its first"));
+    assert!(line.contains("DEBUG") && line.contains("palisade::kernel::log"), "{line}");
+    assert!(line.contains("ebpf/src/diag.rs:"), "the eBPF source line: {line}");
     let args = args_of(&e);
     assert_eq!(&args[..3], ["/usr/bin/true", "arg-0", "arg-1"]);
     assert!(args.len() > 100 && args.len() < 5001, "a prefix of argv: {} args", args.len());

@@ -23,6 +23,9 @@ pub const PROG_CGROUP_MKDIR: &str = "palisade_cgroup_mkdir";
 
 /// Ring buffer carrying every record to userspace.
 pub const MAP_EVENTS: &str = "EVENTS";
+/// aya-log's ring buffer of the programs' own log records (named by
+/// aya-log-ebpf).
+pub const MAP_KERNEL_LOG: &str = "AYA_LOGS";
 /// Per-CPU counters of records the kernel could not deliver, indexed by kind.
 pub const MAP_DROPS: &str = "DROPS";
 
@@ -43,6 +46,9 @@ pub const MAP_WORKLOADS: &str = "WORKLOADS";
 
 /// Read-only global: struct offsets read from the running kernel's BTF.
 pub const GLOBAL_OFFSETS: &str = "OFFSETS";
+/// Read-only global: the most verbose level the programs log at, 0 for off
+/// (aya-log-ebpf's `AYA_LOG_LEVEL`, which the verifier reads as a constant).
+pub const GLOBAL_KERNEL_LOG_LEVEL: &str = "AYA_LOG_LEVEL";
 /// Read-only global: the agent's own process id, whose activity is not reported.
 pub const GLOBAL_AGENT_TGID: &str = "AGENT_TGID";
 

@@ -12,6 +12,7 @@
 #![no_main]
 
 mod cgroup;
+mod diag;
 mod drift;
 mod enforce;
 mod kernel;
@@ -125,13 +126,13 @@ pub fn palisade_exec(ctx: TracePointContext) -> u32 {
     match EXEC_SCRATCH.get_ptr_mut(0) {
         Some(scratch) => {
             // SAFETY: the map value is ours for the duration of this run.
-            exec_enforce(unsafe { &mut (*scratch).record });
+            exec_enforce(&ctx, unsafe { &mut (*scratch).record });
             if try_exec(&ctx).is_err() {
                 count_drop(kind::EXEC);
             }
         }
         None => {
-            exec_enforce(&mut ExecRecord::default());
+            exec_enforce(&ctx, &mut ExecRecord::default());
             count_drop(kind::EXEC);
         }
     }
@@ -144,7 +145,7 @@ pub fn palisade_exec(ctx: TracePointContext) -> u32 {
 /// returns to user space, so the new image never runs an instruction.
 /// Sets the record's verdict, the mechanism that acted and the drift bits.
 #[inline(always)]
-fn exec_enforce(rec: &mut ExecRecord) {
+fn exec_enforce(ctx: &TracePointContext, rec: &mut ExecRecord) {
     rec.verdict = Verdict::default();
     rec.mechanism = mechanism::NONE;
     rec.drift = 0;
@@ -155,7 +156,10 @@ fn exec_enforce(rec: &mut ExecRecord) {
         read::<*const u8>(task, off!(task_struct_mm))
             .and_then(|mm| read::<*const u8>(mm, off!(mm_struct_exe_file)))
     };
-    let Ok(file) = file else { return };
+    let Ok(file) = file else {
+        diag::exec_file_unreadable(ctx, (bpf_get_current_pid_tgid() >> 32) as u32);
+        return;
+    };
     if file.is_null() {
         return;
     }
@@ -292,6 +296,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
         if want > ARGS_MAX {
             want = ARGS_MAX;
             rec.flags |= exec_flags::ARGS_TRUNCATED;
+            diag::exec_args_truncated(ctx, rec.header.pid, total as u64);
         }
         let pos = cursor & TAIL_POS_MASK;
         // Re-derive the bound arithmetically right before the call: older
@@ -306,6 +311,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
             cursor = pos + size;
         } else {
             rec.flags |= exec_flags::ARGS_UNREADABLE;
+            diag::exec_args_unreadable(ctx, rec.header.pid, arg_start);
         }
     }
 
@@ -406,7 +412,10 @@ pub fn palisade_bprm_check(ctx: LsmContext) -> i32 {
     let bprm: *const u8 = ctx.arg(0);
     // SAFETY: kernel reads at BTF offsets.
     let file = unsafe { read::<*const u8>(bprm, off!(linux_binprm_file)) };
-    let Ok(file) = file else { return 0 };
+    let Ok(file) = file else {
+        diag::lsm_file_unreadable(&ctx, (bpf_get_current_pid_tgid() >> 32) as u32);
+        return 0;
+    };
     // The file being executed: for a script, the script itself (the hook
     // runs again for its interpreter).
     match file_verdict(file) {

@@ -31,7 +31,7 @@
 # recognised from the process's own arguments, or from an ancestor's `args`
 # when the event carries them (ancestor objects may gain `args`; this module
 # already reads them).
-package palisade.actors
+package palisade.lib.actors
 
 import rego.v1
 

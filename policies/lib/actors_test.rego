@@ -1,9 +1,9 @@
-package palisade.actors_test
+package palisade.lib.actors_test
 
 import rego.v1
 
-import data.palisade.actors
-import data.palisade.fixtures as fx
+import data.palisade.lib.actors
+import data.palisade.lib.fixtures as fx
 
 exec_under(binary, args, ancestors) := fx.with_ancestors(fx.host_exec(binary, args), ancestors)
 

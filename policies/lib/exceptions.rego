@@ -5,13 +5,12 @@
 # "exception `<id>` ".
 #
 # (Each check reads the field with object.get, so the value passed to the
-# check under `not` is always defined: OPA treats `not f(x.missing)` as
-# undefined where regorus treats it as true, and the two engines must agree.)
+# check under `not` is always defined: README.md, "regorus workarounds".)
 package palisade.lib.exceptions
 
 import rego.v1
 
-import data.palisade.workload
+import data.palisade.lib.workload
 
 # The exceptions (exceptions.json); none unless they are an array.
 default listed := []

@@ -1,7 +1,7 @@
 # Events for the bundle's tests: builders for the shapes the agent emits.
 # (A *_test.rego file, so it is loaded with the tests and never ships in
 # the evaluated policy.)
-package palisade.fixtures
+package palisade.lib.fixtures
 
 import rego.v1
 

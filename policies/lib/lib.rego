@@ -6,16 +6,12 @@
 # (a binary path, an argument) arrives as {"base64": "...", "text": "..."}.
 # The views below read such a value through its (lossy) `text`, so a rule
 # never misses an event because a path holds an invalid byte, and never
-# hands a non-string to a string builtin (an error in regorus's strict mode).
+# hands a non-string to a string builtin.
 #
 # Rules import these views one by one (`import data.palisade.lib.names`),
-# not through the package (`lib.names`): regorus's compiled engine (RVM)
-# evaluates the whole package for `lib.names`, about 40 times slower. The
-# functions (`lib.basename(...)`) are fine through the package.
-#
-# Only builtins that both OPA and regorus implement are used, so the bundle
-# gives the same decisions in both engines; see README.md for the rest of
-# the common subset.
+# not through the package (`lib.names`); the functions (`lib.basename(...)`)
+# are fine through the package. Why, and what else keeps OPA and regorus
+# deciding alike: README.md, "regorus workarounds".
 package palisade.lib
 
 import rego.v1
@@ -240,7 +236,7 @@ container_image := concat("", [" (", input.container.image, ")"]) if {
 # The destination address of a network event. An IPv4-mapped IPv6 address
 # (::ffff:169.254.169.254, from an AF_INET6 socket) is given as the IPv4
 # address, so each address needs listing once, and OPA and regorus agree on
-# CIDR matches (they differ on mapped addresses).
+# CIDR matches (README.md, "regorus workarounds").
 daddr := substring(a, 7, -1) if {
 	a := input.network.daddr
 	is_string(a)

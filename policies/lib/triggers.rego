@@ -32,7 +32,7 @@
 # Triggers must be a superset of what hits: `palisade policy check` fails
 # when a sample event hits a rule whose triggers it does not match, and
 # when Palisade's native test disagrees with this module on a sample.
-package palisade.triggers
+package palisade.lib.triggers
 
 import rego.v1
 
@@ -49,7 +49,7 @@ import data.palisade.lib.in_container
 triggered(meta) if object.get(meta, "triggers", null) == null
 
 triggered(meta) if {
-	# (is_array first: regorus errors on `some .. in null`.)
+	# (is_array first: README.md, "regorus workarounds".)
 	alternatives := meta.triggers
 	is_array(alternatives)
 	some alternative in alternatives

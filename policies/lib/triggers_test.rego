@@ -2,12 +2,12 @@
 # on small hand-written events, how keys and alternatives combine, and that
 # a typical positive event of each rule triggers it (a rule's triggers must
 # cover every event it hits).
-package palisade.triggers_test
+package palisade.lib.triggers_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
-import data.palisade.triggers
+import data.palisade.lib.fixtures as fx
+import data.palisade.lib.triggers
 
 # A host exec, as small as the gate needs.
 exec(binary, args) := {"kind": "process_exec", "process": {

@@ -4,7 +4,7 @@
 # data.palisade.kernel: {"time", "host": true} for a host cgroup, or
 # {"time", "container", "pod"} for a container or a pod ("container": {}
 # while the container is not known).
-package palisade.workload
+package palisade.lib.workload
 
 import rego.v1
 

@@ -6,7 +6,7 @@ package palisade.rules.ai_agent_metadata
 import rego.v1
 
 import data.palisade.config
-import data.palisade.actors.actor
+import data.palisade.lib.actors.actor
 import data.palisade.lib.daddr
 import data.palisade.lib.dport
 import data.palisade.lib.name

@@ -2,7 +2,7 @@ package palisade.rules.ai_agent_metadata_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.ai_agent_metadata as rule
 
 agent_connect(daddr, dport) := fx.with_ancestors(

@@ -8,7 +8,7 @@ package palisade.rules.ai_agent_package_manager
 import rego.v1
 
 import data.palisade.config
-import data.palisade.actors.actor
+import data.palisade.lib.actors.actor
 import data.palisade.lib.package_installs
 import data.palisade.lib.short_cmdline
 import data.palisade.lib.where

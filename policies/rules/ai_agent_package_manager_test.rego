@@ -2,7 +2,7 @@ package palisade.rules.ai_agent_package_manager_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.ai_agent_package_manager as rule
 
 test_pip_install_under_claude if {

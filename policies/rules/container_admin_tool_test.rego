@@ -2,7 +2,7 @@ package palisade.rules.container_admin_tool_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.container_admin_tool as rule
 
 test_kubectl_in_container if {

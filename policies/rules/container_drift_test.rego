@@ -2,7 +2,7 @@ package palisade.rules.container_drift_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.container_drift as rule
 
 drifted(event, reason, file) := object.union(event, {"process": {"exe": {

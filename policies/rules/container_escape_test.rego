@@ -2,7 +2,7 @@ package palisade.rules.container_escape_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.container_escape as rule
 
 test_nsenter_into_host_pid1 if {

@@ -2,7 +2,7 @@ package palisade.rules.crypto_miner_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.crypto_miner as rule
 
 test_xmrig_binary if {

@@ -2,7 +2,7 @@ package palisade.rules.decoded_payload_to_shell_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.decoded_payload_to_shell as rule
 
 test_base64_pipe_bash if {

@@ -2,7 +2,7 @@ package palisade.rules.download_piped_to_shell_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.download_piped_to_shell as rule
 
 test_curl_pipe_sh if {

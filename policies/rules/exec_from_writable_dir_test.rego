@@ -2,7 +2,7 @@ package palisade.rules.exec_from_writable_dir_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.exec_from_writable_dir as rule
 
 test_binary_in_dev_shm if {

@@ -2,7 +2,7 @@ package palisade.rules.fileless_exec_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.fileless_exec as rule
 
 test_memfd_exec if {

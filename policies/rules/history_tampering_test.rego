@@ -2,7 +2,7 @@ package palisade.rules.history_tampering_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.history_tampering as rule
 
 test_history_clear if {

@@ -2,7 +2,7 @@ package palisade.rules.metadata_from_workload_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.metadata_from_workload as rule
 
 test_imds_from_container if {

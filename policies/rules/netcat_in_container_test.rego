@@ -2,7 +2,7 @@ package palisade.rules.netcat_in_container_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.netcat_in_container as rule
 
 test_nc_in_container if {

@@ -2,7 +2,7 @@ package palisade.rules.node_drift_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.node_drift as rule
 
 with_drift(event, reason) := object.union(event, {"process": {"exe": {

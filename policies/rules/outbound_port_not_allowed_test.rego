@@ -2,7 +2,7 @@ package palisade.rules.outbound_port_not_allowed_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.outbound_port_not_allowed as rule
 
 test_external_odd_port if {

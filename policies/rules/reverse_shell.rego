@@ -3,8 +3,8 @@
 # through netcat, or an interpreter one-liner wiring a socket to a shell.
 # Seen anywhere (host or container). The arguments decide, which only
 # userspace sees, so the action is to kill the process. Each regex sits
-# behind a cheap test (a name, a substring): regorus compiles a pattern at
-# every call.
+# behind a cheap test (a name, a substring): README.md, "regorus
+# workarounds".
 package palisade.rules.reverse_shell
 
 import rego.v1

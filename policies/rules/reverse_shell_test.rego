@@ -2,7 +2,7 @@ package palisade.rules.reverse_shell_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.reverse_shell as rule
 
 test_bash_dev_tcp if {

@@ -2,7 +2,7 @@ package palisade.rules.setuid_shell_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.setuid_shell as rule
 
 test_setuid_bash_copy if {

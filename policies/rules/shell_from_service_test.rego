@@ -2,7 +2,7 @@ package palisade.rules.shell_from_service_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.shell_from_service as rule
 
 test_shell_under_php_fpm if {

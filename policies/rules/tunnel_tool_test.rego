@@ -2,7 +2,7 @@ package palisade.rules.tunnel_tool_test
 
 import rego.v1
 
-import data.palisade.fixtures as fx
+import data.palisade.lib.fixtures as fx
 import data.palisade.rules.tunnel_tool as rule
 
 test_chisel_client if {

@@ -734,7 +734,7 @@ fn ungated_copy(bundle: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     cmd::run(Command::new("cp").arg("-r").arg(bundle).arg(dir))?;
     std::fs::write(
         dir.join("lib/triggers.rego"),
-        "package palisade.triggers\n\nimport rego.v1\n\ntriggered(_) := true\n",
+        "package palisade.lib.triggers\n\nimport rego.v1\n\ntriggered(_) := true\n",
     )?;
     Ok(dir.to_path_buf())
 }

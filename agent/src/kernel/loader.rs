@@ -13,6 +13,7 @@ use aya::{
         links::{FdLink, PinnedLink},
     },
 };
+use aya_log::{EbpfLogger, Level};
 use palisade_common::{CgroupMkdirFormat, SockStateFormat, enforce::mechanism, names};
 use thiserror::Error;
 use tracing::{info, warn};
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 use super::{
     btf::{Btf, BtfError},
     fs::{self, FsError},
+    log::KernelLog,
     offsets,
     pins::{self, PinsError},
     probe::{self, Probe},
@@ -82,6 +84,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open the eBPF programs' log (map `{}`)", names::MAP_KERNEL_LOG)]
+    KernelLog(#[source] aya_log::Error),
     #[error("map `{name}` has an unexpected type")]
     Map {
         name: &'static str,
@@ -102,13 +106,19 @@ pub struct Sensor {
     pub events: RingBuf<MapData>,
     pub drops: PerCpuArray<MapData, u64>,
     pub rules: EnforceMaps,
+    /// The programs' own log, when it was asked for (see `log`).
+    pub kernel_log: Option<EbpfLogger<KernelLog>>,
 }
 
 /// Checks the prerequisites, probes the kernel, loads the programs with this
 /// kernel's offsets and attaches them. Activity of the process `agent_tgid`
 /// is not reported; the ring buffer gets `ring_bytes` (a power of two, page
-/// multiple).
-pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
+/// multiple); the programs log at `kernel_log` (`None`: not at all).
+pub fn load(
+    agent_tgid: u32,
+    ring_bytes: u32,
+    kernel_log: Option<Level>,
+) -> Result<Sensor, LoadError> {
     require_root()?;
     if !std::path::Path::new(BTF_PATH).exists() {
         return Err(LoadError::NoBtf);
@@ -120,8 +130,8 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
     let adopted = pins::prepare(&lock)?;
     let btf = Btf::from_sys()?;
     let overlay = offsets::overlay_btf(&btf);
-    let object = Object { agent_tgid, ring_bytes, btf, overlay };
-    let (ebpf, links, events, drops, rules) = match object.try_load(&probe, adopted) {
+    let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
+    let (ebpf, links, events, drops, rules, kernel_log) = match object.try_load(&probe, adopted) {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
         Err(err) if probe.mechanisms.exec == mechanism::BPF_LSM => {
@@ -131,15 +141,23 @@ pub fn load(agent_tgid: u32, ring_bytes: u32) -> Result<Sensor, LoadError> {
         }
         result => result,
     }?;
-    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules })
+    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, kernel_log })
 }
 
 /// What a successful load hands back.
-type Loaded = (Ebpf, Vec<PinnedLink>, RingBuf<MapData>, PerCpuArray<MapData, u64>, EnforceMaps);
+type Loaded = (
+    Ebpf,
+    Vec<PinnedLink>,
+    RingBuf<MapData>,
+    PerCpuArray<MapData, u64>,
+    EnforceMaps,
+    Option<EbpfLogger<KernelLog>>,
+);
 
 struct Object {
     agent_tgid: u32,
     ring_bytes: u32,
+    kernel_log: Option<Level>,
     btf: Btf,
     /// The overlay module's BTF, when overlayfs is a module.
     overlay: Option<Btf>,
@@ -163,7 +181,13 @@ impl Object {
         // otherwise it collects records on its timed poll.
         let wakeup_bytes = u64::from(self.ring_bytes / 4);
         let exec_mechanism = probe.mechanisms.exec;
-        let mut ebpf = EbpfLoader::new()
+        // Off, the log's ring buffer is one page: nothing writes to it.
+        let log_level = self.kernel_log.map_or(0, u8::from);
+        let mut loader = EbpfLoader::new();
+        if self.kernel_log.is_none() {
+            loader.map_max_entries(names::MAP_KERNEL_LOG, page_size());
+        }
+        let mut ebpf = loader
             .override_global(names::GLOBAL_OFFSETS, &offsets, true)
             .override_global(names::GLOBAL_AGENT_TGID, &self.agent_tgid, true)
             .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
@@ -171,6 +195,7 @@ impl Object {
             .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
             .override_global(names::GLOBAL_SOCK_STATE_FORMAT, &sock_state, true)
             .override_global(names::GLOBAL_CGROUP_MKDIR_FORMAT, &cgroup_mkdir, true)
+            .override_global(names::GLOBAL_KERNEL_LOG_LEVEL, &log_level, true)
             .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
             .default_map_pin_directory(pins::maps_dir())
             .load(OBJECT)
@@ -184,6 +209,12 @@ impl Object {
         let drops = PerCpuArray::try_from(drops)
             .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
         let rules = EnforceMaps::take(&mut ebpf)?;
+        let kernel_log = match self.kernel_log {
+            Some(_) => Some(
+                EbpfLogger::init_with_logger(&mut ebpf, KernelLog).map_err(LoadError::KernelLog)?,
+            ),
+            None => None,
+        };
 
         let mut links = Vec::new();
         let exec: &mut TracePoint = program(&mut ebpf, names::PROG_EXEC)?;
@@ -241,13 +272,21 @@ impl Object {
             network = mechanism::name(probe.mechanisms.network),
             adopted,
             programs = ?pinned,
+            kernel_log = ?self.kernel_log,
             // Attaching an LSM program waits for an RCU-tasks grace period,
             // which can take long on an idle or emulated machine.
             elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
-        Ok((ebpf, links, events, drops, rules))
+        Ok((ebpf, links, events, drops, rules, kernel_log))
     }
+}
+
+/// The size of a memory page: the smallest ring buffer there is.
+fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u32::try_from(size).unwrap_or(4096)
 }
 
 /// Field offsets of `sock/inet_sock_set_state`, from its format file.

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod fs;
 pub mod host_root;
 pub mod loader;
+pub mod log;
 pub mod offsets;
 pub mod pins;
 pub mod probe;

@@ -91,7 +91,7 @@ pub struct Selector {
 }
 
 /// The keys of a selector object: the workload keys of exception scopes,
-/// `data.palisade.workload.keys` (policies/lib/workload.rego), which the
+/// `data.palisade.lib.workload.keys` (policies/lib/workload.rego), which the
 /// bundle's Rego matches; each has its field in [`Selector`], and a test
 /// holds the two lists equal.
 const SELECTOR_KEYS: &[&str] =
@@ -740,7 +740,7 @@ mod tests {
         let mut engine = limited_engine(TIME_LIMIT);
         let workload = include_str!("../../../policies/lib/workload.rego");
         add_module(&mut engine, "lib/workload.rego", workload).unwrap();
-        let keys = engine.eval_rule("data.palisade.workload.keys".to_string()).unwrap();
+        let keys = engine.eval_rule("data.palisade.lib.workload.keys".to_string()).unwrap();
         let mut ours = SELECTOR_KEYS.to_vec();
         ours.sort_unstable();
         assert_eq!(serde_json::to_value(&keys).unwrap(), json!(ours));

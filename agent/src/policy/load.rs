@@ -134,7 +134,7 @@ mod tests {
         );
         let files = [
             ("main.rego", MAIN.to_string()),
-            ("lib/kernel.rego", include_str!("../../../policies/lib/kernel.rego").to_string()),
+            ("kernel.rego", include_str!("../../../policies/kernel.rego").to_string()),
             ("lib/workload.rego", include_str!("../../../policies/lib/workload.rego").to_string()),
             ("rules/nc.rego", rule),
             ("config.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#.to_string()),
@@ -196,7 +196,7 @@ mod tests {
 
         // Kernel rules need the bundle to say which workloads they apply to.
         let mut b = bundle("kernel := {\"exec\": {\"names\": [\"nc\"]}}");
-        b.modules.retain(|f| !f.path.starts_with("lib/"));
+        b.modules.retain(|f| !f.path.starts_with("lib/") && f.path != "kernel.rego");
         let err = compile(&b).err().unwrap().to_string();
         assert!(err.contains("data.palisade.kernel.rules_for_workload"), "{err}");
 

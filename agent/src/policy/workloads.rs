@@ -1,6 +1,6 @@
 //! Which kernel rules apply to a workload (a cgroup) and which exceptions
 //! carve them out for it, from the bundle's own Rego
-//! (`data.palisade.kernel.rules_for_workload`, policies/lib/kernel.rego),
+//! (`data.palisade.kernel.rules_for_workload`, policies/kernel.rego),
 //! so that scopes mean the same in the kernel as in every decision. It is
 //! evaluated when the agent learns a workload, never per event.
 
@@ -83,7 +83,7 @@ impl KernelScopes {
         self.engine.set_input(Value::from(input));
         let missing = || {
             PolicyError::Eval(format!(
-                "the bundle has kernel rules but no {RULES_FOR_WORKLOAD}, which says which workloads each applies to: add the baseline's lib/kernel.rego and lib/workload.rego"
+                "the bundle has kernel rules but no {RULES_FOR_WORKLOAD}, which says which workloads each applies to: add the baseline's kernel.rego and lib/workload.rego"
             ))
         };
         let value = match self.engine.eval_rule(RULES_FOR_WORKLOAD.to_string()) {

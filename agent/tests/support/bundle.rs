@@ -101,7 +101,7 @@ test_ls_does_not if {
 /// What the kernel enforces per workload, the workload scope keys, and
 /// which exceptions are malformed: the baseline's own modules (one source),
 /// which every bundle with kernel rules or exceptions needs.
-pub const KERNEL_LIB: &str = include_str!("../../../policies/lib/kernel.rego");
+pub const KERNEL_LIB: &str = include_str!("../../../policies/kernel.rego");
 pub const WORKLOAD_LIB: &str = include_str!("../../../policies/lib/workload.rego");
 pub const EXCEPTIONS_LIB: &str = include_str!("../../../policies/lib/exceptions.rego");
 
@@ -118,7 +118,7 @@ impl TempBundle {
         std::fs::create_dir_all(dir.join("rules")).unwrap();
         std::fs::create_dir_all(dir.join("lib")).unwrap();
         let b = TempBundle(dir);
-        b.write("lib/kernel.rego", KERNEL_LIB).write("lib/workload.rego", WORKLOAD_LIB);
+        b.write("kernel.rego", KERNEL_LIB).write("lib/workload.rego", WORKLOAD_LIB);
         b.write("lib/exceptions.rego", EXCEPTIONS_LIB);
         b.write("main.rego", MAIN)
             .write("rules/nc.rego", NC_RULE)

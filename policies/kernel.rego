@@ -10,8 +10,11 @@ package palisade.kernel
 
 import rego.v1
 
-import data.palisade.workload
+import data.palisade.lib.workload
 
+# METADATA
+# description: The kernel rules in force for one workload, and their carve-outs.
+# entrypoint: true
 rules_for_workload[meta.id] := carved if {
 	some name
 	rule := data.palisade.rules[name]
