@@ -2,7 +2,7 @@
 //! The process tree and timeline of a pid, a container or a pod, each
 //! process with its execs, connections, alerts and exit; as text or JSON.
 
-mod load;
+pub mod load;
 mod model;
 mod render;
 
