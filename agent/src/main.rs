@@ -16,6 +16,7 @@ mod pipeline;
 mod policy;
 mod process;
 mod redact;
+mod report;
 mod run;
 mod sensor;
 mod stats;
@@ -76,7 +77,7 @@ enum Command {
     /// Rebuild what happened from exported files: the process tree and
     /// timeline of a pid, a container or a pod.
     Events(forensics::EventsArgs),
-    /// Work with policy bundles: check, test, eval, replay.
+    /// Work with policy bundles: check, test, eval, replay, report.
     Policy {
         #[command(subcommand)]
         command: policy::cli::PolicyCommand,

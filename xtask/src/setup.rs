@@ -20,7 +20,8 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 /// to run the containers of the container/pod identity test, whose root
 /// filesystem is that busybox; openssl to make the certificate of the
 /// HTTPS receiver in the export test; buildah and podman to build the image
-/// and run its smoke test; python3-venv for the manifest checkers).
+/// and run its smoke test; python3-venv for the manifest checkers; chromium
+/// and a font to open `policy report --html` pages headless in its test).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -36,6 +37,8 @@ const PACKAGES: &[&str] = &[
     "buildah",
     "podman",
     "python3-venv",
+    "chromium",
+    "fonts-dejavu-core",
 ];
 
 /// The manifest checkers, pinned, in a virtualenv: kubectl (kustomize

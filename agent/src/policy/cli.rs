@@ -67,6 +67,12 @@ pub enum PolicyCommand {
         #[arg(long, default_value_t = 200)]
         passes: u32,
     },
+    /// What each rule and exception cost, from exported records: per rule
+    /// matches, enforced blocks, would_block, alerts, suppressions, the
+    /// workloads, actors, binaries and commands that hit it; rules that
+    /// never fired, exceptions never used or expiring, rules mostly
+    /// suppressed. Text, --json, or --html FILE (one self-contained page).
+    Report(crate::report::friction::ReportArgs),
 }
 
 pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
@@ -78,6 +84,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
             replay(&dir, &events, against.as_deref(), json)
         }
         PolicyCommand::Bench { dir, events, passes } => bench(&dir, &events, passes),
+        PolicyCommand::Report(args) => crate::report::friction::run(args),
     }
 }
 
