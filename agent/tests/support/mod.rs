@@ -11,6 +11,7 @@ pub mod kube_api;
 pub mod ocsf;
 pub mod otlp;
 pub mod receiver;
+pub mod records;
 pub mod runc;
 pub mod scrape;
 
