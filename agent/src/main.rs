@@ -82,6 +82,12 @@ enum Command {
         #[command(subcommand)]
         command: policy::cli::PolicyCommand,
     },
+    /// Publish what the policy found where other tools read it:
+    /// `kubernetes` keeps wgpolicyk8s.io PolicyReports current.
+    Report {
+        #[command(subcommand)]
+        command: report::kube::ReportCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,7 +102,7 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    if !matches!(cli.command, Command::Run(_)) {
+    if !matches!(cli.command, Command::Run(_) | Command::Report { .. }) {
         // The one-shot commands end quietly when their reader goes away
         // (`palisade policy check ... | head`), as other CLI tools do. The
         // agent keeps Rust's default (SIGPIPE ignored): a closed stdout is a
@@ -111,6 +117,7 @@ fn main() -> ExitCode {
         Command::BreakGlass(args) => policy::break_glass::cli(args),
         Command::Policy { command } => policy::cli::run(command),
         Command::Events(args) => forensics::run(args),
+        Command::Report { command } => report::kube::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

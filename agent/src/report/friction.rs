@@ -785,6 +785,8 @@ mod tests {
         let event = View {
             id: "e1".into(),
             kind: "process_exec".into(),
+            node: "n".into(),
+            cluster: None,
             process: None,
             container: None,
             pod: None,

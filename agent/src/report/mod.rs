@@ -4,12 +4,15 @@
 //!   over exported files: matches, blocks, `would_block`, suppressions,
 //!   who and what hit each rule, rules that never fired, exceptions unused
 //!   or expiring; as text, JSON or one self-contained HTML page.
+//! - [`kube`]: `palisade report kubernetes`, the same stream turned into
+//!   `wgpolicyk8s.io/v1alpha2` PolicyReports over a rolling window.
 //!
-//! Records are read through [`record::View`], the typed subset of a native
-//! record the reports need.
+//! Both read records through [`record::View`], the typed subset of a native
+//! record they need.
 
 pub mod friction;
 mod html;
+pub mod kube;
 pub mod record;
 mod text;
 

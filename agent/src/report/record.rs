@@ -15,6 +15,10 @@ pub struct View {
     pub id: String,
     pub kind: String,
     #[serde(default)]
+    pub node: String,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
     pub process: Option<Process>,
     #[serde(default)]
     pub container: Option<Container>,
@@ -43,11 +47,19 @@ pub struct Process {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Container {
     #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
     pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Pod {
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub namespace: Option<String>,
 }
@@ -69,6 +81,24 @@ impl<'de> Deserialize<'de> for Text {
             Form::Plain(s) | Form::Marked { text: s } => s,
         }))
     }
+}
+
+/// One line of the stream: a native record (its `schema` is Palisade's)
+/// with its time in ns, or None.
+pub fn parse_line(line: &[u8]) -> Option<(i128, View)> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        schema: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        time: std::borrow::Cow<'a, str>,
+    }
+    let head: Head = serde_json::from_slice(line).ok()?;
+    if !head.schema.starts_with("palisade.event/") {
+        return None;
+    }
+    let ns = crate::model::time::parse_rfc3339_ns(&head.time)?;
+    Some((ns, serde_json::from_slice(line).ok()?))
 }
 
 fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -164,6 +194,15 @@ impl Ending {
             }
             (Mode::Audit, true) => Ending::WouldBlock,
             _ => Ending::Alert,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Enforced => "enforced",
+            Ending::NotEnforced => "not_enforced",
+            Ending::WouldBlock => "would_block",
+            Ending::Alert => "alert",
         }
     }
 }
