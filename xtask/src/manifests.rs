@@ -18,19 +18,73 @@ const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 
 struct Variant {
     name: &'static str,
-    /// A kustomization directory, relative to the workspace.
-    dir: &'static str,
+    source: Source,
     mode: &'static str,
     privileged: bool,
+    /// Text the rendering must hold: proof that a component applied.
+    needles: &'static [&'static str],
+}
+
+enum Source {
+    /// A kustomization directory, relative to the workspace.
+    Dir(&'static str),
+    /// An overlay of deploy/overlays with a component of deploy/components.
+    Compose { overlay: &'static str, component: &'static str },
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { name: "audit", dir: "deploy/overlays/audit", mode: "audit", privileged: false },
-    Variant { name: "enforce", dir: "deploy/overlays/enforce", mode: "enforce", privileged: false },
+    Variant {
+        name: "audit",
+        source: Source::Dir("deploy/overlays/audit"),
+        mode: "audit",
+        privileged: false,
+        needles: &[],
+    },
+    Variant {
+        name: "enforce",
+        source: Source::Dir("deploy/overlays/enforce"),
+        mode: "enforce",
+        privileged: false,
+        needles: &[],
+    },
     // The documented fallback: the enforce overlay plus the privileged component.
-    Variant { name: "enforce-privileged", dir: "", mode: "enforce", privileged: true },
+    Variant {
+        name: "enforce-privileged",
+        source: Source::Compose { overlay: "enforce", component: "privileged" },
+        mode: "enforce",
+        privileged: true,
+        needles: &[],
+    },
     // The audit overlay sending to an OpenTelemetry Collector.
-    Variant { name: "audit-otlp", dir: "", mode: "audit", privileged: false },
+    Variant {
+        name: "audit-otlp",
+        source: Source::Compose { overlay: "audit", component: "otlp" },
+        mode: "audit",
+        privileged: false,
+        needles: &["--sink=otlp,endpoint=$(PALISADE_OTLP_ENDPOINT)", "port: 4318"],
+    },
+    // The audit overlay with the cluster's PolicyReports writer fed by the
+    // agents' webhook sink.
+    Variant {
+        name: "audit-policy-reports",
+        source: Source::Compose { overlay: "audit", component: "policy-reports" },
+        mode: "audit",
+        privileged: false,
+        needles: &[
+            "--sink=webhook,name=policy-reports,url=http://palisade-reports.palisade-system.svc:8080",
+            "kind: Deployment",
+            "- kubernetes",
+            "clusterpolicyreports",
+            "port: 8080",
+        ],
+    },
+];
+
+/// The vendored PolicyReport CRDs (deploy/crds/wgpolicyk8s.io), checked
+/// against the Kubernetes schemas too.
+const CRDS: &[&str] = &[
+    "deploy/crds/wgpolicyk8s.io/wgpolicyk8s.io_policyreports.yaml",
+    "deploy/crds/wgpolicyk8s.io/wgpolicyk8s.io_clusterpolicyreports.yaml",
 ];
 
 pub fn validate() -> anyhow::Result<()> {
@@ -43,10 +97,11 @@ pub fn validate() -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).context("creating target/deploy")?;
     let venv = Path::new(DEPLOY_VENV).join("bin");
     for variant in VARIANTS {
-        let dir = if variant.dir.is_empty() {
-            with_component(&out, variant)?
-        } else {
-            root.join(variant.dir)
+        let dir = match variant.source {
+            Source::Dir(dir) => root.join(dir),
+            Source::Compose { overlay, component } => {
+                with_component(&out, variant.name, overlay, component)?
+            }
         };
         let rendered = out.join(format!("{}.yaml", variant.name));
         let output = Command::new(venv.join("kubectl"))
@@ -62,12 +117,10 @@ pub fn validate() -> anyhow::Result<()> {
             );
         }
         std::fs::write(&rendered, &output.stdout).context("writing the rendered manifests")?;
-        if variant.name == "audit-otlp" {
-            let text = String::from_utf8_lossy(&output.stdout);
-            for needle in ["--sink=otlp,endpoint=$(PALISADE_OTLP_ENDPOINT)", "port: 4318"] {
-                if !text.contains(needle) {
-                    bail!("{}: the OTLP component did not apply (no `{needle}`)", variant.name);
-                }
+        let text = String::from_utf8_lossy(&output.stdout);
+        for needle in variant.needles {
+            if !text.contains(needle) {
+                bail!("{}: the component did not apply (no `{needle}`)", variant.name);
             }
         }
         let mut check = Command::new(venv.join("python"));
@@ -96,15 +149,26 @@ pub fn validate() -> anyhow::Result<()> {
             checkov(&venv, &root, &rendered)?;
         }
     }
+    for version in KUBERNETES_VERSIONS {
+        cmd::run(
+            Command::new(venv.join("kubernetes-validate"))
+                .args(["--strict", "--quiet", "-k", version])
+                .args(CRDS.iter().map(|crd| root.join(crd))),
+        )?;
+    }
+    eprintln!("deploy: the vendored PolicyReport CRDs pass the Kubernetes schemas");
     Ok(())
 }
 
-/// A kustomization applying a component to an overlay: the privileged
-/// fallback to enforce, the OTLP sink to audit.
-fn with_component(out: &Path, variant: &Variant) -> anyhow::Result<std::path::PathBuf> {
-    let (overlay, component) =
-        if variant.privileged { ("enforce", "privileged") } else { ("audit", "otlp") };
-    let dir = out.join(variant.name);
+/// A kustomization applying a component to an overlay (the privileged
+/// fallback to enforce, a sink to audit).
+fn with_component(
+    out: &Path,
+    name: &str,
+    overlay: &str,
+    component: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let dir = out.join(name);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("kustomization.yaml"),
