@@ -179,12 +179,13 @@ fn files(now: i128) -> Files {
 
     // Another copy: one record already read (a duplicate), and the audit
     // record of an event that sink filtered out (it counts).
+    // And a match a break-glass override (`palisade break-glass`) spared.
     let dup = current[0].clone();
-    write(
-        &dir.join("other.jsonl"),
-        &[dup, exception_used("unseen", t(5), "T-001", "EX-BUILD")],
-        "",
-    );
+    let audit = exception_used("unseen", t(5), "T-001", "EX-BUILD");
+    let d =
+        decision("human", "allow", "enforce", vec![], vec![suppression("T-002", "break-glass-42")]);
+    let glass = exec("glass-0", t(4), shop, "/usr/bin/curl", &["curl", "https://hotfix"], d);
+    write(&dir.join("other.jsonl"), &[dup, audit, glass], "");
     Files { dir }
 }
 
@@ -245,9 +246,9 @@ fn the_report_counts_rules_exceptions_and_friction() {
     assert_eq!(r["input"]["skipped"], 1);
     assert_eq!(r["input"]["duplicates"], 1);
     assert_eq!(r["input"]["outside_window"], 2, "the two three-day-old alerts");
-    assert_eq!(r["input"]["records"], 23);
-    assert_eq!(r["input"]["decided"], 17, "records in the window with a decision");
-    assert_eq!(r["input"]["bundles_seen"], json!([{"name": BUNDLE_DIGEST, "count": 17}]));
+    assert_eq!(r["input"]["records"], 24);
+    assert_eq!(r["input"]["decided"], 18, "records in the window with a decision");
+    assert_eq!(r["input"]["bundles_seen"], json!([{"name": BUNDLE_DIGEST, "count": 18}]));
 
     let t1 = rule(&r, "T-001");
     assert_eq!(
@@ -278,8 +279,15 @@ fn the_report_counts_rules_exceptions_and_friction() {
     );
     let t2 = rule(&r, "T-002");
     assert_eq!(
-        (&t2["matches"], &t2["alerts"], &t2["would_block"]),
-        (&json!(4), &json!(4), &json!(0))
+        (&t2["matches"], &t2["alerts"], &t2["would_block"], &t2["suppressed"]),
+        (&json!(4), &json!(4), &json!(0), &json!(1))
+    );
+    assert_eq!(t2["exceptions"], json!([{"name": "break-glass-42", "count": 1}]));
+    assert_eq!(r["break_glass_uses"], json!([{"name": "break-glass-42", "count": 1}]));
+    assert_eq!(
+        r["unknown_exceptions"],
+        json!([]),
+        "a break-glass override is not an unknown exception"
     );
     let t3 = rule(&r, "T-003");
     assert_eq!(
@@ -290,7 +298,7 @@ fn the_report_counts_rules_exceptions_and_friction() {
     assert_eq!(r["rules"][0]["rule"], "T-001", "most matches first");
     assert_eq!(
         r["totals"],
-        json!({"matches": 12, "enforced": 2, "not_enforced": 1, "would_block": 5, "alerts": 4, "suppressed": 6})
+        json!({"matches": 12, "enforced": 2, "not_enforced": 1, "would_block": 5, "alerts": 4, "suppressed": 7})
     );
 
     assert_eq!(
@@ -347,8 +355,8 @@ fn the_report_counts_rules_exceptions_and_friction() {
     assert_eq!(
         namespaces,
         [
+            owned("shop", 7),
             owned("ci-builds", 6),
-            owned("shop", 6),
             owned("payments", 4),
             owned("(host)", 1),
             owned("(unknown)", 1)
@@ -388,6 +396,7 @@ fn the_report_counts_rules_exceptions_and_friction() {
         "never used: EX-OLD, EX-IDLE",
         "expired or expiring within 14 days: EX-OLD, EX-DEBUG",
         "actors: workload (4), ci (2), human (2), ai_agent (1)",
+        "break-glass overrides used: break-glass-42 (1)",
     ] {
         assert!(text.contains(needle), "`{needle}` not in:\n{text}");
     }

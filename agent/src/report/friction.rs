@@ -165,6 +165,9 @@ pub struct Report {
     pub expiring_within_seconds: u64,
     /// Exceptions named by records but not in the bundle (another revision).
     pub unknown_exceptions: Vec<Count>,
+    /// Break-glass overrides (`palisade break-glass`, exceptions named
+    /// `break-glass-<id>`) that suppressed matches, with their uses.
+    pub break_glass_uses: Vec<Count>,
     /// Friction per namespace, most hits first.
     pub namespaces: Vec<NamespaceFriction>,
     /// Matches over time per rule.
@@ -586,10 +589,11 @@ impl Tally {
             .collect();
         exceptions.sort_by(|a, b| a.days_left.total_cmp(&b.days_left));
         let known: HashSet<&str> = policy.exceptions.iter().map(|e| e.id.as_str()).collect();
-        let unknown: HashMap<String, u64> = (self.exceptions.iter())
-            .filter(|(id, _)| !known.contains(id.as_str()))
-            .map(|(id, t)| (id.clone(), t.uses))
-            .collect();
+        let (break_glass, unknown): (HashMap<String, u64>, HashMap<String, u64>) =
+            (self.exceptions.iter())
+                .filter(|(id, _)| !known.contains(id.as_str()))
+                .map(|(id, t)| (id.clone(), t.uses))
+                .partition(|(id, _)| id.starts_with(crate::policy::break_glass::ID_PREFIX));
         let mut namespaces: Vec<NamespaceFriction> = self
             .namespaces
             .iter()
@@ -632,6 +636,7 @@ impl Tally {
                 .collect(),
             expiring_within_seconds: args.expiring_within.as_secs(),
             unknown_exceptions: counted(&unknown, usize::MAX),
+            break_glass_uses: counted(&break_glass, usize::MAX),
             exceptions,
             namespaces,
             rules,
@@ -832,6 +837,7 @@ mod tests {
         let report = tally.finish(&args, &policy, 0, input, None, None);
         assert_eq!(report.rules[0].counts.suppressed, 2, "e1's suppression once, e2's audit once");
         assert_eq!(report.unknown_exceptions, [Count { name: "EX".into(), count: 2 }]);
+        assert!(report.break_glass_uses.is_empty());
         assert_eq!(report.mostly_suppressed[0].rule, "R");
         assert!(!report.rules[0].in_bundle);
     }

@@ -162,6 +162,9 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     if !r.unknown_exceptions.is_empty() {
         writeln!(out, "  used but not in this bundle: {}", list(&r.unknown_exceptions))?;
     }
+    if !r.break_glass_uses.is_empty() {
+        writeln!(out, "  break-glass overrides used: {}", list(&r.break_glass_uses))?;
+    }
 
     writeln!(out, "\nFriction by namespace:")?;
     writeln!(
