@@ -66,11 +66,16 @@ pub struct RunArgs {
     )]
     ring_buffer_kib: u32,
 
-    /// Policy bundle directory (Rego modules, data, tests). Re-read every
-    /// second and on SIGHUP; a bad new bundle is rejected and the previous
-    /// one stays. Default: the baseline bundle embedded in the binary.
-    #[arg(long, value_name = "DIR")]
+    /// Policy bundle: a directory (Rego modules, data, tests) or an OPA
+    /// bundle tarball (`.tar.gz`, e.g. from `palisade policy build`).
+    /// Re-read every second and on SIGHUP; a bad new bundle is rejected and
+    /// the previous one stays. Default: the baseline bundle embedded in the
+    /// binary.
+    #[arg(long, value_name = "DIR|TARBALL")]
     policy: Option<PathBuf>,
+
+    #[command(flatten)]
+    verify: Box<crate::policy::cli::VerifyArgs>,
 
     /// Replace the bundle's global mode (`audit` or `enforce`) for this
     /// agent, e.g. to enforce the embedded baseline without copying it.
@@ -204,8 +209,12 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         Some(addr) => Some(observe::bind(addr).await?),
         None => None,
     };
+    if args.verify.verification_key.is_some() && args.policy.is_none() {
+        anyhow::bail!("--verification-key needs --policy: the embedded baseline is not signed");
+    }
     let source = Source {
-        dir: args.policy.clone(),
+        path: args.policy.clone(),
+        verification: args.verify.load()?.map(Arc::new),
         mode: args.mode,
         break_glass: Some(args.break_glass_dir.clone()),
     };
@@ -218,6 +227,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     info!(
         origin = policy.origin,
         bundle = policy.short_digest(),
+        revision = policy.revision.as_deref().unwrap_or("none"),
+        verified = bundle.verified,
         rules = policy.rules.len(),
         mode = policy.mode,
         engines = ?policy.engines(),
@@ -322,6 +333,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         exceptions_used = stats.exceptions_used.load(Relaxed),
         exceptions_expired = stats.exceptions_expired.load(Relaxed),
         policy_load_failures = stats.policy_load_failures.load(Relaxed),
+        policy_signature_failures = stats.policy_signature_failures.load(Relaxed),
         records = ?stats.records_by_kind(),
         decisions = ?stats.decisions_by_action(),
         "stopped"

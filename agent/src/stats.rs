@@ -37,8 +37,12 @@ pub struct Stats {
     pub exceptions_used: AtomicU64,
     /// Exceptions seen to expire.
     pub exceptions_expired: AtomicU64,
-    /// New bundles rejected by validation.
+    /// New bundles rejected (unreadable, invalid, or a failed signature).
     pub policy_load_failures: AtomicU64,
+    /// Of those, the ones whose signature did not hold.
+    pub policy_signature_failures: AtomicU64,
+    /// Why the last new bundle was rejected, until one loads.
+    pub policy_last_error: Mutex<Option<String>>,
     /// Matched rules, by (rule id, decision action).
     pub rule_decisions: Mutex<BTreeMap<(String, String), u64>>,
     /// What each matched or suppressed rule came to (see [`RuleOutcome`]).
@@ -52,6 +56,8 @@ pub struct Stats {
     pub eval_latency: Histogram,
     /// Digest of the bundle in force.
     pub bundle_digest: Mutex<String>,
+    /// Its manifest's revision (empty when none).
+    pub bundle_revision: Mutex<String>,
     /// The programs are loaded and attached.
     pub attached: AtomicBool,
     /// The export sinks, set once they are open.
@@ -154,12 +160,30 @@ impl Stats {
         if let Ok(mut d) = self.bundle_digest.lock() {
             *d = policy.digest.clone();
         }
+        if let Ok(mut r) = self.bundle_revision.lock() {
+            *r = policy.revision.clone().unwrap_or_default();
+        }
+        if let Ok(mut e) = self.policy_last_error.lock() {
+            *e = None;
+        }
         if let Ok(mut e) = self.exceptions.lock() {
             *e = policy
                 .exceptions
                 .iter()
                 .map(|x| (x.id.clone(), x.owner.clone(), x.expires_ns))
                 .collect();
+        }
+    }
+
+    /// A new bundle rejected: counted (by signature too) and kept as the
+    /// last error until a bundle loads.
+    pub fn count_policy_rejection(&self, err: &crate::policy::PolicyError) {
+        self.policy_load_failures.fetch_add(1, Relaxed);
+        if matches!(err, crate::policy::PolicyError::Signature { .. }) {
+            self.policy_signature_failures.fetch_add(1, Relaxed);
+        }
+        if let Ok(mut e) = self.policy_last_error.lock() {
+            *e = Some(err.to_string());
         }
     }
 

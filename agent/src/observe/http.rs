@@ -67,11 +67,10 @@ async fn respond(mut stream: TcpStream, stats: &Stats) -> std::io::Result<()> {
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => {
             let problems = ready::problems(stats);
-            if problems.is_empty() {
-                ("200 OK", "text/plain", "ready\n".to_string())
-            } else {
-                ("503 Service Unavailable", "text/plain", problems.join("\n") + "\n")
-            }
+            let status = if problems.is_empty() { "200 OK" } else { "503 Service Unavailable" };
+            let mut lines = if problems.is_empty() { vec!["ready".to_string()] } else { problems };
+            lines.extend(ready::policy_lines(stats));
+            (status, "text/plain", lines.join("\n") + "\n")
         }
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),

@@ -64,8 +64,13 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         ),
         (
             "palisade_policy_load_failures_total",
-            "New policy bundles rejected by validation.",
+            "New policy bundles rejected (unreadable, invalid, or a failed signature).",
             &stats.policy_load_failures,
+        ),
+        (
+            "palisade_policy_signature_failures_total",
+            "New policy bundles rejected because their signature did not hold (with a verification key).",
+            &stats.policy_signature_failures,
         ),
     ];
     for (name, help, counter) in simple {
@@ -104,10 +109,15 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         &mut out,
         "palisade_policy_bundle_info",
         "gauge",
-        "The policy bundle in force, by digest.",
+        "The policy bundle in force, by digest and manifest revision (empty when none).",
     );
-    if let Ok(digest) = stats.bundle_digest.lock() {
-        let _ = writeln!(out, "palisade_policy_bundle_info{{digest=\"{}\"}} 1", escape(&digest));
+    if let (Ok(digest), Ok(revision)) = (stats.bundle_digest.lock(), stats.bundle_revision.lock()) {
+        let _ = writeln!(
+            out,
+            "palisade_policy_bundle_info{{digest=\"{}\",revision=\"{}\"}} 1",
+            escape(&digest),
+            escape(&revision)
+        );
     }
     family(
         &mut out,

@@ -36,6 +36,26 @@ pub fn problems(stats: &Stats) -> Vec<String> {
     why
 }
 
+/// What readiness reports beside its verdict: the bundle in force (digest
+/// and revision) and why the last new bundle was rejected, if it was. A
+/// rejected bundle does not make the agent unready: the last good one stays
+/// in force, and failing readiness would only stall a rollout; the reason is
+/// shown here, logged, and counted in `palisade_policy_load_failures_total`.
+pub fn policy_lines(stats: &Stats) -> Vec<String> {
+    let mut lines = Vec::new();
+    let digest = stats.bundle_digest.lock().map(|d| d.clone()).unwrap_or_default();
+    if !digest.is_empty() {
+        let revision = stats.bundle_revision.lock().map(|r| r.clone()).unwrap_or_default();
+        let revision = if revision.is_empty() { "none".to_string() } else { revision };
+        lines
+            .push(format!("policy bundle {} revision {revision}", &digest[..digest.len().min(12)]));
+    }
+    if let Some(err) = stats.policy_last_error.lock().ok().and_then(|e| e.clone()) {
+        lines.push(format!("last policy bundle rejected (the bundle above stays in force): {err}"));
+    }
+    lines
+}
+
 /// The exec hook's link is pinned (the network hooks are pinned alongside
 /// it wherever the kernel has them).
 pub fn enforcement_in_force() -> bool {

@@ -1,11 +1,19 @@
-//! Reading a policy bundle from a directory: Rego modules, `*_test.rego`
-//! tests, and JSON/YAML data files merged at the data root (as OPA does).
+//! Reading a policy bundle from a directory or an OPA bundle tarball
+//! (`.tar.gz`): Rego modules, `*_test.rego` tests, JSON/YAML data files
+//! merged at the data root, and OPA's `.manifest` (revision, roots) and
+//! `.signatures.json` (checked when a verification key is configured; see
+//! [`super::signing`]).
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{PolicyError, decision::Mode};
+use super::{
+    PolicyError,
+    decision::Mode,
+    signing::{MANIFEST_FILE, RawFile, SIGNATURES_FILE, Verification},
+    tarball,
+};
 
 /// Largest file a bundle may hold: a guard against a stray huge file.
 pub const FILE_MAX_BYTES: u64 = 4 << 20;
@@ -37,20 +45,170 @@ pub struct Bundle {
     /// The baseline built into the binary: `policies/`, whose sample-based
     /// checks its tests already run, so loading skips the slow ones.
     pub embedded: bool,
+    /// The manifest's `revision`, when it names one.
+    pub revision: Option<String>,
+    /// The manifest's `roots` (paths under `data`, `/`-separated); empty
+    /// when it declares none, which means all of `data`.
+    pub roots: Vec<String>,
+    /// Whether it carries a `.signatures.json`, and whether that was
+    /// verified (only with a verification key).
+    pub signed: bool,
+    pub verified: bool,
+}
+
+/// OPA's `.manifest`. Fields Palisade does not use (`wasm`,
+/// `file_rego_versions`, ...) are accepted and ignored.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rego_version: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest: the Rego version is v1, the roots do
+    /// not overlap.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))?;
+        if let Some(v) = manifest.rego_version.filter(|v| *v != 1) {
+            return Err(format!("rego_version {v}: only Rego v1 (rego_version 1) is supported"));
+        }
+        if let Some(roots) = &manifest.roots {
+            let roots: Vec<&str> = roots.iter().map(|r| r.trim_matches('/')).collect();
+            for (i, a) in roots.iter().enumerate() {
+                for b in &roots[i + 1..] {
+                    if under(a, b) || under(b, a) {
+                        return Err(format!("roots `{a}` and `{b}` overlap"));
+                    }
+                }
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+/// Whether `path` is `root` or below it (`/`-separated; the empty root
+/// holds everything).
+pub fn under(path: &str, root: &str) -> bool {
+    root.is_empty()
+        || path == root
+        || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
 }
 
 impl Bundle {
-    /// Reads every `.rego`, `.json`, `.yaml` and `.yml` file under `dir`.
-    /// Hidden entries and the kubelet's `..data`-style ConfigMap internals are
-    /// skipped; symlinks to files are followed.
+    /// Reads the bundle at `path`: a tarball (see [`tarball`]), or a
+    /// directory, of which it reads every `.rego`, `.json`, `.jsonl`,
+    /// `.yaml` and `.yml` file, and `.manifest` and `.signatures.json` at
+    /// its root. Other hidden entries and the kubelet's `..data`-style
+    /// ConfigMap internals are skipped; symlinks to files are followed.
     ///
     /// A directory where a kubelet mounted a ConfigMap is read through its
     /// `..data` link: one published snapshot, whole, never a mix of two (see
     /// [`read_snapshot`]).
-    pub fn from_dir(dir: &Path) -> Result<Self, PolicyError> {
-        let mut files = read_snapshot(dir)?;
+    ///
+    /// With `verification`, only if its signature holds.
+    pub fn open(path: &Path, verification: Option<&Verification>) -> Result<Self, PolicyError> {
+        let files = Self::read_files(path)?;
+        Self::from_raw(path.display().to_string(), files, verification)
+    }
+
+    /// The files of the bundle at `path` as stored: a tarball's every
+    /// regular file; a directory's bundle files, `.manifest` and
+    /// `.signatures.json`.
+    pub fn read_files(path: &Path) -> Result<Vec<RawFile>, PolicyError> {
+        let mut files =
+            if tarball::is_tarball(path) { tarball::read(path)? } else { read_snapshot(path)? };
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        Self::from_files(dir.display().to_string(), files)
+        Ok(files)
+    }
+
+    /// A bundle from its stored files: the signature checked first (with
+    /// `verification`), then the manifest, then the files Palisade reads
+    /// (`.rego`, `.json`, `.jsonl`, `.yaml`, `.yml`, outside hidden
+    /// directories).
+    pub fn from_raw(
+        origin: String,
+        files: Vec<RawFile>,
+        verification: Option<&Verification>,
+    ) -> Result<Self, PolicyError> {
+        let signed = files.iter().any(|f| f.path == SIGNATURES_FILE);
+        if let Some(v) = verification {
+            v.verify(&files)
+                .map_err(|reason| PolicyError::Signature { location: origin.clone(), reason })?;
+        }
+        let manifest_bytes = files.iter().find(|f| f.path == MANIFEST_FILE).map(|f| &f.bytes);
+        let manifest = match manifest_bytes {
+            Some(bytes) => Manifest::parse(bytes).map_err(|reason| PolicyError::Bundle {
+                location: format!("{origin}: {MANIFEST_FILE}"),
+                reason,
+            })?,
+            None => Manifest::default(),
+        };
+        let mut sources = Vec::new();
+        for file in &files {
+            let hidden = file.path.split('/').any(|c| c.starts_with('.'));
+            let name = file.path.rsplit('/').next().unwrap_or_default();
+            if hidden || !is_bundle_file(name) {
+                continue;
+            }
+            let text = String::from_utf8(file.bytes.clone()).map_err(|e| PolicyError::Bundle {
+                location: file.path.clone(),
+                reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            })?;
+            sources.push(SourceFile { path: file.path.clone(), text });
+        }
+        let mut bundle = Self::build(origin, sources, manifest_bytes.map(Vec::as_slice))?;
+        bundle.revision = manifest.revision.filter(|r| !r.is_empty());
+        bundle.roots = (manifest.roots.unwrap_or_default().iter())
+            .map(|r| r.trim_matches('/').to_string())
+            .collect();
+        bundle.signed = signed;
+        bundle.verified = verification.is_some();
+        bundle.check_data_roots()?;
+        Ok(bundle)
+    }
+
+    /// Every data path lies under a declared root (the packages are checked
+    /// when the bundle is compiled, where they are known).
+    fn check_data_roots(&self) -> Result<(), PolicyError> {
+        if self.roots.is_empty() || self.roots.iter().any(String::is_empty) {
+            return Ok(());
+        }
+        fn walk(value: &serde_json::Value, at: &str, roots: &[String]) -> Result<(), String> {
+            if roots.iter().any(|r| under(at, r)) {
+                return Ok(());
+            }
+            let serde_json::Value::Object(map) = value else {
+                return Err(at.to_string());
+            };
+            for (key, v) in map {
+                let path = if at.is_empty() { key.clone() } else { format!("{at}/{key}") };
+                // Only on the way to a root, or inside one.
+                if !roots.iter().any(|r| under(r, &path) || under(&path, r)) {
+                    return Err(path);
+                }
+                walk(v, &path, roots)?;
+            }
+            Ok(())
+        }
+        walk(&self.data, "", &self.roots).map_err(|path| PolicyError::Bundle {
+            location: self
+                .locate(path.rsplit('/').next().unwrap_or(&path))
+                .unwrap_or_else(|| self.origin.clone()),
+            reason: format!(
+                "data `{}` is outside the manifest's roots [{}]",
+                path.replace('/', "."),
+                self.roots.join(", ")
+            ),
+        })
     }
 
     /// The baseline bundle compiled into the binary.
@@ -65,7 +223,23 @@ impl Bundle {
     }
 
     pub fn from_files(origin: String, files: Vec<SourceFile>) -> Result<Self, PolicyError> {
+        Self::build(origin, files, None)
+    }
+
+    /// The digest covers the manifest (a new revision is a new bundle) and
+    /// every file Palisade reads.
+    fn build(
+        origin: String,
+        files: Vec<SourceFile>,
+        manifest: Option<&[u8]>,
+    ) -> Result<Self, PolicyError> {
         let mut hasher = Sha256::new();
+        if let Some(manifest) = manifest {
+            hasher.update(MANIFEST_FILE.as_bytes());
+            hasher.update([0]);
+            hasher.update(manifest);
+            hasher.update([0]);
+        }
         let (mut modules, mut tests, mut data_files) = (Vec::new(), Vec::new(), Vec::new());
         let mut samples = Vec::new();
         let mut data = serde_json::Value::Object(Default::default());
@@ -93,7 +267,20 @@ impl Bundle {
             });
         }
         let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { origin, modules, tests, data_files, data, samples, digest, embedded: false })
+        Ok(Self {
+            origin,
+            modules,
+            tests,
+            data_files,
+            data,
+            samples,
+            digest,
+            embedded: false,
+            revision: None,
+            roots: Vec::new(),
+            signed: false,
+            verified: false,
+        })
     }
 
     /// Sets the bundle's global mode (`data.palisade.config.mode`), as
@@ -122,7 +309,7 @@ const KUBELET_DATA_LINK: &str = "..data";
 /// or miss one just added; so the files are read from `..data`'s target,
 /// which is complete and never changes. If that target is deleted while it
 /// is being read (a newer update), the read starts again on the new one.
-fn read_snapshot(dir: &Path) -> Result<Vec<SourceFile>, PolicyError> {
+fn read_snapshot(dir: &Path) -> Result<Vec<RawFile>, PolicyError> {
     let link = dir.join(KUBELET_DATA_LINK);
     let mut attempts = 0;
     loop {
@@ -149,11 +336,30 @@ fn is_bundle_file(name: &str) -> bool {
     [".rego", ".json", ".jsonl", ".yaml", ".yml"].iter().any(|ext| name.ends_with(ext))
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), PolicyError> {
+fn collect(root: &Path, dir: &Path, out: &mut Vec<RawFile>) -> Result<(), PolicyError> {
     let read_err = |path: &Path, e: std::io::Error| PolicyError::Bundle {
         location: path.display().to_string(),
         reason: format!("cannot read: {e}"),
     };
+    if dir == root {
+        // OPA's two hidden files, at the bundle root only.
+        for name in [MANIFEST_FILE, SIGNATURES_FILE] {
+            let path = root.join(name);
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.len() > FILE_MAX_BYTES => {
+                    return Err(PolicyError::Bundle {
+                        location: name.into(),
+                        reason: format!("over the {FILE_MAX_BYTES}-byte limit for a bundle file"),
+                    });
+                }
+                Ok(meta) if meta.is_file() => {
+                    let bytes = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
+                    out.push(RawFile { path: name.into(), bytes });
+                }
+                _ => {}
+            }
+        }
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| read_err(dir, e))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
@@ -183,11 +389,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Pol
             });
         }
         let bytes = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| PolicyError::Bundle {
-            location: relative.clone(),
-            reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-        })?;
-        out.push(SourceFile { path: relative, text });
+        out.push(RawFile { path: relative, bytes });
     }
     Ok(())
 }
@@ -330,17 +532,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let first = [("main.rego", "package a"), ("old.json", r#"{"old": 1}"#)];
         kubelet_publish(&dir, &first, "2026_11_24_10_00_00.1", true);
-        let b = Bundle::from_dir(&dir).unwrap();
+        let b = Bundle::open(&dir, None).unwrap();
         assert_eq!(b.data, serde_json::json!({"old": 1}));
 
         // Swapped, top-level links not yet updated: `old.json` dangles and
         // `new.json` has no link. The new snapshot is read, whole.
         let second = [("main.rego", "package a"), ("new.json", r#"{"new": 2}"#)];
         kubelet_publish(&dir, &second, "2026_11_24_10_01_00.2", false);
-        let mid = Bundle::from_dir(&dir).unwrap();
+        let mid = Bundle::open(&dir, None).unwrap();
         assert_eq!(mid.data, serde_json::json!({"new": 2}));
         std::fs::remove_dir_all(dir.join("..2026_11_24_10_00_00.1")).unwrap();
-        let after = Bundle::from_dir(&dir).unwrap();
+        let after = Bundle::open(&dir, None).unwrap();
         assert_eq!(after.digest, mid.digest);
 
         // The digest is that of a plain directory with the same files.
@@ -349,7 +551,7 @@ mod tests {
         for (name, text) in second {
             std::fs::write(plain.join(name), text).unwrap();
         }
-        assert_eq!(Bundle::from_dir(&plain).unwrap().digest, mid.digest);
+        assert_eq!(Bundle::open(&plain, None).unwrap().digest, mid.digest);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -12,12 +12,41 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::{
-    bundle::Bundle,
+    bundle::{Bundle, Manifest},
     compiled::Policy,
     decision::{Action, Decision, Mode},
     eval::Evaluator,
-    load, testing,
+    load,
+    signing::{MANIFEST_FILE, RawFile, SIGNATURES_FILE, SigningKey, Verification},
+    tarball, testing,
 };
+
+/// Signature verification of the bundle (OPA's `.signatures.json`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct VerifyArgs {
+    /// PEM public key (RSA or EC) the bundle must be signed with. With it,
+    /// an unsigned bundle, a file changed, added or missing, a bad
+    /// signature or another key id is rejected. Default: not verified.
+    #[arg(long, value_name = "PEM")]
+    pub verification_key: Option<PathBuf>,
+    /// The key id the signature must name (JWT `kid`), if it names one.
+    #[arg(long, value_name = "ID", requires = "verification_key")]
+    pub verification_key_id: Option<String>,
+    /// The scope the signature must carry (exact match; default: none).
+    #[arg(long, value_name = "SCOPE", requires = "verification_key")]
+    pub verification_scope: Option<String>,
+}
+
+impl VerifyArgs {
+    pub fn load(&self) -> anyhow::Result<Option<Verification>> {
+        let Some(key) = &self.verification_key else { return Ok(None) };
+        Ok(Some(Verification::from_pem_file(
+            key,
+            self.verification_key_id.clone(),
+            self.verification_scope.clone(),
+        )?))
+    }
+}
 
 /// Longest event line `eval` and `replay` accept.
 pub const EVENT_LINE_MAX: usize = 1 << 20;
@@ -29,18 +58,31 @@ pub enum PolicyCommand {
     /// sections. Exits non-zero with `file:line: reason` on the first
     /// problem. Lists the rules, then which the kernel enforces and which
     /// are judged in userspace only.
+    ///
+    /// A bundle is a directory or an OPA bundle tarball (`.tar.gz`).
     Check {
         dir: PathBuf,
         /// Print the rules and the kernel plan as JSON instead.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        verify: VerifyArgs,
     },
     /// Run the bundle's `test_*` rules (in `*_test.rego` files), printing
     /// PASS/FAIL per test; exits non-zero when one fails.
-    Test { dir: PathBuf },
+    Test {
+        dir: PathBuf,
+        #[command(flatten)]
+        verify: VerifyArgs,
+    },
     /// Read events (JSON lines) on stdin and print one decision (JSON) per
     /// line. A line that cannot be judged gets `{"error": ...}` instead.
     Eval { dir: PathBuf },
+    /// Build an OPA bundle tarball from a bundle directory: `.manifest`
+    /// (the directory's own, with `--revision` set), every file Palisade
+    /// reads, and with `--signing-key` a `.signatures.json` (a JWT listing
+    /// every file with its SHA-256). The bundle must pass `policy check`.
+    Build(Box<BuildArgs>),
     /// Decisions over recorded events, summarised per rule; with `--against`,
     /// the events whose decision differs between the two bundles.
     Replay {
@@ -75,10 +117,50 @@ pub enum PolicyCommand {
     Report(crate::report::friction::ReportArgs),
 }
 
+/// `policy build`'s arguments (boxed: the other commands are small).
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    dir: PathBuf,
+    /// Where to write the tarball.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// The manifest's revision (e.g. the git commit).
+    #[arg(long, value_name = "R")]
+    revision: Option<String>,
+    /// PEM private key to sign with: RSA (PKCS#1 or PKCS#8) or EC
+    /// (PKCS#8). Default: unsigned.
+    #[arg(long, value_name = "PEM")]
+    signing_key: Option<PathBuf>,
+    /// JWT algorithm: RS256 (default for RSA), RS384, RS512, PS256,
+    /// PS384, PS512, ES256 (default for EC), ES384.
+    #[arg(long, value_name = "ALG", requires = "signing_key")]
+    signing_alg: Option<String>,
+    /// Key id written into the signature (JWT `kid` and `keyid`).
+    #[arg(long, value_name = "ID", requires = "signing_key", default_value = "")]
+    key_id: String,
+    /// Scope written into the signature.
+    #[arg(long, value_name = "S", requires = "signing_key")]
+    scope: Option<String>,
+}
+
 pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
     match command {
-        PolicyCommand::Check { dir, json } => check(&dir, json),
-        PolicyCommand::Test { dir } => test(&dir),
+        PolicyCommand::Check { dir, json, verify } => check(&dir, json, &verify),
+        PolicyCommand::Test { dir, verify } => test(&dir, &verify),
+        PolicyCommand::Build(args) => {
+            let BuildArgs { dir, output, revision, signing_key, signing_alg, key_id, scope } =
+                *args;
+            let signing = match &signing_key {
+                Some(key) => Some(SigningKey::from_pem_file(key, signing_alg.as_deref())?),
+                None => None,
+            };
+            build(
+                &dir,
+                &output,
+                revision,
+                signing.as_ref().map(|k| (k, key_id.as_str(), scope.as_deref())),
+            )
+        }
         PolicyCommand::Eval { dir } => eval(&dir),
         PolicyCommand::Replay { dir, events, against, json } => {
             replay(&dir, &events, against.as_deref(), json)
@@ -89,17 +171,32 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
 }
 
 fn load(dir: &Path) -> anyhow::Result<(Bundle, Arc<Policy>)> {
-    let bundle = Bundle::from_dir(dir)?;
+    load_verified(dir, &VerifyArgs::default())
+}
+
+fn load_verified(dir: &Path, verify: &VerifyArgs) -> anyhow::Result<(Bundle, Arc<Policy>)> {
+    let bundle = Bundle::open(dir, verify.load()?.as_ref())?;
     let policy = load::compile(&bundle)?;
     Ok((bundle, policy))
 }
 
-fn check(dir: &Path, as_json: bool) -> anyhow::Result<()> {
-    let (bundle, policy) = load(dir)?;
+/// How the bundle's signature stands, for `check`.
+fn signature_state(bundle: &Bundle) -> &'static str {
+    match (bundle.signed, bundle.verified) {
+        (_, true) => "verified",
+        (true, false) => "signed, not verified (no --verification-key)",
+        (false, false) => "unsigned",
+    }
+}
+
+fn check(dir: &Path, as_json: bool, verify: &VerifyArgs) -> anyhow::Result<()> {
+    let (bundle, policy) = load_verified(dir, verify)?;
     if as_json {
         let summary = json!({
             "bundle": dir.display().to_string(),
             "digest": policy.short_digest(),
+            "revision": policy.revision,
+            "signature": signature_state(&bundle),
             "mode": policy.mode,
             "engines": policy.engines(),
             "rules": policy.rules,
@@ -114,14 +211,16 @@ fn check(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     let kinds: std::collections::BTreeSet<&str> =
         policy.rules.iter().flat_map(|r| r.kinds.iter().map(String::as_str)).collect();
     println!(
-        "{}: ok: {} rules over {} event kinds, {} exceptions, {} test files, mode {}, digest {}",
+        "{}: ok: {} rules over {} event kinds, {} exceptions, {} test files, mode {}, digest {}, revision {}, {}",
         dir.display(),
         policy.rules.len(),
         kinds.len(),
         policy.exceptions.len(),
         bundle.tests.len(),
         policy.mode,
-        policy.short_digest()
+        policy.short_digest(),
+        policy.revision.as_deref().unwrap_or("none"),
+        signature_state(&bundle)
     );
     for (kind, engine) in policy.engines() {
         println!("  engine for {kind}: {engine}");
@@ -201,8 +300,8 @@ fn print_kernel_plan(policy: &Policy) {
     }
 }
 
-fn test(dir: &Path) -> anyhow::Result<()> {
-    let bundle = Bundle::from_dir(dir)?;
+fn test(dir: &Path, verify: &VerifyArgs) -> anyhow::Result<()> {
+    let bundle = Bundle::open(dir, verify.load()?.as_ref())?;
     // The tests run against a bundle that must also be valid as a whole.
     load::compile(&bundle)?;
     let results = testing::run(&bundle)?;
@@ -223,6 +322,53 @@ fn test(dir: &Path) -> anyhow::Result<()> {
     if failed > 0 {
         bail!("{failed} policy tests failed");
     }
+    Ok(())
+}
+
+/// `policy build`: the directory's bundle files and manifest, checked,
+/// packed, and signed with `signing` (key, key id, scope).
+fn build(
+    dir: &Path,
+    output: &Path,
+    revision: Option<String>,
+    signing: Option<(&SigningKey, &str, Option<&str>)>,
+) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!("{}: not a directory (policy build reads a bundle directory)", dir.display());
+    }
+    let stored = Bundle::read_files(dir)?;
+    let mut manifest = match stored.iter().find(|f| f.path == MANIFEST_FILE) {
+        Some(f) => Manifest::parse(&f.bytes)
+            .map_err(|reason| anyhow::anyhow!("{}: {MANIFEST_FILE}: {reason}", dir.display()))?,
+        None => Manifest::default(),
+    };
+    if revision.is_some() {
+        manifest.revision = revision;
+    }
+    let mut files =
+        vec![RawFile { path: MANIFEST_FILE.into(), bytes: serde_json::to_vec_pretty(&manifest)? }];
+    files.extend(
+        stored.into_iter().filter(|f| f.path != MANIFEST_FILE && f.path != SIGNATURES_FILE),
+    );
+    // What the nodes will load: checked and compiled here first.
+    let bundle = Bundle::from_raw(dir.display().to_string(), files.clone(), None)?;
+    let policy = load::compile(&bundle)?;
+    if let Some((key, key_id, scope)) = signing {
+        let signatures = key
+            .sign(&files, key_id, scope)
+            .map_err(|reason| anyhow::anyhow!("{}: {reason}", dir.display()))?;
+        files.push(RawFile { path: SIGNATURES_FILE.into(), bytes: signatures });
+    }
+    let packed = tarball::pack(&files)?;
+    std::fs::write(output, packed).with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "{}: {} files, revision {}, digest {}, {}",
+        output.display(),
+        files.len(),
+        policy.revision.as_deref().unwrap_or("none"),
+        policy.short_digest(),
+        if signing.is_some() { "signed" } else { "unsigned" }
+    );
     Ok(())
 }
 

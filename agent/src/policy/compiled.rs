@@ -18,6 +18,8 @@ use super::{
 pub struct Policy {
     pub origin: String,
     pub digest: String,
+    /// The manifest's revision, when the bundle has one.
+    pub revision: Option<String>,
     pub rules: Vec<RuleMeta>,
     pub exceptions: Vec<ExceptionInfo>,
     /// The guardrails' warnings on the exceptions (expiring soon), with

@@ -79,6 +79,10 @@ pub struct Decision {
     /// Short digest of the bundle that decided (added by the agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// The revision of the bundle that decided, from its manifest (added
+    /// by the agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// What the agent or a kernel hook did about it (added by the agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement>,

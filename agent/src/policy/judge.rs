@@ -259,6 +259,7 @@ impl Judge {
             },
         };
         decision.bundle = Some(policy.short_digest().to_string());
+        decision.revision = policy.revision.clone();
         count_outcomes(&decision, &policy, stats);
         let decision: &Decision = event.decision.insert(decision);
         decision

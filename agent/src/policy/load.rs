@@ -15,7 +15,7 @@ use super::{
     compiled::Policy,
     engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
     kernel_plan,
-    modules::parse_modules,
+    modules::{Module, parse_modules},
     one_line,
     program::{OwnedModule, ProgramCache, Runner, Sources},
     triggers::TriggerIndex,
@@ -29,6 +29,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     regorus::utils::limits::set_fallback_execution_timer_config(Some(time_limit(TIME_LIMIT)));
     let data = Value::from(bundle.data.clone());
     let modules = parse_modules(bundle)?;
+    check_package_roots(bundle, &modules)?;
     let mut all = limited_engine(TIME_LIMIT);
     for m in &modules {
         add_module(&mut all, m.path, m.text)?;
@@ -87,6 +88,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let policy = Arc::new(Policy {
         origin: bundle.origin.clone(),
         digest: bundle.digest.clone(),
+        revision: bundle.revision.clone(),
         rules,
         exceptions,
         exception_warnings,
@@ -111,6 +113,28 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         checks::triggers(&policy, &mut all)?;
     }
     Ok(policy)
+}
+
+/// With roots in the manifest, every module's package lies under one, as
+/// OPA requires.
+fn check_package_roots(bundle: &Bundle, modules: &[Module<'_>]) -> Result<(), PolicyError> {
+    if bundle.roots.is_empty() {
+        return Ok(());
+    }
+    for m in modules {
+        let path = m.package.replace('.', "/");
+        if !bundle.roots.iter().any(|r| super::bundle::under(&path, r)) {
+            return Err(PolicyError::invalid(
+                format!("{}:1", m.path),
+                format!(
+                    "package {} is outside the manifest's roots [{}]",
+                    m.package,
+                    bundle.roots.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ mod modules;
 pub mod pool;
 mod program;
 pub mod reload;
+pub mod signing;
+pub mod tarball;
 pub mod testing;
 pub mod triggers;
 mod validate;
@@ -52,6 +54,10 @@ pub enum PolicyError {
     /// Reading the bundle failed, or it is malformed at the file level.
     #[error("{location}: {reason}")]
     Bundle { location: String, reason: String },
+    /// A verification key is configured and the bundle's signature does
+    /// not hold (unsigned, a file changed, added or missing, another key).
+    #[error("{location}: signature: {reason}")]
+    Signature { location: String, reason: String },
     /// Evaluating one event failed (including hitting the limits).
     #[error("policy evaluation failed: {0}")]
     Eval(String),

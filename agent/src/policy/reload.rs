@@ -1,7 +1,8 @@
-//! Hot reload: the bundle directory and the break-glass orders are re-read
-//! every second and on SIGHUP; a changed bundle is validated and compiled
-//! off the event path, then swapped in whole. A bad bundle is rejected with
-//! its reason, counted, and the previous one stays active.
+//! Hot reload: the bundle (a directory or a tarball) and the break-glass
+//! orders are re-read every second and on SIGHUP; a changed bundle is
+//! verified (with a key), validated and compiled off the event path, then
+//! swapped in whole. A bad bundle is rejected with its reason, counted, kept
+//! for readiness, and the previous one stays active.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -11,7 +12,10 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{PolicyError, break_glass, bundle::Bundle, compiled::Policy, decision::Mode, load};
+use super::{
+    PolicyError, break_glass, bundle::Bundle, compiled::Policy, decision::Mode, load,
+    signing::Verification,
+};
 use crate::stats::Stats;
 
 /// How often the directory is re-read.
@@ -20,8 +24,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Where the agent's bundle comes from, and what the agent adds to it.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// A directory; the embedded baseline when none.
-    pub dir: Option<PathBuf>,
+    /// A directory or a tarball; the embedded baseline when none.
+    pub path: Option<PathBuf>,
+    /// The key the bundle must be signed with, when configured.
+    pub verification: Option<Arc<Verification>>,
     /// Replaces the bundle's global mode (`palisade run --mode`).
     pub mode: Option<Mode>,
     /// Where break-glass orders are read (`policy::break_glass`).
@@ -33,10 +39,28 @@ impl Source {
     /// break-glass orders the bundle allows applied; with the refused
     /// orders and why.
     pub fn read(&self) -> Result<(Bundle, break_glass::Refusals), PolicyError> {
-        let mut bundle = match &self.dir {
-            None => Bundle::embedded(),
-            Some(dir) => Bundle::from_dir(dir)?,
-        };
+        Ok(self.apply(self.base()?))
+    }
+
+    /// The bundle as stored (verified, when a key is configured).
+    fn base(&self) -> Result<Bundle, PolicyError> {
+        match &self.path {
+            None => Ok(Bundle::embedded()),
+            Some(path) => Bundle::open(path, self.verification.as_deref()),
+        }
+    }
+
+    /// When the bundle is a tarball: what tells a changed file (size,
+    /// modification time, inode), so an unchanged one is not unpacked and
+    /// verified again every second.
+    fn tarball_stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(self.path.as_ref()?).ok().filter(|m| m.is_file())?;
+        Some((meta.len(), meta.modified().ok()?, meta.ino()))
+    }
+
+    /// The mode override and the break-glass orders applied.
+    fn apply(&self, mut bundle: Bundle) -> (Bundle, break_glass::Refusals) {
         if let Some(mode) = self.mode {
             bundle.override_mode(mode);
         }
@@ -46,12 +70,12 @@ impl Source {
             }
             None => Vec::new(),
         };
-        Ok((bundle, refused))
+        (bundle, refused)
     }
 
     /// Whether anything can change after the start.
     pub fn changes(&self) -> bool {
-        self.dir.is_some() || self.break_glass.is_some()
+        self.path.is_some() || self.break_glass.is_some()
     }
 }
 
@@ -69,13 +93,26 @@ pub async fn watch(
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     let mut last_rejected = String::new();
     let mut last_refused = break_glass::Refusals::new();
+    let mut cache: Cache = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = hangup.recv() => info!("SIGHUP: re-reading the policy bundle"),
         }
         let (source, seen) = (source.clone(), current.clone());
-        let result = tokio::task::spawn_blocking(move || reread(&source, &seen)).await;
+        let mut kept = cache.take();
+        let result = match tokio::task::spawn_blocking(move || {
+            let result = reread(&source, &seen, &mut kept);
+            (result, kept)
+        })
+        .await
+        {
+            Ok((result, kept)) => {
+                cache = kept;
+                Ok(result)
+            }
+            Err(err) => Err(err),
+        };
         if let Ok(Reread::Unchanged(refused) | Reread::Loaded(_, refused)) = &result {
             // Each refused order once, not every second.
             log_refusals(refused.iter().filter(|r| !last_refused.contains(r)));
@@ -101,7 +138,7 @@ pub async fn watch(
                 // Report each distinct bad bundle once, not every second.
                 let key = format!("{digest}{err}");
                 if key != last_rejected {
-                    stats.policy_load_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    stats.count_policy_rejection(&err);
                     warn!(error = %err, "policy bundle rejected; the previous one stays active");
                     last_rejected = key;
                 }
@@ -131,10 +168,21 @@ enum Reread {
     },
 }
 
-/// Reads the bundle at `source` and compiles it unless its digest is `seen`.
-fn reread(source: &Source, seen: &str) -> Reread {
-    let (bundle, refused) = match source.read() {
-        Ok(read) => read,
+/// A tarball's stamp and the bundle read from it.
+type Cache = Option<((u64, std::time::SystemTime, u64), Bundle)>;
+
+/// Reads the bundle at `source` (from `cache` when it is a tarball whose
+/// stamp has not changed) and compiles it unless its digest is `seen`.
+fn reread(source: &Source, seen: &str, cache: &mut Cache) -> Reread {
+    let stamp = source.tarball_stamp();
+    let base = match (stamp, cache.as_ref()) {
+        (Some(now), Some((then, bundle))) if now == *then => Ok(bundle.clone()),
+        _ => source.base().inspect(|bundle| {
+            *cache = stamp.map(|s| (s, bundle.clone()));
+        }),
+    };
+    let (bundle, refused) = match base {
+        Ok(base) => source.apply(base),
         Err(err) => return Reread::Rejected { digest: String::new(), err },
     };
     if bundle.digest == seen {
@@ -153,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_mode_flag_replaces_the_bundles_global_mode() {
-        let source = |mode| Source { dir: None, mode, break_glass: None };
+        let source = |mode| Source { path: None, verification: None, mode, break_glass: None };
         let bundle = source(None).read().unwrap().0;
         let audit = load::compile(&bundle).unwrap();
         let enforce = load::compile(&source(Some(Mode::Enforce)).read().unwrap().0).unwrap();

@@ -81,7 +81,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let bundle = match &args.policy {
-        Some(dir) => Bundle::from_dir(dir)
+        Some(dir) => Bundle::open(dir, None)
             .map_err(|source| ReportError::Bundle { origin: dir.display().to_string(), source })?,
         None => Bundle::embedded(),
     };
