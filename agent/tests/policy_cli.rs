@@ -117,6 +117,26 @@ fn an_exception_needs_owner_reason_and_expiry() {
     assert_rejected(&b, "exceptions.json:2", "not an RFC 3339 time");
 }
 
+/// A FIFO never hangs the reader and a link to /dev/zero is not read until
+/// memory runs out: both are refused at once, naming the file.
+#[test]
+fn special_files_in_a_bundle_are_refused_without_blocking() {
+    let fifo = TempBundle::new("fifo");
+    let path = fifo.path().join("data.json");
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let started = std::time::Instant::now();
+    assert_rejected(&fifo, "data.json", "is not a regular file");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "blocked on the FIFO");
+    let zero = TempBundle::new("zero");
+    std::os::unix::fs::symlink("/dev/zero", zero.path().join("zero.json")).unwrap();
+    assert_rejected(&zero, "zero.json", "is not a regular file");
+    let loop_dir = TempBundle::new("dirlink");
+    std::os::unix::fs::symlink("/", loop_dir.path().join("root.json")).unwrap();
+    assert_rejected(&loop_dir, "root.json", "is a link to a directory");
+}
+
 #[test]
 fn an_unknown_exception_scope_key_is_rejected() {
     let b = TempBundle::new("scope");

@@ -345,18 +345,9 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<RawFile>) -> Result<(), Policy
         // OPA's two hidden files, at the bundle root only.
         for name in [MANIFEST_FILE, SIGNATURES_FILE] {
             let path = root.join(name);
-            match std::fs::metadata(&path) {
-                Ok(meta) if meta.len() > FILE_MAX_BYTES => {
-                    return Err(PolicyError::Bundle {
-                        location: name.into(),
-                        reason: format!("over the {FILE_MAX_BYTES}-byte limit for a bundle file"),
-                    });
-                }
-                Ok(meta) if meta.is_file() => {
-                    let bytes = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
-                    out.push(RawFile { path: name.into(), bytes });
-                }
-                _ => {}
+            if std::fs::symlink_metadata(&path).is_ok() {
+                let bytes = read_regular(&path, name)?;
+                out.push(RawFile { path: name.into(), bytes });
             }
         }
     }
@@ -370,28 +361,54 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<RawFile>) -> Result<(), Policy
         if name.starts_with('.') {
             continue;
         }
-        let meta = std::fs::metadata(&path).map_err(|e| read_err(&path, e))?;
-        if meta.is_dir() {
+        let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        // A real directory is walked; a link to one is not followed (a link
+        // to `/` would walk the node). Links to files are read: that is how
+        // a kubelet lays out a ConfigMap.
+        let own = std::fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
+        if own.is_dir() {
             collect(root, &path, out)?;
             continue;
         }
         if !is_bundle_file(name) {
             continue;
         }
-        let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-        if meta.len() > FILE_MAX_BYTES {
+        if own.file_type().is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
             return Err(PolicyError::Bundle {
                 location: relative,
-                reason: format!(
-                    "{} bytes is over the {FILE_MAX_BYTES}-byte limit for a bundle file",
-                    meta.len()
-                ),
+                reason: "is a link to a directory, which is not followed".into(),
             });
         }
-        let bytes = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
+        let bytes = read_regular(&path, &relative)?;
         out.push(RawFile { path: relative, bytes });
     }
     Ok(())
+}
+
+/// The bytes of the regular file at `path` (named `relative` in errors), at
+/// most [`FILE_MAX_BYTES`]. Opened without blocking and checked on the open
+/// file, so a FIFO never hangs the reader and a link to `/dev/zero` is
+/// refused rather than read until memory runs out.
+fn read_regular(path: &Path, relative: &str) -> Result<Vec<u8>, PolicyError> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let fail = |reason: String| PolicyError::Bundle { location: relative.to_string(), reason };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    let meta = file.metadata().map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("is not a regular file (a FIFO, a device, a socket?)".into()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(FILE_MAX_BYTES) as usize);
+    file.take(FILE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > FILE_MAX_BYTES {
+        return Err(fail(format!("is over the {FILE_MAX_BYTES}-byte limit for a bundle file")));
+    }
+    Ok(bytes)
 }
 
 fn parse_samples(file: &SourceFile) -> Result<Vec<serde_json::Value>, PolicyError> {
