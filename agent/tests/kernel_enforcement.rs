@@ -79,6 +79,38 @@ fn exec_mechanism() -> String {
     probe()["mechanisms"]["exec"].as_str().expect("exec mechanism").to_string()
 }
 
+/// Sends one datagram over a UDP-Lite socket (the standard library has no
+/// such socket type).
+fn udplite_send(ip: &str, port: u16) -> std::io::Result<()> {
+    const IPPROTO_UDPLITE: i32 = 136;
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, IPPROTO_UDPLITE);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let sent = libc::sendto(
+            fd,
+            b"x".as_ptr().cast(),
+            1,
+            0,
+            (&raw const addr).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        );
+        let result = if sent < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+        libc::close(fd);
+        result
+    }
+}
+
 /// A scratch directory holding a copy of the system shell as `denied/sh`,
 /// a symlink `link/sh` and a hard link `hard/sh` to it. All are called `sh`
 /// so a multi-call shell binary still behaves as a shell.
@@ -235,6 +267,9 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
     );
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     eperm(udp.send_to(b"x", ("127.0.0.3", DENIED_UDP_PORT)).map(drop), "UDP to 127.0.0.3");
+    // UDP-Lite is a socket type of its own (protocol 136); a rule naming
+    // `udp` holds for it too.
+    eperm(udplite_send("127.0.0.3", DENIED_UDP_PORT), "UDP-Lite to 127.0.0.3");
 
     // Allowed: a listener on 127.0.0.1 and one on [::1], on other ports.
     let v4 = TcpListener::bind("127.0.0.1:0").unwrap();

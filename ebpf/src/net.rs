@@ -32,6 +32,15 @@ const AF_INET6: u16 = 10;
 const ALLOW: i32 = 1;
 const DENY: i32 = 0;
 const IPPROTO_UDP: u8 = 17;
+/// UDP-Lite (RFC 3828): UDP with partial checksums, a socket type of its
+/// own; a rule naming `udp` must hold for it too, or it is a way around.
+const IPPROTO_UDPLITE: u8 = 136;
+
+/// The protocol the rules are looked up by: UDP-Lite is judged as UDP.
+#[inline(always)]
+fn judged_as(proto: u8) -> u8 {
+    if proto == IPPROTO_UDPLITE { IPPROTO_UDP } else { proto }
+}
 
 #[cgroup_sock_addr(connect4)]
 pub fn palisade_connect4(ctx: SockAddrContext) -> i32 {
@@ -68,7 +77,7 @@ fn port_of(sa: &bpf_sock_addr) -> [u8; 2] {
 fn on_v4(ctx: &SockAddrContext, hook: u8) -> i32 {
     let sa = sock_addr(ctx);
     let dst = Destination {
-        proto: sa.protocol as u8,
+        proto: judged_as(sa.protocol as u8),
         port: port_of(sa),
         addr: sa.user_ip4.to_ne_bytes(),
     };
@@ -83,7 +92,7 @@ fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
     for (i, word) in sa.user_ip6.iter().enumerate() {
         addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
-    let (proto, port) = (sa.protocol as u8, port_of(sa));
+    let (proto, port) = (judged_as(sa.protocol as u8), port_of(sa));
     let generation = enforce::active_generation();
     let caller = enforce::caller_profile(generation);
     // A dual-stack socket reaches IPv4 through an IPv4-mapped address
