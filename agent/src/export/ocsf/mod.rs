@@ -401,14 +401,14 @@ fn endpoints(native: &native::Record, net: &native::Network) -> (Endpoint, Endpo
     let remote = Endpoint {
         ip: Some(net.daddr.clone()),
         port: (net.dport != 0).then_some(net.dport),
-        hostname: None,
+        ..Endpoint::default()
     };
-    let local = Endpoint {
-        ip: net.saddr.clone(),
-        port: net.sport,
-        // Not bound yet: the node is all that is known of this end.
-        hostname: net.saddr.is_none().then(|| native.node.clone()),
+    // Not bound yet: the node is all that is known of the local end.
+    let (hostname, name) = match net.saddr {
+        None => host_or_name(&native.node),
+        Some(_) => (None, None),
     };
+    let local = Endpoint { ip: net.saddr.clone(), port: net.sport, hostname, name };
     match net.direction.as_str() {
         "inbound" | "listen" => (remote, local),
         _ => (local, remote),
@@ -441,7 +441,25 @@ fn connection_info(net: &native::Network) -> ConnectionInfo {
 }
 
 fn device(native: &native::Record) -> Device {
-    Device { hostname: native.node.clone(), type_id: 0 }
+    let (hostname, name) = host_or_name(&native.node);
+    Device { hostname, name, type_id: 0 }
+}
+
+/// The node's name as OCSF's `hostname` when it is one (`hostname_t`:
+/// dot-separated labels of letters, digits and inner hyphens), else as
+/// `name`.
+fn host_or_name(node: &str) -> (Option<String>, Option<String>) {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if node.split('.').all(label) {
+        (Some(node.to_string()), None)
+    } else {
+        (None, Some(node.to_string()))
+    }
 }
 
 /// The record's process, with its container.

@@ -80,7 +80,12 @@ pub struct Product {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Device {
-    pub hostname: String,
+    /// The node's name when it is a hostname as OCSF defines one
+    /// (`hostname_t`); `name` otherwise (a VM without one says `(none)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// 0, Unknown: a node may be a server or a virtual machine.
     pub type_id: u8,
 }
@@ -161,6 +166,8 @@ pub struct Endpoint {
     pub port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -266,6 +266,14 @@ fn connects_accepts_and_listens_put_the_initiator_first() {
     assert_eq!(listen["dst_endpoint"], json!({"ip": "127.0.0.1", "port": 46935}));
 }
 
+/// A node without a proper host name (a VM says `(none)`) is named, not
+/// given an invalid `hostname`.
+#[test]
+fn a_node_name_that_is_no_hostname_goes_to_name() {
+    let o = only(&record("process_exec", json!({"node": "(none)"})));
+    assert_eq!(o["device"], json!({"name": "(none)", "type_id": 0}));
+}
+
 #[test]
 fn an_unbound_udp_send_has_the_node_as_its_source() {
     let o = only(&connect(json!({"network": {"protocol": "udp", "saddr": null, "sport": null,
