@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use serde_json::Value;
 
 /// The workspace root (the parent of `xtask/`).
 pub fn workspace_root() -> PathBuf {
@@ -32,4 +33,47 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
 pub fn exec(bin: &Path, args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
     let err = Command::new(bin).args(args).exec();
     Err(err).with_context(|| format!("cannot run {}", bin.display()))
+}
+
+/// The packages every test build selects. Each cargo command `cargo xtask
+/// test` runs that builds code (the test build, the VM's, the manifests'
+/// and the smoke test's agent, the test runs) selects these and builds the
+/// tests: cargo unifies features over what is selected, dev-dependencies
+/// included, so any other selection rebuilt regorus, aya and the agent
+/// (minutes on these two cores) and left three copies of every test binary.
+/// The eBPF crate builds for its own target (agent/build.rs) and has no tests.
+pub const TEST_PACKAGES: [&str; 3] = ["--workspace", "--exclude", "palisade-ebpf"];
+
+/// Builds every test with [`TEST_PACKAGES`] and returns cargo's
+/// `compiler-artifact` messages; diagnostics still go to the terminal.
+pub fn test_build_artifacts() -> anyhow::Result<Vec<Value>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
+        .args(TEST_PACKAGES)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped());
+    let out = command.output().with_context(|| format!("cannot start {command:?}"))?;
+    if !out.status.success() {
+        bail!("{command:?} failed: {}", out.status);
+    }
+    Ok(out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .collect())
+}
+
+/// The agent's debug binary, built as the tests build it (see
+/// [`TEST_PACKAGES`]): under `cargo xtask test` it is already there.
+pub fn debug_agent() -> anyhow::Result<PathBuf> {
+    test_build_artifacts()?
+        .iter()
+        .filter(|a| a["profile"]["test"].as_bool() == Some(false))
+        .find(|a| a["target"]["name"] == "palisade" && a["target"]["kind"][0] == "bin")
+        .and_then(|a| a["executable"].as_str())
+        .map(PathBuf::from)
+        .context("the test build made no `palisade` binary")
 }

@@ -34,19 +34,20 @@ pub enum Profile {
 }
 
 pub fn build(profile: Profile) -> anyhow::Result<PathBuf> {
-    let (flags, dir): (&[&str], _) = match profile {
-        Profile::Release => (&["--release"], "release"),
-        Profile::Debug => (&[], "debug"),
-    };
-    cmd::cargo(&[&["build", "--package", "palisade-agent"], flags].concat())?;
     let root = cmd::workspace_root();
+    let binary = match profile {
+        Profile::Release => {
+            cmd::cargo(&["build", "--package", "palisade-agent", "--release"])?;
+            root.join("target/release/palisade")
+        }
+        Profile::Debug => cmd::debug_agent()?,
+    };
     let out = root.join("target/image");
     let context = out.join("context");
     if context.exists() {
         std::fs::remove_dir_all(&context).context("clearing the image context")?;
     }
     let rootfs = context.join("rootfs");
-    let binary = root.join("target").join(dir).join("palisade");
     copy_into(&rootfs, &binary, Path::new("/usr/bin/palisade"))?;
     for lib in shared_libraries(&binary)? {
         copy_into(&rootfs, &lib, &lib)?;

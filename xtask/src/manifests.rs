@@ -207,8 +207,7 @@ fn checkov(venv: &Path, root: &Path, rendered: &Path) -> anyhow::Result<()> {
 fn same_decisions(root: &Path, mounted: &Path) -> anyhow::Result<()> {
     // The debug build (what `cargo xtask test` has compiled already; it
     // optimises regorus): a release build here cost a whole extra compile.
-    cmd::cargo(&["build", "--package", "palisade-agent"])?;
-    let palisade = root.join("target/debug/palisade");
+    let palisade = cmd::debug_agent()?;
     let test = Command::new(&palisade).args(["policy", "test"]).arg(mounted).output()?;
     if !test.status.success() {
         bail!("the mounted bundle's tests fail:\n{}", String::from_utf8_lossy(&test.stdout));

@@ -32,7 +32,9 @@ pub fn run() -> anyhow::Result<()> {
     phases.time("setup", setup::run)?;
     phases.time("fmt", || cmd::cargo(&["fmt", "--all", "--check"]))?;
     let (kernel, userspace) = integration_tests()?;
-    phases.time("build tests", || cmd::cargo(&["test", "--workspace", "--no-run"]))?;
+    phases.time("build tests", || {
+        cmd::cargo(&[&["test", "--no-run"], &cmd::TEST_PACKAGES[..]].concat())
+    })?;
     // The VM runs its own kernel: it goes on beside the host phases (its
     // console to target/vm/console.log), which mostly wait on the kernel
     // and leave the CPUs to its emulation.
@@ -65,15 +67,14 @@ fn host_phases(phases: &mut Phases, kernel: &[String], userspace: &[String]) -> 
     })?;
     phases.time("deploy manifests", manifests::validate)?;
     phases.time("userspace tests (parallel)", || {
-        // The eBPF crate builds for another target (agent/build.rs) and has no tests.
-        let mut args = vec!["test", "--workspace", "--exclude", "palisade-ebpf", "--lib", "--bins"];
+        let mut args = [&["test"], &cmd::TEST_PACKAGES[..], &["--lib", "--bins"]].concat();
         for name in userspace {
             args.extend(["--test", name]);
         }
         cmd::cargo(&args)
     })?;
     phases.time("kernel tests (one at a time)", || {
-        let mut args = vec!["test", "--workspace"];
+        let mut args = [&["test"], &cmd::TEST_PACKAGES[..]].concat();
         for name in kernel {
             args.extend(["--test", name]);
         }

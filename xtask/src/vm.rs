@@ -282,24 +282,24 @@ struct Build {
 /// Builds the agent and its tests, and names the executables.
 fn build_tests() -> anyhow::Result<Build> {
     let mut build = Build { tests: Vec::new(), programs: Vec::new() };
-    // The binary first: if the tests build it too, theirs (at the same path)
-    // is the one left in place.
-    let cargo_runs: [&[&str]; 2] = [&["build", "--bins"], &["test", "--no-run"]];
-    for args in cargo_runs {
-        for artifact in cargo_artifacts(args)? {
-            let Some(executable) = artifact["executable"].as_str().map(PathBuf::from) else {
-                continue;
-            };
-            if artifact["profile"]["test"].as_bool() == Some(true) {
-                let name = artifact["target"]["name"].as_str().unwrap_or_default();
-                // The VM runs the kernel tests and nothing else: unit, policy-CLI and
-                // OPA-parity tests involve no kernel and only cost emulated minutes.
-                if name.starts_with(KERNEL_TEST_PREFIX) && !HOST_ONLY_TESTS.contains(&name) {
-                    build.tests.push(test_binary(&artifact, executable)?);
-                }
-            } else if !build.programs.contains(&executable) {
-                build.programs.push(executable);
+    for artifact in cmd::test_build_artifacts()? {
+        let Some(executable) = artifact["executable"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        let agent =
+            artifact["package_id"].as_str().is_some_and(|id| id.contains("#palisade-agent@"));
+        if !agent {
+            continue;
+        }
+        if artifact["profile"]["test"].as_bool() == Some(true) {
+            let name = artifact["target"]["name"].as_str().unwrap_or_default();
+            // The VM runs the kernel tests and nothing else: unit, policy-CLI and
+            // OPA-parity tests involve no kernel and only cost emulated minutes.
+            if name.starts_with(KERNEL_TEST_PREFIX) && !HOST_ONLY_TESTS.contains(&name) {
+                build.tests.push(test_binary(&artifact, executable)?);
             }
+        } else if !build.programs.contains(&executable) {
+            build.programs.push(executable);
         }
     }
     // For development: `PALISADE_VM_TESTS=process_sensor,enforcement` runs
@@ -334,28 +334,6 @@ fn test_binary(artifact: &Value, executable: PathBuf) -> anyhow::Result<TestBina
         executable,
         cwd: Path::new(manifest).parent().context("manifest path has no parent")?.into(),
     })
-}
-
-/// Runs `cargo <args>` for the agent and returns its `compiler-artifact`
-/// messages; diagnostics still go to the terminal.
-fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<Value>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .args(args)
-        .args(["--package", "palisade-agent", "--message-format=json-render-diagnostics"])
-        .current_dir(cmd::workspace_root())
-        .stdout(Stdio::piped());
-    let out = command.output().with_context(|| format!("cannot start {command:?}"))?;
-    if !out.status.success() {
-        bail!("{command:?} failed: {}", out.status);
-    }
-    Ok(out
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .collect())
 }
 
 // ---------------------------------------------------------------- initramfs

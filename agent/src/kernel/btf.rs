@@ -44,25 +44,43 @@ pub enum BtfError {
     Bitfield { strukt: String, member: String },
 }
 
-/// One struct or union member.
-#[derive(Debug, Clone)]
+/// One struct or union member. Its name stays an offset into the string
+/// section until a lookup compares it: vmlinux has hundreds of thousands of
+/// members, and the agent reads a handful.
+#[derive(Debug, Clone, Copy)]
 struct Member {
-    name: String,
+    name_off: u32,
     type_id: u32,
     bit_offset: u32,
 }
 
-/// Struct and union types of a BTF blob, by type id.
+/// What the reader keeps of one type.
+#[derive(Debug, Clone, Copy)]
+enum Type {
+    /// A struct or union: its members are `members[start..start + len]`.
+    Composite {
+        start: u32,
+        len: u32,
+    },
+    /// A typedef, const, volatile, restrict or type tag: the type it names.
+    Alias(u32),
+    Other,
+}
+
+/// Struct and union types of a BTF blob, by type id. Ids are dense, so
+/// types are a vector (a map per type made parsing vmlinux slow).
 #[derive(Debug, Default)]
 pub struct Btf {
-    composites: HashMap<u32, Vec<Member>>,
+    /// The id of `types[0]`: 1, or one past the base's last for split BTF.
+    first_id: u32,
+    types: Vec<Type>,
+    members: Vec<Member>,
     /// Named structs: name to type id (the first one with members wins).
     structs_by_name: HashMap<String, u32>,
-    /// For typedef/const/volatile and friends: the type they refer to.
-    aliases: HashMap<u32, u32>,
     /// Types in this blob and its base: the next blob's ids start after.
     type_count: u32,
-    /// The string section (a split blob's names may point into its base's).
+    /// The string section; a split blob's is its base's followed by its own,
+    /// so that every name offset indexes it directly.
     strings: Vec<u8>,
 }
 
@@ -147,23 +165,25 @@ impl Btf {
                 .ok_or(BtfError::Malformed("type record out of bounds"))
         };
 
-        let mut btf = Btf::default();
+        let first_id = base.map_or(0, |b| b.type_count) + 1;
+        let mut btf = Btf { first_id, ..Btf::default() };
         let mut at = 0usize;
-        let mut id = base.map_or(0, |b| b.type_count) + 1;
+        let mut id = first_id;
         while at < types.len() {
             let (name_off, info, size_or_type) = (word(at)?, word(at + 4)?, word(at + 8)?);
             at += 12;
             let vlen = (info & 0xffff) as usize;
             let kind = (info >> 24) & 0x1f;
             let kind_flag = info >> 31 == 1;
+            let mut kept = Type::Other;
             match kind {
                 KIND_STRUCT | KIND_UNION => {
-                    let mut members = Vec::with_capacity(vlen);
+                    let start = btf.members.len() as u32;
                     for i in 0..vlen {
                         let m = at + i * 12;
                         let offset = word(m + 8)?;
-                        members.push(Member {
-                            name: name(word(m)?),
+                        btf.members.push(Member {
+                            name_off: word(m)?,
                             type_id: word(m + 4)?,
                             // With kind_flag set, the top 8 bits hold a bitfield size.
                             bit_offset: if kind_flag { offset & 0xff_ffff } else { offset },
@@ -172,7 +192,7 @@ impl Btf {
                     if kind == KIND_STRUCT && name_off != 0 {
                         btf.structs_by_name.entry(name(name_off)).or_insert(id);
                     }
-                    btf.composites.insert(id, members);
+                    kept = Type::Composite { start, len: vlen as u32 };
                     at += vlen * 12;
                 }
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => at += 4,
@@ -182,15 +202,16 @@ impl Btf {
                 // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
                 2 | 7..=12 | 16 | 18 => {
                     if matches!(kind, 8..=11 | 18) {
-                        btf.aliases.insert(id, size_or_type);
+                        kept = Type::Alias(size_or_type);
                     }
                 }
                 _ => return Err(BtfError::Malformed("unknown type kind")),
             }
+            btf.types.push(kept);
             id += 1;
         }
         btf.type_count = id - 1;
-        btf.strings = strings.to_vec();
+        btf.strings = [base_strings, strings].concat();
         Ok(btf)
     }
 
@@ -215,22 +236,37 @@ impl Btf {
     }
 
     fn find_member(&self, id: u32, member: &str, base_bits: u32) -> Option<u32> {
-        let members = self.composites.get(&self.resolve(id))?;
-        if let Some(m) = members.iter().find(|m| m.name == member) {
+        let Type::Composite { start, len } = self.type_of(self.resolve(id))? else {
+            return None;
+        };
+        let members = &self.members[start as usize..(start + len) as usize];
+        if let Some(m) = members.iter().find(|m| self.name(m.name_off) == member.as_bytes()) {
             return Some(base_bits + m.bit_offset);
         }
         members
             .iter()
-            .filter(|m| m.name.is_empty())
+            .filter(|m| self.name(m.name_off).is_empty())
             .find_map(|m| self.find_member(m.type_id, member, base_bits + m.bit_offset))
+    }
+
+    /// The type `id` if it is in this blob (not its base).
+    fn type_of(&self, id: u32) -> Option<Type> {
+        self.types.get(usize::try_from(id.checked_sub(self.first_id)?).ok()?).copied()
+    }
+
+    /// The NUL-terminated name at `off` in the string section (empty when
+    /// out of bounds).
+    fn name(&self, off: u32) -> &[u8] {
+        let rest = self.strings.get(off as usize..).unwrap_or_default();
+        &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
     }
 
     /// Follows typedefs and qualifiers to the underlying type.
     fn resolve(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
-            match self.aliases.get(&id) {
-                Some(&next) => id = next,
-                None => break,
+            match self.type_of(id) {
+                Some(Type::Alias(next)) => id = next,
+                _ => break,
             }
         }
         id

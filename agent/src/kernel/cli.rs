@@ -2,12 +2,14 @@
 
 use std::io::Write;
 
-use super::{loader, pins, probe};
+use super::{btf::Btf, loader, offsets, pins, probe};
 
 /// Prints what the kernel offers and the mechanism each capability gets.
 pub fn probe(json: bool) -> anyhow::Result<()> {
     loader::require_root()?;
-    let probe = probe::probe();
+    let vmlinux = Btf::from_sys().ok();
+    let overlay = vmlinux.as_ref().and_then(offsets::overlay_btf);
+    let probe = probe::probe(vmlinux.as_ref(), overlay.as_ref());
     let text = if json { serde_json::to_string_pretty(&probe)? + "\n" } else { probe.table() };
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         // A closed pipe (`palisade probe | head`) is not an error.

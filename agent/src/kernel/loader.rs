@@ -126,10 +126,12 @@ pub fn load(
     fs::ensure_mounted("tracefs", fs::TRACEFS)?;
     fs::ensure_mounted("bpf", fs::BPFFS)?;
     let lock = pins::lock()?;
-    let probe = probe::probe();
-    let adopted = pins::prepare(&lock)?;
+    // Read once: the probe and the offsets both need it, and parsing it
+    // is most of an agent's start under emulation.
     let btf = Btf::from_sys()?;
     let overlay = offsets::overlay_btf(&btf);
+    let probe = probe::probe(Some(&btf), overlay.as_ref());
+    let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
     let (ebpf, links, events, drops, rules, kernel_log) = match object.try_load(&probe, adopted) {
         // The probe's trial program is not ours: if the real LSM program

@@ -12,7 +12,7 @@ use aya::{
 use palisade_common::enforce::mechanism;
 use serde::Serialize;
 
-use super::fs;
+use super::{btf::Btf, fs};
 use crate::errors::chain;
 
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
@@ -128,16 +128,14 @@ impl Probe {
 
 /// Where overlayfs's `struct ovl_inode` is described, which the drift
 /// check's upper-layer test needs.
-fn overlay_btf() -> (bool, String) {
-    let Ok(vmlinux) = super::btf::Btf::from_sys() else {
-        return (false, "no vmlinux BTF".into());
-    };
-    if vmlinux.has_struct("ovl_inode") {
-        return (true, "ovl_inode in vmlinux (overlayfs built in)".into());
-    }
-    match super::offsets::overlay_btf(&vmlinux) {
-        Some(_) => (true, "ovl_inode in /sys/kernel/btf/overlay (module)".into()),
-        None => (
+fn overlay_btf(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>) -> (bool, String) {
+    match (vmlinux, overlay_module) {
+        (None, _) => (false, "no vmlinux BTF".into()),
+        (Some(v), _) if v.has_struct("ovl_inode") => {
+            (true, "ovl_inode in vmlinux (overlayfs built in)".into())
+        }
+        (Some(_), Some(_)) => (true, "ovl_inode in /sys/kernel/btf/overlay (module)".into()),
+        (Some(_), None) => (
             false,
             "no overlayfs BTF (not built in, module not loaded): drift by upper layer is off"
                 .into(),
@@ -145,16 +143,18 @@ fn overlay_btf() -> (bool, String) {
     }
 }
 
-/// Probes the running kernel. Needs root (it loads tiny test programs).
-pub fn probe() -> Probe {
+/// Probes the running kernel, given its BTF as read once by the caller
+/// (`vmlinux`, and overlayfs's module BTF when it has one). Needs root (it
+/// loads tiny test programs).
+pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>) -> Probe {
     let mut caps = Vec::new();
     let mut add =
         |name, available, detail: String| caps.push(Capability { name, available, detail });
 
-    let btf = std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
+    let btf = vmlinux.is_some();
     add("btf", btf, "/sys/kernel/btf/vmlinux".into());
 
-    let (overlay, overlay_where) = overlay_btf();
+    let (overlay, overlay_where) = overlay_btf(vmlinux, overlay_module);
     add("overlayfs_btf", overlay, overlay_where);
 
     let bpffs = fs::ensure_mounted("bpf", fs::BPFFS);
