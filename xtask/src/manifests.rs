@@ -63,6 +63,19 @@ const VARIANTS: &[Variant] = &[
         privileged: false,
         needles: &["--sink=otlp,endpoint=$(PALISADE_OTLP_ENDPOINT)", "port: 4318"],
     },
+    // The enforce overlay with its policy from a bundle server.
+    Variant {
+        name: "enforce-bundle-server",
+        source: Source::Compose { overlay: "enforce", component: "bundle-server" },
+        mode: "enforce",
+        privileged: false,
+        needles: &[
+            "--policy=$(PALISADE_BUNDLE_URL)",
+            "--policy-cache-dir=/var/lib/palisade/bundle",
+            "--verification-key=/etc/palisade/bundle-key/key.pem",
+            "secretName: palisade-bundle-key",
+        ],
+    },
     // The audit overlay with the cluster's PolicyReports writer fed by the
     // agents' webhook sink.
     Variant {

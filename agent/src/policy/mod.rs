@@ -34,6 +34,7 @@ mod modules;
 pub mod pool;
 mod program;
 pub mod reload;
+pub mod server;
 pub mod signing;
 pub mod tarball;
 pub mod testing;

@@ -1,10 +1,15 @@
 //! Hot reload: the bundle (a directory or a tarball) and the break-glass
-//! orders are re-read every second and on SIGHUP; a changed bundle is
-//! verified (with a key), validated and compiled off the event path, then
-//! swapped in whole. A bad bundle is rejected with its reason, counted, kept
-//! for readiness, and the previous one stays active.
+//! orders are re-read every second and on SIGHUP, a bundle server polled on
+//! its own schedule ([`server`]); a changed bundle is verified (with a key),
+//! validated and compiled off the event path, then swapped in whole. A bad
+//! bundle is rejected with its reason, counted, kept for readiness, and the
+//! previous one stays active.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -13,8 +18,14 @@ use tokio::{
 use tracing::{info, warn};
 
 use super::{
-    PolicyError, break_glass, bundle::Bundle, compiled::Policy, decision::Mode, load,
+    PolicyError, break_glass,
+    bundle::Bundle,
+    compiled::Policy,
+    decision::Mode,
+    load,
+    server::{BundleServer, Fetched},
     signing::Verification,
+    tarball,
 };
 use crate::stats::Stats;
 
@@ -22,10 +33,9 @@ use crate::stats::Stats;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where the agent's bundle comes from, and what the agent adds to it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Source {
-    /// A directory or a tarball; the embedded baseline when none.
-    pub path: Option<PathBuf>,
+    pub location: Location,
     /// The key the bundle must be signed with, when configured.
     pub verification: Option<Arc<Verification>>,
     /// Replaces the bundle's global mode (`palisade run --mode`).
@@ -34,19 +44,189 @@ pub struct Source {
     pub break_glass: Option<PathBuf>,
 }
 
+/// Where the bundle is.
+#[derive(Clone)]
+pub enum Location {
+    /// The baseline compiled into the binary.
+    Embedded,
+    /// A directory or a tarball.
+    Path(PathBuf),
+    /// A bundle server, and the last bundle from it that went live.
+    Server(Arc<Mutex<ServerState>>),
+}
+
+/// A bundle server being polled, and what it last sent.
+pub struct ServerState {
+    server: BundleServer,
+    /// The bundle in force, as the server sent it.
+    live: Option<Bundle>,
+    /// A bundle just downloaded, with its tarball, until it goes live.
+    pending: Option<(Bundle, Vec<u8>)>,
+    /// The last fetch failure logged, so an outage is logged once.
+    last_failure: Option<String>,
+}
+
+impl Location {
+    /// A bundle server, nothing fetched yet.
+    pub fn server(server: BundleServer) -> Self {
+        Self::Server(Arc::new(Mutex::new(ServerState {
+            server,
+            live: None,
+            pending: None,
+            last_failure: None,
+        })))
+    }
+}
+
+impl ServerState {
+    /// The bundle to apply now: a newly downloaded one (pending until it
+    /// compiles), else the live one. A failed poll is logged (once per
+    /// distinct failure), counted into `stats` and leaves the live bundle.
+    fn base(
+        &mut self,
+        verification: Option<&Verification>,
+        stats: Option<&Stats>,
+    ) -> Result<Bundle, PolicyError> {
+        let url = self.server.url().to_string();
+        match self.server.poll() {
+            Ok(Fetched::Unchanged) => {}
+            Ok(Fetched::Bundle(bytes)) => {
+                self.last_failure = None;
+                let bundle = unpack(&url, &bytes, verification)?;
+                self.pending = Some((bundle.clone(), bytes));
+                return Ok(bundle);
+            }
+            Err(err) => {
+                let err =
+                    PolicyError::Bundle { location: url.clone(), reason: server_reason(&err) };
+                if self.last_failure.as_deref() != Some(&err.to_string()) {
+                    warn!(error = %err, "the bundle server failed; the bundle in force stays");
+                    self.last_failure = Some(err.to_string());
+                }
+                if let Some(stats) = stats {
+                    stats.count_policy_rejection(&err);
+                }
+                if self.live.is_none() {
+                    return Err(err);
+                }
+            }
+        }
+        self.live.clone().ok_or_else(|| PolicyError::Bundle {
+            location: url,
+            reason: "the bundle server has sent no bundle yet".into(),
+        })
+    }
+
+    /// The pending bundle compiled: it is live, and persisted.
+    fn went_live(&mut self) {
+        let Some((bundle, bytes)) = self.pending.take() else { return };
+        self.live = Some(bundle);
+        if let Err(err) = self.server.went_live(&bytes) {
+            warn!(error = %crate::errors::chain(&err), "cannot persist the bundle: a restart while the server is down would find no bundle");
+        }
+    }
+
+    /// The first bundle, at the agent's start: the server's; or, if it
+    /// fails, the one persisted by an earlier run (verified again). Its
+    /// ETag goes with the first request, so an unchanged bundle is not
+    /// downloaded again.
+    fn first(&mut self, verification: Option<&Verification>) -> Result<Bundle, PolicyError> {
+        let url = self.server.url().to_string();
+        let cached = self.server.cached().map_err(|err| PolicyError::Bundle {
+            location: url.clone(),
+            reason: crate::errors::chain(&err),
+        })?;
+        let persisted = match &cached {
+            Some(bytes) => match unpack(&url, bytes, verification) {
+                Ok(bundle) => Some(bundle),
+                Err(err) => {
+                    warn!(error = %err, "the persisted bundle is unusable; fetching it whole");
+                    self.server.forget_etag();
+                    None
+                }
+            },
+            None => None,
+        };
+        match (self.server.poll_now(), persisted) {
+            (Ok(Fetched::Bundle(bytes)), _) => {
+                let bundle = unpack(&url, &bytes, verification)?;
+                self.pending = Some((bundle.clone(), bytes));
+                Ok(bundle)
+            }
+            (Ok(Fetched::Unchanged), Some(bundle)) => {
+                self.live = Some(bundle.clone());
+                Ok(bundle)
+            }
+            (Ok(Fetched::Unchanged), None) => Err(PolicyError::Bundle {
+                location: url,
+                reason: "the server answered 304 Not Modified to a first request".into(),
+            }),
+            (Err(err), Some(bundle)) => {
+                warn!(
+                    error = %crate::errors::chain(&err),
+                    revision = bundle.revision.as_deref().unwrap_or("none"),
+                    "the bundle server failed: enforcing the bundle persisted by the last run"
+                );
+                self.last_failure = Some(err.to_string());
+                self.live = Some(bundle.clone());
+                Ok(bundle)
+            }
+            (Err(err), None) => Err(PolicyError::Bundle {
+                location: url,
+                reason: format!(
+                    "{} (and no bundle persisted by an earlier run)",
+                    server_reason(&err)
+                ),
+            }),
+        }
+    }
+}
+
+/// A server failure's reason, without the URL its error starts with.
+fn server_reason(err: &super::server::ServerError) -> String {
+    match err {
+        super::server::ServerError::Fetch { reason, .. } => reason.clone(),
+        other => crate::errors::chain(other),
+    }
+}
+
+/// A tarball from the server as a bundle (verified, with a key).
+fn unpack(
+    url: &str,
+    bytes: &[u8],
+    verification: Option<&Verification>,
+) -> Result<Bundle, PolicyError> {
+    let mut files = tarball::unpack(bytes)
+        .map_err(|reason| PolicyError::Bundle { location: url.to_string(), reason })?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Bundle::from_raw(url.to_string(), files, verification)
+}
+
 impl Source {
-    /// The bundle as it is in force now: the mode override and the
-    /// break-glass orders the bundle allows applied; with the refused
+    /// The bundle as it is in force at the start: the mode override and
+    /// the break-glass orders the bundle allows applied; with the refused
     /// orders and why.
     pub fn read(&self) -> Result<(Bundle, break_glass::Refusals), PolicyError> {
-        Ok(self.apply(self.base()?))
+        let base = match &self.location {
+            Location::Server(state) => lock(state).first(self.verification.as_deref())?,
+            _ => self.base(None)?,
+        };
+        Ok(self.apply(base))
     }
 
     /// The bundle as stored (verified, when a key is configured).
-    fn base(&self) -> Result<Bundle, PolicyError> {
-        match &self.path {
-            None => Ok(Bundle::embedded()),
-            Some(path) => Bundle::open(path, self.verification.as_deref()),
+    fn base(&self, stats: Option<&Stats>) -> Result<Bundle, PolicyError> {
+        match &self.location {
+            Location::Embedded => Ok(Bundle::embedded()),
+            Location::Path(path) => Bundle::open(path, self.verification.as_deref()),
+            Location::Server(state) => lock(state).base(self.verification.as_deref(), stats),
+        }
+    }
+
+    /// The first bundle compiled and went live: a server's is persisted.
+    pub fn went_live(&self) {
+        if let Location::Server(state) = &self.location {
+            lock(state).went_live();
         }
     }
 
@@ -55,7 +235,8 @@ impl Source {
     /// verified again every second.
     fn tarball_stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(self.path.as_ref()?).ok().filter(|m| m.is_file())?;
+        let Location::Path(path) = &self.location else { return None };
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
         Some((meta.len(), meta.modified().ok()?, meta.ino()))
     }
 
@@ -75,8 +256,13 @@ impl Source {
 
     /// Whether anything can change after the start.
     pub fn changes(&self) -> bool {
-        self.path.is_some() || self.break_glass.is_some()
+        !matches!(self.location, Location::Embedded) || self.break_glass.is_some()
     }
+}
+
+/// The server's state, even if a reload task panicked holding it.
+fn lock(state: &Mutex<ServerState>) -> std::sync::MutexGuard<'_, ServerState> {
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Watches `source`; each valid new bundle is sent on `updates`.
@@ -97,12 +283,17 @@ pub async fn watch(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = hangup.recv() => info!("SIGHUP: re-reading the policy bundle"),
+            _ = hangup.recv() => {
+                info!("SIGHUP: re-reading the policy bundle");
+                if let Location::Server(state) = &source.location {
+                    lock(state).server.poll_at_once();
+                }
+            }
         }
-        let (source, seen) = (source.clone(), current.clone());
+        let (source, seen, task_stats) = (source.clone(), current.clone(), Arc::clone(&stats));
         let mut kept = cache.take();
         let result = match tokio::task::spawn_blocking(move || {
-            let result = reread(&source, &seen, &mut kept);
+            let result = reread(&source, &seen, &mut kept, &task_stats);
             (result, kept)
         })
         .await
@@ -173,11 +364,11 @@ type Cache = Option<((u64, std::time::SystemTime, u64), Bundle)>;
 
 /// Reads the bundle at `source` (from `cache` when it is a tarball whose
 /// stamp has not changed) and compiles it unless its digest is `seen`.
-fn reread(source: &Source, seen: &str, cache: &mut Cache) -> Reread {
+fn reread(source: &Source, seen: &str, cache: &mut Cache, stats: &Stats) -> Reread {
     let stamp = source.tarball_stamp();
     let base = match (stamp, cache.as_ref()) {
         (Some(now), Some((then, bundle))) if now == *then => Ok(bundle.clone()),
-        _ => source.base().inspect(|bundle| {
+        _ => source.base(Some(stats)).inspect(|bundle| {
             *cache = stamp.map(|s| (s, bundle.clone()));
         }),
     };
@@ -186,10 +377,15 @@ fn reread(source: &Source, seen: &str, cache: &mut Cache) -> Reread {
         Err(err) => return Reread::Rejected { digest: String::new(), err },
     };
     if bundle.digest == seen {
+        // A server may send the same bundle under a new ETag.
+        source.went_live();
         return Reread::Unchanged(refused);
     }
     match load::compile(&bundle) {
-        Ok(policy) => Reread::Loaded(policy, refused),
+        Ok(policy) => {
+            source.went_live();
+            Reread::Loaded(policy, refused)
+        }
         Err(err) => Reread::Rejected { digest: bundle.digest, err },
     }
 }
@@ -201,7 +397,12 @@ mod tests {
 
     #[test]
     fn the_mode_flag_replaces_the_bundles_global_mode() {
-        let source = |mode| Source { path: None, verification: None, mode, break_glass: None };
+        let source = |mode| Source {
+            location: Location::Embedded,
+            verification: None,
+            mode,
+            break_glass: None,
+        };
         let bundle = source(None).read().unwrap().0;
         let audit = load::compile(&bundle).unwrap();
         let enforce = load::compile(&source(Some(Mode::Enforce)).read().unwrap().0).unwrap();
