@@ -100,6 +100,9 @@ impl Pipeline {
                 Message::Records(batch) => self.on_batch(&batch, now),
                 // Nothing new: only what is held back may be due.
                 Message::Tick => {}
+                Message::Tampered(tampering) => {
+                    self.out.export_audit(&build::tamper_record(&self.origin, &tampering, now));
+                }
             }
             self.on_tick(now);
         }

@@ -33,7 +33,7 @@ use crate::{
         judge::{FailMode, Judge},
         load,
         pool::JudgePool,
-        reload::{self, Source},
+        reload::{self, Location, Source},
     },
     process::table::ProcessTable,
     redact::Redactor,
@@ -66,13 +66,18 @@ pub struct RunArgs {
     )]
     ring_buffer_kib: u32,
 
-    /// Policy bundle: a directory (Rego modules, data, tests) or an OPA
-    /// bundle tarball (`.tar.gz`, e.g. from `palisade policy build`).
-    /// Re-read every second and on SIGHUP; a bad new bundle is rejected and
-    /// the previous one stays. Default: the baseline bundle embedded in the
-    /// binary.
-    #[arg(long, value_name = "DIR|TARBALL")]
-    policy: Option<PathBuf>,
+    /// Policy bundle: a directory (Rego modules, data, tests), an OPA
+    /// bundle tarball (`.tar.gz`, e.g. from `palisade policy build`), or
+    /// the `http(s)://` URL of one on a bundle server. A path is re-read
+    /// every second and on SIGHUP; a server is polled (see
+    /// --policy-poll-seconds) and on SIGHUP. A bad new bundle is rejected
+    /// and the previous one stays. Default: the baseline bundle embedded in
+    /// the binary.
+    #[arg(long, value_name = "DIR|TARBALL|URL")]
+    policy: Option<String>,
+
+    #[command(flatten)]
+    server: crate::policy::server::ServerArgs,
 
     #[command(flatten)]
     verify: Box<crate::policy::cli::VerifyArgs>,
@@ -167,6 +172,27 @@ pub struct RunArgs {
     host_root: Option<PathBuf>,
 }
 
+/// Where `--policy` says the bundle is.
+fn bundle_location(args: &RunArgs) -> anyhow::Result<Location> {
+    use crate::policy::server;
+    let Some(policy) = &args.policy else { return Ok(Location::Embedded) };
+    if server::is_oci(policy) {
+        anyhow::bail!(
+            "--policy {policy}: oci:// references are not pulled yet; pull the bundle into a tarball (oras pull) or serve it over https"
+        );
+    }
+    if !server::is_url(policy) {
+        return Ok(Location::Path(PathBuf::from(policy)));
+    }
+    if policy.starts_with("http://") && args.verify.verification_key.is_none() {
+        warn!(
+            url = %policy,
+            "the bundle comes over plain http without --verification-key: anyone on the path can change the policy"
+        );
+    }
+    Ok(Location::server(server::BundleServer::new(args.server.config(policy.clone()))?))
+}
+
 fn default_policy_workers() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     (cpus / 2).clamp(1, 4)
@@ -213,7 +239,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("--verification-key needs --policy: the embedded baseline is not signed");
     }
     let source = Source {
-        path: args.policy.clone(),
+        location: bundle_location(&args)?,
         verification: args.verify.load()?.map(Arc::new),
         mode: args.mode,
         break_glass: Some(args.break_glass_dir.clone()),
@@ -224,6 +250,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         warn!(mode = mode.as_str(), "--mode replaces the bundle's global mode for this agent");
     }
     let policy = load::compile(&bundle)?;
+    source.went_live();
     info!(
         origin = policy.origin,
         bundle = policy.short_digest(),
@@ -290,7 +317,13 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let processor = std::thread::Builder::new()
         .name("palisade-process".into())
         .spawn(move || pipeline.run(rx))?;
-    let keeper = keep_kernel_rules(keeper, reload_rx, workload_rx, policy_tx, &origin, &stats);
+    let channels = KeeperChannels {
+        reloads: reload_rx,
+        workloads: workload_rx,
+        judge: policy_tx,
+        tampered: tx.clone(),
+    };
+    let keeper = keep_kernel_rules(keeper, channels, &origin, &stats);
     let serving = async {
         match metrics {
             Some(listener) => observe::serve(listener, Arc::clone(&stats)).await,
@@ -402,17 +435,29 @@ fn log_applied(applied: Option<Applied>, policy: &Policy) {
     }
 }
 
+/// What the kernel-rules keeper hears from and tells the rest.
+struct KeeperChannels {
+    /// New bundles from the reloader.
+    reloads: mpsc::Receiver<Arc<Policy>>,
+    /// Workloads described by the processing thread.
+    workloads: mpsc::UnboundedReceiver<WorkloadUpdate>,
+    /// Each bundle, once its kernel rules are in force, to the judge.
+    judge: std::sync::mpsc::Sender<Arc<Policy>>,
+    /// Tampering found, to the processing thread (which records it).
+    tampered: mpsc::Sender<reader::Message>,
+}
+
 /// Puts each new bundle's kernel rules in force, then hands the bundle to
 /// the judge; places the workloads the processing thread describes; between
-/// those, refreshes the kernel rules periodically.
+/// those, refreshes the kernel rules periodically and checks that the maps
+/// still hold what was written, putting back what another process changed.
 async fn keep_kernel_rules(
     mut keeper: Keeper,
-    mut reloads: mpsc::Receiver<Arc<Policy>>,
-    mut workloads: mpsc::UnboundedReceiver<WorkloadUpdate>,
-    judge: std::sync::mpsc::Sender<Arc<Policy>>,
+    channels: KeeperChannels,
     origin: &Origin,
     stats: &Stats,
 ) {
+    let KeeperChannels { mut reloads, mut workloads, judge, tampered } = channels;
     let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
     let mut open = true;
     loop {
@@ -435,10 +480,21 @@ async fn keep_kernel_rules(
                 }
             }
             Some(update) = workloads.recv() => keeper.update(update, wall_now(origin), stats),
-            _ = refresh.tick() => match keeper.refresh(wall_now(origin), stats) {
-                Ok(applied) => log_applied(applied, keeper.policy()),
-                Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
-            },
+            _ = refresh.tick() => {
+                match keeper.verify() {
+                    Ok(found) if !found.is_empty() => {
+                        stats.tampered_entries.fetch_add(found.entries() as u64, Relaxed);
+                        warn!(tampering = ?found, "the enforcement maps were changed behind the agent's back; put back");
+                        let _ = tampered.send(reader::Message::Tampered(found)).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => warn!(err = %chain(&err), "cannot check the enforcement maps"),
+                }
+                match keeper.refresh(wall_now(origin), stats) {
+                    Ok(applied) => log_applied(applied, keeper.policy()),
+                    Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
+                }
+            }
         }
     }
 }

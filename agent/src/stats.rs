@@ -24,6 +24,9 @@ pub struct Stats {
     pub redacted_values: AtomicU64,
     /// Break-glass orders by phase: started, ended, revoked.
     pub break_glass: [AtomicU64; 3],
+    /// Enforcement map entries (and the active generation) found changed
+    /// behind the agent's back and put back.
+    pub tampered_entries: AtomicU64,
     /// Records the kernel could not deliver (ring buffer full or a failed
     /// kernel read), by kind, as last read from the kernel's counters.
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],

@@ -10,6 +10,16 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The origin of a test node (`node-1`, cluster `prod`).
+pub fn origin() -> crate::event::Origin {
+    crate::event::Origin {
+        node: "node-1".into(),
+        cluster: Some("prod"),
+        boot_id: "b".into(),
+        clock: crate::event::Clock::new(),
+    }
+}
+
 /// An event of `kind` with nothing else set, for tests of what is done to
 /// events after they are built.
 pub fn event(kind: &'static str) -> crate::event::Event {

@@ -397,6 +397,64 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
     assert!(file.exists());
 }
 
+/// A pinned enforcement map, opened as another root process on the node
+/// would (`bpftool map update pinned ...`).
+fn pinned_map(name: &str) -> aya::maps::MapData {
+    let path = Path::new(palisade_common::names::PIN_DIR).join("maps").join(name);
+    aya::maps::MapData::from_pin(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Another root process rewrites the pinned maps to switch enforcement
+/// off: it flips the active generation and deletes the denied binary's
+/// entries. The agent finds both within its check period (2 s), puts them
+/// back, and exports a `tamper` record saying what it found; the binary is
+/// stopped again. (The window in between is the attack's: what closes it
+/// is the BPF-LSM `bpf` hook, not used yet, see the README.)
+#[test]
+fn tampered_enforcement_maps_are_put_back_and_recorded() {
+    use aya::maps::{Array, HashMap as BpfHashMap, Map};
+    use palisade_common::{
+        enforce::{ExecInodeKey, Verdict},
+        names,
+    };
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("tamper");
+    let b = bundle("tamper", "enforce", &[&bins.denied()]);
+    let expected = stopped_outcome(&exec_mechanism());
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+    assert_eq!(run_shell_writing(&bins.denied(), &bins.out("before")), expected);
+
+    let mut active: Array<_, u32> =
+        Array::try_from(Map::Array(pinned_map(names::MAP_ENFORCE_ACTIVE))).unwrap();
+    let generation = active.get(&0, 0).unwrap();
+    let mut inodes: BpfHashMap<_, ExecInodeKey, Verdict> =
+        BpfHashMap::try_from(Map::HashMap(pinned_map(names::MAP_EXEC_DENY_INODE))).unwrap();
+    let keys: Vec<ExecInodeKey> = inodes.keys().map(Result::unwrap).collect();
+    assert!(!keys.is_empty(), "the denied binary has an entry");
+    for key in &keys {
+        inodes.remove(key).unwrap();
+    }
+    active.set(0, 1 - generation, 0).unwrap();
+
+    let record = agent.wait_for("the tamper record", |e| e["kind"] == "tamper");
+    support::assert_schema(&record);
+    let tampering = &record["tampering"];
+    assert_eq!(tampering["active_generation"], 1 - generation, "{record:#}");
+    let inode_map = tampering["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["map"] == names::MAP_EXEC_DENY_INODE)
+        .unwrap_or_else(|| panic!("no {} in {record:#}", names::MAP_EXEC_DENY_INODE));
+    assert_eq!(inode_map["missing"], keys.len(), "{record:#}");
+    assert_eq!(active.get(&0, 0).unwrap(), generation, "the generation is put back");
+    assert_eq!(inodes.keys().count(), keys.len(), "the entries are put back");
+    let file = bins.out("after");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), expected, "enforced again");
+    assert!(!file.exists());
+}
+
 #[test]
 fn a_policy_change_swaps_the_kernel_rules() {
     let _clean = CleanKernel::new();

@@ -154,6 +154,78 @@ fn every_record_arrives_at_least_once_across_a_receiver_outage() {
     drop(agent);
 }
 
+/// Runs a shell script the baseline's PAL-002 matches (it names
+/// `/dev/tcp/`; audit mode: reported only) and returns its event's id.
+fn run_matched_shell(agent: &mut Agent, tag: &str) -> String {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", &format!(": /dev/tcp/192.0.2.1/9 {tag}")])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let event = agent.wait_for("the matched shell", support::is("process_exec", pid, None));
+    assert!(!event["decision"]["matched"].as_array().unwrap().is_empty(), "{event}");
+    event["id"].as_str().unwrap().to_string()
+}
+
+/// OPA decision logs: each judged event a rule matched reaches a real
+/// receiver as OPA sends them (gzipped JSON arrays, `application/json`),
+/// in OPA's event format with the masked field erased, at least once
+/// across an outage; events that matched nothing are not logged.
+#[test]
+fn opa_decision_logs_arrive_as_gzipped_arrays_masked_through_an_outage() {
+    let scratch = Scratch::new("decisions", "palisade-export-decisions");
+    let mut receiver = Receiver::start(0);
+    let port = receiver.port;
+    let sink = format!(
+        "decision_log,url=http://127.0.0.1:{port}/logs,spool_dir={},batch=5,mask=/input/process/args",
+        scratch.path("spool")
+    );
+    let mut agent = Agent::start_with(&["--sink", "stdout", "--sink", &sink]);
+    let before: Vec<String> =
+        (0..3).map(|i| run_matched_shell(&mut agent, &format!("a{i}"))).collect();
+    // Nothing matched (no rule triggered, or none matched): not logged.
+    let unmatched: Vec<String> = (0..3)
+        .map(|i| {
+            let mut child = Command::new("/usr/bin/true").arg(format!("u{i}")).spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            let event = agent.wait_for("an unmatched exec", support::is("process_exec", pid, None));
+            let matched = event["decision"]["matched"].as_array().map_or(0, Vec::len);
+            assert_eq!(matched, 0, "{event}");
+            event["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    receiver.wait_for_ids_in("decision_id", &before, WAIT);
+    let mut entries = receiver.records();
+    let mut headers = receiver.headers();
+
+    receiver.stop();
+    let during: Vec<String> =
+        (0..3).map(|i| run_matched_shell(&mut agent, &format!("b{i}"))).collect();
+    std::thread::sleep(Duration::from_millis(700));
+    receiver = Receiver::start(port);
+    receiver.wait_for_ids_in("decision_id", &during, WAIT);
+    entries.extend(receiver.records());
+    headers.extend(receiver.headers());
+
+    for entry in &entries {
+        let id = entry["decision_id"].as_str().unwrap();
+        assert!(!unmatched.iter().any(|u| u == id), "an unmatched event was logged: {entry:#}");
+        assert_eq!(entry["path"], "palisade/main/decision", "{entry:#}");
+        assert_eq!(entry["labels"]["app"], "palisade", "{entry:#}");
+        assert!(entry["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{entry:#}");
+        assert_eq!(entry["input"]["kind"], "process_exec", "{entry:#}");
+        assert!(entry["input"].get("decision").is_none(), "{entry:#}");
+        assert!(entry["input"]["process"].get("args").is_none(), "masked: {entry:#}");
+        assert!(entry["input"]["process"]["binary"].is_string(), "{entry:#}");
+        assert_eq!(entry["erased"], serde_json::json!(["/input/process/args"]), "{entry:#}");
+        assert!(entry["result"]["matched"].as_array().is_some_and(|m| !m.is_empty()), "{entry:#}");
+    }
+    assert!(!headers.is_empty());
+    assert!(headers.iter().all(|(t, e)| t == "application/json" && e == "gzip"), "{headers:?}");
+}
+
 /// OTLP: every record reaches a receiver that decodes the official
 /// protobuf messages, with its id and attributes, through a 429 with
 /// `Retry-After`, a partial success and an outage; a secret a rule matched

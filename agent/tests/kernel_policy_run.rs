@@ -1,7 +1,7 @@
 //! The policy inside `palisade run`, on the real kernel: real processes are
 //! judged, a `kill` in enforce mode really kills, audit mode only reports,
 //! exceptions are recorded, and a changed bundle is hot-reloaded (or
-//! rejected, keeping the previous one).
+//! rejected, keeping the previous one), from a directory or a bundle server.
 
 mod support;
 
@@ -172,6 +172,107 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
         (Some("audit"), Some("enforce"))
     );
     support::assert_schema(&swap);
+}
+
+/// `palisade policy build` of `bundle` with `revision`: the tarball's bytes.
+fn tarball(bundle: &TempBundle, revision: &str) -> Vec<u8> {
+    let out = bundle.path().with_extension(format!("{revision}.tar.gz"));
+    let built = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["policy", "build"])
+        .arg(bundle.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["--revision", revision])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    std::fs::read(&out).unwrap()
+}
+
+/// A bundle server (OPA's bundle service API, over real HTTP): polled with
+/// the live bundle's ETag so an unchanged bundle is a 304, a new revision
+/// goes live, an outage keeps the bundle in force, and an agent restarted
+/// during the outage enforces the last revision at once from its cache.
+#[test]
+fn a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart() {
+    let bundle = TempBundle::new("run-server");
+    let nc = fake_nc(&bundle);
+    let server = support::bundle_server::BundleServer::start();
+    set_config(&bundle, "audit", "kill");
+    server.publish(tarball(&bundle, "r1"));
+    let cache = bundle.path().with_extension("cache");
+    let args = [
+        "--policy",
+        &server.url,
+        "--policy-poll-seconds",
+        "1",
+        "--policy-cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    let mut agent = Agent::start_with(&args);
+    let (pid, status) = run_nc(&nc, "0.1");
+    let first = agent.wait_for("judged exec under r1", is("process_exec", pid, None));
+    assert_eq!(first["decision"]["revision"], "r1", "{first}");
+    assert!(status.success(), "audit mode");
+
+    // Unchanged: each poll sends the live ETag and gets a 304.
+    let r1_etag = server.etag();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .requests()
+        .iter()
+        .any(|(tag, status)| tag.as_ref() == Some(&r1_etag) && *status == 304)
+    {
+        assert!(Instant::now() < deadline, "no conditional poll: {:?}", server.requests());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A new revision in enforce mode goes live: the kernel-backed kill
+    // follows the server, and it is persisted.
+    set_config(&bundle, "enforce", "kill");
+    server.publish(tarball(&bundle, "r2"));
+    agent.wait_for_log("new policy bundle validated");
+    let (pid, status) = run_nc(&nc, "30");
+    let second = agent.wait_for("judged exec under r2", is("process_exec", pid, None));
+    assert_eq!(second["decision"]["revision"], "r2", "{second}");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+    // The server fails: logged once, counted, and r2 stays in force.
+    server.fail_with(Some(503));
+    let line = agent.wait_for_log("the bundle server failed");
+    assert!(line.contains("the server answered 503"), "{line}");
+    let (_, status) = run_nc(&nc, "30");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "r2 holds through the outage");
+    drop(agent);
+
+    // Restarted during the outage: the persisted r2, at once.
+    let mut restarted = Agent::start_with(&args);
+    let line = restarted.wait_for_log("enforcing the bundle persisted by the last run");
+    assert!(line.contains("r2"), "{line}");
+    let (pid, status) = run_nc(&nc, "30");
+    let third = restarted.wait_for("judged exec after the restart", is("process_exec", pid, None));
+    assert_eq!(third["decision"]["revision"], "r2", "{third}");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+    // Back up, and SIGHUP (rather than wait out the backoff): the
+    // restarted agent asks with the persisted ETag and gets a 304.
+    let before = server.requests().len();
+    server.fail_with(None);
+    // SAFETY: kill(2) on our child's pid.
+    assert_eq!(unsafe { libc::kill(restarted.pid() as i32, libc::SIGHUP) }, 0);
+    let r2_etag = server.etag();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.requests()[before..]
+        .iter()
+        .any(|(tag, s)| tag.as_ref() == Some(&r2_etag) && *s == 304)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no conditional poll after the outage: {:?}",
+            server.requests()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Execs that trigger a rule are judged on the policy workers, the others

@@ -364,6 +364,11 @@ const HOST_ONLY: &[(&str, &str, &str)] = &[
         "a_break_glass_order_opens_one_scope_for_its_time_and_is_recorded",
         "orders are read in userspace; an opening of a kernel rule for a while runs in the VM in kernel_enforcement's exception test",
     ),
+    (
+        "kernel_policy_run",
+        "a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart",
+        "polling a bundle server and its cache are userspace, and it restarts the agent",
+    ),
     ("kernel_containers", "a_running_containers_execs_name_the_container_and_its_pod", RUNC),
     ("kernel_containers", "pod_labels_come_from_the_api_servers_list_and_watch", RUNC),
     (

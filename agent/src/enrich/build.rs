@@ -248,3 +248,24 @@ pub fn policy_change_record(
     }
     record
 }
+
+/// The record of enforcement state found changed behind the agent's back
+/// and put back (`kernel::rules::EnforceMaps::verify`).
+pub fn tamper_record(
+    origin: &Origin,
+    tampering: &crate::kernel::rules::Tampering,
+    now_ns: u64,
+) -> serde_json::Value {
+    let mut record = serde_json::json!({
+        "schema": crate::event::SCHEMA,
+        "id": format!("{}-tamper-{now_ns:x}", origin.node),
+        "time": origin.clock.rfc3339(now_ns),
+        "node": origin.node,
+        "kind": crate::event::TAMPER,
+        "tampering": tampering,
+    });
+    if let Some(cluster) = origin.cluster {
+        record["cluster"] = cluster.into();
+    }
+    record
+}

@@ -32,6 +32,10 @@ pub const POLICY_CHANGE: &str = "policy_change";
 /// The kind of the record `palisade unload` writes before it acts.
 pub const UNLOAD: &str = "unload";
 
+/// The kind of the record of enforcement state found changed (and put
+/// back) behind the agent's back.
+pub const TAMPER: &str = "tamper";
+
 /// What every event shares, fixed for the agent's lifetime (found by
 /// `enrich::detect_origin`).
 #[derive(Debug, Clone)]

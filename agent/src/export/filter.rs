@@ -1,7 +1,8 @@
 //! Which records a sink takes: terms joined by `|`, any of which admits a
-//! record. `all` (the default), `alerts` (a rule matched), a record kind
-//! (`process_exec`, `exception_used`, ...), or `severity>=LEVEL` (an alert
-//! whose most severe matched rule is at least LEVEL).
+//! record. `all` (the default), `alerts` (a rule matched), `suppressed` (an
+//! exception suppressed a match), a record kind (`process_exec`,
+//! `exception_used`, ...), or `severity>=LEVEL` (an alert whose most severe
+//! matched rule is at least LEVEL).
 
 use palisade_common::kind;
 
@@ -13,6 +14,8 @@ pub struct Facts<'a> {
     pub kind: &'a str,
     /// A policy rule matched (in any mode), or a kernel hook acted.
     pub alert: bool,
+    /// An exception suppressed a match.
+    pub suppressed: bool,
     /// Highest severity among the matched rules, as an index of
     /// [`SEVERITIES`]; `None` when nothing matched.
     pub severity: Option<u8>,
@@ -23,7 +26,7 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
@@ -33,6 +36,7 @@ const KINDS: [&str; 9] = [
     crate::event::BREAK_GLASS,
     crate::event::UNLOAD,
     crate::event::POLICY_CHANGE,
+    crate::event::TAMPER,
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -45,6 +49,7 @@ pub struct Filter {
 enum Term {
     All,
     Alerts,
+    Suppressed,
     Kind(&'static str),
     MinSeverity(u8),
 }
@@ -65,10 +70,11 @@ impl Filter {
                 match term {
                     "all" => Ok(Term::All),
                     "alerts" => Ok(Term::Alerts),
+                    "suppressed" => Ok(Term::Suppressed),
                     kind => KINDS.iter().find(|k| **k == kind).map(|k| Term::Kind(k)).ok_or_else(
                         || {
                             format!(
-                                "unknown filter term `{kind}` (all, alerts, severity>=LEVEL or a kind: {KINDS:?})"
+                                "unknown filter term `{kind}` (all, alerts, suppressed, severity>=LEVEL or a kind: {KINDS:?})"
                             )
                         },
                     ),
@@ -83,6 +89,7 @@ impl Filter {
             || self.terms.iter().any(|term| match term {
                 Term::All => true,
                 Term::Alerts => facts.alert,
+                Term::Suppressed => facts.suppressed,
                 Term::Kind(k) => *k == facts.kind,
                 Term::MinSeverity(min) => facts.alert && facts.severity.is_some_and(|s| s >= *min),
             })
@@ -98,12 +105,16 @@ pub fn severity_index(name: &str) -> Option<u8> {
 mod tests {
     use super::*;
 
-    const EXEC: Facts =
-        Facts { kind: "process_exec", alert: false, severity: None, decision: None };
-    const HIGH: Facts =
-        Facts { kind: "process_exec", alert: true, severity: Some(2), decision: None };
-    const AUDIT: Facts =
-        Facts { kind: "exception_used", alert: false, severity: None, decision: None };
+    const EXEC: Facts = Facts {
+        kind: "process_exec",
+        alert: false,
+        suppressed: false,
+        severity: None,
+        decision: None,
+    };
+    const HIGH: Facts = Facts { alert: true, severity: Some(2), ..EXEC };
+    const SUPPRESSED: Facts = Facts { suppressed: true, ..EXEC };
+    const AUDIT: Facts = Facts { kind: "exception_used", ..EXEC };
 
     #[test]
     fn terms_admit_what_they_name() {
@@ -115,5 +126,9 @@ mod tests {
         assert!(!critical.admits(&HIGH));
         assert!(Filter::parse("severity>=medium").unwrap().admits(&HIGH));
         assert!(Filter::parse("severity>=urgent").unwrap_err().contains("urgent"));
+        let decisions = Filter::parse("alerts|suppressed").unwrap();
+        assert!(
+            decisions.admits(&SUPPRESSED) && decisions.admits(&HIGH) && !decisions.admits(&EXEC)
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! the others or the agent: its losses are counted and it is reported not
 //! ready.
 
+mod decision_log;
 mod delivery;
 mod file;
 mod filter;
@@ -140,6 +141,7 @@ impl Outgoing<'_> {
         Facts {
             kind: self.kind(),
             alert: matched,
+            suppressed: decision.is_some_and(|d| !d.suppressed().is_empty()),
             severity: decision.and_then(ocsf::highest_severity),
             decision,
         }
@@ -162,6 +164,9 @@ pub struct Exporter {
 
 struct Route {
     format: Format,
+    /// Decision logs: what each entry is labelled with, and erases.
+    origin: crate::event::Origin,
+    masks: Vec<String>,
     filter: filter::Filter,
     out: Output,
     stats: Arc<SinkStats>,
@@ -241,6 +246,14 @@ impl Exporter {
                         route.send(record, line, Some(uid), &mut observed_ns);
                     }
                 }
+                // One entry per judged event; audit records are not decisions.
+                Format::DecisionLog => {
+                    let Outgoing::Event(event) = record else { continue };
+                    let entry = decision_log::entry(event, &route.origin, &route.masks);
+                    if let Some(line) = entry.and_then(|e| serde_json::to_vec(&e).ok()) {
+                        route.send(record, &line, None, &mut observed_ns);
+                    }
+                }
             }
         }
     }
@@ -280,7 +293,7 @@ impl Route {
                 file::RotatingFile::open(path, *max_bytes, *keep)
                     .map_err(|e| failed(&path.display().to_string(), e))?,
             ),
-            SinkKind::Webhook(remote) | SinkKind::Otlp(remote) => {
+            SinkKind::Webhook(remote) | SinkKind::Otlp(remote) | SinkKind::DecisionLog(remote) => {
                 let spool = Arc::new(
                     spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes)
                         .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?,
@@ -305,13 +318,26 @@ impl Route {
                         stats,
                     )?
                 } else {
-                    delivery::Sender::start(webhook::Webhook::new(remote)?, batch, spooled, stats)?
+                    let framing = match spec.kind {
+                        SinkKind::DecisionLog(_) => webhook::Framing::JsonArray,
+                        _ => webhook::Framing::Lines,
+                    };
+                    let webhook = webhook::Webhook::new(remote, framing)?;
+                    delivery::Sender::start(webhook, batch, spooled, stats)?
                 };
                 Output::Remote { spool, sender, otlp }
             }
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
-        Ok(Self { format: spec.format, filter: spec.filter.clone(), out, stats, pending: 0 })
+        Ok(Self {
+            format: spec.format,
+            origin: origin.clone(),
+            masks: spec.masks.clone(),
+            filter: spec.filter.clone(),
+            out,
+            stats,
+            pending: 0,
+        })
     }
 
     /// Writes `line`, the exported form of `record`; an OTLP sink wraps it

@@ -3,7 +3,8 @@
 //! `KIND[,key=value...]`, for example
 //! `file,path=/var/log/palisade/events.jsonl,max_size=64MiB,keep=5` or
 //! `webhook,url=https://collector:8443/palisade,filter=alerts,format=ocsf` or
-//! `otlp,endpoint=http://otel-collector:4318`.
+//! `otlp,endpoint=http://otel-collector:4318` or
+//! `decision_log,url=https://logs:8443/logs,mask=/input/process/args`.
 //! A comma inside a value (a URL's query) must be written `%2C`.
 
 use std::{path::PathBuf, time::Duration};
@@ -28,6 +29,8 @@ pub struct SinkSpec {
     pub kind: SinkKind,
     pub format: Format,
     pub filter: Filter,
+    /// Decision logs: JSON pointers erased from each entry.
+    pub masks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,8 @@ pub enum SinkKind {
     Webhook(RemoteSpec),
     /// OTLP/HTTP logs (protobuf) to a Collector's `/v1/logs`.
     Otlp(RemoteSpec),
+    /// OPA decision logs: gzipped JSON arrays POSTed to a URL.
+    DecisionLog(RemoteSpec),
 }
 
 /// A receiver over HTTP(S), fed from an on-disk spool.
@@ -74,6 +79,8 @@ pub enum Format {
     Native,
     /// OCSF 1.1: Process Activity, Network Activity, Base Event.
     Ocsf,
+    /// OPA's decision-log events (`decision_log` sinks only).
+    DecisionLog,
 }
 
 impl SinkSpec {
@@ -83,6 +90,7 @@ impl SinkSpec {
             SinkKind::File { .. } => "file",
             SinkKind::Webhook(_) => "webhook",
             SinkKind::Otlp(_) => "otlp",
+            SinkKind::DecisionLog(_) => "decision_log",
         }
     }
 }
@@ -131,24 +139,48 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
             "compression",
             "timeout",
         ],
+        "decision_log" => &[
+            "name",
+            "filter",
+            "url",
+            "spool_dir",
+            "spool_max",
+            "batch",
+            "ca_file",
+            "token_file",
+            "headers_file",
+            "compression",
+            "timeout",
+            "mask",
+        ],
         other => {
             return Err(bad(format!(
-                "unknown sink `{other}` (one of stdout, file, webhook, otlp)"
+                "unknown sink `{other}` (one of stdout, file, webhook, otlp, decision_log)"
             )));
         }
     };
     if let Some((key, _)) = options.iter().find(|(k, _)| !allowed.contains(k)) {
         return Err(bad(format!("`{key}` is not an option of {kind} (one of {allowed:?})")));
     }
+    let decision_log = kind == "decision_log";
     let format = match take("format").as_deref() {
+        None if decision_log => Format::DecisionLog,
         None | Some("native") => Format::Native,
         Some("ocsf") => Format::Ocsf,
         Some(other) => return Err(bad(format!("unknown format `{other}` (native or ocsf)"))),
     };
     let filter = match take("filter") {
         Some(f) => Filter::parse(&f).map_err(bad)?,
+        // As OPA logs decisions worth auditing: the matches and the
+        // exceptions that suppressed one (`filter=all`: every decision).
+        None if decision_log => Filter::parse("alerts|suppressed").map_err(bad)?,
         None => Filter::default(),
     };
+    let masks: Vec<String> =
+        take("mask").map(|m| m.split('|').map(str::to_string).collect()).unwrap_or_default();
+    for mask in &masks {
+        super::decision_log::check_mask(mask).map_err(bad)?;
+    }
     let name = take("name").unwrap_or_else(|| kind.to_string());
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
         return Err(bad(format!("name `{name}` must be letters, digits, `-` or `_`")));
@@ -182,7 +214,7 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
             let timeout_secs =
                 take("timeout").map_or(Ok(10), |v| number(&v, "timeout")).map_err(bad)?;
             let gzip = match take("compression").as_deref() {
-                None | Some("gzip") => otlp,
+                None | Some("gzip") => otlp || decision_log,
                 Some("none") => false,
                 Some(other) => {
                     return Err(bad(format!("unknown compression `{other}` (gzip or none)")));
@@ -202,10 +234,14 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
                 gzip,
                 timeout: Duration::from_secs(timeout_secs.max(1) as u64),
             };
-            if otlp { SinkKind::Otlp(spec) } else { SinkKind::Webhook(spec) }
+            match remote {
+                "otlp" => SinkKind::Otlp(spec),
+                "decision_log" => SinkKind::DecisionLog(spec),
+                _ => SinkKind::Webhook(spec),
+            }
         }
     };
-    Ok(SinkSpec { name, kind, format, filter })
+    Ok(SinkSpec { name, kind, format, filter, masks })
 }
 
 /// The logs URL of an OTLP/HTTP endpoint: `/v1/logs` is appended to an
@@ -314,6 +350,24 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
             assert!(err.contains(bad), "names the value: {err}");
+        }
+    }
+
+    #[test]
+    fn a_decision_log_is_gzipped_json_with_checked_masks() {
+        let log = parse("decision_log,url=http://logs/logs,mask=/input/process/args|/result/actor")
+            .unwrap();
+        let SinkKind::DecisionLog(remote) = &log.kind else { panic!("{log:?}") };
+        assert!(remote.gzip);
+        assert_eq!(log.format, Format::DecisionLog);
+        assert_eq!(log.masks, ["/input/process/args", "/result/actor"]);
+        for (spec, needle) in [
+            ("decision_log,url=http://l,mask=/labels/id", "mask `/labels/id`"),
+            ("decision_log,url=http://l,format=ocsf", "`format` is not an option"),
+            ("webhook,url=http://l,mask=/input/x", "`mask` is not an option"),
+        ] {
+            let err = parse(spec).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec}: {err}");
         }
     }
 

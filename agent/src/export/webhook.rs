@@ -1,9 +1,13 @@
 //! The webhook transport: a batch of JSON lines POSTed as
-//! `application/x-ndjson`. A 2xx accepts the batch; a connection failure, a
-//! timeout, a 5xx, 408 or 429 is retried (after `Retry-After` when given);
-//! any other status refuses the batch for good.
+//! `application/x-ndjson`, or, for OPA decision logs, as one JSON array
+//! (`application/json`), gzipped when asked. A 2xx accepts the batch; a
+//! connection failure, a timeout, a 5xx, 408 or 429 is retried (after
+//! `Retry-After` when given); any other status refuses the batch for good.
 
-use std::{io::Read, path::PathBuf};
+use std::{
+    io::{Read, Write},
+    path::PathBuf,
+};
 
 use crate::http_client;
 
@@ -19,30 +23,57 @@ pub struct Webhook {
     url: String,
     token_file: Option<PathBuf>,
     headers_file: Option<PathBuf>,
+    framing: Framing,
+    gzip: bool,
+}
+
+/// How a batch's lines make a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// As they are: newline-delimited JSON.
+    Lines,
+    /// One JSON array (OPA's decision-log API).
+    JsonArray,
 }
 
 impl Webhook {
-    pub fn new(spec: &RemoteSpec) -> Result<Self, ExportError> {
+    pub fn new(spec: &RemoteSpec, framing: Framing) -> Result<Self, ExportError> {
         Ok(Self {
             agent: http_client::agent(spec.ca_file.as_deref(), spec.timeout)
                 .map_err(|reason| ExportError::Start { sink: spec.url.clone(), reason })?,
             url: spec.url.clone(),
             token_file: spec.token_file.clone(),
             headers_file: spec.headers_file.clone(),
+            framing,
+            gzip: spec.gzip,
         })
     }
 }
 
 impl Transport for Webhook {
     fn send(&self, batch: &Batch) -> Sent {
-        let request = self.agent.post(&self.url).header("Content-Type", "application/x-ndjson");
+        let (content_type, mut body) = match self.framing {
+            Framing::Lines => ("application/x-ndjson", batch.body.to_vec()),
+            Framing::JsonArray => {
+                ("application/json", super::decision_log::json_array(&batch.body))
+            }
+        };
+        let mut request = self.agent.post(&self.url).header("Content-Type", content_type);
+        if self.gzip {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            body = match gz.write_all(&body).and_then(|()| gz.finish()) {
+                Ok(compressed) => compressed,
+                Err(e) => return Sent::Retry { reason: format!("gzip: {e}"), after: None },
+            };
+            request = request.header("Content-Encoding", "gzip");
+        }
         let request = http_client::with_bearer(request, self.token_file.as_deref())
             .and_then(|r| http_client::with_headers_file(r, self.headers_file.as_deref()));
         let request = match request {
             Ok(request) => request,
             Err(reason) => return Sent::Retry { reason, after: None },
         };
-        let mut response = match request.send(&batch.body[..]) {
+        let mut response = match request.send(&body[..]) {
             Ok(response) => response,
             Err(e) => return Sent::Retry { reason: e.to_string(), after: None },
         };

@@ -23,8 +23,8 @@ use aya::{
 use palisade_common::{
     enforce::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, MAX_PROFILES, NET_KEY_FIXED_BITS, Net4Data,
-        Net6Data, RULE_ID_LEN, Verdict, Workload, net_present_bit, profile_slot, verdict_flags,
-        workload_flags,
+        Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload, net_present_bit, profile_slot,
+        verdict_flags, workload_flags,
     },
     names,
 };
@@ -79,6 +79,40 @@ pub struct EnforceMaps {
     in_force: Option<(Entries, RuleEntries)>,
     /// What `WORKLOADS` holds, as written.
     placed: HashMap<u64, Workload>,
+    /// The generation `ENFORCE_ACTIVE` was last set to.
+    generation: u32,
+}
+
+/// Enforcement state found changed behind the agent's back (another root
+/// process writing the pinned maps: `bpftool map update`), and undone.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Tampering {
+    /// `ENFORCE_ACTIVE` held this generation instead of the one in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_generation: Option<u32>,
+    /// Per map: entries the agent wrote that were gone, held another
+    /// value, or that it never wrote.
+    pub maps: Vec<MapTampering>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapTampering {
+    pub map: &'static str,
+    pub missing: usize,
+    pub altered: usize,
+    pub unexpected: usize,
+}
+
+impl Tampering {
+    pub fn is_empty(&self) -> bool {
+        self.active_generation.is_none() && self.maps.is_empty()
+    }
+
+    /// Entries put back, the active generation counting as one.
+    pub fn entries(&self) -> usize {
+        let maps: usize = self.maps.iter().map(|m| m.missing + m.altered + m.unexpected).sum();
+        maps + usize::from(self.active_generation.is_some())
+    }
 }
 
 /// What one update put in force.
@@ -117,6 +151,7 @@ impl EnforceMaps {
             workloads: map(ebpf, names::MAP_WORKLOADS)?,
             in_force: None,
             placed: HashMap::new(),
+            generation: 0,
         };
         // An earlier agent's registrations: kept (they hold until this
         // agent's first update replaces them), and known, so that update
@@ -170,6 +205,7 @@ impl EnforceMaps {
             self.placed.insert(cgroup, w);
         }
         self.active.set(0, next, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
+        self.generation = next;
         self.purge(current as u8)?;
         let gone: Vec<u64> =
             self.placed.keys().filter(|id| !placements.contains_key(id)).copied().collect();
@@ -236,6 +272,151 @@ impl EnforceMaps {
     /// How many cgroups are registered.
     pub fn placed(&self) -> usize {
         self.placed.len()
+    }
+
+    /// Compares every enforcement map with what this agent wrote and puts
+    /// back what differs: the active generation, each rule entry of it
+    /// (restored when missing or altered, removed when unexpected, those of
+    /// the other generation included) and each workload's registration.
+    /// Nothing is checked before the first [`apply`](Self::apply).
+    pub fn verify(&mut self) -> Result<Tampering, RulesError> {
+        let Some((entries, _)) = &self.in_force else { return Ok(Tampering::default()) };
+        let err = |name| move |source| RulesError::Map { name, source };
+        let mut found = Tampering::default();
+        let g = self.generation;
+        let active = self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
+        if active != g {
+            self.active.set(0, g, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))?;
+            found.active_generation = Some(active);
+        }
+        let g = g as u8;
+        let mut note = |map: &'static str, d: Difference| {
+            if d != Difference::default() {
+                let Difference { missing, altered, unexpected } = d;
+                found.maps.push(MapTampering { map, missing, altered, unexpected });
+            }
+        };
+
+        let kernel: Vec<_> = self.exec_inode.iter().filter_map(Result::ok).collect();
+        let map = &mut self.exec_inode;
+        let d = reconcile(
+            &entries.exec_inode,
+            kernel,
+            g,
+            |k| (k.generation, OrdKey(ExecInodeKey { generation: 0, ..*k })),
+            |k, g| ExecInodeKey { generation: g, ..k.0 },
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_EXEC_DENY_INODE))?;
+        note(names::MAP_EXEC_DENY_INODE, d);
+
+        let kernel: Vec<_> = self.exec_name.iter().filter_map(Result::ok).collect();
+        let map = &mut self.exec_name;
+        let d = reconcile(
+            &entries.exec_name,
+            kernel,
+            g,
+            |k| (k.generation, OrdKey(ExecNameKey { generation: 0, ..*k })),
+            |k, g| ExecNameKey { generation: g, ..k.0 },
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_EXEC_DENY_NAME))?;
+        note(names::MAP_EXEC_DENY_NAME, d);
+
+        let kernel: Vec<_> = self.net4.iter().filter_map(Result::ok).collect();
+        let map = &mut self.net4;
+        let d = reconcile(
+            &entries.net4,
+            kernel,
+            g,
+            |k| {
+                (
+                    k.data().generation,
+                    (k.prefix_len(), OrdKey(Net4Data { generation: 0, ..k.data() })),
+                )
+            },
+            |(len, k), g| Key::new(len, Net4Data { generation: g, ..k.0 }),
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_NET4_RULES))?;
+        note(names::MAP_NET4_RULES, d);
+
+        let kernel: Vec<_> = self.net6.iter().filter_map(Result::ok).collect();
+        let map = &mut self.net6;
+        let d = reconcile(
+            &entries.net6,
+            kernel,
+            g,
+            |k| {
+                (
+                    k.data().generation,
+                    (k.prefix_len(), OrdKey(Net6Data { generation: 0, ..k.data() })),
+                )
+            },
+            |(len, k), g| Key::new(len, Net6Data { generation: g, ..k.0 }),
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_NET6_RULES))?;
+        note(names::MAP_NET6_RULES, d);
+
+        // The per-profile arrays: every slot of both generations.
+        let drift: BTreeMap<u32, Verdict> = (entries.drift.iter())
+            .map(|(&p, v)| {
+                (profile_slot(g, p), Verdict { flags: v.flags | verdict_flags::MATCHED, ..*v })
+            })
+            .collect();
+        let present: BTreeMap<u32, u32> =
+            entries.net_present().into_iter().map(|(p, bits)| (profile_slot(g, p), bits)).collect();
+        let mut d = Difference::default();
+        for slot in 0..PROFILE_SLOTS {
+            let want = drift.get(&slot).copied().unwrap_or_default();
+            let have = self.exec_drift.get(&slot, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
+            if have != want {
+                self.exec_drift.set(slot, want, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
+                d.count(have == Verdict::default(), want == Verdict::default());
+            }
+        }
+        note(names::MAP_EXEC_DRIFT, d);
+        let mut d = Difference::default();
+        for slot in 0..PROFILE_SLOTS {
+            let want = present.get(&slot).copied().unwrap_or_default();
+            let have = self.net_present.get(&slot, 0).map_err(err(names::MAP_NET_PRESENT))?;
+            if have != want {
+                self.net_present.set(slot, want, 0).map_err(err(names::MAP_NET_PRESENT))?;
+                d.count(have == 0, want == 0);
+            }
+        }
+        note(names::MAP_NET_PRESENT, d);
+
+        let expected: BTreeMap<u64, Workload> = self.placed.iter().map(|(&c, &w)| (c, w)).collect();
+        let kernel: Vec<_> = self.workloads.iter().filter_map(Result::ok).collect();
+        let map = &mut self.workloads;
+        let d = reconcile(
+            &expected,
+            kernel,
+            0,
+            |&cgroup| (0, cgroup),
+            |cgroup, _| cgroup,
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_WORKLOADS))?;
+        note(names::MAP_WORKLOADS, d);
+        Ok(found)
     }
 
     /// Writes `entries` under generation `g`.
@@ -321,6 +502,64 @@ impl EnforceMaps {
         }
         Ok(())
     }
+}
+
+/// How a map's entries differed from those written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Difference {
+    missing: usize,
+    altered: usize,
+    unexpected: usize,
+}
+
+impl Difference {
+    /// One slot of an array that held `had_none` / should hold `wants_none`.
+    fn count(&mut self, had_none: bool, wants_none: bool) {
+        match (had_none, wants_none) {
+            (true, _) => self.missing += 1,
+            (_, true) => self.unexpected += 1,
+            _ => self.altered += 1,
+        }
+    }
+}
+
+/// Makes a hash-like map hold exactly `expected` under generation `g`:
+/// `kernel` is what it holds; `split` gives a kernel key's generation and
+/// its generation-free form, `join` the kernel key of an expected one, and
+/// `set` writes (`Some`) or deletes (`None`) one entry.
+fn reconcile<E: Ord + Copy, K, V: PartialEq + Copy>(
+    expected: &BTreeMap<E, V>,
+    kernel: Vec<(K, V)>,
+    g: u8,
+    split: impl Fn(&K) -> (u8, E),
+    join: impl Fn(E, u8) -> K,
+    mut set: impl FnMut(&K, Option<V>) -> Result<(), MapError>,
+) -> Result<Difference, MapError> {
+    let mut d = Difference::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in &kernel {
+        let (generation, plain) = split(key);
+        match expected.get(&plain) {
+            Some(want) if generation == g => {
+                seen.insert(plain);
+                if want != value {
+                    set(key, Some(*want))?;
+                    d.altered += 1;
+                }
+            }
+            _ => {
+                set(key, None)?;
+                d.unexpected += 1;
+            }
+        }
+    }
+    for (plain, want) in expected {
+        if !seen.contains(plain) {
+            set(&join(*plain, g), Some(*want))?;
+            d.missing += 1;
+        }
+    }
+    Ok(d)
 }
 
 fn host_flag(host: bool) -> u32 {

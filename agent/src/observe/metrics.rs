@@ -104,6 +104,14 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
         let _ =
             writeln!(out, "palisade_break_glass_total{{phase=\"{phase}\"}} {}", n.load(Relaxed));
     }
+    family(
+        &mut out,
+        "palisade_tampered_entries_total",
+        "counter",
+        "Enforcement map entries (and the active generation) another process changed, found and put back.",
+    );
+    let _ =
+        writeln!(out, "palisade_tampered_entries_total {}", stats.tampered_entries.load(Relaxed));
     exceptions(&mut out, stats);
     family(
         &mut out,

@@ -33,6 +33,9 @@ pub enum Message {
     Records(Batch),
     /// Nothing came for a while: what is held back may be due.
     Tick,
+    /// The kernel-rules keeper found enforcement state changed behind the
+    /// agent's back, and put it back: to be recorded.
+    Tampered(crate::kernel::rules::Tampering),
 }
 
 /// Drains `ring` into `tx` until the receiver goes away.

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::WorkloadUpdate;
 use crate::{
     errors::chain,
-    kernel::rules::{Applied, EnforceMaps, Placement, ProfileRules, RulesError},
+    kernel::rules::{Applied, EnforceMaps, Placement, ProfileRules, RulesError, Tampering},
     policy::{
         compiled::Policy,
         workloads::{KernelScopes, WorkloadFacts, WorkloadRules},
@@ -94,6 +94,12 @@ impl Keeper {
     /// nothing changed).
     pub fn refresh(&mut self, now_ns: i128, stats: &Stats) -> Result<Option<Applied>, RulesError> {
         self.rebuild(now_ns, stats)
+    }
+
+    /// Checks the enforcement maps against what was written, and puts
+    /// back what another process changed.
+    pub fn verify(&mut self) -> Result<Tampering, RulesError> {
+        self.maps.verify()
     }
 
     /// One cgroup learned or changed, or gone.

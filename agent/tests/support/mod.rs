@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod bundle;
+pub mod bundle_server;
 pub mod host;
 pub mod kube_api;
 pub mod ocsf;

@@ -1,7 +1,8 @@
-//! A real HTTP receiver for the webhook sink: HTTP/1.1 with keep-alive,
-//! `Content-Length` bodies of JSON lines, answering a chosen status. It can
-//! be stopped (the listener and every open connection closed) and started
-//! again on the same port.
+//! A real HTTP receiver for the webhook and decision-log sinks: HTTP/1.1
+//! with keep-alive, `Content-Length` bodies of JSON lines or (for OPA's
+//! decision-log API) one JSON array, gzipped or not, answering a chosen
+//! status. It can be stopped (the listener and every open connection
+//! closed) and started again on the same port.
 
 use std::{
     collections::HashSet,
@@ -30,6 +31,8 @@ struct Shared {
     status: AtomicU16,
     requests: AtomicU64,
     records: Mutex<Vec<Value>>,
+    /// Each accepted request's `Content-Type` and `Content-Encoding`.
+    headers: Mutex<Vec<(String, String)>>,
     connections: Mutex<Vec<TcpStream>>,
 }
 
@@ -60,16 +63,31 @@ impl Receiver {
         self.shared.records.lock().unwrap().clone()
     }
 
+    /// Each accepted request's `Content-Type` and `Content-Encoding`.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        self.shared.headers.lock().unwrap().clone()
+    }
+
     pub fn ids(&self) -> HashSet<String> {
-        self.records().iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
+        self.ids_in("id")
+    }
+
+    /// The values of the string field `field` of the records so far.
+    fn ids_in(&self, field: &str) -> HashSet<String> {
+        self.records().iter().filter_map(|r| r[field].as_str().map(str::to_string)).collect()
     }
 
     /// Waits until every id in `ids` has arrived; panics naming how many did
     /// not within `wait`.
     pub fn wait_for_ids(&self, ids: &[String], wait: Duration) {
+        self.wait_for_ids_in("id", ids, wait);
+    }
+
+    /// As [`Self::wait_for_ids`], the ids being the records' `field`.
+    pub fn wait_for_ids_in(&self, field: &str, ids: &[String], wait: Duration) {
         let deadline = Instant::now() + wait;
         loop {
-            let got = self.ids();
+            let got = self.ids_in(field);
             let missing = ids.iter().filter(|id| !got.contains(*id)).count();
             if missing == 0 {
                 return;
@@ -127,6 +145,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let mut input = BufReader::new(stream);
     loop {
         let mut length = 0;
+        let (mut content_type, mut encoding) = (String::new(), String::new());
         let mut line = String::new();
         // Request line, then headers up to the blank line.
         loop {
@@ -138,10 +157,14 @@ fn serve(stream: TcpStream, shared: &Shared) {
             if line == "\r\n" {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.parse().unwrap_or(0),
+                    "content-type" => content_type = value.to_string(),
+                    "content-encoding" => encoding = value.to_string(),
+                    _ => {}
+                }
             }
         }
         let mut body = vec![0; length];
@@ -150,12 +173,27 @@ fn serve(stream: TcpStream, shared: &Shared) {
         }
         let status = shared.status.load(Relaxed);
         if status / 100 == 2 {
-            let mut records = shared.records.lock().unwrap();
-            for l in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                records.push(
-                    serde_json::from_slice(l).expect("the webhook sent a line that is not JSON"),
-                );
+            if encoding == "gzip" {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut plain)
+                    .expect("a gzip body that inflates");
+                body = plain;
             }
+            let mut records = shared.records.lock().unwrap();
+            if content_type == "application/json" {
+                let array: Vec<Value> =
+                    serde_json::from_slice(&body).expect("a JSON array body (OPA's decision logs)");
+                records.extend(array);
+            } else {
+                for l in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    records.push(
+                        serde_json::from_slice(l)
+                            .expect("the webhook sent a line that is not JSON"),
+                    );
+                }
+            }
+            shared.headers.lock().unwrap().push((content_type, encoding));
         }
         shared.requests.fetch_add(1, Relaxed);
         let response = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");

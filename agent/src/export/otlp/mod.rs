@@ -193,12 +193,7 @@ mod tests {
         else {
             panic!()
         };
-        let origin = Origin {
-            node: "node-1".into(),
-            cluster: Some("prod"),
-            boot_id: "b".into(),
-            clock: crate::event::Clock::new(),
-        };
+        let origin = crate::test_support::origin();
         let otlp = Otlp::new(&remote, &origin).unwrap();
         let records: Vec<LogRecord> = (0..3)
             .map(|i| LogRecord { event_name: format!("e{i}"), ..LogRecord::default() })
