@@ -67,13 +67,14 @@ pub struct RunArgs {
     ring_buffer_kib: u32,
 
     /// Policy bundle: a directory (Rego modules, data, tests), an OPA
-    /// bundle tarball (`.tar.gz`, e.g. from `palisade policy build`), or
-    /// the `http(s)://` URL of one on a bundle server. A path is re-read
-    /// every second and on SIGHUP; a server is polled (see
-    /// --policy-poll-seconds) and on SIGHUP. A bad new bundle is rejected
+    /// bundle tarball (`.tar.gz`, e.g. from `palisade policy build`), the
+    /// `http(s)://` URL of one on a bundle server, or an
+    /// `oci://REGISTRY/REPOSITORY[:TAG|@DIGEST]` reference to one in an OCI
+    /// registry. A path is re-read every second and on SIGHUP; a server or
+    /// registry is polled (see --policy-poll-seconds) and on SIGHUP. A bad new bundle is rejected
     /// and the previous one stays. Default: the baseline bundle embedded in
     /// the binary.
-    #[arg(long, value_name = "DIR|TARBALL|URL")]
+    #[arg(long, value_name = "DIR|TARBALL|URL|oci://REF")]
     policy: Option<String>,
 
     #[command(flatten)]
@@ -174,17 +175,14 @@ pub struct RunArgs {
 
 /// Where `--policy` says the bundle is.
 fn bundle_location(args: &RunArgs) -> anyhow::Result<Location> {
-    use crate::policy::server;
+    use crate::policy::{oci, server};
     let Some(policy) = &args.policy else { return Ok(Location::Embedded) };
-    if server::is_oci(policy) {
-        anyhow::bail!(
-            "--policy {policy}: oci:// references are not pulled yet; pull the bundle into a tarball (oras pull) or serve it over https"
-        );
-    }
-    if !server::is_url(policy) {
+    if !server::is_url(policy) && !server::is_oci(policy) {
         return Ok(Location::Path(PathBuf::from(policy)));
     }
-    if policy.starts_with("http://") && args.verify.verification_key.is_none() {
+    let plain = policy.starts_with("http://")
+        || oci::Reference::parse(policy).is_ok_and(|r| r.base.starts_with("http://"));
+    if plain && args.verify.verification_key.is_none() {
         warn!(
             url = %policy,
             "the bundle comes over plain http without --verification-key: anyone on the path can change the policy"

@@ -275,6 +275,37 @@ fn a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart()
     }
 }
 
+/// An OCI registry (a real one, the bundles pushed by ORAS, an independent
+/// client): the agent pulls the bundle layer a tag names, follows the tag
+/// to a new manifest, and checks the layer against its digest.
+#[test]
+fn a_bundle_in_an_oci_registry_is_pulled_and_followed_by_tag() {
+    let bundle = TempBundle::new("run-oci");
+    let nc = fake_nc(&bundle);
+    let registry = support::registry::Registry::start(&bundle.path().with_extension("registry"));
+    let push = |revision: &str| {
+        let tarball = bundle.path().with_extension(format!("{revision}.tar.gz"));
+        std::fs::write(&tarball, self::tarball(&bundle, revision)).unwrap();
+        registry.push(&tarball, "palisade/bundle", "stable");
+    };
+    set_config(&bundle, "audit", "kill");
+    push("r1");
+    let reference = format!("oci://{}/palisade/bundle:stable", registry.host);
+    let mut agent = Agent::start_with(&["--policy", &reference, "--policy-poll-seconds", "1"]);
+    let (pid, status) = run_nc(&nc, "0.1");
+    let first = agent.wait_for("judged exec under r1", is("process_exec", pid, None));
+    assert_eq!(first["decision"]["revision"], "r1", "{first}");
+    assert!(status.success());
+
+    set_config(&bundle, "enforce", "kill");
+    push("r2");
+    agent.wait_for_log("new policy bundle validated");
+    let (pid, status) = run_nc(&nc, "30");
+    let second = agent.wait_for("judged exec under r2", is("process_exec", pid, None));
+    assert_eq!(second["decision"]["revision"], "r2", "{second}");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
+
 /// Execs that trigger a rule are judged on the policy workers, the others
 /// on the reading thread; the records still leave in the order the
 /// processes ran, each with its own decision.

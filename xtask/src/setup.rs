@@ -21,7 +21,8 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 /// filesystem is that busybox; openssl to make the certificate of the
 /// HTTPS receiver in the export test; buildah and podman to build the image
 /// and run its smoke test; python3-venv for the manifest checkers; chromium
-/// and a font to open `policy report --html` pages headless in its test).
+/// and a font to open `policy report --html` pages headless in its test;
+/// the CNCF Distribution registry to pull bundles from in the OCI test).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -39,6 +40,7 @@ const PACKAGES: &[&str] = &[
     "python3-venv",
     "chromium",
     "fonts-dejavu-core",
+    "docker-registry",
 ];
 
 /// The manifest checkers, pinned, in a virtualenv: kubectl (kustomize
@@ -52,11 +54,15 @@ const DEPLOY_TOOLS: &[&str] = &[
     OTLP_PROTO,
     PYJWT,
     CRYPTOGRAPHY,
+    ORAS,
 ];
 /// An independent JWT implementation (and its RSA/EC backend), for the
 /// tests of bundle signatures (agent/tests/support/opa_sign.py).
 const PYJWT: &str = "pyjwt==2.15.1";
 const CRYPTOGRAPHY: &str = "cryptography==50.0.2";
+/// An independent OCI client (ORAS's Python SDK), to push bundles to the
+/// registry in the OCI test (agent/tests/support/registry.rs).
+const ORAS: &str = "oras==0.2.43";
 /// The official OTLP protobuf messages, for the tests' OTLP receiver.
 const OTLP_PROTO: &str = "opentelemetry-proto==1.39.1";
 

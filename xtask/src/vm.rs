@@ -369,6 +369,11 @@ const HOST_ONLY: &[(&str, &str, &str)] = &[
         "a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart",
         "polling a bundle server and its cache are userspace, and it restarts the agent",
     ),
+    (
+        "kernel_policy_run",
+        "a_bundle_in_an_oci_registry_is_pulled_and_followed_by_tag",
+        "pulling from a registry is userspace, and the registry and ORAS are not in the VM's image",
+    ),
     ("kernel_containers", "a_running_containers_execs_name_the_container_and_its_pod", RUNC),
     ("kernel_containers", "pod_labels_come_from_the_api_servers_list_and_watch", RUNC),
     (

@@ -31,6 +31,7 @@ pub mod kernel_plan;
 pub mod load;
 pub mod meta;
 mod modules;
+pub mod oci;
 pub mod pool;
 mod program;
 pub mod reload;

@@ -1,7 +1,9 @@
 //! A bundle server, as OPA's bundle service API has it: the bundle tarball
 //! is fetched with GET from a URL, polled with `If-None-Match` so that an
 //! unchanged bundle costs a `304 Not Modified`, within a bounded size and
-//! time, backing off while the server fails.
+//! time, backing off while the server fails. An OCI registry
+//! (`oci://...`, see [`super::oci`]) is polled the same way, its
+//! manifest's digest standing for the ETag.
 //!
 //! The last bundle that went live is kept on disk (the tarball and its
 //! ETag): an agent that restarts while the server is down enforces it at
@@ -17,7 +19,7 @@ use std::{
 use thiserror::Error;
 use tracing::info;
 
-use super::tarball::COMPRESSED_MAX_BYTES;
+use super::{oci, tarball::COMPRESSED_MAX_BYTES};
 
 /// Longest a request may take, the download included: a server that hangs
 /// fails the poll instead of stalling the reloader.
@@ -100,9 +102,18 @@ pub enum Fetched {
     Bundle(Vec<u8>),
 }
 
+/// How the bundle is fetched.
+enum Protocol {
+    /// OPA's bundle service API: a GET with ETags.
+    Http,
+    /// An OCI registry.
+    Oci(oci::Reference),
+}
+
 /// A bundle server being polled.
 pub struct BundleServer {
     config: ServerConfig,
+    protocol: Protocol,
     client: ureq::Agent,
     /// The ETag of the bundle in force (sent as `If-None-Match`).
     etag: Option<String>,
@@ -114,10 +125,17 @@ pub struct BundleServer {
 
 impl BundleServer {
     pub fn new(config: ServerConfig) -> Result<Self, ServerError> {
-        let client = crate::http_client::agent(config.ca_file.as_deref(), REQUEST_TIMEOUT)
-            .map_err(|reason| ServerError::Fetch { url: config.url.clone(), reason })?;
+        let fail = |reason| ServerError::Fetch { url: config.url.clone(), reason };
+        let client =
+            crate::http_client::agent(config.ca_file.as_deref(), REQUEST_TIMEOUT).map_err(fail)?;
+        let protocol = if is_oci(&config.url) {
+            Protocol::Oci(oci::Reference::parse(&config.url).map_err(fail)?)
+        } else {
+            Protocol::Http
+        };
         Ok(Self {
             config,
+            protocol,
             client,
             etag: None,
             pending_etag: None,
@@ -168,6 +186,17 @@ impl BundleServer {
     fn fetch(&mut self) -> Result<Fetched, (ServerError, Option<Duration>)> {
         let url = self.config.url.clone();
         let fail = |reason: String| ServerError::Fetch { url: url.clone(), reason };
+        if let Protocol::Oci(reference) = &self.protocol {
+            let headers = self.config.headers_file.as_deref();
+            return match oci::pull(&self.client, reference, self.etag.as_deref(), headers) {
+                Ok(oci::Pulled::Unchanged) => Ok(Fetched::Unchanged),
+                Ok(oci::Pulled::Bundle { tarball, manifest_digest }) => {
+                    self.pending_etag = Some(manifest_digest);
+                    Ok(Fetched::Bundle(tarball))
+                }
+                Err((reason, retry_after)) => Err((fail(reason), retry_after)),
+            };
+        }
         let mut request = self.client.get(&url).header("Accept", "application/gzip");
         if let Some(etag) = &self.etag {
             request = request.header("If-None-Match", etag);
@@ -263,7 +292,7 @@ pub fn is_url(location: &str) -> bool {
     location.starts_with("https://") || location.starts_with("http://")
 }
 
-/// Whether `--policy` names an OCI artifact, which is not pulled yet.
+/// Whether `--policy` names a bundle in an OCI registry.
 pub fn is_oci(location: &str) -> bool {
     location.starts_with("oci://")
 }

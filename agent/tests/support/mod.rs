@@ -13,6 +13,7 @@ pub mod ocsf;
 pub mod otlp;
 pub mod receiver;
 pub mod records;
+pub mod registry;
 pub mod report_api;
 pub mod runc;
 pub mod scrape;
