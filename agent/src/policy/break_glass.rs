@@ -179,7 +179,14 @@ pub fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
     refusals
 }
 
-/// Every `*.json` file in `dir`, in name order, read as an order.
+/// Largest order file read.
+const ORDER_MAX_BYTES: u64 = 64 << 10;
+
+/// Every `*.json` file in `dir`, in name order, read as an order. An order
+/// opens rules on the node, so only root may have written it, as sshd's
+/// StrictModes asks of `authorized_keys`: the directory and the file must
+/// be root's and writable by no one else, and the file a regular one (a
+/// FIFO must not hang the reloader).
 fn read_orders(dir: &Path) -> Vec<(PathBuf, Result<Order, String>)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = entries
@@ -188,15 +195,44 @@ fn read_orders(dir: &Path) -> Vec<(PathBuf, Result<Order, String>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
+    let dir_refused = std::fs::metadata(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|meta| root_only(&meta, "its directory"))
+        .err();
     paths
         .into_iter()
         .map(|path| {
-            let order = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+            let order = match &dir_refused {
+                Some(reason) => Err(reason.clone()),
+                None => read_order(&path),
+            };
             (path, order)
         })
         .collect()
+}
+
+fn read_order(path: &Path) -> Result<Order, String> {
+    let (bytes, meta) = super::bundle::read_capped(path, ORDER_MAX_BYTES)?;
+    root_only(&meta, "the order")?;
+    if bytes.len() as u64 > ORDER_MAX_BYTES {
+        return Err(format!("the order is over {ORDER_MAX_BYTES} bytes"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// Refuses what someone other than root wrote or could write.
+fn root_only(meta: &std::fs::Metadata, what: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != 0 {
+        return Err(format!("{what} is owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{what} is writable by group or others (mode {:o}); only root may write orders",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// `90s`, `15m`, `2h`.
@@ -264,12 +300,28 @@ pub fn cli(args: BreakGlassArgs) -> anyhow::Result<()> {
         args.by.unwrap_or_default(),
         now,
     );
-    std::fs::create_dir_all(&args.dir)
+    // Modes the agents accept whatever the umask: root's, written by no
+    // one else (see `read_orders`).
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&args.dir)
         .map_err(|e| anyhow::anyhow!("--dir {}: {e}", args.dir.display()))?;
     let path = order.path(&args.dir);
     let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_vec_pretty(&order)?)
-        .and_then(|()| std::fs::rename(&partial, &path))
+    let write = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&partial)?;
+        file.write_all(bytes)?;
+        std::fs::rename(&partial, &path)
+    };
+    write(&serde_json::to_vec_pretty(&order)?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     println!(
         "break-glass {}{} written to {}: rules {} for {} until {} (revoke: palisade break-glass --revoke {})",
@@ -341,5 +393,36 @@ mod tests {
         let mut none = Bundle::embedded();
         let reasons = apply(&mut none, &dir, 1);
         assert!(reasons.iter().any(|r| r.1.contains("allows no break-glass")), "{reasons:?}");
+    }
+
+    /// Orders someone other than root wrote or could rewrite are refused,
+    /// and so is a FIFO (which must not hang the reloader).
+    #[test]
+    fn only_root_may_write_orders() {
+        use std::os::unix::fs::PermissionsExt;
+        let limits = json!({"max_ttl": "1h", "rules": ["PAL-010"]});
+        let refusals = |dir: &Path| -> Vec<String> {
+            apply(&mut bundle(limits.clone()), dir, 1).into_iter().map(|r| r.1).collect()
+        };
+        let dir = crate::test_support::scratch("break-glass-owner");
+        let o = order(&dir, &["PAL-010"], json!({"namespace": "shop"}), 60);
+        assert!(refusals(&dir).is_empty());
+
+        std::fs::set_permissions(o.path(&dir), std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(refusals(&dir)[0].contains("the order is writable by group or others (mode 666)"));
+        std::fs::set_permissions(o.path(&dir), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(o.path(&dir), Some(65534), None).unwrap();
+        assert_eq!(refusals(&dir), ["the order is owned by uid 65534, not root"]);
+        std::fs::remove_file(o.path(&dir)).unwrap();
+
+        let fifo = std::ffi::CString::new(dir.join("fifo.json").to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(refusals(&dir)[0].contains("not a regular file"), "{:?}", refusals(&dir));
+        std::fs::remove_file(dir.join("fifo.json")).unwrap();
+
+        order(&dir, &["PAL-010"], json!({"namespace": "shop"}), 60);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(refusals(&dir)[0].contains("its directory is writable by group or others"));
     }
 }

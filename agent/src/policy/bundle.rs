@@ -386,29 +386,35 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<RawFile>) -> Result<(), Policy
 }
 
 /// The bytes of the regular file at `path` (named `relative` in errors), at
-/// most [`FILE_MAX_BYTES`]. Opened without blocking and checked on the open
-/// file, so a FIFO never hangs the reader and a link to `/dev/zero` is
-/// refused rather than read until memory runs out.
+/// most [`FILE_MAX_BYTES`] (see [`read_capped`]).
 fn read_regular(path: &Path, relative: &str) -> Result<Vec<u8>, PolicyError> {
-    use std::{io::Read, os::unix::fs::OpenOptionsExt};
     let fail = |reason: String| PolicyError::Bundle { location: relative.to_string(), reason };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
-    let meta = file.metadata().map_err(|e| fail(format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("is not a regular file (a FIFO, a device, a socket?)".into()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(FILE_MAX_BYTES) as usize);
-    file.take(FILE_MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    let (bytes, _) = read_capped(path, FILE_MAX_BYTES).map_err(fail)?;
     if bytes.len() as u64 > FILE_MAX_BYTES {
         return Err(fail(format!("is over the {FILE_MAX_BYTES}-byte limit for a bundle file")));
     }
     Ok(bytes)
+}
+
+/// The bytes of the regular file at `path`, at most `max + 1` (more than
+/// `max` tells the caller it is too big), and its metadata. Opened without
+/// blocking and checked on the open file, so a FIFO never hangs the reader
+/// and a link to `/dev/zero` is refused rather than read until memory runs
+/// out.
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<(Vec<u8>, std::fs::Metadata), String> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a FIFO, a device, a socket?)".into());
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    Ok((bytes, meta))
 }
 
 fn parse_samples(file: &SourceFile) -> Result<Vec<serde_json::Value>, PolicyError> {
