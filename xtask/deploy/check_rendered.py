@@ -75,7 +75,20 @@ def main():
     policy_dirs = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--policy=")]
     if volumes.get("policy", {}).get("configMap", {}).get("name") != cm["metadata"]["name"]:
         problems.append("the policy volume is not the bundle's ConfigMap")
-    if policy_dirs != [mounts.get("policy", {}).get("mountPath")]:
+    from_server = [p for p in policy_dirs if p.startswith(("$(", "https://", "http://", "oci://"))]
+    if from_server:
+        # The bundle-server component: the policy comes from a server, is
+        # verified with a key from a Secret, and kept on a hostPath.
+        args = c["args"]
+        key = [a.split("=", 1)[1] for a in args if a.startswith("--verification-key=")]
+        cache = [a.split("=", 1)[1] for a in args if a.startswith("--policy-cache-dir=")]
+        key_mount = [m for m in c["volumeMounts"] if key and key[0].startswith(m["mountPath"] + "/")]
+        if not key_mount or "secret" not in volumes.get(key_mount[0]["name"], {}):
+            problems.append("a bundle from a server is not verified with a key from a Secret")
+        cache_mount = [m for m in c["volumeMounts"] if cache and m["mountPath"] == cache[0]]
+        if not cache_mount or "hostPath" not in volumes.get(cache_mount[0]["name"], {}):
+            problems.append("the bundle cache is not on a hostPath (a restart would lose it)")
+    elif policy_dirs != [mounts.get("policy", {}).get("mountPath")]:
         problems.append(f"--policy {policy_dirs} is not where the ConfigMap is mounted")
     if "subPath" in mounts.get("policy", {}):
         problems.append("a subPath mount of the ConfigMap would never be updated")
