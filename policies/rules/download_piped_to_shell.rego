@@ -19,7 +19,7 @@ import data.palisade.lib.where
 
 meta := {
 	"id": "PAL-006",
-	"title": "Download piped into a shell",
+	"title": "Downloaded code run at once",
 	"description": "A shell -c script that pipes curl/wget output into sh/bash/python/perl, runs it through $(...) or <(...), or saves it to a file (-o, -O, >) and then chmods it executable or runs it.",
 	"severity": "high",
 	"mitre": "T1105",

