@@ -184,7 +184,8 @@ impl Pipeline {
             Record::Fork(fork) => table.on_fork(fork.header.pid, fork.parent_pid, fork.start_ns),
             Record::Exec(exec) => {
                 table.on_exec(&exec);
-                ready.push(build::exec_event(origin, &exec, table));
+                let env = &self.judges.judge.policy().env_capture;
+                ready.push(build::exec_event(origin, &exec, table, env));
             }
             Record::Exit(exit) => {
                 let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);

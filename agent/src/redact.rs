@@ -78,6 +78,18 @@ impl Redactor {
             next_is_secret = self.flags.is_match(&arg.0);
             self.redact_values(arg, &mut secrets);
         }
+        // Captured environment variables, each seen as the `NAME=value`
+        // assignment it is, so the assignment patterns apply as to `env
+        // NAME=value` in argv (a proxy URL with credentials, a *_TOKEN).
+        for (name, value) in &mut event.process.env {
+            let prefix = name.len() + 1;
+            let mut assignment = Bytes([name.as_bytes(), b"=", &value.0].concat());
+            let before = secrets.len();
+            self.redact_values(&mut assignment, &mut secrets);
+            if secrets.len() != before {
+                value.0 = assignment.0.split_off(prefix.min(assignment.0.len()));
+            }
+        }
         if secrets.is_empty() {
             return 0;
         }
@@ -218,6 +230,26 @@ mod tests {
         let err = Redactor::new(&["(unclosed".into()], &[], true).unwrap_err().to_string();
         assert!(err.starts_with("redaction pattern `(unclosed`:"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn captured_environment_values_are_redacted_like_assignments() {
+        let redactor = Redactor::new(&[], &[], true).unwrap();
+        let mut e = event(&["curl", "example.com"], "proxy http://bob:pa55@proxy:3128");
+        for (k, v) in [
+            ("https_proxy", "http://bob:pa55@proxy:3128"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("LD_PRELOAD", "/tmp/x.so"),
+        ] {
+            e.process.env.insert(k.into(), Bytes(v.as_bytes().to_vec()));
+        }
+        assert_eq!(redactor.apply(&mut e), 2);
+        let env = |k: &str| String::from_utf8_lossy(&e.process.env[k].0).into_owned();
+        assert_eq!(env("https_proxy"), "http://bob:[REDACTED]@proxy:3128");
+        assert_eq!(env("GITHUB_TOKEN"), "[REDACTED]");
+        assert_eq!(env("LD_PRELOAD"), "/tmp/x.so");
+        let message = &e.decision.as_ref().unwrap().matched[0].message;
+        assert_eq!(message, "proxy http://bob:[REDACTED]@proxy:3128");
     }
 
     #[test]

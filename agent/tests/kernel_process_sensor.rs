@@ -176,6 +176,74 @@ fn huge_argv_is_truncated_and_flagged_and_the_agent_carries_on() {
     assert!(agent.is_alive());
 }
 
+/// The rules an event's decision matched.
+fn matched_rules(event: &Value) -> Vec<&str> {
+    let matched = event["decision"]["matched"].as_array();
+    matched.into_iter().flatten().filter_map(|m| m["rule"].as_str()).collect()
+}
+
+#[test]
+fn the_environment_at_exec_is_captured_judged_redacted_and_a_padded_one_flagged() {
+    // The embedded baseline: its config names the variables to capture,
+    // and its rules judge them.
+    let mut agent = Agent::start();
+    // Command sorts the environment by name: the padding comes first.
+    let run = |program: &str, args: &[&str], env: &[(&str, &str)]| {
+        let mut child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        child.wait().expect("wait");
+        child.id()
+    };
+
+    let vars = [
+        ("HISTFILE", "/dev/null"),
+        ("HOME", "/root"),
+        ("LD_PRELOAD", "/nonexistent.so"),
+        ("https_proxy", "http://bob:pa55@proxy.example.com:3128"),
+    ];
+    let pid = run("/bin/sh", &["-c", "exit 0"], &vars);
+    let sh = agent.wait_for("exec of sh", is("process_exec", pid, Some(&canonical("/bin/sh"))));
+    let env = &sh["process"]["env"];
+    assert_eq!(
+        env,
+        &serde_json::json!({
+            "HISTFILE": "/dev/null",
+            "LD_PRELOAD": "/nonexistent.so",
+            "https_proxy": "http://bob:[REDACTED]@proxy.example.com:3128",
+        }),
+        "only the configured variables, the proxy's password redacted: {sh}"
+    );
+    assert!(sh["process"]["env_truncated"].is_null(), "{sh}");
+    let rules = matched_rules(&sh);
+    assert!(rules.contains(&"PAL-025"), "LD_PRELOAD from / judged: {sh}");
+    assert!(rules.contains(&"PAL-024"), "a shell with HISTFILE=/dev/null judged: {sh}");
+
+    // A padded environment: LD_PRELOAD lies past the kernel's window, and
+    // the event says the environment was cut.
+    let pad = "x".repeat(8192);
+    let padded = [("AAAA_PAD", pad.as_str()), ("LD_PRELOAD", "/nonexistent.so")];
+    let pid = run("/usr/bin/true", &[], &padded);
+    let e = agent.wait_for("padded exec", is("process_exec", pid, Some("/usr/bin/true")));
+    let total: usize = padded.iter().map(|(k, v)| k.len() + 1 + v.len() + 1).sum();
+    assert_eq!(e["process"]["env_truncated"], true, "{e}");
+    assert_eq!(e["process"]["env_total_bytes"], total, "{e}");
+    assert!(e["process"]["env"].is_null(), "nothing captured past the window: {e}");
+
+    // A multi-call binary called by its own name is judged as its applet:
+    // `busybox awk` running a shell through system() is a reverse-shell
+    // spawn (PAL-002).
+    let pid =
+        run("/bin/busybox", &["awk", "BEGIN{system(\"/bin/true\"); system(\"sh -c true\")}"], &[]);
+    let e =
+        agent.wait_for("busybox awk", is("process_exec", pid, Some(&canonical("/bin/busybox"))));
+    assert!(matched_rules(&e).contains(&"PAL-002"), "busybox awk judged as awk: {e}");
+}
+
 #[test]
 fn a_path_with_a_newline_and_non_utf8_bytes_is_kept_exactly() {
     let mut agent = Agent::start();

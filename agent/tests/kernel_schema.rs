@@ -55,7 +55,10 @@ fn every_record_of_real_output_matches_the_schema() {
     let bundle = TempBundle::new("schema");
     bundle
         .write("rules/kernel_deny.rego", KERNEL_RULE)
-        .write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#)
+        .write(
+            "config.json",
+            r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}, "env_capture": ["AAA_SCHEMA"]}}}"#,
+        )
         .write(
             "exceptions.json",
             &format!(
@@ -73,11 +76,19 @@ fn every_record_of_real_output_matches_the_schema() {
         &format!("file,path={},format=ocsf", ocsf.display()),
     ]);
 
-    // Processes: a plain exec, an exec that an exception covers, one it
-    // does not (an alert), and exits.
-    let mut plain = Command::new("/usr/bin/true").spawn().unwrap();
+    // Processes: a plain exec (with a captured variable, and an
+    // environment longer than the kernel's window), an exec that an
+    // exception covers, one it does not (an alert), and exits. Command
+    // sorts the environment: AAA_SCHEMA comes first.
+    let mut plain = Command::new("/usr/bin/true")
+        .env("AAA_SCHEMA", "1")
+        .env("ZZZ_SCHEMA_PAD", "x".repeat(5000))
+        .spawn()
+        .unwrap();
     assert!(plain.wait().unwrap().success());
-    agent.wait_for("a plain exec", support::is("process_exec", plain.id(), None));
+    let e = agent.wait_for("a plain exec", support::is("process_exec", plain.id(), None));
+    assert_eq!(e["process"]["env"]["AAA_SCHEMA"], "1", "{e}");
+    assert_eq!(e["process"]["env_truncated"], true, "{e}");
     assert!(Command::new(&nc).status().unwrap().success());
     agent.wait_for("the exception's audit record", |e| e["kind"] == "exception_used");
     let alerting = dir.join("alerting");

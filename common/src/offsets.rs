@@ -27,6 +27,10 @@ pub struct KernelOffsets {
     pub mm_struct_exe_file: u32,
     pub mm_struct_arg_start: u32,
     pub mm_struct_arg_end: u32,
+    /// The new image's environment block (`env_start..env_end`), as
+    /// argv's: NUL-separated `NAME=value` strings in user memory.
+    pub mm_struct_env_start: u32,
+    pub mm_struct_env_end: u32,
     pub fs_struct_pwd: u32,
     pub file_f_path: u32,
     pub file_f_inode: u32,
@@ -69,7 +73,7 @@ pub struct KernelOffsets {
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 45 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 47 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

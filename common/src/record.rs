@@ -63,10 +63,18 @@ pub mod exec_flags {
     pub const CWD_TRUNCATED: u32 = 1 << 4;
     /// The task had no executable file (`mm->exe_file` was NULL).
     pub const NO_EXE_FILE: u32 = 1 << 5;
+    /// The environment was longer than [`super::ENV_MAX`] bytes; `env`
+    /// holds its start only, and variables after the window are not seen.
+    pub const ENV_TRUNCATED: u32 = 1 << 6;
+    /// The user memory holding the environment could not be read.
+    pub const ENV_UNREADABLE: u32 = 1 << 7;
 }
 
 /// Bytes of argv copied at most.
 pub const ARGS_MAX: usize = 8192;
+/// Bytes of the environment block copied at most (a power of two: the
+/// verifier's bound on the read size is a mask).
+pub const ENV_MAX: usize = 4096;
 /// Bytes of the execve filename copied at most.
 pub const FILENAME_MAX: usize = 512;
 /// Bytes a walked path (executable or cwd) may take, components included.
@@ -79,7 +87,7 @@ pub const NAME_SLOT: usize = 256;
 /// prove every write stays inside [`TAIL_CAPACITY`].
 pub const TAIL_POS_MASK: usize = 16384 - 1;
 /// Room in the per-CPU scratch record for the tail: any masked position plus
-/// the largest single write (argv).
+/// the largest single write (argv; the environment window is smaller).
 pub const TAIL_CAPACITY: usize = TAIL_POS_MASK + 1 + ARGS_MAX;
 
 /// A byte range inside a record's tail.
@@ -112,8 +120,9 @@ pub struct RecordHeader {
 ///
 /// The tail holds, at the spans given: the filename as passed to execve; the
 /// executable's path and the working directory, each as NUL-terminated
-/// components from leaf to root (the mount tree is crossed); and argv, its
-/// strings NUL-separated as they sit in the new process's memory.
+/// components from leaf to root (the mount tree is crossed); the first
+/// [`ENV_MAX`] bytes of the environment and argv, their strings
+/// NUL-separated as they sit in the new process's memory.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExecRecord {
@@ -150,6 +159,11 @@ pub struct ExecRecord {
     /// the epoch), for the checks against the container's start.
     pub exe_mtime_ns: i64,
     pub exe_ctime_ns: i64,
+    /// The start of the new image's environment block (`NAME=value\0`...).
+    pub env: Span,
+    /// Total bytes of the environment in the process, copied or not.
+    pub env_total: u32,
+    pub _pad: u32,
 }
 
 /// Bits of [`ExecRecord::drift`] and [`ExecDeniedRecord::drift`], computed
@@ -296,7 +310,7 @@ pub struct ExecScratch {
 
 const _: () = assert!(size_of::<Span>() == 8);
 const _: () = assert!(size_of::<RecordHeader>() == 32);
-const _: () = assert!(size_of::<ExecRecord>() == 192);
+const _: () = assert!(size_of::<ExecRecord>() == 208);
 const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_MAX + EXEC_NAME_LEN);
 const _: () = assert!(size_of::<NetRecord>() == 32 + 40 + 16 + 8 + 32);
 const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);
@@ -306,6 +320,8 @@ const _: () = assert!(size_of::<ExitRecord>() == 48);
 const _: () = assert!(size_of::<ExecScratch>() <= 32 * 1024);
 // The masked position plus the largest write must stay inside the tail.
 const _: () = assert!(TAIL_POS_MASK + 1 + NAME_SLOT <= TAIL_CAPACITY);
-// Every logical write position (after the filename and both paths at most)
-// lies below the mask, so masking never moves a write that is in range.
-const _: () = assert!(FILENAME_MAX + 2 * PATH_MAX <= TAIL_POS_MASK + 1);
+// Every logical write position (after the filename, both paths and the
+// environment at most) lies below the mask, so masking never moves a write
+// that is in range.
+const _: () = assert!(FILENAME_MAX + 2 * PATH_MAX + ENV_MAX <= TAIL_POS_MASK + 1);
+const _: () = assert!(ENV_MAX <= ARGS_MAX && ENV_MAX.is_power_of_two());

@@ -34,8 +34,8 @@ use aya_ebpf::{
 };
 use core::mem::size_of;
 use palisade_common::{
-    ARGS_MAX, ExecDeniedRecord, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX, ForkRecord,
-    RecordHeader, Span, TAIL_POS_MASK,
+    ARGS_MAX, ENV_MAX, ExecDeniedRecord, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX,
+    ForkRecord, RecordHeader, Span, TAIL_POS_MASK,
     enforce::{EXEC_NAME_LEN, Verdict, mechanism, verdict_flags},
     exec_flags, kind,
     names::EVENTS_RING_BYTES,
@@ -222,6 +222,9 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     rec.args = Span::default();
     rec.exe_mtime_ns = 0;
     rec.exe_ctime_ns = 0;
+    rec.env = Span::default();
+    rec.env_total = 0;
+    rec._pad = 0;
 
     // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
     // offsets taken from this kernel's BTF.
@@ -287,6 +290,32 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
         }
         rec.cwd = Span { off: cursor as u32, len: walked.len as u32 };
         cursor += walked.len;
+
+        // The first ENV_MAX bytes of the environment, as the new image
+        // sees it; userspace picks the configured variables out of it. A
+        // longer environment is flagged: what lies past the window (a
+        // variable pushed there by padding) is not seen.
+        let env_start: u64 = read(mm, off!(mm_struct_env_start))?;
+        let env_end: u64 = read(mm, off!(mm_struct_env_end))?;
+        let total = env_end.saturating_sub(env_start) as usize;
+        rec.env_total = total as u32;
+        let mut want = total;
+        if want > ENV_MAX {
+            want = ENV_MAX;
+            rec.flags |= exec_flags::ENV_TRUNCATED;
+        }
+        let pos = cursor & TAIL_POS_MASK;
+        // As for argv below: the bound re-derived by a mask for 6.1.
+        let size = (want.wrapping_sub(1) & (ENV_MAX - 1)) + 1;
+        if want == 0 {
+            rec.env = Span { off: pos as u32, len: 0 };
+        } else if bpf_probe_read_user(tail.add(pos).cast(), size as u32, env_start as *const _) == 0
+        {
+            rec.env = Span { off: pos as u32, len: size as u32 };
+            cursor = pos + size;
+        } else {
+            rec.flags |= exec_flags::ENV_UNREADABLE;
+        }
 
         let arg_start: u64 = read(mm, off!(mm_struct_arg_start))?;
         let arg_end: u64 = read(mm, off!(mm_struct_arg_end))?;

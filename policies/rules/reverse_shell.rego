@@ -1,6 +1,8 @@
 # PAL-002: a command line that is a reverse shell: bash's /dev/tcp
 # redirection, netcat or socat handing a socket to a program, a fifo piped
-# through netcat, or an interpreter one-liner wiring a socket to a shell.
+# through netcat, an interpreter one-liner wiring a socket to a shell, or
+# the shell-spawning one-liners that go with one: awk's /inet/ sockets and
+# system() of a shell, python's pty.spawn of a shell.
 # Seen anywhere (host or container). The arguments decide, which only
 # userspace sees, so the action is to kill the process. Each regex sits
 # behind a cheap test (a name, a substring): README.md, "regorus
@@ -20,7 +22,7 @@ import data.palisade.lib.where
 meta := {
 	"id": "PAL-002",
 	"title": "Reverse shell command line",
-	"description": "A shell using /dev/tcp or /dev/udp, nc/ncat with -e/-c/--exec (config: netcat_exec_tools), socat exec:/system: to a network address, a mkfifo + netcat pipeline, or an interpreter one-liner (python, perl, ruby, php, node, ...; config: interpreters) that connects a socket to a shell.",
+	"description": "A shell using /dev/tcp or /dev/udp, nc/ncat with -e/-c/--exec (config: netcat_exec_tools), socat exec:/system: to a network address, a mkfifo + netcat pipeline, an interpreter one-liner (python, perl, ruby, php, node, ...; config: interpreters) that connects a socket to a shell or spawns a shell on a pty (pty.spawn), or awk (gawk, mawk, busybox awk) opening /inet/ sockets or running a shell through system().",
 	"severity": "critical",
 	"mitre": "T1059.004",
 	"action": "kill",
@@ -39,6 +41,10 @@ meta := {
 			"lower_substrings": ["sock"],
 			"substrings": ["/bin/sh", "/bin/bash", "/bin/dash", "/bin/zsh", "/bin/ksh", "pty.spawn", "dup2"],
 		},
+		# An interpreter spawning a shell on a pty.
+		{"names": config.interpreters, "substrings": ["pty.spawn"]},
+		# awk with a socket or system().
+		{"names": awk_names, "substrings": ["/inet", "system"]},
 	],
 }
 
@@ -83,3 +89,31 @@ hits contains msg if {
 	regex.match(`(/bin/(ba|da|z|k)?sh([^A-Za-z0-9_]|$)|pty\.spawn|dup2)`, cmdline)
 	msg := concat("", [concat("/", sort(found)), " one-liner wires a socket to a shell ", where, ": ", short_cmdline])
 }
+
+hits contains msg if {
+	found := {n | some n in names; config.interpreters[n]}
+	count(found) > 0
+	contains(cmdline, "pty.spawn")
+	# A socket one-liner that also spawns a pty is reported above.
+	not contains(lower(cmdline), "socket")
+	regex.match(`pty\.spawn\([[:space:]]*["'][^"']*(ba|da|z|k|c|tc|a)?sh["']`, cmdline)
+	msg := concat("", [concat("/", sort(found)), " spawns a shell on a pty ", where, ": ", short_cmdline])
+}
+
+hits contains msg if {
+	found := {n | some n in names; awk_names[n]}
+	count(found) > 0
+	contains(cmdline, "/inet")
+	regex.match(`/inet[46]?/(tcp|udp)/`, cmdline)
+	msg := concat("", [concat("/", sort(found)), " opens a network socket ", where, ": ", short_cmdline])
+}
+
+hits contains msg if {
+	found := {n | some n in names; awk_names[n]}
+	count(found) > 0
+	contains(cmdline, "system")
+	regex.match(`system[[:space:]]*\([[:space:]]*["'][[:space:]]*(/[^"' ]*/)?(ba|da|z|k|c|tc|a)?sh([[:space:]]|["'])`, cmdline)
+	msg := concat("", [concat("/", sort(found)), " runs a shell through system() ", where, ": ", short_cmdline])
+}
+
+awk_names := {"awk": true, "gawk": true, "mawk": true, "nawk": true}

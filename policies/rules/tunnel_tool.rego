@@ -1,6 +1,9 @@
 # PAL-003: a tunnelling or port-forwarding tool runs (chisel, ngrok, frp,
-# bore, ...): it exposes internal services to the internet or carries C2
-# traffic inside another protocol, past network policy.
+# bore, cloudflared, ...): it exposes internal services to the internet or
+# carries C2 traffic inside another protocol, past network policy. Host
+# and container alike: an intruder on the node uses the same clients. A
+# sanctioned connector (a cloudflared Deployment) is an exception naming
+# its workload.
 #
 # Kernel: the same names are matched at exec everywhere, by the file's own
 # name (after symlinks); an alert rule, so the kernel only reports. A
@@ -17,7 +20,7 @@ import data.palisade.lib.where
 meta := {
 	"id": "PAL-003",
 	"title": "Tunnelling tool executed",
-	"description": "A reverse-proxy or tunnelling tool (chisel, ngrok, frpc/frps, bore, rathole, gost, iodine, dnscat2, ligolo, ptunnel; config: tunnel_tools) executed on the host or in a container.",
+	"description": "A reverse-proxy or tunnelling tool (chisel, ngrok, frpc/frps, bore, rathole, gost, iodine, dnscat2, ligolo, ptunnel, cloudflared, zrok, devtunnel; config: tunnel_tools) executed on the host or in a container.",
 	"severity": "high",
 	"mitre": "T1572",
 	"action": "alert",

@@ -15,6 +15,11 @@ test_ngrok_on_host if {
 	count(hits) == 1
 }
 
+test_cloudflared_quick_tunnel if {
+	hits := rule.hits with input as fx.host_exec("/usr/local/bin/cloudflared", ["cloudflared", "tunnel", "--url", "http://localhost:22"])
+	hits == {"tunnelling tool cloudflared executed on the host: cloudflared tunnel --url http://localhost:22"}
+}
+
 test_ssh_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/ssh", ["ssh", "deploy@bastion.example.com"])
 	count(hits) == 0

@@ -59,12 +59,15 @@ const HOST_PROGRAMS: &[&str] = &[
     "/usr/bin/setpriv",
     "/usr/bin/sleep",
     "/usr/bin/cat",
+    // A multi-call binary called by its own name (the process sensor's
+    // environment test).
+    "/bin/busybox",
     // The drift tests' container without runc: a nested PID namespace
     // chrooted into an overlay mount.
     "/usr/bin/unshare",
     "/usr/sbin/chroot",
 ];
-/// From Debian's `busybox-static`; only `/init` uses it.
+/// From Debian's `busybox-static`: `/init` uses a copy in `VM_TOOLS_DIR`.
 const HOST_BUSYBOX: &str = "/bin/busybox";
 const VM_TOOLS_DIR: &str = "/usr/lib/palisade-vm";
 /// A tmpfs for the tests' scratch files (their TMPDIR).

@@ -7,7 +7,10 @@ use crate::{
     drift,
     event::{Event, Executable, ExitInfo, Network, Origin, Process},
     model::bytes::Bytes,
-    process::table::{ProcessInfo, ProcessTable},
+    process::{
+        env::EnvCapture,
+        table::{ProcessInfo, ProcessTable},
+    },
     sensor::decode::{self, Exec, ExecDenied, Exit, Net},
 };
 
@@ -15,9 +18,11 @@ fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
     items.iter().cloned().map(Bytes).collect()
 }
 
-/// A `process_exec` event. Call after the table has seen the exec.
-pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable) -> Event {
+/// A `process_exec` event, with the variables of `env` found in the new
+/// image's environment. Call after the table has seen the exec.
+pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable, env: &EnvCapture) -> Event {
     let h = &exec.header;
+    let env_truncated = exec.has(exec_flags::ENV_TRUNCATED);
     let process = Process {
         pid: h.pid,
         ppid: exec.ppid,
@@ -33,6 +38,10 @@ pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable) -> Event {
         args_total_bytes: exec.has(exec_flags::ARGS_TRUNCATED).then_some(exec.args_total),
         cwd: Bytes(exec.cwd.clone()),
         cwd_truncated: exec.has(exec_flags::CWD_TRUNCATED),
+        env: env.pick(&exec.env, env_truncated),
+        env_truncated,
+        env_total_bytes: env_truncated.then_some(exec.env_total),
+        env_unreadable: exec.has(exec_flags::ENV_UNREADABLE),
         cgroup_id: Some(h.cgroup_id),
         comm: Some(Bytes(exec.comm.clone())),
         exe: (!exec.has(exec_flags::NO_EXE_FILE)).then(|| Executable {

@@ -4,6 +4,8 @@ mod time;
 
 pub use time::Clock;
 
+use std::collections::BTreeMap;
+
 use palisade_common::kind;
 use serde::Serialize;
 
@@ -126,6 +128,20 @@ pub struct Process {
     pub cwd: Bytes,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cwd_truncated: bool,
+    /// The variables of the bundle's `env_capture` list found in the new
+    /// image's environment, by name (exec events only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, Bytes>,
+    /// Set when the environment was longer than the window the kernel
+    /// copies: a variable past it is not in `env`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub env_truncated: bool,
+    /// Bytes of environment the process had, when `env_truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_total_bytes: Option<u32>,
+    /// Set when the kernel could not read the environment at all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub env_unreadable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

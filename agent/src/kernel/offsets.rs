@@ -56,6 +56,8 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         mm_struct_exe_file: at("mm_struct", "exe_file")?,
         mm_struct_arg_start: at("mm_struct", "arg_start")?,
         mm_struct_arg_end: at("mm_struct", "arg_end")?,
+        mm_struct_env_start: at("mm_struct", "env_start")?,
+        mm_struct_env_end: at("mm_struct", "env_end")?,
         fs_struct_pwd: at("fs_struct", "pwd")?,
         file_f_path: at("file", "f_path")?,
         file_f_inode: at("file", "f_inode")?,
@@ -108,6 +110,8 @@ mod tests {
         // qstr is { union { struct { u32 hash; u32 len; }; u64 hash_len; }; name }.
         assert_eq!(offsets.qstr_name, 8);
         assert_eq!(offsets.mm_struct_arg_end, offsets.mm_struct_arg_start + 8);
+        assert_eq!(offsets.mm_struct_env_start, offsets.mm_struct_arg_end + 8);
+        assert_eq!(offsets.mm_struct_env_end, offsets.mm_struct_env_start + 8);
         // Every kernel that runs containers has overlayfs: built in (host)
         // or the module's BTF (the VM's init loads it).
         assert_eq!(offsets.ovl_known, 1, "overlayfs BTF found");

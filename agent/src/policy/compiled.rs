@@ -5,6 +5,8 @@ use std::{collections::BTreeMap, sync::Arc, sync::Mutex};
 
 use regorus::{Engine, Value};
 
+use crate::process::env::EnvCapture;
+
 use super::{
     kernel_plan::KernelPlan,
     meta::{ExceptionInfo, RuleMeta},
@@ -28,6 +30,8 @@ pub struct Policy {
     pub mode: String,
     /// What the kernel enforces itself, from the rules' `kernel` sections.
     pub kernel: KernelPlan,
+    /// The environment variables captured at exec (config `env_capture`).
+    pub env_capture: EnvCapture,
     /// The rules' triggers, tested natively.
     pub(super) triggers: TriggerIndex,
     /// The program for each event kind some rule names.

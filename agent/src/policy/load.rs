@@ -8,6 +8,8 @@ use std::{
 
 use regorus::Value;
 
+use crate::process::env::EnvCapture;
+
 use super::{
     ENTRY_POINT, PolicyError,
     bundle::Bundle,
@@ -42,6 +44,10 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let (exceptions, exception_warnings) = check_exceptions(bundle, &rules, &mut all, &modules)?;
     let sections = read_kernel_sections(&mut all, &modules, &rules)?;
     let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
+    let env_capture = EnvCapture::from_config(&bundle.data["palisade"]["config"]).map_err(|e| {
+        let at = bundle.locate("\"env_capture\"").unwrap_or_else(|| bundle.origin.clone());
+        PolicyError::invalid(at, e.to_string())
+    })?;
     if !modules.iter().any(|m| m.package == "palisade.main") {
         return Err(PolicyError::invalid(
             &bundle.origin,
@@ -94,6 +100,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         exception_warnings,
         mode,
         kernel,
+        env_capture,
         triggers,
         by_kind,
         no_rules,

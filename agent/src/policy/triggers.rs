@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "paths",
     "substrings",
     "lower_substrings",
+    "env",
     "container",
     "drift",
     "euid_raised",
@@ -34,6 +35,7 @@ struct Alternative {
     paths: Option<Vec<String>>,
     substrings: Option<Vec<String>>,
     lower_substrings: Option<Vec<String>>,
+    env: Option<Vec<String>>,
     container: bool,
     drift: bool,
     euid_raised: bool,
@@ -79,6 +81,7 @@ impl Triggers {
                     "paths" => parsed.paths = Some(list()?),
                     "substrings" => parsed.substrings = Some(list()?),
                     "lower_substrings" => parsed.lower_substrings = Some(list()?),
+                    "env" => parsed.env = Some(list()?),
                     "container" | "drift" | "euid_raised" => {
                         if want != &Value::Bool(true) {
                             return Err(bad(format!("`{key}` can only be true, not {want}")));
@@ -222,8 +225,13 @@ impl TriggerIndex {
             text.push('\n');
             text.push_str(line);
         }
+        let env = match &process["env"] {
+            Value::Object(env) => env.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         EventFacts {
             names,
+            env,
             ancestors,
             exec_paths,
             text,
@@ -265,6 +273,7 @@ impl TriggerIndex {
                     let lower = facts.lower_text.get_or_init(|| facts.text.to_lowercase());
                     want.iter().any(|s| lower.contains(s.as_str()))
                 })
+                && alt.env.as_ref().is_none_or(|want| want.iter().any(|n| facts.env.contains(n)))
         })
     }
 }
@@ -278,6 +287,8 @@ pub struct EventFacts {
     names: Bits,
     /// Trigger names that are the last component of an ancestor's binary.
     ancestors: Bits,
+    /// The names of the captured environment variables.
+    env: Vec<String>,
     /// binary, filename, and cwd + "/" + filename for a relative filename.
     exec_paths: Vec<String>,
     /// The exec paths, the command line and daddr, one per line.
@@ -367,6 +378,12 @@ mod tests {
         assert!(fires(json!([{"lower_substrings": ["base64"]}]), &shouting));
         assert!(!fires(json!([{"lower_substrings": ["b32"]}]), &shouting));
         assert!(fires(json!([{"euid_raised": true}]), &nc));
+        let mut preloaded = nc.clone();
+        preloaded["process"]["env"] = json!({"LD_PRELOAD": "/x.so"});
+        assert!(fires(json!([{"env": ["LD_AUDIT", "LD_PRELOAD"]}]), &preloaded));
+        assert!(fires(json!([{"env": {"LD_PRELOAD": true}}]), &preloaded));
+        assert!(!fires(json!([{"env": ["LD_AUDIT"]}]), &preloaded));
+        assert!(!fires(json!([{"env": ["LD_PRELOAD"]}]), &nc));
         // Keys of one alternative all hold; any alternative will do.
         assert!(!fires(json!([{"names": ["nc"], "container": true}]), &nc));
         assert!(fires(json!([{"container": true}, {"names": ["busybox"]}]), &nc));
@@ -402,7 +419,7 @@ mod tests {
         };
         assert_eq!(
             err(json!([{"names": ["nc"]}, {"binary": ["nc"]}])),
-            "rules/x.rego:9: `meta.triggers[1]`: unknown key `binary` (one of [\"names\", \"ancestors\", \"paths\", \"substrings\", \"lower_substrings\", \"container\", \"drift\", \"euid_raised\"])"
+            "rules/x.rego:9: `meta.triggers[1]`: unknown key `binary` (one of [\"names\", \"ancestors\", \"paths\", \"substrings\", \"lower_substrings\", \"env\", \"container\", \"drift\", \"euid_raised\"])"
         );
         assert_eq!(
             err(json!([{"container": false}])),

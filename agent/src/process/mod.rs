@@ -1,3 +1,4 @@
 //! What the agent knows about processes.
 
+pub mod env;
 pub mod table;

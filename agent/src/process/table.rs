@@ -172,6 +172,8 @@ mod tests {
             binary: binary.to_vec(),
             cwd: b"/".to_vec(),
             args: vec![binary.to_vec()],
+            env: Vec::new(),
+            env_total: 0,
             verdict: None,
         }
     }

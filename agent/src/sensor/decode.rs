@@ -159,6 +159,11 @@ pub struct Exec {
     pub binary: Vec<u8>,
     pub cwd: Vec<u8>,
     pub args: Vec<Vec<u8>>,
+    /// The start of the environment block, as copied (`NAME=value\0`...;
+    /// see `process::env` for what is taken from it).
+    pub env: Vec<u8>,
+    /// Total bytes of the environment in the process, copied or not.
+    pub env_total: u32,
     /// The kernel rule the executable matched, if any.
     pub verdict: Option<KernelVerdict>,
 }
@@ -304,6 +309,8 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         binary,
         cwd: join_components(span("cwd", r.cwd)?),
         args: split_args(span("args", r.args)?),
+        env: span("env", r.env)?.to_vec(),
+        env_total: r.env_total,
         verdict: KernelVerdict::from_record(&r.verdict, r.mechanism),
     })
 }
@@ -352,6 +359,10 @@ mod tests {
     }
 
     fn exec_record(tail: &[u8], spans: [Span; 4]) -> Vec<u8> {
+        exec_record_with_env(tail, spans, Span::default())
+    }
+
+    fn exec_record_with_env(tail: &[u8], spans: [Span; 4], env: Span) -> Vec<u8> {
         let size = size_of::<ExecRecord>() + tail.len();
         let rec = ExecRecord {
             header: RecordHeader {
@@ -365,6 +376,7 @@ mod tests {
             binary: spans[1],
             cwd: spans[2],
             args: spans[3],
+            env,
             comm: *b"env\0\0\0\0\0\0\0\0\0\0\0\0\0",
             ..Default::default()
         };
@@ -392,6 +404,17 @@ mod tests {
         );
         assert_eq!(exec.comm, b"env");
         assert_eq!(exec.header.pid, 42);
+    }
+
+    #[test]
+    fn decodes_the_environment_window_and_checks_its_span() {
+        let tail = b"x\0LD_PRELOAD=/a.so\0HOME=/\0";
+        let spans = [Span { off: 0, len: 1 }, Span::default(), Span::default(), Span::default()];
+        let raw = exec_record_with_env(tail, spans, Span { off: 2, len: 24 });
+        let Record::Exec(exec) = decode(&raw).unwrap() else { panic!() };
+        assert_eq!(exec.env, b"LD_PRELOAD=/a.so\0HOME=/\0");
+        let bad = exec_record_with_env(tail, spans, Span { off: 2, len: 25 });
+        assert!(matches!(decode(&bad), Err(DecodeError::SpanOutOfBounds { field: "env", .. })));
     }
 
     fn verdict(rule: &str, flags: u32) -> Verdict {
