@@ -109,6 +109,7 @@ pub fn validate() -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&out).context("creating target/deploy")?;
     let venv = Path::new(DEPLOY_VENV).join("bin");
+    let mut checked_bundles = std::collections::HashSet::new();
     for variant in VARIANTS {
         let dir = match variant.source {
             Source::Dir(dir) => root.join(dir),
@@ -145,7 +146,14 @@ pub fn validate() -> anyhow::Result<()> {
         let mounted = out.join(format!("{}-mounted", variant.name));
         check.arg("--write-bundle").arg(&mounted);
         cmd::run(&mut check)?;
-        same_decisions(&root, &mounted)?;
+        // The variants mount one of two bundles (audit or enforce): each is
+        // tested once (`policy test` runs every test of the bundle).
+        let bundle = mounted_digest(&mounted)?;
+        if checked_bundles.insert(bundle) {
+            same_decisions(&root, &mounted)?;
+        } else {
+            eprintln!("deploy: {} mounts a bundle already checked above", variant.name);
+        }
         for version in KUBERNETES_VERSIONS {
             cmd::run(
                 Command::new(venv.join("kubernetes-validate"))
@@ -217,6 +225,18 @@ fn checkov(venv: &Path, root: &Path, rendered: &Path) -> anyhow::Result<()> {
 
 /// The bundle as mounted from the ConfigMap (`mounted`) passes its tests and
 /// decides each of the baseline's sample events as `policies/` does.
+/// What identifies a mounted bundle: its files' names and contents.
+fn mounted_digest(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        files.push((name, std::fs::read(&path)?));
+    }
+    files.sort();
+    Ok(files)
+}
+
 fn same_decisions(root: &Path, mounted: &Path) -> anyhow::Result<()> {
     // The debug build (what `cargo xtask test` has compiled already; it
     // optimises regorus): a release build here cost a whole extra compile.

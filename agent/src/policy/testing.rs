@@ -30,23 +30,44 @@ pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
     engine
         .add_data(Value::from(bundle.data.clone()))
         .map_err(|e| PolicyError::invalid(&bundle.origin, one_line(&e)))?;
-    let mut results = Vec::new();
+    let mut names = Vec::new();
     for file in &bundle.tests {
         let Some(package) = package_of(&file.text) else {
             return Err(PolicyError::invalid(format!("{}:1", file.path), "no package declaration"));
         };
-        for name in test_rule_names(&file.text) {
-            let full = format!("data.{package}.{name}");
-            let failure = match engine.eval_rule(full.clone()) {
-                Ok(Value::Bool(true)) => None,
-                Ok(Value::Undefined) => Some("undefined (a condition did not hold)".to_string()),
-                Ok(other) => Some(format!("gave {other} instead of true")),
-                Err(e) => Some(one_line(&e)),
-            };
-            results.push(TestResult { name: full, failure });
-        }
+        names
+            .extend(test_rule_names(&file.text).into_iter().map(|n| format!("data.{package}.{n}")));
     }
-    Ok(results)
+    // Tests are independent: they run on a copy of the engine per thread,
+    // dealt round-robin (the heavy ones sit together in a few files), and
+    // come back in the bundle's order.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
+    let mut results: Vec<(usize, TestResult)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (mut engine, names) = (engine.clone(), &names);
+                scope.spawn(move || {
+                    (t..names.len())
+                        .step_by(threads)
+                        .map(|i| (i, evaluate(&mut engine, &names[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a test thread panicked")).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+fn evaluate(engine: &mut regorus::Engine, name: &str) -> TestResult {
+    let failure = match engine.eval_rule(name.to_string()) {
+        Ok(Value::Bool(true)) => None,
+        Ok(Value::Undefined) => Some("undefined (a condition did not hold)".to_string()),
+        Ok(other) => Some(format!("gave {other} instead of true")),
+        Err(e) => Some(one_line(&e)),
+    };
+    TestResult { name: name.to_string(), failure }
 }
 
 fn package_of(text: &str) -> Option<String> {
