@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, sync::Arc, sync::Mutex};
 use regorus::{Engine, Value};
 
 use super::{
+    files::FileWatchSet,
     kernel_plan::KernelPlan,
     meta::{ExceptionInfo, RuleMeta},
     program::{OTHER_KINDS, ProgramCache, Runner, Sources},
@@ -28,6 +29,8 @@ pub struct Policy {
     pub mode: String,
     /// What the kernel enforces itself, from the rules' `kernel` sections.
     pub kernel: KernelPlan,
+    /// The file paths the kernel watches, from `data.palisade.files.watch`.
+    pub files: FileWatchSet,
     /// The rules' triggers, tested natively.
     pub(super) triggers: TriggerIndex,
     /// The program for each event kind some rule names.

@@ -14,6 +14,7 @@ use super::{
     checks::{self, CHECK_TIME_LIMIT},
     compiled::Policy,
     engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
+    files::FileWatchSet,
     kernel_plan,
     modules::{Module, parse_modules},
     one_line,
@@ -42,6 +43,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let (exceptions, exception_warnings) = check_exceptions(bundle, &rules, &mut all, &modules)?;
     let sections = read_kernel_sections(&mut all, &modules, &rules)?;
     let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
+    let files = FileWatchSet::read(&mut all, &bundle.origin)?;
     if !modules.iter().any(|m| m.package == "palisade.main") {
         return Err(PolicyError::invalid(
             &bundle.origin,
@@ -94,6 +96,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         exception_warnings,
         mode,
         kernel,
+        files,
         triggers,
         by_kind,
         no_rules,
