@@ -12,7 +12,8 @@ use palisade_common::{FILE_PATH_MAX, file_watch};
 
 use super::{PolicyError, one_line};
 
-/// Where the bundle's watch set is.
+/// The package of policies/files.rego, and its watch set.
+pub const PACKAGE: &str = "palisade.files";
 pub const WATCH_RULE: &str = "data.palisade.files.watch";
 
 /// Watched path prefixes and the operations watched under each
@@ -23,8 +24,8 @@ pub struct FileWatchSet {
 }
 
 impl FileWatchSet {
-    /// Evaluates [`WATCH_RULE`] (it must not depend on `input`); a bundle
-    /// that does not define it watches nothing.
+    /// Evaluates [`WATCH_RULE`] (it must not depend on `input`); undefined,
+    /// it watches nothing.
     pub fn read(all: &mut Engine, origin: &str) -> Result<Self, PolicyError> {
         let invalid =
             |reason: String| PolicyError::invalid(origin, format!("{WATCH_RULE}: {reason}"));

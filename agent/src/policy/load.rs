@@ -14,7 +14,7 @@ use super::{
     checks::{self, CHECK_TIME_LIMIT},
     compiled::Policy,
     engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
-    files::FileWatchSet,
+    files::{self, FileWatchSet},
     kernel_plan,
     modules::{Module, parse_modules},
     one_line,
@@ -43,7 +43,12 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let (exceptions, exception_warnings) = check_exceptions(bundle, &rules, &mut all, &modules)?;
     let sections = read_kernel_sections(&mut all, &modules, &rules)?;
     let kernel = kernel_plan::plan(&sections, &bundle.data["palisade"]["config"], &exceptions)?;
-    let files = FileWatchSet::read(&mut all, &bundle.origin)?;
+    // A bundle without files.rego watches no file.
+    let files = if modules.iter().any(|m| m.package == files::PACKAGE) {
+        FileWatchSet::read(&mut all, &bundle.origin)?
+    } else {
+        FileWatchSet::default()
+    };
     if !modules.iter().any(|m| m.package == "palisade.main") {
         return Err(PolicyError::invalid(
             &bundle.origin,
