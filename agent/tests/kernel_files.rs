@@ -96,7 +96,7 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
     for file in [&secret, &unread, &outside] {
         std::fs::write(file, "x\n").unwrap();
     }
-    let read_prefix = format!("{}", text(&secret));
+    let read_prefix = text(&secret).to_string();
     let write_prefix = format!("{}/", text(&persist));
     // /proc/1/: the agent reads it when it seeds its process table, after
     // the programs are attached; its own reads must not be reported.

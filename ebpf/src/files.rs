@@ -162,14 +162,15 @@ fn try_enter(call: &Call) -> Result<(), Error> {
             );
         }
     }
-    FILE_PENDING.insert(&(pid_tgid as u32), &*rec, 0).map_err(|_| Error)
+    // By reference: a copy of the record would not fit the stack.
+    FILE_PENDING.insert(pid_tgid as u32, rec, 0).map_err(|_| Error)
 }
 
 /// Every watched call's exit: sends the parked record with the result.
 #[tracepoint(category = "syscalls", name = "sys_exit_openat")]
 pub fn palisade_file_exit(ctx: TracePointContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(rec) = FILE_PENDING.get_ptr_mut(&tid) else {
+    let Some(rec) = FILE_PENDING.get_ptr_mut(tid) else {
         return 0;
     };
     // SAFETY: the entry is this thread's, and only this thread touches it
@@ -180,7 +181,7 @@ pub fn palisade_file_exit(ctx: TracePointContext) -> u32 {
     if EVENTS.output::<FileRecord>(&*rec, wakeup_flags()).is_err() {
         count_drop(rec.header.kind);
     }
-    let _ = FILE_PENDING.remove(&tid);
+    let _ = FILE_PENDING.remove(tid);
     0
 }
 
