@@ -3,7 +3,8 @@
 //! mv, chmod, rm) act on files under a temporary directory the test bundle
 //! watches; the test asserts each event with its process and the rule's
 //! match, and that activity outside the prefixes, reads under a
-//! write-only prefix, and the agent's own reads produce nothing.
+//! write-only prefix, and the agent's own reads produce nothing; a reloaded
+//! bundle's prefixes replace the old ones.
 
 mod support;
 
@@ -173,6 +174,20 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
         assert_ne!(path, text(&unread), "a read under a write-only prefix was reported: {e:#}");
         assert_ne!(e["process"]["pid"], me, "the agent's own file activity was reported: {e:#}");
     }
+
+    // A new bundle changes what the kernel watches: `other/` now, and no
+    // longer `persist/`.
+    let other_prefix = format!("{}/", text(&other));
+    bundle.write("rules/watched.rego", &watching_rule(&[], &[&other_prefix]));
+    agent.wait_for_log("the new bundle's watched file prefixes are in force");
+    let unwatched = persist.join("after-reload");
+    run("touch", &[&unwatched]);
+    let now_watched = other.join("after-reload");
+    let touch = run("touch", &[&now_watched]);
+    file_event(&mut agent, "file_open", touch, &now_watched);
+    let stale = agent.drain().iter().find(|e| e["file"]["path"] == text(&unwatched));
+    assert!(stale.is_none(), "a prefix the new bundle dropped is still watched: {stale:#?}");
+
     drop(agent);
     let _ = std::fs::remove_dir_all(&root);
 }
