@@ -348,6 +348,24 @@ pub mod file_syscall {
     }
 }
 
+/// The `open(2)` flags the file sensor reads (x86-64 and arm64 values).
+pub mod open_flags {
+    pub const O_ACCMODE: u32 = 0o3;
+    pub const O_WRONLY: u32 = 0o1;
+    pub const O_CREAT: u32 = 0o100;
+    pub const O_EXCL: u32 = 0o200;
+    pub const O_TRUNC: u32 = 0o1000;
+    pub const O_APPEND: u32 = 0o2000;
+
+    /// An open that can change the file: write access, create or truncate.
+    pub const fn writes(flags: u32) -> bool {
+        flags & O_ACCMODE != 0 || flags & (O_CREAT | O_TRUNC) != 0
+    }
+}
+
+/// unlinkat's flag for removing a directory.
+pub const AT_REMOVEDIR: u32 = 0x200;
+
 /// Bits of [`FileRecord::status`].
 pub mod file_status {
     /// `path` filled its array: the path may be longer.

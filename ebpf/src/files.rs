@@ -22,7 +22,10 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use core::mem::size_of;
-use palisade_common::{FILE_PATH_MAX, FileRecord, file_status, file_syscall, file_watch, kind};
+use palisade_common::{
+    FILE_PATH_MAX, FileRecord, file_status, file_syscall, file_watch, kind,
+    open_flags::{self, O_CREAT, O_TRUNC, O_WRONLY},
+};
 
 use crate::{EVENTS, count_drop, header, is_agent, kernel::Error, wakeup_flags};
 
@@ -51,10 +54,6 @@ static FILE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 const ARG0: usize = 16;
 const EXIT_RET: usize = 16;
 
-const O_ACCMODE: u32 = 0o3;
-const O_CREAT: u32 = 0o100;
-const O_TRUNC: u32 = 0o1000;
-
 /// One call, as its entry tracepoint gives it.
 struct Call {
     kind: u32,
@@ -76,9 +75,7 @@ fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, Error> {
 /// else (writing opens, unlink, rename, chmod) WRITE.
 #[inline(always)]
 fn needed(call: &Call) -> u32 {
-    let reads = call.kind == kind::FILE_OPEN
-        && call.flags & O_ACCMODE == 0
-        && call.flags & (O_CREAT | O_TRUNC) == 0;
+    let reads = call.kind == kind::FILE_OPEN && !open_flags::writes(call.flags);
     if reads { file_watch::READ } else { file_watch::WRITE }
 }
 
@@ -231,7 +228,7 @@ pub fn palisade_file_creat(ctx: TracePointContext) -> u32 {
     // creat(pathname, mode) is open(O_CREAT | O_WRONLY | O_TRUNC).
     match (arg(&ctx, 0), arg(&ctx, 1)) {
         (Ok(path), Ok(mode)) => {
-            open(file_syscall::CREAT, path, u64::from(O_CREAT | O_TRUNC | 1), mode)
+            open(file_syscall::CREAT, path, u64::from(O_CREAT | O_TRUNC | O_WRONLY), mode)
         }
         _ => 0,
     }

@@ -1,7 +1,10 @@
 //! Events from decoded kernel records, with what the process table knows
 //! of the process and its ancestry.
 
-use palisade_common::{exec_flags, file_syscall, kind};
+use palisade_common::{
+    AT_REMOVEDIR, exec_flags, file_syscall, kind,
+    open_flags::{self, O_APPEND, O_CREAT, O_EXCL, O_TRUNC},
+};
 
 use crate::{
     drift,
@@ -148,12 +151,6 @@ pub fn net_event(
     event
 }
 
-const O_ACCMODE: u32 = 0o3;
-const O_CREAT: u32 = 0o100;
-const O_EXCL: u32 = 0o200;
-const O_TRUNC: u32 = 0o1000;
-const O_APPEND: u32 = 0o2000;
-const AT_REMOVEDIR: u32 = 0x200;
 const RENAME_FLAGS: [(u32, &str); 3] = [(1, "noreplace"), (2, "exchange"), (4, "whiteout")];
 
 /// A file event (`file_open`, `file_unlink`, `file_rename`, `file_chmod`)
@@ -170,8 +167,7 @@ pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
     match h.kind {
         kind::FILE_OPEN => {
             let f = file.flags;
-            let writes = f & O_ACCMODE != 0 || f & (O_CREAT | O_TRUNC) != 0;
-            access = Some(if writes { "write" } else { "read" });
+            access = Some(if open_flags::writes(f) { "write" } else { "read" });
             for (bit, name) in [
                 (O_CREAT, "create"),
                 (O_TRUNC, "truncate"),
