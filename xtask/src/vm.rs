@@ -59,6 +59,12 @@ const HOST_PROGRAMS: &[&str] = &[
     "/usr/bin/setpriv",
     "/usr/bin/sleep",
     "/usr/bin/cat",
+    // The file sensor's test acts on files with these.
+    "/usr/bin/tee",
+    "/usr/bin/mv",
+    "/usr/bin/chmod",
+    "/usr/bin/rm",
+    "/usr/bin/touch",
     // The drift tests' container without runc: a nested PID namespace
     // chrooted into an overlay mount.
     "/usr/bin/unshare",
