@@ -13,7 +13,7 @@ test_watch_is_the_union_of_the_rules_files if {
 }
 
 test_a_rule_turned_off_watches_nothing if {
-	w := files.watch with data.palisade.config.rule_modes as {"PAL-024": "off"}
+	w := files.watch with data.palisade.config.rule_modes as {"PAL-040": "off"}
 	not "/etc/shadow" in w.read
 	"/root/.ssh/id_" in w.read
 }

@@ -1,4 +1,4 @@
-# PAL-032: someone other than the agent changes its pins or its policy files.
+# PAL-048: someone other than the agent changes its pins or its policy files.
 # `palisade unload` is reported too: it writes its own audit record, and
 # this match says which process did it.
 package palisade.rules.agent_tamper
@@ -17,7 +17,7 @@ import data.palisade.lib.where
 files := {"write": ["/sys/fs/bpf/palisade/", "/etc/palisade/"]}
 
 meta := {
-	"id": "PAL-032",
+	"id": "PAL-048",
 	"title": "Palisade's own files modified",
 	"description": "A process other than the agent itself wrote, renamed, deleted or chmod-ed Palisade's pinned eBPF objects (/sys/fs/bpf/palisade/) or its policy directory (/etc/palisade/): an attempt to remove enforcement or change the policy behind the agent's back. The agent's own writes are never reported (the kernel skips its process).",
 	"severity": "high",

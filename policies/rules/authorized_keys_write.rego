@@ -1,4 +1,4 @@
-# PAL-027: root's authorized_keys is written, renamed, deleted or chmod-ed:
+# PAL-043: root's authorized_keys is written, renamed, deleted or chmod-ed:
 # account manipulation that keeps SSH access. Other users' home directories
 # cannot be watched as a prefix (/home/*/): not covered.
 package palisade.rules.authorized_keys_write
@@ -17,7 +17,7 @@ import data.palisade.lib.where
 files := {"write": ["/root/.ssh/authorized_keys"]}
 
 meta := {
-	"id": "PAL-027",
+	"id": "PAL-043",
 	"title": "SSH authorized_keys modified",
 	"description": "A process other than a package manager changed root's SSH authorized_keys (or authorized_keys2): a key added there logs an intruder back in as root.",
 	"severity": "high",

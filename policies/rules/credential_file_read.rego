@@ -1,4 +1,4 @@
-# PAL-024: the shadow password files are read by a program that is not an
+# PAL-040: the shadow password files are read by a program that is not an
 # authenticator: dumping password hashes to crack them offline.
 package palisade.rules.credential_file_read
 
@@ -16,7 +16,7 @@ import data.palisade.lib.where
 files := {"read": ["/etc/shadow", "/etc/gshadow", "/etc/security/opasswd"]}
 
 meta := {
-	"id": "PAL-024",
+	"id": "PAL-040",
 	"title": "Password hashes read",
 	"description": "/etc/shadow, /etc/gshadow or /etc/security/opasswd opened for reading by a program that is not one of the authenticators and account tools listed in config `credential_file_readers` (sshd, login, su, sudo, passwd, unix_chkpwd, ...). Failed attempts (an unprivileged user) are reported too.",
 	"severity": "high",

@@ -1,4 +1,4 @@
-# PAL-026: a cron schedule is written outside package management: persistence by
+# PAL-042: a cron schedule is written outside package management: persistence by
 # scheduled task. `crontab -e` is reported as well (it is how persistence
 # is installed by hand); exempt a known job runner with an exception.
 package palisade.rules.cron_file_write
@@ -17,7 +17,7 @@ import data.palisade.lib.where
 files := {"write": ["/etc/cron", "/etc/anacrontab", "/var/spool/cron/"]}
 
 meta := {
-	"id": "PAL-026",
+	"id": "PAL-042",
 	"title": "Cron schedule written",
 	"description": "A process other than a package manager wrote, created, renamed, deleted or chmod-ed a cron schedule: /etc/crontab, /etc/cron.d/, /etc/cron.{hourly,daily,weekly,monthly}/, /etc/anacrontab or a user crontab under /var/spool/cron/. crontab(1) writing a user's own table is reported too.",
 	"severity": "high",

@@ -1,4 +1,4 @@
-# PAL-028: /etc/ld.so.preload is written: a library injected into every
+# PAL-044: /etc/ld.so.preload is written: a library injected into every
 # dynamically linked program.
 package palisade.rules.ld_preload_write
 
@@ -16,7 +16,7 @@ import data.palisade.lib.where
 files := {"write": ["/etc/ld.so.preload"]}
 
 meta := {
-	"id": "PAL-028",
+	"id": "PAL-044",
 	"title": "Dynamic linker preload file modified",
 	"description": "A process other than a package manager wrote /etc/ld.so.preload: every dynamically linked program then loads the libraries it names (a userland rootkit's hook).",
 	"severity": "critical",

@@ -1,4 +1,4 @@
-# PAL-025: an SSH private key (root's, or the host's) is read by a program
+# PAL-041: an SSH private key (root's, or the host's) is read by a program
 # that is not an SSH tool: a key taken to log in elsewhere, or to pose as
 # this host.
 package palisade.rules.private_key_read
@@ -18,7 +18,7 @@ import data.palisade.lib.where
 files := {"read": ["/root/.ssh/id_", "/etc/ssh/ssh_host_"]}
 
 meta := {
-	"id": "PAL-025",
+	"id": "PAL-041",
 	"title": "SSH private key read",
 	"description": "A private key under /root/.ssh/id_* or /etc/ssh/ssh_host_* (not a .pub file) opened for reading by a program not listed in config `private_key_readers` (ssh, scp, sshd, ssh-keygen, ...).",
 	"severity": "high",

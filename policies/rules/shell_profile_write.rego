@@ -1,4 +1,4 @@
-# PAL-030: a shell startup file is written: code run at every login or shell
+# PAL-046: a shell startup file is written: code run at every login or shell
 # start. /etc/profile also covers /etc/profile.d/.
 package palisade.rules.shell_profile_write
 
@@ -16,7 +16,7 @@ import data.palisade.lib.where
 files := {"write": ["/root/.bashrc", "/root/.bash_profile", "/root/.bash_login", "/root/.profile", "/root/.zshrc", "/root/.zprofile", "/etc/profile", "/etc/bash.bashrc", "/etc/zsh/"]}
 
 meta := {
-	"id": "PAL-030",
+	"id": "PAL-046",
 	"title": "Shell startup file modified",
 	"description": "A process other than a package manager wrote a shell startup file that runs at every login or shell start: root's .bashrc, .bash_profile, .profile, .zshrc, or /etc/profile, /etc/profile.d/, /etc/bash.bashrc, /etc/zsh/.",
 	"severity": "medium",

@@ -1,4 +1,4 @@
-# PAL-029: /etc/sudoers or /etc/sudoers.d/ is written: privileges granted through
+# PAL-045: /etc/sudoers or /etc/sudoers.d/ is written: privileges granted through
 # sudo. visudo is reported too (it is how a rule is added by hand).
 package palisade.rules.sudoers_write
 
@@ -16,7 +16,7 @@ import data.palisade.lib.where
 files := {"write": ["/etc/sudoers"]}
 
 meta := {
-	"id": "PAL-029",
+	"id": "PAL-045",
 	"title": "Sudoers modified",
 	"description": "A process other than a package manager wrote /etc/sudoers or a file under /etc/sudoers.d/: sudo rules that grant root.",
 	"severity": "high",

@@ -1,4 +1,4 @@
-# PAL-031: a systemd unit is written: a service or timer for persistence.
+# PAL-047: a systemd unit is written: a service or timer for persistence.
 # `systemctl enable` makes symlinks, which the sensor does not watch.
 package palisade.rules.systemd_unit_write
 
@@ -16,7 +16,7 @@ import data.palisade.lib.where
 files := {"write": ["/etc/systemd/system/", "/run/systemd/system/"]}
 
 meta := {
-	"id": "PAL-031",
+	"id": "PAL-047",
 	"title": "systemd unit written",
 	"description": "A process other than a package manager wrote, renamed or deleted a file under /etc/systemd/system/ or /run/systemd/system/: a service or timer that systemd starts. Units enabled by symlink (systemctl enable) are not seen: symlink creation is not watched.",
 	"severity": "medium",

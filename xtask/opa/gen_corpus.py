@@ -119,7 +119,7 @@ def drift(e, reason, file="executable"):
 A(drift(cont("/tmp/c/true", ["/tmp/c/true"]), "upper_layer")); A(drift(cont("/bin/busybox", ["/app/run.sh"], filename="/app/run.sh"), "chmod_after_start", "script"))
 A(drift(cont("/memfd:x", ["x"]), "memfd")); A(dict(drift(host("/usr/sbin/sshd", ["sshd"]), "written_after_boot"), host=True))
 A(drift(host("/memfd:runc_cloned:/proc/self/exe", ["runc", "init"]), "memfd"))
-# PAL-024..032: file events (appended, so earlier ids stay)
+# PAL-040..032: file events (appended, so earlier ids stay)
 def fevent(kind, binary, path, **file):
     e = base(kind, binary, [binary.rsplit("/", 1)[-1], path])
     e["file"] = {"path": path, "syscall": "openat", "result": "ok", **file}; return e
