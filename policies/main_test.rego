@@ -370,7 +370,7 @@ test_network_event_never_meets_exec_rules if {
 }
 
 test_unknown_kind_meets_no_rule if {
-	ev := object.union(nc_event, {"kind": "file_open"})
+	ev := object.union(nc_event, {"kind": "dns_query"})
 	d := main.decision with input as ev
 	d.matched == []
 	count(main.rules_for_kind) == 0 with input as ev

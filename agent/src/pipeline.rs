@@ -195,6 +195,7 @@ impl Pipeline {
                 ready.push(build::exec_denied_event(origin, &denied, table));
             }
             Record::Net(record) => ready.extend(self.net.on_record(&record, origin, table, now)),
+            Record::File(file) => ready.push(build::file_event(origin, &file, table)),
             // cgroup v2's hierarchy id is 0; the others are v1's.
             Record::Cgroup(c) if c.root == 0 => {
                 let Workloads { containers, feed } = &mut self.workloads;

@@ -24,7 +24,7 @@ use crate::{
     errors::chain,
     event::{Clock, Origin},
     export::{self, Exporter, SinkSpec},
-    kernel::{loader, rules::Applied},
+    kernel::{files::FileWatch, loader, rules::Applied},
     observe,
     pipeline::{Judges, Pipeline, Workloads},
     policy::{
@@ -275,6 +275,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
+    let mut files = sensor.files;
+    files.apply(&policy.files)?;
+    info!(prefixes = files.watched(), "watched file prefixes in the kernel");
     stats.attached.store(true, Relaxed);
     let cgroup2 = crate::kernel::probe::cgroup2_mount().unwrap_or_else(|| {
         warn!("no cgroup v2 mount: events will name no container, pod or host");
@@ -321,7 +324,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         judge: policy_tx,
         tampered: tx.clone(),
     };
-    let keeper = keep_kernel_rules(keeper, channels, &origin, &stats);
+    let keeper = keep_kernel_rules(keeper, files, channels, &origin, &stats);
     let serving = async {
         match metrics {
             Some(listener) => observe::serve(listener, Arc::clone(&stats)).await,
@@ -451,6 +454,7 @@ struct KeeperChannels {
 /// still hold what was written, putting back what another process changed.
 async fn keep_kernel_rules(
     mut keeper: Keeper,
+    mut files: FileWatch,
     channels: KeeperChannels,
     origin: &Origin,
     stats: &Stats,
@@ -472,6 +476,10 @@ async fn keep_kernel_rules(
                         info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
                     Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
+                }
+                match files.apply(&policy.files) {
+                    Ok(()) => info!(prefixes = files.watched(), "the new bundle's watched file prefixes are in force"),
+                    Err(err) => warn!(err = %chain(&err), "cannot update the watched file prefixes; some of the previous ones may remain"),
                 }
                 if judge.send(policy).is_err() {
                     return;

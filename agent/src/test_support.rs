@@ -36,6 +36,7 @@ pub fn event(kind: &'static str) -> crate::event::Event {
         host: true,
         exit: None,
         network: None,
+        file: None,
         verdict: None,
         drift_evidence: None,
         bundle: None,

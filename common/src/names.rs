@@ -21,6 +21,28 @@ pub const PROG_SOCK_STATE: &str = "palisade_sock_state";
 /// Tracepoint `cgroup/cgroup_mkdir`.
 pub const PROG_CGROUP_MKDIR: &str = "palisade_cgroup_mkdir";
 
+/// File activity: one program per system call's entry tracepoint
+/// (`syscalls/<tracepoint>`), and one for all their exits.
+pub const FILE_ENTER_PROGRAMS: &[(&str, &str)] = &[
+    ("palisade_file_open", "sys_enter_open"),
+    ("palisade_file_openat", "sys_enter_openat"),
+    ("palisade_file_openat2", "sys_enter_openat2"),
+    ("palisade_file_creat", "sys_enter_creat"),
+    ("palisade_file_unlink", "sys_enter_unlink"),
+    ("palisade_file_unlinkat", "sys_enter_unlinkat"),
+    ("palisade_file_rename", "sys_enter_rename"),
+    ("palisade_file_renameat", "sys_enter_renameat"),
+    ("palisade_file_renameat2", "sys_enter_renameat2"),
+    ("palisade_file_chmod", "sys_enter_chmod"),
+    ("palisade_file_fchmodat", "sys_enter_fchmodat"),
+    ("palisade_file_fchmodat2", "sys_enter_fchmodat2"),
+];
+/// Attached to `sys_exit_<name>` of every entry above.
+pub const PROG_FILE_EXIT: &str = "palisade_file_exit";
+
+/// LPM trie of watched path prefixes -> `file_watch` bits.
+pub const MAP_FILE_WATCH: &str = "FILE_WATCH";
+
 /// Ring buffer carrying every record to userspace.
 pub const MAP_EVENTS: &str = "EVENTS";
 /// aya-log's ring buffer of the programs' own log records (named by

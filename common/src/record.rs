@@ -29,8 +29,18 @@ pub mod kind {
     pub const NET_ACCEPT: u32 = 8;
     /// A cgroup was created (container starts create theirs).
     pub const CGROUP_MKDIR: u32 = 9;
+    /// A watched file was opened (for reading, or for writing: write access,
+    /// create or truncate). File kinds come from syscall tracepoints and
+    /// carry the outcome ([`super::FileRecord`]).
+    pub const FILE_OPEN: u32 = 10;
+    /// A watched file was unlinked (or a watched directory removed).
+    pub const FILE_UNLINK: u32 = 11;
+    /// A file was renamed from or to a watched path.
+    pub const FILE_RENAME: u32 = 12;
+    /// A watched file's mode was changed.
+    pub const FILE_CHMOD: u32 = 13;
     /// One past the largest kind: the length of the drop-counter array.
-    pub const COUNT: u32 = 10;
+    pub const COUNT: u32 = 14;
 
     /// Human name of a kind, for logs and metrics.
     pub const fn name(kind: u32) -> &'static str {
@@ -44,6 +54,10 @@ pub mod kind {
             NET_LISTEN => "network_listen",
             NET_ACCEPT => "network_accept",
             CGROUP_MKDIR => "cgroup_mkdir",
+            FILE_OPEN => "file_open",
+            FILE_UNLINK => "file_unlink",
+            FILE_RENAME => "file_rename",
+            FILE_CHMOD => "file_chmod",
             _ => "unknown",
         }
     }
@@ -300,6 +314,105 @@ pub struct CgroupRecord {
 /// Bytes of a cgroup path recorded at most.
 pub const CGROUP_PATH_MAX: usize = 512;
 
+/// Bytes of a path a file record holds, its NUL included: also the key
+/// length of the watched-prefix map (an LPM trie takes at most 256 bytes).
+pub const FILE_PATH_MAX: usize = 256;
+
+/// Bits of a watched prefix's value in the `FILE_WATCH` map: which
+/// operations under the prefix produce a record.
+pub mod file_watch {
+    /// Opens for reading only.
+    pub const READ: u32 = 1 << 0;
+    /// Opens for writing (write access, O_CREAT or O_TRUNC), unlinks,
+    /// renames from or to the prefix, mode changes.
+    pub const WRITE: u32 = 1 << 1;
+}
+
+/// The system call behind a [`FileRecord`].
+pub mod file_syscall {
+    pub const OPEN: u32 = 1;
+    pub const OPENAT: u32 = 2;
+    pub const OPENAT2: u32 = 3;
+    pub const CREAT: u32 = 4;
+    pub const UNLINK: u32 = 5;
+    pub const UNLINKAT: u32 = 6;
+    pub const RENAME: u32 = 7;
+    pub const RENAMEAT: u32 = 8;
+    pub const RENAMEAT2: u32 = 9;
+    pub const CHMOD: u32 = 10;
+    pub const FCHMODAT: u32 = 11;
+    pub const FCHMODAT2: u32 = 12;
+
+    pub const fn name(syscall: u32) -> &'static str {
+        match syscall {
+            OPEN => "open",
+            OPENAT => "openat",
+            OPENAT2 => "openat2",
+            CREAT => "creat",
+            UNLINK => "unlink",
+            UNLINKAT => "unlinkat",
+            RENAME => "rename",
+            RENAMEAT => "renameat",
+            RENAMEAT2 => "renameat2",
+            CHMOD => "chmod",
+            FCHMODAT => "fchmodat",
+            FCHMODAT2 => "fchmodat2",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The `open(2)` flags the file sensor reads (x86-64 and arm64 values).
+pub mod open_flags {
+    pub const O_ACCMODE: u32 = 0o3;
+    pub const O_WRONLY: u32 = 0o1;
+    pub const O_CREAT: u32 = 0o100;
+    pub const O_EXCL: u32 = 0o200;
+    pub const O_TRUNC: u32 = 0o1000;
+    pub const O_APPEND: u32 = 0o2000;
+
+    /// An open that can change the file: write access, create or truncate.
+    pub const fn writes(flags: u32) -> bool {
+        flags & O_ACCMODE != 0 || flags & (O_CREAT | O_TRUNC) != 0
+    }
+}
+
+/// unlinkat's flag for removing a directory.
+pub const AT_REMOVEDIR: u32 = 0x200;
+
+/// Bits of [`FileRecord::status`].
+pub mod file_status {
+    /// `path` filled its array: the path may be longer.
+    pub const PATH_TRUNCATED: u32 = 1 << 0;
+    /// `new_path` filled its array.
+    pub const NEW_PATH_TRUNCATED: u32 = 1 << 1;
+}
+
+/// A file operation on a watched path (kinds `FILE_*`), seen at the system
+/// call's entry and sent at its exit with the result. `path` and
+/// `new_path` are the strings the caller passed, as read from its memory at
+/// entry (NUL terminated unless full): absolute, since only absolute paths
+/// match a watched prefix.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    pub header: RecordHeader,
+    /// One of [`file_syscall`].
+    pub syscall: u32,
+    /// Bits of [`file_status`].
+    pub status: u32,
+    /// open: the `O_*` flags; unlinkat: its flag (AT_REMOVEDIR);
+    /// renameat2: its RENAME_* flags.
+    pub flags: u32,
+    /// chmod: the new mode; an open that may create: the mode asked for.
+    pub mode: u32,
+    /// The system call's return value: a file descriptor or 0, or -errno.
+    pub ret: i64,
+    pub path: [u8; FILE_PATH_MAX],
+    /// rename: the new name; empty otherwise.
+    pub new_path: [u8; FILE_PATH_MAX],
+}
+
 /// The per-CPU scratch area an exec record is built in before it is copied to
 /// the ring buffer: too big for the 512-byte BPF stack.
 #[repr(C)]
@@ -315,6 +428,7 @@ const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_M
 const _: () = assert!(size_of::<NetRecord>() == 32 + 40 + 16 + 8 + 32);
 const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);
 const _: () = assert!(size_of::<ForkRecord>() == 48);
+const _: () = assert!(size_of::<FileRecord>() == 32 + 24 + 2 * FILE_PATH_MAX);
 const _: () = assert!(size_of::<ExitRecord>() == 48);
 // A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).
 const _: () = assert!(size_of::<ExecScratch>() <= 32 * 1024);

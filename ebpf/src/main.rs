@@ -6,6 +6,7 @@
 //! before its first instruction where BPF-LSM is not available; the
 //! `bprm_check_security` LSM hook denies it with EPERM where it is; the cgroup
 //! `connect4|6` and `sendmsg4|6` hooks deny destinations with EPERM.
+//! File activity on watched paths comes from syscall tracepoints (`files`).
 //! Each entry point is a thin wrapper around a `try_*` function; a record that
 //! cannot be delivered is counted per kind in `DROPS`, never lost silently.
 #![no_std]
@@ -15,6 +16,7 @@ mod cgroup;
 mod diag;
 mod drift;
 mod enforce;
+mod files;
 mod kernel;
 mod net;
 mod path;
@@ -77,7 +79,7 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 static EXEC_SCRATCH: PerCpuArray<ExecScratch> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
-fn is_agent(tgid: u32) -> bool {
+pub(crate) fn is_agent(tgid: u32) -> bool {
     // SAFETY: a read-only global, written once by the loader.
     tgid == unsafe { core::ptr::read_volatile(&AGENT_TGID) }
 }

@@ -98,3 +98,17 @@ container_connect(daddr, dport) := object.union(host_connect(daddr, dport), {
 		{"pid": 1, "binary": "/usr/lib/systemd/systemd"},
 	]},
 })
+
+# A file event (file_open, file_unlink, file_rename, file_chmod) by the
+# process `binary` on the host; `file` holds the kind's fields beyond the
+# path (access, new_path, mode, ...); the call succeeded.
+host_file(kind, binary, path, file) := object.union(host_exec(binary, [binary]), {
+	"kind": kind,
+	"file": object.union({"path": path, "syscall": "openat", "result": "ok"}, file),
+})
+
+# A read of `path` by `binary`.
+host_read(binary, path) := host_file("file_open", binary, path, {"access": "read"})
+
+# An open for writing (create, truncate) of `path` by `binary`.
+host_write(binary, path) := host_file("file_open", binary, path, {"access": "write", "flags": ["create", "truncate"], "mode": "0644"})

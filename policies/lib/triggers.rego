@@ -29,6 +29,8 @@
 #   container    true: the process runs in a container
 #   drift        true: the event carries process.exe.drift
 #   euid_raised  true: effective uid 0, real uid not 0
+#   file_paths   a string in the list starts a file event's path or, for
+#                a rename, its new path
 #
 # A rule without `triggers` is considered for every event of its kinds.
 # Triggers must be a superset of what hits: `palisade policy check` fails
@@ -120,6 +122,13 @@ matches("drift", true) if is_object(input.process.exe.drift)
 
 matches("euid_raised", true) if euid_raised
 
+matches("file_paths", want) if {
+	some prefix in items(want)
+	is_string(prefix)
+	some path in file_paths
+	startswith(path, prefix)
+}
+
 # The last path component of the binary, the filename and every argument.
 event_names contains n if {
 	some path in array.concat([binary, filename], argv)
@@ -133,6 +142,12 @@ relative_path := [concat("/", [cwd, filename])] if {
 	filename != ""
 	not startswith(filename, "/")
 } else := []
+
+# A file event's path and, for a rename, its new path.
+file_paths contains p if {
+	some field in ["path", "new_path"]
+	p := lib.text(input.file[field])
+}
 
 event_text := concat("\n", array.concat(exec_paths, [cmdline, daddr]))
 

@@ -19,6 +19,14 @@ in_container(event) := object.union(event, {"container": {"id": "3f4e9c0d1b2a"}}
 
 # ---------------------------------------------------------------- keys
 
+test_file_paths_match_a_file_events_path_or_new_name if {
+	meta := {"triggers": [{"file_paths": ["/etc/cron"]}]}
+	triggers.triggered(meta) with input as fx.host_write("/usr/bin/tee", "/etc/cron.d/x")
+	triggers.triggered(meta) with input as fx.host_file("file_rename", "/usr/bin/mv", "/tmp/x", {"new_path": "/etc/crontab"})
+	not triggers.triggered(meta) with input as fx.host_write("/usr/bin/tee", "/etc/passwd")
+	not triggers.triggered(meta) with input as exec("/etc/cron.d/x", ["x"])
+}
+
 test_names_match_binary_filename_and_any_argument if {
 	meta := {"triggers": [{"names": ["nc"]}]}
 	triggers.triggered(meta) with input as exec("/usr/bin/nc", ["nc", "10.0.0.5", "4444"])

@@ -119,6 +119,22 @@ def drift(e, reason, file="executable"):
 A(drift(cont("/tmp/c/true", ["/tmp/c/true"]), "upper_layer")); A(drift(cont("/bin/busybox", ["/app/run.sh"], filename="/app/run.sh"), "chmod_after_start", "script"))
 A(drift(cont("/memfd:x", ["x"]), "memfd")); A(dict(drift(host("/usr/sbin/sshd", ["sshd"]), "written_after_boot"), host=True))
 A(drift(host("/memfd:runc_cloned:/proc/self/exe", ["runc", "init"]), "memfd"))
+# PAL-040..032: file events (appended, so earlier ids stay)
+def fevent(kind, binary, path, **file):
+    e = base(kind, binary, [binary.rsplit("/", 1)[-1], path])
+    e["file"] = {"path": path, "syscall": "openat", "result": "ok", **file}; return e
+def fread(binary, path, **kw): return fevent("file_open", binary, path, access="read", **kw)
+def fwrite(binary, path): return fevent("file_open", binary, path, access="write", flags=["create", "truncate"], mode="0644")
+A(fread("/usr/bin/cat", "/etc/shadow")); A(fread("/usr/sbin/unix_chkpwd", "/etc/shadow"))
+A(fread("/usr/bin/python3", "/etc/gshadow", result="failed", errno=13))
+A(fread("/usr/bin/cp", "/root/.ssh/id_ed25519")); A(fread("/usr/bin/cat", "/root/.ssh/id_rsa.pub"))
+A(fwrite("/usr/bin/tee", "/etc/cron.d/job")); A(anc(fwrite("/usr/bin/cp", "/etc/cron.d/sysstat"), ["/bin/sh", "/usr/bin/dpkg"]))
+A(fevent("file_rename", "/usr/bin/mv", "/tmp/k", new_path="/root/.ssh/authorized_keys", syscall="renameat2"))
+A(fwrite("/usr/bin/bash", "/etc/ld.so.preload")); A(fwrite("/usr/bin/bash", "/etc/sudoers.d/90-x"))
+A(fwrite("/usr/bin/bash", "/root/.bashrc")); A(fwrite("/usr/bin/tee", "/etc/systemd/system/u.service"))
+A(fevent("file_unlink", "/usr/bin/rm", "/sys/fs/bpf/palisade/maps/EXEC_DENY_NAME", syscall="unlinkat"))
+A(fevent("file_chmod", "/usr/bin/chmod", "/etc/cron.d/job", mode="0755", syscall="fchmodat"))
+e = fevent("file_open", "/bin/busybox", "/etc/shadow", access="read"); e["container"] = dict(C); e["pod"] = copy.deepcopy(P); A(e)
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "policies", "samples", "corpus.jsonl"), "w") as f:
     for e in ev: f.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
 print(len(ev), "events")

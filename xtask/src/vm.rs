@@ -62,6 +62,12 @@ const HOST_PROGRAMS: &[&str] = &[
     // A multi-call binary called by its own name (the process sensor's
     // environment test).
     "/bin/busybox",
+    // The file sensor's test acts on files with these.
+    "/usr/bin/tee",
+    "/usr/bin/mv",
+    "/usr/bin/chmod",
+    "/usr/bin/rm",
+    "/usr/bin/touch",
     // The drift tests' container without runc: a nested PID namespace
     // chrooted into an overlay mount.
     "/usr/bin/unshare",

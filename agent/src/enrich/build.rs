@@ -1,21 +1,35 @@
 //! Events from decoded kernel records, with what the process table knows
 //! of the process and its ancestry.
 
-use palisade_common::{exec_flags, kind};
+use palisade_common::{
+    AT_REMOVEDIR, exec_flags, file_syscall, kind,
+    open_flags::{self, O_APPEND, O_CREAT, O_EXCL, O_TRUNC},
+};
 
 use crate::{
     drift,
-    event::{Event, Executable, ExitInfo, Network, Origin, Process},
+    event::{Event, Executable, ExitInfo, FileActivity, Network, Origin, Process},
     model::bytes::Bytes,
     process::{
         env::EnvCapture,
         table::{ProcessInfo, ProcessTable},
     },
-    sensor::decode::{self, Exec, ExecDenied, Exit, Net},
+    sensor::decode::{self, Exec, ExecDenied, Exit, File, Net},
 };
 
 fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
     items.iter().cloned().map(Bytes).collect()
+}
+
+/// What the table knows of a process that is not exec'ing now: the
+/// image, arguments and ancestry of its last exec.
+fn fill_known(process: &mut Process, info: &ProcessInfo, table: &ProcessTable) {
+    process.ppid = info.ppid;
+    process.uid = info.uid;
+    process.binary = Bytes(info.binary.clone());
+    process.args = bytes_list(&info.args);
+    process.cwd = Bytes(info.cwd.clone());
+    process.ancestors = table.ancestors(info.ppid);
 }
 
 /// A `process_exec` event, with the variables of `env` found in the new
@@ -117,13 +131,8 @@ pub fn net_event(
     let mut process =
         Process { pid, cgroup_id: (h.cgroup_id != 0).then_some(h.cgroup_id), ..Process::default() };
     if let Some(info) = table.get(pid) {
-        process.ppid = info.ppid;
-        process.uid = info.uid;
-        process.binary = Bytes(info.binary.clone());
-        process.args = bytes_list(&info.args);
-        process.cwd = Bytes(info.cwd.clone());
+        fill_known(&mut process, info, table);
         process.start_time = origin.clock.rfc3339(info.start_ns);
-        process.ancestors = table.ancestors(info.ppid);
     }
     let mut event = Event::new(origin, h.ktime_ns, h.pid, kind_id, process);
     let local_known = !net.saddr.is_unspecified() || net.sport != 0;
@@ -151,6 +160,58 @@ pub fn net_event(
     event
 }
 
+const RENAME_FLAGS: [(u32, &str); 3] = [(1, "noreplace"), (2, "exchange"), (4, "whiteout")];
+
+/// A file event (`file_open`, `file_unlink`, `file_rename`, `file_chmod`)
+/// for the process that made the call.
+pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
+    let h = &file.header;
+    let mut process = Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
+    if let Some(info) = table.get(h.pid) {
+        fill_known(&mut process, info, table);
+        process.start_time = origin.clock.rfc3339(info.start_ns);
+    }
+    let octal = |mode: u32| format!("{:04o}", mode & 0o7777);
+    let (mut access, mut flags, mut mode) = (None, Vec::new(), None);
+    match h.kind {
+        kind::FILE_OPEN => {
+            let f = file.flags;
+            access = Some(if open_flags::writes(f) { "write" } else { "read" });
+            for (bit, name) in [
+                (O_CREAT, "create"),
+                (O_TRUNC, "truncate"),
+                (O_APPEND, "append"),
+                (O_EXCL, "exclusive"),
+            ] {
+                if f & bit != 0 {
+                    flags.push(name);
+                }
+            }
+            mode = (f & O_CREAT != 0).then(|| octal(file.mode));
+        }
+        kind::FILE_UNLINK if file.flags & AT_REMOVEDIR != 0 => flags.push("directory"),
+        kind::FILE_RENAME => {
+            flags.extend(RENAME_FLAGS.iter().filter(|(b, _)| file.flags & b != 0).map(|(_, n)| *n));
+        }
+        kind::FILE_CHMOD => mode = Some(octal(file.mode)),
+        _ => {}
+    }
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, h.kind, process);
+    event.file = Some(FileActivity {
+        path: Bytes(file.path.clone()),
+        path_truncated: file.path_truncated,
+        new_path: file.new_path.clone().map(Bytes),
+        new_path_truncated: file.new_path_truncated,
+        access,
+        flags,
+        mode,
+        syscall: file_syscall::name(file.syscall),
+        result: if file.ret >= 0 { "ok" } else { "failed" },
+        errno: (file.ret < 0).then(|| i32::try_from(-file.ret).unwrap_or(i32::MAX)),
+    });
+    event
+}
+
 /// A `process_exit` event, with what the table knew of the process.
 pub fn exit_event(
     origin: &Origin,
@@ -166,12 +227,7 @@ pub fn exit_event(
         ..Process::default()
     };
     if let Some(info) = known {
-        process.ppid = info.ppid;
-        process.uid = info.uid;
-        process.binary = Bytes(info.binary.clone());
-        process.args = bytes_list(&info.args);
-        process.cwd = Bytes(info.cwd.clone());
-        process.ancestors = table.ancestors(info.ppid);
+        fill_known(&mut process, info, table);
     }
     let status = exit.exit_code;
     let signal = status & 0x7f;

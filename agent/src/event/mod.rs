@@ -85,6 +85,9 @@ pub struct Event {
     /// For network kinds: the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// For file kinds: the file operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileActivity>,
     /// The kernel rule that matched in a hook; folded into `decision`.
     #[serde(skip)]
     pub verdict: Option<KernelVerdict>,
@@ -194,6 +197,39 @@ pub struct Network {
     pub repeats: Option<u64>,
 }
 
+/// A file operation on a watched path, seen at the system call: `path`
+/// (and `new_path`) as the caller passed them, which the kernel resolved
+/// afterwards (symlinks, `..`) without telling.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileActivity {
+    pub path: Bytes,
+    /// The path filled the kernel's buffer (255 bytes) and may be longer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub path_truncated: bool,
+    /// file_rename: the new name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_path: Option<Bytes>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub new_path_truncated: bool,
+    /// file_open: `read`, or `write` (write access, create or truncate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<&'static str>,
+    /// file_open: the notable open flags (`create`, `truncate`, `append`,
+    /// `exclusive`); file_unlink: `directory` for a rmdir-like unlinkat;
+    /// file_rename: `noreplace`, `exchange`, `whiteout`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<&'static str>,
+    /// file_chmod, and an open that creates: the mode, in octal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The system call (`openat`, `renameat2`, ...).
+    pub syscall: &'static str,
+    /// `ok`, or `failed` with `errno`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExitInfo {
     /// Exit status, when the process exited normally.
@@ -223,6 +259,7 @@ impl Event {
             host: false,
             exit: None,
             network: None,
+            file: None,
             verdict: None,
             drift_evidence: None,
             bundle: None,

@@ -26,12 +26,16 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 14] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
     kind::name(kind::NET_LISTEN),
     kind::name(kind::NET_ACCEPT),
+    kind::name(kind::FILE_OPEN),
+    kind::name(kind::FILE_UNLINK),
+    kind::name(kind::FILE_RENAME),
+    kind::name(kind::FILE_CHMOD),
     crate::event::EXCEPTION_USED,
     crate::event::BREAK_GLASS,
     crate::event::UNLOAD,

@@ -189,6 +189,30 @@ fn entries(v: &Value, pid: u64) -> Vec<Entry> {
             };
             out.push(entry(what, detail));
         }
+        kind @ ("file_open" | "file_unlink" | "file_rename" | "file_chmod") => {
+            let f = &v["file"];
+            let path = |p: &Value| p.as_str().or(p["text"].as_str()).unwrap_or("?").to_string();
+            let mut detail = match kind {
+                "file_open" => {
+                    format!("{} {}", f["access"].as_str().unwrap_or("?"), path(&f["path"]))
+                }
+                "file_rename" => format!("{} → {}", path(&f["path"]), path(&f["new_path"])),
+                "file_chmod" => {
+                    format!("{} {}", f["mode"].as_str().unwrap_or("?"), path(&f["path"]))
+                }
+                _ => path(&f["path"]),
+            };
+            if let Some(errno) = f["errno"].as_i64() {
+                detail += &format!(" failed (errno {errno})");
+            }
+            let what = match kind {
+                "file_open" => "open",
+                "file_unlink" => "unlink",
+                "file_rename" => "rename",
+                _ => "chmod",
+            };
+            out.push(entry(what, detail));
+        }
         crate::event::EXCEPTION_USED => {
             let e = &v["exception"];
             out.push(entry(

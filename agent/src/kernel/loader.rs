@@ -7,7 +7,7 @@
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
     programs::{
         CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, RawTracePoint, TracePoint,
         links::{FdLink, PinnedLink},
@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::{
     btf::{Btf, BtfError},
+    files::FileWatch,
     fs::{self, FsError},
     log::KernelLog,
     offsets,
@@ -86,6 +87,10 @@ pub enum LoadError {
     },
     #[error("cannot open the eBPF programs' log (map `{}`)", names::MAP_KERNEL_LOG)]
     KernelLog(#[source] aya_log::Error),
+    #[error(
+        "the syscall tracepoint {tracepoint} has `{field}` at byte {found}, not {expected}: its record layout is not the one the file programs read"
+    )]
+    SyscallLayout { tracepoint: String, field: &'static str, found: u32, expected: u32 },
     #[error("map `{name}` has an unexpected type")]
     Map {
         name: &'static str,
@@ -106,6 +111,8 @@ pub struct Sensor {
     pub events: RingBuf<MapData>,
     pub drops: PerCpuArray<MapData, u64>,
     pub rules: EnforceMaps,
+    /// The watched file prefixes.
+    pub files: FileWatch,
     /// The programs' own log, when it was asked for (see `log`).
     pub kernel_log: Option<EbpfLogger<KernelLog>>,
 }
@@ -133,7 +140,9 @@ pub fn load(
     let probe = probe::probe(Some(&btf), overlay.as_ref());
     let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
-    let (ebpf, links, events, drops, rules, kernel_log) = match object.try_load(&probe, adopted) {
+    let (ebpf, links, events, drops, rules, files, kernel_log) = match object
+        .try_load(&probe, adopted)
+    {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
         Err(err) if probe.mechanisms.exec == mechanism::BPF_LSM => {
@@ -143,7 +152,7 @@ pub fn load(
         }
         result => result,
     }?;
-    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, kernel_log })
+    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, files, kernel_log })
 }
 
 /// What a successful load hands back.
@@ -153,6 +162,7 @@ type Loaded = (
     RingBuf<MapData>,
     PerCpuArray<MapData, u64>,
     EnforceMaps,
+    FileWatch,
     Option<EbpfLogger<KernelLog>>,
 );
 
@@ -211,6 +221,11 @@ impl Object {
         let drops = PerCpuArray::try_from(drops)
             .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
         let rules = EnforceMaps::take(&mut ebpf)?;
+        let files = take_map(&mut ebpf, names::MAP_FILE_WATCH)?;
+        let files = FileWatch::new(
+            LpmTrie::try_from(files)
+                .map_err(|source| LoadError::Map { name: names::MAP_FILE_WATCH, source })?,
+        );
         let kernel_log = match self.kernel_log {
             Some(_) => Some(
                 EbpfLogger::init_with_logger(&mut ebpf, KernelLog).map_err(LoadError::KernelLog)?,
@@ -230,6 +245,7 @@ impl Object {
         attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
         attach_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "sock", "inet_sock_set_state")?;
         attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
+        let file_syscalls = attach_file_programs(&mut ebpf)?;
         let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
         fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
         fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
@@ -274,13 +290,14 @@ impl Object {
             network = mechanism::name(probe.mechanisms.network),
             adopted,
             programs = ?pinned,
+            file_syscalls,
             kernel_log = ?self.kernel_log,
             // Attaching an LSM program waits for an RCU-tasks grace period,
             // which can take long on an idle or emulated machine.
             elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
-        Ok((ebpf, links, events, drops, rules, kernel_log))
+        Ok((ebpf, links, events, drops, rules, files, kernel_log))
     }
 }
 
@@ -368,6 +385,45 @@ fn attach_tracepoint(
     prog.load().map_err(|e| program_error(name, e))?;
     prog.attach(category, tracepoint).map_err(|e| program_error(name, e))?;
     Ok(())
+}
+
+/// Attaches the file programs to the entry and exit tracepoints of every
+/// watched system call this kernel has (an architecture may lack the old
+/// ones, `open` or `rename`); returns how many. The programs read the
+/// arguments at fixed offsets, checked here against the format files.
+fn attach_file_programs(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
+    const ARG0: u32 = 16;
+    let layout = |tracepoint: &str, field: &'static str, expected: u32| {
+        let found = fs::tracepoint_field_offset("syscalls", tracepoint, field)?;
+        if found != expected {
+            return Err(LoadError::SyscallLayout {
+                tracepoint: format!("syscalls/{tracepoint}"),
+                field,
+                found,
+                expected,
+            });
+        }
+        Ok(())
+    };
+    layout("sys_enter_openat", "filename", ARG0 + 8)?;
+    layout("sys_enter_renameat2", "newname", ARG0 + 3 * 8)?;
+    layout("sys_exit_openat", "ret", ARG0)?;
+
+    let events = std::path::Path::new(fs::TRACEFS).join("events/syscalls");
+    let present: Vec<(&'static str, &'static str)> = (names::FILE_ENTER_PROGRAMS.iter().copied())
+        .filter(|(_, tracepoint)| events.join(tracepoint).exists())
+        .collect();
+    for &(name, tracepoint) in &present {
+        attach_tracepoint(ebpf, name, "syscalls", tracepoint)?;
+    }
+    let exit: &mut TracePoint = program(ebpf, names::PROG_FILE_EXIT)?;
+    exit.load().map_err(|e| program_error(names::PROG_FILE_EXIT, e))?;
+    for &(_, tracepoint) in &present {
+        let exit_tracepoint = tracepoint.replacen("sys_enter_", "sys_exit_", 1);
+        exit.attach("syscalls", &exit_tracepoint)
+            .map_err(|e| program_error(names::PROG_FILE_EXIT, e))?;
+    }
+    Ok(present.len())
 }
 
 /// Turns a verifier rejection into an error carrying the tail of its log.

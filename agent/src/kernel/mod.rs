@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod cli;
+pub mod files;
 pub mod fs;
 pub mod host_root;
 pub mod loader;

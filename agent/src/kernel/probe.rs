@@ -18,6 +18,9 @@ use crate::errors::chain;
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 const SECURITYFS: &str = "/sys/kernel/security";
 
+/// Why file operations are reported and not denied, on any kernel.
+const FILE_WHY: &str = "syscall tracepoints report opens, unlinks, renames and chmods of watched paths; denying them needs BPF-LSM file hooks, not implemented";
+
 /// One capability: whether the kernel has it, and how we know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Capability {
@@ -97,6 +100,9 @@ impl Probe {
     }
 
     /// The human table `palisade probe` prints.
+    ///
+    /// File activity is the same on every kernel today: seen at the syscall
+    /// tracepoints, never denied (see [`FILE_WHY`]).
     pub fn table(&self) -> String {
         let mut out = format!("kernel {}\n\n", self.kernel);
         let width = self.capabilities.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -106,11 +112,13 @@ impl Probe {
         }
         let m = &self.mechanisms;
         out.push_str(&format!(
-            "\nexec enforcement:    {:<17} {}\nnetwork enforcement: {:<17} {}\n",
+            "\nexec enforcement:    {:<17} {}\nnetwork enforcement: {:<17} {}\nfile enforcement:    {:<17} {}\n",
             mechanism::name(m.exec),
             m.exec_why,
             mechanism::name(m.network),
-            m.network_why
+            m.network_why,
+            mechanism::name(mechanism::NONE),
+            FILE_WHY,
         ));
         if self.loaded.pinned_links.is_empty() {
             out.push_str(

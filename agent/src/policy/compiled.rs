@@ -8,6 +8,7 @@ use regorus::{Engine, Value};
 use crate::process::env::EnvCapture;
 
 use super::{
+    files::FileWatchSet,
     kernel_plan::KernelPlan,
     meta::{ExceptionInfo, RuleMeta},
     program::{OTHER_KINDS, ProgramCache, Runner, Sources},
@@ -32,6 +33,8 @@ pub struct Policy {
     pub kernel: KernelPlan,
     /// The environment variables captured at exec (config `env_capture`).
     pub env_capture: EnvCapture,
+    /// The file paths the kernel watches, from `data.palisade.files.watch`.
+    pub files: FileWatchSet,
     /// The rules' triggers, tested natively.
     pub(super) triggers: TriggerIndex,
     /// The program for each event kind some rule names.

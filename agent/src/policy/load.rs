@@ -16,6 +16,7 @@ use super::{
     checks::{self, CHECK_TIME_LIMIT},
     compiled::Policy,
     engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
+    files::{self, FileWatchSet},
     kernel_plan,
     modules::{Module, parse_modules},
     one_line,
@@ -48,6 +49,12 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         let at = bundle.locate("\"env_capture\"").unwrap_or_else(|| bundle.origin.clone());
         PolicyError::invalid(at, e.to_string())
     })?;
+    // A bundle without files.rego watches no file.
+    let files = if modules.iter().any(|m| m.package == files::PACKAGE) {
+        FileWatchSet::read(&mut all, &bundle.origin)?
+    } else {
+        FileWatchSet::default()
+    };
     if !modules.iter().any(|m| m.package == "palisade.main") {
         return Err(PolicyError::invalid(
             &bundle.origin,
@@ -101,6 +108,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         mode,
         kernel,
         env_capture,
+        files,
         triggers,
         by_kind,
         no_rules,

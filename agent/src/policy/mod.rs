@@ -26,6 +26,7 @@ pub mod decision;
 pub mod enforce;
 pub mod engine;
 pub mod eval;
+pub mod files;
 pub mod judge;
 pub mod kernel_plan;
 pub mod load;

@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "container",
     "drift",
     "euid_raised",
+    "file_paths",
 ];
 
 /// One alternative as written: every condition present must hold.
@@ -39,6 +40,7 @@ struct Alternative {
     container: bool,
     drift: bool,
     euid_raised: bool,
+    file_paths: Option<Vec<String>>,
 }
 
 /// A rule's triggers, as read from its `meta`: `None` alternatives means
@@ -82,6 +84,7 @@ impl Triggers {
                     "substrings" => parsed.substrings = Some(list()?),
                     "lower_substrings" => parsed.lower_substrings = Some(list()?),
                     "env" => parsed.env = Some(list()?),
+                    "file_paths" => parsed.file_paths = Some(list()?),
                     "container" | "drift" | "euid_raised" => {
                         if want != &Value::Bool(true) {
                             return Err(bad(format!("`{key}` can only be true, not {want}")));
@@ -219,6 +222,9 @@ impl TriggerIndex {
         if !filename.is_empty() && !filename.starts_with('/') {
             exec_paths.push(format!("{cwd}/{filename}"));
         }
+        let file = &event["file"];
+        let file_paths =
+            [&file["path"], &file["new_path"]].into_iter().filter_map(text).map(str::to_string);
         let daddr = event["network"]["daddr"].as_str().unwrap_or("");
         let mut text = exec_paths.join("\n");
         for line in [&args.join(" "), daddr] {
@@ -234,6 +240,7 @@ impl TriggerIndex {
             env,
             ancestors,
             exec_paths,
+            file_paths: file_paths.collect(),
             text,
             lower_text: std::cell::OnceCell::new(),
             container: event["container"]["id"].as_str().is_some_and(|id| !id.is_empty()),
@@ -265,6 +272,10 @@ impl TriggerIndex {
                     want.iter()
                         .any(|p| facts.exec_paths.iter().any(|path| path.starts_with(p.as_str())))
                 })
+                && alt.file_paths.as_ref().is_none_or(|want| {
+                    want.iter()
+                        .any(|p| facts.file_paths.iter().any(|path| path.starts_with(p.as_str())))
+                })
                 && alt
                     .substrings
                     .as_ref()
@@ -291,6 +302,8 @@ pub struct EventFacts {
     env: Vec<String>,
     /// binary, filename, and cwd + "/" + filename for a relative filename.
     exec_paths: Vec<String>,
+    /// A file event's path and new path.
+    file_paths: Vec<String>,
     /// The exec paths, the command line and daddr, one per line.
     text: String,
     /// `text` lower-cased, made when a trigger asks for it.
@@ -346,6 +359,17 @@ mod tests {
                "cwd": "/tmp", "uid": 1000, "euid": 0,
                "ancestors": [{"pid": 1, "binary": "/usr/sbin/nginx"},
                              {"pid": 0, "binary": {"base64": "", "text": "/x/\u{fffd}sshd"}}]}})
+    }
+
+    #[test]
+    fn file_paths_match_a_file_events_path_or_new_name() {
+        let rename = json!({"kind": "file_rename", "process": {"pid": 1},
+                            "file": {"path": "/tmp/x", "new_path": "/etc/cron.d/x"}});
+        assert!(fires(json!([{"file_paths": ["/etc/cron"]}]), &rename), "the new name");
+        assert!(fires(json!([{"file_paths": ["/tmp/"]}]), &rename), "the old name");
+        assert!(!fires(json!([{"file_paths": ["/etc/shadow"]}]), &rename));
+        let exec = exec("/etc/cron.d/x", &["x"]);
+        assert!(!fires(json!([{"file_paths": ["/etc/cron"]}]), &exec), "not an exec's paths");
     }
 
     #[test]
@@ -419,7 +443,7 @@ mod tests {
         };
         assert_eq!(
             err(json!([{"names": ["nc"]}, {"binary": ["nc"]}])),
-            "rules/x.rego:9: `meta.triggers[1]`: unknown key `binary` (one of [\"names\", \"ancestors\", \"paths\", \"substrings\", \"lower_substrings\", \"env\", \"container\", \"drift\", \"euid_raised\"])"
+            "rules/x.rego:9: `meta.triggers[1]`: unknown key `binary` (one of [\"names\", \"ancestors\", \"paths\", \"substrings\", \"lower_substrings\", \"env\", \"container\", \"drift\", \"euid_raised\", \"file_paths\"])"
         );
         assert_eq!(
             err(json!([{"container": false}])),

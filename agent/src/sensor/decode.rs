@@ -8,10 +8,10 @@ use std::{
 };
 
 use palisade_common::{
-    CgroupRecord, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, NetRecord, RecordHeader,
-    Span,
+    CgroupRecord, ExecDeniedRecord, ExecRecord, ExitRecord, FileRecord, ForkRecord, NetRecord,
+    RecordHeader, Span,
     enforce::{Verdict, mechanism, verdict_flags},
-    exec_flags, kind, net_hook,
+    exec_flags, file_status, kind, net_hook,
 };
 use thiserror::Error;
 
@@ -40,6 +40,7 @@ pub enum Record {
     ExecDenied(ExecDenied),
     Net(Net),
     Cgroup(CgroupMkdir),
+    File(File),
 }
 
 impl Record {
@@ -52,6 +53,7 @@ impl Record {
             Record::ExecDenied(r) => r.header.kind,
             Record::Net(r) => r.header.kind,
             Record::Cgroup(r) => r.header.kind,
+            Record::File(r) => r.header.kind,
         }
     }
 }
@@ -131,6 +133,25 @@ pub struct CgroupMkdir {
     /// Hierarchy id: 0 is cgroup v2's.
     pub root: i32,
     pub path: Vec<u8>,
+}
+
+/// A file operation on a watched path (kinds `FILE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub header: RecordHeader,
+    /// `palisade_common::file_syscall`.
+    pub syscall: u32,
+    /// open: O_* flags; unlinkat: AT_REMOVEDIR; renameat2: RENAME_*.
+    pub flags: u32,
+    pub mode: u32,
+    /// The system call's return value: >= 0 success, else -errno.
+    pub ret: i64,
+    /// The path as the caller passed it.
+    pub path: Vec<u8>,
+    pub path_truncated: bool,
+    /// rename: the new name.
+    pub new_path: Option<Vec<u8>>,
+    pub new_path_truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +279,21 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 id: r.id,
                 root: r.root,
                 path: until_nul(&r.path).to_vec(),
+            }))
+        }
+        kind::FILE_OPEN | kind::FILE_UNLINK | kind::FILE_RENAME | kind::FILE_CHMOD => {
+            let r: FileRecord = read_struct(bytes)?;
+            Ok(Record::File(File {
+                header,
+                syscall: r.syscall,
+                flags: r.flags,
+                mode: r.mode,
+                ret: r.ret,
+                path: until_nul(&r.path).to_vec(),
+                path_truncated: r.status & file_status::PATH_TRUNCATED != 0,
+                new_path: (header.kind == kind::FILE_RENAME)
+                    .then(|| until_nul(&r.new_path).to_vec()),
+                new_path_truncated: r.status & file_status::NEW_PATH_TRUNCATED != 0,
             }))
         }
         other => Err(DecodeError::UnknownKind(other)),
@@ -527,6 +563,36 @@ mod tests {
         assert_eq!(join_components(b"sh\0bin\0"), b"/bin/sh");
         assert_eq!(join_components(b"memfd:x\0"), b"/memfd:x");
         assert_eq!(join_components(b"a\nb\xff\0tmp\0"), b"/tmp/a\nb\xff");
+    }
+
+    #[test]
+    fn decodes_a_file_rename_record() {
+        let mut rec = FileRecord {
+            header: RecordHeader {
+                kind: kind::FILE_RENAME,
+                size: size_of::<FileRecord>() as u32,
+                pid: 7,
+                ..Default::default()
+            },
+            syscall: palisade_common::file_syscall::RENAMEAT2,
+            status: file_status::NEW_PATH_TRUNCATED,
+            flags: 0,
+            mode: 0,
+            ret: -13,
+            path: [0; palisade_common::FILE_PATH_MAX],
+            new_path: [b'x'; palisade_common::FILE_PATH_MAX],
+        };
+        rec.path[..9].copy_from_slice(b"/etc/a.tm");
+        let Record::File(file) = decode(&bytes_of(&rec)).unwrap() else { panic!() };
+        assert_eq!(file.path, b"/etc/a.tm");
+        assert!(!file.path_truncated);
+        // A full array has no NUL: all of it is the (truncated) name.
+        assert_eq!(file.new_path.as_deref().map(<[u8]>::len), Some(palisade_common::FILE_PATH_MAX));
+        assert!(file.new_path_truncated);
+        assert_eq!(file.ret, -13);
+        // Cut short: refused, not read past the end.
+        let bytes = bytes_of(&rec);
+        assert!(decode(&bytes[..100]).is_err());
     }
 
     #[test]

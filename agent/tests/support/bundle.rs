@@ -104,6 +104,8 @@ test_ls_does_not if {
 pub const KERNEL_LIB: &str = include_str!("../../../policies/kernel.rego");
 pub const WORKLOAD_LIB: &str = include_str!("../../../policies/lib/workload.rego");
 pub const EXCEPTIONS_LIB: &str = include_str!("../../../policies/lib/exceptions.rego");
+/// The watched file prefixes: the union of the rules' `files` sections.
+pub const FILES_LIB: &str = include_str!("../../../policies/files.rego");
 
 pub const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
 

@@ -15,6 +15,11 @@
 //!   accept, and the wildcard address of a listen (any peer), whose
 //!   `dst_endpoint` is the listening socket. `actor.process` is the
 //!   process, `device` the node (Host profile).
+//! - `file_open`, `file_unlink`, `file_rename`, `file_chmod`: File System
+//!   Activity (1001), Open, Delete, Rename (`file_result` the new name) or
+//!   Set Security (a mode change); `file` the path (type Unknown: the
+//!   kernel saw a path, not the file), `actor.process` the caller; the
+//!   access, mode, system call and result go under `unmapped.palisade.file`.
 //! - `exception_used`: a Base Event (0), activity Other, `message` saying
 //!   which exception suppressed which rule.
 //! - A record whose decision matched rules (an alert) is also written as a
@@ -50,8 +55,8 @@ use tracing::warn;
 
 use self::model::{
     Actor, Analytic, Attack, ConnectionInfo, Container, Device, Endpoint, Event, Evidence,
-    ExitExtra, File, FindingInfo, Image, Metadata, NetworkExtra, Palisade, Process, ProcessExtra,
-    Product, RelatedEvent, SecurityControl, Uid, Unmapped, User,
+    ExitExtra, File, FileExtra, FindingInfo, Image, Metadata, NetworkExtra, Palisade, Process,
+    ProcessExtra, Product, RelatedEvent, SecurityControl, Uid, Unmapped, User,
 };
 use super::filter::severity_index;
 use crate::policy::{
@@ -88,6 +93,7 @@ pub fn highest_severity(decision: &Decision) -> Option<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Base,
+    FileSystemActivity,
     ProcessActivity,
     NetworkActivity,
     DetectionFinding,
@@ -97,6 +103,7 @@ impl Class {
     fn uid(self) -> u32 {
         match self {
             Class::Base => 0,
+            Class::FileSystemActivity => 1001,
             Class::ProcessActivity => 1007,
             Class::NetworkActivity => 4001,
             Class::DetectionFinding => 2004,
@@ -106,6 +113,7 @@ impl Class {
     fn name(self) -> &'static str {
         match self {
             Class::Base => "Base Event",
+            Class::FileSystemActivity => "File System Activity",
             Class::ProcessActivity => "Process Activity",
             Class::NetworkActivity => "Network Activity",
             Class::DetectionFinding => "Detection Finding",
@@ -115,7 +123,7 @@ impl Class {
     fn category(self) -> (u32, &'static str) {
         match self {
             Class::Base => (0, "Uncategorized"),
-            Class::ProcessActivity => (1, "System Activity"),
+            Class::ProcessActivity | Class::FileSystemActivity => (1, "System Activity"),
             Class::NetworkActivity => (4, "Network Activity"),
             Class::DetectionFinding => (2, "Findings"),
         }
@@ -181,6 +189,8 @@ fn event(
         actor: None,
         process: None,
         exit_code: None,
+        file: None,
+        file_result: None,
         src_endpoint: None,
         dst_endpoint: None,
         connection_info: None,
@@ -195,8 +205,8 @@ fn event(
 fn activity(native: &native::Record, decision: Option<&Decision>) -> Event {
     let severity = decision.and_then(highest_severity);
     let unmapped = palisade(native, decision);
-    let (class, mut out) = match (native.kind.as_str(), &native.network) {
-        ("process_exec" | "process_exit", _) => {
+    let (class, mut out) = match (native.kind.as_str(), &native.network, &native.file) {
+        ("process_exec" | "process_exit", _, _) => {
             let launch = native.kind == "process_exec";
             let activity = if launch {
                 Activity { id: 1, name: "Launch" }
@@ -226,7 +236,28 @@ fn activity(native: &native::Record, decision: Option<&Decision>) -> Event {
             out.device = Some(device(native));
             (Class::ProcessActivity, out)
         }
-        (_, Some(net)) => {
+        (_, None, Some(f)) => {
+            let activity = match native.kind.as_str() {
+                "file_unlink" => Activity { id: 4, name: "Delete" },
+                "file_rename" => Activity { id: 5, name: "Rename" },
+                // A mode change is a permission change.
+                "file_chmod" => Activity { id: 7, name: "Set Security" },
+                _ => Activity { id: 14, name: "Open" },
+            };
+            let mut out = event(Class::FileSystemActivity, activity, native, severity, unmapped);
+            // The kernel saw a path, not the file: its type is not known.
+            let target = |path: &str| File {
+                name: basename(path).unwrap_or(path).to_string(),
+                path: path.to_string(),
+                type_id: 0,
+            };
+            out.file = Some(target(f.path.as_str()));
+            out.file_result = f.new_path.as_ref().map(|p| target(p.as_str()));
+            out.actor = Some(Actor { process: Some(process(native)), user: None });
+            out.device = Some(device(native));
+            (Class::FileSystemActivity, out)
+        }
+        (_, Some(net), _) => {
             let activity = network_activity(native, net, decision);
             let mut out = event(Class::NetworkActivity, activity, native, severity, unmapped);
             let (src, dst) = endpoints(native, net);
@@ -556,6 +587,13 @@ fn palisade(native: &native::Record, decision: Option<&Decision>) -> Palisade {
             .network
             .as_ref()
             .map(|n| NetworkExtra { hook: n.hook.clone(), result: n.result.clone() }),
+        file: native.file.as_ref().map(|f| FileExtra {
+            access: f.access.clone(),
+            mode: f.mode.clone(),
+            syscall: f.syscall.clone(),
+            result: f.result.clone(),
+            errno: f.errno,
+        }),
         event_id: native.event_id.clone(),
         exception: native.exception.clone(),
         record: None,

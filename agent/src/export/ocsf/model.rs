@@ -37,6 +37,12 @@ pub struct Event {
     pub process: Option<Process>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<u32>,
+    /// File System Activity: the file acted on, and for a rename its new
+    /// name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<File>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_result: Option<File>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_endpoint: Option<Endpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,6 +287,8 @@ pub struct Palisade {
     pub exit: Option<ExitExtra>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkExtra>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileExtra>,
     /// `exception_used`: the event the exception applied to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -340,4 +348,18 @@ pub struct NetworkExtra {
     pub hook: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+}
+
+/// What OCSF's file activity has no place for: how the file was opened,
+/// the system call and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileExtra {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    pub syscall: String,
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
 }

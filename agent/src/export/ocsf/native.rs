@@ -23,6 +23,7 @@ pub struct Record {
     pub host: bool,
     pub exit: Option<Exit>,
     pub network: Option<Network>,
+    pub file: Option<FileActivity>,
     pub bundle: Option<String>,
     /// `exception_used`: the event the exception applied to.
     pub event_id: Option<String>,
@@ -46,6 +47,19 @@ pub struct Process {
     pub exe: Option<Executable>,
     pub start_time: String,
     pub ancestors: Vec<Ancestor>,
+}
+
+/// File kinds: the operation's path(s) and outcome.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FileActivity {
+    pub path: Text,
+    pub new_path: Option<Text>,
+    pub access: Option<String>,
+    pub mode: Option<String>,
+    pub syscall: String,
+    pub result: String,
+    pub errno: Option<i32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -392,6 +392,45 @@ fn a_record_that_does_not_read_is_exported_whole() {
 }
 
 #[test]
+fn file_events_are_file_system_activity_by_the_caller() {
+    let read = only(&record(
+        "file_open",
+        json!({"file": {"path": "/etc/shadow", "access": "read", "syscall": "openat", "result": "failed", "errno": 13}}),
+    ));
+    assert_eq!((read["class_uid"].clone(), read["activity_id"].clone()), (json!(1001), json!(14)));
+    assert_eq!(read["file"], json!({"name": "shadow", "path": "/etc/shadow", "type_id": 0}));
+    assert_eq!(read["actor"]["process"]["pid"], 31846);
+    assert_eq!(read["unmapped"]["palisade"]["file"]["errno"], 13);
+
+    let rename = only(&record(
+        "file_rename",
+        json!({"file": {"path": "/tmp/k", "new_path": "/root/.ssh/authorized_keys", "syscall": "renameat2", "result": "ok"}}),
+    ));
+    assert_eq!(rename["activity_id"], 5);
+    assert_eq!(rename["file_result"]["path"], "/root/.ssh/authorized_keys");
+
+    let mut chmod = record(
+        "file_chmod",
+        json!({"file": {"path": "/etc/cron.d/job", "mode": "0755", "syscall": "fchmodat", "result": "ok"}}),
+    );
+    chmod["decision"] = alert("alert", json!({"mechanism": "none", "result": "reported"}));
+    let events = ocsf(&chmod);
+    assert_eq!(
+        (
+            events[0]["class_uid"].clone(),
+            events[0]["activity_id"].clone(),
+            events[1]["class_uid"].clone()
+        ),
+        (json!(1001), json!(7), json!(2004))
+    );
+    let unlink = only(&in_pod(record(
+        "file_unlink",
+        json!({"file": {"path": "/etc/ld.so.preload", "syscall": "unlinkat", "result": "ok"}}),
+    )));
+    assert_eq!(unlink["activity_id"], 4);
+}
+
+#[test]
 fn a_kind_without_a_class_is_a_base_event_even_with_a_decision() {
     let mut r = record("process_fork", json!({}));
     r["decision"] = alert("alert", json!({"mechanism": "none", "result": "reported"}));
