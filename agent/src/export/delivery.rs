@@ -238,3 +238,13 @@ fn jitter(d: Duration) -> Duration {
     let quarter = d / 4;
     d - quarter + quarter * 2 * (nanos % 1000) / 1000
 }
+
+/// `body` gzipped (fast level: a request's bytes on the wire, not an
+/// archive), for a transport that sends `Content-Encoding: gzip`.
+pub fn gzip(body: &[u8]) -> Result<Vec<u8>, Sent> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body)
+        .and_then(|()| gz.finish())
+        .map_err(|e| Sent::Retry { reason: format!("gzip: {e}"), after: None })
+}

@@ -110,49 +110,23 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
         options.push((key, value.replace("%2C", ",")));
     }
     let take = |key: &str| options.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
-    let allowed: &[&str] = match kind {
-        "stdout" => &["name", "format", "filter"],
-        "file" => &["name", "format", "filter", "path", "max_size", "keep"],
-        "webhook" => &[
-            "name",
-            "format",
-            "filter",
-            "url",
-            "spool_dir",
-            "spool_max",
-            "batch",
-            "ca_file",
-            "token_file",
-            "headers_file",
-            "timeout",
-        ],
-        "otlp" => &[
-            "name",
-            "format",
-            "filter",
-            "endpoint",
-            "spool_dir",
-            "spool_max",
-            "batch",
-            "ca_file",
-            "headers_file",
-            "compression",
-            "timeout",
-        ],
-        "decision_log" => &[
-            "name",
-            "filter",
-            "url",
-            "spool_dir",
-            "spool_max",
-            "batch",
-            "ca_file",
-            "token_file",
-            "headers_file",
-            "compression",
-            "timeout",
-            "mask",
-        ],
+    // What every sink delivering from a spool takes, then each kind's own.
+    const SPOOLED: &[&str] = &[
+        "name",
+        "filter",
+        "spool_dir",
+        "spool_max",
+        "batch",
+        "ca_file",
+        "headers_file",
+        "timeout",
+    ];
+    let allowed: Vec<&str> = match kind {
+        "stdout" => vec!["name", "format", "filter"],
+        "file" => vec!["name", "format", "filter", "path", "max_size", "keep"],
+        "webhook" => [SPOOLED, &["format", "url", "token_file"]].concat(),
+        "otlp" => [SPOOLED, &["format", "endpoint", "compression"]].concat(),
+        "decision_log" => [SPOOLED, &["url", "token_file", "compression", "mask"]].concat(),
         other => {
             return Err(bad(format!(
                 "unknown sink `{other}` (one of stdout, file, webhook, otlp, decision_log)"

@@ -4,16 +4,13 @@
 //! connection failure, a timeout, a 5xx, 408 or 429 is retried (after
 //! `Retry-After` when given); any other status refuses the batch for good.
 
-use std::{
-    io::{Read, Write},
-    path::PathBuf,
-};
+use std::{io::Read, path::PathBuf};
 
 use crate::http_client;
 
 use super::{
     ExportError,
-    delivery::{Sent, Transport},
+    delivery::{Sent, Transport, gzip},
     spec::RemoteSpec,
     spool::Batch,
 };
@@ -60,10 +57,9 @@ impl Transport for Webhook {
         };
         let mut request = self.agent.post(&self.url).header("Content-Type", content_type);
         if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            body = match gz.write_all(&body).and_then(|()| gz.finish()) {
+            body = match gzip(&body) {
                 Ok(compressed) => compressed,
-                Err(e) => return Sent::Retry { reason: format!("gzip: {e}"), after: None },
+                Err(sent) => return sent,
             };
             request = request.header("Content-Encoding", "gzip");
         }

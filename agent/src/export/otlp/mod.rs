@@ -17,7 +17,7 @@
 
 mod record;
 
-use std::{io::Read, io::Write, path::PathBuf};
+use std::{io::Read, path::PathBuf};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 #[cfg(test)]
@@ -34,7 +34,7 @@ pub use record::{log_record, set_uid};
 
 use super::{
     ExportError,
-    delivery::{Sent, Transport},
+    delivery::{Sent, Transport, gzip},
     spec::RemoteSpec,
     spool::Batch,
 };
@@ -137,10 +137,9 @@ impl Transport for Otlp {
         let mut request =
             self.agent.post(&self.url).header("Content-Type", "application/x-protobuf");
         if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            body = match gz.write_all(&body).and_then(|()| gz.finish()) {
+            body = match gzip(&body) {
                 Ok(compressed) => compressed,
-                Err(e) => return Sent::Retry { reason: format!("gzip: {e}"), after: None },
+                Err(sent) => return sent,
             };
             request = request.header("Content-Encoding", "gzip");
         }
