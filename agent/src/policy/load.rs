@@ -33,7 +33,11 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let data = Value::from(bundle.data.clone());
     let modules = parse_modules(bundle)?;
     check_package_roots(bundle, &modules)?;
-    let mut all = limited_engine(TIME_LIMIT);
+    // What is read of the bundle at load (rule metadata, exceptions, kernel
+    // sections, watched files) is bounded as the load checks are, not as
+    // one event: under the VM's emulation `data.palisade.files.watch` took
+    // over the per-event second and the agent did not start.
+    let mut all = limited_engine(CHECK_TIME_LIMIT);
     for m in &modules {
         add_module(&mut all, m.path, m.text)?;
     }
