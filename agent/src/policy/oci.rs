@@ -15,7 +15,7 @@ use std::{path::Path, time::Duration};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::tarball::COMPRESSED_MAX_BYTES;
+use super::{signing::hex, tarball::COMPRESSED_MAX_BYTES};
 
 /// OPA's media type for a bundle layer.
 pub const BUNDLE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -240,10 +240,6 @@ fn anonymous_token(
         .token
         .or(token.access_token)
         .ok_or_else(|| ("the token endpoint gave no token".into(), None))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -252,7 +252,7 @@ pub fn hash_file(path: &str, bytes: &[u8], algorithm: &str) -> Result<String, St
     Ok(hex(&digest))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
