@@ -703,6 +703,10 @@ impl<W: Write> Newc<W> {
 /// `/init`: mounts what the agent needs, runs every test binary, prints the
 /// marker lines and powers off.
 fn init_script(tests: &[TestBinary]) -> String {
+    // For development: `PALISADE_VM_NOCAPTURE=1` shows every test's output
+    // (the agent's log lines with their times) on the console.
+    let nocapture =
+        if std::env::var_os("PALISADE_VM_NOCAPTURE").is_some() { " --nocapture" } else { "" };
     let mut script = format!(
         r#"#!{VM_TOOLS_DIR}/sh
 # Written by `cargo xtask vm-test` (xtask/src/vm.rs).
@@ -734,7 +738,7 @@ run_tests() {{
     # {VM_TOOLS_DIR}/tests/<label>.
     while IFS= read -r name; do
         t0=$(date +%s)
-        (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root TMPDIR={VM_SCRATCH} RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --exact "$name" --test-threads=1)
+        (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME=/root TMPDIR={VM_SCRATCH} RUST_BACKTRACE=1 PALISADE_EXPECT_EXEC_MECHANISM=bpf-lsm "$@" --exact "$name" --test-threads=1{nocapture})
         rc=$?
         echo "{TEST_MARKER}$label $name $(( $(date +%s) - t0 ))s rc=$rc"
         [ "$rc" -eq 0 ] || failed=1

@@ -757,6 +757,7 @@ mod tests {
             package: "data.palisade.rules.t".into(),
             file: "rules/t.rego".into(),
             triggers: Default::default(),
+            as_written: serde_json::Value::Null,
         }
     }
 

@@ -3,10 +3,13 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
-use regorus::Value;
+use regorus::{Engine, Value};
 
 use crate::process::env::EnvCapture;
 
@@ -15,12 +18,12 @@ use super::{
     bundle::Bundle,
     checks::{self, CHECK_TIME_LIMIT},
     compiled::Policy,
-    engine::{TIME_LIMIT, add_module, limited_engine, time_limit},
+    engine::{TIME_LIMIT, time_limit},
     files::{self, FileWatchSet},
     kernel_plan,
     modules::{Module, parse_modules},
     one_line,
-    program::{OwnedModule, ProgramCache, Runner, Sources},
+    program::{ProgramCache, Runner, Sources},
     triggers::TriggerIndex,
     validate::{check_config, check_exceptions, read_kernel_sections, read_rule_metas},
 };
@@ -33,16 +36,13 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let data = Value::from(bundle.data.clone());
     let modules = parse_modules(bundle)?;
     check_package_roots(bundle, &modules)?;
+    let sources =
+        Sources::new(&modules, &data, &bundle.origin, bundle.samples.clone(), !bundle.embedded)?;
     // What is read of the bundle at load (rule metadata, exceptions, kernel
     // sections, watched files) is bounded as the load checks are, not as
     // one event: under the VM's emulation `data.palisade.files.watch` took
     // over the per-event second and the agent did not start.
-    let mut all = limited_engine(CHECK_TIME_LIMIT);
-    for m in &modules {
-        add_module(&mut all, m.path, m.text)?;
-    }
-    all.add_data(data.clone())
-        .map_err(|e| PolicyError::invalid(&bundle.origin, format!("data: {}", one_line(&e))))?;
+    let mut all = sources.whole_bundle(CHECK_TIME_LIMIT)?;
 
     let rules = read_rule_metas(&mut all, &modules)?;
     let mode = check_config(bundle, &rules)?;
@@ -76,31 +76,18 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
             kinds.entry(kind.clone()).or_default().push(&rule.package);
         }
     }
-    let sources = Sources {
-        modules: modules
-            .iter()
-            .map(|m| OwnedModule {
-                path: m.path.to_string(),
-                package: m.package.clone(),
-                judged: m.judged.clone(),
-            })
-            .collect(),
-        samples: bundle.samples.clone(),
-        cross_check: !bundle.embedded,
-    };
+    let jobs: Vec<(&str, &[&str])> =
+        (kinds.iter().map(|(k, p)| (k.as_str(), p.as_slice()))).chain([("", &[][..])]).collect();
     let mut notes = Vec::new();
-    let mut build = |kind: &str, packages: &[&str]| -> Result<Runner, PolicyError> {
-        let kind_samples: Vec<&serde_json::Value> =
-            (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
-        let (runner, note) = sources.build(kind, packages, &kind_samples, &data)?;
+    let mut runners = Vec::new();
+    for built in build_programs(&sources, &jobs, &data) {
+        let (runner, note) = built?;
         notes.extend(note);
-        Ok(runner)
-    };
-    let mut by_kind = BTreeMap::new();
-    for (kind, packages) in &kinds {
-        by_kind.insert(kind.clone(), build(kind, packages)?);
+        runners.push(runner);
     }
-    let no_rules = build("", &[])?;
+    let no_rules = runners.pop().expect("the job without rules was queued last");
+    let by_kind: BTreeMap<String, Runner> = kinds.into_keys().zip(runners).collect();
+    let kernel_engine = kernel_engine(&sources, &sections)?;
     let triggers = TriggerIndex::new(rules.iter().map(|r| &r.triggers));
     let policy = Arc::new(Policy {
         origin: bundle.origin.clone(),
@@ -120,7 +107,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         sources,
         data,
         engine_notes: notes,
-        kernel_engine: Mutex::new(all.clone()),
+        kernel_engine: Mutex::new(kernel_engine),
     });
     checks::smoke_test(&policy)?;
     checks::kernel_scopes(&policy, &bundle.origin)?;
@@ -132,6 +119,80 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         checks::triggers(&policy, &mut all)?;
     }
     Ok(policy)
+}
+
+/// Compiles the program of each (kind, rule packages) job, on as many
+/// threads as there are CPUs (each is independent, and together they are
+/// most of a start); the results in the jobs' order.
+fn build_programs(
+    sources: &Sources,
+    jobs: &[(&str, &[&str])],
+    data: &Value,
+) -> Vec<Result<(Runner, Option<String>), PolicyError>> {
+    let build = |&(kind, packages): &(&str, &[&str])| {
+        let samples: Vec<&serde_json::Value> =
+            (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
+        sources.build(kind, packages, &samples, data)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(build).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break done };
+                        done.push((i, build(job)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a program builder panicked")).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The engine that evaluates [`super::workloads::RULES_FOR_WORKLOAD`] for
+/// each workload: the shared modules (policies/kernel.rego among them) with
+/// each kernel rule's `meta` and `kernel`, as read at load, put at its
+/// package's path in the data. The rule modules themselves stay out: the
+/// kernel policy reads nothing else of them, and with them every lookup
+/// of `data.palisade.rules[name]` evaluated each whole rule module (a
+/// fifth of a start).
+fn kernel_engine(
+    sources: &Sources,
+    sections: &[kernel_plan::Section<'_>],
+) -> Result<Engine, PolicyError> {
+    let mut rules = serde_json::Map::new();
+    for section in sections {
+        let Some(kernel) = &section.kernel else { continue };
+        let path = section.meta.package.trim_start_matches("data.");
+        let mut at = &mut rules;
+        for part in path.split('.') {
+            at = at
+                .entry(part)
+                .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                .as_object_mut()
+                .expect("package paths hold objects only");
+        }
+        at.insert("meta".into(), section.meta.as_written.clone());
+        at.insert("kernel".into(), kernel.clone());
+    }
+    let mut engine = sources.shared_engine();
+    engine.set_execution_timer_config(time_limit(CHECK_TIME_LIMIT));
+    engine.add_data(Value::from(serde_json::Value::Object(rules))).map_err(|e| {
+        PolicyError::invalid(
+            "bundle",
+            format!("the data defines what the rules' meta and kernel define: {}", one_line(&e)),
+        )
+    })?;
+    Ok(engine)
 }
 
 /// With roots in the manifest, every module's package lies under one, as

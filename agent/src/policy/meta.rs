@@ -20,6 +20,10 @@ pub struct RuleMeta {
     /// When the rule is considered at all (`meta.triggers`).
     #[serde(skip)]
     pub triggers: Triggers,
+    /// `meta` as the module defines it, for the kernel policy
+    /// (policies/kernel.rego reads it).
+    #[serde(skip)]
+    pub as_written: serde_json::Value,
 }
 
 /// One exception, as far as the agent needs it (expiry reporting).

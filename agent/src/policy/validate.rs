@@ -82,6 +82,7 @@ pub(super) fn read_rule_metas(
             package: format!("data.{}", m.package),
             file: m.path.to_string(),
             triggers: Triggers::parse(&meta, &at)?,
+            as_written: meta.clone(),
         };
         if !SEVERITIES.contains(&rule.severity.as_str()) {
             return Err(PolicyError::invalid(
