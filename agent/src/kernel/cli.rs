@@ -9,7 +9,7 @@ pub fn probe(json: bool) -> anyhow::Result<()> {
     loader::require_root()?;
     let vmlinux = Btf::from_sys().ok();
     let overlay = vmlinux.as_ref().and_then(offsets::overlay_btf);
-    let probe = probe::probe(vmlinux.as_ref(), overlay.as_ref());
+    let probe = probe::probe(vmlinux.as_ref(), overlay.as_ref(), probe::Depth::Full);
     let text = if json { serde_json::to_string_pretty(&probe)? + "\n" } else { probe.table() };
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         // A closed pipe (`palisade probe | head`) is not an error.

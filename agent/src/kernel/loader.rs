@@ -137,7 +137,7 @@ pub fn load(
     // is most of an agent's start under emulation.
     let btf = Btf::from_sys()?;
     let overlay = offsets::overlay_btf(&btf);
-    let probe = probe::probe(Some(&btf), overlay.as_ref());
+    let probe = probe::probe(Some(&btf), overlay.as_ref(), probe::Depth::ForLoad);
     let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
     let (ebpf, links, events, drops, rules, files, kernel_log) = match object

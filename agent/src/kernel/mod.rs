@@ -1,7 +1,7 @@
 //! Everything that talks to the kernel: BTF, pseudo file systems, probing,
 //! loading, pinning and the enforcement maps.
 
-pub mod btf;
+pub use palisade_btf as btf;
 pub mod cli;
 pub mod files;
 pub mod fs;

@@ -151,10 +151,24 @@ fn overlay_btf(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>) -> (bool, St
     }
 }
 
+/// How much [`probe`] tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every capability, for `palisade probe`.
+    Full,
+    /// What the loader needs to choose mechanisms. aya's trial programs of
+    /// the BTF-typed kinds (trampolines, LSM) each parse vmlinux's BTF
+    /// again, a second per agent start under emulation: the trampoline
+    /// test decides nothing, and the LSM test only matters where BPF-LSM is
+    /// active. (Where it is active and LSM programs cannot load, as on
+    /// some hosts, the trial is cheaper than the real program's refusal.)
+    ForLoad,
+}
+
 /// Probes the running kernel, given its BTF as read once by the caller
 /// (`vmlinux`, and overlayfs's module BTF when it has one). Needs root (it
 /// loads tiny test programs).
-pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>) -> Probe {
+pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>, depth: Depth) -> Probe {
     let mut caps = Vec::new();
     let mut add =
         |name, available, detail: String| caps.push(Capability { name, available, detail });
@@ -186,13 +200,19 @@ pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>) -> Probe {
         },
     );
 
-    let trampolines = is_program_supported(ProgramType::Tracing);
-    let trampolines_ok = matches!(trampolines, Ok(true));
-    add("bpf_trampolines", trampolines_ok, outcome(&trampolines.map_err(|e| chain(&e))));
-
-    let lsm_prog = is_program_supported(ProgramType::Lsm(LsmAttachType::Mac));
-    let lsm_prog_ok = matches!(lsm_prog, Ok(true));
-    add("lsm_programs", lsm_prog_ok, outcome(&lsm_prog.map_err(|e| chain(&e))));
+    if depth == Depth::Full {
+        let trampolines = is_program_supported(ProgramType::Tracing);
+        let trampolines_ok = matches!(trampolines, Ok(true));
+        add("bpf_trampolines", trampolines_ok, outcome(&trampolines.map_err(|e| chain(&e))));
+    }
+    let lsm_prog_ok = if depth == Depth::Full || lsm_active {
+        let lsm_prog = is_program_supported(ProgramType::Lsm(LsmAttachType::Mac));
+        let lsm_prog_ok = matches!(lsm_prog, Ok(true));
+        add("lsm_programs", lsm_prog_ok, outcome(&lsm_prog.map_err(|e| chain(&e))));
+        lsm_prog_ok
+    } else {
+        false
+    };
 
     let cgroup2 = cgroup2_mount();
     add(
