@@ -165,7 +165,10 @@ impl Container {
                 Ok(())
             });
         }
-        command.stdin(Stdio::null()).output().expect("run the container")
+        let started = std::time::Instant::now();
+        let out = command.stdin(Stdio::null()).output().expect("run the container");
+        support::trace("the container's script", started);
+        out
     }
 
     fn runc_command(&self, runc: &str, script: &str) -> Command {

@@ -52,8 +52,11 @@ impl Drop for CleanKernel {
 }
 
 fn unload() -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
         .arg("unload")
         .output()
-        .expect("palisade runs")
+        .expect("palisade runs");
+    super::trace("palisade unload", started);
+    out
 }

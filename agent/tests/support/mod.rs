@@ -58,6 +58,7 @@ impl Agent {
 
     /// Starts `palisade run` with `extra_args` and environment `env` added.
     pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        trace("starting the agent", Instant::now());
         let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .arg("run")
             .args(extra_args)
@@ -116,6 +117,7 @@ impl Agent {
                 Ok(line) => {
                     self.logs_seen.push(line.clone());
                     if line.contains(needle) {
+                        trace(&format!("log `{needle}`"), deadline - wait);
                         return line;
                     }
                 }
@@ -144,6 +146,7 @@ impl Agent {
                     let matched = pred(&event);
                     self.seen.push(event.clone());
                     if matched {
+                        trace(what, deadline - WAIT);
                         return event;
                     }
                 }
@@ -174,9 +177,11 @@ impl Drop for Agent {
         // SIGTERM, so the agent detaches and exits cleanly.
         // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.child.try_wait().ok().flatten().is_some() {
+                trace("the agent's exit after SIGTERM", started);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -232,13 +237,29 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// Notes on stderr (shown on failure, or with `--nocapture`) when a wait
+/// begun at `since` ended, and when since the first note: where a slow test
+/// spends its time, e.g. under the VM's emulation.
+pub fn trace(what: &str, since: Instant) {
+    static FIRST: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let first = FIRST.get_or_init(|| since);
+    eprintln!(
+        "[test +{:.2}s] {what}: {:.2}s",
+        first.elapsed().as_secs_f64(),
+        since.elapsed().as_secs_f64()
+    );
+}
+
 /// `schema/event.schema.json`, compiled: what every native record must match.
 pub fn event_schema() -> jsonschema::Validator {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/event.schema.json");
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("the schema file"))
             .expect("the schema is JSON");
-    jsonschema::draft202012::new(&schema).expect("a valid JSON Schema")
+    let started = Instant::now();
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid JSON Schema");
+    trace("compiling the event schema", started);
+    validator
 }
 
 /// Panics, naming every error, unless `record` matches the event schema.
