@@ -382,33 +382,66 @@ TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)", re.M)
 PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.M)
 
 
-def cmd_test(args):
-    opa, tests = engine_for(args.bundle)
-    selected = re.compile(args.run) if args.run else None
-    passed, failed = 0, []
+def test_refs(tests, selected):
+    """data.<package>.<rule> of every test_* rule (matching `selected`)."""
+    refs = []
     for path, text in sorted(tests.items()):
         package = PACKAGE.search(text)
         if not package:
             raise OpaError(f"{path}: no package declaration")
-        names = list(dict.fromkeys(TEST_RULE.findall(text)))
-        for name in names:
+        for name in dict.fromkeys(TEST_RULE.findall(text)):
             full = f"data.{package.group(1)}.{name}"
-            if selected and not selected.search(full):
-                continue
-            try:
-                value = opa.eval(full)
-                why = None if value is True else f"gave {json.dumps(value)}"
-            except KeyError:
-                why = "undefined (a condition did not hold)"
-            except OpaError as e:
-                why = str(e)
-            if why is None:
-                passed += 1
-                if args.verbose:
-                    print(f"PASS {full}")
-            else:
-                failed.append(full)
-                print(f"FAIL {full}: {why}")
+            if not selected or selected.search(full):
+                refs.append(full)
+    return refs
+
+
+HARNESS_PACKAGE = "palisade_opa_eval_harness"
+
+
+def all_outcomes(opa, refs):
+    """Every test's value in one evaluation (each distinct query costs the
+    library a compile): a rule holding each test's value where it is
+    defined. None when that evaluation fails (a test raised an error)."""
+    lines = [f"package {HARNESS_PACKAGE}", "", "import rego.v1", ""]
+    lines += [f'results["{ref}"] := v if {{ v := {ref} }}' for ref in refs]
+    try:
+        opa.add_policy(f"{HARNESS_PACKAGE}.rego", "\n".join(lines) + "\n")
+        return opa.eval(f"data.{HARNESS_PACKAGE}.results")
+    except (KeyError, OpaError):
+        return None
+
+
+def outcome(opa, ref, outcomes):
+    """Why the test `ref` failed, or None when it passed."""
+    try:
+        if outcomes is None:  # each alone, to tell which one errs
+            value = opa.eval(ref)
+        elif ref in outcomes:
+            value = outcomes[ref]
+        else:
+            raise KeyError(ref)
+        return None if value is True else f"gave {json.dumps(value)}"
+    except KeyError:
+        return "undefined (a condition did not hold)"
+    except OpaError as e:
+        return str(e)
+
+
+def cmd_test(args):
+    opa, tests = engine_for(args.bundle)
+    refs = test_refs(tests, re.compile(args.run) if args.run else None)
+    outcomes = all_outcomes(opa, refs)
+    passed, failed = 0, []
+    for ref in refs:
+        why = outcome(opa, ref, outcomes)
+        if why is None:
+            passed += 1
+            if args.verbose:
+                print(f"PASS {ref}")
+        else:
+            failed.append(ref)
+            print(f"FAIL {ref}: {why}")
     print(f"{passed} passed, {len(failed)} failed")
     return 1 if failed or passed == 0 else 0
 
