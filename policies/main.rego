@@ -1,6 +1,6 @@
 # The decision for one event (`input`): the bundle's entry point,
 # data.palisade.main.decision. Palisade and OPA evaluate this same Rego, so
-# `opa eval -d policies -I 'data.palisade.main.decision'` gives the answer
+# `opa eval -b policies -I 'data.palisade.main.decision'` gives the answer
 # `palisade policy eval policies` gives.
 #
 # The decision is always defined:
@@ -122,7 +122,7 @@ metas[meta.id] := meta if {
 
 # ---------------------------------------------------------------- exceptions
 
-# The exceptions (exceptions.json): data, each with an owner, a reason and
+# The exceptions (palisade/exceptions/data.json): data, each with an owner, a reason and
 # an expiry. See README.md.
 default exceptions := []
 

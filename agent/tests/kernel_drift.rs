@@ -391,7 +391,7 @@ kernel := {{"scope": "containers", "exec": {{"drift": true}}}}
 "#
         ),
     )
-    .write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
+    .write(support::bundle::CONFIG_FILE, r#"{"mode": "enforce", "rule_modes": {}}"#);
     b
 }
 

@@ -59,8 +59,8 @@ hits contains "never" if false
 fn bundle(name: &str, mode: &str, denied: &[&Path]) -> TempBundle {
     let b = TempBundle::new(name);
     b.write("rules/kernel_deny.rego", &kernel_rule(denied)).write(
-        "config.json",
-        &format!(r#"{{"palisade": {{"config": {{"mode": "{mode}", "rule_modes": {{}}}}}}}}"#),
+        support::bundle::CONFIG_FILE,
+        &format!(r#"{{"mode": "{mode}", "rule_modes": {{}}}}"#),
     );
     b
 }
@@ -483,10 +483,10 @@ fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_ag
     // workload and nothing else.)
     let exception = |expires: &str| {
         format!(
-            r#"{{"palisade": {{"exceptions": [{{"id": "EX-KERNEL", "rules": ["{RULE_ID}"], "scope": {{}}, "owner": "sre@example.com", "reason": "migration window", "expires": "{expires}"}}]}}}}"#
+            r#"[{{"id": "EX-KERNEL", "rules": ["{RULE_ID}"], "scope": {{}}, "owner": "sre@example.com", "reason": "migration window", "expires": "{expires}"}}]"#
         )
     };
-    b.write("exceptions.json", &exception(&rfc3339_in(3600)));
+    b.write(support::bundle::EXCEPTIONS_FILE, &exception(&rfc3339_in(3600)));
     let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
     let line = agent.wait_for_log("an exception carves this kernel rule out");
     assert!(line.contains(RULE_ID), "{line}");
@@ -495,7 +495,7 @@ fn an_exception_relaxes_a_kernel_rule_until_it_expires_then_the_kernel_denies_ag
 
     // Shorten it (hot reload); it still applies until it expires.
     let expires = rfc3339_in(4);
-    b.write("exceptions.json", &exception(&expires));
+    b.write(support::bundle::EXCEPTIONS_FILE, &exception(&expires));
     agent.wait_for_log("the new bundle's kernel rules are in force");
 
     // After the expiry the agent re-arms the rule in the kernel by itself.

@@ -21,7 +21,7 @@ use support::{
 fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
     let _ = Command::new(env!("CARGO_BIN_EXE_palisade")).arg("unload").output();
     let bundle = TempBundle::new("observability");
-    bundle.write("config.json", r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#);
+    bundle.write(support::bundle::CONFIG_FILE, r#"{"mode": "audit", "rule_modes": {}}"#);
     let dir = std::env::temp_dir().join(format!("palisade-observe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let nc = dir.join("nc");
@@ -31,12 +31,12 @@ fn metrics_move_with_real_events_and_readiness_follows_enforcement() {
     std::fs::create_dir_all(excepted.parent().unwrap()).unwrap();
     std::fs::copy(std::fs::canonicalize("/usr/bin/true").unwrap(), &excepted).unwrap();
     bundle.write(
-        "exceptions.json",
-        &serde_json::json!({"palisade": {"exceptions": [{
+        support::bundle::EXCEPTIONS_FILE,
+        &serde_json::json!([{
             "id": "EX-OBS", "rules": ["T-001"], "owner": "team-a@example.com",
             "reason": "the test's own netcat", "expires": support::rfc3339_in(3600),
             "scope": {"binary": excepted.to_str().unwrap()},
-        }]}})
+        }])
         .to_string(),
     );
 

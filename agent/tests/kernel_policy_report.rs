@@ -34,12 +34,12 @@ fn would_block_and_exception_uses_of_a_real_run_are_counted() {
     let denied = fake_nc(&bundle, "bin");
     let spared = fake_nc(&bundle, "spared");
     bundle.write(
-        "exceptions.json",
+        support::bundle::EXCEPTIONS_FILE,
         &format!(
-            r#"{{"palisade": {{"exceptions": [
+            r#"[
   {{"id": "EX-PROBE", "rules": ["T-001"], "scope": {{"binary": "{}"}}, "owner": "sre@example.com", "reason": "health probe", "expires": "2099-01-01T00:00:00Z"}},
   {{"id": "EX-IDLE", "rules": ["T-001"], "scope": {{"binary": "/nowhere"}}, "owner": "sre@example.com", "reason": "unused", "expires": "2099-01-01T00:00:00Z"}}
-]}}}}"#,
+]"#,
             spared.display()
         ),
     );

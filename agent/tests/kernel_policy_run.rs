@@ -27,8 +27,8 @@ fn fake_nc(bundle: &TempBundle) -> PathBuf {
 
 fn set_config(bundle: &TempBundle, mode: &str, action: &str) {
     bundle.write(
-        "config.json",
-        &format!(r#"{{"palisade": {{"config": {{"mode": "{mode}", "rule_modes": {{}}}}}}}}"#),
+        support::bundle::CONFIG_FILE,
+        &format!(r#"{{"mode": "{mode}", "rule_modes": {{}}}}"#),
     );
     bundle.write(
         "rules/nc.rego",
@@ -103,12 +103,12 @@ fn an_exception_suppresses_the_match_and_leaves_an_audit_record() {
     set_config(&bundle, "enforce", "kill");
     let nc = fake_nc(&bundle);
     bundle.write(
-        "exceptions.json",
+        support::bundle::EXCEPTIONS_FILE,
         &format!(
-            r#"{{"palisade": {{"exceptions": [
+            r#"[
   {{"id": "EX-PROBE", "rules": ["T-001"], "scope": {{"binary": "{}"}}, "owner": "sre@example.com", "reason": "health probe", "expires": "2099-01-01T00:00:00Z"}},
   {{"id": "EX-OLD", "rules": ["T-001"], "scope": {{"binary": "/nowhere"}}, "owner": "sre@example.com", "reason": "old", "expires": "2020-01-01T00:00:00Z"}}
-]}}}}"#,
+]"#,
             nc.display()
         ),
     );
@@ -360,8 +360,8 @@ fn events_leave_in_order_through_the_policy_workers() {
 fn a_break_glass_order_opens_one_scope_for_its_time_and_is_recorded() {
     let bundle = TempBundle::new("run-break-glass");
     bundle.write(
-        "config.json",
-        r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}, "break_glass": {"max_ttl": "1m", "rules": ["T-001"]}}}}"#,
+        support::bundle::CONFIG_FILE,
+        r#"{"mode": "enforce", "rule_modes": {}, "break_glass": {"max_ttl": "1m", "rules": ["T-001"]}}"#,
     );
     bundle.write("rules/nc.rego", &support::bundle::NC_RULE.replace("\"block\"", "\"kill\""));
     let nc = fake_nc(&bundle);

@@ -56,13 +56,13 @@ fn every_record_of_real_output_matches_the_schema() {
     bundle
         .write("rules/kernel_deny.rego", KERNEL_RULE)
         .write(
-            "config.json",
-            r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}, "env_capture": ["AAA_SCHEMA"]}}}"#,
+            support::bundle::CONFIG_FILE,
+            r#"{"mode": "enforce", "rule_modes": {}, "env_capture": ["AAA_SCHEMA"]}"#,
         )
         .write(
-            "exceptions.json",
+            support::bundle::EXCEPTIONS_FILE,
             &format!(
-                r#"{{"palisade": {{"exceptions": [{{"id": "EX-SCHEMA", "rules": ["T-001"], "scope": {{"binary": "{}"}}, "owner": "sre@example.com", "reason": "schema test", "expires": "2099-01-01T00:00:00Z"}}]}}}}"#,
+                r#"[{{"id": "EX-SCHEMA", "rules": ["T-001"], "scope": {{"binary": "{}"}}, "owner": "sre@example.com", "reason": "schema test", "expires": "2099-01-01T00:00:00Z"}}]"#,
                 nc.display()
             ),
         );

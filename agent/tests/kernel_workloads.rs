@@ -97,7 +97,7 @@ hits contains "never" if false
 "#
         ),
     )
-    .write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
+    .write(support::bundle::CONFIG_FILE, r#"{"mode": "enforce", "rule_modes": {}}"#);
     b
 }
 
@@ -206,9 +206,9 @@ fn an_exception_for_one_namespace_opens_that_workload_only_until_it_expires() {
     let b = scoped_bundle("scoped-exception", r#""all""#, s.port);
     let expires = rfc3339_in(25);
     b.write(
-        "exceptions.json",
+        support::bundle::EXCEPTIONS_FILE,
         &format!(
-            r#"{{"palisade": {{"exceptions": [{{"id": "EX-GPU", "rules": ["{RULE_ID}"], "scope": {{"namespace": "gpu-benchmarks"}}, "owner": "ml-platform@example.com", "reason": "benchmark run", "expires": "{expires}"}}]}}}}"#
+            r#"[{{"id": "EX-GPU", "rules": ["{RULE_ID}"], "scope": {{"namespace": "gpu-benchmarks"}}, "owner": "ml-platform@example.com", "reason": "benchmark run", "expires": "{expires}"}}]"#
         ),
     );
     // Beside stdout, the same records as OCSF, checked at the end.

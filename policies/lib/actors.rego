@@ -3,7 +3,8 @@
 #
 # The class comes from the process, its ancestors (input.process.ancestors,
 # nearest parent first, each {"pid", "binary"}) and its container. The lists
-# of names are data (config.json, `actors`), not code. First match wins:
+# of names are data (palisade/config/data.json, `actors`), not code. First
+# match wins:
 #
 #   ai_agent  the process or an ancestor is an AI agent CLI or runtime: its
 #             file name is in `ai_agent_binaries` (claude, codex, aider,

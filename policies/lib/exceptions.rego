@@ -12,7 +12,7 @@ import rego.v1
 
 import data.palisade.lib.workload
 
-# The exceptions (exceptions.json); none unless they are an array.
+# The exceptions (palisade/exceptions/data.json); none unless they are an array.
 default listed := []
 
 listed := data.palisade.exceptions if is_array(data.palisade.exceptions)

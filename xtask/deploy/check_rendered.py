@@ -2,14 +2,19 @@
 
 usage: check_rendered.py RENDERED.yaml POLICIES_DIR MODE [--privileged] [--write-bundle DIR]
 
-- the ConfigMap holds exactly the bundle's files of POLICIES_DIR (key = path
-  with / as .), byte for byte, except mode.json, which must set MODE;
-- the DaemonSet mounts that ConfigMap where its --policy flag points, runs
-  with host PID, and is privileged only with --privileged (then with
+- the two ConfigMaps hold exactly the bundle's files of POLICIES_DIR (key =
+  path with / as .), byte for byte: palisade-policy the Rego modules and
+  samples, palisade-policy-data the data files (data.json, data.yaml), the
+  mode's (palisade/config/mode/data.json) set to MODE;
+- the DaemonSet's projected `policy` volume mounts the first flat and maps
+  every key of the second back to its path with `items` (OPA mounts a
+  data.json at its directory's path), where its --policy flag points; it
+  runs with host PID, and is privileged only with --privileged (then with
   Bidirectional propagation on bpffs); otherwise it drops every capability.
-With --write-bundle, the ConfigMap's files are also written to DIR as the
-kubelet would mount them (flat), with POLICIES_DIR's own mode.json, so the
-caller can check that the flat bundle decides as POLICIES_DIR does.
+With --write-bundle, the ConfigMaps' files are also written to DIR as the
+kubelet would mount that volume (a ..<timestamp> snapshot, the ..data link
+to it, top-level links into ..data), with POLICIES_DIR's own mode, so the
+caller can check that the mounted bundle decides as POLICIES_DIR does.
 Exits non-zero with one line per problem.
 """
 
@@ -20,6 +25,8 @@ import sys
 import yaml
 
 BUNDLE_EXTENSIONS = (".rego", ".json", ".jsonl", ".yaml", ".yml")
+DATA_FILES = ("data.json", "data.yaml", "data.yml")
+MODE_FILE = "palisade/config/mode/data.json"
 
 
 def bundle_files(root):
@@ -32,8 +39,68 @@ def bundle_files(root):
             path = os.path.join(dirpath, name)
             relative = os.path.relpath(path, root)
             with open(path, encoding="utf-8") as f:
-                files[relative.replace("/", ".")] = f.read()
+                files[relative] = f.read()
     return files
+
+
+def is_data(relative):
+    return relative.rsplit("/", 1)[-1] in DATA_FILES
+
+
+def check_config_maps(by_kind, want, mode, problems):
+    """The two ConfigMaps against POLICIES_DIR; returns them by name."""
+    maps = {cm["metadata"]["name"]: cm.get("data", {}) for cm in by_kind["ConfigMap"]}
+    for name, data_files in (("palisade-policy", False), ("palisade-policy-data", True)):
+        data = maps.get(name, {})
+        expected = {p.replace("/", "."): t for p, t in want.items() if is_data(p) == data_files}
+        for key in sorted(set(expected) | set(data)):
+            if key == MODE_FILE.replace("/", "."):
+                continue
+            if key not in data:
+                problems.append(f"ConfigMap {name} lacks {key}")
+            elif key not in expected:
+                problems.append(f"ConfigMap {name} has {key}, which policies/ does not")
+            elif data[key] != expected[key]:
+                problems.append(f"ConfigMap {name}'s {key} differs from policies/")
+    set_mode = maps.get("palisade-policy-data", {}).get(MODE_FILE.replace("/", "."), "null")
+    if json.loads(set_mode) != mode:
+        problems.append(f"{MODE_FILE} sets mode {set_mode.strip()}, not {mode!r}")
+    return maps
+
+
+def check_volume(volume, want, problems):
+    """The projected volume: the modules flat, every data key at its path."""
+    sources = [s.get("configMap", {}) for s in volume.get("projected", {}).get("sources", [])]
+    by_name = {s.get("name"): s for s in sources}
+    if set(by_name) != {"palisade-policy", "palisade-policy-data"} or len(sources) != 2:
+        problems.append("the policy volume does not project the two bundle ConfigMaps")
+        return {}
+    if "items" in by_name["palisade-policy"]:
+        problems.append("the modules ConfigMap lists items (a new module would not be mounted)")
+    items = {i["key"]: i["path"] for i in by_name["palisade-policy-data"].get("items", [])}
+    expected = {p.replace("/", "."): p for p in want if is_data(p)}
+    if items != expected:
+        problems.append(
+            f"the policy volume maps the data keys {items}, not each to its path {expected}"
+        )
+    return items
+
+
+def write_mounted(write_to, maps, items, want):
+    """The files as the kubelet mounts the projected volume."""
+    snapshot = "..2026_01_01_00_00_00.000000001"
+    files = dict(maps["palisade-policy"])
+    for key, path in items.items():
+        files[path] = maps["palisade-policy-data"][key]
+    files[MODE_FILE] = want[MODE_FILE]
+    for path, text in files.items():
+        full = os.path.join(write_to, snapshot, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w", encoding="utf-8") as f:
+            f.write(text)
+    os.symlink(snapshot, os.path.join(write_to, "..data"))
+    for top in sorted({p.split("/")[0] for p in files}):
+        os.symlink(f"..data/{top}", os.path.join(write_to, top))
 
 
 def main():
@@ -48,22 +115,8 @@ def main():
         by_kind.setdefault(d["kind"], []).append(d)
     problems = []
 
-    (cm,) = by_kind["ConfigMap"]
-    data = cm.get("data", {})
     want = bundle_files(policies)
-    for key in sorted(set(want) | set(data)):
-        if key == "mode.json":
-            continue
-        if key not in data:
-            problems.append(f"ConfigMap lacks {key}")
-        elif key not in want:
-            problems.append(f"ConfigMap has {key}, which policies/ does not")
-        elif data[key] != want[key]:
-            problems.append(f"ConfigMap's {key} differs from policies/")
-    set_mode = json.loads(data.get("mode.json", "{}"))
-    got = set_mode.get("palisade", {}).get("config", {}).get("mode")
-    if got != mode:
-        problems.append(f"mode.json sets mode {got!r}, not {mode!r}")
+    maps = check_config_maps(by_kind, want, mode, problems)
 
     (ds,) = by_kind["DaemonSet"]
     pod = ds["spec"]["template"]["spec"]
@@ -73,8 +126,7 @@ def main():
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     policy_dirs = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--policy=")]
-    if volumes.get("policy", {}).get("configMap", {}).get("name") != cm["metadata"]["name"]:
-        problems.append("the policy volume is not the bundle's ConfigMap")
+    items = check_volume(volumes.get("policy", {}), want, problems)
     from_server = [p for p in policy_dirs if p.startswith(("$(", "https://", "http://", "oci://"))]
     if from_server:
         # The bundle-server component: the policy comes from a server, is
@@ -111,11 +163,7 @@ def main():
         sys.exit(1)
     if write_to:
         os.makedirs(write_to, exist_ok=True)
-        for key, text in data.items():
-            if key == "mode.json":
-                text = want["mode.json"]
-            with open(os.path.join(write_to, key), "w", encoding="utf-8") as f:
-                f.write(text)
+        write_mounted(write_to, maps, items, want)
     print(f"{rendered}: bundle ({len(want)} files), mode {mode}, DaemonSet: ok")
 
 

@@ -3,23 +3,23 @@
 
 Palisade promises that a bundle gives the same decisions in Palisade
 (regorus) and in OPA. This harness is the OPA half of that comparison: it
-loads a bundle directory the way Palisade does and evaluates it with the OPA
-Go engine, loaded as a shared library (no `opa` binary needed).
+reads a bundle (a directory or a .tar.gz) the way OPA's bundle loader does
+(`opa run --bundle`, a bundle server) and evaluates it with the OPA Go
+engine, loaded as a shared library (no `opa` binary needed).
 
 Setup (once; idempotent):  xtask/opa/setup.sh
   puts the library at target/opa/opa_bindings/libopabridge.so. Another path
   can be given with OPA_BRIDGE_LIB=/path/to/libopabridge.so.
 
 Usage:
-  opa_eval.py eval BUNDLE [--query Q] [--with-tests]   < events.jsonl
+  opa_eval.py eval BUNDLE [--query Q]   < events.jsonl
       Reads JSON lines on stdin (one event each) and prints one JSON line per
       event on stdout: the value of Q (default data.palisade.main.decision)
       with the event as `input`. Blank lines are skipped. A line that is not
       a JSON object, or whose evaluation fails or is undefined, prints
       {"line": N, "error": "..."} instead (N counts every input line from 1),
-      as `palisade policy eval` does, so the two outputs line up.
-      Test modules (*_test.rego) are left out unless --with-tests, as in
-      Palisade's evaluation.
+      as `palisade policy eval` does, so the two outputs line up. Every
+      module of the bundle is loaded, tests too, as OPA loads a bundle.
   opa_eval.py test BUNDLE [-v] [--run REGEX]
       Runs every test_* rule of the bundle's *_test.rego files (those whose
       name matches REGEX), each as the query data.<package>.<rule>: it passes
@@ -46,9 +46,9 @@ scope and after expiry, every actor class, non-UTF-8 values, odd shapes):
 Exit status: 0 on success; 1 on test failures; 2 when the bundle cannot be
 loaded or compiled (the message is on stderr).
 
-The bundle is read as Palisade reads it: every .rego file under BUNDLE
-(hidden entries skipped), and every .json/.yaml/.yml file deep-merged at the
-data root (two files setting the same key is an error, as in OPA).
+The bundle is read as OPA's bundle loader reads it (see "bundle" below):
+every .rego file a module, data only from data.json/data.yaml/data.yml at
+their directory's path, the manifest's roots enforced.
 
 The library's C interface (Go c-shared, from the wheel's own ctypes
 bindings): OpaNew() -> handle; OpaAddPolicy(h, path, source);
@@ -154,68 +154,151 @@ def _json(value):
 
 
 # ------------------------------------------------------------------ bundle
+#
+# OPA's bundle reader (v1/bundle/bundle.go, Reader.Read), which `opa build`,
+# `opa run --bundle` and the bundle plugin share; the library exposes OPA's
+# engine, not that reader, so its rules are followed here:
+# - a bundle is a directory or a .tar.gz; every .rego file is a module
+#   (tests included, as `opa build` packs them);
+# - data comes only from files named data.json, data.yaml or data.yml,
+#   each mounted at its directory's path (a/b/data.json is data.a.b); one
+#   at the root must hold an object; other files are ignored;
+# - the files merge as OPA's merge.InterfaceMaps does: two values at one
+#   path conflict unless both are objects;
+# - .manifest: `roots` must not overlap, and bound every module's package
+#   and every data path; `rego_version` other than 1 is refused here;
+# - .signatures.json is not verified here (Palisade's own tests do that).
+
+DATA_FILES = ("data.json", "data.yaml", "data.yml")
 
 
 def bundle_files(root):
-    """(relative path, Path) of every bundle file, sorted, hidden skipped."""
-    out = []
+    """{relative path: bytes} of the bundle at `root` (directory or tarball)."""
+    root = Path(root)
+    if root.is_file() and root.name.endswith((".tar.gz", ".tgz")):
+        import tarfile
+
+        files = {}
+        with tarfile.open(root, "r:gz") as tar:
+            for m in tar:
+                if m.isfile():
+                    name = m.name.lstrip("/")
+                    while name.startswith("./"):
+                        name = name[2:]
+                    files[name] = tar.extractfile(m).read()
+        return files
+    if not root.is_dir():
+        raise OpaError(f"{root}: neither a directory nor a .tar.gz")
+    files = {}
+    for name in (".manifest",):
+        if (root / name).is_file():
+            files[name] = (root / name).read_bytes()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        # Hidden entries, among them the kubelet's ..data snapshot of a
+        # ConfigMap (reached here through its top-level links).
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            if name.endswith((".rego", ".json", ".yaml", ".yml")):
+            if not name.startswith("."):
                 path = Path(dirpath) / name
-                out.append((str(path.relative_to(root)), path))
-    return sorted(out)
+                files[str(path.relative_to(root))] = path.read_bytes()
+    return files
 
 
-def merge(into, value, where, at=""):
-    for key, v in value.items():
-        path = f"{at}.{key}" if at else key
-        if key in into:
-            if isinstance(into[key], dict) and isinstance(v, dict):
-                merge(into[key], v, where, path)
-            else:
-                raise OpaError(f"{where}: data key `{path}` is set by two files")
+def parse_data(rel, raw):
+    try:
+        if rel.endswith(".json"):
+            return json.loads(raw)
+        import yaml  # only needed for YAML data files
+
+        return yaml.safe_load(raw)
+    except ValueError as e:
+        raise OpaError(f"bundle load failed on {rel}: {e}") from None
+
+
+def mktree(rel, value):
+    """The data file's value as a tree from the data root."""
+    key = [k for k in rel.rsplit("/", 1)[0].split("/") if k] if "/" in rel else []
+    if not key and not isinstance(value, dict):
+        raise OpaError(f"bundle load failed on {rel}: root value must be object")
+    for k in reversed(key):
+        value = {k: value}
+    return value
+
+
+def conflicts(a, b):
+    for k, v in b.items():
+        if k in a and (not isinstance(a[k], dict) or not isinstance(v, dict) or conflicts(a[k], v)):
+            return True
+    return False
+
+
+def merge(a, b):
+    for k, v in b.items():
+        if k in a:
+            merge(a[k], v)
         else:
-            into[key] = v
+            a[k] = v
 
 
-def load_bundle(root, with_tests):
-    """(modules {path: source}, tests {path: source}, merged data)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise OpaError(f"{root}: not a directory")
-    modules, tests, data = {}, {}, {}
-    for rel, path in bundle_files(root):
-        text = path.read_text(encoding="utf-8")
-        if rel.endswith("_test.rego"):
-            tests[rel] = text
-        elif rel.endswith(".rego"):
-            modules[rel] = text
-        else:
-            if rel.endswith(".json"):
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise OpaError(f"{rel}:{e.lineno}: invalid JSON: {e.msg}") from None
-            else:
-                import yaml  # only needed for YAML data files
+def root_contains(root, path):
+    r, p = root.split("/"), path.split("/")
+    return root == "" or (len(r) <= len(p) and p[: len(r)] == r)
 
-                value = yaml.safe_load(text)
-            if not isinstance(value, dict):
-                raise OpaError(f"{rel}: a data file must hold an object")
-            merge(data, value, rel)
+
+def check_roots(roots, modules, data):
+    for i, a in enumerate(roots):
+        for b in roots[i + 1 :]:
+            if root_contains(a, b) or root_contains(b, a):
+                raise OpaError(f"manifest has overlapped roots: '{a}' and '{b}'")
+    for rel, text in modules.items():
+        package = PACKAGE.search(text)
+        path = package.group(1).replace(".", "/") if package else ""
+        if not any(root_contains(r, path) for r in roots):
+            raise OpaError(f"manifest roots {roots} do not permit '{path}' in module '{rel}'")
+
+    def walk(node, path):
+        if any(root_contains(r, path) for r in roots):
+            return
+        if isinstance(node, dict) and any(
+            root_contains(seg, r) for seg in (path.split("/") if path else [""]) for r in roots
+        ):
+            for k, v in node.items():
+                walk(v, f"{path}/{k}" if path else k)
+            return
+        raise OpaError(f"manifest roots {roots} do not permit data at path '/{path}'")
+
+    walk(data, "")
+
+
+def load_bundle(root):
+    """(modules {path: source}, the *_test.rego among them, data), read as
+    OPA's bundle reader reads the bundle."""
+    modules, data, manifest = {}, {}, {}
+    for rel, raw in sorted(bundle_files(root).items()):
+        name = rel.rsplit("/", 1)[-1]
+        if rel.endswith(".rego"):
+            modules[rel] = raw.decode("utf-8")
+        elif name in DATA_FILES:
+            tree = mktree(rel, parse_data(rel, raw))
+            if conflicts(data, tree):
+                raise OpaError(f"bundle load failed on {rel}: failed to insert data file")
+            merge(data, tree)
+        elif rel == ".manifest":
+            manifest = json.loads(raw)
+    if manifest.get("rego_version", 1) != 1:
+        raise OpaError(f"{root}: .manifest: only rego_version 1 is compared here")
+    roots = [r.strip("/") for r in manifest.get("roots", [""])]
+    check_roots(roots, modules, data)
     if not modules:
         raise OpaError(f"{root}: no Rego modules")
-    return modules, (tests if with_tests else {}), data
+    tests = {p: t for p, t in modules.items() if p.endswith("_test.rego")}
+    return modules, tests, data
 
 
-def engine_for(root, with_tests):
-    modules, tests, data = load_bundle(root, with_tests)
+def engine_for(root):
+    modules, tests, data = load_bundle(root)
     opa = Opa(os.environ.get("OPA_BRIDGE_LIB", DEFAULT_LIB))
-    for path, text in {**modules, **tests}.items():
+    for path, text in modules.items():
         try:
             opa.add_policy(path, text)
         except OpaError as e:
@@ -249,7 +332,7 @@ def decide(opa, query, number, raw):
 
 
 def cmd_eval(args):
-    opa, _ = engine_for(args.bundle, args.with_tests)
+    opa, _ = engine_for(args.bundle)
     out = sys.stdout
     for number, raw in enumerate(sys.stdin.buffer, start=1):
         result = decide(opa, args.query, number, raw)
@@ -266,7 +349,7 @@ def cmd_bench(args):
     with evaluations per second and latency percentiles. Each timing covers
     one call into OPA's engine through its C bridge, JSON in and out: the
     way a host embeds this library, not OPA's in-process Go API."""
-    opa, _ = engine_for(args.bundle, False)
+    opa, _ = engine_for(args.bundle)
     with open(args.events, "rb") as f:
         events = [json.loads(line) for line in f if line.strip()]
     events = [e for e in events if isinstance(e, dict)]
@@ -299,45 +382,9 @@ TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)", re.M)
 PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.M)
 
 
-def package_documents(opa, packages):
-    """{package: its document, or None where evaluating it failed}.
-
-    The bridge compiles every module again for each new query, a third of
-    a second for this bundle: one query for every test package, not one
-    per test (322 of them took two minutes). A test that fails with an
-    error fails the query that holds it, so a failed query is split up.
-    """
-    try:
-        query = "{" + ", ".join(f'"{p}": data.{p}' for p in packages) + "}"
-        return opa.eval(query)
-    except (KeyError, OpaError):
-        if len(packages) == 1:
-            return {packages[0]: None}
-    half = len(packages) // 2
-    return {**package_documents(opa, packages[:half]), **package_documents(opa, packages[half:])}
-
-
-def test_outcome(opa, full, document, name):
-    """None when the test passed, else why it failed."""
-    if document is None:
-        # Its package failed as a whole: this test alone says why.
-        try:
-            value = opa.eval(full)
-        except KeyError:
-            return "undefined (a condition did not hold)"
-        except OpaError as e:
-            return str(e)
-    elif name in document:
-        value = document[name]
-    else:
-        return "undefined (a condition did not hold)"
-    return None if value is True else f"gave {json.dumps(value)}"
-
-
-def cmd_test(args):
-    opa, tests = engine_for(args.bundle, True)
-    selected = re.compile(args.run) if args.run else None
-    chosen = []
+def test_refs(tests, selected):
+    """data.<package>.<rule> of every test_* rule (matching `selected`)."""
+    refs = []
     for path, text in sorted(tests.items()):
         package = PACKAGE.search(text)
         if not package:
@@ -345,19 +392,56 @@ def cmd_test(args):
         for name in dict.fromkeys(TEST_RULE.findall(text)):
             full = f"data.{package.group(1)}.{name}"
             if not selected or selected.search(full):
-                chosen.append((package.group(1), name, full))
-    packages = list(dict.fromkeys(p for p, _, _ in chosen))
-    documents = package_documents(opa, packages) if packages else {}
+                refs.append(full)
+    return refs
+
+
+HARNESS_PACKAGE = "palisade_opa_eval_harness"
+
+
+def all_outcomes(opa, refs):
+    """Every test's value in one evaluation (each distinct query costs the
+    library a compile): a rule holding each test's value where it is
+    defined. None when that evaluation fails (a test raised an error)."""
+    lines = [f"package {HARNESS_PACKAGE}", "", "import rego.v1", ""]
+    lines += [f'results["{ref}"] := v if {{ v := {ref} }}' for ref in refs]
+    try:
+        opa.add_policy(f"{HARNESS_PACKAGE}.rego", "\n".join(lines) + "\n")
+        return opa.eval(f"data.{HARNESS_PACKAGE}.results")
+    except (KeyError, OpaError):
+        return None
+
+
+def outcome(opa, ref, outcomes):
+    """Why the test `ref` failed, or None when it passed."""
+    try:
+        if outcomes is None:  # each alone, to tell which one errs
+            value = opa.eval(ref)
+        elif ref in outcomes:
+            value = outcomes[ref]
+        else:
+            raise KeyError(ref)
+        return None if value is True else f"gave {json.dumps(value)}"
+    except KeyError:
+        return "undefined (a condition did not hold)"
+    except OpaError as e:
+        return str(e)
+
+
+def cmd_test(args):
+    opa, tests = engine_for(args.bundle)
+    refs = test_refs(tests, re.compile(args.run) if args.run else None)
+    outcomes = all_outcomes(opa, refs)
     passed, failed = 0, []
-    for package, name, full in chosen:
-        why = test_outcome(opa, full, documents.get(package), name)
+    for ref in refs:
+        why = outcome(opa, ref, outcomes)
         if why is None:
             passed += 1
             if args.verbose:
-                print(f"PASS {full}")
+                print(f"PASS {ref}")
         else:
-            failed.append(full)
-            print(f"FAIL {full}: {why}")
+            failed.append(ref)
+            print(f"FAIL {ref}: {why}")
     print(f"{passed} passed, {len(failed)} failed")
     return 1 if failed or passed == 0 else 0
 
@@ -384,7 +468,7 @@ def cmd_compare(args):
     if run.returncode != 0:
         raise OpaError(f"{palisade} policy eval failed: {run.stderr.decode(errors='replace').strip()}")
     theirs = [json.loads(line) for line in run.stdout.decode().splitlines() if line.strip()]
-    opa, _ = engine_for(args.bundle, False)
+    opa, _ = engine_for(args.bundle)
     decided = (decide(opa, DEFAULT_QUERY, n, raw) for n, raw in enumerate(events.splitlines(), start=1))
     ours = [r for r in decided if r is not None]
     same = differ = 0
@@ -406,8 +490,8 @@ def cmd_compare(args):
 
 
 def cmd_check(args):
-    modules, tests, _ = load_bundle(args.bundle, True)
-    engine_for(args.bundle, True)
+    modules, tests, _ = load_bundle(args.bundle)
+    engine_for(args.bundle)
     print(f"ok: {len(modules)} modules, {len(tests)} test files")
     return 0
 
@@ -418,7 +502,6 @@ def main():
     p = sub.add_parser("eval", help="evaluate a query for each event on stdin")
     p.add_argument("bundle")
     p.add_argument("--query", "-q", default=DEFAULT_QUERY)
-    p.add_argument("--with-tests", action="store_true", help="also load *_test.rego")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("test", help="run the bundle's test_* rules")
     p.add_argument("bundle")

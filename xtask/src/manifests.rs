@@ -227,11 +227,20 @@ fn checkov(venv: &Path, root: &Path, rendered: &Path) -> anyhow::Result<()> {
 /// decides each of the baseline's sample events as `policies/` does.
 /// What identifies a mounted bundle: its files' names and contents.
 fn mounted_digest(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    // The files of the snapshot the kubelet's `..data` link points to.
+    let root = dir.join("..data");
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        files.push((name, std::fs::read(&path)?));
+    let mut stack = vec![root.clone()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).with_context(|| format!("reading {}", at.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(&root)?.display().to_string();
+                files.push((relative, std::fs::read(&path)?));
+            }
+        }
     }
     files.sort();
     Ok(files)

@@ -1,12 +1,15 @@
-//! `deploy/base/policy-bundle.yaml`: the ConfigMap holding the policy bundle
-//! (`policies/`), generated so that review sees plain Rego and JSON.
+//! `deploy/base/policy-bundle.yaml`: the two ConfigMaps holding the policy
+//! bundle (`policies/`), generated so that review sees plain Rego and JSON.
 //!
 //! ConfigMap keys cannot hold `/`, so `rules/tunnel_tool.rego` is stored as
-//! `rules.tunnel_tool.rego` and the kubelet mounts every key at the top of
-//! the bundle directory. The agent treats a file by its extension, merges
-//! data at the root and takes packages from the Rego, so the flat bundle
-//! decides exactly as `policies/` does; and a file added to the ConfigMap
-//! later is mounted without touching the DaemonSet.
+//! `rules.tunnel_tool.rego`. The Rego modules and samples are in
+//! `palisade-policy`, which the kubelet mounts flat at the top of the bundle
+//! directory: packages come from the Rego, not from file paths, so a module
+//! added later is mounted without touching the DaemonSet. The data files are
+//! in `palisade-policy-data`: an OPA bundle mounts a `data.json` at its
+//! directory's path, so the DaemonSet's projected volume maps each of those
+//! keys back to its path with `items` (`palisade.config.data.json` to
+//! `palisade/config/data.json`), which `cargo xtask deploy-check` verifies.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,8 @@ use crate::cmd;
 /// Where the generated ConfigMap goes, relative to the workspace.
 pub const OUTPUT: &str = "deploy/base/policy-bundle.yaml";
 const NAME: &str = "palisade-policy";
+/// The ConfigMap of the data files, each mapped to its path by the volume.
+const DATA_NAME: &str = "palisade-policy-data";
 const NAMESPACE: &str = "palisade-system";
 /// The API server's limit for a ConfigMap's data.
 const CONFIGMAP_MAX_BYTES: usize = 1 << 20;
@@ -40,6 +45,13 @@ pub fn run(check: bool) -> anyhow::Result<()> {
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("deploy: wrote {OUTPUT}");
     Ok(())
+}
+
+/// Whether OPA reads the file at `relative` as data (`data.json`,
+/// `data.yaml`, `data.yml`), which must be mounted at its own path.
+pub fn is_data(relative: &str) -> bool {
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    ["data.json", "data.yaml", "data.yml"].contains(&name)
 }
 
 /// The ConfigMap key for a bundle file's relative path.
@@ -78,16 +90,26 @@ pub fn bundle_files(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn render(dir: &Path) -> anyhow::Result<String> {
-    let files = bundle_files(dir)?;
-    let mut out = format!(
-        "# Generated from policies/ by `cargo xtask deploy-bundle`; do not edit.\n\
+    let (data, modules): (Vec<_>, Vec<_>) =
+        bundle_files(dir)?.into_iter().partition(|(relative, _)| is_data(relative));
+    let header = "# Generated from policies/ by `cargo xtask deploy-bundle`; do not edit.\n\
          # `cargo xtask test` fails when this file no longer matches policies/.\n\
-         # Keys are the bundle's paths with `/` as `.` (see xtask/src/policy_configmap.rs).\n\
-         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {NAME}\n  namespace: {NAMESPACE}\ndata:\n"
+         # Keys are the bundle's paths with `/` as `.` (see xtask/src/policy_configmap.rs):\n\
+         # the Rego modules and samples are mounted flat; the data files, each at its\n\
+         # path (the DaemonSet's projected volume lists them under `items`).\n";
+    let mut out = format!("{header}{}", config_map(NAME, &modules)?);
+    out.push_str(&format!("---\n{}", config_map(DATA_NAME, &data)?));
+    Ok(out)
+}
+
+/// One ConfigMap named `name` holding `files`.
+fn config_map(name: &str, files: &[(String, String)]) -> anyhow::Result<String> {
+    let mut out = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\ndata:\n"
     );
     let mut keys = std::collections::BTreeSet::new();
     let mut total = 0;
-    for (relative, text) in &files {
+    for (relative, text) in files {
         let key = key_of(relative);
         if !key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
             || key.starts_with("..")
@@ -102,7 +124,7 @@ fn render(dir: &Path) -> anyhow::Result<String> {
     }
     if total > CONFIGMAP_MAX_BYTES {
         bail!(
-            "the bundle is {total} bytes, over a ConfigMap's {CONFIGMAP_MAX_BYTES}: split it or ship it another way"
+            "{name} is {total} bytes, over a ConfigMap's {CONFIGMAP_MAX_BYTES}: split it or ship it another way"
         );
     }
     Ok(out)
@@ -146,6 +168,8 @@ mod tests {
     fn keys_flatten_paths() {
         assert_eq!(key_of("rules/tunnel_tool.rego"), "rules.tunnel_tool.rego");
         assert_eq!(key_of("main.rego"), "main.rego");
+        assert!(is_data("palisade/config/data.json") && is_data("data.yaml"));
+        assert!(!is_data("samples/corpus.jsonl") && !is_data("rules/data.rego"));
     }
 
     #[test]

@@ -208,19 +208,23 @@ fn expect_denied(denied: &Path, work: &Path, when: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bundle the ConfigMap holds, as the kubelet lays it out: the baseline
-/// (flattened keys, as in deploy/base/policy-bundle.yaml), with its own mode
-/// left at audit, plus a site rule denying `denied` by path in `mode`.
+/// The bundle the ConfigMaps hold, as the kubelet lays out the DaemonSet's
+/// projected volume: the baseline (modules at their flattened keys, data
+/// files at their paths, as in deploy/base), with its own mode left at
+/// audit, plus a site rule denying `denied` by path in `mode`.
 fn bundle(denied: &Path, victim: &Path, mode: &str) -> anyhow::Result<Vec<(String, String)>> {
+    const RULE_MODES: &str = "palisade/config/rule_modes/data.json";
     let root = cmd::workspace_root();
     let mut files: Vec<(String, String)> = policy_configmap::bundle_files(&root.join("policies"))?
         .into_iter()
-        .filter(|(path, _)| path != "mode.json")
-        .map(|(path, text)| (policy_configmap::key_of(&path), text))
+        .filter(|(path, _)| path != RULE_MODES)
+        .map(|(path, text)| match policy_configmap::is_data(&path) {
+            true => (path, text),
+            false => (policy_configmap::key_of(&path), text),
+        })
         .collect();
-    let rule_modes = serde_json::json!({"palisade": {"config": {"mode": "audit",
-        "rule_modes": {RULE_ID: mode, KILL_RULE_ID: "enforce"}}}});
-    files.push(("mode.json".into(), rule_modes.to_string()));
+    let rule_modes = serde_json::json!({RULE_ID: mode, KILL_RULE_ID: "enforce"});
+    files.push((RULE_MODES.into(), rule_modes.to_string()));
     files.push(("rules.smoke_deny.rego".into(), rule(denied)));
     files.push(("rules.smoke_kill.rego".into(), kill_rule(victim)));
     Ok(files)

@@ -1,15 +1,17 @@
 //! Reading a policy bundle from a directory or an OPA bundle tarball
-//! (`.tar.gz`): Rego modules, `*_test.rego` tests, JSON/YAML data files
-//! merged at the data root, and OPA's `.manifest` (revision, roots) and
-//! `.signatures.json` (checked when a verification key is configured; see
-//! [`super::signing`]).
+//! (`.tar.gz`) as OPA's bundle loader reads it: Rego modules, `*_test.rego`
+//! tests, data from `data.json`/`data.yaml` files mounted at their
+//! directory's path (see [`super::data`]), and OPA's `.manifest` (revision,
+//! roots) and `.signatures.json` (checked when a verification key is
+//! configured; see [`super::signing`]). Palisade's own `*.jsonl` files are
+//! sample events.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::{
-    PolicyError,
+    PolicyError, data,
     decision::Mode,
     signing::{MANIFEST_FILE, RawFile, SIGNATURES_FILE, Verification},
     tarball,
@@ -34,8 +36,9 @@ pub struct Bundle {
     pub origin: String,
     pub modules: Vec<SourceFile>,
     pub tests: Vec<SourceFile>,
+    /// The `data.json`/`data.yaml` files.
     pub data_files: Vec<SourceFile>,
-    /// All data files merged.
+    /// The data files, each mounted at its directory's path, merged.
     pub data: serde_json::Value,
     /// Events from `*.jsonl` files: examples the bundle ships, used to
     /// check that the fast evaluator agrees with the reference one.
@@ -179,36 +182,7 @@ impl Bundle {
     /// Every data path lies under a declared root (the packages are checked
     /// when the bundle is compiled, where they are known).
     fn check_data_roots(&self) -> Result<(), PolicyError> {
-        if self.roots.is_empty() || self.roots.iter().any(String::is_empty) {
-            return Ok(());
-        }
-        fn walk(value: &serde_json::Value, at: &str, roots: &[String]) -> Result<(), String> {
-            if roots.iter().any(|r| under(at, r)) {
-                return Ok(());
-            }
-            let serde_json::Value::Object(map) = value else {
-                return Err(at.to_string());
-            };
-            for (key, v) in map {
-                let path = if at.is_empty() { key.clone() } else { format!("{at}/{key}") };
-                // Only on the way to a root, or inside one.
-                if !roots.iter().any(|r| under(r, &path) || under(&path, r)) {
-                    return Err(path);
-                }
-                walk(v, &path, roots)?;
-            }
-            Ok(())
-        }
-        walk(&self.data, "", &self.roots).map_err(|path| PolicyError::Bundle {
-            location: self
-                .locate(path.rsplit('/').next().unwrap_or(&path))
-                .unwrap_or_else(|| self.origin.clone()),
-            reason: format!(
-                "data `{}` is outside the manifest's roots [{}]",
-                path.replace('/', "."),
-                self.roots.join(", ")
-            ),
-        })
+        data::check_roots(&self.data, &self.roots, &self.data_files)
     }
 
     /// The baseline bundle compiled into the binary.
@@ -242,7 +216,6 @@ impl Bundle {
         }
         let (mut modules, mut tests, mut data_files) = (Vec::new(), Vec::new(), Vec::new());
         let mut samples = Vec::new();
-        let mut data = serde_json::Value::Object(Default::default());
         for file in files {
             hasher.update(file.path.as_bytes());
             hasher.update([0]);
@@ -254,12 +227,13 @@ impl Bundle {
                 modules.push(file);
             } else if file.path.ends_with(".jsonl") {
                 samples.extend(parse_samples(&file)?);
-            } else {
-                let value = parse_data(&file)?;
-                merge(&mut data, value, &file.path, "")?;
+            } else if data::is_data_file(&file.path) {
                 data_files.push(file);
+            } else {
+                return Err(data::refuse_stray(&file));
             }
         }
+        let data = data::mount_all(&data_files)?;
         if modules.is_empty() {
             return Err(PolicyError::Bundle {
                 location: origin,
@@ -287,6 +261,26 @@ impl Bundle {
     /// `palisade run --mode` does; per-rule modes stay as written.
     pub fn override_mode(&mut self, mode: Mode) {
         self.data["palisade"]["config"]["mode"] = mode.as_str().into();
+    }
+
+    /// `file:line` of where the data file setting `path` (under `data`)
+    /// sets it: the deepest data file mounted at or above `path`, at its
+    /// first line when mounted at `path` itself, else at the first line
+    /// naming the path's last key.
+    pub fn locate_data(&self, path: &[&str]) -> Option<String> {
+        let found = self.data_files.iter().filter_map(|f| {
+            let mount = data::mount_of(&f.path);
+            let rest = path.strip_prefix(mount.as_slice())?;
+            let line = match rest.last() {
+                None => 0,
+                Some(key) => f.text.lines().position(|l| {
+                    l.contains(&format!("\"{key}\""))
+                        || l.trim_start().starts_with(&format!("{key}:"))
+                })?,
+            };
+            Some((mount.len(), format!("{}:{}", f.path, line + 1)))
+        });
+        found.max_by_key(|(depth, _)| *depth).map(|(_, at)| at)
     }
 
     /// `file:line` of the first line of any data file or module containing
@@ -433,65 +427,6 @@ fn parse_samples(file: &SourceFile) -> Result<Vec<serde_json::Value>, PolicyErro
     Ok(events)
 }
 
-fn parse_data(file: &SourceFile) -> Result<serde_json::Value, PolicyError> {
-    let value: serde_json::Value = if file.path.ends_with(".json") {
-        serde_json::from_str(&file.text).map_err(|e| PolicyError::Bundle {
-            location: format!("{}:{}", file.path, e.line()),
-            reason: format!("invalid JSON: {e}"),
-        })?
-    } else {
-        let value = regorus::Value::from_yaml_str(&file.text).map_err(|e| PolicyError::Bundle {
-            location: file.path.clone(),
-            reason: format!("invalid YAML: {e}"),
-        })?;
-        serde_json::to_value(&value).map_err(|e| PolicyError::Bundle {
-            location: file.path.clone(),
-            reason: format!("YAML that JSON cannot hold: {e}"),
-        })?
-    };
-    if !value.is_object() {
-        return Err(PolicyError::Bundle {
-            location: file.path.clone(),
-            reason: "a data file must hold an object (it is merged at the data root)".into(),
-        });
-    }
-    Ok(value)
-}
-
-/// Deep-merges `value` into `into`; two files setting the same non-object
-/// key is an error, as in OPA.
-fn merge(
-    into: &mut serde_json::Value,
-    value: serde_json::Value,
-    file: &str,
-    at: &str,
-) -> Result<(), PolicyError> {
-    let (Some(into), serde_json::Value::Object(value)) = (into.as_object_mut(), value) else {
-        return Err(PolicyError::Bundle {
-            location: file.into(),
-            reason: format!("data key `{at}` is set by two files"),
-        });
-    };
-    for (key, v) in value {
-        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
-        match into.get_mut(&key) {
-            Some(existing) if existing.is_object() && v.is_object() => {
-                merge(existing, v, file, &path)?
-            }
-            Some(_) => {
-                return Err(PolicyError::Bundle {
-                    location: file.into(),
-                    reason: format!("data key `{path}` is set by two files"),
-                });
-            }
-            None => {
-                into.insert(key, v);
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,32 +436,42 @@ mod tests {
     }
 
     #[test]
-    fn sorts_files_by_role_and_merges_data() {
+    fn sorts_files_by_role_and_mounts_data() {
         let b = Bundle::from_files(
             "t".into(),
             vec![
                 file("main.rego", "package a"),
                 file("main_test.rego", "package a_test"),
-                file("a.json", r#"{"palisade": {"config": {"mode": "audit"}}}"#),
-                file("b.yaml", "palisade:\n  exceptions: []\n"),
+                file("palisade/config/data.json", r#"{"shells": {"sh": true}}"#),
+                file("palisade/config/mode/data.json", "\n\"sometimes\"\n"),
+                file("palisade/exceptions/data.yaml", "[]\n"),
+                file("samples/events.jsonl", "{\"kind\": \"process_exec\"}\n"),
             ],
         )
         .unwrap();
-        assert_eq!((b.modules.len(), b.tests.len(), b.data_files.len()), (1, 1, 2));
-        assert_eq!(b.data["palisade"]["config"]["mode"], "audit");
+        assert_eq!((b.modules.len(), b.tests.len(), b.data_files.len()), (1, 1, 3));
+        assert_eq!(b.data["palisade"]["config"]["mode"], "sometimes");
         assert!(b.data["palisade"]["exceptions"].is_array());
+        assert_eq!(b.samples.len(), 1);
         assert_eq!(b.digest.len(), 64);
+        let mode = ["palisade", "config", "mode"];
+        assert_eq!(b.locate_data(&mode).unwrap(), "palisade/config/mode/data.json:1");
+        let sh = ["palisade", "config", "shells"];
+        assert_eq!(b.locate_data(&sh).unwrap(), "palisade/config/data.json:1");
     }
 
     /// Publishes `files` into `dir` the way the kubelet updates a mounted
-    /// ConfigMap, stopping after the `..data` swap when `finish` is false
-    /// (the window in which the top-level links are stale).
+    /// ConfigMap (a nested path, from a volume's `items`, is a directory in
+    /// the snapshot reached by a top-level link to its first component),
+    /// stopping after the `..data` swap when `finish` is false (the window
+    /// in which the top-level links are stale).
     fn kubelet_publish(dir: &Path, files: &[(&str, &str)], stamp: &str, finish: bool) {
         use std::os::unix::fs::symlink;
         let snapshot = dir.join(format!("..{stamp}"));
-        std::fs::create_dir_all(&snapshot).unwrap();
         for (name, text) in files {
-            std::fs::write(snapshot.join(name), text).unwrap();
+            let path = snapshot.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
         }
         let old = std::fs::read_link(dir.join("..data")).ok();
         symlink(format!("..{stamp}"), dir.join("..data_tmp")).unwrap();
@@ -534,12 +479,14 @@ mod tests {
         if !finish {
             return;
         }
-        for (name, _) in files {
+        let top = |name: &&str| name.split('/').next().unwrap().to_string();
+        let tops: Vec<String> = files.iter().map(|(name, _)| top(name)).collect();
+        for name in &tops {
             let _ = symlink(format!("..data/{name}"), dir.join(name));
         }
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            if !name.starts_with('.') && !files.iter().any(|(n, _)| *n == name) {
+            if !name.starts_with('.') && !tops.contains(&name) {
                 std::fs::remove_file(dir.join(&name)).unwrap();
             }
         }
@@ -553,25 +500,25 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("palisade-kubelet-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let first = [("main.rego", "package a"), ("old.json", r#"{"old": 1}"#)];
+        let first = [("main.rego", "package a"), ("old/data.json", r#"{"n": 1}"#)];
         kubelet_publish(&dir, &first, "2026_11_24_10_00_00.1", true);
         let b = Bundle::open(&dir, None).unwrap();
-        assert_eq!(b.data, serde_json::json!({"old": 1}));
+        assert_eq!(b.data, serde_json::json!({"old": {"n": 1}}));
 
-        // Swapped, top-level links not yet updated: `old.json` dangles and
-        // `new.json` has no link. The new snapshot is read, whole.
-        let second = [("main.rego", "package a"), ("new.json", r#"{"new": 2}"#)];
+        // Swapped, top-level links not yet updated: `old` dangles and `new`
+        // has no link. The new snapshot is read, whole.
+        let second = [("main.rego", "package a"), ("new/deeper/data.json", r#"{"n": 2}"#)];
         kubelet_publish(&dir, &second, "2026_11_24_10_01_00.2", false);
         let mid = Bundle::open(&dir, None).unwrap();
-        assert_eq!(mid.data, serde_json::json!({"new": 2}));
+        assert_eq!(mid.data, serde_json::json!({"new": {"deeper": {"n": 2}}}));
         std::fs::remove_dir_all(dir.join("..2026_11_24_10_00_00.1")).unwrap();
         let after = Bundle::open(&dir, None).unwrap();
         assert_eq!(after.digest, mid.digest);
 
         // The digest is that of a plain directory with the same files.
         let plain = dir.join("..plain");
-        std::fs::create_dir_all(&plain).unwrap();
         for (name, text) in second {
+            std::fs::create_dir_all(plain.join(name).parent().unwrap()).unwrap();
             std::fs::write(plain.join(name), text).unwrap();
         }
         assert_eq!(Bundle::open(&plain, None).unwrap().digest, mid.digest);
@@ -587,33 +534,42 @@ mod tests {
 
     #[test]
     fn bad_data_is_rejected_with_its_location() {
-        let err = Bundle::from_files(
-            "t".into(),
-            vec![file("m.rego", "package a"), file("d.json", "{\n\"x\": }")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.starts_with("d.json:2: invalid JSON"), "{err}");
-        let err = Bundle::from_files(
-            "t".into(),
-            vec![file("m.rego", "package a"), file("d.json", "[1]")],
-        )
-        .unwrap_err()
-        .to_string();
+        let rejected =
+            |files: Vec<SourceFile>| Bundle::from_files("t".into(), files).unwrap_err().to_string();
+        let err = rejected(vec![file("m.rego", "package a"), file("a/data.json", "{\n\"x\": }")]);
+        assert!(err.starts_with("a/data.json:2: invalid JSON"), "{err}");
+        let err = rejected(vec![file("m.rego", "package a"), file("data.json", "[1]")]);
         assert!(err.contains("must hold an object"), "{err}");
-        let err = Bundle::from_files(
-            "t".into(),
-            vec![
-                file("m.rego", "package a"),
-                file("a.json", r#"{"x": {"y": 1}}"#),
-                file("b.json", r#"{"x": {"y": 2}}"#),
-            ],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("`x.y` is set by two files"), "{err}");
-        let err =
-            Bundle::from_files("t".into(), vec![file("d.json", "{}")]).unwrap_err().to_string();
+        let err = rejected(vec![
+            file("m.rego", "package a"),
+            file("data.json", r#"{"x": {"y": 1}}"#),
+            file("x/data.json", r#"{"y": 2}"#),
+        ]);
+        assert_eq!(err, "x/data.json: data `x.y` is also set by data.json");
+        let err = rejected(vec![
+            file("m.rego", "package a"),
+            file("config.json", r#"{"palisade": {"config": {"mode": "audit"}}}"#),
+        ]);
+        assert!(err.starts_with("config.json: not read: an OPA bundle takes data only"), "{err}");
+        let err = rejected(vec![file("data.json", "{}")]);
         assert!(err.contains("no Rego modules"), "{err}");
+    }
+
+    #[test]
+    fn data_outside_the_roots_is_refused() {
+        let manifest =
+            RawFile { path: MANIFEST_FILE.into(), bytes: br#"{"roots": ["palisade"]}"#.to_vec() };
+        let raw =
+            |path: &str, text: &str| RawFile { path: path.into(), bytes: text.as_bytes().to_vec() };
+        let files = vec![
+            manifest.clone(),
+            raw("m.rego", "package palisade.m"),
+            raw("palisade/config/data.json", "{}"),
+        ];
+        assert!(Bundle::from_raw("t".into(), files.clone(), None).is_ok());
+        let mut outside = files;
+        outside.push(raw("other/data.json", "{}"));
+        let err = Bundle::from_raw("t".into(), outside, None).unwrap_err().to_string();
+        assert_eq!(err, "other/data.json: data `other` is outside the manifest's roots [palisade]");
     }
 }

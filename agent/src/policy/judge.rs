@@ -387,7 +387,7 @@ mod tests {
                 "package palisade.main\n\nimport rego.v1\n\ndecision := {\"action\": \"allow\"}\n"
                     .to_string(),
             ),
-            ("config.json", format!(r#"{{"palisade": {{"config": {{"mode": "{mode}"}}}}}}"#)),
+            ("palisade/config/data.json", format!(r#"{{"mode": "{mode}"}}"#)),
         ];
         let files =
             files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();

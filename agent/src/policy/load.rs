@@ -241,7 +241,7 @@ mod tests {
             ("kernel.rego", include_str!("../../../policies/kernel.rego").to_string()),
             ("lib/workload.rego", include_str!("../../../policies/lib/workload.rego").to_string()),
             ("rules/nc.rego", rule),
-            ("config.json", r#"{"palisade": {"config": {"mode": "enforce"}}}"#.to_string()),
+            ("palisade/config/data.json", r#"{"mode": "enforce"}"#.to_string()),
         ];
         let files =
             files.into_iter().map(|(path, text)| SourceFile { path: path.into(), text }).collect();

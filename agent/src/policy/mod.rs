@@ -22,6 +22,7 @@ pub mod bundle;
 mod checks;
 pub mod cli;
 pub mod compiled;
+pub mod data;
 pub mod decision;
 pub mod enforce;
 pub mod engine;

@@ -170,8 +170,9 @@ pub(super) fn check_config(bundle: &Bundle, rules: &[RuleMeta]) -> Result<String
     let at = |needle: &str| bundle.locate(needle).unwrap_or_else(|| bundle.origin.clone());
     let mode = config["mode"].as_str().unwrap_or_default();
     if !MODES.contains(&mode) {
+        let at = bundle.locate_data(&["palisade", "config", "mode"]);
         return Err(PolicyError::invalid(
-            at("\"mode\""),
+            at.unwrap_or_else(|| bundle.origin.clone()),
             format!("`palisade.config.mode` must be one of {MODES:?}, not {}", config["mode"]),
         ));
     }

@@ -107,7 +107,12 @@ pub const EXCEPTIONS_LIB: &str = include_str!("../../../policies/lib/exceptions.
 /// The watched file prefixes: the union of the rules' `files` sections.
 pub const FILES_LIB: &str = include_str!("../../../policies/files.rego");
 
-pub const CONFIG: &str = r#"{"palisade": {"config": {"mode": "audit", "rule_modes": {}}}}"#;
+/// Where the bundle's `data.palisade.config` and `data.palisade.exceptions`
+/// live: OPA mounts a `data.json` at its directory's path.
+pub const CONFIG_FILE: &str = "palisade/config/data.json";
+pub const EXCEPTIONS_FILE: &str = "palisade/exceptions/data.json";
+
+pub const CONFIG: &str = r#"{"mode": "audit", "rule_modes": {}}"#;
 
 /// A bundle in a fresh temporary directory, removed on drop.
 pub struct TempBundle(PathBuf);
@@ -125,12 +130,15 @@ impl TempBundle {
         b.write("main.rego", MAIN)
             .write("rules/nc.rego", NC_RULE)
             .write("rules/nc_test.rego", NC_TEST);
-        b.write("config.json", CONFIG);
+        b.write(CONFIG_FILE, CONFIG);
         b
     }
 
+    /// Writes `text` to `path` in the bundle, making its directories.
     pub fn write(&self, path: &str, text: &str) -> &Self {
-        std::fs::write(self.0.join(path), text).unwrap();
+        let path = self.0.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
         self
     }
 
