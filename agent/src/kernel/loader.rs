@@ -102,10 +102,7 @@ pub enum LoadError {
 /// The loaded, attached sensor and enforcement hooks. Dropping it detaches
 /// the sensor-only programs (fork, exit); the pinned ones stay in force.
 pub struct Sensor {
-    /// The sensor-only links: first, so they are detached before the
-    /// programs go.
-    _detached: Detached,
-    /// Keeps the programs loaded.
+    /// Keeps the programs loaded and the unpinned ones attached.
     _ebpf: Ebpf,
     /// The enforcing links, also pinned.
     _links: Vec<PinnedLink>,
@@ -143,7 +140,9 @@ pub fn load(
     let probe = probe::probe(Some(&btf), overlay.as_ref(), probe::Depth::ForLoad);
     let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
-    let loaded = match object.try_load(&probe, adopted) {
+    let (ebpf, links, events, drops, rules, files, kernel_log) = match object
+        .try_load(&probe, adopted)
+    {
         // The probe's trial program is not ours: if the real LSM program
         // fails, fall back to the signal, which needs no trampoline.
         Err(err) if probe.mechanisms.exec == mechanism::BPF_LSM => {
@@ -153,31 +152,19 @@ pub fn load(
         }
         result => result,
     }?;
-    let Loaded { detached, ebpf, links, events, drops, rules, files, kernel_log } = loaded;
-    Ok(Sensor {
-        _detached: detached,
-        _ebpf: ebpf,
-        _links: links,
-        _lock: lock,
-        events,
-        drops,
-        rules,
-        files,
-        kernel_log,
-    })
+    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, files, kernel_log })
 }
 
-/// What a successful load hands back (see [`Sensor`]).
-struct Loaded {
-    detached: Detached,
-    ebpf: Ebpf,
-    links: Vec<PinnedLink>,
-    events: RingBuf<MapData>,
-    drops: PerCpuArray<MapData, u64>,
-    rules: EnforceMaps,
-    files: FileWatch,
-    kernel_log: Option<EbpfLogger<KernelLog>>,
-}
+/// What a successful load hands back.
+type Loaded = (
+    Ebpf,
+    Vec<PinnedLink>,
+    RingBuf<MapData>,
+    PerCpuArray<MapData, u64>,
+    EnforceMaps,
+    FileWatch,
+    Option<EbpfLogger<KernelLog>>,
+);
 
 struct Object {
     agent_tgid: u32,
@@ -255,18 +242,13 @@ impl Object {
         let link = exec.take_link(id).map_err(|e| program_error(names::PROG_EXEC, e))?;
         links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
 
-        let mut detached = Detached::default();
-        let d = &mut detached;
-        attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit", d)?;
-        attach_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "sock", "inet_sock_set_state", d)?;
-        attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir", d)?;
-        let file_syscalls = attach_file_programs(&mut ebpf, &mut detached)?;
+        attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
+        attach_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "sock", "inet_sock_set_state")?;
+        attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
+        let file_syscalls = attach_file_programs(&mut ebpf)?;
         let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
         fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
-        let id =
-            fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
-        let link = fork.take_link(id).map_err(|e| program_error(names::PROG_FORK, e))?;
-        detached.0.push(Box::new(link));
+        fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
 
         if exec_mechanism == mechanism::BPF_LSM {
             let lsm: &mut Lsm = program(&mut ebpf, names::PROG_BPRM_CHECK)?;
@@ -315,7 +297,7 @@ impl Object {
             elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
-        Ok(Loaded { detached, ebpf, links, events, drops, rules, files, kernel_log })
+        Ok((ebpf, links, events, drops, rules, files, kernel_log))
     }
 }
 
@@ -398,37 +380,18 @@ fn attach_tracepoint(
     name: &'static str,
     category: &str,
     tracepoint: &str,
-    detached: &mut Detached,
 ) -> Result<(), LoadError> {
     let prog: &mut TracePoint = program(ebpf, name)?;
     prog.load().map_err(|e| program_error(name, e))?;
-    let id = prog.attach(category, tracepoint).map_err(|e| program_error(name, e))?;
-    detached.0.push(Box::new(prog.take_link(id).map_err(|e| program_error(name, e))?));
+    prog.attach(category, tracepoint).map_err(|e| program_error(name, e))?;
     Ok(())
-}
-
-/// The sensor's unpinned links, detached together when it goes. Each
-/// detach waits for an RCU grace period (about 70 ms on these machines);
-/// one after another, the ~30 tracepoints held the agent's exit for two
-/// seconds. Concurrent waits share grace periods.
-#[derive(Default)]
-struct Detached(Vec<Box<dyn Send>>);
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        std::thread::scope(|scope| {
-            for link in self.0.drain(..) {
-                scope.spawn(move || drop(link));
-            }
-        });
-    }
 }
 
 /// Attaches the file programs to the entry and exit tracepoints of every
 /// watched system call this kernel has (an architecture may lack the old
 /// ones, `open` or `rename`); returns how many. The programs read the
 /// arguments at fixed offsets, checked here against the format files.
-fn attach_file_programs(ebpf: &mut Ebpf, detached: &mut Detached) -> Result<usize, LoadError> {
+fn attach_file_programs(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
     const ARG0: u32 = 16;
     let layout = |tracepoint: &str, field: &'static str, expected: u32| {
         let found = fs::tracepoint_field_offset("syscalls", tracepoint, field)?;
@@ -451,17 +414,14 @@ fn attach_file_programs(ebpf: &mut Ebpf, detached: &mut Detached) -> Result<usiz
         .filter(|(_, tracepoint)| events.join(tracepoint).exists())
         .collect();
     for &(name, tracepoint) in &present {
-        attach_tracepoint(ebpf, name, "syscalls", tracepoint, detached)?;
+        attach_tracepoint(ebpf, name, "syscalls", tracepoint)?;
     }
     let exit: &mut TracePoint = program(ebpf, names::PROG_FILE_EXIT)?;
     exit.load().map_err(|e| program_error(names::PROG_FILE_EXIT, e))?;
     for &(_, tracepoint) in &present {
         let exit_tracepoint = tracepoint.replacen("sys_enter_", "sys_exit_", 1);
-        let id = exit
-            .attach("syscalls", &exit_tracepoint)
+        exit.attach("syscalls", &exit_tracepoint)
             .map_err(|e| program_error(names::PROG_FILE_EXIT, e))?;
-        let link = exit.take_link(id).map_err(|e| program_error(names::PROG_FILE_EXIT, e))?;
-        detached.0.push(Box::new(link));
     }
     Ok(present.len())
 }
