@@ -3,10 +3,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 
 use regorus::{Engine, Value};
@@ -22,7 +19,7 @@ use super::{
     files::{self, FileWatchSet},
     kernel_plan,
     modules::{Module, parse_modules},
-    one_line,
+    one_line, parallel,
     program::{ProgramCache, Runner, Sources},
     triggers::TriggerIndex,
     validate::{check_config, check_exceptions, read_kernel_sections, read_rule_metas},
@@ -87,7 +84,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     }
     let no_rules = runners.pop().expect("the job without rules was queued last");
     let by_kind: BTreeMap<String, Runner> = kinds.into_keys().zip(runners).collect();
-    let kernel_engine = kernel_engine(&sources, &sections)?;
+    let kernel_engine = kernel_engine(&sources, &sections, &bundle.origin)?;
     let triggers = TriggerIndex::new(rules.iter().map(|r| &r.triggers));
     let policy = Arc::new(Policy {
         origin: bundle.origin.clone(),
@@ -121,41 +118,24 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     Ok(policy)
 }
 
-/// Compiles the program of each (kind, rule packages) job, on as many
-/// threads as there are CPUs (each is independent, and together they are
-/// most of a start); the results in the jobs' order.
+/// Compiles the program of each (kind, rule packages) job on every CPU
+/// (each is independent, and together they are most of a start); the
+/// results in the jobs' order.
 fn build_programs(
     sources: &Sources,
     jobs: &[(&str, &[&str])],
     data: &Value,
 ) -> Vec<Result<(Runner, Option<String>), PolicyError>> {
-    let build = |&(kind, packages): &(&str, &[&str])| {
-        let samples: Vec<&serde_json::Value> =
-            (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
-        sources.build(kind, packages, &samples, data)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
-    if threads <= 1 {
-        return jobs.iter().map(build).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break done };
-                        done.push((i, build(job)));
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a program builder panicked")).collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    parallel::map_in_order(
+        jobs,
+        usize::MAX,
+        || (),
+        |(), &(kind, packages)| {
+            let samples: Vec<&serde_json::Value> =
+                (sources.samples.iter()).filter(|s| kind.is_empty() || s["kind"] == kind).collect();
+            sources.build(kind, packages, &samples, data)
+        },
+    )
 }
 
 /// The engine that evaluates [`super::workloads::RULES_FOR_WORKLOAD`] for
@@ -168,6 +148,7 @@ fn build_programs(
 fn kernel_engine(
     sources: &Sources,
     sections: &[kernel_plan::Section<'_>],
+    origin: &str,
 ) -> Result<Engine, PolicyError> {
     let mut rules = serde_json::Map::new();
     for section in sections {
@@ -188,7 +169,7 @@ fn kernel_engine(
     engine.set_execution_timer_config(time_limit(CHECK_TIME_LIMIT));
     engine.add_data(Value::from(serde_json::Value::Object(rules))).map_err(|e| {
         PolicyError::invalid(
-            "bundle",
+            origin,
             format!("the data defines what the rules' meta and kernel define: {}", one_line(&e)),
         )
     })?;

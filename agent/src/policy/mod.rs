@@ -34,6 +34,7 @@ pub mod load;
 pub mod meta;
 mod modules;
 pub mod oci;
+mod parallel;
 pub mod pool;
 mod program;
 pub mod reload;

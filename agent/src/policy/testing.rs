@@ -7,7 +7,7 @@ use super::{
     PolicyError,
     bundle::Bundle,
     engine::{add_module, limited_engine},
-    one_line,
+    one_line, parallel,
 };
 
 /// Budget of one test rule, against runaway recursion rather than for
@@ -41,26 +41,9 @@ pub fn run(bundle: &Bundle) -> Result<Vec<TestResult>, PolicyError> {
         names
             .extend(test_rule_names(&file.text).into_iter().map(|n| format!("data.{package}.{n}")));
     }
-    // Tests are independent: they run on a copy of the engine per thread,
-    // dealt round-robin (the heavy ones sit together in a few files), and
-    // come back in the bundle's order.
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
-    let mut results: Vec<(usize, TestResult)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let (mut engine, names) = (engine.clone(), &names);
-                scope.spawn(move || {
-                    (t..names.len())
-                        .step_by(threads)
-                        .map(|i| (i, evaluate(&mut engine, &names[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a test thread panicked")).collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    Ok(results.into_iter().map(|(_, r)| r).collect())
+    // Tests are independent: they run on a copy of the engine per thread
+    // (at most 4), and come back in the bundle's order.
+    Ok(parallel::map_in_order(&names, 4, || engine.clone(), |engine, name| evaluate(engine, name)))
 }
 
 fn evaluate(engine: &mut regorus::Engine, name: &str) -> TestResult {
