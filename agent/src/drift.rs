@@ -21,7 +21,7 @@
 //! This module only judges evidence: reading `/proc` and setting the
 //! event's drift is the enrichment step's (`enrich::drift`).
 
-use palisade_common::drift::{DELETED, MEMFD, UPPER_LAYER};
+use palisade_common::drift::{DELETED, MEMFD, OTHER_MOUNT, UPPER_LAYER};
 use serde::Serialize;
 
 /// `process.exe.drift`.
@@ -51,6 +51,7 @@ pub struct Evidence {
 const MEMFD_REASON: &str = "memfd";
 const DELETED_REASON: &str = "deleted";
 const UPPER_REASON: &str = "upper_layer";
+const VOLUME_REASON: &str = "volume";
 const WRITTEN_REASON: &str = "written_after_start";
 const CHMOD_REASON: &str = "chmod_after_start";
 const BOOT_REASON: &str = "written_after_boot";
@@ -84,8 +85,9 @@ pub fn on_node(e: &Evidence, binary: &[u8], boot_ns: i64) -> Option<Drift> {
 
 /// The drift of an executable. A host process (`container_start` None and
 /// not in a container) only has fileless drift: memfd or deleted. In a
-/// container, also the upper layer and, when the container's start is
-/// known (ns since the epoch), the times.
+/// container, also the upper layer, a volume (another mount than the
+/// container's root) and, when the container's start is known (ns since
+/// the epoch), the times.
 pub fn judge(
     e: &Evidence,
     in_container: bool,
@@ -102,6 +104,10 @@ pub fn judge(
     if in_container {
         if e.bits & UPPER_LAYER != 0 {
             reasons.push(UPPER_REASON);
+        }
+        // A memfd lives on the kernel's internal mount: it is a memfd.
+        if e.bits & OTHER_MOUNT != 0 && e.bits & MEMFD == 0 {
+            reasons.push(VOLUME_REASON);
         }
         if let Some(start) = container_start {
             if e.mtime_ns > start {
@@ -139,6 +145,16 @@ mod tests {
         assert_eq!((d.reason, d.reasons), ("memfd", vec!["memfd"]));
         let deleted = Evidence { bits: DELETED, ..Evidence::default() };
         assert_eq!(judge(&deleted, false, None, "executable").unwrap().reason, "deleted");
+    }
+
+    #[test]
+    fn a_program_on_a_volume_is_drift_in_a_container_only() {
+        let volume = Evidence { bits: OTHER_MOUNT, mtime_ns: 10, ctime_ns: 10 };
+        let d = judge(&volume, true, Some(START), "executable").unwrap();
+        assert_eq!((d.reason, d.reasons), ("volume", vec!["volume"]));
+        assert_eq!(judge(&volume, false, None, "executable"), None, "the host has many mounts");
+        let memfd = Evidence { bits: MEMFD | DELETED | OTHER_MOUNT, ..Evidence::default() };
+        assert_eq!(judge(&memfd, true, None, "executable").unwrap().reasons, ["memfd"]);
     }
 
     #[test]

@@ -65,6 +65,15 @@ fn mount_overlay(lower: &Path, upper: &Path, work: &Path, merged: &Path) {
     assert_eq!(rc, 0, "mount overlay {opts}: {}", std::io::Error::last_os_error());
 }
 
+fn mount_tmpfs(target: &Path) {
+    let target = CString::new(target.to_str().unwrap()).unwrap();
+    // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null())
+    };
+    assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
+}
+
 /// How the container is run.
 enum Runner {
     Runc(&'static str),
@@ -88,9 +97,15 @@ impl Container {
         let _ = std::fs::remove_dir_all(&dir);
         let (lower, upper, work, merged) =
             (dir.join("image"), dir.join("upper"), dir.join("work"), dir.join("merged"));
-        for d in
-            [&lower.join("bin"), &lower.join("tmp"), &lower.join("proc"), &upper, &work, &merged]
-        {
+        for d in [
+            &lower.join("bin"),
+            &lower.join("tmp"),
+            &lower.join("proc"),
+            &lower.join("vol"),
+            &upper,
+            &work,
+            &merged,
+        ] {
             std::fs::create_dir_all(d).unwrap();
         }
         std::fs::copy(busybox(), lower.join("bin/busybox")).expect("copy busybox into the image");
@@ -98,6 +113,10 @@ impl Container {
             symlink("busybox", lower.join("bin").join(applet)).unwrap();
         }
         mount_overlay(&lower, &upper, &work, &merged);
+        // A volume, as an emptyDir is: a tmpfs mounted into the container
+        // (runc takes it along with the root, unshare's mount namespace
+        // copies it).
+        mount_tmpfs(&merged.join("vol"));
         let id = support::host::fresh_hex(64);
         let cgroup = format!(
             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{id}.scope",
@@ -212,9 +231,11 @@ impl Drop for Container {
                 .stderr(Stdio::null())
                 .status();
         }
-        let target = CString::new(self.merged.to_str().unwrap()).unwrap();
-        // SAFETY: umount2 with a NUL-terminated path.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        for target in [self.merged.join("vol"), self.merged.clone()] {
+            let target = CString::new(target.to_str().unwrap()).unwrap();
+            // SAFETY: umount2 with a NUL-terminated path.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
         let root = support::host::cgroup2_mount().expect("a cgroup v2 mount");
         let mut path = self.cgroup.as_str();
         while !path.is_empty() {
@@ -248,6 +269,7 @@ fn script(marker: &str) -> String {
     format!(
         "/bin/true image-{marker}; echo image=$?; \
          mkdir -p /tmp/c /tmp/m; cp /bin/busybox /tmp/c/true; /tmp/c/true copied-{marker}; echo copied=$?; \
+         cp /bin/busybox /vol/true; /vol/true volume-{marker}; echo volume=$?; \
          printf '#!/bin/sh\\nn=0; while [ ! -e /tmp/release ] && [ $n -lt 300 ]; do sleep 0.2; n=$((n+1)); done\\n' > /tmp/s.sh; chmod +x /tmp/s.sh; /tmp/s.sh script-{marker}; echo script=$?; \
          ln -s /proc/self/fd/3 /tmp/m/true; /tmp/m/true memfd-{marker}; echo memfd=$?"
     )
@@ -339,7 +361,7 @@ fn audit_mode_reports_every_kind_of_drift_and_stops_nothing() {
         c.release();
         run.join().expect("the container ran")
     });
-    for step in ["image", "copied", "script", "memfd"] {
+    for step in ["image", "copied", "volume", "script", "memfd"] {
         assert_eq!(status_of(&out, step), 0, "audit mode stops nothing ({step})");
     }
 
@@ -360,6 +382,11 @@ fn audit_mode_reports_every_kind_of_drift_and_stops_nothing() {
     let enforcement = &copied["decision"]["enforcement"];
     assert_eq!(enforcement["rule"], "PAL-022", "{copied:#}");
     assert_eq!(enforcement["result"], "reported", "audit: nothing enforced: {copied:#}");
+
+    let volume = exec_with_arg(&mut agent, "exec from a volume", &format!("volume-{marker}"));
+    assert_eq!(drift_of(&volume)["reason"], "volume", "{volume:#}");
+    assert!(matched_rules(&volume).contains(&"PAL-022".into()), "{volume:#}");
+    assert_eq!(volume["decision"]["enforcement"]["rule"], "PAL-022", "{volume:#}");
 
     let script = exec_with_arg(&mut agent, "exec of the script", &format!("script-{marker}"));
     assert_eq!(drift_of(&script)["file"], "script", "{script:#}");
@@ -434,6 +461,7 @@ fn enforce_mode_stops_drift_before_it_runs() {
     // instruction: 128 + 9.
     let stopped = if lsm { 126 } else { 137 };
     assert_eq!(status_of(&out, "copied"), stopped, "the copied binary is stopped");
+    assert_eq!(status_of(&out, "volume"), stopped, "a binary on a volume is stopped");
     assert_eq!(status_of(&out, "memfd"), stopped, "the memfd is stopped");
     // BPF-LSM checks the script's own file; the tracepoint only sees its
     // interpreter, the image's sh: the script runs (and is reported).

@@ -26,10 +26,12 @@ const RULE_ID: &str = "T-KERNEL";
 const DENIED_V4_PORT: u16 = 47_001;
 const DENIED_V6_PORT: u16 = 47_002;
 const DENIED_UDP_PORT: u16 = 47_003;
+/// Denied for every protocol and port.
+const DENIED_ANY_V4: &str = "127.0.0.4";
 
 /// A rule the kernel enforces: the executables at `paths`, TCP to
 /// 127.0.0.2:DENIED_V4_PORT, anything to [::1]:DENIED_V6_PORT, UDP to
-/// 127.0.0.3. Its Rego never matches, so every match in the events comes
+/// 127.0.0.3, anything to DENIED_ANY_V4. Its Rego never matches, so every match in the events comes
 /// from the kernel hook.
 fn kernel_rule(paths: &[&Path]) -> String {
     let paths: Vec<String> =
@@ -47,6 +49,7 @@ kernel := {{
 		{{"cidr": "127.0.0.2/32", "ports": [{DENIED_V4_PORT}], "protocols": ["tcp"]}},
 		{{"cidr": "::1", "ports": [{DENIED_V6_PORT}]}},
 		{{"cidr": "127.0.0.3", "protocols": ["udp"]}},
+		{{"cidr": "{DENIED_ANY_V4}"}},
 	],
 }}
 
@@ -109,6 +112,100 @@ fn udplite_send(ip: &str, port: u16) -> std::io::Result<()> {
         libc::close(fd);
         result
     }
+}
+
+/// An ICMP echo request (type 8, code 0, checksum over the rest, id 1,
+/// sequence 1).
+const ICMP_ECHO: [u8; 8] = [8, 0, 0xf7, 0xfd, 0, 1, 0, 1];
+
+/// A UDP header to `port` (no payload; the kernel does not check a raw
+/// socket's transport header).
+fn udp_header(port: u16) -> [u8; 8] {
+    let p = port.to_be_bytes();
+    [0x9c, 0x40, p[0], p[1], 0, 8, 0, 0]
+}
+
+/// An IPv4 header and a TCP SYN to `ip:port`, for an `IP_HDRINCL` socket
+/// (the kernel fills in the checksum, length, id and source).
+fn ipv4_syn(ip: &str, port: u16) -> Vec<u8> {
+    let dst = ip.parse::<std::net::Ipv4Addr>().unwrap().octets();
+    let mut packet = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0];
+    packet.extend(dst);
+    let p = port.to_be_bytes();
+    packet.extend([0x9c, 0x40, p[0], p[1], 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff]);
+    packet.extend([0, 0, 0, 0]);
+    packet
+}
+
+/// Sends `payload` over a raw socket of `family` and `protocol` to `ip`.
+fn raw_send(family: i32, protocol: i32, ip: &str, payload: &[u8]) -> std::io::Result<()> {
+    let addr: std::net::IpAddr = ip.parse().unwrap();
+    // SAFETY: plain socket calls on a descriptor this function owns, with
+    // socket addresses of the sizes given.
+    unsafe {
+        let fd = libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sent = match addr {
+            std::net::IpAddr::V4(v4) => {
+                let sa = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as u16,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
+                    sin_zero: [0; 8],
+                };
+                let len = size_of::<libc::sockaddr_in>() as u32;
+                libc::sendto(
+                    fd,
+                    payload.as_ptr().cast(),
+                    payload.len(),
+                    0,
+                    (&raw const sa).cast(),
+                    len,
+                )
+            }
+            std::net::IpAddr::V6(v6) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as u16;
+                sa.sin6_addr.s6_addr = v6.octets();
+                let len = size_of::<libc::sockaddr_in6>() as u32;
+                libc::sendto(
+                    fd,
+                    payload.as_ptr().cast(),
+                    payload.len(),
+                    0,
+                    (&raw const sa).cast(),
+                    len,
+                )
+            }
+        };
+        let result = if sent < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+        libc::close(fd);
+        result
+    }
+}
+
+/// Sets an IPv4 loose source route on `socket`: first hop `hop`, then the
+/// datagram's own destination (the kernel fills in the last slot).
+fn set_loose_source_route(socket: &UdpSocket, hop: &str) {
+    use std::os::fd::AsRawFd;
+    let hop = hop.parse::<std::net::Ipv4Addr>().unwrap().octets();
+    // NOP, LSRR, length 11, pointer 4, the hop, the final slot.
+    let mut option = vec![1, 0x83, 11, 4];
+    option.extend(hop);
+    option.extend([0, 0, 0, 0]);
+    // SAFETY: a valid descriptor and a buffer of the given length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_OPTIONS,
+            option.as_ptr().cast(),
+            option.len() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "IP_OPTIONS: {}", std::io::Error::last_os_error());
 }
 
 /// A scratch directory holding a copy of the system shell as `denied/sh`,
@@ -271,6 +368,41 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
     // `udp` holds for it too.
     eperm(udplite_send("127.0.0.3", DENIED_UDP_PORT), "UDP-Lite to 127.0.0.3");
 
+    // Raw sockets never pass the connect/send hooks: their packets are
+    // judged by their real destination, protocol and port on egress.
+    eperm(
+        raw_send(libc::AF_INET, libc::IPPROTO_UDP, "127.0.0.3", &udp_header(DENIED_UDP_PORT)),
+        "raw UDP to 127.0.0.3",
+    );
+    eperm(
+        raw_send(
+            libc::AF_INET,
+            libc::IPPROTO_RAW,
+            "127.0.0.2",
+            &ipv4_syn("127.0.0.2", DENIED_V4_PORT),
+        ),
+        "IP_HDRINCL TCP SYN to 127.0.0.2",
+    );
+    eperm(
+        raw_send(libc::AF_INET, libc::IPPROTO_ICMP, DENIED_ANY_V4, &ICMP_ECHO),
+        "ICMP echo to 127.0.0.4",
+    );
+    eperm(
+        raw_send(libc::AF_INET6, libc::IPPROTO_UDP, "::1", &udp_header(DENIED_V6_PORT)),
+        "raw UDP to [::1]",
+    );
+    raw_send(libc::AF_INET, libc::IPPROTO_ICMP, "127.0.0.1", &ICMP_ECHO)
+        .expect("ICMP echo to an allowed destination");
+    // A loose source route sends an ordinary UDP datagram through a
+    // denied first hop, though the send hook judged the allowed address.
+    let routed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    set_loose_source_route(&routed, "127.0.0.3");
+    let sink_port = UdpSocket::bind("127.0.0.1:0").unwrap();
+    eperm(
+        routed.send_to(b"x", sink_port.local_addr().unwrap()).map(drop),
+        "UDP source-routed through 127.0.0.3",
+    );
+
     // Allowed: a listener on 127.0.0.1 and one on [::1], on other ports.
     let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
     TcpStream::connect(v4.local_addr().unwrap()).expect("TCP to an allowed IPv4 destination");
@@ -298,6 +430,16 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
         assert_eq!(enforcement["result"], "denied", "{event:#}");
         assert_eq!(enforcement["rule"], RULE_ID, "{event:#}");
     }
+    let event = agent.wait_for("the raw ICMP packet's egress record", |e| {
+        e["kind"] == "network_connect"
+            && e["process"]["pid"] == me
+            && e["network"]["daddr"] == DENIED_ANY_V4
+            && e["network"]["hook"] == "egress"
+    });
+    assert_eq!(event["network"]["protocol"], "1", "{event:#}");
+    let enforcement = &event["decision"]["enforcement"];
+    assert_eq!(enforcement["mechanism"], "cgroup-skb", "{event:#}");
+    assert_eq!(enforcement["result"], "denied", "{event:#}");
     // The allowed connection is reported as an ordinary one: no decision.
     let allowed = v4.local_addr().unwrap();
     let event = agent.wait_for("the allowed connection", |e| {
@@ -453,6 +595,91 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
     let file = bins.out("after");
     assert_eq!(run_shell_writing(&bins.denied(), &file), expected, "enforced again");
     assert!(!file.exists());
+
+    // Removing the pins would end enforcement with the agent: the agent
+    // pins the same objects again.
+    let pin_dir = Path::new(names::PIN_DIR);
+    let removed = [
+        pin_dir.join("links").join(names::PROG_EXEC),
+        pin_dir.join("maps").join(names::MAP_EXEC_DENY_INODE),
+    ];
+    for pin in &removed {
+        std::fs::remove_file(pin).unwrap();
+    }
+    let record = agent.wait_for("the pins' tamper record", |e| {
+        e["kind"] == "tamper" && e["tampering"]["pins"].is_array()
+    });
+    support::assert_schema(&record);
+    let pins = record["tampering"]["pins"].as_array().unwrap();
+    for pin in &removed {
+        let pin = pin.display().to_string();
+        assert!(
+            pins.iter().any(|p| p["pin"] == pin.as_str() && p["found"] == "missing"),
+            "{pin} in {record:#}"
+        );
+    }
+    assert!(removed.iter().all(|p| p.exists()), "the pins are back");
+    // And enforcement outlives the agent again.
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) };
+    while agent.is_alive() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let file = bins.out("agent-gone");
+    assert_eq!(run_shell_writing(&bins.denied(), &file), expected, "enforced with the agent gone");
+    assert!(!file.exists());
+}
+
+/// An agent started on pinned maps whose rule set in force leaves no room
+/// for its own beside it (more than half a map: pinned by an earlier agent,
+/// or stuffed by someone else) replaces that set in place instead of
+/// failing to start, and enforces its own rules.
+#[test]
+fn an_agent_starts_on_pinned_rules_that_leave_no_room_for_its_own() {
+    use aya::maps::{Array, HashMap as BpfHashMap, Map};
+    use palisade_common::{
+        enforce::{ENFORCE_MAP_ENTRIES, ExecInodeKey, GENERATION_ENTRIES, Verdict},
+        names,
+    };
+    let _clean = CleanKernel::new();
+    let (one, two) = (Binaries::new("full-one"), Binaries::new("full-two"));
+    let expected = stopped_outcome(&exec_mechanism());
+    let b1 = bundle("full-one", "enforce", &[&one.denied()]);
+    let mut first = Agent::start_with(&["--policy", b1.path().to_str().unwrap()]);
+    first.wait_for_log("kernel rules in force");
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    while first.is_alive() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let active: Array<_, u32> =
+        Array::try_from(Map::Array(pinned_map(names::MAP_ENFORCE_ACTIVE))).unwrap();
+    let generation = active.get(&0, 0).unwrap() as u8;
+    let mut inodes: BpfHashMap<_, ExecInodeKey, Verdict> =
+        BpfHashMap::try_from(Map::HashMap(pinned_map(names::MAP_EXEC_DENY_INODE))).unwrap();
+    // Fill the map under the generation in force, with entries of a
+    // profile no cgroup is on (they match nothing).
+    let mut stuffed = 0;
+    for ino in 0..u64::from(ENFORCE_MAP_ENTRIES) {
+        let key = ExecInodeKey { generation, _pad: 0, profile: 999, dev: 1, ino };
+        if inodes.insert(key, Verdict::default(), 0).is_err() {
+            break;
+        }
+        stuffed += 1;
+    }
+    assert!(stuffed > GENERATION_ENTRIES, "the map took only {stuffed} entries");
+
+    let b2 = bundle("full-two", "enforce", &[&two.denied()]);
+    let mut second = Agent::start_with(&["--policy", b2.path().to_str().unwrap()]);
+    second.wait_for_log("replacing it in place");
+    second.wait_for_log("kernel rules in force");
+    let file = two.out("stopped");
+    assert_eq!(run_shell_writing(&two.denied(), &file), expected);
+    assert!(!file.exists());
+    assert_eq!(run_shell_writing(&one.denied(), &one.out("ran")), Outcome::Ran);
+    let left = inodes.keys().count();
+    assert!(left < 10, "the stuffed entries are gone ({left} left)");
 }
 
 #[test]
@@ -579,6 +806,21 @@ fn bypass_attempts_are_stopped_or_documented() {
         .env("PALISADE_EXECVEAT", format!("{denied_s}:{}", file.display()));
     assert!(!wrote(cmd, &file), "execveat ran the denied binary");
 
+    // Stopped: another mount of the same file. An overlay of the denied
+    // file's directory, mounted by root...
+    let expected = stopped_outcome(&exec_mechanism());
+    let ovl = bins.dir.join("ovl");
+    let lower = denied.parent().unwrap();
+    let _root_overlay = Mounted::overlay(lower, &ovl);
+    let file = bins.out("overlay");
+    assert_eq!(run_shell_writing(&ovl.join("merged/sh"), &file), expected, "through an overlay");
+    assert!(!file.exists(), "the denied binary ran through an overlay");
+    // ...and by an unprivileged user in a user namespace of its own.
+    let file = bins.dir.join("nobody/out");
+    let ran = unprivileged_overlay_exec(lower, &bins.dir.join("nobody"), "sh", &file);
+    assert_eq!(ran, expected, "through an overlay mounted in a user namespace");
+    assert!(!file.exists(), "the denied binary ran through a user namespace's overlay");
+
     // Not covered: the dynamic loader maps the file instead of exec'ing it,
     // so no exec hook sees the denied file. (Documented.)
     let loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"]
@@ -613,4 +855,184 @@ fn bypass_attempts_are_stopped_or_documented() {
     // SAFETY: closing our fd.
     unsafe { libc::close(fd) };
     assert_eq!(ran, Outcome::Ran, "a memfd copy is now stopped: update README Known gaps");
+}
+
+/// A mount this test made, detached when dropped (before the scratch
+/// directory under it is removed).
+struct Mounted(PathBuf);
+
+impl Mounted {
+    /// `mount ARGS TARGET` (the mount program sets up loop devices).
+    fn new(args: &[&str], target: &Path) -> Self {
+        std::fs::create_dir_all(target).unwrap();
+        let out = Command::new("mount").args(args).arg(target).output().expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mount {args:?} {}: {}",
+            target.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Mounted(target.to_path_buf())
+    }
+
+    /// An overlay of `lower` at `dir/merged` (upper and work dirs beside),
+    /// by mount(2): the 6.1 VM has no mount program.
+    fn overlay(lower: &Path, dir: &Path) -> Self {
+        for sub in ["upper", "work", "merged"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let c = |s: String| std::ffi::CString::new(s).unwrap();
+        let target = dir.join("merged");
+        let opts = c(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        ));
+        let c_target = c(target.display().to_string());
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"overlay".as_ptr(),
+                c_target.as_ptr(),
+                c"overlay".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "overlay mount: {}", std::io::Error::last_os_error());
+        Mounted(target)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Runs `<overlay of lower>/<name> -c 'echo ran > file'` as user 65534
+/// (nobody) that made a user and mount namespace of its own and mounted
+/// the overlay there (upper, work and mount point under `dir`, which it
+/// owns). A failed mount panics: the attack must really have been tried.
+fn unprivileged_overlay_exec(lower: &Path, dir: &Path, name: &str, file: &Path) -> Outcome {
+    use std::{ffi::CString, os::unix::process::CommandExt};
+    const NOBODY: u32 = 65_534;
+    // An errno no step of the setup returns otherwise: the mount failed.
+    const MOUNT_FAILED: i32 = libc::ENOTRECOVERABLE;
+    for sub in ["", "upper", "work", "merged"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let c = |s: String| CString::new(s).unwrap();
+    let target = c(dir.join("merged").display().to_string());
+    let opts = c(format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.display(),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    ));
+    let mut cmd = Command::new(dir.join("merged").join(name));
+    cmd.arg("-c").arg(format!("echo ran > {}", file.display()));
+    // Only async-signal-safe calls between fork and exec: no allocation.
+    let write = |path: &std::ffi::CStr, text: &[u8]| -> std::io::Result<()> {
+        // SAFETY: a NUL-terminated path and a buffer of `text.len()` bytes.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+            if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.len()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+        }
+        Ok(())
+    };
+    let check = |rc: i32| if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+    // SAFETY: the closure only makes system calls on memory prepared above.
+    unsafe {
+        cmd.pre_exec(move || {
+            check(libc::setgroups(0, std::ptr::null()))?;
+            check(libc::setresgid(NOBODY, NOBODY, NOBODY))?;
+            check(libc::setresuid(NOBODY, NOBODY, NOBODY))?;
+            // Dropping root makes the process undumpable, and its
+            // /proc/self maps root-owned.
+            check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
+            check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+            write(c"/proc/self/setgroups", b"deny")?;
+            write(c"/proc/self/uid_map", b"0 65534 1")?;
+            write(c"/proc/self/gid_map", b"0 65534 1")?;
+            let rc = libc::mount(
+                c"overlay".as_ptr(),
+                target.as_ptr(),
+                c"overlay".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            );
+            if rc != 0 {
+                return Err(std::io::Error::from_raw_os_error(MOUNT_FAILED));
+            }
+            Ok(())
+        });
+    }
+    match cmd.status() {
+        Ok(status) if status.signal() == Some(libc::SIGKILL) => Outcome::Killed,
+        Ok(status) => {
+            assert!(status.success(), "the shell in the user namespace failed: {status}");
+            Outcome::Ran
+        }
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => Outcome::Refused,
+        Err(err) if err.raw_os_error() == Some(MOUNT_FAILED) => {
+            panic!("nobody could not mount an overlay in its own user namespace")
+        }
+        Err(err) => panic!("cannot run the shell in a user namespace: {err}"),
+    }
+}
+
+/// A path rule names a file by identity, and that identity must be the one
+/// the kernel's hook reads on each file system: on btrfs a subvolume's
+/// `st_dev` is not its super block's device.
+#[test]
+fn a_path_rule_holds_on_every_file_system() {
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("filesystems");
+    let sh = bins.denied();
+    let img = |name: &str, mib: u64| {
+        let path = bins.dir.join(name);
+        std::fs::File::create(&path).unwrap().set_len(mib << 20).unwrap();
+        path
+    };
+    let mkfs = |tool: &str, image: &Path| {
+        let out = Command::new(tool).arg("-q").arg(image).output().expect("mkfs runs");
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // xfs needs 300 MiB at least; both images are sparse.
+    let (xfs_img, btrfs_img) = (img("xfs.img", 320), img("btrfs.img", 128));
+    mkfs("mkfs.xfs", &xfs_img);
+    mkfs("mkfs.btrfs", &btrfs_img);
+    let tmpfs = Mounted::new(&["-t", "tmpfs", "tmpfs"], &bins.dir.join("tmpfs"));
+    let xfs = Mounted::new(&["-o", "loop", xfs_img.to_str().unwrap()], &bins.dir.join("xfs"));
+    let btrfs = Mounted::new(&["-o", "loop", btrfs_img.to_str().unwrap()], &bins.dir.join("btrfs"));
+    let subvolume = btrfs.0.join("subvolume");
+    let out = Command::new("btrfs").args(["subvolume", "create"]).arg(&subvolume).output().unwrap();
+    assert!(out.status.success(), "btrfs: {}", String::from_utf8_lossy(&out.stderr));
+    let copies: Vec<PathBuf> =
+        [&tmpfs.0, &xfs.0, &subvolume].iter().map(|dir| dir.join("sh")).collect();
+    for copy in &copies {
+        std::fs::copy(&sh, copy).unwrap();
+    }
+    let denied: Vec<&Path> = copies.iter().map(PathBuf::as_path).collect();
+    let b = bundle("filesystems", "enforce", &denied);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    agent.wait_for_log("kernel rules in force");
+    let expected = stopped_outcome(&exec_mechanism());
+    for (i, copy) in copies.iter().enumerate() {
+        let file = bins.out(&format!("fs-{i}"));
+        assert_eq!(run_shell_writing(copy, &file), expected, "{}", copy.display());
+        assert!(!file.exists(), "{} ran", copy.display());
+    }
+    // The ext4 original is not named by the rule and still runs.
+    let file = bins.out("original");
+    assert_eq!(run_shell_writing(&sh, &file), Outcome::Ran);
 }

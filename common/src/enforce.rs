@@ -33,6 +33,11 @@ pub const EXEC_NAME_MAX: usize = EXEC_NAME_LEN - 2;
 /// Entries each enforcement map holds (every profile of both generations).
 pub const ENFORCE_MAP_ENTRIES: u32 = 32768;
 
+/// Entries one generation (one rule set) may use in each enforcement map.
+/// Two generations live side by side while one replaces the other, so any
+/// rule set within this can replace any other.
+pub const GENERATION_ENTRIES: u32 = ENFORCE_MAP_ENTRIES / 2;
+
 /// Profiles per generation.
 pub const MAX_PROFILES: u16 = 1024;
 
@@ -98,6 +103,8 @@ pub mod mechanism {
     pub const BPF_LSM: u32 = 2;
     /// cgroup `connect4|6` / `sendmsg4|6` return EPERM.
     pub const CGROUP_SOCK_ADDR: u32 = 3;
+    /// cgroup `skb/egress` drops the packet: the send fails with EPERM.
+    pub const CGROUP_SKB: u32 = 4;
 
     /// The name events and `palisade probe` use.
     pub const fn name(mechanism: u32) -> &'static str {
@@ -105,6 +112,7 @@ pub mod mechanism {
             SIGKILL_AT_EXEC => "sigkill-at-exec",
             BPF_LSM => "bpf-lsm",
             CGROUP_SOCK_ADDR => "cgroup-sock-addr",
+            CGROUP_SKB => "cgroup-skb",
             _ => "none",
         }
     }

@@ -14,6 +14,9 @@ pub const PROG_CONNECT4: &str = "palisade_connect4";
 pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";
 pub const PROG_CONNECT6: &str = "palisade_connect6";
 pub const PROG_SENDMSG6: &str = "palisade_sendmsg6";
+/// cgroup `skb/egress`: judges raw, ICMP and source-routed packets by
+/// their real destination.
+pub const PROG_EGRESS: &str = "palisade_egress";
 
 /// Tracepoint `sock/inet_sock_set_state`: TCP connects, results, listens,
 /// accepts.

@@ -70,10 +70,23 @@ pub struct KernelOffsets {
     pub ovl_inode_vfs_inode: u32,
     pub ovl_inode_upperdentry: u32,
     pub ovl_known: u32,
-    pub _pad: u32,
+    /// Where an overlay inode's lower-layer dentry is, for the identity of
+    /// the real file under an overlay: `ovl_inode_lower` is the offset of
+    /// the lower path in `struct ovl_inode` (6.1: `lowerpath`, inline) or of
+    /// the pointer to the `struct ovl_entry` holding it (6.5+: `oe`, then
+    /// `__lowerstack[0]`), `ovl_lower_indirect` says which (1: pointer), and
+    /// `ovl_lower_dentry` is the dentry's offset from there. All 0 with
+    /// `ovl_known` 0.
+    pub ovl_inode_lower: u32,
+    pub ovl_lower_indirect: u32,
+    pub ovl_lower_dentry: u32,
+    pub dentry_d_inode: u32,
+    /// The process's root (`fs_struct.root`), whose mount tells the image's
+    /// file system from a volume's.
+    pub fs_struct_root: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 47 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 51 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

@@ -190,8 +190,12 @@ pub mod drift {
     pub const MEMFD: u32 = 1 << 1;
     /// The file has no link left on disk (deleted, or anonymous).
     pub const DELETED: u32 = 1 << 2;
+    /// The file was reached through another mount than the one of the
+    /// process's root: in a container, a volume (emptyDir, hostPath, a
+    /// ConfigMap...) or a bind mount, not its image's root file system.
+    pub const OTHER_MOUNT: u32 = 1 << 3;
     /// What a kernel drift rule acts on.
-    pub const KERNEL_MASK: u32 = UPPER_LAYER | MEMFD | DELETED;
+    pub const KERNEL_MASK: u32 = UPPER_LAYER | MEMFD | DELETED | OTHER_MOUNT;
 
     /// `super_block.s_magic` values the check tells apart.
     pub const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
@@ -253,6 +257,9 @@ pub mod net_hook {
     pub const SENDMSG: u8 = 2;
     /// The `sock/inet_sock_set_state` tracepoint.
     pub const TCP_STATE: u8 = 3;
+    /// cgroup `skb/egress`: a packet of a raw or ICMP socket, or one
+    /// carrying a source route, judged by its real destination.
+    pub const EGRESS: u8 = 4;
 }
 
 /// TCP states, as the kernel numbers them (`include/net/tcp_states.h`).

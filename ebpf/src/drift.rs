@@ -1,13 +1,15 @@
 //! Drift: whether an executable came from the container's image, decided
 //! from its `struct file` in the hook, before the program runs.
 //!
-//! Cheap for the common case: two reads (the file system's magic and the
-//! link count) and nothing more unless the file is on overlayfs (one more
-//! read: the upper-layer dentry) or on tmpfs/hugetlbfs (the name, for
-//! memfds).
+//! Cheap for the common case: five reads (the file system's magic, the
+//! link count, the file's mount and the root's) and nothing more unless the
+//! file is on overlayfs (one more read: the upper-layer dentry) or on
+//! tmpfs/hugetlbfs (the name, for memfds).
 
+use aya_ebpf::helpers::bpf_get_current_task;
 use palisade_common::drift::{
-    DELETED, HUGETLBFS_MAGIC, MEMFD, MEMFD_PREFIX, OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, UPPER_LAYER,
+    DELETED, HUGETLBFS_MAGIC, MEMFD, MEMFD_PREFIX, OTHER_MOUNT, OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC,
+    UPPER_LAYER,
 };
 
 use crate::kernel::{off, read};
@@ -30,6 +32,9 @@ pub unsafe fn of_file(file: *const u8) -> u32 {
         let magic: u64 = read(sb, off!(super_block_s_magic)).unwrap_or(0);
         let nlink: u32 = read(inode, off!(inode_i_nlink)).unwrap_or(1);
         let mut bits = if nlink == 0 { DELETED } else { 0 };
+        if !on_root_mount(file) {
+            bits |= OTHER_MOUNT;
+        }
         if magic == OVERLAYFS_SUPER_MAGIC {
             if off!(ovl_known) != 0 {
                 // container_of(inode, struct ovl_inode, vfs_inode)->__upperdentry
@@ -51,6 +56,27 @@ pub unsafe fn of_file(file: *const u8) -> u32 {
             }
         }
         bits
+    }
+}
+
+/// Whether `file` was reached through the mount of the calling task's
+/// root (a container's image); true when unreadable.
+///
+/// # Safety
+/// `file` must point to a `struct file`.
+#[inline(always)]
+unsafe fn on_root_mount(file: *const u8) -> bool {
+    // SAFETY: no preconditions; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // SAFETY (whole block): kernel reads at BTF offsets.
+    unsafe {
+        let file_mnt = read::<*const u8>(file.add(off!(file_f_path)), off!(path_mnt));
+        let root_mnt = read::<*const u8>(task, off!(task_struct_fs))
+            .and_then(|fs| read::<*const u8>(fs.add(off!(fs_struct_root)), off!(path_mnt)));
+        match (file_mnt, root_mnt) {
+            (Ok(f), Ok(r)) => f == r,
+            _ => true,
+        }
     }
 }
 

@@ -17,13 +17,15 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, lpm_trie::Key},
 };
 use palisade_common::{
-    drift,
+    drift::{self, OVERLAYFS_SUPER_MAGIC},
     enforce::{
         CGROUP_ANCESTOR_LEVELS, ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey,
         NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, Verdict, WORKLOAD_MAP_ENTRIES,
         Workload, net_present_bit, profile, profile_slot, verdict_flags, workload_flags,
     },
 };
+
+use core::ptr;
 
 use crate::kernel::{Error, off, read};
 
@@ -67,37 +69,46 @@ pub fn active_generation() -> u8 {
 /// a cgroup made inside a container), else by its PID namespace.
 #[inline(always)]
 pub fn caller_profile(generation: u8) -> u16 {
-    let slot = usize::from(generation & 1);
     // SAFETY: no preconditions.
     let own = unsafe { bpf_get_current_cgroup_id() };
+    // SAFETY: no preconditions.
+    let ancestor = |level| unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+    registered_profile(generation, own, ancestor).unwrap_or_else(by_pid_namespace)
+}
+
+/// The profile of the registered cgroup `own`, else of its nearest
+/// registered ancestor (`ancestor(level)` is the id at that level); None
+/// when none is registered or a host cgroup comes first.
+#[inline(always)]
+pub fn registered_profile(generation: u8, own: u64, ancestor: impl Fn(i32) -> u64) -> Option<u16> {
+    let slot = usize::from(generation & 1);
     // SAFETY: the value is copied out at once.
     if let Some(w) = unsafe { WORKLOADS.get(own) } {
-        return w.profile[slot];
+        return Some(w.profile[slot]);
     }
     // Deepest first: levels below the caller's own answer 0.
     let mut level = CGROUP_ANCESTOR_LEVELS;
     while level > 0 {
         level -= 1;
-        // SAFETY: no preconditions.
-        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+        let id = ancestor(level);
         if id == 0 || id == own {
             continue;
         }
         // SAFETY: the value is copied out at once.
         if let Some(w) = unsafe { WORKLOADS.get(id) } {
             if w.flags & workload_flags::HOST != 0 {
-                break;
+                return None;
             }
-            return w.profile[slot];
+            return Some(w.profile[slot]);
         }
     }
-    by_pid_namespace()
+    None
 }
 
 /// A task the agent has not classified: one in a nested PID namespace is a
 /// container being set up.
 #[inline(always)]
-fn by_pid_namespace() -> u16 {
+pub fn by_pid_namespace() -> u16 {
     // SAFETY: no preconditions; the pointer is only read through probe reads.
     let task = unsafe { bpf_get_current_task() } as *const u8;
     // SAFETY: kernel reads at BTF offsets.
@@ -133,6 +144,18 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Opt
     if let Some(v) = unsafe { EXEC_DENY_INODE.get(key) } {
         return Some(*v);
     }
+    // Reached through an overlay: the file underneath is the one the rule
+    // named, whichever overlay mount (another one, one made in a user
+    // namespace) leads to it.
+    // SAFETY: `file` is a `struct file`.
+    let real = unsafe { real_identity(file) };
+    if real.ino != 0 {
+        let key = ExecInodeKey { generation, _pad: 0, profile, dev: real.dev, ino: real.ino };
+        // SAFETY: the value is copied out at once.
+        if let Some(v) = unsafe { EXEC_DENY_INODE.get(key) } {
+            return Some(*v);
+        }
+    }
     let mut key = ExecNameKey { generation, profile, ..ExecNameKey::default() };
     // SAFETY: kernel reads at BTF offsets; the string read stops at
     // EXEC_NAME_LEN - 1 bytes plus a NUL, inside the zeroed key.
@@ -149,6 +172,74 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Opt
     }
     // SAFETY: the value is copied out at once.
     unsafe { EXEC_DENY_NAME.get(key) }.copied()
+}
+
+/// A file's identity below every overlay: `ino` 0 when the file is not on
+/// overlayfs, or its layers cannot be read.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct Identity {
+    pub dev: u32,
+    pub ino: u64,
+}
+
+/// How many overlays stacked on one another are looked through.
+const OVERLAY_DEPTH: usize = 3;
+
+/// The identity of the real file behind `file` when it is on overlayfs:
+/// the upper layer's inode once copied up, else the lower layer's.
+///
+/// A function of its own (a BPF-to-BPF call): only overlay files pay for
+/// it, and the exec program's frame stays small.
+///
+/// # Safety
+/// `file` must point to a `struct file`.
+#[inline(never)]
+pub unsafe fn real_identity(file: *const u8) -> Identity {
+    let none = Identity { dev: 0, ino: 0 };
+    if off!(ovl_known) == 0 {
+        return none;
+    }
+    // SAFETY (whole block): kernel reads at BTF offsets.
+    unsafe {
+        let Ok(mut inode) = read::<*const u8>(file, off!(file_f_inode)) else { return none };
+        let mut found = false;
+        for _ in 0..OVERLAY_DEPTH {
+            let Ok(sb) = read::<*const u8>(inode, off!(inode_i_sb)) else { return none };
+            if read::<u64>(sb, off!(super_block_s_magic)).unwrap_or(0) != OVERLAYFS_SUPER_MAGIC {
+                break;
+            }
+            // container_of(inode, struct ovl_inode, vfs_inode)
+            let ovl = inode.wrapping_sub(off!(ovl_inode_vfs_inode));
+            let mut dentry =
+                read::<*const u8>(ovl, off!(ovl_inode_upperdentry)).unwrap_or(ptr::null());
+            if dentry.is_null() {
+                let lower = if off!(ovl_lower_indirect) != 0 {
+                    read::<*const u8>(ovl, off!(ovl_inode_lower)).unwrap_or(ptr::null())
+                } else {
+                    ovl.wrapping_add(off!(ovl_inode_lower))
+                };
+                if lower.is_null() {
+                    return none;
+                }
+                dentry = read::<*const u8>(lower, off!(ovl_lower_dentry)).unwrap_or(ptr::null());
+            }
+            let Ok(real) = read::<*const u8>(dentry, off!(dentry_d_inode)) else { return none };
+            if real.is_null() {
+                return none;
+            }
+            inode = real;
+            found = true;
+        }
+        if !found {
+            return none;
+        }
+        let Ok(sb) = read::<*const u8>(inode, off!(inode_i_sb)) else { return none };
+        match (read::<u32>(sb, off!(super_block_s_dev)), read::<u64>(inode, off!(inode_i_ino))) {
+            (Ok(dev), Ok(ino)) => Identity { dev, ino },
+            _ => none,
+        }
+    }
 }
 
 /// The drift rule an executable with drift `bits` falls under in the

@@ -15,6 +15,7 @@
 mod cgroup;
 mod diag;
 mod drift;
+mod egress;
 mod enforce;
 mod files;
 mod kernel;
@@ -107,14 +108,22 @@ pub(crate) fn wakeup_flags() -> u64 {
 
 #[inline(always)]
 pub(crate) fn header(kind: u32, size: usize, pid_tgid: u64) -> RecordHeader {
+    // SAFETY: no preconditions.
+    header_in(kind, size, pid_tgid, unsafe { bpf_get_current_cgroup_id() })
+}
+
+/// As [`header`], with the cgroup given (program types without the
+/// current-task helpers, such as cgroup skb programs on 6.1).
+#[inline(always)]
+pub(crate) fn header_in(kind: u32, size: usize, pid_tgid: u64, cgroup_id: u64) -> RecordHeader {
     RecordHeader {
         kind,
         size: size as u32,
-        // SAFETY: helpers without preconditions.
+        // SAFETY: no preconditions.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        cgroup_id,
     }
 }
 

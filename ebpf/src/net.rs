@@ -10,7 +10,7 @@
 
 use aya_ebpf::{
     bindings::{BPF_RB_FORCE_WAKEUP, bpf_sock_addr},
-    helpers::bpf_get_current_pid_tgid,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
     macros::cgroup_sock_addr,
     programs::SockAddrContext,
 };
@@ -24,21 +24,21 @@ use palisade_common::{
 use crate::{
     EVENTS, count_drop,
     enforce::{self, Destination},
-    header,
+    header_in,
 };
 
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const ALLOW: i32 = 1;
+pub(crate) const AF_INET: u16 = 2;
+pub(crate) const AF_INET6: u16 = 10;
+pub(crate) const ALLOW: i32 = 1;
 const DENY: i32 = 0;
-const IPPROTO_UDP: u8 = 17;
+pub(crate) const IPPROTO_UDP: u8 = 17;
 /// UDP-Lite (RFC 3828): UDP with partial checksums, a socket type of its
 /// own; a rule naming `udp` must hold for it too, or it is a way around.
-const IPPROTO_UDPLITE: u8 = 136;
+pub(crate) const IPPROTO_UDPLITE: u8 = 136;
 
 /// The protocol the rules are looked up by: UDP-Lite is judged as UDP.
 #[inline(always)]
-fn judged_as(proto: u8) -> u8 {
+pub(crate) fn judged_as(proto: u8) -> u8 {
     if proto == IPPROTO_UDPLITE { IPPROTO_UDP } else { proto }
 }
 
@@ -83,7 +83,8 @@ fn on_v4(ctx: &SockAddrContext, hook: u8) -> i32 {
     };
     let generation = enforce::active_generation();
     let verdict = enforce::net4_verdict(&dst, generation, enforce::caller_profile(generation));
-    decide(verdict, AF_INET, &dst.port, dst.proto, hook, &widen(dst.addr))
+    let attempt = Attempt::hooked(AF_INET, dst.port, dst.proto, hook, widen(dst.addr));
+    decide(verdict, &attempt)
 }
 
 fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
@@ -103,34 +104,63 @@ fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
     } else {
         enforce::net6_verdict(&Destination { proto, port, addr }, generation, caller)
     };
-    decide(verdict, AF_INET6, &port, proto, hook, &addr)
+    decide(verdict, &Attempt::hooked(AF_INET6, port, proto, hook, addr))
 }
 
 #[inline(always)]
-fn widen(v4: [u8; 4]) -> [u8; 16] {
+pub(crate) fn widen(v4: [u8; 4]) -> [u8; 16] {
     let mut addr = [0u8; 16];
     addr[..4].copy_from_slice(&v4);
     addr
 }
 
+/// Who a network record is about.
+#[derive(Clone, Copy)]
+pub(crate) struct Sender {
+    /// 0 when not known (a packet sent outside its process's context).
+    pub pid_tgid: u64,
+    pub cgroup_id: u64,
+}
+
+/// What a network hook saw, and how it would refuse it.
+pub(crate) struct Attempt {
+    pub family: u16,
+    /// Network byte order.
+    pub port: [u8; 2],
+    pub proto: u8,
+    /// One of [`net_hook`].
+    pub hook: u8,
+    pub addr: [u8; 16],
+    pub sender: Sender,
+    /// The [`mechanism`] that refuses it.
+    pub how: u32,
+}
+
+impl Attempt {
+    /// An attempt seen by a sock_addr hook, in its caller's context.
+    #[inline(always)]
+    fn hooked(family: u16, port: [u8; 2], proto: u8, hook: u8, addr: [u8; 16]) -> Self {
+        let sender = Sender {
+            pid_tgid: bpf_get_current_pid_tgid(),
+            // SAFETY: no preconditions.
+            cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        };
+        Attempt { family, port, proto, hook, addr, sender, how: mechanism::CGROUP_SOCK_ADDR }
+    }
+}
+
 /// Reports the attempt (see the module doc) and denies it when a matching
 /// rule is enforced.
 #[inline(always)]
-fn decide(
-    verdict: Option<Verdict>,
-    family: u16,
-    port: &[u8; 2],
-    proto: u8,
-    hook: u8,
-    addr: &[u8; 16],
-) -> i32 {
+pub(crate) fn decide(verdict: Option<Verdict>, attempt: &Attempt) -> i32 {
     let mut verdict = verdict.unwrap_or_default();
     let matched = verdict.flags != 0;
     if matched {
         verdict.flags |= verdict_flags::MATCHED;
     }
     let enforced = matched && verdict.flags & verdict_flags::ENFORCE != 0;
-    if proto == IPPROTO_UDP || enforced {
+    // Egress records come only for matched packets (see `egress`).
+    if attempt.proto == IPPROTO_UDP || enforced || attempt.hook == net_hook::EGRESS {
         // Built in the ring buffer itself: the stack is too small for the
         // record beside the lookups.
         match EVENTS.reserve::<NetRecord>(0) {
@@ -138,16 +168,16 @@ fn decide(
                 // SAFETY: the reserved record is ours until submitted.
                 let rec = unsafe { &mut *entry.as_mut_ptr() };
                 *rec = NetRecord::default();
-                rec.header =
-                    header(kind::NET_CONNECT, size_of::<NetRecord>(), bpf_get_current_pid_tgid());
+                let Sender { pid_tgid, cgroup_id } = attempt.sender;
+                let size = size_of::<NetRecord>();
+                rec.header = header_in(kind::NET_CONNECT, size, pid_tgid, cgroup_id);
                 rec.verdict = verdict;
-                rec.family = family;
-                rec.dport = u16::from_be_bytes(*port);
-                rec.proto = proto;
-                rec.hook = hook;
-                rec.mechanism =
-                    if enforced { mechanism::CGROUP_SOCK_ADDR } else { mechanism::NONE };
-                rec.daddr = *addr;
+                rec.family = attempt.family;
+                rec.dport = u16::from_be_bytes(attempt.port);
+                rec.proto = attempt.proto;
+                rec.hook = attempt.hook;
+                rec.mechanism = if enforced { attempt.how } else { mechanism::NONE };
+                rec.daddr = attempt.addr;
                 let flags =
                     if matched { u64::from(BPF_RB_FORCE_WAKEUP) } else { crate::wakeup_flags() };
                 entry.submit(flags);

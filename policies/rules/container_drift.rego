@@ -5,17 +5,21 @@
 # own tool, dropped or downloaded after start.
 #
 # The agent sets process.exe.drift: the exec hook checks the executable's
-# file itself (overlayfs upper layer, memfd, no link on disk); the agent
+# file itself (overlayfs upper layer, memfd, no link on disk, reached
+# through a volume or another mount than the container's root); the agent
 # adds the checks against the container's start time (file written or
 # chmod-ed after it) and the script's own file for scripts.
 #
 # Kernel: `kernel.exec.drift` makes the exec hook deny, in containers, any
-# executable that shows drift in the hook (upper layer, memfd, deleted),
+# executable that shows drift in the hook (upper layer, memfd, deleted,
+# volume),
 # before its first instruction: BPF-LSM refuses the exec with EPERM (the
 # script's own file too), else the exec tracepoint kills it (it sees the
 # interpreter of a script, not the script). The time-based reasons are
 # reported only. A workload that updates itself legitimately gets an
-# exception (exceptions.json), which relaxes the kernel rule to reporting.
+# exception (exceptions.json), which relaxes the kernel rule to reporting;
+# so does a workload whose volumes are meant to carry executables (an init
+# container copying tools into an emptyDir), with an exception scoped to it.
 package palisade.rules.container_drift
 
 import rego.v1
@@ -27,7 +31,7 @@ import data.palisade.lib.where
 meta := {
 	"id": "PAL-022",
 	"title": "Program not in the container image (drift)",
-	"description": "A container executes a binary or script that its image did not contain: it lives in the writable (upper) layer, was written or made executable after the container started, or runs from a memfd or a deleted file (process.exe.drift).",
+	"description": "A container executes a binary or script that its image did not contain: it lives in the writable (upper) layer or on a volume (another mount than the container's root file system), was written or made executable after the container started, or runs from a memfd or a deleted file (process.exe.drift).",
 	"severity": "high",
 	"mitre": "T1105",
 	"action": "block",

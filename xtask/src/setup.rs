@@ -22,7 +22,9 @@ const LLVM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libLLVM-22.so";
 /// HTTPS receiver in the export test; buildah and podman to build the image
 /// and run its smoke test; python3-venv for the manifest checkers; chromium
 /// and a font to open `policy report --html` pages headless in its test;
-/// the CNCF Distribution registry to pull bundles from in the OCI test).
+/// the CNCF Distribution registry to pull bundles from in the OCI test;
+/// xfsprogs and btrfs-progs to make the file systems a path rule must hold
+/// on).
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -41,6 +43,8 @@ const PACKAGES: &[&str] = &[
     "chromium",
     "fonts-dejavu-core",
     "docker-registry",
+    "xfsprogs",
+    "btrfs-progs",
 ];
 
 /// The manifest checkers, pinned, in a virtualenv: kubectl (kustomize

@@ -184,7 +184,9 @@ pub struct Network {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sport: Option<u16>,
     /// What saw it: `connect` / `sendmsg` (cgroup hooks, UDP and denied
-    /// TCP) or `tcp_state` (the TCP state tracepoint).
+    /// TCP), `egress` (a raw or ICMP socket's packet, or a source-routed
+    /// one, judged by its real destination) or `tcp_state` (the TCP state
+    /// tracepoint).
     pub hook: &'static str,
     /// For TCP connects: `established`, `failed` (refused, reset or timed
     /// out), or `pending` (no outcome within the agent's wait).

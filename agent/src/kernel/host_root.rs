@@ -8,7 +8,6 @@
 
 use std::{
     ffi::CString,
-    fs::Metadata,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
         unix::ffi::OsStrExt,
@@ -41,15 +40,12 @@ pub fn set(dir: &Path) -> Result<(), HostRootError> {
     Ok(())
 }
 
-/// `std::fs::metadata(path)`, with `path` taken on the node when a host root
-/// was set. Follows symlinks.
-pub fn metadata(path: &Path) -> std::io::Result<Metadata> {
+/// An `O_PATH` descriptor of `path`, taken on the node when a host root was
+/// set. Follows symlinks.
+pub fn open_path(path: &Path) -> std::io::Result<OwnedFd> {
     match HOST_ROOT.get() {
-        None => std::fs::metadata(path),
-        Some(root) => {
-            let fd = open(Some(root), path, 0, libc::RESOLVE_IN_ROOT)?;
-            std::fs::File::from(fd).metadata()
-        }
+        None => open(None, path, 0, 0),
+        Some(root) => open(Some(root), path, 0, libc::RESOLVE_IN_ROOT),
     }
 }
 

@@ -9,7 +9,8 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
     programs::{
-        CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError, RawTracePoint, TracePoint,
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, Lsm, ProgramError,
+        RawTracePoint, TracePoint,
         links::{FdLink, PinnedLink},
     },
 };
@@ -283,6 +284,15 @@ impl Object {
                 links.push(pin(name, FdLink::try_from(link))?);
                 pinned.push(name);
             }
+            let name = names::PROG_EGRESS;
+            let prog: &mut CgroupSkb = program(&mut ebpf, name)?;
+            prog.load().map_err(|e| program_error(name, e))?;
+            let id = prog
+                .attach(&cgroup, CgroupSkbAttachType::Egress, CgroupAttachMode::Single)
+                .map_err(|e| program_error(name, e))?;
+            let link = prog.take_link(id).map_err(|e| program_error(name, e))?;
+            links.push(pin(name, FdLink::try_from(link))?);
+            pinned.push(name);
         }
         pins::remove_links_except(&pinned)?;
         info!(

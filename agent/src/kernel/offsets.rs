@@ -34,11 +34,9 @@ fn first_of(btf: &Btf, strukt: &str, members: &[&str]) -> Result<u32, BtfError> 
 pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfError> {
     let at = |strukt: &str, member: &str| btf.member_offset(strukt, member);
     let ovl = overlay.unwrap_or(btf);
-    let ovl_fields = ovl
-        .member_offset("ovl_inode", "vfs_inode")
-        .and_then(|v| Ok((v, ovl.member_offset("ovl_inode", "__upperdentry")?)))
-        .ok();
-    let (ovl_vfs, ovl_upper) = ovl_fields.unwrap_or((0, 0));
+    let ovl_fields = overlay_fields(ovl).ok();
+    let ovl_known = u32::from(ovl_fields.is_some());
+    let o = ovl_fields.unwrap_or_default();
     Ok(KernelOffsets {
         task_struct_pid: at("task_struct", "pid")?,
         task_struct_tgid: at("task_struct", "tgid")?,
@@ -91,11 +89,42 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         inode_i_ctime_nsec: at("inode", "i_ctime_nsec").or_else(|_| {
             Ok::<_, BtfError>(first_of(btf, "inode", &["__i_ctime", "i_ctime"])? + 8)
         })?,
-        ovl_inode_vfs_inode: ovl_vfs,
-        ovl_inode_upperdentry: ovl_upper,
-        ovl_known: u32::from(ovl_fields.is_some()),
-        _pad: 0,
+        ovl_inode_vfs_inode: o.vfs_inode,
+        ovl_inode_upperdentry: o.upper_dentry,
+        ovl_known,
+        ovl_inode_lower: o.lower,
+        ovl_lower_indirect: u32::from(o.lower_indirect),
+        ovl_lower_dentry: o.lower_dentry,
+        dentry_d_inode: at("dentry", "d_inode")?,
+        fs_struct_root: at("fs_struct", "root")?,
     })
+}
+
+/// Where `struct ovl_inode` keeps what the programs read.
+#[derive(Default)]
+struct OverlayFields {
+    vfs_inode: u32,
+    upper_dentry: u32,
+    lower: u32,
+    lower_indirect: bool,
+    lower_dentry: u32,
+}
+
+/// The overlay inode's layout: its lower path inline (`lowerpath`, up to
+/// 6.4) or in the `struct ovl_entry` it points to (`oe`, since 6.5).
+fn overlay_fields(ovl: &Btf) -> Result<OverlayFields, BtfError> {
+    let vfs_inode = ovl.member_offset("ovl_inode", "vfs_inode")?;
+    let upper_dentry = ovl.member_offset("ovl_inode", "__upperdentry")?;
+    let path_dentry = ovl.member_offset("ovl_path", "dentry")?;
+    let (lower, lower_indirect, lower_dentry) = match ovl.member_offset("ovl_inode", "lowerpath") {
+        Ok(at) => (at, false, path_dentry),
+        Err(_) => (
+            ovl.member_offset("ovl_inode", "oe")?,
+            true,
+            ovl.member_offset("ovl_entry", "__lowerstack")? + path_dentry,
+        ),
+    };
+    Ok(OverlayFields { vfs_inode, upper_dentry, lower, lower_indirect, lower_dentry })
 }
 
 #[cfg(test)]
@@ -116,5 +145,8 @@ mod tests {
         // or the module's BTF (the VM's init loads it).
         assert_eq!(offsets.ovl_known, 1, "overlayfs BTF found");
         assert!(offsets.ovl_inode_upperdentry > offsets.ovl_inode_vfs_inode);
+        assert!(offsets.ovl_inode_lower > offsets.ovl_inode_upperdentry);
+        // The lower path's dentry follows its layer pointer.
+        assert!(offsets.ovl_lower_dentry >= 8);
     }
 }

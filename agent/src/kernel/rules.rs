@@ -12,7 +12,6 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
-    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
@@ -22,21 +21,18 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, MAX_PROFILES, NET_KEY_FIXED_BITS, Net4Data,
-        Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload, net_present_bit, profile_slot,
-        verdict_flags, workload_flags,
+        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, GENERATION_ENTRIES, MAX_PROFILES,
+        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload,
+        net_present_bit, profile_slot, verdict_flags, workload_flags,
     },
     names,
 };
 use serde::Serialize;
 use thiserror::Error;
+use tracing::warn;
 
-use crate::policy::kernel_plan::{KernelPlan, KernelRule, NetMatch};
-
-/// Where a denied name is also looked up on the host, so that hard links
-/// to it under other names are denied by identity.
-const SYSTEM_BIN_DIRS: &[&str] =
-    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+use super::{identity, pin_guard::PinTampering};
+use crate::policy::kernel_plan::{KernelPlan, KernelRule, NetMatch, SYSTEM_BIN_DIRS};
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -50,6 +46,20 @@ pub enum RulesError {
     },
     #[error("more than {MAX_PROFILES} distinct workload profiles")]
     TooManyProfiles,
+    #[error(
+        "the rule set needs {entries} entries in enforcement map `{map}`; a rule set may use {GENERATION_ENTRIES} (the other half holds the set it replaces)"
+    )]
+    Capacity { map: &'static str, entries: usize },
+}
+
+impl RulesError {
+    /// A map refused an entry for want of room.
+    fn is_map_full(&self) -> bool {
+        let RulesError::Map { source: MapError::SyscallError(e), .. } = self else {
+            return false;
+        };
+        matches!(e.io_error.raw_os_error(), Some(libc::E2BIG | libc::ENOSPC))
+    }
 }
 
 /// The kernel rules of one class of workloads: rule id -> enforced (true)
@@ -93,6 +103,9 @@ pub struct Tampering {
     /// Per map: entries the agent wrote that were gone, held another
     /// value, or that it never wrote.
     pub maps: Vec<MapTampering>,
+    /// Pins under the pin directory that were removed or replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pins: Vec<PinTampering>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,13 +118,13 @@ pub struct MapTampering {
 
 impl Tampering {
     pub fn is_empty(&self) -> bool {
-        self.active_generation.is_none() && self.maps.is_empty()
+        self.active_generation.is_none() && self.maps.is_empty() && self.pins.is_empty()
     }
 
     /// Entries put back, the active generation counting as one.
     pub fn entries(&self) -> usize {
         let maps: usize = self.maps.iter().map(|m| m.missing + m.altered + m.unexpected).sum();
-        maps + usize::from(self.active_generation.is_some())
+        maps + usize::from(self.active_generation.is_some()) + self.pins.len()
     }
 }
 
@@ -176,6 +189,7 @@ impl EnforceMaps {
         }
         let rules = RuleEntries::resolve(plan);
         let entries = Entries::build(&rules, profiles);
+        entries.within_capacity()?;
         let err = |name| move |source| RulesError::Map { name, source };
         let current = self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1;
         let same_placements = placements.len() == self.placed.len()
@@ -192,7 +206,21 @@ impl EnforceMaps {
 
         // Leftovers of an update that died half-way.
         self.purge(g)?;
-        self.write(&entries, g)?;
+        if let Err(e) = self.write(&entries, g) {
+            if !e.is_map_full() {
+                return Err(e);
+            }
+            // The set in force holds more than its half (pinned by an
+            // earlier agent, or written into by someone else): there is no
+            // room for both, so it is replaced in place, not atomically.
+            warn!(
+                error = %e,
+                "no room for the new kernel rule set beside the one in force: replacing it in place (for the moment of the write, neither set is complete)"
+            );
+            self.purge(g)?;
+            self.purge(current as u8)?;
+            self.write(&entries, g)?;
+        }
         for (&cgroup, p) in placements {
             let mut w = self
                 .placed
@@ -236,6 +264,9 @@ impl EnforceMaps {
         let Some((in_force, rules)) = &mut self.in_force else { return Ok(()) };
         let mut added = Entries::default();
         added.add_profile(rules, id, profile);
+        let mut after = in_force.clone();
+        after.merge(added.clone());
+        after.within_capacity()?;
         let err = |name| move |source| RulesError::Map { name, source };
         let g = (self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1) as u8;
         let added_for_write = added.clone();
@@ -584,17 +615,18 @@ struct ResolvedRule {
 impl RuleEntries {
     fn resolve(plan: &KernelPlan) -> Self {
         let mut out = Self::default();
+        let ids = identity::Resolver::default();
         for rule in &plan.rules {
             let mut inodes = Vec::new();
             for path in &rule.exec_paths {
-                match identity(path) {
-                    Some(id) => inodes.push(id),
-                    None => out.missing.push(path.clone()),
+                match ids.of_path(path) {
+                    Ok(id) => inodes.push(id),
+                    Err(_) => out.missing.push(path.clone()),
                 }
             }
             for name in &rule.exec_names {
                 for dir in SYSTEM_BIN_DIRS {
-                    inodes.extend(identity(&Path::new(dir).join(name)));
+                    inodes.extend(ids.of_path(&Path::new(dir).join(name)).ok());
                 }
             }
             inodes.sort_unstable();
@@ -689,6 +721,21 @@ impl Entries {
         }
     }
 
+    /// Refuses a rule set larger than a generation may be.
+    fn within_capacity(&self) -> Result<(), RulesError> {
+        for (map, entries) in [
+            (names::MAP_EXEC_DENY_INODE, self.exec_inode.len()),
+            (names::MAP_EXEC_DENY_NAME, self.exec_name.len()),
+            (names::MAP_NET4_RULES, self.net4.len()),
+            (names::MAP_NET6_RULES, self.net6.len()),
+        ] {
+            if entries > GENERATION_ENTRIES as usize {
+                return Err(RulesError::Capacity { map, entries });
+            }
+        }
+        Ok(())
+    }
+
     fn merge(&mut self, other: Entries) {
         self.exec_inode.extend(other.exec_inode);
         self.exec_name.extend(other.exec_name);
@@ -714,29 +761,18 @@ impl Entries {
         if net.allow {
             verdict.flags = verdict_flags::ALLOW;
         }
-        let protos: Vec<u8> = if net.protocols.is_empty() {
-            vec![0]
-        } else {
-            net.protocols.iter().map(|p| p.number()).collect()
-        };
-        let ports: &[u16] = if net.ports.is_empty() { &[0] } else { &net.ports };
         let len = NET_KEY_FIXED_BITS + u32::from(net.prefix_len);
-        for &proto in &protos {
-            for &port in ports {
-                let port = port.to_be_bytes();
-                match net.addr {
-                    IpAddr::V4(a) => {
-                        let profile = profile.to_le_bytes();
-                        let data =
-                            Net4Data { generation: 0, profile, proto, port, addr: a.octets() };
-                        insert_stronger(&mut self.net4, (len, OrdKey(data)), verdict);
-                    }
-                    IpAddr::V6(a) => {
-                        let profile = profile.to_le_bytes();
-                        let data =
-                            Net6Data { generation: 0, profile, proto, port, addr: a.octets() };
-                        insert_stronger(&mut self.net6, (len, OrdKey(data)), verdict);
-                    }
+        let profile = profile.to_le_bytes();
+        for (proto, port) in net.keys() {
+            let port = port.to_be_bytes();
+            match net.addr {
+                IpAddr::V4(a) => {
+                    let data = Net4Data { generation: 0, profile, proto, port, addr: a.octets() };
+                    insert_stronger(&mut self.net4, (len, OrdKey(data)), verdict);
+                }
+                IpAddr::V6(a) => {
+                    let data = Net6Data { generation: 0, profile, proto, port, addr: a.octets() };
+                    insert_stronger(&mut self.net6, (len, OrdKey(data)), verdict);
                 }
             }
         }
@@ -782,27 +818,9 @@ fn name_key(profile: u16, name: &str) -> Option<ExecNameKey> {
     Some(key)
 }
 
-/// A file's identity as the kernel records it: (dev in the kernel's
-/// encoding, inode), following symlinks, on the node (see `host_root`).
-fn identity(path: &Path) -> Option<(u32, u64)> {
-    let meta = super::host_root::metadata(path).ok()?;
-    let dev = meta.dev();
-    let (major, minor) = (libc::major(dev), libc::minor(dev));
-    Some(((major << 20) | minor, meta.ino()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_matches_the_kernel_encoding_of_a_known_file() {
-        let (dev, ino) = identity(Path::new("/proc/self/exe")).expect("exists");
-        assert!(ino > 0);
-        // The same file through its real path has the same identity.
-        let real = std::fs::read_link("/proc/self/exe").unwrap();
-        assert_eq!(identity(&real), Some((dev, ino)));
-    }
 
     #[test]
     fn names_too_long_to_match_exactly_are_refused() {
@@ -830,7 +848,7 @@ mod tests {
     fn each_profile_gets_its_rules_enforced_or_reported() {
         let plan = KernelPlan {
             rules: vec![rule("PAL-022", true), rule("PAL-023", false)],
-            userspace_only: Vec::new(),
+            ..KernelPlan::default()
         };
         let rules = RuleEntries::resolve(&plan);
         let profiles = [

@@ -294,6 +294,17 @@ fn print_kernel_plan(policy: &Policy) {
             );
         }
     }
+    let c = &plan.capacity;
+    println!(
+        "  kernel map capacity: a rule set holds {} entries per map (a second set fits beside it while it replaces the one in force); one workload profile with every kernel rule needs up to {} exec identities, {} exec names, {} IPv4 and {} IPv6 entries, so at least {} such profiles fit ({} at most)",
+        c.per_rule_set,
+        c.exec_identities,
+        c.exec_names,
+        c.net4,
+        c.net6,
+        c.profiles_that_fit(),
+        c.max_profiles
+    );
     println!("  userspace-only ({}):", plan.userspace_only.len());
     for rule in &plan.userspace_only {
         println!("    {:<8} {}", rule.id, rule.why);

@@ -18,7 +18,7 @@ use std::{
 use serde::Serialize;
 use serde_json::Value;
 
-use palisade_common::enforce::{EXEC_NAME_MAX, RULE_ID_LEN};
+use palisade_common::enforce::{EXEC_NAME_MAX, GENERATION_ENTRIES, MAX_PROFILES, RULE_ID_LEN};
 
 use super::{
     PolicyError,
@@ -32,12 +32,68 @@ const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow"];
 const EXEC_FIELDS: &[&str] = &["names", "paths", "drift"];
 const NET_FIELDS: &[&str] = &["cidr", "ports", "protocols"];
 
+/// Where a denied name is also looked up on the node, so that hard links
+/// to it under other names are denied by identity.
+pub const SYSTEM_BIN_DIRS: &[&str] =
+    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
 /// The kernel's share of the bundle: every rule, either enforced in the
 /// kernel (too) or judged in userspace only. Both lists are sorted by id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct KernelPlan {
     pub rules: Vec<KernelRule>,
     pub userspace_only: Vec<UserspaceOnly>,
+    /// What one workload profile needs of the enforcement maps.
+    pub capacity: Capacity,
+}
+
+/// The enforcement maps' room for a rule set, and the most one workload
+/// profile (a distinct set of rules applying to workloads) needs of it:
+/// every kernel rule, each of its names possibly found in every
+/// [`SYSTEM_BIN_DIRS`]. A rule set holds `per_rule_set` entries per map,
+/// over all its profiles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Capacity {
+    pub per_rule_set: usize,
+    pub max_profiles: usize,
+    pub exec_identities: usize,
+    pub exec_names: usize,
+    pub net4: usize,
+    pub net6: usize,
+}
+
+impl Capacity {
+    fn of(rules: &[KernelRule]) -> Self {
+        let mut c = Capacity {
+            per_rule_set: GENERATION_ENTRIES as usize,
+            max_profiles: usize::from(MAX_PROFILES),
+            ..Capacity::default()
+        };
+        for rule in rules {
+            c.exec_identities +=
+                rule.exec_paths.len() + rule.exec_names.len() * SYSTEM_BIN_DIRS.len();
+            c.exec_names += rule.exec_names.len();
+            for net in &rule.connect {
+                let n = net.keys().count();
+                if net.addr.is_ipv4() { c.net4 += n } else { c.net6 += n }
+            }
+        }
+        c
+    }
+
+    /// The largest need of any one map.
+    pub fn largest(&self) -> usize {
+        self.exec_identities.max(self.exec_names).max(self.net4).max(self.net6)
+    }
+
+    /// How many workload profiles carrying every kernel rule fit in one
+    /// rule set.
+    pub fn profiles_that_fit(&self) -> usize {
+        match self.largest() {
+            0 => self.max_profiles,
+            n => (self.per_rule_set / n).min(self.max_profiles),
+        }
+    }
 }
 
 /// A rule the kernel does not match, and why.
@@ -311,6 +367,18 @@ impl NetMatch {
     pub fn cidr(&self) -> String {
         format!("{}/{}", self.addr, self.prefix_len)
     }
+
+    /// The (protocol number, port) pairs its map entries are keyed by, one
+    /// entry each; 0 stands for any.
+    pub fn keys(&self) -> impl Iterator<Item = (u8, u16)> + '_ {
+        let protocols: Vec<u8> = if self.protocols.is_empty() {
+            vec![0]
+        } else {
+            self.protocols.iter().map(|p| p.number()).collect()
+        };
+        let ports: &[u16] = if self.ports.is_empty() { &[0] } else { &self.ports };
+        protocols.into_iter().flat_map(move |proto| ports.iter().map(move |&port| (proto, port)))
+    }
 }
 
 /// `10.0.0.0/8`, `0.0.0.0/0 port 53,443 udp`: the CIDR, then the ports and
@@ -427,6 +495,21 @@ pub fn plan(
     }
     plan.rules.sort_by(|a, b| a.id.cmp(&b.id));
     plan.userspace_only.sort_by(|a, b| a.id.cmp(&b.id));
+    plan.capacity = Capacity::of(&plan.rules);
+    if plan.capacity.largest() > plan.capacity.per_rule_set {
+        return Err(PolicyError::invalid(
+            "kernel",
+            format!(
+                "the kernel rules need up to {} entries of one enforcement map for a single workload profile; a rule set holds {} per map (exec identities {}, exec names {}, IPv4 {}, IPv6 {}): fewer names, paths, ports or destinations",
+                plan.capacity.largest(),
+                plan.capacity.per_rule_set,
+                plan.capacity.exec_identities,
+                plan.capacity.exec_names,
+                plan.capacity.net4,
+                plan.capacity.net6
+            ),
+        ));
+    }
     Ok(plan)
 }
 
@@ -1076,5 +1159,35 @@ mod tests {
             [Section { kernel: Some(json!({"exec": {"names": ["a/b"]}})), ..sections[3].clone() }];
         let e = super::plan(&bad, &config, &[]).unwrap_err().to_string();
         assert!(e.starts_with("rules/t.rego:9: kernel.exec.names[0]: \"a/b\" contains '/'"), "{e}");
+    }
+
+    #[test]
+    fn a_rule_set_that_cannot_fit_the_kernel_maps_is_refused_and_capacity_is_counted() {
+        let m = meta("R-1", "block", &["process_exec", "network_connect"]);
+        let section = |kernel: Value| Section {
+            meta: &m,
+            kernel: Some(kernel),
+            undefined: false,
+            at: "rules/t.rego:3".into(),
+        };
+        let config = json!({"mode": "enforce"});
+        // Two protocols, three ports: six entries; names count in each of
+        // the system binary directories.
+        let fits = section(json!({
+            "exec": {"names": ["nc", "ncat"], "paths": ["/usr/bin/socat"]},
+            "connect": [{"cidr": "10.0.0.0/8", "ports": [1, 2, 3], "protocols": ["tcp", "udp"]}, {"cidr": "::1"}],
+        }));
+        let c = plan(&[fits], &config, &[]).unwrap().capacity;
+        assert_eq!((c.exec_names, c.exec_identities), (2, 1 + 2 * SYSTEM_BIN_DIRS.len()));
+        assert_eq!((c.net4, c.net6), (6, 1));
+        assert_eq!(c.profiles_that_fit(), (GENERATION_ENTRIES as usize / 13).min(1024));
+
+        let ports: Vec<u32> = (1..=9000).collect();
+        let huge = section(
+            json!({"connect": [{"cidr": "10.0.0.0/8", "ports": ports, "protocols": ["tcp", "udp"]}]}),
+        );
+        let e = plan(&[huge], &config, &[]).unwrap_err().to_string();
+        assert!(e.starts_with("kernel: the kernel rules need up to 18000 entries"), "{e}");
+        assert!(e.contains(&format!("a rule set holds {GENERATION_ENTRIES} per map")), "{e}");
     }
 }

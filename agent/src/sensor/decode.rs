@@ -266,6 +266,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 hook: match r.hook {
                     net_hook::CONNECT => "connect",
                     net_hook::SENDMSG => "sendmsg",
+                    net_hook::EGRESS => "egress",
                     _ => "tcp_state",
                 },
                 tcp_state: r.tcp_state,

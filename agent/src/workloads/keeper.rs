@@ -19,7 +19,10 @@ use tracing::{info, warn};
 use super::WorkloadUpdate;
 use crate::{
     errors::chain,
-    kernel::rules::{Applied, EnforceMaps, Placement, ProfileRules, RulesError, Tampering},
+    kernel::{
+        pin_guard::PinGuard,
+        rules::{Applied, EnforceMaps, Placement, ProfileRules, RulesError, Tampering},
+    },
     policy::{
         compiled::Policy,
         workloads::{KernelScopes, WorkloadFacts, WorkloadRules},
@@ -29,6 +32,8 @@ use crate::{
 
 pub struct Keeper {
     maps: EnforceMaps,
+    /// Holds every pinned object, to put back a pin removed or replaced.
+    pins: PinGuard,
     policy: Arc<Policy>,
     scopes: KernelScopes,
     /// Every registered cgroup's facts.
@@ -56,8 +61,11 @@ impl Keeper {
         initial: HashMap<u64, WorkloadFacts>,
     ) -> Self {
         let scopes = policy.kernel_scopes();
+        // The sensor has pinned everything by now.
+        let pins = PinGuard::collect();
         Self {
             maps,
+            pins,
             policy,
             scopes,
             workloads: initial,
@@ -99,7 +107,9 @@ impl Keeper {
     /// Checks the enforcement maps against what was written, and puts
     /// back what another process changed.
     pub fn verify(&mut self) -> Result<Tampering, RulesError> {
-        self.maps.verify()
+        let mut found = self.maps.verify()?;
+        found.pins = self.pins.check();
+        Ok(found)
     }
 
     /// One cgroup learned or changed, or gone.
