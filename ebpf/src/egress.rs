@@ -9,7 +9,8 @@
 //!   source route options, an IPv6 segment routing header) sends the packet
 //!   to hops other than the address the hook judged: a packet carrying IP
 //!   options or IPv6 extension headers is judged by its destination and by
-//!   every hop of its route.
+//!   every address its options (every 4-byte window) or its segment list
+//!   carry.
 //!
 //! Every other packet (a TCP or UDP socket's, without options) leaves after
 //! a socket-type check and one header byte: its destination was judged at
@@ -21,11 +22,13 @@ use aya_ebpf::{
     bindings::__sk_buff,
     helpers::{
         bpf_get_current_task,
-        generated::{bpf_sk_fullsock, bpf_skb_ancestor_cgroup_id, bpf_skb_cgroup_id},
+        generated::{bpf_loop, bpf_sk_fullsock, bpf_skb_ancestor_cgroup_id, bpf_skb_cgroup_id},
     },
-    macros::cgroup_skb,
+    macros::{cgroup_skb, map},
+    maps::PerCpuArray,
     programs::SkBuffContext,
 };
+use core::ffi::c_void;
 use palisade_common::{
     enforce::{Verdict, mechanism},
     net_hook,
@@ -40,24 +43,40 @@ use crate::{
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
 const IPPROTO_TCP: u8 = 6;
-/// IPv4 options: end of list, no-op, loose and strict source route.
-const IPOPT_END: u8 = 0;
-const IPOPT_NOOP: u8 = 1;
-const IPOPT_LSRR: u8 = 0x83;
-const IPOPT_SSRR: u8 = 0x89;
 /// IPv6 extension headers walked to reach the routing header.
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
 const NEXTHDR_DEST: u8 = 60;
 /// The segment routing header's routing type (RFC 8754).
 const IPV6_SRCRT_TYPE_4: u8 = 4;
-/// Bounds for the verifier: IPv4 options fit in 40 bytes (at most 9 route
-/// addresses); IPv6 chains and segment lists longer than these are judged
-/// by what was read.
-const MAX_OPTIONS: usize = 10;
-const MAX_ROUTE_HOPS: usize = 9;
+/// Bounds for the verifier: IPv4 options fit in 40 bytes; IPv6 chains and
+/// segment lists longer than these are judged by what was read.
+const MAX_OPTION_BYTES: usize = 40;
 const MAX_EXT_HEADERS: usize = 4;
-const MAX_SEGMENTS: usize = 8;
+const MAX_SEGMENTS: usize = 4;
+/// Addresses one packet is judged by: its destination, then each 4-byte
+/// window of its IPv4 options or each segment of its IPv6 routing header.
+const MAX_CANDIDATES: usize = 1 + MAX_OPTION_BYTES - 3;
+
+/// The addresses of the packet being judged, kept off the stack (one per
+/// CPU; a program run is not preempted).
+#[map]
+static EGRESS_SCRATCH: PerCpuArray<Candidates> = PerCpuArray::with_max_entries(1, 0);
+
+/// What the judging loop reads and writes.
+#[repr(C)]
+pub struct Candidates {
+    /// IPv4: the destination, then the option bytes (windows overlap).
+    v4: [u8; 4 + MAX_OPTION_BYTES],
+    /// IPv6: the destination, then the segments.
+    v6: [[u8; 16]; 1 + MAX_SEGMENTS],
+    /// How many candidates there are; which family.
+    count: u64,
+    is_v6: u64,
+    judged: u64,
+    /// 1 + the index of the first candidate a rule matched; 0 for none.
+    hit: u64,
+}
 
 #[cgroup_skb(egress)]
 pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
@@ -68,10 +87,52 @@ pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
         // time-wait socket's reset): nothing a process chose.
         None => return ALLOW,
     };
-    match ctx.load::<u8>(0).map(|b| b >> 4) {
-        Ok(4) => egress4(&ctx, plain),
-        Ok(6) => egress6(&ctx, plain),
-        _ => ALLOW,
+    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return ALLOW };
+    // SAFETY: the map value is ours for the duration of this program run.
+    let c = unsafe { &mut *c };
+    let (family, proto, port) = match ctx.load::<u8>(0).map(|b| b >> 4) {
+        Ok(4) => match read4(&ctx, plain, c) {
+            Some(found) => (AF_INET, found.0, found.1),
+            None => return ALLOW,
+        },
+        Ok(6) => match read6(&ctx, plain, c) {
+            Some(found) => (AF_INET6, found.0, found.1),
+            None => return ALLOW,
+        },
+        _ => return ALLOW,
+    };
+    let generation = enforce::active_generation();
+    let (profile, sender) = socket_profile(&ctx, generation);
+    let j = Judged { proto: net::judged_as(proto), port, generation, profile };
+    c.judged = j.pack();
+    c.hit = 0;
+    // Under bpf_loop the verifier checks the lookups once; an open-coded
+    // loop makes it check them again for each candidate (the 6.1 verifier
+    // then runs for minutes).
+    // The callback finds the scratch value itself: bpf_loop hands it only
+    // a pointer to this stack.
+    let mut unused = 0u64;
+    // SAFETY: `candidate` has the callback signature bpf_loop expects, and
+    // its context outlives the call.
+    unsafe {
+        bpf_loop(
+            MAX_CANDIDATES as u32,
+            candidate as *mut c_void,
+            (&mut unused as *mut u64).cast(),
+            0,
+        );
+    }
+    if c.hit == 0 {
+        return ALLOW;
+    }
+    let i = (c.hit - 1) as usize;
+    if family == AF_INET {
+        let at = if i == 0 { 0 } else { (i + 3) & 63 };
+        let Some(a) = c.v4.get(at..at + 4) else { return ALLOW };
+        refuse4([a[0], a[1], a[2], a[3]], j, sender)
+    } else {
+        let Some(addr) = c.v6.get(i & 7) else { return ALLOW };
+        refuse6(addr, j, sender)
     }
 }
 
@@ -190,93 +251,56 @@ fn matches6(addr: &[u8; 16], judged: u64) -> bool {
     enforce::net6_verdict(&dst, j.generation, j.profile).is_some()
 }
 
-#[inline(never)]
-fn egress4(ctx: &SkBuffContext, plain: bool) -> i32 {
-    let Ok(first) = ctx.load::<u8>(0) else { return ALLOW };
+/// Reads an IPv4 packet's candidates into `c`: its destination and, when
+/// it carries options, their bytes. Returns its protocol and destination
+/// port; None when it needs no judging (a plain socket's packet without
+/// options).
+#[inline(always)]
+fn read4(ctx: &SkBuffContext, plain: bool, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
+    let first = ctx.load::<u8>(0).ok()?;
     let header_len = usize::from(first & 0x0f) * 4;
     if plain && header_len <= 20 {
-        return ALLOW;
+        return None;
     }
-    let (Ok(proto), Ok(frag), Ok(daddr)) =
-        (ctx.load::<u8>(9), ctx.load::<[u8; 2]>(6), ctx.load::<[u8; 4]>(16))
-    else {
-        return ALLOW;
-    };
+    let proto = ctx.load::<u8>(9).ok()?;
+    let frag = ctx.load::<[u8; 2]>(6).ok()?;
+    let daddr = ctx.load::<[u8; 4]>(16).ok()?;
+    c.is_v6 = 0;
+    c.v4 = [0; 4 + MAX_OPTION_BYTES];
+    c.v4[..4].copy_from_slice(&daddr);
+    // The options are not parsed: every 4-byte window of them is judged as
+    // an address, so a source route's hops are, wherever they sit. Bytes of
+    // another option that spell a denied address deny the packet (more is
+    // denied, never less); only packets with options pay for it.
+    let mut count = 1;
+    for word in 0..MAX_OPTION_BYTES / 4 {
+        let at = 20 + word * 4;
+        if at + 4 > header_len {
+            break;
+        }
+        let bytes = ctx.load::<[u8; 4]>(at).unwrap_or([0; 4]);
+        c.v4[4 + word * 4..8 + word * 4].copy_from_slice(&bytes);
+        count = 1 + (word + 1) * 4 - 3;
+    }
+    c.count = count as u64;
     // Only the first fragment carries the transport header.
     let first_fragment = u16::from_be_bytes(frag) & 0x1fff == 0;
-    let port = if first_fragment { port_at(ctx, proto, header_len) } else { [0, 0] };
-    let generation = enforce::active_generation();
-    let (profile, sender) = socket_profile(ctx, generation);
-    let j = Judged { proto: net::judged_as(proto), port, generation, profile };
-    if matches4(u32::from_ne_bytes(daddr), j.pack()) {
-        return refuse4(daddr, j, sender);
-    }
-    // Every hop of a source route: find the option (no lookups in this
-    // loop, so the verifier's work stays linear), then judge its hops.
-    let (route, route_len) = source_route(ctx, header_len);
-    for hop in 0..MAX_ROUTE_HOPS {
-        let off = 3 + hop * 4;
-        if route == 0 || off + 4 > route_len {
-            break;
-        }
-        if let Ok(addr) = ctx.load::<[u8; 4]>(route + off)
-            && matches4(u32::from_ne_bytes(addr), j.pack())
-        {
-            return refuse4(addr, j, sender);
-        }
-    }
-    ALLOW
+    Some((proto, if first_fragment { port_at(ctx, proto, header_len) } else { [0, 0] }))
 }
 
-/// Where an IPv4 loose or strict source route option starts, and its
-/// length; (0, 0) when the header has none.
+/// As [`read4`], for IPv6: its destination and the segments of a segment
+/// routing header, walking the extension headers to the transport.
 #[inline(always)]
-fn source_route(ctx: &SkBuffContext, header_len: usize) -> (usize, usize) {
-    let mut at = 20;
-    for _ in 0..MAX_OPTIONS {
-        if at >= header_len {
-            break;
-        }
-        let Ok(kind) = ctx.load::<u8>(at) else { break };
-        if kind == IPOPT_END {
-            break;
-        }
-        if kind == IPOPT_NOOP {
-            at += 1;
-            continue;
-        }
-        let Ok(len) = ctx.load::<u8>(at + 1) else { break };
-        let len = usize::from(len);
-        if len < 2 {
-            break;
-        }
-        if kind == IPOPT_LSRR || kind == IPOPT_SSRR {
-            return (at, len);
-        }
-        at += len;
-    }
-    (0, 0)
-}
-
-#[inline(never)]
-fn refuse4(addr: [u8; 4], j: Judged, sender: Sender) -> i32 {
-    let dst = Destination { proto: j.proto, port: j.port, addr };
-    let verdict = enforce::net4_verdict(&dst, j.generation, j.profile);
-    refuse(verdict, AF_INET, j, net::widen(addr), sender)
-}
-
-#[inline(never)]
-fn egress6(ctx: &SkBuffContext, plain: bool) -> i32 {
-    let (Ok(mut next), Ok(daddr)) = (ctx.load::<u8>(6), ctx.load::<[u8; 16]>(24)) else {
-        return ALLOW;
-    };
+fn read6(ctx: &SkBuffContext, plain: bool, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
+    let mut next = ctx.load::<u8>(6).ok()?;
     if plain && (next == IPPROTO_TCP || next == IPPROTO_UDP || next == IPPROTO_UDPLITE) {
-        return ALLOW;
+        return None;
     }
-    // Walk the extension headers to the transport, noting a segment list.
+    c.is_v6 = 1;
+    c.v6 = [[0; 16]; 1 + MAX_SEGMENTS];
+    c.v6[0] = ctx.load::<[u8; 16]>(24).ok()?;
+    let mut count = 1;
     let mut at = 40;
-    let mut segments_at = 0;
-    let mut segments = 0;
     for _ in 0..MAX_EXT_HEADERS {
         if next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST {
             break;
@@ -288,30 +312,58 @@ fn egress6(ctx: &SkBuffContext, plain: bool) -> i32 {
             && ctx.load::<u8>(at + 2) == Ok(IPV6_SRCRT_TYPE_4)
             && let Ok(last_entry) = ctx.load::<u8>(at + 4)
         {
-            segments_at = at + 8;
-            segments = usize::from(last_entry) + 1;
+            let segments = (usize::from(last_entry) + 1).min(MAX_SEGMENTS);
+            for i in 0..MAX_SEGMENTS {
+                if i >= segments {
+                    break;
+                }
+                c.v6[1 + i] = ctx.load::<[u8; 16]>(at + 8 + i * 16).unwrap_or([0; 16]);
+                count = 2 + i;
+            }
         }
         next = following;
         at += (usize::from(len) + 1) * 8;
     }
-    let generation = enforce::active_generation();
-    let (profile, sender) = socket_profile(ctx, generation);
-    let j =
-        Judged { proto: net::judged_as(next), port: port_at(ctx, next, at), generation, profile };
-    if matches6(&daddr, j.pack()) {
-        return refuse6(&daddr, j, sender);
+    c.count = count as u64;
+    Some((next, port_at(ctx, next, at)))
+}
+
+/// Judges candidate `index`. Returns 1 to stop the loop, 0 to go on.
+extern "C" fn candidate(index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return 1 };
+    // SAFETY: the map value `palisade_egress` filled, on this CPU, for the
+    // duration of this program run.
+    let c = unsafe { &mut *c };
+    if index >= c.count {
+        return 1;
     }
-    for i in 0..MAX_SEGMENTS {
-        if i >= segments {
-            break;
+    let i = index as usize;
+    let matched = if c.is_v6 != 0 {
+        match c.v6.get(i & 7) {
+            Some(addr) => matches6(addr, c.judged),
+            None => false,
         }
-        if let Ok(addr) = ctx.load::<[u8; 16]>(segments_at + i * 16)
-            && matches6(&addr, j.pack())
-        {
-            return refuse6(&addr, j, sender);
+    } else {
+        // Candidate 0 is the destination; candidate i > 0 the window at
+        // option byte i - 1.
+        let at = if i == 0 { 0 } else { (i + 3) & 63 };
+        match c.v4.get(at..at + 4) {
+            Some(a) => matches4(u32::from_ne_bytes([a[0], a[1], a[2], a[3]]), c.judged),
+            None => false,
         }
+    };
+    if matched {
+        c.hit = index + 1;
+        return 1;
     }
-    ALLOW
+    0
+}
+
+#[inline(never)]
+fn refuse4(addr: [u8; 4], j: Judged, sender: Sender) -> i32 {
+    let dst = Destination { proto: j.proto, port: j.port, addr };
+    let verdict = enforce::net4_verdict(&dst, j.generation, j.profile);
+    refuse(verdict, AF_INET, j, net::widen(addr), sender)
 }
 
 #[inline(never)]
