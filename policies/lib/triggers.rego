@@ -63,14 +63,32 @@ triggered(meta) if {
 	}
 }
 
+# names and ancestors look each listed name up in the event's names (or
+# each event name up in a listed object), rather than calling `listed` per
+# name: every Rego function call costs regorus's RVM thousands of
+# instructions (docs/performance.md, third pass).
 matches("names", want) if {
+	is_array(want)
+	some n in want
+	event_names[n]
+}
+
+matches("names", want) if {
+	is_object(want)
 	some n in event_names
-	listed(want, n)
+	_ := want[n]
 }
 
 matches("ancestors", want) if {
+	is_array(want)
+	some n in want
+	ancestor_name_set[n]
+}
+
+matches("ancestors", want) if {
+	is_object(want)
 	some n in ancestor_names
-	listed(want, n)
+	_ := want[n]
 }
 
 matches("paths", want) if {
@@ -89,7 +107,7 @@ matches("substrings", want) if {
 matches("lower_substrings", want) if {
 	some s in items(want)
 	is_string(s)
-	contains(lower(event_text), s)
+	contains(lower_event_text, s)
 }
 
 # A list is an array of strings, or an object whose keys are the strings
@@ -150,6 +168,11 @@ file_paths contains p if {
 }
 
 event_text := concat("\n", array.concat(exec_paths, [cmdline, daddr]))
+
+# Lower-cased once per event, not once per listed substring.
+lower_event_text := lower(event_text)
+
+ancestor_name_set := {n | some n in ancestor_names}
 
 cwd := s if {
 	s := lib.text(input.process.cwd)

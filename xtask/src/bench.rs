@@ -82,6 +82,10 @@ enum Which {
         /// A/B pairs to run.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+        /// The agent binary to measure (e.g. one built from another commit,
+        /// for an A/B between versions). Default: this tree's release build.
+        #[arg(long, value_name = "PATH")]
+        agent_bin: Option<PathBuf>,
     },
 }
 
@@ -102,10 +106,7 @@ impl Setup {
     fn agent(&self) -> anyhow::Result<PathBuf> {
         match &self.agent_bin {
             Some(bin) => Ok(bin.clone()),
-            None => {
-                cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
-                Ok(cmd::workspace_root().join("target/release/palisade"))
-            }
+            None => cmd::release_agent(),
         }
     }
 }
@@ -129,7 +130,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let _workloads = Workloads::make(setup.workloads)?;
             connect(rounds, iterations, &setup.agent()?)
         }
-        Which::Policy { rounds } => policy(rounds),
+        Which::Policy { rounds, agent_bin } => {
+            let bin = match agent_bin {
+                Some(bin) => bin,
+                None => cmd::release_agent()?,
+            };
+            policy(rounds, &bin)
+        }
     }
 }
 
@@ -639,8 +646,7 @@ fn bench_line(cmd: &mut Command) -> anyhow::Result<serde_json::Value> {
 /// python, a program run from /tmp), for the policy bench.
 const NODE_MIX: &str = "xtask/bench/node-mix.jsonl.gz";
 
-fn policy(rounds: u32) -> anyhow::Result<()> {
-    cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
+fn policy(rounds: u32, bin: &Path) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
     let bundle = root.join("policies");
     let out_dir = root.join("target/bench");
@@ -660,7 +666,7 @@ fn policy(rounds: u32) -> anyhow::Result<()> {
         let (mut ours, mut theirs, mut theirs_ungated) = (Vec::new(), Vec::new(), Vec::new());
         for round in 1..=rounds {
             let a = bench_line(
-                Command::new(root.join("target/release/palisade"))
+                Command::new(bin)
                     .args(["policy", "bench"])
                     .arg(&bundle)
                     .arg("--events")

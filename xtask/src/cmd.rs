@@ -14,6 +14,21 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ has a parent").to_path_buf()
 }
 
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative
+/// to the workspace, as cargo reads it), else the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// Builds the agent with the release profile and returns its path.
+pub fn release_agent() -> anyhow::Result<PathBuf> {
+    cargo(&["build", "--release", "--package", "palisade-agent"])?;
+    Ok(target_dir().join("release/palisade"))
+}
+
 /// Runs `cmd`, failing with its name when it fails.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;

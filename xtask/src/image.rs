@@ -36,10 +36,7 @@ pub enum Profile {
 pub fn build(profile: Profile) -> anyhow::Result<PathBuf> {
     let root = cmd::workspace_root();
     let binary = match profile {
-        Profile::Release => {
-            cmd::cargo(&["build", "--package", "palisade-agent", "--release"])?;
-            root.join("target/release/palisade")
-        }
+        Profile::Release => cmd::release_agent()?,
         Profile::Debug => cmd::debug_agent()?,
     };
     let out = root.join("target/image");
