@@ -38,7 +38,7 @@ pub fn build(profile: Profile) -> anyhow::Result<PathBuf> {
     let binary = match profile {
         Profile::Release => {
             cmd::cargo(&["build", "--package", "palisade-agent", "--release"])?;
-            root.join("target/release/palisade")
+            cmd::release_agent()
         }
         Profile::Debug => cmd::debug_agent()?,
     };

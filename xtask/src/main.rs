@@ -3,6 +3,7 @@
 
 mod bench;
 mod cmd;
+mod coverage;
 mod image;
 mod manifests;
 mod policy_configmap;
@@ -66,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run { args } => {
             setup::run()?;
             cmd::cargo(&["build", "--release", "--package", "palisade-agent"])?;
-            let bin = cmd::workspace_root().join("target/release/palisade");
+            let bin = cmd::release_agent();
             cmd::exec(&bin, std::iter::once("run".to_string()).chain(args))
         }
         Command::Test => test::run(),
