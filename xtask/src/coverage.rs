@@ -451,6 +451,8 @@ struct Alert {
     pids: Vec<u64>,
     kind: String,
     binary: String,
+    /// The command line, shortened.
+    cmdline: String,
     /// `(rule id, ATT&CK technique)` of each matched rule.
     rules: Vec<(String, String)>,
 }
@@ -477,6 +479,13 @@ impl Alert {
             pids,
             kind: event["kind"].as_str().unwrap_or("").to_string(),
             binary: text(&process["binary"]),
+            cmdline: process["args"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+                .chars()
+                .take(100)
+                .collect(),
             rules: matched
                 .iter()
                 .map(|m| {
@@ -642,7 +651,7 @@ impl Results {
         let _ =
             writeln!(out, "  false positives (outside the tests): {}", self.false_positives.len());
         for a in &self.false_positives {
-            let _ = writeln!(out, "    {} {} {}", a.kind, a.binary, a.rule_list());
+            let _ = writeln!(out, "    {} {} `{}`: {}", a.kind, a.binary, a.cmdline, a.rule_list());
         }
         out
     }
@@ -685,7 +694,14 @@ impl Results {
             self.harness.len()
         );
         for a in &self.false_positives {
-            let _ = writeln!(out, "- `{}` {} {}", a.kind, a.binary, a.rule_list());
+            let _ = writeln!(
+                out,
+                "- `{}` {} (`{}`): {}",
+                a.kind,
+                a.binary,
+                a.cmdline.replace('|', "\\|"),
+                a.rule_list()
+            );
         }
         out
     }
@@ -701,6 +717,7 @@ mod tests {
             pids: pids.to_vec(),
             kind: "process_exec".into(),
             binary: "/bin/x".into(),
+            cmdline: "x".into(),
             rules: rules.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
         }
     }
