@@ -25,8 +25,9 @@ meta := {
 	"title": "Shell history disabled",
 	"description": "HISTFILE unset, empty or /dev/null, HISTSIZE/HISTFILESIZE 0, set +o history, HISTCONTROL with ignorespace/ignoreboth, or HISTIGNORE set: in a shell -c script (quoted values too), as a NAME=value argument, or in the environment of a shell at exec (process.env).",
 	"severity": "medium",
-	# ATT&CK v18: Impair Defenses: Impair Command History Logging
-	# (T1562.003) became Prevent Command History Logging.
+	# Current ATT&CK id (as Atomic Red Team files its tests, 2026-08):
+	# Impair Command History Logging (T1562.003) became Prevent Command
+	# History Logging, T1690.
 	"mitre": "T1690",
 	"action": "alert",
 	"kinds": ["process_exec"],

@@ -18,8 +18,9 @@ meta := {
 	"title": "System log files deleted or truncated",
 	"description": "rm, shred, truncate, unlink, wipe or srm (config: file_destroyers) given a path under /var/log, or a shell -c script truncating a file there by redirection (`: > /var/log/x`).",
 	"severity": "medium",
-	# ATT&CK v18: Indicator Removal: Clear Linux or Mac System Logs
-	# (T1070.002) became Disable or Modify Tools: Clear Linux or Mac System Logs.
+	# Current ATT&CK id (as Atomic Red Team files its tests, 2026-08):
+	# Indicator Removal: Clear Linux or Mac System Logs (T1070.002) became
+	# T1685.006, under Disable or Modify Tools.
 	"mitre": "T1685.006",
 	"action": "alert",
 	"kinds": ["process_exec"],
