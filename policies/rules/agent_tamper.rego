@@ -21,7 +21,9 @@ meta := {
 	"title": "Palisade's own files modified",
 	"description": "A process other than the agent itself wrote, renamed, deleted or chmod-ed Palisade's pinned eBPF objects (/sys/fs/bpf/palisade/) or its policy directory (/etc/palisade/): an attempt to remove enforcement or change the policy behind the agent's back. The agent's own writes are never reported (the kernel skips its process).",
 	"severity": "high",
-	"mitre": "T1562.001",
+	# Current ATT&CK id (as Atomic Red Team files its tests, 2026-08):
+	# Impair Defenses: Disable or Modify Tools (T1562.001) became T1685.
+	"mitre": "T1685",
 	"action": "alert",
 	"kinds": ["file_open", "file_unlink", "file_rename", "file_chmod"],
 	"triggers": [{"file_paths": files.write}],

@@ -43,3 +43,26 @@ test_ordinary_history_settings_are_not_matched if {
 	count(rule.hits) == 0 with input as ev
 	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/env", ["env", "HISTSIZE=500", "bash"])
 }
+
+test_histcontrol_and_histignore_hide_commands if {
+	every script in [
+		"export HISTCONTROL=ignoreboth\nwhoami",
+		`export HISTCONTROL="ignorespace"; id`,
+		"HISTCONTROL=erasedups:ignorespace id",
+		"export HISTIGNORE='ls*:rm*:ssh*'",
+		`export HISTIGNORE='*'`,
+	] {
+		count(rule.hits) == 1 with input as fx.host_exec("/usr/bin/bash", ["bash", "-c", script])
+	}
+	hits := rule.hits with input as fx.host_exec("/usr/bin/env", ["env", "HISTCONTROL=ignoreboth", "bash", "-i"])
+	hits == {"shell history disabled by HISTCONTROL=ignoreboth on the host: env HISTCONTROL=ignoreboth bash -i"}
+}
+
+test_histcontrol_that_records_everything_is_not_matched if {
+	every script in ["export HISTCONTROL=erasedups", "HISTIGNORE= id", "echo $HISTCONTROL"] {
+		count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/bash", ["bash", "-c", script])
+	}
+	# In a shell's environment, HISTCONTROL is what distributions' .bashrc set.
+	ev := fx.with_process(fx.host_exec("/usr/bin/bash", ["bash"]), {"env": {"HISTCONTROL": "ignoreboth"}})
+	count(rule.hits) == 0 with input as ev
+}

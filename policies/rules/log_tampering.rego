@@ -18,7 +18,10 @@ meta := {
 	"title": "System log files deleted or truncated",
 	"description": "rm, shred, truncate, unlink, wipe or srm (config: file_destroyers) given a path under /var/log, or a shell -c script truncating a file there by redirection (`: > /var/log/x`).",
 	"severity": "medium",
-	"mitre": "T1070.002",
+	# Current ATT&CK id (as Atomic Red Team files its tests, 2026-08):
+	# Indicator Removal: Clear Linux or Mac System Logs (T1070.002) became
+	# T1685.006, under Disable or Modify Tools.
+	"mitre": "T1685.006",
 	"action": "alert",
 	"kinds": ["process_exec"],
 	"triggers": [
@@ -36,12 +39,14 @@ hits contains msg if {
 	msg := concat("", [concat("/", sort(found)), " applied to ", concat(", ", sort(files)), " ", where, ": ", short_cmdline])
 }
 
-# `> /var/log/x`, `: > /var/log/x`, `cat /dev/null > /var/log/x`: a bare
+# `> /var/log/x`, `: > /var/log/x`, `cat /dev/null > /var/log/x`,
+# `echo 0> /var/log/x` (descriptor 0 redirected: the file is opened with
+# O_TRUNC and nothing is written): a bare
 # truncation by redirection (the shell does it itself; rm and friends run
 # as their own processes, matched above). A program writing its output to
 # a log (`app > /var/log/app.log`) is not a truncation.
 hits contains msg if {
 	contains(shell_command, "/var/log/")
-	regex.match(`(^|[;&|(][[:space:]]*|:[[:space:]]*|/dev/null[[:space:]]*|echo[[:space:]]*(""|'')?[[:space:]]*)>[[:space:]]*/var/log/`, shell_command)
+	regex.match(`(^|[;&|(][[:space:]]*|:[[:space:]]*|/dev/null[[:space:]]*|echo[[:space:]]*(""|''|[0-9])?[[:space:]]*)>[[:space:]]*/var/log/`, shell_command)
 	msg := concat("", ["shell script truncates logs under /var/log ", where, ": ", short_cmdline])
 }

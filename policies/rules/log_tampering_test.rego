@@ -29,3 +29,11 @@ test_rm_elsewhere_is_not_matched if {
 	hits := rule.hits with input as fx.host_exec("/usr/bin/rm", ["rm", "-rf", "/tmp/build"])
 	count(hits) == 0
 }
+
+test_descriptor_redirect_truncation if {
+	# `echo 0> /var/log/secure`: descriptor 0 redirected, the file truncated.
+	hits := rule.hits with input as fx.host_exec("/usr/bin/bash", ["bash", "-c", "echo 0> /var/log/secure"])
+	count(hits) == 1
+	# A program's own output appended is not a truncation.
+	count(rule.hits) == 0 with input as fx.host_exec("/usr/bin/bash", ["bash", "-c", "echo done >> /var/log/app.log"])
+}

@@ -87,6 +87,12 @@ enum Which {
         #[arg(long, value_name = "PATH")]
         agent_bin: Option<PathBuf>,
     },
+    /// Detection coverage: public Linux atomics (Red Canary's Atomic Red
+    /// Team, loopback only, cleaned up) run one by one against the real
+    /// agent (embedded baseline, audit mode); per test, whether it was
+    /// detected and with the right ATT&CK technique, and every alert
+    /// outside the tests (false positives). See docs/coverage.md.
+    Coverage(crate::coverage::CoverageArgs),
 }
 
 /// What the exec and connect benches run against.
@@ -137,6 +143,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             policy(rounds, &bin)
         }
+        Which::Coverage(args) => crate::coverage::run(args),
     }
 }
 
@@ -184,8 +191,8 @@ impl Drop for Workloads {
     }
 }
 
-/// The agent, started for one B half-round.
-struct RunningAgent {
+/// The agent, started for one B half-round (or for the coverage bench).
+pub(crate) struct RunningAgent {
     child: Child,
     events_path: PathBuf,
     /// Drop warnings the agent logged.
@@ -193,7 +200,7 @@ struct RunningAgent {
 }
 
 impl RunningAgent {
-    fn start(bin: &Path, events_path: &Path, extra: &[String]) -> anyhow::Result<Self> {
+    pub(crate) fn start(bin: &Path, events_path: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args(["run", "--log", "warn,palisade::run=info"])
             .args(extra)
@@ -259,7 +266,7 @@ impl RunningAgent {
     }
 
     /// Stops the agent and returns the events it wrote.
-    fn stop(mut self) -> anyhow::Result<Vec<serde_json::Value>> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<Vec<serde_json::Value>> {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait()?;
@@ -272,7 +279,7 @@ impl RunningAgent {
     }
 
     /// Drop warnings logged so far.
-    fn drops(&self) -> u64 {
+    pub(crate) fn drops(&self) -> u64 {
         self.drops.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
@@ -357,8 +364,7 @@ fn exec(
     peer_bpftrace: bool,
     bin: &Path,
 ) -> anyhow::Result<()> {
-    let root = cmd::workspace_root();
-    let out_dir = root.join("target/bench");
+    let out_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("exec-events.jsonl");
     let binary = std::fs::canonicalize("/bin/true")?;
@@ -649,7 +655,7 @@ const NODE_MIX: &str = "xtask/bench/node-mix.jsonl.gz";
 fn policy(rounds: u32, bin: &Path) -> anyhow::Result<()> {
     let root = cmd::workspace_root();
     let bundle = root.join("policies");
-    let out_dir = root.join("target/bench");
+    let out_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let mix = out_dir.join("node-mix.jsonl");
     let unpacked = Command::new("gzip").arg("-dc").arg(root.join(NODE_MIX)).output()?;
@@ -774,8 +780,7 @@ fn connect_loop(listener: &std::net::TcpListener, iterations: u32) -> anyhow::Re
 }
 
 fn connect(rounds: u32, iterations: u32, bin: &Path) -> anyhow::Result<()> {
-    let root = cmd::workspace_root();
-    let out_dir = root.join("target/bench");
+    let out_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("connect-events.jsonl");
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cmd;
+mod coverage;
 mod image;
 mod manifests;
 mod policy_configmap;
