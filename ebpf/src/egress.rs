@@ -63,7 +63,7 @@ const MAX_CANDIDATES: usize = 1 + MAX_OPTION_BYTES - 3;
 #[map]
 static EGRESS_SCRATCH: PerCpuArray<Candidates> = PerCpuArray::with_max_entries(1, 0);
 
-/// What the judging loop reads and writes.
+/// What the judging loop reads and writes, and what the record needs.
 #[repr(C)]
 pub struct Candidates {
     /// IPv4: the destination, then the option bytes (windows overlap).
@@ -76,41 +76,22 @@ pub struct Candidates {
     judged: u64,
     /// 1 + the index of the first candidate a rule matched; 0 for none.
     hit: u64,
+    /// The matched rule.
+    verdict: Verdict,
+    sender: Sender,
 }
 
 #[cgroup_skb(egress)]
 pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
-    let skb = ctx.skb.skb;
-    let plain = match socket_kind(skb) {
-        Some(plain) => plain,
-        // No full socket (a reply the stack makes for a request socket, a
-        // time-wait socket's reset): nothing a process chose.
-        None => return ALLOW,
-    };
-    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return ALLOW };
-    // SAFETY: the map value is ours for the duration of this program run.
-    let c = unsafe { &mut *c };
-    let (family, proto, port) = match ctx.load::<u8>(0).map(|b| b >> 4) {
-        Ok(4) => match read4(&ctx, plain, c) {
-            Some(found) => (AF_INET, found.0, found.1),
-            None => return ALLOW,
-        },
-        Ok(6) => match read6(&ctx, plain, c) {
-            Some(found) => (AF_INET6, found.0, found.1),
-            None => return ALLOW,
-        },
-        _ => return ALLOW,
-    };
-    let generation = enforce::active_generation();
-    let (profile, sender) = socket_profile(&ctx, generation);
-    let j = Judged { proto: net::judged_as(proto), port, generation, profile };
-    c.judged = j.pack();
-    c.hit = 0;
+    // Three calls, each with a frame of its own: 6.1 allows 512 bytes of
+    // stack over a chain of calls, and the record alone takes most of that.
+    if !prepare(&ctx) {
+        return ALLOW;
+    }
     // Under bpf_loop the verifier checks the lookups once; an open-coded
     // loop makes it check them again for each candidate (the 6.1 verifier
-    // then runs for minutes).
-    // The callback finds the scratch value itself: bpf_loop hands it only
-    // a pointer to this stack.
+    // then runs for minutes). The callback finds the scratch value itself:
+    // bpf_loop hands it only a pointer to this stack.
     let mut unused = 0u64;
     // SAFETY: `candidate` has the callback signature bpf_loop expects, and
     // its context outlives the call.
@@ -122,18 +103,42 @@ pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
             0,
         );
     }
-    if c.hit == 0 {
-        return ALLOW;
-    }
-    let i = (c.hit - 1) as usize;
-    if family == AF_INET {
-        let at = if i == 0 { 0 } else { (i + 3) & 63 };
-        let Some(a) = c.v4.get(at..at + 4) else { return ALLOW };
-        refuse4([a[0], a[1], a[2], a[3]], j, sender)
-    } else {
-        let Some(addr) = c.v6.get(i & 7) else { return ALLOW };
-        refuse6(addr, j, sender)
-    }
+    if judged_hit() { refuse() } else { ALLOW }
+}
+
+/// Fills the scratch value with the packet's candidates, what they are
+/// judged with and who sent it; false when the packet needs no judging.
+#[inline(never)]
+fn prepare(ctx: &SkBuffContext) -> bool {
+    let skb = ctx.skb.skb;
+    let plain = match socket_kind(skb) {
+        Some(plain) => plain,
+        // No full socket (a reply the stack makes for a request socket, a
+        // time-wait socket's reset): nothing a process chose.
+        None => return false,
+    };
+    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return false };
+    // SAFETY: the map value is ours for the duration of this program run.
+    let c = unsafe { &mut *c };
+    let found = match ctx.load::<u8>(0).map(|b| b >> 4) {
+        Ok(4) => read4(ctx, plain, c),
+        Ok(6) => read6(ctx, plain, c),
+        _ => None,
+    };
+    let Some((proto, port)) = found else { return false };
+    let generation = enforce::active_generation();
+    let (profile, sender) = socket_profile(ctx, generation);
+    c.judged = Judged { proto: net::judged_as(proto), port, generation, profile }.pack();
+    c.sender = sender;
+    c.hit = 0;
+    true
+}
+
+/// Whether the judging loop matched a candidate.
+#[inline(always)]
+fn judged_hit() -> bool {
+    // SAFETY: a plain read of the scratch value, on this CPU.
+    EGRESS_SCRATCH.get_ptr_mut(0).is_some_and(|c| unsafe { (*c).hit != 0 })
 }
 
 /// Whether the packet's socket is a plain TCP or UDP one (already judged at
@@ -234,24 +239,6 @@ impl Judged {
     }
 }
 
-/// Whether a rule matches the IPv4 address `addr`. Inlined into the
-/// judging loop's callback: a call of its own would add a frame, and 6.1
-/// allows 512 bytes of stack over the whole chain of calls.
-#[inline(always)]
-fn matches4(addr: u32, judged: u64) -> bool {
-    let j = Judged::unpack(judged);
-    let dst = Destination { proto: j.proto, port: j.port, addr: addr.to_ne_bytes() };
-    enforce::net4_verdict(&dst, j.generation, j.profile).is_some()
-}
-
-/// As [`matches4`], for IPv6.
-#[inline(always)]
-fn matches6(addr: &[u8; 16], judged: u64) -> bool {
-    let j = Judged::unpack(judged);
-    let dst = Destination { proto: j.proto, port: j.port, addr: *addr };
-    enforce::net6_verdict(&dst, j.generation, j.profile).is_some()
-}
-
 /// Reads an IPv4 packet's candidates into `c`: its destination and, when
 /// it carries options, their bytes. Returns its protocol and destination
 /// port; None when it needs no judging (a plain socket's packet without
@@ -339,44 +326,56 @@ extern "C" fn candidate(index: u64, _ctx: *mut c_void) -> i64 {
         return 1;
     }
     let i = index as usize;
-    let matched = if c.is_v6 != 0 {
+    let j = Judged::unpack(c.judged);
+    let verdict = if c.is_v6 != 0 {
         match c.v6.get(i & 7) {
-            Some(addr) => matches6(addr, c.judged),
-            None => false,
+            Some(addr) => {
+                let dst = Destination { proto: j.proto, port: j.port, addr: *addr };
+                enforce::net6_verdict(&dst, j.generation, j.profile)
+            }
+            None => None,
         }
     } else {
         // Candidate 0 is the destination; candidate i > 0 the window at
         // option byte i - 1.
         let at = if i == 0 { 0 } else { (i + 3) & 63 };
         match c.v4.get(at..at + 4) {
-            Some(a) => matches4(u32::from_ne_bytes([a[0], a[1], a[2], a[3]]), c.judged),
-            None => false,
+            Some(a) => {
+                let dst =
+                    Destination { proto: j.proto, port: j.port, addr: [a[0], a[1], a[2], a[3]] };
+                enforce::net4_verdict(&dst, j.generation, j.profile)
+            }
+            None => None,
         }
     };
-    if matched {
-        c.hit = index + 1;
-        return 1;
+    match verdict {
+        Some(v) => {
+            c.verdict = v;
+            c.hit = index + 1;
+            1
+        }
+        None => 0,
     }
-    0
 }
 
+/// Reports the matched packet from the scratch value and drops it when its
+/// rule is enforced.
 #[inline(never)]
-fn refuse4(addr: [u8; 4], j: Judged, sender: Sender) -> i32 {
-    let dst = Destination { proto: j.proto, port: j.port, addr };
-    let verdict = enforce::net4_verdict(&dst, j.generation, j.profile);
-    refuse(verdict, AF_INET, j, net::widen(addr), sender)
-}
-
-#[inline(never)]
-fn refuse6(addr: &[u8; 16], j: Judged, sender: Sender) -> i32 {
-    let dst = Destination { proto: j.proto, port: j.port, addr: *addr };
-    let verdict = enforce::net6_verdict(&dst, j.generation, j.profile);
-    refuse(verdict, AF_INET6, j, *addr, sender)
-}
-
-/// Reports a matched packet and drops it when its rule is enforced.
-#[inline(always)]
-fn refuse(verdict: Option<Verdict>, family: u16, j: Judged, addr: [u8; 16], sender: Sender) -> i32 {
+fn refuse() -> i32 {
+    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return ALLOW };
+    // SAFETY: as in `palisade_egress`.
+    let c = unsafe { &*c };
+    let j = Judged::unpack(c.judged);
+    let i = (c.hit as usize).wrapping_sub(1);
+    let (family, addr) = if c.is_v6 != 0 {
+        let Some(addr) = c.v6.get(i & 7) else { return ALLOW };
+        (AF_INET6, *addr)
+    } else {
+        let at = if i == 0 { 0 } else { (i + 3) & 63 };
+        let Some(a) = c.v4.get(at..at + 4) else { return ALLOW };
+        (AF_INET, net::widen([a[0], a[1], a[2], a[3]]))
+    };
     let (port, proto, hook, how) = (j.port, j.proto, net_hook::EGRESS, mechanism::CGROUP_SKB);
-    net::decide(verdict, &Attempt { family, port, proto, hook, addr, sender, how })
+    let sender = c.sender;
+    net::decide(Some(c.verdict), &Attempt { family, port, proto, hook, addr, sender, how })
 }

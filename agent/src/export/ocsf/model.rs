@@ -312,6 +312,12 @@ pub struct ProcessExtra {
     pub egid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<serde_json::Value>,
+    /// The captured environment variables: OCSF 1.1's process object has
+    /// none (1.3 adds `environment_variables`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub env_truncated: bool,
 }
 
 impl ProcessExtra {
@@ -322,12 +328,15 @@ impl ProcessExtra {
             euid: p.euid,
             egid: p.egid,
             drift: p.exe.as_ref().and_then(|e| e.drift.clone()),
+            env: p.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+            env_truncated: p.env_truncated,
         };
         let empty = extra.cwd.is_none()
             && extra.gid.is_none()
             && extra.euid.is_none()
             && extra.egid.is_none()
-            && extra.drift.is_none();
+            && extra.drift.is_none()
+            && extra.env.is_empty();
         (!empty).then_some(extra)
     }
 }

@@ -47,6 +47,9 @@ pub struct Process {
     pub exe: Option<Executable>,
     pub start_time: String,
     pub ancestors: Vec<Ancestor>,
+    /// The captured environment variables (already redacted).
+    pub env: std::collections::BTreeMap<String, Text>,
+    pub env_truncated: bool,
 }
 
 /// File kinds: the operation's path(s) and outcome.

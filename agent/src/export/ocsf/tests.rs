@@ -143,6 +143,21 @@ fn an_exec_is_a_launch_by_its_parent() {
         (palisade["kind"].clone(), palisade["host"].clone()),
         (json!("process_exec"), json!(true))
     );
+    assert!(palisade["process"].get("env").is_none(), "none captured, none written");
+}
+
+#[test]
+fn captured_environment_variables_go_under_unmapped() {
+    // OCSF 1.1's process object has no environment variables.
+    let env = json!({"process": {"env": {"LD_PRELOAD": "/tmp/x.so",
+                                          "https_proxy": {"base64": "aHR0cDovL3A6MzEyOP8=", "text": "http://p:3128\u{fffd}"}},
+                                 "env_truncated": true}});
+    let o = only(&record("process_exec", env));
+    let process = &o["unmapped"]["palisade"]["process"];
+    assert_eq!(process["env"]["LD_PRELOAD"], "/tmp/x.so");
+    assert_eq!(process["env"]["https_proxy"], "http://p:3128\u{fffd}");
+    assert_eq!(process["env_truncated"], true);
+    assert!(o["process"].get("env").is_none());
 }
 
 #[test]
