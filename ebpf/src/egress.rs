@@ -37,7 +37,7 @@ use palisade_common::{
 use crate::{
     enforce::{self, Destination},
     kernel::{off, read},
-    net::{self, AF_INET, AF_INET6, ALLOW, Attempt, IPPROTO_UDP, IPPROTO_UDPLITE, Sender},
+    net::{self, AF_INET, AF_INET6, ALLOW, Attempt, DENY, IPPROTO_UDP, IPPROTO_UDPLITE, Sender},
 };
 
 const SOCK_STREAM: u32 = 1;
@@ -79,19 +79,43 @@ pub struct Candidates {
     /// The matched rule.
     verdict: Verdict,
     sender: Sender,
+    /// Counts judgings on this CPU: a softirq sending a packet of its own
+    /// (a reset, an ICMP error) can run this program in the middle of
+    /// another run, on the same scratch value.
+    seq: u64,
 }
 
 #[cgroup_skb(egress)]
 pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
     // Three calls, each with a frame of its own: 6.1 allows 512 bytes of
     // stack over a chain of calls, and the record alone takes most of that.
-    if !prepare(&ctx) {
+    let seq = prepare(&ctx);
+    if seq == 0 {
         return ALLOW;
     }
-    // Under bpf_loop the verifier checks the lookups once; an open-coded
-    // loop makes it check them again for each candidate (the 6.1 verifier
-    // then runs for minutes). The callback finds the scratch value itself:
-    // bpf_loop hands it only a pointer to this stack.
+    judge();
+    let mut hit = judged_hit();
+    if scratch_seq() != seq {
+        // A nested run (see `Candidates::seq`) overwrote the scratch value
+        // while this one was judging: judge again; if that is overwritten
+        // too, refuse the packet rather than guess.
+        let seq = prepare(&ctx);
+        judge();
+        hit = judged_hit();
+        if seq == 0 || scratch_seq() != seq {
+            return DENY;
+        }
+    }
+    if hit { refuse() } else { ALLOW }
+}
+
+/// Runs the judging loop over the scratch value's candidates. Under
+/// bpf_loop the verifier checks the lookups once; an open-coded loop makes
+/// it check them again for each candidate (the 6.1 verifier then runs for
+/// minutes). The callback finds the scratch value itself: bpf_loop hands
+/// it only a pointer to this stack.
+#[inline(always)]
+fn judge() {
     let mut unused = 0u64;
     // SAFETY: `candidate` has the callback signature bpf_loop expects, and
     // its context outlives the call.
@@ -103,35 +127,47 @@ pub fn palisade_egress(ctx: SkBuffContext) -> i32 {
             0,
         );
     }
-    if judged_hit() { refuse() } else { ALLOW }
+}
+
+/// The scratch value's judging count (0 when unreadable).
+#[inline(always)]
+fn scratch_seq() -> u64 {
+    // SAFETY: a plain read of the scratch value, on this CPU.
+    EGRESS_SCRATCH.get_ptr_mut(0).map_or(0, |c| unsafe { (*c).seq })
 }
 
 /// Fills the scratch value with the packet's candidates, what they are
-/// judged with and who sent it; false when the packet needs no judging.
+/// judged with and who sent it. Returns the judging's count, 0 when the
+/// packet needs no judging.
 #[inline(never)]
-fn prepare(ctx: &SkBuffContext) -> bool {
+fn prepare(ctx: &SkBuffContext) -> u64 {
     let skb = ctx.skb.skb;
     let plain = match socket_kind(skb) {
         Some(plain) => plain,
         // No full socket (a reply the stack makes for a request socket, a
         // time-wait socket's reset): nothing a process chose.
-        None => return false,
+        None => return 0,
     };
-    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return false };
-    // SAFETY: the map value is ours for the duration of this program run.
+    let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return 0 };
+    // SAFETY: the map value is ours for the duration of this program run
+    // (but see `Candidates::seq`).
     let c = unsafe { &mut *c };
+    // Claimed before anything is written: a nested run that writes after
+    // this moves the count on, and this run judges again.
+    c.seq = c.seq.wrapping_add(1).max(1);
+    let seq = c.seq;
     let found = match ctx.load::<u8>(0).map(|b| b >> 4) {
         Ok(4) => read4(ctx, plain, c),
         Ok(6) => read6(ctx, plain, c),
         _ => None,
     };
-    let Some((proto, port)) = found else { return false };
+    let Some((proto, port)) = found else { return 0 };
     let generation = enforce::active_generation();
     let (profile, sender) = socket_profile(ctx, generation);
     c.judged = Judged { proto: net::judged_as(proto), port, generation, profile }.pack();
     c.sender = sender;
     c.hit = 0;
-    true
+    seq
 }
 
 /// Whether the judging loop matched a candidate.

@@ -30,7 +30,7 @@ use crate::{
 pub(crate) const AF_INET: u16 = 2;
 pub(crate) const AF_INET6: u16 = 10;
 pub(crate) const ALLOW: i32 = 1;
-const DENY: i32 = 0;
+pub(crate) const DENY: i32 = 0;
 pub(crate) const IPPROTO_UDP: u8 = 17;
 /// UDP-Lite (RFC 3828): UDP with partial checksums, a socket type of its
 /// own; a rule naming `udp` must hold for it too, or it is a way around.

@@ -354,6 +354,16 @@ fn build_tests() -> anyhow::Result<Build> {
 const HOST_ONLY: &[(&str, &str, &str)] = &[
     ("kernel_export", "*", "delivery to sinks is userspace, and it restarts agents"),
     (
+        "kernel_process_sensor",
+        "a_path_with_a_newline_and_non_utf8_bytes_is_kept_exactly",
+        "the hooks copy names and arguments as bytes alike on both kernels (the VM's exec tests read them); keeping odd bytes exact is the agent's decoding and JSON",
+    ),
+    (
+        "kernel_containers",
+        "a_host_process_is_marked_as_the_hosts",
+        "marking an event as the host's is userspace; in the VM, kernel_drift and kernel_workloads assert host events",
+    ),
+    (
         "kernel_enforcement",
         "an_agent_starts_on_pinned_rules_that_leave_no_room_for_its_own",
         "replacing a rule set in place is userspace; the maps and their limits are the same on both kernels",
