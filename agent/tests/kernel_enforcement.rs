@@ -86,32 +86,7 @@ fn exec_mechanism() -> String {
 /// such socket type).
 fn udplite_send(ip: &str, port: u16) -> std::io::Result<()> {
     const IPPROTO_UDPLITE: i32 = 136;
-    // SAFETY: plain socket calls on a descriptor this function owns.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, IPPROTO_UDPLITE);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as u16,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let sent = libc::sendto(
-            fd,
-            b"x".as_ptr().cast(),
-            1,
-            0,
-            (&raw const addr).cast(),
-            size_of::<libc::sockaddr_in>() as u32,
-        );
-        let result = if sent < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
-        libc::close(fd);
-        result
-    }
+    send_once(libc::AF_INET, libc::SOCK_DGRAM, IPPROTO_UDPLITE, ip, port, b"x")
 }
 
 /// An ICMP echo request (type 8, code 0, checksum over the rest, id 1,
@@ -139,47 +114,61 @@ fn ipv4_syn(ip: &str, port: u16) -> Vec<u8> {
 
 /// Sends `payload` over a raw socket of `family` and `protocol` to `ip`.
 fn raw_send(family: i32, protocol: i32, ip: &str, payload: &[u8]) -> std::io::Result<()> {
+    send_once(family, libc::SOCK_RAW, protocol, ip, 0, payload)
+}
+
+/// Sends `payload` to `ip:port` from a socket of its own (`family`, `ty`,
+/// `protocol`), closed after.
+fn send_once(
+    family: i32,
+    ty: i32,
+    protocol: i32,
+    ip: &str,
+    port: u16,
+    payload: &[u8],
+) -> std::io::Result<()> {
     let addr: std::net::IpAddr = ip.parse().unwrap();
-    // SAFETY: plain socket calls on a descriptor this function owns, with
-    // socket addresses of the sizes given.
+    // SAFETY: sockaddr_storage is plain data; zeroed is a valid value, and
+    // it is large enough for either address family written into it.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::IpAddr::V4(v4) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a sockaddr_in fits in the storage.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sa) };
+            size_of::<libc::sockaddr_in>()
+        }
+        std::net::IpAddr::V6(v6) => {
+            // SAFETY: plain data; zeroed is a valid value.
+            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sa.sin6_family = libc::AF_INET6 as u16;
+            sa.sin6_port = port.to_be();
+            sa.sin6_addr.s6_addr = v6.octets();
+            // SAFETY: a sockaddr_in6 fits in the storage.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sa) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns, with a
+    // socket address of the length given.
     unsafe {
-        let fd = libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol);
+        let fd = libc::socket(family, ty | libc::SOCK_CLOEXEC, protocol);
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let sent = match addr {
-            std::net::IpAddr::V4(v4) => {
-                let sa = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as u16,
-                    sin_port: 0,
-                    sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
-                    sin_zero: [0; 8],
-                };
-                let len = size_of::<libc::sockaddr_in>() as u32;
-                libc::sendto(
-                    fd,
-                    payload.as_ptr().cast(),
-                    payload.len(),
-                    0,
-                    (&raw const sa).cast(),
-                    len,
-                )
-            }
-            std::net::IpAddr::V6(v6) => {
-                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
-                sa.sin6_family = libc::AF_INET6 as u16;
-                sa.sin6_addr.s6_addr = v6.octets();
-                let len = size_of::<libc::sockaddr_in6>() as u32;
-                libc::sendto(
-                    fd,
-                    payload.as_ptr().cast(),
-                    payload.len(),
-                    0,
-                    (&raw const sa).cast(),
-                    len,
-                )
-            }
-        };
+        let sent = libc::sendto(
+            fd,
+            payload.as_ptr().cast(),
+            payload.len(),
+            0,
+            (&raw const storage).cast(),
+            len as u32,
+        );
         let result = if sent < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
         libc::close(fd);
         result

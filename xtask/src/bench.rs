@@ -156,14 +156,7 @@ struct Workloads {
 
 impl Workloads {
     fn make(n: u32) -> anyhow::Result<Self> {
-        let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading mounts")?;
-        let root = mounts
-            .lines()
-            .find_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
-            })
-            .context("no cgroup v2 mount")?;
+        let root = cmd::cgroup2_root()?;
         let mut made = Vec::new();
         for i in 0..n {
             let dir = root.join(format!("palisade-bench-{i}"));

@@ -29,6 +29,18 @@ pub fn release_agent() -> anyhow::Result<PathBuf> {
     Ok(target_dir().join("release/palisade"))
 }
 
+/// Where cgroup v2 is mounted, from `/proc/self/mounts`.
+pub fn cgroup2_root() -> anyhow::Result<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading mounts")?;
+    mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+        })
+        .context("no cgroup v2 mount")
+}
+
 /// Runs `cmd`, failing with its name when it fails.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;

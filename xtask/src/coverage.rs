@@ -258,14 +258,7 @@ struct ContainerCgroup {
 
 impl ContainerCgroup {
     fn make() -> anyhow::Result<Self> {
-        let mounts = std::fs::read_to_string("/proc/self/mounts").context("reading mounts")?;
-        let root = mounts
-            .lines()
-            .find_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
-            })
-            .context("no cgroup v2 mount")?;
+        let root = cmd::cgroup2_root()?;
         let seed = format!("{:x}{:08x}", now_ns(), std::process::id());
         let id: String = seed.chars().cycle().take(64).collect();
         let pod = format!("c0ffee00_{}_4bd0_8e1f_{}", &id[..4], &id[4..16]);
