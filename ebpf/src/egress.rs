@@ -73,7 +73,7 @@ pub struct Candidates {
     /// How many candidates there are; which family.
     count: u64,
     is_v6: u64,
-    judged: u64,
+    judged: Judged,
     /// 1 + the index of the first candidate a rule matched; 0 for none.
     hit: u64,
     /// The matched rule.
@@ -164,7 +164,7 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     let Some((proto, port)) = found else { return 0 };
     let generation = enforce::active_generation();
     let (profile, sender) = socket_profile(ctx, generation);
-    c.judged = Judged { proto: net::judged_as(proto), port, generation, profile }.pack();
+    c.judged = Judged { proto: net::judged_as(proto), port, generation, profile };
     c.sender = sender;
     c.hit = 0;
     seq
@@ -245,34 +245,14 @@ fn port_at(ctx: &SkBuffContext, proto: u8, at: usize) -> [u8; 2] {
     }
 }
 
-/// What every address of one packet is judged with, packed into one
-/// argument (BPF functions take at most five).
+/// What every address of one packet is judged with.
+#[repr(C)]
 #[derive(Clone, Copy)]
 struct Judged {
     proto: u8,
     port: [u8; 2],
     generation: u8,
     profile: u16,
-}
-
-impl Judged {
-    #[inline(always)]
-    fn pack(self) -> u64 {
-        u64::from(self.proto)
-            | u64::from(u16::from_ne_bytes(self.port)) << 8
-            | u64::from(self.generation) << 24
-            | u64::from(self.profile) << 32
-    }
-
-    #[inline(always)]
-    fn unpack(v: u64) -> Self {
-        Judged {
-            proto: v as u8,
-            port: ((v >> 8) as u16).to_ne_bytes(),
-            generation: (v >> 24) as u8,
-            profile: (v >> 32) as u16,
-        }
-    }
 }
 
 /// Reads an IPv4 packet's candidates into `c`: its destination and, when
@@ -362,7 +342,7 @@ extern "C" fn candidate(index: u64, _ctx: *mut c_void) -> i64 {
         return 1;
     }
     let i = index as usize;
-    let j = Judged::unpack(c.judged);
+    let j = c.judged;
     let verdict = if c.is_v6 != 0 {
         match c.v6.get(i & 7) {
             Some(addr) => {
@@ -401,7 +381,7 @@ fn refuse() -> i32 {
     let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return ALLOW };
     // SAFETY: as in `palisade_egress`.
     let c = unsafe { &*c };
-    let j = Judged::unpack(c.judged);
+    let j = c.judged;
     let i = (c.hit as usize).wrapping_sub(1);
     let (family, addr) = if c.is_v6 != 0 {
         let Some(addr) = c.v6.get(i & 7) else { return ALLOW };
