@@ -32,7 +32,7 @@ enum Command {
         args: Vec<String>,
     },
     /// Set up, then run every check and test, each phase timed: rustfmt,
-    /// clippy, the deploy/ manifests, the userspace tests (in parallel), the
+    /// clippy (the test build lints as it compiles), the deploy/ manifests, the userspace tests (in parallel), the
     /// kernel tests on this kernel (one at a time), the image's smoke test
     /// under podman, then the kernel tests again inside a VM on Debian's 6.1
     /// kernel.
