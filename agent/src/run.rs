@@ -429,6 +429,7 @@ fn log_applied(applied: Option<Applied>, policy: &Policy) {
         exec_names = applied.exec_names,
         net4 = applied.net4,
         net6 = applied.net6,
+        file = applied.file,
         "kernel rules in force"
     );
     for path in &applied.missing_paths {

@@ -4,7 +4,9 @@
 //! watches; the test asserts each event with its process and the rule's
 //! match, and that activity outside the prefixes, reads under a
 //! write-only prefix, and the agent's own reads produce nothing; a reloaded
-//! bundle's prefixes replace the old ones.
+//! bundle's prefixes replace the old ones. A kernel file rule denies opens
+//! where BPF-LSM runs (the 6.1 VM), by the resolved path whatever the
+//! spelling, and is reported only where it does not (this host).
 
 mod support;
 
@@ -37,6 +39,68 @@ hits contains msg if {{
         list(read),
         list(write)
     )
+}
+
+/// A rule denying, in the kernel, opens for reading of `key` and for
+/// writing of anything under `locked`; its `hits` report the same opens
+/// where the kernel cannot deny them.
+fn denying_rule(key: &str, locked: &str) -> String {
+    format!(
+        r#"package palisade.rules.denied
+
+import rego.v1
+
+key := {key:?}
+
+locked := {locked:?}
+
+files := {{"read": [key], "write": [locked]}}
+
+kernel := {{"scope": "all", "file": {{"read": [key], "write": [locked]}}}}
+
+meta := {{"id": "T-DENY", "title": "locked files", "severity": "high", "mitre": "T1005", "action": "block", "kinds": ["file_open"]}}
+
+hits contains msg if {{
+	startswith(input.file.path, key)
+	msg := concat(" ", ["read", input.file.path])
+}}
+
+hits contains msg if {{
+	input.file.access == "write"
+	startswith(input.file.path, locked)
+	msg := concat(" ", ["write", input.file.path])
+}}
+"#
+    )
+}
+
+/// The mechanism `palisade probe` says denies opens.
+fn file_mechanism() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade")).args(["probe", "--json"]).output();
+    let probe: Value = serde_json::from_slice(&out.expect("probe").stdout).expect("probe JSON");
+    probe["mechanisms"]["file"].as_str().expect("file mechanism").to_string()
+}
+
+/// Runs `sh -c script` (a builtin's redirection opens in the shell
+/// itself); whether it succeeded, and its pid.
+fn sh(script: &str) -> (bool, u32) {
+    outcome(Command::new("sh").args(["-c", script]))
+}
+
+/// `cat path` in `dir`; whether it succeeded, and its pid.
+fn cat_in(dir: &Path, path: &str) -> (bool, u32) {
+    outcome(Command::new("cat").arg(path).current_dir(dir))
+}
+
+fn outcome(command: &mut Command) -> (bool, u32) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh starts");
+    let pid = child.id();
+    (child.wait().expect("wait").success(), pid)
 }
 
 /// Runs `program args` to completion; its pid.
@@ -101,13 +165,25 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
     let write_prefix = format!("{}/", text(&persist));
     // /proc/1/: the agent reads it when it seeds its process table, after
     // the programs are attached; its own reads must not be reported.
+    let locked = root.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let (key, open_file) = (locked.join("key"), locked.join("open"));
+    for file in [&key, &open_file] {
+        std::fs::write(file, "x\n").unwrap();
+    }
     let bundle = TempBundle::new("files");
     bundle
         .write("files.rego", support::bundle::FILES_LIB)
-        .write("rules/watched.rego", &watching_rule(&[&read_prefix, "/proc/1/"], &[&write_prefix]));
+        .write("rules/watched.rego", &watching_rule(&[&read_prefix, "/proc/1/"], &[&write_prefix]))
+        .write("rules/denied.rego", &denying_rule(text(&key), &format!("{}/", text(&locked))))
+        .write(
+            support::bundle::CONFIG_FILE,
+            r#"{"mode": "audit", "rule_modes": {"T-DENY": "enforce"}}"#,
+        );
     let mut agent = Agent::start_with(&["--policy", text(bundle.path())]);
     let me = agent.pid();
     agent.wait_for_log("watched file prefixes in the kernel");
+    agent.wait_for_log("kernel rules in force");
 
     // A read of a watched file.
     let cat = run("cat", &[&secret]);
@@ -175,6 +251,8 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
         assert_ne!(e["process"]["pid"], me, "the agent's own file activity was reported: {e:#}");
     }
 
+    kernel_file_rule_holds(&mut agent, &root, &key, &open_file);
+
     // A new bundle changes what the kernel watches: `other/` now, and no
     // longer `persist/`.
     let other_prefix = format!("{}/", text(&other));
@@ -190,4 +268,73 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
 
     drop(agent);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The kernel file rule of [`denying_rule`] (`key` read-denied, its
+/// directory write-denied), as the mechanism allows: denied with EPERM by
+/// BPF-LSM through every spelling of the path, or reported as a block
+/// that was not enforced.
+fn kernel_file_rule_holds(agent: &mut Agent, root: &Path, key: &Path, open_file: &Path) {
+    let mechanism = file_mechanism();
+    if std::env::var("PALISADE_EXPECT_EXEC_MECHANISM").as_deref() == Ok("bpf-lsm") {
+        assert_eq!(mechanism, "bpf-lsm", "BPF-LSM runs here, yet file opens are not judged by it");
+    }
+    let lsm = mechanism == "bpf-lsm";
+    let locked = key.parent().expect("key's directory");
+    let denied = |e: &Value| {
+        let enforcement = &e["decision"]["enforcement"];
+        if lsm {
+            assert_eq!(enforcement["mechanism"], "bpf-lsm", "{e:#}");
+            assert_eq!(enforcement["result"], "denied", "{e:#}");
+            assert_eq!(enforcement["rule"], "T-DENY", "{e:#}");
+            assert_eq!(
+                (e["file"]["result"].as_str(), e["file"]["errno"].as_i64()),
+                (Some("failed"), Some(1)),
+                "{e:#}"
+            );
+        } else {
+            // Judged in userspace, after the open: a block not carried out.
+            assert_eq!(e["decision"]["matched"][0]["rule"], "T-DENY", "{e:#}");
+            assert_eq!(enforcement["mechanism"], "none", "{e:#}");
+            assert_eq!(e["file"]["result"], "ok", "{e:#}");
+        }
+    };
+
+    // Reading the key, by its path: stopped, or reported.
+    let (ok, pid) = cat_in(root, text(key));
+    assert_eq!(ok, !lsm, "cat of the read-denied key: succeeded {ok} with {mechanism}");
+    let e = file_event(agent, "file_open", pid, key);
+    denied(&e);
+    // Reading another file of the directory is allowed; writing it is not.
+    let (ok, _) = cat_in(root, text(open_file));
+    assert!(ok, "a read the rule does not name failed");
+    let (ok, pid) = sh(&format!("echo y > {}", text(open_file)));
+    assert_eq!(ok, !lsm, "a write under the write-denied directory: succeeded {ok}");
+    let e = file_event(agent, "file_open", pid, open_file);
+    assert_eq!(e["file"]["access"], "write", "{e:#}");
+    denied(&e);
+    assert_eq!(std::fs::read_to_string(open_file).unwrap(), if lsm { "x\n" } else { "y\n" });
+    if !lsm {
+        return;
+    }
+    // Other spellings of the key reach the same file, and the hook judges
+    // the file: a symlink, a relative path, the process's root through
+    // /proc. The sensor does not watch these strings: the hook's own
+    // record carries the resolved path.
+    let link = root.join("key-link");
+    std::os::unix::fs::symlink(key, &link).unwrap();
+    for (dir, path) in [
+        (root, text(&link).to_string()),
+        (locked, "key".to_string()),
+        (root, format!("/proc/self/root{}", text(key))),
+    ] {
+        let (ok, pid) = cat_in(dir, &path);
+        assert!(!ok, "cat {path} in {} read the denied key", dir.display());
+        let e = agent.wait_for(&format!("the hook's record of cat {path}"), |e| {
+            e["kind"] == "file_open" && e["process"]["pid"] == pid
+        });
+        assert_schema(&e);
+        assert_eq!(e["file"]["path"], text(key), "{e:#}");
+        denied(&e);
+    }
 }

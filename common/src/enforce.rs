@@ -181,6 +181,44 @@ pub const fn net_present_bit(v6: bool, proto_specific: bool, port_specific: bool
     1 << ((v6 as u32) * 4 + (proto_specific as u32) * 2 + port_specific as u32)
 }
 
+/// Slots of `FILE_PRESENT`: one per generation and profile (the accesses
+/// that profile's file rules cover), then one per generation for every
+/// profile ([`file_any_slot`]), so a hook skips the profile lookup when no
+/// file rule exists at all.
+pub const FILE_PRESENT_SLOTS: u32 = PROFILE_SLOTS + 2;
+
+/// The `FILE_PRESENT` slot summing up every profile of a generation.
+pub const fn file_any_slot(generation: u8) -> u32 {
+    PROFILE_SLOTS + (generation as u32 & 1)
+}
+
+/// Bytes of a path in a [`FileRuleData`] key: an LPM trie key holds at
+/// most 256 bytes of data. Longer paths are matched by their first bytes.
+pub const FILE_RULE_PATH_LEN: usize = 252;
+
+/// Bits of a file rule key before the path: generation, profile and the
+/// access (`file_watch::READ` or `WRITE`), always matched in full.
+pub const FILE_KEY_FIXED_BITS: u32 = 32;
+
+/// The data of a file rule's LPM-trie key: a path prefix denied for one
+/// access in one profile.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileRuleData {
+    pub generation: u8,
+    /// Little endian (bytes keep the key free of padding).
+    pub profile: [u8; 2],
+    /// `file_watch::READ` or `file_watch::WRITE`.
+    pub access: u8,
+    pub path: [u8; FILE_RULE_PATH_LEN],
+}
+
+impl Default for FileRuleData {
+    fn default() -> Self {
+        Self { generation: 0, profile: [0; 2], access: 0, path: [0; FILE_RULE_PATH_LEN] }
+    }
+}
+
 /// Bits of an LPM key before the address: generation, profile, protocol
 /// and port, which are always matched in full.
 pub const NET_KEY_FIXED_BITS: u32 = 48;
@@ -217,6 +255,7 @@ const _: () = assert!(size_of::<ExecNameKey>() == 64);
 const _: () = assert!(size_of::<Net4Data>() == 10);
 const _: () = assert!(size_of::<Net6Data>() == 22);
 const _: () = assert!(size_of::<Workload>() == 8);
+const _: () = assert!(size_of::<FileRuleData>() == 256);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -228,4 +267,5 @@ mod pod {
     unsafe impl aya::Pod for super::Net4Data {}
     unsafe impl aya::Pod for super::Net6Data {}
     unsafe impl aya::Pod for super::Workload {}
+    unsafe impl aya::Pod for super::FileRuleData {}
 }

@@ -9,6 +9,9 @@ pub const PROG_EXIT: &str = "palisade_exit";
 
 /// BPF-LSM `bprm_check_security`: denies an exec with EPERM.
 pub const PROG_BPRM_CHECK: &str = "palisade_bprm_check";
+/// BPF-LSM `file_open`: judges opens by the file's resolved path, denies
+/// them with EPERM.
+pub const PROG_FILE_LSM: &str = "palisade_file_lsm";
 /// cgroup `connect4`, `sendmsg4`, `connect6`, `sendmsg6`: deny destinations.
 pub const PROG_CONNECT4: &str = "palisade_connect4";
 pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";
@@ -66,6 +69,11 @@ pub const MAP_EXEC_DRIFT: &str = "EXEC_DRIFT";
 /// Per generation and profile: which kinds of network entries exist
 /// (`net_present_bit`).
 pub const MAP_NET_PRESENT: &str = "NET_PRESENT";
+/// LPM trie of kernel file rules (`enforce::FileRuleData` -> verdict).
+pub const MAP_FILE_RULES: &str = "FILE_RULES";
+/// Per generation and profile: which accesses file rules cover
+/// (`file_watch` bits); then one slot per generation for all profiles.
+pub const MAP_FILE_PRESENT: &str = "FILE_PRESENT";
 /// Cgroup id -> the workload's profile per generation (`enforce::Workload`).
 pub const MAP_WORKLOADS: &str = "WORKLOADS";
 

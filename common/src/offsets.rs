@@ -34,6 +34,9 @@ pub struct KernelOffsets {
     pub fs_struct_pwd: u32,
     pub file_f_path: u32,
     pub file_f_inode: u32,
+    /// An open file's `FMODE_*` bits and its open flags (kernel file rules).
+    pub file_f_mode: u32,
+    pub file_f_flags: u32,
     pub path_mnt: u32,
     pub path_dentry: u32,
     pub dentry_d_parent: u32,
@@ -86,7 +89,7 @@ pub struct KernelOffsets {
     pub fs_struct_root: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 51 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 53 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

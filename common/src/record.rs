@@ -349,6 +349,11 @@ pub mod file_syscall {
     pub const CHMOD: u32 = 10;
     pub const FCHMODAT: u32 = 11;
     pub const FCHMODAT2: u32 = 12;
+    /// Seen by BPF-LSM `file_open` alone, when a kernel file rule matched
+    /// an open the system call tracepoints did not record (a relative path
+    /// or one through a symlink, io_uring, open_by_handle_at): the record
+    /// carries the file's resolved path.
+    pub const FILE_OPEN_HOOK: u32 = 13;
 
     pub const fn name(syscall: u32) -> &'static str {
         match syscall {
@@ -364,6 +369,7 @@ pub mod file_syscall {
             CHMOD => "chmod",
             FCHMODAT => "fchmodat",
             FCHMODAT2 => "fchmodat2",
+            FILE_OPEN_HOOK => "file_open_hook",
             _ => "unknown",
         }
     }
@@ -414,7 +420,10 @@ pub struct FileRecord {
     /// chmod: the new mode; an open that may create: the mode asked for.
     pub mode: u32,
     /// The system call's return value: a file descriptor or 0, or -errno.
+    /// For `FILE_OPEN_HOOK`: -EPERM when the hook denied the open, else 0.
     pub ret: i64,
+    /// The kernel file rule the open matched (BPF-LSM `file_open`), if any.
+    pub verdict: Verdict,
     pub path: [u8; FILE_PATH_MAX],
     /// rename: the new name; empty otherwise.
     pub new_path: [u8; FILE_PATH_MAX],
@@ -435,7 +444,7 @@ const _: () = assert!(size_of::<ExecDeniedRecord>() == 32 + 40 + 24 + FILENAME_M
 const _: () = assert!(size_of::<NetRecord>() == 32 + 40 + 16 + 8 + 32);
 const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);
 const _: () = assert!(size_of::<ForkRecord>() == 48);
-const _: () = assert!(size_of::<FileRecord>() == 32 + 24 + 2 * FILE_PATH_MAX);
+const _: () = assert!(size_of::<FileRecord>() == 32 + 24 + 40 + 2 * FILE_PATH_MAX);
 const _: () = assert!(size_of::<ExitRecord>() == 48);
 // A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).
 const _: () = assert!(size_of::<ExecScratch>() <= 32 * 1024);

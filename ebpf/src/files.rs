@@ -6,11 +6,12 @@
 //! costs that lookup and nothing else. A match is parked per thread in
 //! `FILE_PENDING`; the call's exit adds the result and sends the record.
 //!
-//! What this cannot do (the hooks that could are BPF-LSM's, absent on
-//! kernels without trampolines): deny, see a relative path's target (only
-//! absolute paths match a prefix), or see through the path string to the
-//! file the kernel opens (the memory may change after the read: a TOCTOU
-//! window an attacker can race, and symlinks are not followed).
+//! What this cannot do: deny, see a relative path's target (only absolute
+//! paths match a prefix), or see through the path string to the file the
+//! kernel opens (the memory may change after the read: a TOCTOU window an
+//! attacker can race, and symlinks are not followed). Where BPF-LSM runs,
+//! `file_rules` judges opens by the resolved path and denies them; its
+//! verdict joins the record parked here.
 
 use aya_ebpf::{
     helpers::{
@@ -23,7 +24,9 @@ use aya_ebpf::{
 };
 use core::mem::size_of;
 use palisade_common::{
-    FILE_PATH_MAX, FileRecord, file_status, file_syscall, file_watch, kind,
+    FILE_PATH_MAX, FileRecord,
+    enforce::Verdict,
+    file_status, file_syscall, file_watch, kind,
     open_flags::{self, O_CREAT, O_TRUNC, O_WRONLY},
 };
 
@@ -36,7 +39,7 @@ static FILE_WATCH: LpmTrie<[u8; FILE_PATH_MAX], u32> = LpmTrie::with_max_entries
 /// Records of calls under way, by thread id, waiting for their result. LRU:
 /// a call whose exit is never seen cannot fill the map.
 #[map]
-static FILE_PENDING: LruHashMap<u32, FileRecord> = LruHashMap::with_max_entries(4096, 0);
+pub(crate) static FILE_PENDING: LruHashMap<u32, FileRecord> = LruHashMap::with_max_entries(4096, 0);
 
 /// Off the 512-byte stack: the two lookup keys and the record being built.
 #[repr(C)]
@@ -140,6 +143,8 @@ fn try_enter(call: &Call) -> Result<(), Error> {
     rec.flags = call.flags;
     rec.mode = call.mode;
     rec.ret = 0;
+    // BPF-LSM `file_open` sets it if a kernel file rule matches the open.
+    rec.verdict = Verdict::default();
     rec.path[0] = 0;
     rec.new_path[0] = 0;
     // SAFETY: copies between two arrays of FILE_PATH_MAX bytes in map memory.

@@ -17,6 +17,7 @@ mod diag;
 mod drift;
 mod egress;
 mod enforce;
+mod file_rules;
 mod files;
 mod kernel;
 mod net;

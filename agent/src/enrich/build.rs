@@ -209,6 +209,7 @@ pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
         result: if file.ret >= 0 { "ok" } else { "failed" },
         errno: (file.ret < 0).then(|| i32::try_from(-file.ret).unwrap_or(i32::MAX)),
     });
+    event.verdict = file.verdict.clone();
     event
 }
 

@@ -252,17 +252,22 @@ impl Object {
         fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
 
         if exec_mechanism == mechanism::BPF_LSM {
-            let lsm: &mut Lsm = program(&mut ebpf, names::PROG_BPRM_CHECK)?;
-            lsm.load("bprm_check_security", &aya_btf()?)
-                .map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
-            let id = lsm.attach().map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
-            let link = lsm.take_link(id).map_err(|e| program_error(names::PROG_BPRM_CHECK, e))?;
-            links.push(pin(names::PROG_BPRM_CHECK, Ok(link.into()))?);
+            let btf = aya_btf()?;
+            for (name, hook) in [
+                (names::PROG_BPRM_CHECK, "bprm_check_security"),
+                (names::PROG_FILE_LSM, "file_open"),
+            ] {
+                let lsm: &mut Lsm = program(&mut ebpf, name)?;
+                lsm.load(hook, &btf).map_err(|e| program_error(name, e))?;
+                let id = lsm.attach().map_err(|e| program_error(name, e))?;
+                let link = lsm.take_link(id).map_err(|e| program_error(name, e))?;
+                links.push(pin(name, Ok(link.into()))?);
+            }
         }
 
         let mut pinned = vec![names::PROG_EXEC];
         if exec_mechanism == mechanism::BPF_LSM {
-            pinned.push(names::PROG_BPRM_CHECK);
+            pinned.extend([names::PROG_BPRM_CHECK, names::PROG_FILE_LSM]);
         }
         if let (mechanism::CGROUP_SOCK_ADDR, Some(root)) =
             (probe.mechanisms.network, probe.cgroup2.as_ref())
@@ -348,7 +353,8 @@ fn cgroup_mkdir_format() -> Result<CgroupMkdirFormat, LoadError> {
     })
 }
 
-/// aya's own view of the kernel's BTF, which LSM programs need at load.
+/// aya's own view of the kernel's BTF, which LSM programs need at load
+/// (parsed once for both).
 fn aya_btf() -> Result<aya::Btf, LoadError> {
     aya::Btf::from_sys_fs().map_err(|source| LoadError::Program {
         name: names::PROG_BPRM_CHECK,

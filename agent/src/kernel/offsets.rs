@@ -59,6 +59,8 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         fs_struct_pwd: at("fs_struct", "pwd")?,
         file_f_path: at("file", "f_path")?,
         file_f_inode: at("file", "f_inode")?,
+        file_f_mode: at("file", "f_mode")?,
+        file_f_flags: at("file", "f_flags")?,
         path_mnt: at("path", "mnt")?,
         path_dentry: at("path", "dentry")?,
         dentry_d_parent: at("dentry", "d_parent")?,

@@ -17,8 +17,8 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, Net4Data, Net6Data, PROFILE_SLOTS, Verdict,
-        WORKLOAD_MAP_ENTRIES, Workload,
+        ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, FILE_PRESENT_SLOTS, FileRuleData, Net4Data,
+        Net6Data, PROFILE_SLOTS, Verdict, WORKLOAD_MAP_ENTRIES, Workload,
     },
     names,
 };
@@ -69,13 +69,14 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
     // An LPM-trie key is the kernel's u32 prefix length, then the data.
     let lpm = |data: usize| 4 + data as u32;
     Some(match name {
-        names::MAP_ENFORCE_ACTIVE | names::MAP_NET_PRESENT => (4, 4),
+        names::MAP_ENFORCE_ACTIVE | names::MAP_NET_PRESENT | names::MAP_FILE_PRESENT => (4, 4),
         names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
         names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
         names::MAP_EXEC_DRIFT => (4, verdict),
         names::MAP_WORKLOADS => (8, size_of::<Workload>() as u32),
         names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),
         names::MAP_NET6_RULES => (lpm(size_of::<Net6Data>()), verdict),
+        names::MAP_FILE_RULES => (lpm(size_of::<FileRuleData>()), verdict),
         _ => return None,
     })
 }
@@ -127,6 +128,7 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
                         names::MAP_NET_PRESENT | names::MAP_EXEC_DRIFT => {
                             info.max_entries() == PROFILE_SLOTS
                         }
+                        names::MAP_FILE_PRESENT => info.max_entries() == FILE_PRESENT_SLOTS,
                         names::MAP_WORKLOADS => info.max_entries() == WORKLOAD_MAP_ENTRIES,
                         _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
                     }

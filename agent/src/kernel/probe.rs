@@ -18,8 +18,9 @@ use crate::errors::chain;
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 const SECURITYFS: &str = "/sys/kernel/security";
 
-/// Why file operations are reported and not denied, on any kernel.
-const FILE_WHY: &str = "syscall tracepoints report opens, unlinks, renames and chmods of watched paths; denying them needs BPF-LSM file hooks, not implemented";
+/// How file operations are judged, by mechanism.
+const FILE_LSM_WHY: &str = "BPF-LSM file_open denies opens under kernel.file prefixes by the resolved path with EPERM; unlinks, renames and chmods of watched paths are reported only";
+const FILE_NONE_WHY: &str = "no BPF-LSM: syscall tracepoints report opens, unlinks, renames and chmods of watched paths; kernel.file rules are not enforced";
 
 /// One capability: whether the kernel has it, and how we know.
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +80,10 @@ pub struct Mechanisms {
     #[serde(serialize_with = "mechanism_name")]
     pub network: u32,
     pub network_why: &'static str,
+    /// Kernel file rules: BPF-LSM's `file_open`, where exec uses BPF-LSM.
+    #[serde(serialize_with = "mechanism_name")]
+    pub file: u32,
+    pub file_why: &'static str,
 }
 
 fn mechanism_name<S: serde::Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
@@ -96,13 +101,12 @@ impl Probe {
         self.mechanisms.exec =
             if self.has("bpf_send_signal") { mechanism::SIGKILL_AT_EXEC } else { mechanism::NONE };
         self.mechanisms.exec_why = why;
+        (self.mechanisms.file, self.mechanisms.file_why) = (mechanism::NONE, FILE_NONE_WHY);
         self
     }
 
     /// The human table `palisade probe` prints.
     ///
-    /// File activity is the same on every kernel today: seen at the syscall
-    /// tracepoints, never denied (see [`FILE_WHY`]).
     pub fn table(&self) -> String {
         let mut out = format!("kernel {}\n\n", self.kernel);
         let width = self.capabilities.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -117,8 +121,8 @@ impl Probe {
             m.exec_why,
             mechanism::name(m.network),
             m.network_why,
-            mechanism::name(mechanism::NONE),
-            FILE_WHY,
+            mechanism::name(m.file),
+            m.file_why,
         ));
         if self.loaded.pinned_links.is_empty() {
             out.push_str(
@@ -276,11 +280,16 @@ pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>, depth: Depth) 
         )
     };
 
+    let (file, file_why) = if exec == mechanism::BPF_LSM {
+        (mechanism::BPF_LSM, FILE_LSM_WHY)
+    } else {
+        (mechanism::NONE, FILE_NONE_WHY)
+    };
     Probe {
         kernel: kernel_release(),
         capabilities: caps,
         cgroup2,
-        mechanisms: Mechanisms { exec, exec_why, network, network_why },
+        mechanisms: Mechanisms { exec, exec_why, network, network_why, file, file_why },
         loaded: Loaded::now(),
     }
 }

@@ -21,11 +21,12 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, GENERATION_ENTRIES, MAX_PROFILES,
-        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload,
+        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_KEY_FIXED_BITS, FILE_PRESENT_SLOTS,
+        FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, MAX_PROFILES, NET_KEY_FIXED_BITS,
+        Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload, file_any_slot,
         net_present_bit, profile_slot, verdict_flags, workload_flags,
     },
-    names,
+    file_watch, names,
 };
 use serde::Serialize;
 use thiserror::Error;
@@ -83,6 +84,8 @@ pub struct EnforceMaps {
     exec_name: BpfHashMap<MapData, ExecNameKey, Verdict>,
     net4: LpmTrie<MapData, Net4Data, Verdict>,
     net6: LpmTrie<MapData, Net6Data, Verdict>,
+    file_rules: LpmTrie<MapData, FileRuleData, Verdict>,
+    file_present: Array<MapData, u32>,
     workloads: BpfHashMap<MapData, u64, Workload>,
     /// The entries last written (generation 0 in every key), and the rules
     /// they were resolved from.
@@ -140,6 +143,8 @@ pub struct Applied {
     pub exec_drift: usize,
     pub net4: usize,
     pub net6: usize,
+    /// File rule entries (a prefix for one access, in one profile).
+    pub file: usize,
     /// Paths named by rules that do not exist on this host.
     pub missing_paths: Vec<PathBuf>,
 }
@@ -161,6 +166,8 @@ impl EnforceMaps {
             exec_name: map(ebpf, names::MAP_EXEC_DENY_NAME)?,
             net4: map(ebpf, names::MAP_NET4_RULES)?,
             net6: map(ebpf, names::MAP_NET6_RULES)?,
+            file_rules: map(ebpf, names::MAP_FILE_RULES)?,
+            file_present: map(ebpf, names::MAP_FILE_PRESENT)?,
             workloads: map(ebpf, names::MAP_WORKLOADS)?,
             in_force: None,
             placed: HashMap::new(),
@@ -249,6 +256,7 @@ impl EnforceMaps {
             exec_drift: entries.drift.len(),
             net4: entries.net4.len(),
             net6: entries.net6.len(),
+            file: entries.file.len(),
             missing_paths: rules.missing.clone(),
         };
         self.in_force = Some((entries, rules));
@@ -402,6 +410,27 @@ impl EnforceMaps {
         .map_err(err(names::MAP_NET6_RULES))?;
         note(names::MAP_NET6_RULES, d);
 
+        let kernel: Vec<_> = self.file_rules.iter().filter_map(Result::ok).collect();
+        let map = &mut self.file_rules;
+        let d = reconcile(
+            &entries.file,
+            kernel,
+            g,
+            |k| {
+                (
+                    k.data().generation,
+                    (k.prefix_len(), OrdKey(FileRuleData { generation: 0, ..k.data() })),
+                )
+            },
+            |(len, k), g| Key::new(len, FileRuleData { generation: g, ..k.0 }),
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_FILE_RULES))?;
+        note(names::MAP_FILE_RULES, d);
+
         // The per-profile arrays: every slot of both generations.
         let drift: BTreeMap<u32, Verdict> = (entries.drift.iter())
             .map(|(&p, v)| {
@@ -430,6 +459,17 @@ impl EnforceMaps {
             }
         }
         note(names::MAP_NET_PRESENT, d);
+        let present = entries.file_present(g);
+        let mut d = Difference::default();
+        for slot in 0..FILE_PRESENT_SLOTS {
+            let want = present.get(&slot).copied().unwrap_or_default();
+            let have = self.file_present.get(&slot, 0).map_err(err(names::MAP_FILE_PRESENT))?;
+            if have != want {
+                self.file_present.set(slot, want, 0).map_err(err(names::MAP_FILE_PRESENT))?;
+                d.count(have == 0, want == 0);
+            }
+        }
+        note(names::MAP_FILE_PRESENT, d);
 
         let expected: BTreeMap<u64, Workload> = self.placed.iter().map(|(&c, &w)| (c, w)).collect();
         let kernel: Vec<_> = self.workloads.iter().filter_map(Result::ok).collect();
@@ -478,6 +518,17 @@ impl EnforceMaps {
             let slot = profile_slot(g, profile);
             self.net_present.set(slot, bits, 0).map_err(err(names::MAP_NET_PRESENT))?;
         }
+        for ((len, data), v) in &entries.file {
+            let key = Key::new(*len, FileRuleData { generation: g, ..data.0 });
+            self.file_rules.insert(&key, v, 0).map_err(err(names::MAP_FILE_RULES))?;
+        }
+        // The rules first, then what tells the hook to look for them; added
+        // to what the slots hold (`add_profile` writes one profile's
+        // entries into a generation that has others).
+        for (slot, bits) in entries.file_present(g) {
+            let had = self.file_present.get(&slot, 0).unwrap_or(0);
+            self.file_present.set(slot, had | bits, 0).map_err(err(names::MAP_FILE_PRESENT))?;
+        }
         Ok(())
     }
 
@@ -494,6 +545,13 @@ impl EnforceMaps {
             if self.net_present.get(&slot, 0).is_ok_and(|bits| bits != 0) {
                 self.net_present.set(slot, 0, 0).map_err(err(names::MAP_NET_PRESENT))?;
             }
+            if self.file_present.get(&slot, 0).is_ok_and(|bits| bits != 0) {
+                self.file_present.set(slot, 0, 0).map_err(err(names::MAP_FILE_PRESENT))?;
+            }
+        }
+        let any = file_any_slot(generation);
+        if self.file_present.get(&any, 0).is_ok_and(|bits| bits != 0) {
+            self.file_present.set(any, 0, 0).map_err(err(names::MAP_FILE_PRESENT))?;
         }
         let stale: Vec<ExecInodeKey> = self
             .exec_inode
@@ -530,6 +588,15 @@ impl EnforceMaps {
             .collect();
         for k in stale {
             self.net6.remove(&k).map_err(err(names::MAP_NET6_RULES))?;
+        }
+        let stale: Vec<Key<FileRuleData>> = self
+            .file_rules
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.data().generation == generation)
+            .collect();
+        for k in stale {
+            self.file_rules.remove(&k).map_err(err(names::MAP_FILE_RULES))?;
         }
         Ok(())
     }
@@ -649,6 +716,7 @@ struct Entries {
     drift: BTreeMap<u16, Verdict>,
     net4: BTreeMap<(u32, Net4Ord), Verdict>,
     net6: BTreeMap<(u32, Net6Ord), Verdict>,
+    file: BTreeMap<(u32, FileOrd), Verdict>,
 }
 
 // Ordered wrappers, so entries are deduplicated and written in a stable order.
@@ -656,6 +724,7 @@ type ExecInodeKeyOrd = OrdKey<ExecInodeKey>;
 type ExecNameKeyOrd = OrdKey<ExecNameKey>;
 type Net4Ord = OrdKey<Net4Data>;
 type Net6Ord = OrdKey<Net6Data>;
+type FileOrd = OrdKey<FileRuleData>;
 
 /// A plain-bytes key ordered by its bytes.
 #[derive(Clone, Copy, Debug)]
@@ -711,6 +780,15 @@ impl Entries {
             for net in &rule.connect {
                 self.put_net(profile, net, verdict);
             }
+            let accesses =
+                [(file_watch::READ, &rule.file_read), (file_watch::WRITE, &rule.file_write)];
+            for (access, prefixes) in accesses {
+                for prefix in prefixes {
+                    if let Some(key) = file_key(profile, access, prefix) {
+                        insert_stronger(&mut self.file, key, verdict);
+                    }
+                }
+            }
             if rule.exec_drift {
                 let slot = self.drift.entry(profile).or_default();
                 let rank = |v: &Verdict| (v.rule[0] != 0, v.flags & verdict_flags::ENFORCE != 0);
@@ -728,6 +806,7 @@ impl Entries {
             (names::MAP_EXEC_DENY_NAME, self.exec_name.len()),
             (names::MAP_NET4_RULES, self.net4.len()),
             (names::MAP_NET6_RULES, self.net6.len()),
+            (names::MAP_FILE_RULES, self.file.len()),
         ] {
             if entries > GENERATION_ENTRIES as usize {
                 return Err(RulesError::Capacity { map, entries });
@@ -742,6 +821,19 @@ impl Entries {
         self.drift.extend(other.drift);
         self.net4.extend(other.net4);
         self.net6.extend(other.net6);
+        self.file.extend(other.file);
+    }
+
+    /// `FILE_PRESENT` of generation `g`: the accesses each profile's file
+    /// rules cover, and their union in the generation's own slot.
+    fn file_present(&self, g: u8) -> BTreeMap<u32, u32> {
+        let mut present: BTreeMap<u32, u32> = BTreeMap::new();
+        for (_, data) in self.file.keys() {
+            let bit = u32::from(data.0.access);
+            *present.entry(profile_slot(g, u16::from_le_bytes(data.0.profile))).or_default() |= bit;
+            *present.entry(file_any_slot(g)).or_default() |= bit;
+        }
+        present
     }
 
     /// Which kinds of network entries each profile has (`net_present_bit`).
@@ -806,6 +898,23 @@ fn verdict_of(rule: &KernelRule, enforce: bool) -> Verdict {
     Verdict { rule: id, flags, prefix_len: 0 }
 }
 
+/// The file rule key of `prefix` for `access` in `profile` (generation
+/// 0), or None when it cannot be held (`policy check` refuses such
+/// prefixes).
+fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, FileOrd)> {
+    let bytes = prefix.as_bytes();
+    if bytes.len() > FILE_RULE_PATH_LEN {
+        return None;
+    }
+    let mut data = FileRuleData {
+        profile: profile.to_le_bytes(),
+        access: access as u8,
+        ..FileRuleData::default()
+    };
+    data.path[..bytes.len()].copy_from_slice(bytes);
+    Some((FILE_KEY_FIXED_BITS + 8 * bytes.len() as u32, OrdKey(data)))
+}
+
 /// The name key for `name`, or None when it cannot be matched exactly (see
 /// `EXEC_NAME_MAX`; `policy check` rejects such names).
 fn name_key(profile: u16, name: &str) -> Option<ExecNameKey> {
@@ -841,7 +950,43 @@ mod tests {
             exec_paths: Vec::new(),
             exec_drift: true,
             connect: Vec::new(),
+            file_read: vec!["/etc/shadow".into()],
+            file_write: vec!["/etc/".into()],
         }
+    }
+
+    #[test]
+    fn file_rules_are_keyed_by_access_and_prefix_and_announced_per_profile() {
+        let plan = KernelPlan { rules: vec![rule("PAL-070", true)], ..KernelPlan::default() };
+        let rules = RuleEntries::resolve(&plan);
+        let profiles =
+            vec![ProfileRules::from([("PAL-070".to_string(), true)]), ProfileRules::new()];
+        let entries = Entries::build(&rules, &profiles);
+        let keys: Vec<(u32, u8, u16, String)> = entries
+            .file
+            .keys()
+            .map(|(len, k)| {
+                let path = k.0.path.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
+                (*len, k.0.access, u16::from_le_bytes(k.0.profile), path)
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (FILE_KEY_FIXED_BITS + 8 * 5, file_watch::WRITE as u8, 0, "/etc/".into()),
+                (FILE_KEY_FIXED_BITS + 8 * 11, file_watch::READ as u8, 0, "/etc/shadow".into()),
+            ]
+        );
+        assert!(entries.file.values().all(|v| v.flags & verdict_flags::ENFORCE != 0));
+        // Profile 0 covers both accesses; profile 1 nothing; the generation's
+        // own slot sums them up.
+        let present = entries.file_present(1);
+        let both = file_watch::READ | file_watch::WRITE;
+        assert_eq!(present.get(&profile_slot(1, 0)), Some(&both));
+        assert_eq!(present.get(&profile_slot(1, 1)), None);
+        assert_eq!(present.get(&file_any_slot(1)), Some(&both));
+        assert_eq!(present.get(&file_any_slot(0)), None);
+        assert!(file_key(0, file_watch::READ, &"/x".repeat(FILE_RULE_PATH_LEN)).is_none());
     }
 
     #[test]

@@ -276,6 +276,11 @@ fn print_kernel_plan(policy: &Policy) {
                 what.push(format!("connect {verb} [{}]", list.join(", ")));
             }
         }
+        for (access, prefixes) in [("read", &rule.file_read), ("write", &rule.file_write)] {
+            if !prefixes.is_empty() {
+                what.push(format!("file {access} under [{}] (BPF-LSM)", prefixes.join(", ")));
+            }
+        }
         let effect = match (rule.enforce, rule.blocking) {
             (true, _) => "enforce",
             (false, true) => "audit",
@@ -296,12 +301,13 @@ fn print_kernel_plan(policy: &Policy) {
     }
     let c = &plan.capacity;
     println!(
-        "  kernel map capacity: a rule set holds {} entries per map (a second set fits beside it while it replaces the one in force); one workload profile with every kernel rule needs up to {} exec identities, {} exec names, {} IPv4 and {} IPv6 entries, so at least {} such profiles fit ({} at most)",
+        "  kernel map capacity: a rule set holds {} entries per map (a second set fits beside it while it replaces the one in force); one workload profile with every kernel rule needs up to {} exec identities, {} exec names, {} IPv4, {} IPv6 and {} file entries, so at least {} such profiles fit ({} at most)",
         c.per_rule_set,
         c.exec_identities,
         c.exec_names,
         c.net4,
         c.net6,
+        c.file,
         c.profiles_that_fit(),
         c.max_profiles
     );

@@ -3,8 +3,9 @@
 //!
 //! A rule's `hits` see the whole event in userspace, after the fact. Its
 //! `kernel` section names the part of the rule the kernel hooks can match on
-//! their own, before the exec or the connection happens: executables by file
-//! name or by path, and destinations by CIDR, port and protocol. The agent
+//! their own, before the exec, the connection or the open happens:
+//! executables by file name or by path, destinations by CIDR, port and
+//! protocol, and opens by the resolved path's prefix (BPF-LSM only). The agent
 //! writes the plan into the enforcement maps; the contract is documented in
 //! `policies/README.md` ("Kernel enforcement").
 
@@ -18,7 +19,9 @@ use std::{
 use serde::Serialize;
 use serde_json::Value;
 
-use palisade_common::enforce::{EXEC_NAME_MAX, GENERATION_ENTRIES, MAX_PROFILES, RULE_ID_LEN};
+use palisade_common::enforce::{
+    EXEC_NAME_MAX, FILE_RULE_PATH_LEN, GENERATION_ENTRIES, MAX_PROFILES, RULE_ID_LEN,
+};
 
 use super::{
     PolicyError,
@@ -28,7 +31,8 @@ use super::{
 /// Longest path the agent resolves (PATH_MAX, with its NUL).
 const PATH_MAX: usize = 4096;
 
-const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow"];
+const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow", "file"];
+const FILE_FIELDS: &[&str] = &["read", "write"];
 const EXEC_FIELDS: &[&str] = &["names", "paths", "drift"];
 const NET_FIELDS: &[&str] = &["cidr", "ports", "protocols"];
 
@@ -60,6 +64,7 @@ pub struct Capacity {
     pub exec_names: usize,
     pub net4: usize,
     pub net6: usize,
+    pub file: usize,
 }
 
 impl Capacity {
@@ -77,13 +82,14 @@ impl Capacity {
                 let n = net.keys().count();
                 if net.addr.is_ipv4() { c.net4 += n } else { c.net6 += n }
             }
+            c.file += rule.file_read.len() + rule.file_write.len();
         }
         c
     }
 
     /// The largest need of any one map.
     pub fn largest(&self) -> usize {
-        self.exec_identities.max(self.exec_names).max(self.net4).max(self.net6)
+        self.exec_identities.max(self.exec_names).max(self.net4).max(self.net6).max(self.file)
     }
 
     /// How many workload profiles carrying every kernel rule fit in one
@@ -320,6 +326,10 @@ pub struct KernelRule {
     pub exec_drift: bool,
     /// Deny entries, then allow entries, each sorted, unique.
     pub connect: Vec<NetMatch>,
+    /// Path prefixes whose opens for reading (`file_read`) or writing
+    /// (`file_write`) are denied, by the file's resolved path; sorted, unique.
+    pub file_read: Vec<String>,
+    pub file_write: Vec<String>,
 }
 
 /// An exception as it relaxes a kernel rule.
@@ -491,6 +501,8 @@ pub fn plan(
             exec_paths: parsed.exec_paths,
             exec_drift: parsed.exec_drift,
             connect: parsed.connect,
+            file_read: parsed.file_read,
+            file_write: parsed.file_write,
         });
     }
     plan.rules.sort_by(|a, b| a.id.cmp(&b.id));
@@ -500,13 +512,14 @@ pub fn plan(
         return Err(PolicyError::invalid(
             "kernel",
             format!(
-                "the kernel rules need up to {} entries of one enforcement map for a single workload profile; a rule set holds {} per map (exec identities {}, exec names {}, IPv4 {}, IPv6 {}): fewer names, paths, ports or destinations",
+                "the kernel rules need up to {} entries of one enforcement map for a single workload profile; a rule set holds {} per map (exec identities {}, exec names {}, IPv4 {}, IPv6 {}, file prefixes {}): fewer names, paths, ports, destinations or prefixes",
                 plan.capacity.largest(),
                 plan.capacity.per_rule_set,
                 plan.capacity.exec_identities,
                 plan.capacity.exec_names,
                 plan.capacity.net4,
-                plan.capacity.net6
+                plan.capacity.net6,
+                plan.capacity.file
             ),
         ));
     }
@@ -526,6 +539,8 @@ struct Parsed {
     exec_paths: Vec<PathBuf>,
     exec_drift: bool,
     connect: Vec<NetMatch>,
+    file_read: Vec<String>,
+    file_write: Vec<String>,
 }
 
 /// Checks and normalises one `kernel` value; the error is one line naming
@@ -533,7 +548,7 @@ struct Parsed {
 fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     let Some(fields) = kernel.as_object() else {
         return Err(format!(
-            "kernel: must be an object with `exec` and/or `connect`, not {}",
+            "kernel: must be an object with `exec`, `connect` and/or `file`, not {}",
             short(kernel)
         ));
     };
@@ -581,9 +596,12 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     connect.sort();
     connect.dedup();
 
+    let (file_read, file_write) = file_prefixes(fields.get("file"))?;
+    let has_file = !file_read.is_empty() || !file_write.is_empty();
+
     let has_exec = !exec_names.is_empty() || !exec_paths.is_empty() || exec_drift;
-    if !has_exec && connect.is_empty() {
-        return Err("kernel: neither kernel.exec nor kernel.connect names anything to deny; fill one or remove the `kernel` section".into());
+    if !has_exec && connect.is_empty() && !has_file {
+        return Err("kernel: none of kernel.exec, kernel.connect and kernel.file names anything to deny; fill one or remove the `kernel` section".into());
     }
     let kind = |k: &str| meta.kinds.iter().any(|x| x == k);
     if has_exec && !kind("process_exec") {
@@ -598,6 +616,12 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
                 .into(),
         );
     }
+    if has_file && !kind("file_open") {
+        return Err(
+            "kernel.file: the rule's meta.kinds must include \"file_open\" for the kernel to match opens"
+                .into(),
+        );
+    }
     if meta.id.len() >= RULE_ID_LEN || meta.id.contains('\0') {
         return Err(format!(
             "kernel: rule id `{}` is {} bytes; the id of a rule with a kernel section must be under {RULE_ID_LEN}",
@@ -605,7 +629,50 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
             meta.id.len()
         ));
     }
-    Ok(Parsed { scope, exec_names, exec_paths, exec_drift, connect })
+    Ok(Parsed { scope, exec_names, exec_paths, exec_drift, connect, file_read, file_write })
+}
+
+/// `kernel.file`: `read` and/or `write`, each a list of absolute path
+/// prefixes the kernel matches against the opened file's resolved path.
+fn file_prefixes(value: Option<&Value>) -> Result<(Vec<String>, Vec<String>), String> {
+    let Some(value) = value else { return Ok((Vec::new(), Vec::new())) };
+    let Some(file) = value.as_object() else {
+        return Err(format!(
+            "kernel.file: must be an object with `read` and/or `write`, not {}",
+            short(value)
+        ));
+    };
+    known_fields("kernel.file", file, FILE_FIELDS)?;
+    let mut lists = [Vec::new(), Vec::new()];
+    for (list, access) in lists.iter_mut().zip(FILE_FIELDS) {
+        let at = format!("kernel.file.{access}");
+        for (i, prefix) in strings(&at, file.get(*access))?.into_iter().enumerate() {
+            check_file_prefix(prefix).map_err(|why| format!("{at}[{i}]: {prefix:?} {why}"))?;
+            list.push(prefix.to_string());
+        }
+        list.sort();
+        list.dedup();
+    }
+    let [read, write] = lists;
+    Ok((read, write))
+}
+
+/// A prefix the kernel's file rule map can hold and match: absolute, as
+/// the resolved path is, and within its key.
+fn check_file_prefix(prefix: &str) -> Result<(), String> {
+    if !prefix.starts_with('/') {
+        return Err("is not absolute: the kernel matches the file's resolved path".into());
+    }
+    if prefix.len() > FILE_RULE_PATH_LEN {
+        return Err(format!(
+            "is {} bytes; the kernel matches prefixes of up to {FILE_RULE_PATH_LEN} bytes",
+            prefix.len()
+        ));
+    }
+    if prefix.contains('\0') {
+        return Err("holds a NUL byte".into());
+    }
+    Ok(())
 }
 
 /// A value for an error message, cut short.
@@ -858,6 +925,34 @@ mod tests {
     }
 
     #[test]
+    fn file_prefixes_are_checked_sorted_and_need_the_file_open_kind() {
+        let file = |read: Value, write: Value| json!({"file": {"read": read, "write": write}});
+        let m = meta("PAL-070", "block", &["file_open"]);
+        let parsed = parse(
+            &m,
+            &file(json!(["/etc/shadow", "/etc/gshadow", "/etc/shadow"]), json!(["/etc/"])),
+        )
+        .expect("a valid section");
+        assert_eq!(parsed.file_read, ["/etc/gshadow", "/etc/shadow"]);
+        assert_eq!(parsed.file_write, ["/etc/"]);
+        let e = parse(&m, &file(json!(["etc/shadow"]), json!([]))).unwrap_err();
+        assert_eq!(
+            e,
+            "kernel.file.read[0]: \"etc/shadow\" is not absolute: the kernel matches the file's resolved path"
+        );
+        let long = format!("/{}", "x".repeat(FILE_RULE_PATH_LEN));
+        let e = parse(&m, &file(json!([]), json!([long]))).unwrap_err();
+        assert!(e.starts_with("kernel.file.write[0]: ") && e.contains("up to 252 bytes"), "{e}");
+        let e = parse(&m, &json!({"file": {"exec": ["/x"]}})).unwrap_err();
+        assert_eq!(e, "kernel.file.exec: unknown field (known: read, write)");
+        let e = parse(&both(), &file(json!(["/etc/shadow"]), json!([]))).unwrap_err();
+        assert!(
+            e.starts_with("kernel.file: the rule's meta.kinds must include \"file_open\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn cidrs_are_normalised() {
         assert_eq!(cidr("10.1.2.3/8"), "10.0.0.0/8");
         assert_eq!(cidr("169.254.169.254"), "169.254.169.254/32");
@@ -1042,7 +1137,7 @@ mod tests {
         assert!(parsed.exec_drift && parsed.exec_names.is_empty());
         let e = err(json!({"exec": {"drift": "yes"}}));
         assert_eq!(e, "kernel.exec.drift: \"yes\" is not true or false");
-        assert!(err(json!({"exec": {"drift": false}})).starts_with("kernel: neither"));
+        assert!(err(json!({"exec": {"drift": false}})).starts_with("kernel: none of"));
         let net_only = meta("PAL-001", "block", &["network_connect"]);
         let e = parse(&net_only, &json!({"exec": {"drift": true}})).unwrap_err();
         assert!(e.starts_with("kernel.exec: the rule's meta.kinds must include"), "{e}");
@@ -1073,8 +1168,11 @@ mod tests {
             .is_ok()
         );
 
-        assert!(err(json!({})).starts_with("kernel: neither kernel.exec nor kernel.connect"));
-        assert!(err(json!({"exec": {"names": []}, "connect": []})).starts_with("kernel: neither"));
+        assert!(
+            err(json!({}))
+                .starts_with("kernel: none of kernel.exec, kernel.connect and kernel.file")
+        );
+        assert!(err(json!({"exec": {"names": []}, "connect": []})).starts_with("kernel: none of"));
         assert!(err(json!(["nc"])).starts_with("kernel: must be an object"));
         assert!(
             err(json!({"exec": {"names": ["nc"]}, "connnect": []}))

@@ -152,6 +152,8 @@ pub struct File {
     /// rename: the new name.
     pub new_path: Option<Vec<u8>>,
     pub new_path_truncated: bool,
+    /// The kernel file rule the open matched (BPF-LSM `file_open`), if any.
+    pub verdict: Option<KernelVerdict>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +297,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 new_path: (header.kind == kind::FILE_RENAME)
                     .then(|| until_nul(&r.new_path).to_vec()),
                 new_path_truncated: r.status & file_status::NEW_PATH_TRUNCATED != 0,
+                verdict: KernelVerdict::from_record(&r.verdict, mechanism::BPF_LSM),
             }))
         }
         other => Err(DecodeError::UnknownKind(other)),
@@ -580,6 +583,7 @@ mod tests {
             flags: 0,
             mode: 0,
             ret: -13,
+            verdict: Verdict::default(),
             path: [0; palisade_common::FILE_PATH_MAX],
             new_path: [b'x'; palisade_common::FILE_PATH_MAX],
         };
