@@ -376,32 +376,32 @@ const HOST_ONLY: &[(&str, &str, &str)] = &[
     (
         "kernel_policy_report",
         "*",
-        "counts a real run's exported records; the judging it relies on runs in the VM in kernel_policy_run",
+        "counts a real run's exported records; the judging it relies on runs in the VM in kernel_enforcement and kernel_drift",
+    ),
+    (
+        "kernel_policy_run",
+        "*",
+        "modes, userspace kills, exceptions, break-glass orders, the policy workers' ordering and fetching bundles (reloads, a bundle server, an OCI registry the VM's image lacks) are userspace; the kernel's own verdicts, judged with the bundle, and a swap of the kernel's rules run in the VM in kernel_enforcement, kernel_drift and kernel_files",
+    ),
+    (
+        "kernel_enforcement",
+        "tampered_enforcement_maps_are_put_back_and_recorded",
+        "comparing and restoring the maps and pins is userspace, on maps alike on both kernels; that pinned rules outlive the agent runs in the VM in enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stacking",
+    ),
+    (
+        "kernel_process_sensor",
+        "kernel_drops_are_counted_and_reported_within_a_second",
+        "the drop counters are the same per-CPU array on both kernels, read and reported in userspace",
+    ),
+    (
+        "kernel_process_sensor",
+        "huge_argv_is_truncated_and_flagged_and_the_agent_carries_on",
+        "the bounded copy is the exec program every VM test loads and verifies, and the VM's exec test reads arguments through it; flagging and carrying on are userspace",
     ),
     (
         "kernel_observability",
         "metrics_move_with_real_events_and_readiness_follows_enforcement",
         "metrics and readiness are userspace; the mechanism they report is checked in the VM by kernel_enforcement's probe test",
-    ),
-    (
-        "kernel_policy_run",
-        "a_changed_bundle_is_reloaded_and_a_broken_one_rejected",
-        "the reloader is userspace; a swap of the kernel's rules runs in the VM in kernel_enforcement::a_policy_change_swaps_the_kernel_rules",
-    ),
-    (
-        "kernel_policy_run",
-        "a_break_glass_order_opens_one_scope_for_its_time_and_is_recorded",
-        "orders are read in userspace; an opening of a kernel rule for a while runs in the VM in kernel_enforcement's exception test",
-    ),
-    (
-        "kernel_policy_run",
-        "a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart",
-        "polling a bundle server and its cache are userspace, and it restarts the agent",
-    ),
-    (
-        "kernel_policy_run",
-        "a_bundle_in_an_oci_registry_is_pulled_and_followed_by_tag",
-        "pulling from a registry is userspace, and the registry and ORAS are not in the VM's image",
     ),
     ("kernel_containers", "a_running_containers_execs_name_the_container_and_its_pod", RUNC),
     ("kernel_containers", "pod_labels_come_from_the_api_servers_list_and_watch", RUNC),
