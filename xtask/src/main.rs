@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::DeployBundle { check } => policy_configmap::run(check),
         Command::DeployCheck => {
             setup::run()?;
-            manifests::validate()
+            manifests::validate(&cmd::debug_agent()?)
         }
         Command::Image => {
             setup::run()?;

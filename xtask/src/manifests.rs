@@ -100,7 +100,10 @@ const CRDS: &[&str] = &[
     "deploy/crds/wgpolicyk8s.io/wgpolicyk8s.io_clusterpolicyreports.yaml",
 ];
 
-pub fn validate() -> anyhow::Result<()> {
+/// `palisade` is the agent's debug build (what `cargo xtask test` has
+/// compiled already; it optimises regorus): a release build here cost a
+/// whole extra compile.
+pub fn validate(palisade: &Path) -> anyhow::Result<()> {
     policy_configmap::run(true)?;
     let root = cmd::workspace_root();
     let out = root.join("target/deploy");
@@ -150,7 +153,7 @@ pub fn validate() -> anyhow::Result<()> {
         // tested once (`policy test` runs every test of the bundle).
         let bundle = mounted_digest(&mounted)?;
         if checked_bundles.insert(bundle) {
-            same_decisions(&root, &mounted)?;
+            same_decisions(palisade, &root, &mounted)?;
         } else {
             eprintln!("deploy: {} mounts a bundle already checked above", variant.name);
         }
@@ -246,15 +249,12 @@ fn mounted_digest(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     Ok(files)
 }
 
-fn same_decisions(root: &Path, mounted: &Path) -> anyhow::Result<()> {
-    // The debug build (what `cargo xtask test` has compiled already; it
-    // optimises regorus): a release build here cost a whole extra compile.
-    let palisade = cmd::debug_agent()?;
-    let test = Command::new(&palisade).args(["policy", "test"]).arg(mounted).output()?;
+fn same_decisions(palisade: &Path, root: &Path, mounted: &Path) -> anyhow::Result<()> {
+    let test = Command::new(palisade).args(["policy", "test"]).arg(mounted).output()?;
     if !test.status.success() {
         bail!("the mounted bundle's tests fail:\n{}", String::from_utf8_lossy(&test.stdout));
     }
-    let replay = Command::new(&palisade)
+    let replay = Command::new(palisade)
         .args(["policy", "replay", "--json", "--events"])
         .arg(root.join("policies/samples/corpus.jsonl"))
         .arg(mounted)
