@@ -484,6 +484,26 @@ fn a_kernel_section_is_listed_with_its_scope_and_carve_outs() {
         "{stdout}"
     );
     assert!(stdout.contains("userspace-only (0)"), "{stdout}");
+
+    // File prefixes, listed with the mechanism that can deny them.
+    let file_kinds = NC_RULE
+        .replace(r#""kinds": ["process_exec"]"#, r#""kinds": ["process_exec", "file_open"]"#);
+    let (rule, _) = with_kernel(
+        &file_kinds,
+        r#"{"file": {"read": ["/etc/shadow", "/etc/gshadow"], "write": ["/etc/cron.d/"]}}"#,
+    );
+    b.write("rules/nc.rego", &rule);
+    let out = palisade(&["policy", "check", b.path().to_str().unwrap()], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = rule_line(stdout.split_once("kernel-enforced (1)").unwrap().1, "T-001").unwrap();
+    assert!(
+        line.contains(
+            "file read under [/etc/gshadow, /etc/shadow] (BPF-LSM); file write under [/etc/cron.d/] (BPF-LSM)"
+        ),
+        "{line}"
+    );
+    assert!(stdout.contains("IPv6 and 3 file entries"), "{stdout}");
 }
 
 #[test]
@@ -527,6 +547,14 @@ fn a_bad_kernel_section_names_its_line_and_field() {
         b.write("rules/nc.rego", &rule);
         assert_rejected(&b, &format!("rules/nc.rego:{line}: "), reason);
     }
+
+    let (rule, line) = with_kernel(NC_RULE, r#"{"file": {"read": ["etc/shadow"]}}"#);
+    b.write("rules/nc.rego", &rule);
+    assert_rejected(
+        &b,
+        &format!("rules/nc.rego:{line}: "),
+        r#"kernel.file.read[0]: "etc/shadow" is not absolute"#,
+    );
 
     let (rule, line) = with_kernel(NC_RULE, r#"{"connect": [{"cidr": "169.254.169.254"}]}"#);
     b.write("rules/nc.rego", &rule);
