@@ -181,7 +181,8 @@ enum Output {
     Remote {
         spool: Arc<spool::Spool>,
         sender: delivery::Sender,
-        otlp: bool,
+        /// An OTLP sink's encoder of LogRecords.
+        otlp: Option<otlp::Spooler>,
     },
 }
 
@@ -325,7 +326,7 @@ impl Route {
                     let webhook = webhook::Webhook::new(remote, framing)?;
                     delivery::Sender::start(webhook, batch, spooled, stats)?
                 };
-                Output::Remote { spool, sender, otlp }
+                Output::Remote { spool, sender, otlp: otlp.then(otlp::Spooler::default) }
             }
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
@@ -349,19 +350,6 @@ impl Route {
         uid: Option<&str>,
         observed_ns: &mut Option<u64>,
     ) {
-        if let Output::Remote { otlp: true, .. } = self.out {
-            let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
-            let mut log = otlp::log_record(record, line, observed);
-            if let Some(uid) = uid {
-                otlp::set_uid(&mut log, uid);
-            }
-            self.write(&otlp::spool_line(&log));
-        } else {
-            self.write(line);
-        }
-    }
-
-    fn write(&mut self, line: &[u8]) {
         let lost = match &mut self.out {
             Output::Stdout(out) => out
                 .write_all(line)
@@ -369,7 +357,11 @@ impl Route {
                 .map_err(|e| (self.pending + 1, e)),
             Output::File(file) => file.write(line).map_err(|lost| (lost.records, lost.error)),
             // The spool counts what a failed write cost it as dropped.
-            Output::Remote { spool, .. } => spool.append(line).map_err(|e| (0, e)),
+            Output::Remote { spool, otlp: Some(spooler), .. } => {
+                let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
+                spool.append(spooler.line(record, line, uid, observed)).map_err(|e| (0, e))
+            }
+            Output::Remote { spool, otlp: None, .. } => spool.append(line).map_err(|e| (0, e)),
         };
         match lost {
             Ok(()) => self.pending += 1,

@@ -45,6 +45,10 @@ struct State {
     next_seq: u64,
     /// Records dropped before delivery since the spool was opened.
     dropped: u64,
+    /// How many readable records the sender waits for, if it waits: a
+    /// flush wakes it only then (not once per flush, a wake-up and a
+    /// context switch for every few records).
+    wake_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,7 +149,14 @@ impl Spool {
             dir: dir.to_path_buf(),
             max_bytes,
             segment_bytes: (max_bytes / SEGMENTS).max(1),
-            state: Mutex::new(State { segments, writer: None, cursor, next_seq, dropped }),
+            state: Mutex::new(State {
+                segments,
+                writer: None,
+                cursor,
+                next_seq,
+                dropped,
+                wake_at: None,
+            }),
             readable: Condvar::new(),
         };
         Ok(spool)
@@ -194,13 +205,22 @@ impl Spool {
         Ok(())
     }
 
-    /// Makes appended records readable by the sender and wakes it.
+    /// Makes appended records readable by the sender, and wakes it if it
+    /// waits for as many.
     pub fn flush(&self) -> io::Result<()> {
         let mut state = self.lock();
         state.flush()?;
+        let wake = state.wake_at.is_some_and(|n| state.readable_records() >= n);
         drop(state);
-        self.readable.notify_all();
+        if wake {
+            self.readable.notify_all();
+        }
         Ok(())
+    }
+
+    /// Wakes a sender waiting for records (it is stopping).
+    pub fn wake(&self) {
+        self.readable.notify_all();
     }
 
     /// Waits up to `linger` until `records` are readable: a trickle of
@@ -212,10 +232,12 @@ impl Spool {
         while state.readable_records() < records as u64 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return;
+                break;
             }
+            state.wake_at = Some(records as u64);
             state = self.readable.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
         }
+        state.wake_at = None;
     }
 
     /// Waits up to `wait` for records, then takes up to `max_records` (and
@@ -228,7 +250,9 @@ impl Spool {
     ) -> io::Result<Option<Batch>> {
         let mut state = self.lock();
         if !state.has_readable() {
+            state.wake_at = Some(1);
             state = self.readable.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0;
+            state.wake_at = None;
         }
         // Step over segments read to their end that no longer take appends.
         loop {

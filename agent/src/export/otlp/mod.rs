@@ -16,6 +16,7 @@
 //! given, else with backoff; any other status refuses the batch for good.
 
 mod record;
+mod wire;
 
 use std::{io::Read, path::PathBuf};
 
@@ -25,12 +26,14 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceResponse,
     common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value},
-    logs::v1::LogRecord,
     resource::v1::Resource,
 };
 use prost::Message;
 
-pub use record::{log_record, set_uid};
+use wire::{
+    REQUEST_RESOURCE_LOGS, RESOURCE_LOGS_RESOURCE, RESOURCE_LOGS_SCOPE_LOGS, SCOPE_LOGS_LOG_RECORDS,
+    SCOPE_LOGS_SCOPE, bytes_field,
+};
 
 use super::{
     ExportError,
@@ -38,11 +41,33 @@ use super::{
     spec::RemoteSpec,
     spool::Batch,
 };
+use super::Outgoing;
 use crate::{event::Origin, http_client};
 
-/// A LogRecord as one spool line.
-pub fn spool_line(record: &LogRecord) -> Vec<u8> {
-    STANDARD.encode(record.encode_to_vec()).into_bytes()
+/// Encodes records for the spool, in buffers kept from one to the next.
+#[derive(Default)]
+pub struct Spooler {
+    record: Vec<u8>,
+    line: String,
+}
+
+impl Spooler {
+    /// The spool line of `record`, whose exported form is `body`: its
+    /// LogRecord, base64. Its `log.record.uid` is `uid` when given, else
+    /// the record's id.
+    pub fn line(
+        &mut self,
+        record: Outgoing<'_>,
+        body: &[u8],
+        uid: Option<&str>,
+        observed_ns: u64,
+    ) -> &[u8] {
+        self.record.clear();
+        record::encode(record, body, uid, observed_ns, &mut self.record);
+        self.line.clear();
+        STANDARD.encode_string(&self.record, &mut self.line);
+        self.line.as_bytes()
+    }
 }
 
 pub struct Otlp {
@@ -96,7 +121,7 @@ impl Otlp {
     fn request(&self, batch: &Batch) -> (Vec<u8>, u64) {
         let mut unreadable = 0;
         let mut scope_logs = Vec::with_capacity(batch.body.len());
-        length_delimited(&mut scope_logs, SCOPE_LOGS_SCOPE, &self.scope);
+        bytes_field(&mut scope_logs, SCOPE_LOGS_SCOPE, &self.scope);
         let mut record = Vec::new();
         for line in batch.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             record.clear();
@@ -104,31 +129,15 @@ impl Otlp {
                 unreadable += 1;
                 continue;
             }
-            length_delimited(&mut scope_logs, SCOPE_LOGS_LOG_RECORDS, &record);
+            bytes_field(&mut scope_logs, SCOPE_LOGS_LOG_RECORDS, &record);
         }
         let mut resource_logs = Vec::with_capacity(scope_logs.len() + self.resource.len() + 16);
-        length_delimited(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &self.resource);
-        length_delimited(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
+        bytes_field(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &self.resource);
+        bytes_field(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
         let mut request = Vec::with_capacity(resource_logs.len() + 8);
-        length_delimited(&mut request, REQUEST_RESOURCE_LOGS, &resource_logs);
+        bytes_field(&mut request, REQUEST_RESOURCE_LOGS, &resource_logs);
         (request, unreadable)
     }
-}
-
-// Field numbers of the messages spliced by hand (opentelemetry-proto's
-// logs.proto and logs_service.proto); a unit test checks the result
-// decodes as the generated types.
-const REQUEST_RESOURCE_LOGS: u32 = 1;
-const RESOURCE_LOGS_RESOURCE: u32 = 1;
-const RESOURCE_LOGS_SCOPE_LOGS: u32 = 2;
-const SCOPE_LOGS_SCOPE: u32 = 1;
-const SCOPE_LOGS_LOG_RECORDS: u32 = 2;
-
-/// Appends field `tag` holding `bytes` (an encoded message).
-fn length_delimited(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
-    prost::encoding::encode_varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
 
 impl Transport for Otlp {
@@ -183,6 +192,8 @@ fn string(key: &str, value: &str) -> KeyValue {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
     use super::*;
     use crate::export::spec;
 
@@ -199,7 +210,7 @@ mod tests {
             .collect();
         let mut body = Vec::new();
         for r in &records {
-            body.extend(spool_line(r));
+            body.extend(STANDARD.encode(r.encode_to_vec()).into_bytes());
             body.push(b'\n');
         }
         body.extend(b"not base64 at all!\n");
