@@ -295,8 +295,10 @@ impl Route {
                     .map_err(|e| failed(&path.display().to_string(), e))?,
             ),
             SinkKind::Webhook(remote) | SinkKind::Otlp(remote) | SinkKind::DecisionLog(remote) => {
+                let otlp = matches!(spec.kind, SinkKind::Otlp(_));
+                let framing = if otlp { otlp::SPOOL_FRAMING } else { spool::Framing::Lines };
                 let spool = Arc::new(
-                    spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes)
+                    spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes, framing)
                         .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?,
                 );
                 let counts = spool.counts();
@@ -310,7 +312,6 @@ impl Route {
                 }
                 let (batch, spooled, stats) =
                     (remote.batch_records, Arc::clone(&spool), Arc::clone(&stats));
-                let otlp = matches!(spec.kind, SinkKind::Otlp(_));
                 let sender = if otlp {
                     delivery::Sender::start(
                         otlp::Otlp::new(remote, origin)?,
@@ -359,7 +360,7 @@ impl Route {
             // The spool counts what a failed write cost it as dropped.
             Output::Remote { spool, otlp: Some(spooler), .. } => {
                 let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
-                spool.append(spooler.line(record, line, uid, observed)).map_err(|e| (0, e))
+                spool.append(spooler.record(record, line, uid, observed)).map_err(|e| (0, e))
             }
             Output::Remote { spool, otlp: None, .. } => spool.append(line).map_err(|e| (0, e)),
         };

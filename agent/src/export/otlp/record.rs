@@ -232,7 +232,12 @@ mod tests {
     }
 
     /// The LogRecord of `record`, decoded as the generated type.
-    fn log_record(record: Outgoing<'_>, body: &[u8], uid: Option<&str>, observed: u64) -> LogRecord {
+    fn log_record(
+        record: Outgoing<'_>,
+        body: &[u8],
+        uid: Option<&str>,
+        observed: u64,
+    ) -> LogRecord {
         let mut out = Vec::new();
         encode(record, body, uid, observed, &mut out);
         LogRecord::decode(&out[..]).unwrap()
