@@ -160,6 +160,10 @@ impl Serialize for Outgoing<'_> {
 pub struct Exporter {
     routes: Vec<Route>,
     redactor: Redactor,
+    /// When the records since the last flush were observed (OTLP's
+    /// observed time): the clock read once per batch, not per record (on a
+    /// VM's clock source a read cost as much as encoding the record).
+    observed_ns: Option<u64>,
 }
 
 struct Route {
@@ -197,7 +201,7 @@ impl Exporter {
     ) -> Result<Self, ExportError> {
         let routes =
             specs.iter().map(|spec| Route::start(spec, origin)).collect::<Result<_, _>>()?;
-        Ok(Self { routes, redactor })
+        Ok(Self { routes, redactor, observed_ns: None })
     }
 
     pub fn stats(&self) -> Vec<Arc<SinkStats>> {
@@ -228,13 +232,13 @@ impl Exporter {
         // An alert is two OCSF records, its activity and its Detection
         // Finding: each a line, with its own id.
         let mut ocsf: Option<Vec<(Vec<u8>, String)>> = None;
-        let mut observed_ns = None;
+        let observed_ns = &mut self.observed_ns;
         for route in self.routes.iter_mut().filter(|r| r.filter.admits(&facts)) {
             match route.format {
                 Format::Native => {
                     let line = native
                         .get_or_insert_with(|| serde_json::to_vec(&record).unwrap_or_default());
-                    route.send(record, line, None, &mut observed_ns);
+                    route.send(record, line, None, observed_ns);
                 }
                 Format::Ocsf => {
                     let lines = ocsf.get_or_insert_with(|| {
@@ -244,7 +248,7 @@ impl Exporter {
                             .collect()
                     });
                     for (line, uid) in lines.iter() {
-                        route.send(record, line, Some(uid), &mut observed_ns);
+                        route.send(record, line, Some(uid), observed_ns);
                     }
                 }
                 // One entry per judged event; audit records are not decisions.
@@ -252,7 +256,7 @@ impl Exporter {
                     let Outgoing::Event(event) = record else { continue };
                     let entry = decision_log::entry(event, &route.origin, &route.masks);
                     if let Some(line) = entry.and_then(|e| serde_json::to_vec(&e).ok()) {
-                        route.send(record, &line, None, &mut observed_ns);
+                        route.send(record, &line, None, observed_ns);
                     }
                 }
             }
@@ -262,6 +266,7 @@ impl Exporter {
     /// Pushes buffered records out: to stdout, to the file, to the spool
     /// (waking its sender).
     pub fn flush(&mut self) {
+        self.observed_ns = None;
         for route in &mut self.routes {
             route.flush();
         }
