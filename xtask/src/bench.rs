@@ -465,8 +465,9 @@ fn exec(
             .map(|(b, a)| b.as_secs_f64() / a.as_secs_f64().max(1e-9))
             .collect();
         ratios.sort_by(f64::total_cmp);
+        let (low, high) = bootstrap_ci(&first.cpu, &second.cpu);
         println!(
-            "  agent CPU, {} / {}: {:.3} overall; per round median {:.3}, min {:.3}, max {:.3}",
+            "  agent CPU, {} / {}: {:.3} overall (95% CI {low:.3}-{high:.3}, bootstrap over rounds); per round median {:.3}, min {:.3}, max {:.3}",
             second.name,
             first.name,
             total(&second.cpu).as_secs_f64() / total(&first.cpu).as_secs_f64(),

@@ -65,6 +65,7 @@ pub enum Sent {
 
 pub struct Sender {
     stop: Arc<AtomicBool>,
+    spool: Arc<Spool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -78,18 +79,20 @@ impl Sender {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
+            let spool = Arc::clone(&spool);
             let sink = stats.name.clone();
             std::thread::Builder::new()
                 .name(format!("palisade-{}", stats.name))
                 .spawn(move || deliver(&transport, &spool, &stats, batch_records, &stop))
                 .map_err(|e| ExportError::Start { sink, reason: e.to_string() })?
         };
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self { stop, spool, thread: Some(thread) })
     }
 
     /// Stops after a last attempt to empty the spool.
     pub fn stop(&mut self) {
         self.stop.store(true, Relaxed);
+        self.spool.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -160,6 +160,10 @@ impl Serialize for Outgoing<'_> {
 pub struct Exporter {
     routes: Vec<Route>,
     redactor: Redactor,
+    /// When the records since the last flush were observed (OTLP's
+    /// observed time): the clock read once per batch, not per record (on a
+    /// VM's clock source a read cost as much as encoding the record).
+    observed_ns: Option<u64>,
 }
 
 struct Route {
@@ -181,7 +185,8 @@ enum Output {
     Remote {
         spool: Arc<spool::Spool>,
         sender: delivery::Sender,
-        otlp: bool,
+        /// An OTLP sink's encoder of LogRecords.
+        otlp: Option<otlp::Spooler>,
     },
 }
 
@@ -196,7 +201,7 @@ impl Exporter {
     ) -> Result<Self, ExportError> {
         let routes =
             specs.iter().map(|spec| Route::start(spec, origin)).collect::<Result<_, _>>()?;
-        Ok(Self { routes, redactor })
+        Ok(Self { routes, redactor, observed_ns: None })
     }
 
     pub fn stats(&self) -> Vec<Arc<SinkStats>> {
@@ -227,13 +232,13 @@ impl Exporter {
         // An alert is two OCSF records, its activity and its Detection
         // Finding: each a line, with its own id.
         let mut ocsf: Option<Vec<(Vec<u8>, String)>> = None;
-        let mut observed_ns = None;
+        let observed_ns = &mut self.observed_ns;
         for route in self.routes.iter_mut().filter(|r| r.filter.admits(&facts)) {
             match route.format {
                 Format::Native => {
                     let line = native
                         .get_or_insert_with(|| serde_json::to_vec(&record).unwrap_or_default());
-                    route.send(record, line, None, &mut observed_ns);
+                    route.send(record, line, None, observed_ns);
                 }
                 Format::Ocsf => {
                     let lines = ocsf.get_or_insert_with(|| {
@@ -243,7 +248,7 @@ impl Exporter {
                             .collect()
                     });
                     for (line, uid) in lines.iter() {
-                        route.send(record, line, Some(uid), &mut observed_ns);
+                        route.send(record, line, Some(uid), observed_ns);
                     }
                 }
                 // One entry per judged event; audit records are not decisions.
@@ -251,7 +256,7 @@ impl Exporter {
                     let Outgoing::Event(event) = record else { continue };
                     let entry = decision_log::entry(event, &route.origin, &route.masks);
                     if let Some(line) = entry.and_then(|e| serde_json::to_vec(&e).ok()) {
-                        route.send(record, &line, None, &mut observed_ns);
+                        route.send(record, &line, None, observed_ns);
                     }
                 }
             }
@@ -261,6 +266,7 @@ impl Exporter {
     /// Pushes buffered records out: to stdout, to the file, to the spool
     /// (waking its sender).
     pub fn flush(&mut self) {
+        self.observed_ns = None;
         for route in &mut self.routes {
             route.flush();
         }
@@ -294,8 +300,10 @@ impl Route {
                     .map_err(|e| failed(&path.display().to_string(), e))?,
             ),
             SinkKind::Webhook(remote) | SinkKind::Otlp(remote) | SinkKind::DecisionLog(remote) => {
+                let otlp = matches!(spec.kind, SinkKind::Otlp(_));
+                let framing = if otlp { otlp::SPOOL_FRAMING } else { spool::Framing::Lines };
                 let spool = Arc::new(
-                    spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes)
+                    spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes, framing)
                         .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?,
                 );
                 let counts = spool.counts();
@@ -309,7 +317,6 @@ impl Route {
                 }
                 let (batch, spooled, stats) =
                     (remote.batch_records, Arc::clone(&spool), Arc::clone(&stats));
-                let otlp = matches!(spec.kind, SinkKind::Otlp(_));
                 let sender = if otlp {
                     delivery::Sender::start(
                         otlp::Otlp::new(remote, origin)?,
@@ -325,7 +332,7 @@ impl Route {
                     let webhook = webhook::Webhook::new(remote, framing)?;
                     delivery::Sender::start(webhook, batch, spooled, stats)?
                 };
-                Output::Remote { spool, sender, otlp }
+                Output::Remote { spool, sender, otlp: otlp.then(otlp::Spooler::default) }
             }
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
@@ -349,19 +356,6 @@ impl Route {
         uid: Option<&str>,
         observed_ns: &mut Option<u64>,
     ) {
-        if let Output::Remote { otlp: true, .. } = self.out {
-            let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
-            let mut log = otlp::log_record(record, line, observed);
-            if let Some(uid) = uid {
-                otlp::set_uid(&mut log, uid);
-            }
-            self.write(&otlp::spool_line(&log));
-        } else {
-            self.write(line);
-        }
-    }
-
-    fn write(&mut self, line: &[u8]) {
         let lost = match &mut self.out {
             Output::Stdout(out) => out
                 .write_all(line)
@@ -369,7 +363,11 @@ impl Route {
                 .map_err(|e| (self.pending + 1, e)),
             Output::File(file) => file.write(line).map_err(|lost| (lost.records, lost.error)),
             // The spool counts what a failed write cost it as dropped.
-            Output::Remote { spool, .. } => spool.append(line).map_err(|e| (0, e)),
+            Output::Remote { spool, otlp: Some(spooler), .. } => {
+                let observed = *observed_ns.get_or_insert_with(crate::model::time::now_ns);
+                spool.append(spooler.record(record, line, uid, observed)).map_err(|e| (0, e))
+            }
+            Output::Remote { spool, otlp: None, .. } => spool.append(line).map_err(|e| (0, e)),
         };
         match lost {
             Ok(()) => self.pending += 1,

@@ -3,12 +3,13 @@
 //! through the same on-disk spool and delivery loop as the webhook.
 //!
 //! Each record is encoded as a LogRecord when exported (where its typed
-//! form is at hand) and spooled as one base64 line (the spool is
-//! line-framed). The sender wraps a batch of them in one resource
+//! form is at hand) and spooled as it is, framed by its length. The sender
+//! wraps a batch of them in one resource
 //! (`service.name=palisade`, `service.version`, `host.name`,
 //! `k8s.cluster.name`) and one instrumentation scope, splicing the records'
 //! bytes into the request as protobuf's repeated fields allow, rather than
-//! decoding and encoding each again.
+//! decoding and encoding each again. Agents before this one spooled each
+//! LogRecord as a base64 line: a spool they left is read and sent alike.
 //!
 //! Answers, as the OTLP specification says: 2xx accepts the batch, and a
 //! partial success's `rejected_log_records` are counted as rejected and not
@@ -16,6 +17,7 @@
 //! given, else with backoff; any other status refuses the batch for good.
 
 mod record;
+mod wire;
 
 use std::{io::Read, path::PathBuf};
 
@@ -25,24 +27,47 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::{
     collector::logs::v1::ExportLogsServiceResponse,
     common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value},
-    logs::v1::LogRecord,
     resource::v1::Resource,
 };
 use prost::Message;
 
-pub use record::{log_record, set_uid};
+use wire::{
+    REQUEST_RESOURCE_LOGS, RESOURCE_LOGS_RESOURCE, RESOURCE_LOGS_SCOPE_LOGS,
+    SCOPE_LOGS_LOG_RECORDS, SCOPE_LOGS_SCOPE, bytes_field,
+};
 
+use super::Outgoing;
 use super::{
     ExportError,
     delivery::{Sent, Transport, gzip},
     spec::RemoteSpec,
-    spool::Batch,
+    spool::{Batch, Framing},
 };
 use crate::{event::Origin, http_client};
 
-/// A LogRecord as one spool line.
-pub fn spool_line(record: &LogRecord) -> Vec<u8> {
-    STANDARD.encode(record.encode_to_vec()).into_bytes()
+/// How the OTLP sink's records are framed in its spool.
+pub const SPOOL_FRAMING: Framing = Framing::Lengths;
+
+/// Encodes records for the spool, in a buffer kept from one to the next.
+#[derive(Default)]
+pub struct Spooler {
+    record: Vec<u8>,
+}
+
+impl Spooler {
+    /// The LogRecord of `record`, whose exported form is `body`, encoded.
+    /// Its `log.record.uid` is `uid` when given, else the record's id.
+    pub fn record(
+        &mut self,
+        record: Outgoing<'_>,
+        body: &[u8],
+        uid: Option<&str>,
+        observed_ns: u64,
+    ) -> &[u8] {
+        self.record.clear();
+        record::encode(record, body, uid, observed_ns, &mut self.record);
+        &self.record
+    }
 }
 
 pub struct Otlp {
@@ -91,44 +116,36 @@ impl Otlp {
 
     /// The request body of a batch of spooled LogRecords: an
     /// `ExportLogsServiceRequest` of one `ResourceLogs` holding one
-    /// `ScopeLogs`. A line that is not base64 (a spool written by something
-    /// else) is left out and counted in the second value.
+    /// `ScopeLogs`. What is not a record (in a spool an earlier agent
+    /// left, a line that is not base64) is left out and counted in the
+    /// second value.
     fn request(&self, batch: &Batch) -> (Vec<u8>, u64) {
-        let mut unreadable = 0;
-        let mut scope_logs = Vec::with_capacity(batch.body.len());
-        length_delimited(&mut scope_logs, SCOPE_LOGS_SCOPE, &self.scope);
-        let mut record = Vec::new();
-        for line in batch.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            record.clear();
-            if STANDARD.decode_vec(line, &mut record).is_err() {
-                unreadable += 1;
-                continue;
-            }
-            length_delimited(&mut scope_logs, SCOPE_LOGS_LOG_RECORDS, &record);
+        let mut spliced = 0;
+        let mut scope_logs = Vec::with_capacity(batch.body.len() + self.scope.len() + 16);
+        bytes_field(&mut scope_logs, SCOPE_LOGS_SCOPE, &self.scope);
+        let mut decoded = Vec::new();
+        for record in batch.records() {
+            let record = match batch.framing {
+                Framing::Lengths => record,
+                // An earlier agent's spool: base64 lines.
+                Framing::Lines => {
+                    decoded.clear();
+                    if STANDARD.decode_vec(record, &mut decoded).is_err() {
+                        continue;
+                    }
+                    &decoded[..]
+                }
+            };
+            bytes_field(&mut scope_logs, SCOPE_LOGS_LOG_RECORDS, record);
+            spliced += 1;
         }
         let mut resource_logs = Vec::with_capacity(scope_logs.len() + self.resource.len() + 16);
-        length_delimited(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &self.resource);
-        length_delimited(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
+        bytes_field(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &self.resource);
+        bytes_field(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
         let mut request = Vec::with_capacity(resource_logs.len() + 8);
-        length_delimited(&mut request, REQUEST_RESOURCE_LOGS, &resource_logs);
-        (request, unreadable)
+        bytes_field(&mut request, REQUEST_RESOURCE_LOGS, &resource_logs);
+        (request, batch.records.saturating_sub(spliced))
     }
-}
-
-// Field numbers of the messages spliced by hand (opentelemetry-proto's
-// logs.proto and logs_service.proto); a unit test checks the result
-// decodes as the generated types.
-const REQUEST_RESOURCE_LOGS: u32 = 1;
-const RESOURCE_LOGS_RESOURCE: u32 = 1;
-const RESOURCE_LOGS_SCOPE_LOGS: u32 = 2;
-const SCOPE_LOGS_SCOPE: u32 = 1;
-const SCOPE_LOGS_LOG_RECORDS: u32 = 2;
-
-/// Appends field `tag` holding `bytes` (an encoded message).
-fn length_delimited(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
-    prost::encoding::encode_varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
 
 impl Transport for Otlp {
@@ -183,6 +200,8 @@ fn string(key: &str, value: &str) -> KeyValue {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
     use super::*;
     use crate::export::spec;
 
@@ -197,14 +216,20 @@ mod tests {
         let records: Vec<LogRecord> = (0..3)
             .map(|i| LogRecord { event_name: format!("e{i}"), ..LogRecord::default() })
             .collect();
-        let mut body = Vec::new();
+        // As spooled now, and as earlier agents did (base64 lines).
+        let mut framed = Vec::new();
+        let mut lines = Vec::new();
         for r in &records {
-            body.extend(spool_line(r));
-            body.push(b'\n');
+            Framing::Lengths.write(&mut framed, &r.encode_to_vec()).unwrap();
+            lines.extend(STANDARD.encode(r.encode_to_vec()).into_bytes());
+            lines.push(b'\n');
         }
-        body.extend(b"not base64 at all!\n");
-        let (bytes, unreadable) = otlp.request(&Batch::for_test(body, 4));
+        lines.extend(b"not base64 at all!\n");
+        let (bytes, unreadable) = otlp.request(&Batch::for_test(framed, 3, Framing::Lengths));
+        assert_eq!(unreadable, 0);
+        let (old, unreadable) = otlp.request(&Batch::for_test(lines, 4, Framing::Lines));
         assert_eq!(unreadable, 1);
+        assert_eq!(old, bytes, "the same request from either spool");
         let request = ExportLogsServiceRequest::decode(&bytes[..]).unwrap();
         let resource = &request.resource_logs[0];
         let names: Vec<&str> = resource

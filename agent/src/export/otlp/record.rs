@@ -6,12 +6,14 @@
 //! record's stable id: a receiver de-duplicates on it, since delivery is
 //! at-least-once.
 
-use opentelemetry_proto::tonic::{
-    common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value},
-    logs::v1::{LogRecord, SeverityNumber},
-};
+use std::borrow::Cow;
 
-use super::super::Outgoing;
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+
+use super::{
+    super::Outgoing,
+    wire::{self, Any, Message},
+};
 use crate::{
     event::Event,
     export::filter::SEVERITIES,
@@ -19,41 +21,38 @@ use crate::{
     policy::decision::Decision,
 };
 
-/// The LogRecord of `record`, whose exported form is `body`.
-pub fn log_record(record: Outgoing<'_>, body: &[u8], observed_ns: u64) -> LogRecord {
-    let mut attributes = Attributes::default();
+/// Appends the LogRecord of `record`, whose exported form is `body`, to
+/// `out`; its `log.record.uid` is `uid` when given (an OCSF Detection
+/// Finding goes out beside its activity record, and is de-duplicated on its
+/// own id), else the record's id.
+pub fn encode(
+    record: Outgoing<'_>,
+    body: &[u8],
+    uid: Option<&str>,
+    observed_ns: u64,
+    out: &mut Vec<u8>,
+) {
     let time = match record {
-        Outgoing::Event(event) => {
-            event_attributes(event, &mut attributes);
-            &event.time
-        }
-        Outgoing::Audit(audit) => {
-            audit_attributes(audit, &mut attributes);
-            audit["time"].as_str().unwrap_or_default()
-        }
+        Outgoing::Event(event) => event.time.as_str(),
+        Outgoing::Audit(audit) => audit["time"].as_str().unwrap_or_default(),
     };
     let (severity_number, severity_text) = severity(record);
-    LogRecord {
-        time_unix_nano: parse_rfc3339_ns(time).and_then(|ns| u64::try_from(ns).ok()).unwrap_or(0),
-        observed_time_unix_nano: observed_ns,
-        severity_number: severity_number as i32,
-        severity_text: severity_text.to_string(),
-        body: Some(text(String::from_utf8_lossy(body).into_owned())),
-        attributes: attributes.0,
-        event_name: format!("palisade.{}", record.kind()),
-        ..LogRecord::default()
+    let mut log = Message(out);
+    log.fixed64(
+        wire::TIME_UNIX_NANO,
+        parse_rfc3339_ns(time).and_then(|ns| u64::try_from(ns).ok()).unwrap_or(0),
+    );
+    log.fixed64(wire::OBSERVED_TIME_UNIX_NANO, observed_ns);
+    log.varint(wire::SEVERITY_NUMBER, severity_number as u64);
+    log.string(wire::SEVERITY_TEXT, &[severity_text]);
+    log.any(wire::BODY, &Any::Str(text(body)));
+    let mut attributes = Attributes(log);
+    match record {
+        Outgoing::Event(event) => event_attributes(event, uid, &mut attributes),
+        Outgoing::Audit(audit) => audit_attributes(audit, uid, &mut attributes),
     }
-}
-
-/// Gives `record` the id `uid` (`log.record.uid`): an OCSF Detection
-/// Finding goes out beside its activity record, and is de-duplicated on its
-/// own id.
-pub fn set_uid(record: &mut LogRecord, uid: &str) {
-    for attribute in &mut record.attributes {
-        if attribute.key == "log.record.uid" {
-            attribute.value = Some(text(uid.to_string()));
-        }
-    }
+    let mut log = attributes.0;
+    log.string(wire::EVENT_NAME, &["palisade.", record.kind()]);
 }
 
 /// Severity from the decision: the strongest matched rule's; INFO for an
@@ -84,8 +83,8 @@ fn severity(record: Outgoing<'_>) -> (SeverityNumber, &'static str) {
     }
 }
 
-fn event_attributes(event: &Event, out: &mut Attributes) {
-    out.str("log.record.uid", &event.id);
+fn event_attributes(event: &Event, uid: Option<&str>, out: &mut Attributes<'_>) {
+    out.str("log.record.uid", uid.unwrap_or(&event.id));
     out.str("palisade.event.kind", event.kind);
     let p = &event.process;
     out.int("process.pid", p.pid.into());
@@ -94,11 +93,11 @@ fn event_attributes(event: &Event, out: &mut Attributes) {
     if !p.binary.0.is_empty() {
         out.bytes("process.executable.path", &p.binary);
         let name = p.binary.0.rsplit(|b| *b == b'/').next().unwrap_or_default();
-        out.str("process.executable.name", &String::from_utf8_lossy(name));
+        out.push("process.executable.name", Any::Str(text(name)));
     }
     if !p.args.is_empty() {
-        let args = p.args.iter().map(|a| text(lossy(a))).collect();
-        out.push("process.command_args", Value::ArrayValue(ArrayValue { values: args }));
+        let args = p.args.iter().map(|a| Any::Str(lossy(a))).collect();
+        out.push("process.command_args", Any::Array(args));
     }
     if !p.cwd.0.is_empty() {
         out.bytes("process.working_directory", &p.cwd);
@@ -145,13 +144,13 @@ fn event_attributes(event: &Event, out: &mut Attributes) {
 
 /// The matched rules: the strongest one as `security_rule.*` (one rule per
 /// record in the conventions), every one in `palisade.rule.ids`.
-fn decision_attributes(decision: &Decision, out: &mut Attributes) {
+fn decision_attributes(decision: &Decision, out: &mut Attributes<'_>) {
     out.str("palisade.decision.action", decision.action.as_str());
     if let Some(mode) = decision.mode {
         out.str("palisade.decision.mode", mode.as_str());
     }
     if let Some(would_block) = decision.would_block {
-        out.push("palisade.decision.would_block", Value::BoolValue(would_block));
+        out.push("palisade.decision.would_block", Any::Bool(would_block));
     }
     if let Some(bundle) = &decision.bundle {
         out.str("security_rule.version", bundle);
@@ -166,25 +165,24 @@ fn decision_attributes(decision: &Decision, out: &mut Attributes) {
         out.str("security_rule.ruleset.name", "palisade");
     }
     if !decision.matched.is_empty() {
-        let ids = decision.matched.iter().map(|m| text(m.rule.clone())).collect();
-        out.push("palisade.rule.ids", Value::ArrayValue(ArrayValue { values: ids }));
+        let ids = decision.matched.iter().map(|m| Any::Str(m.rule.as_str().into())).collect();
+        out.push("palisade.rule.ids", Any::Array(ids));
     }
 }
 
-fn audit_attributes(audit: &serde_json::Value, out: &mut Attributes) {
-    let field = |v: &serde_json::Value| v.as_str().map(str::to_string);
+fn audit_attributes(audit: &serde_json::Value, uid: Option<&str>, out: &mut Attributes<'_>) {
     for (key, value) in [
-        ("log.record.uid", &audit["id"]),
-        ("palisade.event.kind", &audit["kind"]),
-        ("palisade.event.uid", &audit["event_id"]),
-        ("palisade.exception.id", &audit["exception"]["exception"]),
-        ("security_rule.uuid", &audit["exception"]["rule"]),
-        ("process.executable.path", &audit["process"]["binary"]),
-        ("palisade.break_glass.phase", &audit["phase"]),
-        ("palisade.break_glass.by", &audit["order"]["by"]),
+        ("log.record.uid", uid.or(audit["id"].as_str())),
+        ("palisade.event.kind", audit["kind"].as_str()),
+        ("palisade.event.uid", audit["event_id"].as_str()),
+        ("palisade.exception.id", audit["exception"]["exception"].as_str()),
+        ("security_rule.uuid", audit["exception"]["rule"].as_str()),
+        ("process.executable.path", audit["process"]["binary"].as_str()),
+        ("palisade.break_glass.phase", audit["phase"].as_str()),
+        ("palisade.break_glass.by", audit["order"]["by"].as_str()),
     ] {
-        if let Some(value) = field(value) {
-            out.str(key, &value);
+        if let Some(value) = value {
+            out.str(key, value);
         }
     }
     if let Some(pid) = audit["process"]["pid"].as_i64() {
@@ -192,38 +190,42 @@ fn audit_attributes(audit: &serde_json::Value, out: &mut Attributes) {
     }
 }
 
-#[derive(Default)]
-struct Attributes(Vec<KeyValue>);
+/// A LogRecord's attributes, written as they come.
+struct Attributes<'o>(Message<'o>);
 
-impl Attributes {
-    fn push(&mut self, key: &str, value: Value) {
-        self.0.push(KeyValue {
-            key: key.to_string(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..KeyValue::default()
-        });
+impl Attributes<'_> {
+    fn push(&mut self, key: &str, value: Any<'_>) {
+        self.0.key_value(wire::ATTRIBUTES, key, &value);
     }
     fn str(&mut self, key: &str, value: &str) {
-        self.push(key, Value::StringValue(value.to_string()));
+        self.push(key, Any::Str(value.into()));
     }
     fn bytes(&mut self, key: &str, value: &Bytes) {
-        self.push(key, Value::StringValue(lossy(value)));
+        self.push(key, Any::Str(lossy(value)));
     }
     fn int(&mut self, key: &str, value: i64) {
-        self.push(key, Value::IntValue(value));
+        self.push(key, Any::Int(value));
     }
 }
 
-fn text(value: String) -> AnyValue {
-    AnyValue { value: Some(Value::StringValue(value)) }
+fn lossy(bytes: &Bytes) -> Cow<'_, str> {
+    text(&bytes.0)
 }
 
-fn lossy(bytes: &Bytes) -> String {
-    String::from_utf8_lossy(&bytes.0).into_owned()
+/// `bytes` as text, invalid UTF-8 replaced: checked by `from_utf8` first,
+/// much quicker than `from_utf8_lossy` on what is almost always valid.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::{
+        common::v1::{AnyValue, any_value::Value},
+        logs::v1::LogRecord,
+    };
+    use prost::Message as _;
+
     use super::*;
     use crate::{
         container::{Container, Pod},
@@ -233,6 +235,22 @@ mod tests {
 
     fn attribute<'r>(record: &'r LogRecord, key: &str) -> Option<&'r Value> {
         record.attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()
+    }
+
+    /// The LogRecord of `record`, decoded as the generated type.
+    fn log_record(
+        record: Outgoing<'_>,
+        body: &[u8],
+        uid: Option<&str>,
+        observed: u64,
+    ) -> LogRecord {
+        let mut out = Vec::new();
+        encode(record, body, uid, observed, &mut out);
+        LogRecord::decode(&out[..]).unwrap()
+    }
+
+    fn text(value: String) -> AnyValue {
+        AnyValue { value: Some(Value::StringValue(value)) }
     }
 
     fn string(value: &str) -> Option<Value> {
@@ -289,7 +307,7 @@ mod tests {
             ],
             ..Decision::default()
         });
-        let log = log_record(Outgoing::Event(&event), b"{\"id\":\"test-1\"}", 7);
+        let log = log_record(Outgoing::Event(&event), b"{\"id\":\"test-1\"}", None, 7);
         assert_eq!(log.time_unix_nano, 1_796_292_000_000_000_001);
         assert_eq!(log.observed_time_unix_nano, 7);
         assert_eq!(log.severity_number, SeverityNumber::Error as i32);
@@ -328,16 +346,16 @@ mod tests {
     #[test]
     fn a_record_can_take_its_own_id() {
         let event = crate::test_support::event("process_exec");
-        let mut log = log_record(Outgoing::Event(&event), b"{}", 1);
+        let log = log_record(Outgoing::Event(&event), b"{}", None, 1);
         assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1"));
-        set_uid(&mut log, "test-1-finding");
+        let log = log_record(Outgoing::Event(&event), b"{}", Some("test-1-finding"), 1);
         assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1-finding"));
     }
 
     #[test]
     fn plain_activity_on_the_host_has_no_severity_and_no_workload_attributes() {
         let event = crate::test_support::event("process_exec");
-        let log = log_record(Outgoing::Event(&event), b"{}", 0);
+        let log = log_record(Outgoing::Event(&event), b"{}", None, 0);
         assert_eq!(log.severity_number, SeverityNumber::Unspecified as i32);
         assert_eq!(log.severity_text, "");
         for key in ["container.id", "k8s.pod.name", "k8s.node.name", "security_rule.uuid"] {

@@ -2,8 +2,11 @@
 //! processing thread appends, a sender takes batches from the front and
 //! acknowledges them once delivered.
 //!
-//! Layout: numbered segment files (`00000000000000000001.seg`, ...), each a
-//! run of JSON lines, oldest first; the last one takes appends. `cursor`
+//! Layout: numbered segment files, oldest first, each a run of records in
+//! one [`Framing`]: JSON lines (`00000000000000000001.seg`, ...) or records
+//! preceded by their length (`.rec`); the last one takes appends. A spool
+//! reads segments of either framing, so what an earlier agent left in
+//! another framing is delivered as it was written. `cursor`
 //! holds `<segment> <offset>` of the first record not yet delivered, written
 //! (atomically, by rename) after every acknowledged batch. After a restart
 //! delivery resumes at the cursor; a batch delivered but not yet
@@ -25,11 +28,17 @@ use std::{
     time::Duration,
 };
 
+mod framing;
+
+pub use framing::Framing;
+
 /// Segments a spool is cut into: the granularity of dropping.
 const SEGMENTS: u64 = 8;
 
 pub struct Spool {
     dir: PathBuf,
+    /// How appended records are framed.
+    framing: Framing,
     max_bytes: u64,
     segment_bytes: u64,
     state: Mutex<State>,
@@ -45,11 +54,16 @@ struct State {
     next_seq: u64,
     /// Records dropped before delivery since the spool was opened.
     dropped: u64,
+    /// How many readable records the sender waits for, if it waits: a
+    /// flush wakes it only then (not once per flush, a wake-up and a
+    /// context switch for every few records).
+    wake_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     seq: u64,
+    framing: Framing,
     /// Bytes appended (some maybe still buffered).
     bytes: u64,
     /// Bytes flushed: what a reader may read.
@@ -60,8 +74,12 @@ struct Segment {
 }
 
 impl Segment {
-    fn empty(seq: u64) -> Self {
-        Self { seq, bytes: 0, readable: 0, records: 0, readable_records: 0 }
+    fn empty(seq: u64, framing: Framing) -> Self {
+        Self { seq, framing, bytes: 0, readable: 0, records: 0, readable_records: 0 }
+    }
+
+    fn path(&self, dir: &Path) -> PathBuf {
+        segment_path(dir, self.seq, self.framing)
     }
 }
 
@@ -91,33 +109,47 @@ pub struct Batch {
     from: Cursor,
     to: Cursor,
     pub records: u64,
-    /// The records, each ending in a newline.
+    /// The records, framed.
     pub body: Vec<u8>,
+    pub framing: Framing,
+}
+
+impl Batch {
+    /// The records, without their framing.
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
+        self.framing.records(&self.body)
+    }
 }
 
 #[cfg(test)]
 impl Batch {
     /// A batch holding `body`, for transports' tests.
-    pub fn for_test(body: Vec<u8>, records: u64) -> Self {
+    pub fn for_test(body: Vec<u8>, records: u64, framing: Framing) -> Self {
         let at = Cursor { seq: 0, offset: 0, index: 0 };
-        Self { from: at, to: at, records, body }
+        Self { from: at, to: at, records, body, framing }
     }
 }
 
 impl Spool {
-    /// Opens the spool in `dir` (created if missing), recovering what a
-    /// previous agent left: torn last records are cut and counted.
-    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
+    /// Opens the spool in `dir` (created if missing), to append records
+    /// framed by `framing`, recovering what a previous agent left, in
+    /// either framing: torn last records are cut and counted.
+    pub fn open(dir: &Path, max_bytes: u64, framing: Framing) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        let mut seqs: Vec<u64> = fs::read_dir(dir)?
+        let mut found: Vec<(u64, Framing)> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .filter_map(|e| {
+                let name = e.file_name();
+                let (seq, extension) = name.to_str()?.split_once('.')?;
+                let framing = Framing::ALL.into_iter().find(|f| f.extension() == extension)?;
+                Some((seq.parse().ok()?, framing))
+            })
             .collect();
-        seqs.sort_unstable();
+        found.sort_unstable_by_key(|(seq, _)| *seq);
         let mut dropped = 0;
         let mut segments = VecDeque::new();
-        for seq in seqs {
-            let (segment, torn) = recover(&segment_path(dir, seq), seq)?;
+        for (seq, framing) in found {
+            let (segment, torn) = recover(dir, seq, framing)?;
             dropped += torn;
             segments.push_back(segment);
         }
@@ -126,8 +158,9 @@ impl Spool {
         let cursor = match read_cursor(dir) {
             Some((seq, offset)) if segments.iter().any(|s| s.seq == seq) => {
                 let segment = segments.iter().find(|s| s.seq == seq).expect("checked");
-                let offset = offset.min(segment.bytes);
-                Cursor { seq, offset, index: count_lines(&segment_path(dir, seq), offset)? }
+                // At a record's end: the cursor is written only there.
+                let (offset, index) = count_records(segment, dir, offset)?;
+                Cursor { seq, offset, index }
             }
             // Past every segment: all were delivered (the agent stopped
             // before removing them).
@@ -138,14 +171,22 @@ impl Spool {
         // Segments wholly before the cursor were delivered.
         while segments.front().is_some_and(|s| s.seq < cursor.seq) {
             let gone = segments.pop_front().expect("checked");
-            fs::remove_file(segment_path(dir, gone.seq))?;
+            fs::remove_file(gone.path(dir))?;
         }
         let next_seq = segments.back().map_or(cursor.seq, |s| s.seq + 1);
         let spool = Self {
             dir: dir.to_path_buf(),
+            framing,
             max_bytes,
             segment_bytes: (max_bytes / SEGMENTS).max(1),
-            state: Mutex::new(State { segments, writer: None, cursor, next_seq, dropped }),
+            state: Mutex::new(State {
+                segments,
+                writer: None,
+                cursor,
+                next_seq,
+                dropped,
+                wake_at: None,
+            }),
             readable: Condvar::new(),
         };
         Ok(spool)
@@ -155,14 +196,15 @@ impl Spool {
         self.lock().counts()
     }
 
-    /// Appends one record (without its newline). Makes room by dropping the
-    /// oldest segments; a record larger than a segment is dropped itself. A
-    /// failed write drops the records not yet flushed (counted) and the next
-    /// append starts a new segment.
-    pub fn append(&self, line: &[u8]) -> io::Result<()> {
-        let len = line.len() as u64 + 1;
+    /// Appends one record (unframed). Makes room by dropping the oldest
+    /// segments; a record larger than a segment, or one the framing cannot
+    /// hold (an empty one), is dropped itself. A failed write drops the
+    /// records not yet flushed (counted) and the next append starts a new
+    /// segment.
+    pub fn append(&self, record: &[u8]) -> io::Result<()> {
+        let len = self.framing.framed_len(record);
         let mut state = self.lock();
-        if len > self.segment_bytes {
+        if len > self.segment_bytes || !self.framing.can_frame(record) {
             state.dropped += 1;
             return Ok(());
         }
@@ -173,18 +215,19 @@ impl Spool {
         let full = state.segments.back().is_none_or(|s| s.bytes + len > self.segment_bytes);
         if state.writer.is_none() || full {
             state.flush()?;
-            let seq = state.next_seq;
-            let path = segment_path(&self.dir, seq);
-            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            let segment = Segment::empty(state.next_seq, self.framing);
+            let file =
+                OpenOptions::new().create(true).append(true).open(segment.path(&self.dir))?;
             state.next_seq += 1;
             state.writer = Some(BufWriter::with_capacity(1 << 16, file));
-            state.segments.push_back(Segment::empty(seq));
+            state.segments.push_back(segment);
+            let seq = segment.seq;
             if state.segments.len() == 1 {
                 state.cursor = Cursor { seq, offset: 0, index: 0 };
             }
         }
         let writer = state.writer.as_mut().expect("a segment is open");
-        if let Err(e) = writer.write_all(line).and_then(|()| writer.write_all(b"\n")) {
+        if let Err(e) = self.framing.write(writer, record) {
             state.abandon_unflushed(&self.dir, 1);
             return Err(e);
         }
@@ -194,13 +237,22 @@ impl Spool {
         Ok(())
     }
 
-    /// Makes appended records readable by the sender and wakes it.
+    /// Makes appended records readable by the sender, and wakes it if it
+    /// waits for as many.
     pub fn flush(&self) -> io::Result<()> {
         let mut state = self.lock();
         state.flush()?;
+        let wake = state.wake_at.is_some_and(|n| state.readable_records() >= n);
         drop(state);
-        self.readable.notify_all();
+        if wake {
+            self.readable.notify_all();
+        }
         Ok(())
+    }
+
+    /// Wakes a sender waiting for records (it is stopping).
+    pub fn wake(&self) {
+        self.readable.notify_all();
     }
 
     /// Waits up to `linger` until `records` are readable: a trickle of
@@ -212,10 +264,12 @@ impl Spool {
         while state.readable_records() < records as u64 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return;
+                break;
             }
+            state.wake_at = Some(records as u64);
             state = self.readable.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
         }
+        state.wake_at = None;
     }
 
     /// Waits up to `wait` for records, then takes up to `max_records` (and
@@ -228,7 +282,9 @@ impl Spool {
     ) -> io::Result<Option<Batch>> {
         let mut state = self.lock();
         if !state.has_readable() {
+            state.wake_at = Some(1);
             state = self.readable.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0;
+            state.wake_at = None;
         }
         // Step over segments read to their end that no longer take appends.
         loop {
@@ -247,34 +303,27 @@ impl Spool {
         let from = state.cursor;
         let want = (segment.readable - from.offset).min(max_bytes as u64) as usize;
         let mut body = vec![0; want];
-        let mut file = File::open(segment_path(&self.dir, segment.seq))?;
+        let mut file = File::open(segment.path(&self.dir))?;
         file.seek(SeekFrom::Start(from.offset))?;
         file.read_exact(&mut body)?;
         // Whole records only, at most max_records; one record larger than
         // max_bytes goes alone.
-        let mut end = 0;
-        let mut records = 0;
-        for (i, b) in body.iter().enumerate() {
-            if *b == b'\n' {
-                end = i + 1;
-                records += 1;
-                if records == max_records as u64 {
-                    break;
-                }
-            }
-        }
+        let (mut end, mut records) = segment.framing.scan(&body, max_records as u64);
         if records == 0 {
-            let mut rest = Vec::new();
-            file.read_to_end(&mut rest)?;
-            let more = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |p| p + 1);
-            body.extend_from_slice(&rest[..more]);
-            end = body.len();
-            records = 1;
+            let readable = (segment.readable - from.offset) as usize;
+            body.resize(readable, 0);
+            file.read_exact(&mut body[want..])?;
+            (end, records) = segment.framing.scan(&body, 1);
+            if records == 0 {
+                // Not a record (a corrupt segment): taken as one, which
+                // the transport counts as unreadable.
+                (end, records) = (readable, 1);
+            }
         }
         body.truncate(end);
         let to =
             Cursor { seq: from.seq, offset: from.offset + end as u64, index: from.index + records };
-        Ok(Some(Batch { from, to, records, body }))
+        Ok(Some(Batch { from, to, records, body, framing: segment.framing }))
     }
 
     /// Marks `batch` delivered; `false` when its records were dropped
@@ -315,7 +364,7 @@ impl State {
         if let Some(last) = self.segments.back() {
             let _ = OpenOptions::new()
                 .write(true)
-                .open(segment_path(dir, last.seq))
+                .open(last.path(dir))
                 .and_then(|f| f.set_len(last.readable));
         }
         self.abandon_unflushed_in(also);
@@ -361,7 +410,7 @@ impl State {
             let next = self.segments.front().map_or(self.next_seq, |s| s.seq);
             self.cursor = Cursor { seq: next, offset: 0, index: 0 };
         }
-        remove(&segment_path(dir, oldest.seq))?;
+        remove(&oldest.path(dir))?;
         write_cursor(dir, &self.cursor)?;
         Ok(oldest.bytes)
     }
@@ -371,7 +420,7 @@ impl State {
     fn remove_front_through(&mut self, pos: usize, dir: &Path) -> io::Result<()> {
         for _ in 0..=pos {
             if let Some(done) = self.segments.pop_front() {
-                remove(&segment_path(dir, done.seq))?;
+                remove(&done.path(dir))?;
             }
         }
         let next = self.segments.front().map_or(self.next_seq, |s| s.seq);
@@ -396,8 +445,8 @@ impl State {
     }
 }
 
-fn segment_path(dir: &Path, seq: u64) -> PathBuf {
-    dir.join(format!("{seq:020}.seg"))
+fn segment_path(dir: &Path, seq: u64, framing: Framing) -> PathBuf {
+    dir.join(format!("{seq:020}.{}", framing.extension()))
 }
 
 fn remove(path: &Path) -> io::Result<()> {
@@ -409,22 +458,25 @@ fn remove(path: &Path) -> io::Result<()> {
 
 /// Reads a segment left by a previous run: cuts a torn last record (the
 /// agent died mid-write) and counts the records.
-fn recover(path: &Path, seq: u64) -> io::Result<(Segment, u64)> {
-    let data = fs::read(path)?;
-    let whole = data.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+fn recover(dir: &Path, seq: u64, framing: Framing) -> io::Result<(Segment, u64)> {
+    let path = segment_path(dir, seq, framing);
+    let data = fs::read(&path)?;
+    let (whole, records) = framing.scan(&data, u64::MAX);
     let torn = u64::from(whole < data.len());
     if torn == 1 {
-        OpenOptions::new().write(true).open(path)?.set_len(whole as u64)?;
+        OpenOptions::new().write(true).open(&path)?.set_len(whole as u64)?;
     }
-    let records = data[..whole].iter().filter(|b| **b == b'\n').count() as u64;
     let bytes = whole as u64;
-    Ok((Segment { seq, bytes, readable: bytes, records, readable_records: records }, torn))
+    Ok((Segment { seq, framing, bytes, readable: bytes, records, readable_records: records }, torn))
 }
 
-fn count_lines(path: &Path, upto: u64) -> io::Result<u64> {
-    let mut data = vec![0; upto as usize];
-    File::open(path)?.read_exact(&mut data)?;
-    Ok(data.iter().filter(|b| **b == b'\n').count() as u64)
+/// The records of `segment` before `offset` (a record's end, or its
+/// size): where they end, and how many.
+fn count_records(segment: &Segment, dir: &Path, offset: u64) -> io::Result<(u64, u64)> {
+    let mut data = vec![0; offset.min(segment.bytes) as usize];
+    File::open(segment.path(dir))?.read_exact(&mut data)?;
+    let (end, records) = segment.framing.scan(&data, u64::MAX);
+    Ok((end as u64, records))
 }
 
 fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
@@ -450,20 +502,21 @@ mod tests {
     }
 
     fn ids(batch: &Batch) -> Vec<u32> {
-        batch
-            .body
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| std::str::from_utf8(&l[7..15]).unwrap().parse().unwrap())
-            .collect()
+        batch.records().map(|l| std::str::from_utf8(&l[7..15]).unwrap().parse().unwrap()).collect()
     }
 
     const NOW: Duration = Duration::ZERO;
 
     #[test]
     fn delivers_in_order_and_resumes_after_a_restart_at_least_once() {
-        let dir = scratch("spool-resume");
-        let spool = Spool::open(&dir, 1 << 20).unwrap();
+        for framing in Framing::ALL {
+            resumes_after_a_restart(framing);
+        }
+    }
+
+    fn resumes_after_a_restart(framing: Framing) {
+        let dir = scratch(&format!("spool-resume-{}", framing.extension()));
+        let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
         for i in 0..100 {
             spool.append(&record(i)).unwrap();
         }
@@ -475,7 +528,7 @@ mod tests {
         let second = spool.next_batch(30, 1 << 20, NOW).unwrap().unwrap();
         assert_eq!(ids(&second)[0], 30);
         drop(spool);
-        let spool = Spool::open(&dir, 1 << 20).unwrap();
+        let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
         assert_eq!(spool.counts().waiting, 70);
         let mut seen = Vec::new();
         while let Some(b) = spool.next_batch(25, 1 << 20, NOW).unwrap() {
@@ -492,7 +545,7 @@ mod tests {
     #[test]
     fn a_batch_dropped_while_in_flight_is_not_acknowledged() {
         let dir = scratch("spool-in-flight");
-        let spool = Spool::open(&dir, 64 << 10).unwrap();
+        let spool = Spool::open(&dir, 64 << 10, Framing::Lines).unwrap();
         for i in 0..10 {
             spool.append(&record(i)).unwrap();
         }
@@ -514,7 +567,7 @@ mod tests {
     #[test]
     fn overflow_drops_the_oldest_and_counts_them() {
         let dir = scratch("spool-overflow");
-        let spool = Spool::open(&dir, 64 << 10).unwrap();
+        let spool = Spool::open(&dir, 64 << 10, Framing::Lines).unwrap();
         let n = 2000;
         for i in 0..n {
             spool.append(&record(i)).unwrap();
@@ -538,18 +591,56 @@ mod tests {
 
     #[test]
     fn a_torn_record_is_cut_and_counted_on_recovery() {
-        let dir = scratch("spool-torn");
-        let spool = Spool::open(&dir, 1 << 20).unwrap();
-        spool.append(&record(1)).unwrap();
+        for framing in Framing::ALL {
+            let dir = scratch(&format!("spool-torn-{}", framing.extension()));
+            let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
+            spool.append(&record(1)).unwrap();
+            spool.flush().unwrap();
+            drop(spool);
+            let seg = segment_path(&dir, 1, framing);
+            let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+            let mut torn = Vec::new();
+            framing.write(&mut torn, &record(2)).unwrap();
+            f.write_all(&torn[..torn.len() - 2]).unwrap();
+            let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
+            assert_eq!(spool.counts().dropped, 1, "{framing:?}");
+            let batch = spool.next_batch(10, 1 << 20, NOW).unwrap().unwrap();
+            assert_eq!(ids(&batch), [1], "{framing:?}");
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// An agent of another framing left records, some delivered: the rest
+    /// go first, as they were written, then the new ones, and the old
+    /// segment is removed once delivered.
+    #[test]
+    fn segments_of_an_earlier_framing_are_delivered_before_the_new_ones() {
+        let dir = scratch("spool-upgrade");
+        let old = Spool::open(&dir, 1 << 20, Framing::Lines).unwrap();
+        for i in 0..10 {
+            old.append(&record(i)).unwrap();
+        }
+        old.flush().unwrap();
+        let delivered = old.next_batch(4, 1 << 20, NOW).unwrap().unwrap();
+        old.ack(&delivered).unwrap();
+        drop(old);
+        let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
+        assert_eq!(spool.counts().waiting, 6);
+        for i in 10..15 {
+            spool.append(&record(i)).unwrap();
+        }
         spool.flush().unwrap();
-        drop(spool);
-        let seg = segment_path(&dir, 1);
-        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
-        f.write_all(b"{\"id\":\"000").unwrap();
-        let spool = Spool::open(&dir, 1 << 20).unwrap();
-        assert_eq!(spool.counts().dropped, 1);
-        let batch = spool.next_batch(10, 1 << 20, NOW).unwrap().unwrap();
-        assert_eq!(ids(&batch), [1]);
+        let mut seen = Vec::new();
+        while let Some(b) = spool.next_batch(100, 1 << 20, NOW).unwrap() {
+            seen.push((b.framing, ids(&b)));
+            spool.ack(&b).unwrap();
+        }
+        assert_eq!(
+            seen,
+            [(Framing::Lines, (4..10).collect()), (Framing::Lengths, (10..15).collect())]
+        );
+        assert!(!segment_path(&dir, 1, Framing::Lines).exists());
+        assert_eq!(spool.counts().waiting, 0);
         let _ = fs::remove_dir_all(&dir);
     }
 }
