@@ -10,9 +10,11 @@
 //! or two prefix lookups only where that profile covers the access.
 //!
 //! Not judged here (the sensor still reports them on watched paths):
-//! renames, unlinks, links and mode changes (`path_*` / `inode_*` hooks
-//! would), a file created empty by `O_RDONLY|O_CREAT` before this hook
-//! denies its open, and files opened before the rule.
+//! renames, unlinks, links and mode changes, and a file created empty by
+//! `O_RDONLY|O_CREAT` before this hook denies its open. The `path_*` hooks
+//! would judge them, but 6.1 refuses `bpf_d_path` there ("helper call is
+//! not allowed in probe"): they need the path walked from the dentries,
+//! root first. Nor are files opened before the rule.
 
 use aya_ebpf::{
     bindings::path,
