@@ -368,67 +368,16 @@ impl EnforceMaps {
         .map_err(err(names::MAP_EXEC_DENY_NAME))?;
         note(names::MAP_EXEC_DENY_NAME, d);
 
-        let kernel: Vec<_> = self.net4.iter().filter_map(Result::ok).collect();
-        let map = &mut self.net4;
-        let d = reconcile(
-            &entries.net4,
-            kernel,
-            g,
-            |k| {
-                (
-                    k.data().generation,
-                    (k.prefix_len(), OrdKey(Net4Data { generation: 0, ..k.data() })),
-                )
-            },
-            |(len, k), g| Key::new(len, Net4Data { generation: g, ..k.0 }),
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_NET4_RULES))?;
+        let d =
+            reconcile_lpm(&mut self.net4, &entries.net4, g).map_err(err(names::MAP_NET4_RULES))?;
         note(names::MAP_NET4_RULES, d);
 
-        let kernel: Vec<_> = self.net6.iter().filter_map(Result::ok).collect();
-        let map = &mut self.net6;
-        let d = reconcile(
-            &entries.net6,
-            kernel,
-            g,
-            |k| {
-                (
-                    k.data().generation,
-                    (k.prefix_len(), OrdKey(Net6Data { generation: 0, ..k.data() })),
-                )
-            },
-            |(len, k), g| Key::new(len, Net6Data { generation: g, ..k.0 }),
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_NET6_RULES))?;
+        let d =
+            reconcile_lpm(&mut self.net6, &entries.net6, g).map_err(err(names::MAP_NET6_RULES))?;
         note(names::MAP_NET6_RULES, d);
 
-        let kernel: Vec<_> = self.file_rules.iter().filter_map(Result::ok).collect();
-        let map = &mut self.file_rules;
-        let d = reconcile(
-            &entries.file,
-            kernel,
-            g,
-            |k| {
-                (
-                    k.data().generation,
-                    (k.prefix_len(), OrdKey(FileRuleData { generation: 0, ..k.data() })),
-                )
-            },
-            |(len, k), g| Key::new(len, FileRuleData { generation: g, ..k.0 }),
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_FILE_RULES))?;
+        let d = reconcile_lpm(&mut self.file_rules, &entries.file, g)
+            .map_err(err(names::MAP_FILE_RULES))?;
         note(names::MAP_FILE_RULES, d);
 
         // The per-profile arrays: every slot of both generations.
@@ -501,14 +450,8 @@ impl EnforceMaps {
             let key = ExecNameKey { generation: g, ..k.0 };
             self.exec_name.insert(key, *v, 0).map_err(err(names::MAP_EXEC_DENY_NAME))?;
         }
-        for ((len, data), v) in &entries.net4 {
-            let key = Key::new(*len, Net4Data { generation: g, ..data.0 });
-            self.net4.insert(&key, v, 0).map_err(err(names::MAP_NET4_RULES))?;
-        }
-        for ((len, data), v) in &entries.net6 {
-            let key = Key::new(*len, Net6Data { generation: g, ..data.0 });
-            self.net6.insert(&key, v, 0).map_err(err(names::MAP_NET6_RULES))?;
-        }
+        write_lpm(&mut self.net4, &entries.net4, g).map_err(err(names::MAP_NET4_RULES))?;
+        write_lpm(&mut self.net6, &entries.net6, g).map_err(err(names::MAP_NET6_RULES))?;
         for (&profile, v) in &entries.drift {
             let v = Verdict { flags: v.flags | verdict_flags::MATCHED, ..*v };
             let slot = profile_slot(g, profile);
@@ -518,10 +461,7 @@ impl EnforceMaps {
             let slot = profile_slot(g, profile);
             self.net_present.set(slot, bits, 0).map_err(err(names::MAP_NET_PRESENT))?;
         }
-        for ((len, data), v) in &entries.file {
-            let key = Key::new(*len, FileRuleData { generation: g, ..data.0 });
-            self.file_rules.insert(&key, v, 0).map_err(err(names::MAP_FILE_RULES))?;
-        }
+        write_lpm(&mut self.file_rules, &entries.file, g).map_err(err(names::MAP_FILE_RULES))?;
         // The rules first, then what tells the hook to look for them; added
         // to what the slots hold (`add_profile` writes one profile's
         // entries into a generation that has others).
@@ -571,33 +511,9 @@ impl EnforceMaps {
         for k in stale {
             self.exec_name.remove(&k).map_err(err(names::MAP_EXEC_DENY_NAME))?;
         }
-        let stale: Vec<Key<Net4Data>> = self
-            .net4
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.data().generation == generation)
-            .collect();
-        for k in stale {
-            self.net4.remove(&k).map_err(err(names::MAP_NET4_RULES))?;
-        }
-        let stale: Vec<Key<Net6Data>> = self
-            .net6
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.data().generation == generation)
-            .collect();
-        for k in stale {
-            self.net6.remove(&k).map_err(err(names::MAP_NET6_RULES))?;
-        }
-        let stale: Vec<Key<FileRuleData>> = self
-            .file_rules
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.data().generation == generation)
-            .collect();
-        for k in stale {
-            self.file_rules.remove(&k).map_err(err(names::MAP_FILE_RULES))?;
-        }
+        purge_lpm(&mut self.net4, generation).map_err(err(names::MAP_NET4_RULES))?;
+        purge_lpm(&mut self.net6, generation).map_err(err(names::MAP_NET6_RULES))?;
+        purge_lpm(&mut self.file_rules, generation).map_err(err(names::MAP_FILE_RULES))?;
         Ok(())
     }
 }
@@ -660,6 +576,77 @@ fn reconcile<E: Ord + Copy, K, V: PartialEq + Copy>(
     Ok(d)
 }
 
+/// The data of an LPM-trie enforcement map's key, which leads with its
+/// generation (`Net4Data`, `Net6Data`, `FileRuleData`).
+trait GenerationKey: aya::Pod {
+    fn generation(&self) -> u8;
+    fn in_generation(self, generation: u8) -> Self;
+}
+
+macro_rules! generation_key {
+    ($($t:ty),*) => {$(
+        impl GenerationKey for $t {
+            fn generation(&self) -> u8 {
+                self.generation
+            }
+            fn in_generation(self, generation: u8) -> Self {
+                Self { generation, ..self }
+            }
+        }
+    )*};
+}
+generation_key!(Net4Data, Net6Data, FileRuleData);
+
+/// The entries of an LPM-trie map by (prefix length, key data with
+/// generation 0), as [`Entries`] holds them.
+type LpmEntries<K> = BTreeMap<(u32, OrdKey<K>), Verdict>;
+
+/// Writes `entries` under generation `g`.
+fn write_lpm<K: GenerationKey>(
+    map: &mut LpmTrie<MapData, K, Verdict>,
+    entries: &LpmEntries<K>,
+    g: u8,
+) -> Result<(), MapError> {
+    for ((len, data), v) in entries {
+        map.insert(&Key::new(*len, data.0.in_generation(g)), v, 0)?;
+    }
+    Ok(())
+}
+
+/// Deletes every entry of `generation`.
+fn purge_lpm<K: GenerationKey>(
+    map: &mut LpmTrie<MapData, K, Verdict>,
+    generation: u8,
+) -> Result<(), MapError> {
+    let stale: Vec<Key<K>> = (map.keys().filter_map(Result::ok))
+        .filter(|k| k.data().generation() == generation)
+        .collect();
+    for k in stale {
+        map.remove(&k)?;
+    }
+    Ok(())
+}
+
+/// [`reconcile`] for an LPM-trie map.
+fn reconcile_lpm<K: GenerationKey>(
+    map: &mut LpmTrie<MapData, K, Verdict>,
+    expected: &LpmEntries<K>,
+    g: u8,
+) -> Result<Difference, MapError> {
+    let kernel: Vec<_> = map.iter().filter_map(Result::ok).collect();
+    reconcile(
+        expected,
+        kernel,
+        g,
+        |k| (k.data().generation(), (k.prefix_len(), OrdKey(k.data().in_generation(0)))),
+        |(len, k), g| Key::new(len, k.0.in_generation(g)),
+        |k, v| match v {
+            Some(v) => map.insert(k, v, 0),
+            None => map.remove(k),
+        },
+    )
+}
+
 fn host_flag(host: bool) -> u32 {
     if host { workload_flags::HOST } else { 0 }
 }
@@ -714,17 +701,14 @@ struct Entries {
     exec_name: BTreeMap<ExecNameKeyOrd, Verdict>,
     /// The drift rule of each profile.
     drift: BTreeMap<u16, Verdict>,
-    net4: BTreeMap<(u32, Net4Ord), Verdict>,
-    net6: BTreeMap<(u32, Net6Ord), Verdict>,
-    file: BTreeMap<(u32, FileOrd), Verdict>,
+    net4: LpmEntries<Net4Data>,
+    net6: LpmEntries<Net6Data>,
+    file: LpmEntries<FileRuleData>,
 }
 
 // Ordered wrappers, so entries are deduplicated and written in a stable order.
 type ExecInodeKeyOrd = OrdKey<ExecInodeKey>;
 type ExecNameKeyOrd = OrdKey<ExecNameKey>;
-type Net4Ord = OrdKey<Net4Data>;
-type Net6Ord = OrdKey<Net6Data>;
-type FileOrd = OrdKey<FileRuleData>;
 
 /// A plain-bytes key ordered by its bytes.
 #[derive(Clone, Copy, Debug)]
@@ -901,7 +885,7 @@ fn verdict_of(rule: &KernelRule, enforce: bool) -> Verdict {
 /// The file rule key of `prefix` for `access` in `profile` (generation
 /// 0), or None when it cannot be held (`policy check` refuses such
 /// prefixes).
-fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, FileOrd)> {
+fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, OrdKey<FileRuleData>)> {
     let bytes = prefix.as_bytes();
     if bytes.len() > FILE_RULE_PATH_LEN {
         return None;
