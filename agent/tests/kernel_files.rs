@@ -337,4 +337,179 @@ fn kernel_file_rule_holds(agent: &mut Agent, root: &Path, key: &Path, open_file:
         assert_eq!(e["file"]["path"], text(key), "{e:#}");
         denied(&e);
     }
+    chroot_cannot_respell_the_key(agent, root, key, &denied);
+    names_under_the_write_prefix_hold(agent, root, locked, key, &denied);
+}
+
+/// A process chrooted into the key's parent asks for `/locked/key`: the
+/// hook resolves the path up to its mount namespace's root, not its root
+/// directory, and denies it.
+fn chroot_cannot_respell_the_key(
+    agent: &mut Agent,
+    root: &Path,
+    key: &Path,
+    denied: &dyn Fn(&Value),
+) {
+    use std::{ffi::CString, os::unix::ffi::OsStrExt};
+    let new_root = CString::new(root.as_os_str().as_bytes()).unwrap();
+    let inside = CString::new(key.strip_prefix(root).unwrap().as_os_str().as_bytes()).unwrap();
+    let inside = CString::new([b"/", inside.as_bytes()].concat()).unwrap();
+    // SAFETY: the child makes only async-signal-safe calls (chroot, open,
+    // _exit) on memory prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        unsafe {
+            if libc::chroot(new_root.as_ptr()) != 0 {
+                libc::_exit(100);
+            }
+            let fd = libc::open(inside.as_ptr(), libc::O_RDONLY);
+            libc::_exit(if fd >= 0 { 0 } else { *libc::__errno_location() });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "the chrooted child did not exit");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        libc::EPERM,
+        "the chrooted open of {inside:?} was not denied"
+    );
+    let e = agent.wait_for("the hook's record of the chrooted open", |e| {
+        e["kind"] == "file_open" && e["process"]["pid"] == pid
+    });
+    assert_schema(&e);
+    assert_eq!(e["file"]["path"], text(key), "{e:#}");
+    assert_eq!(e["file"]["syscall"], "file_open_hook", "{e:#}");
+    denied(&e);
+}
+
+/// A call made, and the record it must leave: (what, the call's result,
+/// kind, the hook when the record is its own (else the system call's
+/// tracepoint made it), the path in the record).
+type Case = (&'static str, std::io::Result<()>, &'static str, Option<&'static str>, PathBuf);
+
+/// Under the write-denied directory, every call that changes a name or an
+/// attribute fails with EPERM and changes nothing, whether spelled through
+/// the watched prefix (the verdict joins the syscall's record) or through a
+/// symlinked directory the sensor does not watch (the hook's own record, of
+/// the resolved path); a hard link of the read-denied key is refused too.
+/// The calls are this test process's own.
+fn names_under_the_write_prefix_hold(
+    agent: &mut Agent,
+    root: &Path,
+    locked: &Path,
+    key: &Path,
+    denied: &dyn Fn(&Value),
+) {
+    use std::os::unix::fs::{PermissionsExt, chown, symlink};
+    let me = std::process::id();
+    let alias = root.join("locked-alias");
+    symlink(locked, &alias).unwrap();
+    let outside = root.join("outside");
+    std::fs::write(&outside, "o\n").unwrap();
+    let open_file = locked.join("open");
+    let refused = |what: &str, result: std::io::Result<()>| match result {
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{what}: {e}"),
+        Ok(()) => panic!("{what} succeeded under the write-denied directory"),
+    };
+    let truncate = |path: &Path| {
+        let c = std::ffi::CString::new(text(path)).unwrap();
+        // SAFETY: truncate(2) on a NUL-terminated path.
+        match unsafe { libc::truncate(c.as_ptr(), 0) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    };
+    let cases: Vec<Case> = vec![
+        ("unlink", std::fs::remove_file(&open_file), "file_unlink", None, open_file.clone()),
+        (
+            "unlink through the alias",
+            std::fs::remove_file(alias.join("open")),
+            "file_unlink",
+            Some("path_unlink_hook"),
+            open_file.clone(),
+        ),
+        (
+            "rename out",
+            std::fs::rename(&open_file, root.join("moved")),
+            "file_rename",
+            None,
+            open_file.clone(),
+        ),
+        (
+            "rename in through the alias",
+            std::fs::rename(&outside, alias.join("new")),
+            "file_rename",
+            Some("path_rename_hook"),
+            outside.clone(),
+        ),
+        (
+            "chmod through the alias",
+            std::fs::set_permissions(alias.join("open"), PermissionsExt::from_mode(0o600)),
+            "file_chmod",
+            Some("path_chmod_hook"),
+            open_file.clone(),
+        ),
+        (
+            "chown through the alias",
+            chown(alias.join("open"), Some(0), Some(0)),
+            "file_chmod",
+            Some("path_chown_hook"),
+            open_file.clone(),
+        ),
+        (
+            "create through the alias",
+            std::fs::File::create_new(alias.join("created")).map(drop),
+            "file_open",
+            Some("path_mknod_hook"),
+            locked.join("created"),
+        ),
+        (
+            "symlink through the alias",
+            symlink("/etc/hostname", alias.join("planted")),
+            "file_open",
+            Some("path_symlink_hook"),
+            locked.join("planted"),
+        ),
+        (
+            "hard link of the read-denied key",
+            std::fs::hard_link(key, root.join("key-hard")),
+            "file_open",
+            Some("path_link_hook"),
+            key.to_path_buf(),
+        ),
+        (
+            "truncate through the alias",
+            truncate(&alias.join("open")),
+            "file_open",
+            Some("path_truncate_hook"),
+            open_file.clone(),
+        ),
+    ];
+    for (what, result, kind, hook, path) in cases {
+        refused(what, result);
+        let e = agent.wait_for(&format!("the record of the {what}"), |e| {
+            let syscall = e["file"]["syscall"].as_str().unwrap_or_default();
+            let by = match hook {
+                Some(hook) => syscall == hook,
+                None => !syscall.ends_with("_hook"),
+            };
+            e["kind"] == kind && e["process"]["pid"] == me && by
+        });
+        assert_schema(&e);
+        assert_eq!(e["file"]["path"], text(&path), "{what}: {e:#}");
+        denied(&e);
+    }
+    // Nothing changed.
+    assert_eq!(std::fs::read_to_string(&open_file).unwrap(), "x\n");
+    let mode = std::fs::metadata(&open_file).unwrap().permissions().mode() & 0o777;
+    assert_ne!(mode, 0o600, "the chmod went through");
+    for gone in
+        [locked.join("new"), locked.join("created"), locked.join("planted"), root.join("key-hard")]
+    {
+        assert!(std::fs::symlink_metadata(&gone).is_err(), "{} exists", gone.display());
+    }
+    assert!(outside.exists(), "the renamed-in file left its place");
 }

@@ -12,6 +12,18 @@ pub const PROG_BPRM_CHECK: &str = "palisade_bprm_check";
 /// BPF-LSM `file_open`: judges opens by the file's resolved path, denies
 /// them with EPERM.
 pub const PROG_FILE_LSM: &str = "palisade_file_lsm";
+/// BPF-LSM `path_*` hooks: judge the calls that change a name or an
+/// attribute by the resolved path, deny them with EPERM. (program, hook)
+pub const PATH_LSM_PROGRAMS: &[(&str, &str)] = &[
+    ("palisade_path_unlink", "path_unlink"),
+    ("palisade_path_rename", "path_rename"),
+    ("palisade_path_link", "path_link"),
+    ("palisade_path_symlink", "path_symlink"),
+    ("palisade_path_mknod", "path_mknod"),
+    ("palisade_path_truncate", "path_truncate"),
+    ("palisade_path_chmod", "path_chmod"),
+    ("palisade_path_chown", "path_chown"),
+];
 /// cgroup `connect4`, `sendmsg4`, `connect6`, `sendmsg6`: deny destinations.
 pub const PROG_CONNECT4: &str = "palisade_connect4";
 pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";

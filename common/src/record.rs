@@ -354,6 +354,26 @@ pub mod file_syscall {
     /// or one through a symlink, io_uring, open_by_handle_at): the record
     /// carries the file's resolved path.
     pub const FILE_OPEN_HOOK: u32 = 13;
+    /// Seen by a BPF-LSM `path_*` hook alone (a kernel file rule matched
+    /// a call the tracepoints did not record): kind `file_unlink`.
+    pub const PATH_UNLINK_HOOK: u32 = 14;
+    /// Kind `file_rename`, both paths resolved.
+    pub const PATH_RENAME_HOOK: u32 = 15;
+    /// Kind `file_chmod`, with the new mode.
+    pub const PATH_CHMOD_HOOK: u32 = 16;
+    /// Kind `file_chmod` (an ownership change; no mode).
+    pub const PATH_CHOWN_HOOK: u32 = 17;
+    /// Kind `file_open`, access write: a new name made by `mknod(2)` or an
+    /// `O_CREAT` open (`flags` create, `mode` asked for).
+    pub const PATH_MKNOD_HOOK: u32 = 18;
+    /// Kind `file_open`, access write, flags create: a new symlink.
+    pub const PATH_SYMLINK_HOOK: u32 = 19;
+    /// Kind `file_open`, access write, flags create: a new hard link, or a
+    /// hard link to a file a rule covers (`path` is the one matched).
+    pub const PATH_LINK_HOOK: u32 = 20;
+    /// Kind `file_open`, access write, flags truncate: `truncate(2)`,
+    /// `ftruncate(2)` or an `O_TRUNC` open.
+    pub const PATH_TRUNCATE_HOOK: u32 = 21;
 
     pub const fn name(syscall: u32) -> &'static str {
         match syscall {
@@ -370,6 +390,14 @@ pub mod file_syscall {
             FCHMODAT => "fchmodat",
             FCHMODAT2 => "fchmodat2",
             FILE_OPEN_HOOK => "file_open_hook",
+            PATH_UNLINK_HOOK => "path_unlink_hook",
+            PATH_RENAME_HOOK => "path_rename_hook",
+            PATH_CHMOD_HOOK => "path_chmod_hook",
+            PATH_CHOWN_HOOK => "path_chown_hook",
+            PATH_MKNOD_HOOK => "path_mknod_hook",
+            PATH_SYMLINK_HOOK => "path_symlink_hook",
+            PATH_LINK_HOOK => "path_link_hook",
+            PATH_TRUNCATE_HOOK => "path_truncate_hook",
             _ => "unknown",
         }
     }
@@ -420,9 +448,11 @@ pub struct FileRecord {
     /// chmod: the new mode; an open that may create: the mode asked for.
     pub mode: u32,
     /// The system call's return value: a file descriptor or 0, or -errno.
-    /// For `FILE_OPEN_HOOK`: -EPERM when the hook denied the open, else 0.
+    /// For the hooks' own records (`*_HOOK`): -EPERM when the hook denied
+    /// the call, else 0.
     pub ret: i64,
-    /// The kernel file rule the open matched (BPF-LSM `file_open`), if any.
+    /// The kernel file rule the call matched (BPF-LSM `file_open` and
+    /// `path_*` hooks), if any.
     pub verdict: Verdict,
     pub path: [u8; FILE_PATH_MAX],
     /// rename: the new name; empty otherwise.

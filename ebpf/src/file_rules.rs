@@ -1,32 +1,38 @@
-//! Kernel file rules: BPF-LSM `file_open` judges each open by the file's
-//! resolved path (`bpf_d_path`: absolute from the caller's root, symlinks,
-//! `..` and relative spellings resolved, whichever system call or io_uring
-//! opened it) against `FILE_RULES`, the denied prefixes of the caller's
-//! profile for the access asked (read, write). An enforced match fails the
-//! open with EPERM; every match is recorded.
+//! Kernel file rules: BPF-LSM hooks judge file operations by the file's
+//! path, resolved from the dentries up to the root of the caller's mount
+//! namespace (`resolve`: symlinks, `..`, relative spellings, a chroot and
+//! `/proc/<pid>/root` make no difference, nor whichever system call or
+//! io_uring made the call), against `FILE_RULES`: the denied prefixes of
+//! the caller's profile for the access asked. An enforced match fails the
+//! call with EPERM; every match is recorded.
 //!
-//! Cost when no kernel file rule exists: one array lookup per open. When
-//! some profile has file rules: the caller's profile, then the path and one
+//! - read: `file_open` for reading;
+//! - write: `file_open` for writing, and every call that changes a name or
+//!   an attribute under the prefix: `path_unlink`, `path_rename` (either
+//!   side), `path_link` (the new name; and the linked file itself under a
+//!   read or a write prefix: a hard link would give it a name no rule
+//!   covers), `path_symlink`, `path_mknod` (also an `O_CREAT` open's
+//!   create, before the file exists), `path_truncate`, `path_chmod`,
+//!   `path_chown`.
+//!
+//! Cost when no kernel file rule exists: one array lookup per call. When
+//! some profile has file rules: the caller's profile, then the walk and one
 //! or two prefix lookups only where that profile covers the access.
 //!
-//! Not judged here (the sensor still reports them on watched paths):
-//! renames, unlinks, links and mode changes, and a file created empty by
-//! `O_RDONLY|O_CREAT` before this hook denies its open. The `path_*` hooks
-//! would judge them, but 6.1 refuses `bpf_d_path` there ("helper call is
-//! not allowed in probe"): they need the path walked from the dentries,
-//! root first. Nor are files opened before the rule.
+//! Not judged: directories made or removed (`path_mkdir`, `path_rmdir`:
+//! what lands in them is), times and other attributes (`inode_setattr`
+//! has no mount to resolve the path from), files opened before the rule,
+//! paths longer than `resolve::PATH_ROOM`, and another mount of the same
+//! directory (a bind or an overlay mount is another path; the inode's
+//! identity would be the same).
 
 use aya_ebpf::{
-    bindings::path,
-    helpers::{
-        bpf_get_current_pid_tgid,
-        generated::{bpf_d_path, bpf_probe_read_kernel},
-    },
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_kernel},
     macros::{lsm, map},
     maps::{Array, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::LsmContext,
 };
-use core::mem::size_of;
+use core::{mem::size_of, ptr};
 use palisade_common::{
     FILE_PATH_MAX, FileRecord,
     enforce::{
@@ -34,6 +40,7 @@ use palisade_common::{
         FileRuleData, Verdict, file_any_slot, profile_slot, verdict_flags,
     },
     file_status, file_syscall, file_watch, kind,
+    open_flags::{O_CREAT, O_TRUNC, O_WRONLY},
 };
 
 use crate::{
@@ -42,6 +49,7 @@ use crate::{
     files::FILE_PENDING,
     header, is_agent,
     kernel::{off, read},
+    resolve::{self, Resolved},
     wakeup_flags,
 };
 
@@ -49,8 +57,9 @@ const EPERM: i32 = 1;
 /// `struct file`'s `f_mode` bits.
 const FMODE_READ: u32 = 1 << 0;
 const FMODE_WRITE: u32 = 1 << 1;
-/// Room for any path `d_path` can build.
-const PATH_BUF: usize = 4096;
+const BOTH: u32 = file_watch::READ | file_watch::WRITE;
+/// A symlink's mode, for its record.
+const SYMLINK_MODE: u32 = 0o777;
 
 /// Denied path prefixes, by generation, profile and access.
 #[map]
@@ -61,10 +70,9 @@ pub static FILE_RULES: LpmTrie<FileRuleData, Verdict> = LpmTrie::pinned(ENFORCE_
 #[map]
 pub static FILE_PRESENT: Array<u32> = Array::pinned(FILE_PRESENT_SLOTS, 0);
 
-/// Off the 512-byte stack: the resolved path, the lookup key and the record.
+/// Off the 512-byte stack: the lookup key and the record.
 #[repr(C)]
 struct Scratch {
-    path: [u8; PATH_BUF],
     key: Key<FileRuleData>,
     record: FileRecord,
 }
@@ -72,89 +80,346 @@ struct Scratch {
 #[map]
 static FILE_RULE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
-#[lsm(hook = "file_open")]
-pub fn palisade_file_lsm(ctx: LsmContext) -> i32 {
-    // int file_open(struct file *file), then the return value of the LSM
-    // hooks before this one.
-    let previous: i32 = ctx.arg(1);
-    if previous != 0 {
-        return previous;
-    }
-    let file: *const u8 = ctx.arg(0);
-    judge(file)
+/// The return value of the BPF-LSM programs before this one on the hook:
+/// the argument after the hook's own `n`.
+#[inline(always)]
+fn previous(ctx: &LsmContext, n: usize) -> i32 {
+    // BPF-LSM passes the hook's arguments, then that value.
+    ctx.arg(n)
 }
 
-#[inline(always)]
-fn judge(file: *const u8) -> i32 {
-    let generation = active_generation();
-    let any = FILE_PRESENT.get(file_any_slot(generation)).copied().unwrap_or(0);
-    if any == 0 {
-        return 0;
+// Every hook reads its arguments at the positions of the hook's signature
+// in include/linux/lsm_hook_defs.h (6.1).
+
+#[lsm(hook = "file_open")]
+pub fn palisade_file_lsm(ctx: LsmContext) -> i32 {
+    // int file_open(struct file *file)
+    let prev = previous(&ctx, 1);
+    if prev != 0 {
+        return prev;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if is_agent((pid_tgid >> 32) as u32) {
+    let file: *const u8 = ctx.arg(0);
+    let Some((caller, scratch)) = Caller::asking(access(file)) else { return 0 };
+    // SAFETY: `f_path` is the hook's file's `struct path`.
+    let Some(path) = (unsafe { resolve::resolve_path(file.add(off!(file_f_path))) }) else {
         return 0;
-    }
-    let asked = access(file) & any;
-    if asked == 0 {
-        return 0;
-    }
-    let profile = caller_profile(generation);
-    let covered = FILE_PRESENT.get(profile_slot(generation, profile)).copied().unwrap_or(0);
-    let asked = asked & covered;
-    if asked == 0 {
-        return 0;
-    }
-    let Some(scratch) = FILE_RULE_SCRATCH.get_ptr_mut(0) else { return 0 };
-    // SAFETY: the map value is ours for the duration of this program run.
-    let scratch = unsafe { &mut *scratch };
-    // SAFETY: `file` is the hook's `struct file`; `f_path` is its
-    // `struct path`; the helper writes at most PATH_BUF bytes.
-    let n = unsafe {
-        bpf_d_path(
-            file.add(off!(file_f_path)) as *mut path,
-            scratch.path.as_mut_ptr().cast(),
-            PATH_BUF as u32,
-        )
     };
-    // Unresolvable (no path for an anonymous file): nothing a prefix names.
-    if n < 2 {
+    let found = caller.lookup(&mut scratch.key, path, caller.asked);
+    if found.is_null() {
         return 0;
     }
-    let len = (n as usize - 1).min(FILE_RULE_PATH_LEN);
-    let key = &mut scratch.key;
-    key.data.generation = generation;
-    key.data.profile = profile.to_le_bytes();
-    // SAFETY: copies FILE_RULE_PATH_LEN bytes between two map-memory arrays
-    // at least that long.
-    unsafe {
-        bpf_probe_read_kernel(
-            key.data.path.as_mut_ptr().cast(),
-            FILE_RULE_PATH_LEN as u32,
-            scratch.path.as_ptr().cast(),
-        );
+    let rec = &mut scratch.record;
+    copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
+    // SAFETY: a kernel read at a BTF offset.
+    let flags = unsafe { read::<u32>(file, off!(file_f_flags)) }.unwrap_or(0);
+    caller.report(found, kind::FILE_OPEN, file_syscall::FILE_OPEN_HOOK, flags, 0, rec)
+}
+
+#[lsm(hook = "path_unlink")]
+pub fn palisade_path_unlink(ctx: LsmContext) -> i32 {
+    // int path_unlink(const struct path *dir, struct dentry *dentry)
+    let prev = previous(&ctx, 2);
+    if prev != 0 {
+        return prev;
     }
-    key.prefix_len = FILE_KEY_FIXED_BITS + (len as u32) * 8;
-    // Writing first: a rule denying writes is the one an open for both
-    // breaks first.
-    let mut found = None;
-    for bit in [file_watch::WRITE, file_watch::READ] {
-        if asked & bit != 0 && found.is_none() {
-            key.data.access = bit as u8;
-            found = FILE_RULES.get(&*key).copied();
+    let (dir, dentry) = (ctx.arg(0), ctx.arg(1));
+    entry(dir, dentry, kind::FILE_UNLINK, file_syscall::PATH_UNLINK_HOOK, 0, 0)
+}
+
+#[lsm(hook = "path_mknod")]
+pub fn palisade_path_mknod(ctx: LsmContext) -> i32 {
+    // int path_mknod(const struct path *dir, struct dentry *dentry,
+    //                umode_t mode, unsigned int dev)
+    let prev = previous(&ctx, 4);
+    if prev != 0 {
+        return prev;
+    }
+    let (dir, dentry, mode): (_, _, u16) = (ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    let flags = O_WRONLY | O_CREAT;
+    entry(dir, dentry, kind::FILE_OPEN, file_syscall::PATH_MKNOD_HOOK, flags, u32::from(mode))
+}
+
+#[lsm(hook = "path_symlink")]
+pub fn palisade_path_symlink(ctx: LsmContext) -> i32 {
+    // int path_symlink(const struct path *dir, struct dentry *dentry,
+    //                  const char *old_name)
+    let prev = previous(&ctx, 3);
+    if prev != 0 {
+        return prev;
+    }
+    let (dir, dentry) = (ctx.arg(0), ctx.arg(1));
+    let flags = O_WRONLY | O_CREAT;
+    entry(dir, dentry, kind::FILE_OPEN, file_syscall::PATH_SYMLINK_HOOK, flags, SYMLINK_MODE)
+}
+
+#[lsm(hook = "path_truncate")]
+pub fn palisade_path_truncate(ctx: LsmContext) -> i32 {
+    // int path_truncate(const struct path *path)
+    let prev = previous(&ctx, 1);
+    if prev != 0 {
+        return prev;
+    }
+    let path = ctx.arg(0);
+    let flags = O_WRONLY | O_TRUNC;
+    whole(path, kind::FILE_OPEN, file_syscall::PATH_TRUNCATE_HOOK, flags, 0)
+}
+
+#[lsm(hook = "path_chmod")]
+pub fn palisade_path_chmod(ctx: LsmContext) -> i32 {
+    // int path_chmod(const struct path *path, umode_t mode)
+    let prev = previous(&ctx, 2);
+    if prev != 0 {
+        return prev;
+    }
+    let (path, mode): (_, u16) = (ctx.arg(0), ctx.arg(1));
+    whole(path, kind::FILE_CHMOD, file_syscall::PATH_CHMOD_HOOK, 0, u32::from(mode))
+}
+
+#[lsm(hook = "path_chown")]
+pub fn palisade_path_chown(ctx: LsmContext) -> i32 {
+    // int path_chown(const struct path *path, kuid_t uid, kgid_t gid)
+    let prev = previous(&ctx, 3);
+    if prev != 0 {
+        return prev;
+    }
+    let path = ctx.arg(0);
+    whole(path, kind::FILE_CHMOD, file_syscall::PATH_CHOWN_HOOK, 0, 0)
+}
+
+#[lsm(hook = "path_link")]
+pub fn palisade_path_link(ctx: LsmContext) -> i32 {
+    // int path_link(struct dentry *old_dentry, const struct path *new_dir,
+    //               struct dentry *new_dentry)
+    let prev = previous(&ctx, 3);
+    if prev != 0 {
+        return prev;
+    }
+    let (old_dentry, new_dir, new_dentry): (*const u8, *const u8, *const u8) =
+        (ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    let Some((caller, scratch)) = Caller::asking(BOTH) else { return 0 };
+    let rec = &mut scratch.record;
+    // The new name, under a write prefix.
+    let mut found = ptr::null();
+    if caller.asked & file_watch::WRITE != 0 {
+        // SAFETY: the hook's directory and new entry.
+        if let Some(path) = unsafe { resolve::resolve_entry(new_dir, new_dentry) } {
+            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
+            copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
         }
     }
-    let Some(mut verdict) = found else { return 0 };
-    verdict.flags |= verdict_flags::MATCHED;
-    let enforced = verdict.flags & verdict_flags::ENFORCE != 0;
-    report(file, verdict, enforced, n as usize, pid_tgid, scratch);
-    if enforced { -EPERM } else { 0 }
+    // The file linked, under any prefix (a link cannot cross mounts: it is
+    // in the new directory's).
+    if found.is_null() {
+        // SAFETY: a kernel read at a BTF offset of the hook's `struct path`.
+        let Ok(vfsmount) = (unsafe { read(new_dir, off!(path_mnt)) }) else { return 0 };
+        // SAFETY: the hook's dentry, in that mount.
+        if let Some(path) = unsafe { resolve::resolve(old_dentry, vfsmount) } {
+            found = caller.lookup(&mut scratch.key, path, caller.asked);
+            copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
+        }
+    }
+    let flags = O_WRONLY | O_CREAT;
+    caller.report(found, kind::FILE_OPEN, file_syscall::PATH_LINK_HOOK, flags, 0, rec)
+}
+
+#[lsm(hook = "path_rename")]
+pub fn palisade_path_rename(ctx: LsmContext) -> i32 {
+    // int path_rename(const struct path *old_dir, struct dentry *old_dentry,
+    //                 const struct path *new_dir, struct dentry *new_dentry,
+    //                 unsigned int flags)    (flags since 5.19)
+    let prev = previous(&ctx, 5);
+    if prev != 0 {
+        return prev;
+    }
+    let (old_dir, old_dentry, new_dir, new_dentry, flags): (_, _, _, _, u32) =
+        (ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4));
+    let Some((caller, scratch)) = Caller::asking(file_watch::WRITE) else { return 0 };
+    let rec = &mut scratch.record;
+    // Both names are resolved, judged and copied for the record in turn
+    // (they share the buffer); either under a write prefix denies: the old
+    // one loses its file, the new one gets another.
+    let mut found = ptr::null();
+    // SAFETY: the hook's old directory and entry.
+    match unsafe { resolve::resolve_entry(old_dir, old_dentry) } {
+        Some(path) => {
+            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
+            copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
+        }
+        None => rec.path[0] = 0,
+    }
+    // SAFETY: the hook's new directory and entry.
+    if let Some(path) = unsafe { resolve::resolve_entry(new_dir, new_dentry) } {
+        if found.is_null() {
+            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
+        }
+        copy_path(&mut rec.new_path, path, &mut rec.status, file_status::NEW_PATH_TRUNCATED);
+    }
+    caller.report(found, kind::FILE_RENAME, file_syscall::PATH_RENAME_HOOK, flags, 0, rec)
+}
+
+/// A hook on a whole `struct path` (truncate, chmod, chown): a write.
+#[inline(always)]
+fn whole(path: *const u8, kind: u32, syscall: u32, flags: u32, mode: u32) -> i32 {
+    let Some((caller, scratch)) = Caller::asking(file_watch::WRITE) else { return 0 };
+    // SAFETY: the hook's `struct path`.
+    let Some(resolved) = (unsafe { resolve::resolve_path(path) }) else { return 0 };
+    let found = caller.lookup(&mut scratch.key, resolved, file_watch::WRITE);
+    if found.is_null() {
+        return 0;
+    }
+    let rec = &mut scratch.record;
+    copy_path(&mut rec.path, resolved, &mut rec.status, file_status::PATH_TRUNCATED);
+    caller.report(found, kind, syscall, flags, mode, rec)
+}
+
+/// A hook on an entry of a directory (unlink, mknod, symlink): a write.
+#[inline(always)]
+fn entry(dir: *const u8, dentry: *const u8, kind: u32, syscall: u32, flags: u32, mode: u32) -> i32 {
+    let Some((caller, scratch)) = Caller::asking(file_watch::WRITE) else { return 0 };
+    // SAFETY: the hook's directory and entry.
+    let Some(resolved) = (unsafe { resolve::resolve_entry(dir, dentry) }) else { return 0 };
+    let found = caller.lookup(&mut scratch.key, resolved, file_watch::WRITE);
+    if found.is_null() {
+        return 0;
+    }
+    let rec = &mut scratch.record;
+    copy_path(&mut rec.path, resolved, &mut rec.status, file_status::PATH_TRUNCATED);
+    caller.report(found, kind, syscall, flags, mode, rec)
+}
+
+/// Who asks, in which generation and profile, for which of the accesses
+/// its profile's file rules cover.
+struct Caller {
+    generation: u8,
+    profile: u16,
+    pid_tgid: u64,
+    /// `file_watch` bits: asked for, and covered by the caller's profile.
+    asked: u32,
+}
+
+impl Caller {
+    /// The caller, when some of the accesses `wanted` are covered by its
+    /// profile's file rules (the agent's own calls never are); with the
+    /// scratch area, its record's status cleared.
+    #[inline(always)]
+    fn asking(wanted: u32) -> Option<(Caller, &'static mut Scratch)> {
+        let generation = active_generation();
+        let any = FILE_PRESENT.get(file_any_slot(generation)).copied().unwrap_or(0);
+        if wanted & any == 0 {
+            return None;
+        }
+        let pid_tgid = bpf_get_current_pid_tgid();
+        if is_agent((pid_tgid >> 32) as u32) {
+            return None;
+        }
+        let profile = caller_profile(generation);
+        let covered = FILE_PRESENT.get(profile_slot(generation, profile)).copied().unwrap_or(0);
+        let asked = wanted & any & covered;
+        if asked == 0 {
+            return None;
+        }
+        let scratch = FILE_RULE_SCRATCH.get_ptr_mut(0)?;
+        // SAFETY: the map value is ours for the duration of this program run.
+        let scratch = unsafe { &mut *scratch };
+        scratch.record.status = 0;
+        scratch.record.new_path[0] = 0;
+        Some((Caller { generation, profile, pid_tgid, asked }, scratch))
+    }
+
+    /// The rule denying the resolved `path` for one of the `bits`, writing
+    /// first (a rule denying writes is the one an open for both breaks
+    /// first): its map value, or null. A pointer, not an
+    /// `Option<Verdict>`: LLVM may copy the payload of a `None` it never
+    /// wrote, a read of an uninitialised register the verifier refuses.
+    #[inline(always)]
+    fn lookup(&self, key: &mut Key<FileRuleData>, path: Resolved, bits: u32) -> *const Verdict {
+        let mut found: *const Verdict = ptr::null();
+        let Some(buffer) = resolve::buffer() else { return found };
+        key.data.generation = self.generation;
+        key.data.profile = self.profile.to_le_bytes();
+        // SAFETY: copies FILE_RULE_PATH_LEN bytes from inside the buffer
+        // (it has that much room past any start) into the key.
+        unsafe {
+            bpf_probe_read_kernel(
+                key.data.path.as_mut_ptr().cast(),
+                FILE_RULE_PATH_LEN as u32,
+                buffer.path.as_ptr().add(path.start).cast(),
+            );
+        }
+        key.prefix_len = FILE_KEY_FIXED_BITS + (path.len.min(FILE_RULE_PATH_LEN) as u32) * 8;
+        for bit in [file_watch::WRITE, file_watch::READ] {
+            if bits & self.asked & bit != 0 && found.is_null() {
+                key.data.access = bit as u8;
+                found = FILE_RULES.get(&*key).map_or(ptr::null(), |v| v as *const Verdict);
+            }
+        }
+        found
+    }
+
+    /// Records the match `found` (if not null), and denies the call if the
+    /// rule is enforced: the
+    /// verdict joins the call the syscall tracepoints parked for this
+    /// thread (it leaves at the call's exit, with the result), else `rec`
+    /// (its paths filled by the hook) leaves as a record of its own.
+    #[inline(always)]
+    fn report(
+        &self,
+        found: *const Verdict,
+        kind: u32,
+        syscall: u32,
+        flags: u32,
+        mode: u32,
+        rec: &mut FileRecord,
+    ) -> i32 {
+        if found.is_null() {
+            return 0;
+        }
+        // SAFETY: a value of the rules map, looked up by this run.
+        let mut verdict = unsafe { *found };
+        verdict.flags |= verdict_flags::MATCHED;
+        let enforced = verdict.flags & verdict_flags::ENFORCE != 0;
+        let denied = if enforced { -EPERM } else { 0 };
+        if let Some(pending) = FILE_PENDING.get_ptr_mut(self.pid_tgid as u32) {
+            // SAFETY: this thread's entry, touched only by this thread
+            // between its call's entry and exit.
+            unsafe { (*pending).verdict = verdict };
+            return denied;
+        }
+        rec.header = header(kind, size_of::<FileRecord>(), self.pid_tgid);
+        rec.syscall = syscall;
+        rec.flags = flags;
+        rec.mode = mode;
+        rec.ret = i64::from(denied);
+        rec.verdict = verdict;
+        if EVENTS.output::<FileRecord>(&*rec, wakeup_flags()).is_err() {
+            count_drop(kind);
+        }
+        denied
+    }
+}
+
+/// Copies a resolved path into a record's path field (NUL terminated
+/// unless it fills it, and then flagged with `truncated`).
+#[inline(always)]
+fn copy_path(to: &mut [u8; FILE_PATH_MAX], path: Resolved, status: &mut u32, truncated: u32) {
+    let Some(buffer) = resolve::buffer() else { return };
+    // SAFETY: copies FILE_PATH_MAX bytes from inside the buffer (it has
+    // that much room past any start; the path ends with a NUL).
+    unsafe {
+        bpf_probe_read_kernel(
+            to.as_mut_ptr().cast(),
+            FILE_PATH_MAX as u32,
+            buffer.path.as_ptr().add(path.start).cast(),
+        );
+    }
+    if path.len >= FILE_PATH_MAX {
+        *status |= truncated;
+    }
 }
 
 /// The accesses an open asks for (`file_watch` bits), from its `FMODE_*`
-/// bits. (`O_TRUNC` is gone from the file's flags by now: an
-/// `O_RDONLY|O_TRUNC` open asks for reading, and a read rule denies it
-/// before the truncation.)
+/// bits. (An `O_TRUNC` open's truncation comes after, to `path_truncate`,
+/// as a write.)
 #[inline(always)]
 fn access(file: *const u8) -> u32 {
     // SAFETY: a kernel read at a BTF offset.
@@ -167,46 +432,4 @@ fn access(file: *const u8) -> u32 {
         bits |= file_watch::WRITE;
     }
     bits
-}
-
-/// Records the match: on the call the syscall tracepoints parked for this
-/// thread (it leaves at the call's exit, with the result), else as a
-/// record of its own with the resolved path.
-#[inline(always)]
-fn report(
-    file: *const u8,
-    verdict: Verdict,
-    enforced: bool,
-    resolved_len: usize,
-    pid_tgid: u64,
-    scratch: &mut Scratch,
-) {
-    if let Some(pending) = FILE_PENDING.get_ptr_mut(pid_tgid as u32) {
-        // SAFETY: this thread's entry, touched only by this thread between
-        // its call's entry and exit.
-        unsafe { (*pending).verdict = verdict };
-        return;
-    }
-    let rec = &mut scratch.record;
-    rec.header = header(kind::FILE_OPEN, size_of::<FileRecord>(), pid_tgid);
-    rec.syscall = file_syscall::FILE_OPEN_HOOK;
-    rec.status = if resolved_len > FILE_PATH_MAX { file_status::PATH_TRUNCATED } else { 0 };
-    // SAFETY: a kernel read at a BTF offset.
-    rec.flags = unsafe { read::<u32>(file, off!(file_f_flags)) }.unwrap_or(0);
-    rec.mode = 0;
-    rec.ret = if enforced { -i64::from(EPERM) } else { 0 };
-    rec.verdict = verdict;
-    rec.new_path[0] = 0;
-    // SAFETY: copies FILE_PATH_MAX bytes between two map-memory arrays at
-    // least that long (NUL terminated unless the path filled it).
-    unsafe {
-        bpf_probe_read_kernel(
-            rec.path.as_mut_ptr().cast(),
-            FILE_PATH_MAX as u32,
-            scratch.path.as_ptr().cast(),
-        );
-    }
-    if EVENTS.output::<FileRecord>(&*rec, wakeup_flags()).is_err() {
-        count_drop(kind::FILE_OPEN);
-    }
 }

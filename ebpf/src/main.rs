@@ -22,6 +22,7 @@ mod files;
 mod kernel;
 mod net;
 mod path;
+mod resolve;
 mod sock;
 
 use aya_ebpf::{

@@ -187,12 +187,16 @@ pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
                     flags.push(name);
                 }
             }
-            mode = (f & O_CREAT != 0).then(|| octal(file.mode));
+            // A hard link has its file's mode, which the hook does not read.
+            let linked = file.syscall == file_syscall::PATH_LINK_HOOK;
+            mode = (f & O_CREAT != 0 && !linked).then(|| octal(file.mode));
         }
         kind::FILE_UNLINK if file.flags & AT_REMOVEDIR != 0 => flags.push("directory"),
         kind::FILE_RENAME => {
             flags.extend(RENAME_FLAGS.iter().filter(|(b, _)| file.flags & b != 0).map(|(_, n)| *n));
         }
+        // chown's record (kind file_chmod) has no mode.
+        kind::FILE_CHMOD if file.syscall == file_syscall::PATH_CHOWN_HOOK => {}
         kind::FILE_CHMOD => mode = Some(octal(file.mode)),
         _ => {}
     }

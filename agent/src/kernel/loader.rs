@@ -251,24 +251,34 @@ impl Object {
         fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
         fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
 
+        let mut pinned = vec![names::PROG_EXEC];
         if exec_mechanism == mechanism::BPF_LSM {
             let btf = aya_btf()?;
             for (name, hook) in [
                 (names::PROG_BPRM_CHECK, "bprm_check_security"),
                 (names::PROG_FILE_LSM, "file_open"),
             ] {
-                let lsm: &mut Lsm = program(&mut ebpf, name)?;
-                lsm.load(hook, &btf).map_err(|e| program_error(name, e))?;
-                let id = lsm.attach().map_err(|e| program_error(name, e))?;
-                let link = lsm.take_link(id).map_err(|e| program_error(name, e))?;
-                links.push(pin(name, Ok(link.into()))?);
+                links.push(attach_lsm(&mut ebpf, &btf, name, hook)?);
+                pinned.push(name);
+            }
+            // The path hooks exist only with CONFIG_SECURITY_PATH: without
+            // them, exec and open enforcement stand, and only the calls
+            // that change names go unjudged.
+            for &(name, hook) in names::PATH_LSM_PROGRAMS {
+                match attach_lsm(&mut ebpf, &btf, name, hook) {
+                    Ok(link) => {
+                        links.push(link);
+                        pinned.push(name);
+                    }
+                    Err(err) => warn!(
+                        program = name,
+                        err = %crate::errors::chain(&err),
+                        "a BPF-LSM path hook did not load: kernel.file write prefixes do not deny this call"
+                    ),
+                }
             }
         }
 
-        let mut pinned = vec![names::PROG_EXEC];
-        if exec_mechanism == mechanism::BPF_LSM {
-            pinned.extend([names::PROG_BPRM_CHECK, names::PROG_FILE_LSM]);
-        }
         if let (mechanism::CGROUP_SOCK_ADDR, Some(root)) =
             (probe.mechanisms.network, probe.cgroup2.as_ref())
         {
@@ -360,6 +370,21 @@ fn aya_btf() -> Result<aya::Btf, LoadError> {
         name: names::PROG_BPRM_CHECK,
         source: ProgramError::Btf(source),
     })
+}
+
+/// Loads the BPF-LSM program `name` for `hook`, attaches it and pins its
+/// link.
+fn attach_lsm(
+    ebpf: &mut Ebpf,
+    btf: &aya::Btf,
+    name: &'static str,
+    hook: &str,
+) -> Result<PinnedLink, LoadError> {
+    let lsm: &mut Lsm = program(ebpf, name)?;
+    lsm.load(hook, btf).map_err(|e| program_error(name, e))?;
+    let id = lsm.attach().map_err(|e| program_error(name, e))?;
+    let link = lsm.take_link(id).map_err(|e| program_error(name, e))?;
+    pin(name, Ok(link.into()))
 }
 
 fn pin(

@@ -19,7 +19,7 @@ const LSM_LIST: &str = "/sys/kernel/security/lsm";
 const SECURITYFS: &str = "/sys/kernel/security";
 
 /// How file operations are judged, by mechanism.
-const FILE_LSM_WHY: &str = "BPF-LSM file_open denies opens under kernel.file prefixes by the resolved path with EPERM; unlinks, renames and chmods of watched paths are reported only";
+const FILE_LSM_WHY: &str = "BPF-LSM file_open and path_* hooks deny, by the resolved path with EPERM, opens under kernel.file prefixes and, under write prefixes, unlinks, renames, links, creates, truncation, chmod and chown";
 const FILE_NONE_WHY: &str = "no BPF-LSM: syscall tracepoints report opens, unlinks, renames and chmods of watched paths; kernel.file rules are not enforced";
 
 /// One capability: whether the kernel has it, and how we know.
