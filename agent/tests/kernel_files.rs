@@ -171,6 +171,8 @@ fn watched_file_activity_is_reported_with_its_process_and_outcome_and_nothing_el
     for file in [&key, &open_file] {
         std::fs::write(file, "x\n").unwrap();
     }
+    // Another name for the key, made before the rule.
+    std::fs::hard_link(&key, root.join("key-prelinked")).unwrap();
     let bundle = TempBundle::new("files");
     bundle
         .write("files.rego", support::bundle::FILES_LIB)
@@ -339,6 +341,63 @@ fn kernel_file_rule_holds(agent: &mut Agent, root: &Path, key: &Path, open_file:
     }
     chroot_cannot_respell_the_key(agent, root, key, &denied);
     names_under_the_write_prefix_hold(agent, root, locked, key, &denied);
+    other_names_of_the_same_files_hold(agent, root, locked, key, &denied);
+}
+
+/// The key's hard link made before the rule, and the locked directory
+/// bind-mounted elsewhere: other paths to the same files, denied by their
+/// identity (the key's inode, the directory's).
+fn other_names_of_the_same_files_hold(
+    agent: &mut Agent,
+    root: &Path,
+    locked: &Path,
+    key: &Path,
+    denied: &dyn Fn(&Value),
+) {
+    let bound = root.join("bound");
+    std::fs::create_dir_all(&bound).unwrap();
+    let c = |p: &Path| std::ffi::CString::new(text(p)).unwrap();
+    let (source, target) = (c(locked), c(&bound));
+    // SAFETY: mount(2) with NUL-terminated paths; MS_BIND ignores the rest.
+    let mounted = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(mounted, 0, "bind mount: {}", std::io::Error::last_os_error());
+    let prelinked = root.join("key-prelinked");
+    let bound_key = bound.join("key");
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    assert!(ino(&prelinked) == ino(key) && ino(&bound_key) == ino(key), "not the key's inode");
+    for path in [&prelinked, &bound_key] {
+        let (ok, pid) = cat_in(root, text(path));
+        assert!(!ok, "cat {} read the denied key", path.display());
+        let e = agent.wait_for(&format!("the hook's record of cat {}", path.display()), |e| {
+            e["kind"] == "file_open" && e["process"]["pid"] == pid
+        });
+        assert_schema(&e);
+        assert_eq!(e["file"]["path"], text(path), "{e:#}");
+        denied(&e);
+    }
+    let (ok, pid) = sh(&format!("echo y > {}", text(&bound.join("open"))));
+    assert!(!ok, "a write through the bind mount went through");
+    let e = agent.wait_for("the hook's record of the write through the bind mount", |e| {
+        e["kind"] == "file_open" && e["process"]["pid"] == pid
+    });
+    denied(&e);
+    let removed = std::fs::remove_file(bound.join("open"));
+    assert_eq!(
+        removed.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EPERM)),
+        "unlink through the bind mount"
+    );
+    // SAFETY: umount(2) of the mount made above.
+    assert_eq!(unsafe { libc::umount(target.as_ptr()) }, 0, "umount");
+    assert_eq!(std::fs::read_to_string(locked.join("open")).unwrap(), "x\n");
 }
 
 /// A process chrooted into the key's parent asks for `/locked/key`: the

@@ -219,6 +219,23 @@ impl Default for FileRuleData {
     }
 }
 
+/// A file rule keyed by a file's identity instead of a path prefix: the
+/// key's `path` holds a NUL (no path starts with one), then the device (in
+/// the kernel's encoding) and the inode, little endian, matched in full.
+/// The agent adds one for each prefix that names an existing file or
+/// directory, and the hooks look up every dentry their path walk passes:
+/// another mount of a covered directory, a chroot or a hard link made
+/// before the rule reaches the same identity under another path.
+pub const FILE_INODE_KEY_LEN: usize = 1 + 4 + 8;
+
+/// Writes the identity key of `(dev, ino)` into a file rule key's path.
+#[inline(always)]
+pub fn write_file_inode_key(path: &mut [u8; FILE_RULE_PATH_LEN], dev: u32, ino: u64) {
+    path[0] = 0;
+    path[1..5].copy_from_slice(&dev.to_le_bytes());
+    path[5..FILE_INODE_KEY_LEN].copy_from_slice(&ino.to_le_bytes());
+}
+
 /// Bits of an LPM key before the address: generation, profile, protocol
 /// and port, which are always matched in full.
 pub const NET_KEY_FIXED_BITS: u32 = 48;

@@ -1,10 +1,19 @@
-//! Kernel file rules: BPF-LSM hooks judge file operations by the file's
-//! path, resolved from the dentries up to the root of the caller's mount
-//! namespace (`resolve`: symlinks, `..`, relative spellings, a chroot and
-//! `/proc/<pid>/root` make no difference, nor whichever system call or
-//! io_uring made the call), against `FILE_RULES`: the denied prefixes of
-//! the caller's profile for the access asked. An enforced match fails the
-//! call with EPERM; every match is recorded.
+//! Kernel file rules: BPF-LSM hooks judge file operations against
+//! `FILE_RULES`, the denied prefixes of the caller's profile for the access
+//! asked, two ways at once:
+//!
+//! - by path: the file's path, resolved from the dentries up to the root of
+//!   the caller's mount namespace (`resolve`: symlinks, `..`, relative
+//!   spellings, a chroot and `/proc/<pid>/root` make no difference, nor
+//!   whichever system call or io_uring made the call);
+//! - by identity: the device and inode of every dentry that walk passes,
+//!   the file's own and each directory's above it, against the identities
+//!   the agent took of the prefixes that name existing files and
+//!   directories (`FILE_INODE_KEY_LEN`): another mount of a covered
+//!   directory (bind, detached `open_tree` copy) or a hard link made before
+//!   the rule is another path to the same identity.
+//!
+//! An enforced match fails the call with EPERM; every match is recorded.
 //!
 //! - read: `file_open` for reading;
 //! - write: `file_open` for writing, and every call that changes a name or
@@ -16,15 +25,16 @@
 //!   `path_chown`.
 //!
 //! Cost when no kernel file rule exists: one array lookup per call. When
-//! some profile has file rules: the caller's profile, then the walk and one
-//! or two prefix lookups only where that profile covers the access.
+//! some profile has file rules: the caller's profile, then, only where that
+//! profile covers the access, the walk (one or two identity lookups per
+//! dentry) and one or two prefix lookups.
 //!
 //! Not judged: directories made or removed (`path_mkdir`, `path_rmdir`:
 //! what lands in them is), times and other attributes (`inode_setattr`
 //! has no mount to resolve the path from), files opened before the rule,
-//! paths longer than `resolve::PATH_ROOM`, and another mount of the same
-//! directory (a bind or an overlay mount is another path; the inode's
-//! identity would be the same).
+//! an overlay mount of a covered directory (its inodes are the overlay's),
+//! and a file replaced after the rule took its identity (its path still
+//! matches).
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_kernel},
@@ -36,8 +46,9 @@ use core::{mem::size_of, ptr};
 use palisade_common::{
     FILE_PATH_MAX, FileRecord,
     enforce::{
-        ENFORCE_MAP_ENTRIES, FILE_KEY_FIXED_BITS, FILE_PRESENT_SLOTS, FILE_RULE_PATH_LEN,
-        FileRuleData, Verdict, file_any_slot, profile_slot, verdict_flags,
+        ENFORCE_MAP_ENTRIES, FILE_INODE_KEY_LEN, FILE_KEY_FIXED_BITS, FILE_PRESENT_SLOTS,
+        FILE_RULE_PATH_LEN, FileRuleData, Verdict, file_any_slot, profile_slot, verdict_flags,
+        write_file_inode_key,
     },
     file_status, file_syscall, file_watch, kind,
     open_flags::{O_CREAT, O_TRUNC, O_WRONLY},
@@ -49,7 +60,7 @@ use crate::{
     files::FILE_PENDING,
     header, is_agent,
     kernel::{off, read},
-    resolve::{self, Resolved},
+    resolve::{self, Resolved, Visit},
     wakeup_flags,
 };
 
@@ -80,6 +91,61 @@ struct Scratch {
 #[map]
 static FILE_RULE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
+/// The identity lookups of one walk (see [`ByIdentity`]): in map memory,
+/// where the walk's callback reaches it.
+#[repr(C)]
+struct IdentityQuery {
+    key: Key<FileRuleData>,
+    /// `file_watch` bits to look up; 0 once found.
+    bits: u32,
+    found: u32,
+    verdict: Verdict,
+}
+
+#[map]
+static IDENTITY_QUERY: PerCpuArray<IdentityQuery> = PerCpuArray::with_max_entries(1, 0);
+
+/// Looks up the identity (device, inode) of each dentry the walk passes
+/// among the rules keyed by identity (`FILE_INODE_KEY_LEN`), until one
+/// matches: the file itself, or a directory above it, however the walk
+/// reached them (another mount, a chroot, a hard link).
+struct ByIdentity;
+
+impl Visit for ByIdentity {
+    #[inline(always)]
+    unsafe fn visit(dentry: *const u8) {
+        let Some(query) = IDENTITY_QUERY.get_ptr_mut(0) else { return };
+        // SAFETY: this CPU's value, ours for the program run.
+        let query = unsafe { &mut *query };
+        if query.bits == 0 {
+            return;
+        }
+        // SAFETY: kernel reads at BTF offsets; a negative dentry (a name
+        // being created) has no inode.
+        let identity = unsafe {
+            read::<*const u8>(dentry, off!(dentry_d_inode)).ok().filter(|i| !i.is_null()).and_then(
+                |inode| {
+                    let ino = read::<u64>(inode, off!(inode_i_ino)).ok()?;
+                    let sb = read::<*const u8>(inode, off!(inode_i_sb)).ok()?;
+                    Some((read::<u32>(sb, off!(super_block_s_dev)).ok()?, ino))
+                },
+            )
+        };
+        let Some((dev, ino)) = identity else { return };
+        write_file_inode_key(&mut query.key.data.path, dev, ino);
+        for bit in [file_watch::WRITE, file_watch::READ] {
+            if query.bits & bit != 0 {
+                query.key.data.access = bit as u8;
+                if let Some(verdict) = FILE_RULES.get(&query.key) {
+                    query.verdict = *verdict;
+                    query.found = 1;
+                    query.bits = 0;
+                }
+            }
+        }
+    }
+}
+
 /// The return value of the BPF-LSM programs before this one on the hook:
 /// the argument after the hook's own `n`.
 #[inline(always)]
@@ -101,10 +167,8 @@ pub fn palisade_file_lsm(ctx: LsmContext) -> i32 {
     let file: *const u8 = ctx.arg(0);
     let Some((caller, scratch)) = Caller::asking(access(file)) else { return 0 };
     // SAFETY: `f_path` is the hook's file's `struct path`.
-    let Some(path) = (unsafe { resolve::resolve_path(file.add(off!(file_f_path))) }) else {
-        return 0;
-    };
-    let found = caller.lookup(&mut scratch.key, path, caller.asked);
+    let Some(target) = (unsafe { of_path(file.add(off!(file_f_path))) }) else { return 0 };
+    let (path, found) = caller.judge(&mut scratch.key, target, caller.asked);
     if found.is_null() {
         return 0;
     }
@@ -198,23 +262,19 @@ pub fn palisade_path_link(ctx: LsmContext) -> i32 {
         (ctx.arg(0), ctx.arg(1), ctx.arg(2));
     let Some((caller, scratch)) = Caller::asking(BOTH) else { return 0 };
     let rec = &mut scratch.record;
-    // The new name, under a write prefix.
     let mut found = ptr::null();
-    if caller.asked & file_watch::WRITE != 0 {
-        // SAFETY: the hook's directory and new entry.
-        if let Some(path) = unsafe { resolve::resolve_entry(new_dir, new_dentry) } {
-            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
-            copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
-        }
-    }
-    // The file linked, under any prefix (a link cannot cross mounts: it is
-    // in the new directory's).
-    if found.is_null() {
-        // SAFETY: a kernel read at a BTF offset of the hook's `struct path`.
-        let Ok(vfsmount) = (unsafe { read(new_dir, off!(path_mnt)) }) else { return 0 };
-        // SAFETY: the hook's dentry, in that mount.
-        if let Some(path) = unsafe { resolve::resolve(old_dentry, vfsmount) } {
-            found = caller.lookup(&mut scratch.key, path, caller.asked);
+    // The new name, under a write prefix.
+    // SAFETY: the hook's directory and new entry.
+    if let Some(target) = unsafe { of_entry(new_dir, new_dentry) } {
+        let path;
+        (path, found) = caller.judge(&mut scratch.key, target, file_watch::WRITE);
+        copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
+        // The file linked, under any prefix: a link cannot cross mounts,
+        // so it is in the new directory's.
+        if found.is_null() {
+            let old = (old_dentry, target.1);
+            let path;
+            (path, found) = caller.judge(&mut scratch.key, old, caller.asked);
             copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
         }
     }
@@ -239,18 +299,18 @@ pub fn palisade_path_rename(ctx: LsmContext) -> i32 {
     // (they share the buffer); either under a write prefix denies: the old
     // one loses its file, the new one gets another.
     let mut found = ptr::null();
+    rec.path[0] = 0;
     // SAFETY: the hook's old directory and entry.
-    match unsafe { resolve::resolve_entry(old_dir, old_dentry) } {
-        Some(path) => {
-            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
-            copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
-        }
-        None => rec.path[0] = 0,
+    if let Some(target) = unsafe { of_entry(old_dir, old_dentry) } {
+        let path;
+        (path, found) = caller.judge(&mut scratch.key, target, file_watch::WRITE);
+        copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
     }
     // SAFETY: the hook's new directory and entry.
-    if let Some(path) = unsafe { resolve::resolve_entry(new_dir, new_dentry) } {
+    if let Some(target) = unsafe { of_entry(new_dir, new_dentry) } {
+        let (path, new_found) = caller.judge(&mut scratch.key, target, file_watch::WRITE);
         if found.is_null() {
-            found = caller.lookup(&mut scratch.key, path, file_watch::WRITE);
+            found = new_found;
         }
         copy_path(&mut rec.new_path, path, &mut rec.status, file_status::NEW_PATH_TRUNCATED);
     }
@@ -262,14 +322,8 @@ pub fn palisade_path_rename(ctx: LsmContext) -> i32 {
 fn whole(path: *const u8, kind: u32, syscall: u32, flags: u32, mode: u32) -> i32 {
     let Some((caller, scratch)) = Caller::asking(file_watch::WRITE) else { return 0 };
     // SAFETY: the hook's `struct path`.
-    let Some(resolved) = (unsafe { resolve::resolve_path(path) }) else { return 0 };
-    let found = caller.lookup(&mut scratch.key, resolved, file_watch::WRITE);
-    if found.is_null() {
-        return 0;
-    }
-    let rec = &mut scratch.record;
-    copy_path(&mut rec.path, resolved, &mut rec.status, file_status::PATH_TRUNCATED);
-    caller.report(found, kind, syscall, flags, mode, rec)
+    let Some(target) = (unsafe { of_path(path) }) else { return 0 };
+    judged(caller, scratch, target, kind, syscall, flags, mode)
 }
 
 /// A hook on an entry of a directory (unlink, mknod, symlink): a write.
@@ -277,14 +331,53 @@ fn whole(path: *const u8, kind: u32, syscall: u32, flags: u32, mode: u32) -> i32
 fn entry(dir: *const u8, dentry: *const u8, kind: u32, syscall: u32, flags: u32, mode: u32) -> i32 {
     let Some((caller, scratch)) = Caller::asking(file_watch::WRITE) else { return 0 };
     // SAFETY: the hook's directory and entry.
-    let Some(resolved) = (unsafe { resolve::resolve_entry(dir, dentry) }) else { return 0 };
-    let found = caller.lookup(&mut scratch.key, resolved, file_watch::WRITE);
+    let Some(target) = (unsafe { of_entry(dir, dentry) }) else { return 0 };
+    judged(caller, scratch, target, kind, syscall, flags, mode)
+}
+
+/// Judges a write to `target`, and reports a match.
+#[inline(always)]
+fn judged(
+    caller: Caller,
+    scratch: &mut Scratch,
+    target: Target,
+    kind: u32,
+    syscall: u32,
+    flags: u32,
+    mode: u32,
+) -> i32 {
+    let (path, found) = caller.judge(&mut scratch.key, target, file_watch::WRITE);
     if found.is_null() {
         return 0;
     }
     let rec = &mut scratch.record;
-    copy_path(&mut rec.path, resolved, &mut rec.status, file_status::PATH_TRUNCATED);
+    copy_path(&mut rec.path, path, &mut rec.status, file_status::PATH_TRUNCATED);
     caller.report(found, kind, syscall, flags, mode, rec)
+}
+
+/// A file as a dentry and the `struct vfsmount` it was reached through.
+type Target = (*const u8, *const u8);
+
+/// The target of a `struct path` the hook was given.
+///
+/// # Safety
+/// `path` must point to a `struct path`.
+#[inline(always)]
+unsafe fn of_path(path: *const u8) -> Option<Target> {
+    // SAFETY: kernel reads at BTF offsets of a `struct path`.
+    unsafe { Some((read(path, off!(path_dentry)).ok()?, read(path, off!(path_mnt)).ok()?)) }
+}
+
+/// The target of an entry `dentry` the hook was given in the directory
+/// `dir` (a `struct path`): a new entry's dentry already hangs under its
+/// directory.
+///
+/// # Safety
+/// `dir` must point to a `struct path`.
+#[inline(always)]
+unsafe fn of_entry(dir: *const u8, dentry: *const u8) -> Option<Target> {
+    // SAFETY: a kernel read at a BTF offset of a `struct path`.
+    Some((dentry, unsafe { read(dir, off!(path_mnt)) }.ok()?))
 }
 
 /// Who asks, in which generation and profile, for which of the accesses
@@ -324,6 +417,36 @@ impl Caller {
         scratch.record.status = 0;
         scratch.record.new_path[0] = 0;
         Some((Caller { generation, profile, pid_tgid, asked }, scratch))
+    }
+
+    /// Resolves `target` and judges it for the `bits`: by its path, else
+    /// by the identity of the file or of a directory above it. The path
+    /// (if it has one) and the rule's verdict (null: none).
+    #[inline(always)]
+    fn judge(
+        &self,
+        key: &mut Key<FileRuleData>,
+        target: Target,
+        bits: u32,
+    ) -> (Option<Resolved>, *const Verdict) {
+        let Some(query) = IDENTITY_QUERY.get_ptr_mut(0) else { return (None, ptr::null()) };
+        // SAFETY: this CPU's value, ours for the program run.
+        let query = unsafe { &mut *query };
+        query.key.prefix_len = FILE_KEY_FIXED_BITS + (FILE_INODE_KEY_LEN as u32) * 8;
+        query.key.data.generation = self.generation;
+        query.key.data.profile = self.profile.to_le_bytes();
+        query.bits = bits & self.asked;
+        query.found = 0;
+        // SAFETY: the target came from the hook's arguments.
+        let path = unsafe { resolve::resolve::<ByIdentity>(target.0, target.1) };
+        let mut found = ptr::null();
+        if let Some(path) = path {
+            found = self.lookup(key, path, bits);
+        }
+        if found.is_null() && query.found != 0 {
+            found = &query.verdict as *const Verdict;
+        }
+        (path, found)
     }
 
     /// The rule denying the resolved `path` for one of the `bits`, writing
@@ -399,10 +522,17 @@ impl Caller {
 }
 
 /// Copies a resolved path into a record's path field (NUL terminated
-/// unless it fills it, and then flagged with `truncated`).
+/// unless it fills it, and then flagged with `truncated`); empty when the
+/// file has no path (a match by identity alone).
 #[inline(always)]
-fn copy_path(to: &mut [u8; FILE_PATH_MAX], path: Resolved, status: &mut u32, truncated: u32) {
-    let Some(buffer) = resolve::buffer() else { return };
+fn copy_path(
+    to: &mut [u8; FILE_PATH_MAX],
+    path: Option<Resolved>,
+    status: &mut u32,
+    truncated: u32,
+) {
+    to[0] = 0;
+    let (Some(path), Some(buffer)) = (path, resolve::buffer()) else { return };
     // SAFETY: copies FILE_PATH_MAX bytes from inside the buffer (it has
     // that much room past any start; the path ends with a NUL).
     unsafe {

@@ -54,6 +54,14 @@ pub fn buffer() -> Option<&'static mut Buffer> {
     RESOLVE_BUFFER.get_ptr_mut(0).map(|b| unsafe { &mut *b })
 }
 
+/// Shown each dentry the walk passes, the leaf first, a mount's root
+/// included (the directory a bind mount shows is its root dentry).
+pub trait Visit {
+    /// # Safety
+    /// `dentry` is a `struct dentry *` the walk read from the kernel.
+    unsafe fn visit(dentry: *const u8);
+}
+
 /// The loop's state, on the caller's stack.
 #[repr(C)]
 struct Walk {
@@ -70,15 +78,15 @@ const DONE_COMPLETE: u64 = 1;
 /// Too long or too deep, a pseudo file system's file, or a failed read.
 const DONE_UNRESOLVED: u64 = 2;
 
-/// Resolves `dentry` in `vfsmount` into the buffer; `None` when it has no
-/// absolute path within [`PATH_ROOM`] (a pipe's, an anonymous file's, a
-/// pathological one's).
+/// Resolves `dentry` in `vfsmount` into the buffer, showing `V` each
+/// dentry on the way; `None` when it has no absolute path within
+/// [`PATH_ROOM`] (a pipe's, an anonymous file's, a pathological one's).
 ///
 /// # Safety
 /// `dentry` must be a `struct dentry *` and `vfsmount` a `struct vfsmount *`
 /// the hook was given (or read from a `struct path` it was given).
 #[inline(always)]
-pub unsafe fn resolve(dentry: *const u8, vfsmount: *const u8) -> Option<Resolved> {
+pub unsafe fn resolve<V: Visit>(dentry: *const u8, vfsmount: *const u8) -> Option<Resolved> {
     let buffer = buffer()?;
     buffer.path[PATH_ROOM] = 0;
     // The walk starts at the end of the buffer, a position the verifier
@@ -101,7 +109,7 @@ pub unsafe fn resolve(dentry: *const u8, vfsmount: *const u8) -> Option<Resolved
     };
     // SAFETY: `step` has the callback signature bpf_loop expects, and `state`
     // outlives the call.
-    unsafe { bpf_loop(STEPS_MAX, step as *mut c_void, (&mut state as *mut Walk).cast(), 0) };
+    unsafe { bpf_loop(STEPS_MAX, step::<V> as *mut c_void, (&mut state as *mut Walk).cast(), 0) };
     if state.done != DONE_COMPLETE {
         return None;
     }
@@ -119,12 +127,12 @@ pub unsafe fn resolve(dentry: *const u8, vfsmount: *const u8) -> Option<Resolved
 /// # Safety
 /// `path` must point to a `struct path` the hook was given.
 #[inline(always)]
-pub unsafe fn resolve_path(path: *const u8) -> Option<Resolved> {
+pub unsafe fn resolve_path<V: Visit>(path: *const u8) -> Option<Resolved> {
     // SAFETY: kernel reads at BTF offsets of the hook's `struct path`.
     unsafe {
         let dentry = read(path, off!(path_dentry)).ok()?;
         let vfsmount = read(path, off!(path_mnt)).ok()?;
-        resolve(dentry, vfsmount)
+        resolve::<V>(dentry, vfsmount)
     }
 }
 
@@ -135,18 +143,18 @@ pub unsafe fn resolve_path(path: *const u8) -> Option<Resolved> {
 /// # Safety
 /// `dir` must point to a `struct path`, `dentry` be a `struct dentry *`.
 #[inline(always)]
-pub unsafe fn resolve_entry(dir: *const u8, dentry: *const u8) -> Option<Resolved> {
+pub unsafe fn resolve_entry<V: Visit>(dir: *const u8, dentry: *const u8) -> Option<Resolved> {
     // SAFETY: a kernel read at a BTF offset of the hook's `struct path`.
     let vfsmount = unsafe { read(dir, off!(path_mnt)) }.ok()?;
     // SAFETY: both come from the hook.
-    unsafe { resolve(dentry, vfsmount) }
+    unsafe { resolve::<V>(dentry, vfsmount) }
 }
 
 /// One step of the walk. Returns 1 to stop the loop, 0 to go on.
-extern "C" fn step(_index: u64, ctx: *mut c_void) -> i64 {
+extern "C" fn step<V: Visit>(_index: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the pointer `resolve` gave it.
     let state = unsafe { &mut *ctx.cast::<Walk>() };
-    state.done = match unsafe { try_step(state) } {
+    state.done = match unsafe { try_step::<V>(state) } {
         Ok(done) => done,
         Err(Error) => DONE_UNRESOLVED,
     };
@@ -157,12 +165,13 @@ extern "C" fn step(_index: u64, ctx: *mut c_void) -> i64 {
 /// `state` must hold pointers read from the kernel by `resolve` or earlier
 /// steps.
 #[inline(always)]
-unsafe fn try_step(state: &mut Walk) -> Result<u64, Error> {
+unsafe fn try_step<V: Visit>(state: &mut Walk) -> Result<u64, Error> {
     // SAFETY (whole body): kernel reads at BTF offsets; every write position
     // is masked into the buffer, which has NAME_SLOT bytes of room past the
     // mask.
     unsafe {
         let dentry = state.dentry;
+        V::visit(dentry);
         if dentry == state.mnt_root {
             let mount_parent: *const u8 = read(state.mount, off!(mount_mnt_parent))?;
             if mount_parent == state.mount {

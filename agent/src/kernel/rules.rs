@@ -21,10 +21,11 @@ use aya::{
 };
 use palisade_common::{
     enforce::{
-        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_KEY_FIXED_BITS, FILE_PRESENT_SLOTS,
-        FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, MAX_PROFILES, NET_KEY_FIXED_BITS,
-        Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload, file_any_slot,
-        net_present_bit, profile_slot, verdict_flags, workload_flags,
+        EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_INODE_KEY_LEN, FILE_KEY_FIXED_BITS,
+        FILE_PRESENT_SLOTS, FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, MAX_PROFILES,
+        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload,
+        file_any_slot, net_present_bit, profile_slot, verdict_flags, workload_flags,
+        write_file_inode_key,
     },
     file_watch, names,
 };
@@ -664,6 +665,9 @@ struct RuleEntries {
 struct ResolvedRule {
     rule: KernelRule,
     inodes: Vec<(u32, u64)>,
+    /// The identity of each file prefix that names an existing file or
+    /// directory, with its access (`file_watch` bit).
+    file_inodes: Vec<(u32, identity::Identity)>,
 }
 
 impl RuleEntries {
@@ -685,7 +689,23 @@ impl RuleEntries {
             }
             inodes.sort_unstable();
             inodes.dedup();
-            out.rules.insert(rule.id.clone(), ResolvedRule { rule: rule.clone(), inodes });
+            // A prefix that names nothing (a byte prefix such as
+            // `/etc/shadow-`, or a file not there yet) is matched by path
+            // alone.
+            let accesses =
+                [(file_watch::READ, &rule.file_read), (file_watch::WRITE, &rule.file_write)];
+            let mut file_inodes: Vec<(u32, identity::Identity)> = Vec::new();
+            for (access, prefixes) in accesses {
+                for prefix in prefixes {
+                    if let Ok(id) = ids.of_path(Path::new(prefix)) {
+                        file_inodes.push((access, id));
+                    }
+                }
+            }
+            file_inodes.sort_unstable();
+            file_inodes.dedup();
+            out.rules
+                .insert(rule.id.clone(), ResolvedRule { rule: rule.clone(), inodes, file_inodes });
         }
         out.missing.sort();
         out.missing.dedup();
@@ -772,6 +792,9 @@ impl Entries {
                         insert_stronger(&mut self.file, key, verdict);
                     }
                 }
+            }
+            for &(access, (dev, ino)) in &resolved.file_inodes {
+                insert_stronger(&mut self.file, file_inode_key(profile, access, dev, ino), verdict);
             }
             if rule.exec_drift {
                 let slot = self.drift.entry(profile).or_default();
@@ -897,6 +920,17 @@ fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, OrdKey<File
     };
     data.path[..bytes.len()].copy_from_slice(bytes);
     Some((FILE_KEY_FIXED_BITS + 8 * bytes.len() as u32, OrdKey(data)))
+}
+
+/// The key of a file rule by identity (see `FILE_INODE_KEY_LEN`).
+fn file_inode_key(profile: u16, access: u32, dev: u32, ino: u64) -> (u32, OrdKey<FileRuleData>) {
+    let mut data = FileRuleData {
+        profile: profile.to_le_bytes(),
+        access: access as u8,
+        ..FileRuleData::default()
+    };
+    write_file_inode_key(&mut data.path, dev, ino);
+    (FILE_KEY_FIXED_BITS + 8 * FILE_INODE_KEY_LEN as u32, OrdKey(data))
 }
 
 /// The name key for `name`, or None when it cannot be matched exactly (see
