@@ -122,34 +122,6 @@ pub unsafe fn resolve<V: Visit>(dentry: *const u8, vfsmount: *const u8) -> Optio
     Some(Resolved { start: pos & (PATH_ROOM - 1), len: PATH_ROOM - pos })
 }
 
-/// The `struct path` at `path`, resolved.
-///
-/// # Safety
-/// `path` must point to a `struct path` the hook was given.
-#[inline(always)]
-pub unsafe fn resolve_path<V: Visit>(path: *const u8) -> Option<Resolved> {
-    // SAFETY: kernel reads at BTF offsets of the hook's `struct path`.
-    unsafe {
-        let dentry = read(path, off!(path_dentry)).ok()?;
-        let vfsmount = read(path, off!(path_mnt)).ok()?;
-        resolve::<V>(dentry, vfsmount)
-    }
-}
-
-/// A directory entry the hook was given (`dentry`, named in the directory
-/// `dir`, a `struct path`), resolved: the directory's mount and the entry's
-/// own parents (a new entry's dentry already hangs under its directory).
-///
-/// # Safety
-/// `dir` must point to a `struct path`, `dentry` be a `struct dentry *`.
-#[inline(always)]
-pub unsafe fn resolve_entry<V: Visit>(dir: *const u8, dentry: *const u8) -> Option<Resolved> {
-    // SAFETY: a kernel read at a BTF offset of the hook's `struct path`.
-    let vfsmount = unsafe { read(dir, off!(path_mnt)) }.ok()?;
-    // SAFETY: both come from the hook.
-    unsafe { resolve::<V>(dentry, vfsmount) }
-}
-
 /// One step of the walk. Returns 1 to stop the loop, 0 to go on.
 extern "C" fn step<V: Visit>(_index: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the pointer `resolve` gave it.

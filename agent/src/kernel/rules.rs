@@ -947,6 +947,8 @@ fn name_key(profile: u16, name: &str) -> Option<ExecNameKey> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -980,9 +982,10 @@ mod tests {
         let profiles =
             vec![ProfileRules::from([("PAL-070".to_string(), true)]), ProfileRules::new()];
         let entries = Entries::build(&rules, &profiles);
-        let keys: Vec<(u32, u8, u16, String)> = entries
-            .file
-            .keys()
+        let (by_path, by_identity): (Vec<_>, Vec<_>) =
+            entries.file.keys().partition(|(_, k)| k.0.path[0] == b'/');
+        let keys: Vec<(u32, u8, u16, String)> = by_path
+            .iter()
             .map(|(len, k)| {
                 let path = k.0.path.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
                 (*len, k.0.access, u16::from_le_bytes(k.0.profile), path)
@@ -994,6 +997,27 @@ mod tests {
                 (FILE_KEY_FIXED_BITS + 8 * 5, file_watch::WRITE as u8, 0, "/etc/".into()),
                 (FILE_KEY_FIXED_BITS + 8 * 11, file_watch::READ as u8, 0, "/etc/shadow".into()),
             ]
+        );
+        // The prefixes name a directory and a file that exist: each is
+        // denied by its identity too, the one the exec hook reads.
+        let ids = identity::Resolver::default();
+        let key_of = |p: &str| {
+            let (dev, ino) = ids.of_path(Path::new(p)).unwrap();
+            let mut path = [0; FILE_RULE_PATH_LEN];
+            write_file_inode_key(&mut path, dev, ino);
+            path[..FILE_INODE_KEY_LEN].to_vec()
+        };
+        let identities: BTreeSet<(u32, u8, Vec<u8>)> = by_identity
+            .iter()
+            .map(|(len, k)| (*len, k.0.access, k.0.path[..FILE_INODE_KEY_LEN].to_vec()))
+            .collect();
+        let full = FILE_KEY_FIXED_BITS + 8 * FILE_INODE_KEY_LEN as u32;
+        assert_eq!(
+            identities,
+            BTreeSet::from([
+                (full, file_watch::READ as u8, key_of("/etc/shadow")),
+                (full, file_watch::WRITE as u8, key_of("/etc/")),
+            ])
         );
         assert!(entries.file.values().all(|v| v.flags & verdict_flags::ENFORCE != 0));
         // Profile 0 covers both accesses; profile 1 nothing; the generation's
