@@ -43,6 +43,7 @@ use crate::{
         WorkloadUpdate,
         feed::{self, Feed},
         keeper::Keeper,
+        sever::{self, Severed},
     },
 };
 
@@ -297,7 +298,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     // fallback in between.
     let initial = feed::initial(&mut containers);
     let mut keeper = Keeper::new(sensor.rules, Arc::clone(&policy), initial.clone());
-    log_applied(keeper.refresh(wall_now(&origin), &stats)?, &policy);
+    rules_in_force(keeper.refresh(wall_now(&origin), &stats)?, &keeper, &stats);
     let (workload_tx, workload_rx) = mpsc::unbounded_channel();
     let feed = Feed::new(workload_tx, &cgroup2, initial, &containers, kube.is_some());
     // Seed after attaching: a process that starts in between is both in /proc
@@ -417,9 +418,31 @@ fn wall_now(origin: &Origin) -> i128 {
     origin.clock.wall_ns(Clock::monotonic_now_ns())
 }
 
-/// Logs what a kernel-rules update put in force.
-fn log_applied(applied: Option<Applied>, policy: &Policy) {
+/// Logs what a kernel-rules update put in force, and ends the open
+/// connections it denies.
+fn rules_in_force(applied: Option<Applied>, keeper: &Keeper, stats: &Stats) {
     let Some(applied) = applied else { return };
+    log_applied(&applied, keeper.policy());
+    let Some(root) = crate::kernel::probe::cgroup2_mount() else { return };
+    match sever::end_denied_connections(keeper.maps(), &root) {
+        Ok(severed) => {
+            stats.connections_ended.fetch_add(severed.ended as u64, Relaxed);
+            if severed != Severed::default() {
+                info!(
+                    ended = severed.ended,
+                    audited = severed.audited,
+                    "open connections the rules in force deny"
+                );
+            }
+        }
+        Err(err) => {
+            warn!(err = %chain(&err), "cannot look for open connections the rules in force deny")
+        }
+    }
+}
+
+/// Logs what a kernel-rules update put in force.
+fn log_applied(applied: &Applied, policy: &Policy) {
     info!(
         bundle = policy.short_digest(),
         generation = applied.generation,
@@ -472,7 +495,7 @@ async fn keep_kernel_rules(
                 };
                 match keeper.set_policy(Arc::clone(&policy), wall_now(origin), stats) {
                     Ok(applied) => {
-                        log_applied(applied, &policy);
+                        rules_in_force(applied, &keeper, stats);
                         stats.set_bundle(&policy);
                         info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
@@ -498,7 +521,7 @@ async fn keep_kernel_rules(
                     Err(err) => warn!(err = %chain(&err), "cannot check the enforcement maps"),
                 }
                 match keeper.refresh(wall_now(origin), stats) {
-                    Ok(applied) => log_applied(applied, keeper.policy()),
+                    Ok(applied) => rules_in_force(applied, &keeper, stats),
                     Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
                 }
             }

@@ -27,6 +27,9 @@ pub struct Stats {
     /// Enforcement map entries (and the active generation) found changed
     /// behind the agent's back and put back.
     pub tampered_entries: AtomicU64,
+    /// Connections open before a rule set that denies them, ended when it
+    /// came into force.
+    pub connections_ended: AtomicU64,
     /// Records the kernel could not deliver (ring buffer full or a failed
     /// kernel read), by kind, as last read from the kernel's counters.
     pub kernel_drops: [AtomicU64; kind::COUNT as usize],

@@ -28,10 +28,11 @@ const DENIED_V6_PORT: u16 = 47_002;
 const DENIED_UDP_PORT: u16 = 47_003;
 /// Denied for every protocol and port.
 const DENIED_ANY_V4: &str = "127.0.0.4";
+const DENIED_ANY_V6: &str = "::2";
 
 /// A rule the kernel enforces: the executables at `paths`, TCP to
 /// 127.0.0.2:DENIED_V4_PORT, anything to [::1]:DENIED_V6_PORT, UDP to
-/// 127.0.0.3, anything to DENIED_ANY_V4. Its Rego never matches, so every match in the events comes
+/// 127.0.0.3, anything to DENIED_ANY_V4 and DENIED_ANY_V6. Its Rego never matches, so every match in the events comes
 /// from the kernel hook.
 fn kernel_rule(paths: &[&Path]) -> String {
     let paths: Vec<String> =
@@ -50,6 +51,7 @@ kernel := {{
 		{{"cidr": "::1", "ports": [{DENIED_V6_PORT}]}},
 		{{"cidr": "127.0.0.3", "protocols": ["udp"]}},
 		{{"cidr": "{DENIED_ANY_V4}"}},
+		{{"cidr": "{DENIED_ANY_V6}"}},
 	],
 }}
 
@@ -197,6 +199,33 @@ fn set_loose_source_route(socket: &UdpSocket, hop: &str) {
     assert_eq!(rc, 0, "IP_OPTIONS: {}", std::io::Error::last_os_error());
 }
 
+/// Sets an IPv6 segment routing header (RFC 8754) on `socket`: the
+/// datagram goes to `hops` in order (the first one is the packet's
+/// destination address), then to its own destination, which the kernel
+/// writes into segment 0.
+fn set_segment_route(socket: &UdpSocket, hops: &[&str]) {
+    use std::os::fd::AsRawFd;
+    let segments = hops.len() + 1;
+    // Next header (the kernel's), header length in 8-byte units after the
+    // first 8, routing type 4, segments left, last entry, flags, tag.
+    let mut srh = vec![0, (segments * 2) as u8, 4, hops.len() as u8, hops.len() as u8, 0, 0, 0];
+    srh.extend([0u8; 16]);
+    for hop in hops.iter().rev() {
+        srh.extend(hop.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    }
+    // SAFETY: a valid descriptor and a buffer of the given length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RTHDR,
+            srh.as_ptr().cast(),
+            srh.len() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "IPV6_RTHDR: {}", std::io::Error::last_os_error());
+}
+
 /// A scratch directory holding a copy of the system shell as `denied/sh`,
 /// a symlink `link/sh` and a hard link `hard/sh` to it. All are called `sh`
 /// so a multi-call shell binary still behaves as a shell.
@@ -332,6 +361,47 @@ fn a_denied_binary_is_stopped_before_it_runs_whatever_the_path_spelling() {
     assert_eq!(event["decision"]["matched"][0]["rule"], RULE_ID, "{event:#}");
 }
 
+/// A TCP connection and a connected UDP socket made before the rule, to
+/// destinations it denies, are ended when it comes into force (the hooks
+/// judge only new connects and unconnected sends); a connection to an
+/// allowed destination, and the accepted end of the denied one, are not
+/// the agent's to end (the latter gets the reset).
+#[test]
+fn connections_open_before_a_rule_that_denies_them_are_ended() {
+    use std::io::{Read, Write};
+    let _clean = CleanKernel::new();
+    let denied = TcpListener::bind(("127.0.0.2", DENIED_V4_PORT)).unwrap();
+    let mut client = TcpStream::connect(denied.local_addr().unwrap()).unwrap();
+    let (mut accepted, _) = denied.accept().unwrap();
+    let allowed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut kept = TcpStream::connect(allowed.local_addr().unwrap()).unwrap();
+    let (mut kept_peer, _) = allowed.accept().unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(("127.0.0.3", DENIED_UDP_PORT)).unwrap();
+    udp.send(b"before").expect("a connected UDP send before the rule");
+
+    let b = bundle("sever", "enforce", &[]);
+    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
+    let line = agent.wait_for_log("open connections the rules in force deny");
+    // The log's fields, without the terminal's colour codes around `=`.
+    let mut parts = line.split('\x1b');
+    let plain: String = parts
+        .next()
+        .into_iter()
+        .chain(parts.map(|s| s.split_once('m').map_or(s, |(_, rest)| rest)))
+        .collect();
+    assert!(plain.contains("ended=2 audited=0"), "two connections ended: {line}");
+
+    let err = |r: std::io::Result<usize>| r.map_err(|e| e.raw_os_error()).err().flatten();
+    let mut buf = [0u8; 8];
+    assert_eq!(err(client.read(&mut buf)), Some(libc::ECONNABORTED), "the ended connection");
+    assert_eq!(err(accepted.read(&mut buf)), Some(libc::ECONNRESET), "its peer gets a reset");
+    assert!(udp.send(b"after").is_err(), "the ended UDP socket still sends");
+    kept.write_all(b"ping").expect("the allowed connection is open");
+    kept_peer.read_exact(&mut buf[..4]).expect("and carries data");
+    assert_eq!(&buf[..4], b"ping");
+}
+
 #[test]
 fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
     let _clean = CleanKernel::new();
@@ -390,6 +460,19 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
     eperm(
         routed.send_to(b"x", sink_port.local_addr().unwrap()).map(drop),
         "UDP source-routed through 127.0.0.3",
+    );
+
+    // A segment routing header sends an ordinary UDP datagram on to a
+    // denied address after the first hop; the same route without it
+    // leaves.
+    let sink6 = UdpSocket::bind("[::1]:0").unwrap();
+    let routed6 = UdpSocket::bind("[::1]:0").unwrap();
+    set_segment_route(&routed6, &["::1"]);
+    routed6.send_to(b"x", sink6.local_addr().unwrap()).expect("UDP segment-routed through [::1]");
+    set_segment_route(&routed6, &["::1", DENIED_ANY_V6]);
+    eperm(
+        routed6.send_to(b"x", sink6.local_addr().unwrap()).map(drop),
+        "UDP segment-routed through [::2]",
     );
 
     // Allowed: a listener on 127.0.0.1 and one on [::1], on other ports.

@@ -132,6 +132,15 @@ pub struct Verdict {
     pub prefix_len: u32,
 }
 
+impl Verdict {
+    /// The rule id, without its NUL padding (empty if it is not UTF-8,
+    /// which a loaded bundle's ids always are).
+    pub fn rule_id(&self) -> &str {
+        let len = self.rule.iter().position(|&b| b == 0).unwrap_or(self.rule.len());
+        core::str::from_utf8(&self.rule[..len]).unwrap_or("")
+    }
+}
+
 /// An executable denied by identity (device and inode), which also catches
 /// symlinks, hard links and other spellings of its path.
 #[repr(C)]
@@ -179,6 +188,39 @@ pub const fn profile_slot(generation: u8, profile: u16) -> u32 {
 /// this profile) nearly free.
 pub const fn net_present_bit(v6: bool, proto_specific: bool, port_specific: bool) -> u32 {
     1 << ((v6 as u32) * 4 + (proto_specific as u32) * 2 + port_specific as u32)
+}
+
+/// The network entry that decides a destination, from the lookups a
+/// profile's `present` bits call for: `lookup(proto, port)` for the exact
+/// protocol and port, then any port, then any protocol, then neither
+/// (`0` stands for any). The entry with the longest CIDR prefix wins; on a
+/// tie the more specific lookup (earlier) does. `None` when nothing
+/// matches or the winner is an allow entry. Shared by the kernel's hooks
+/// (over map value references) and the agent (over copied values), so
+/// both decide alike.
+#[inline(always)]
+pub fn strongest_net_match<T: core::borrow::Borrow<Verdict>>(
+    present: u32,
+    v6: bool,
+    proto: u8,
+    port: [u8; 2],
+    mut lookup: impl FnMut(u8, [u8; 2]) -> Option<T>,
+) -> Option<T> {
+    let mut best: Option<T> = None;
+    for port in [port, [0, 0]] {
+        for proto in [proto, 0] {
+            if present & net_present_bit(v6, proto != 0, port != [0, 0]) == 0 {
+                continue;
+            }
+            let found = lookup(proto, port);
+            best = match (best, found) {
+                (Some(b), Some(f)) if f.borrow().prefix_len > b.borrow().prefix_len => Some(f),
+                (None, f) => f,
+                (b, _) => b,
+            };
+        }
+    }
+    best.filter(|v| v.borrow().flags & verdict_flags::ALLOW == 0)
 }
 
 /// Slots of `FILE_PRESENT`: one per generation and profile (the accesses

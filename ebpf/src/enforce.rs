@@ -21,7 +21,7 @@ use palisade_common::{
     enforce::{
         CGROUP_ANCESTOR_LEVELS, ENFORCE_MAP_ENTRIES, EXEC_NAME_LEN, ExecInodeKey, ExecNameKey,
         NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, Verdict, WORKLOAD_MAP_ENTRIES,
-        Workload, net_present_bit, profile, profile_slot, verdict_flags, workload_flags,
+        Workload, profile, profile_slot, strongest_net_match, verdict_flags, workload_flags,
     },
 };
 
@@ -337,34 +337,12 @@ fn best_entry<D: NetKeyData, A>(
     if present == 0 {
         return None;
     }
-    let mut best: Option<&Verdict> = None;
-    for port in [dst.port, [0, 0]] {
-        for proto in [dst.proto, 0] {
-            if present & net_present_bit(v6, proto != 0, port != [0, 0]) == 0 {
-                continue;
-            }
-            // The key is packed: vary a copy of its data.
-            let mut data = key.data;
-            data.vary(proto, port);
-            key.data = data;
-            best = longer(best, rules.get(&key));
-        }
-    }
-    deny_of(best)
-}
-
-/// Most specific lookups come first: a later entry wins only with a longer
-/// prefix.
-#[inline(always)]
-fn longer<'a>(best: Option<&'a Verdict>, found: Option<&'a Verdict>) -> Option<&'a Verdict> {
-    match (best, found) {
-        (Some(b), Some(f)) if f.prefix_len > b.prefix_len => Some(f),
-        (None, f) => f,
-        (b, _) => b,
-    }
-}
-
-#[inline(always)]
-fn deny_of(best: Option<&Verdict>) -> Option<Verdict> {
-    best.filter(|v| v.flags & verdict_flags::ALLOW == 0).copied()
+    strongest_net_match(present, v6, dst.proto, dst.port, |proto, port| {
+        // The key is packed: vary a copy of its data.
+        let mut data = key.data;
+        data.vary(proto, port);
+        key.data = data;
+        rules.get(&key)
+    })
+    .copied()
 }

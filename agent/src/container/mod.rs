@@ -32,10 +32,11 @@ use std::{
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use index::CgroupIndex;
 pub use kube::{KubeConfig, spawn as follow_pod_labels};
 pub use state::DEFAULT_STATE_DIRS;
 
-use self::{index::CgroupIndex, known::Learner, state::Metadata};
+use self::{known::Learner, state::Metadata};
 
 /// How long a cgroup id that resolved to nothing is not looked up again,
 /// unless a container was learned meanwhile (each look reads the state

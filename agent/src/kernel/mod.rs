@@ -14,3 +14,4 @@ pub mod pin_guard;
 pub mod pins;
 pub mod probe;
 pub mod rules;
+pub mod sock_diag;

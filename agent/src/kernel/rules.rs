@@ -24,8 +24,8 @@ use palisade_common::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_INODE_KEY_LEN, FILE_KEY_FIXED_BITS,
         FILE_PRESENT_SLOTS, FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, MAX_PROFILES,
         NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload,
-        file_any_slot, net_present_bit, profile_slot, verdict_flags, workload_flags,
-        write_file_inode_key,
+        file_any_slot, net_present_bit, profile as enforce_profile, profile_slot,
+        strongest_net_match, verdict_flags, workload_flags, write_file_inode_key,
     },
     file_watch, names,
 };
@@ -281,6 +281,65 @@ impl EnforceMaps {
         let added_for_write = added.clone();
         in_force.merge(added);
         self.write(&added_for_write, g)
+    }
+
+    /// Whether the rule set in force has any network entry.
+    pub fn has_network_rules(&self) -> bool {
+        self.in_force.as_ref().is_some_and(|(e, _)| e.net4.len() + e.net6.len() > 0)
+    }
+
+    /// What the connect and send hooks would decide now for a socket of
+    /// the cgroup `chain[0]` (its ancestors after it, nearest first)
+    /// towards `addr`, port `port`, protocol `proto`: the same profile
+    /// (its cgroup's, else its nearest registered ancestor's, else the
+    /// host's: a socket has no PID namespace to tell an unclassified
+    /// container by) and the same lookups (`strongest_net_match`).
+    pub fn connection_verdict(
+        &self,
+        chain: &[u64],
+        proto: u8,
+        port: u16,
+        addr: IpAddr,
+    ) -> Result<Option<Verdict>, RulesError> {
+        let err = |name| move |source| RulesError::Map { name, source };
+        let g = (self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1) as u8;
+        let slot = usize::from(g);
+        let profile = match chain.iter().find_map(|id| self.placed.get(id)) {
+            Some(w) if w.flags & workload_flags::HOST == 0 => w.profile[slot],
+            _ => enforce_profile::HOST,
+        };
+        let present = self
+            .net_present
+            .get(&profile_slot(g, profile), 0)
+            .map_err(err(names::MAP_NET_PRESENT))?;
+        let (proto, port) = (proto, port.to_be_bytes());
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let verdict = match addr {
+            IpAddr::V4(v4) => strongest_net_match(present, false, proto, port, |proto, port| {
+                let data = Net4Data {
+                    generation: g,
+                    profile: profile.to_le_bytes(),
+                    proto,
+                    port,
+                    addr: v4.octets(),
+                };
+                self.net4.get(&Key::new(NET_KEY_FIXED_BITS + 32, data), 0).ok()
+            }),
+            IpAddr::V6(v6) => strongest_net_match(present, true, proto, port, |proto, port| {
+                let data = Net6Data {
+                    generation: g,
+                    profile: profile.to_le_bytes(),
+                    proto,
+                    port,
+                    addr: v6.octets(),
+                };
+                self.net6.get(&Key::new(NET_KEY_FIXED_BITS + 128, data), 0).ok()
+            }),
+        };
+        Ok(verdict)
     }
 
     /// Registers `cgroup` on `placement.profile` (in the generation in

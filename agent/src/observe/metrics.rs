@@ -112,6 +112,14 @@ pub fn render(stats: &Stats, enforcement_in_force: bool) -> String {
     );
     let _ =
         writeln!(out, "palisade_tampered_entries_total {}", stats.tampered_entries.load(Relaxed));
+    family(
+        &mut out,
+        "palisade_connections_ended_total",
+        "counter",
+        "Connections open before a rule set that denies their destination, ended when it came into force.",
+    );
+    let _ =
+        writeln!(out, "palisade_connections_ended_total {}", stats.connections_ended.load(Relaxed));
     exceptions(&mut out, stats);
     family(
         &mut out,

@@ -77,9 +77,8 @@ impl KernelVerdict {
         if v.flags & verdict_flags::MATCHED == 0 {
             return None;
         }
-        let len = v.rule.iter().position(|&b| b == 0).unwrap_or(v.rule.len());
         Some(Self {
-            rule: String::from_utf8_lossy(&v.rule[..len]).into_owned(),
+            rule: v.rule_id().to_string(),
             enforced: v.flags & verdict_flags::ENFORCE != 0 && mechanism != mechanism::NONE,
             blocking: v.flags & verdict_flags::BLOCKING != 0,
             mechanism,

@@ -83,6 +83,11 @@ impl Keeper {
         &self.policy
     }
 
+    /// The enforcement maps, as written.
+    pub fn maps(&self) -> &EnforceMaps {
+        &self.maps
+    }
+
     /// A new bundle: everything is placed again in one generation swap.
     pub fn set_policy(
         &mut self,

@@ -11,6 +11,7 @@
 
 pub mod feed;
 pub mod keeper;
+pub mod sever;
 
 use crate::{
     container::Identity,

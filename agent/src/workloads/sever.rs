@@ -1,0 +1,175 @@
+//! Connections that were open before a rule set denied their destination:
+//! the connect and send hooks judge new connections and datagrams only, so
+//! when a rule set comes into force, the TCP connections and connected UDP
+//! sockets it denies are found in the kernel's socket table and ended
+//! (`SOCK_DESTROY`). Each is judged as the hooks would judge it now: the
+//! same profile (from the cgroup that made the socket) and the same
+//! lookups in the same maps.
+//!
+//! Outbound only: a socket whose local port has a listener is an accepted
+//! connection, which a connect rule does not govern. A rule in audit mode
+//! ends nothing; the connection is logged as one it would end.
+
+use std::{collections::HashMap, path::Path};
+
+use palisade_common::{enforce::verdict_flags, tcp_state};
+use tracing::{info, warn};
+
+use crate::{
+    container::CgroupIndex,
+    kernel::{
+        rules::{EnforceMaps, RulesError},
+        sock_diag::{InetSocket, SockDiag, SockDiagError},
+    },
+};
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeverError {
+    #[error(transparent)]
+    SockDiag(#[from] SockDiagError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+}
+
+/// What one pass found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Severed {
+    /// Connections ended.
+    pub ended: usize,
+    /// Connections a rule in audit mode denies, left open.
+    pub audited: usize,
+}
+
+/// Ends the open connections `maps` deny now; `cgroup_root` is the cgroup2
+/// mount, where a socket's cgroup's ancestors are found.
+pub fn end_denied_connections(
+    maps: &EnforceMaps,
+    cgroup_root: &Path,
+) -> Result<Severed, SeverError> {
+    if !maps.has_network_rules() {
+        return Ok(Severed::default());
+    }
+    let mut diag = SockDiag::open()?;
+    let mut sockets = diag.sockets(IPPROTO_TCP)?;
+    sockets.extend(diag.sockets(IPPROTO_UDP)?);
+    let listening: Vec<u16> = sockets
+        .iter()
+        .filter(|s| s.protocol == IPPROTO_TCP && u32::from(s.state) == tcp_state::LISTEN)
+        .map(|s| s.local.port())
+        .collect();
+    let mut ancestry = Ancestry::new(cgroup_root);
+    let mut severed = Severed::default();
+    for socket in sockets.iter().filter(|s| outbound(s, &listening)) {
+        let chain = socket.cgroup.map(|id| ancestry.chain(id)).unwrap_or_default();
+        let remote = socket.remote;
+        let Some(verdict) =
+            maps.connection_verdict(&chain, socket.protocol, remote.port(), remote.ip())?
+        else {
+            continue;
+        };
+        let rule = verdict.rule_id();
+        let (local, proto) = (socket.local, protocol_name(socket.protocol));
+        if verdict.flags & verdict_flags::ENFORCE == 0 {
+            severed.audited += 1;
+            info!(%local, %remote, proto, rule, "an open connection a rule in audit mode denies; left open");
+            continue;
+        }
+        match diag.destroy(socket) {
+            Ok(()) => {
+                severed.ended += 1;
+                warn!(%local, %remote, proto, rule, "ended an open connection the rule set in force denies");
+            }
+            Err(err) => {
+                warn!(%local, %remote, proto, rule, err = %crate::errors::chain(&err), "cannot end an open connection the rule set denies")
+            }
+        }
+    }
+    Ok(severed)
+}
+
+/// A connection the process made: a connected TCP socket on a local port
+/// no listener holds, or a connected UDP socket.
+fn outbound(s: &InetSocket, listening: &[u16]) -> bool {
+    let state = u32::from(s.state);
+    let connected = s.remote.port() != 0 && !s.remote.ip().is_unspecified();
+    match s.protocol {
+        IPPROTO_TCP => {
+            matches!(state, tcp_state::ESTABLISHED | tcp_state::SYN_SENT)
+                && connected
+                && !listening.contains(&s.local.port())
+        }
+        IPPROTO_UDP => state == tcp_state::ESTABLISHED && connected,
+        _ => false,
+    }
+}
+
+fn protocol_name(protocol: u8) -> &'static str {
+    if protocol == IPPROTO_TCP { "tcp" } else { "udp" }
+}
+
+/// Cgroup ids to their ancestors' ids, from one walk of the cgroup tree.
+struct Ancestry {
+    index: CgroupIndex,
+    by_path: HashMap<String, u64>,
+}
+
+impl Ancestry {
+    fn new(root: &Path) -> Self {
+        let index = CgroupIndex::scan(root);
+        let by_path = index.ids().filter_map(|id| Some((index.get(id)?.to_string(), id))).collect();
+        Self { index, by_path }
+    }
+
+    /// `id`, then its ancestors' ids, nearest first.
+    fn chain(&mut self, id: u64) -> Vec<u64> {
+        let mut chain = vec![id];
+        let Some(mut path) = self.index.get(id).map(str::to_string) else { return chain };
+        while let Some(cut) = path.rfind('/') {
+            path.truncate(cut);
+            let key = if path.is_empty() { "/" } else { path.as_str() };
+            chain.extend(self.by_path.get(key));
+            if path.is_empty() {
+                break;
+            }
+        }
+        chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(protocol: u8, state: u32, local: &str, remote: &str) -> InetSocket {
+        InetSocket::for_test(protocol, state as u8, local.parse().unwrap(), remote.parse().unwrap())
+    }
+
+    #[test]
+    fn only_connections_the_process_made_are_judged() {
+        let listening = [8080];
+        let est = tcp_state::ESTABLISHED;
+        assert!(outbound(&socket(IPPROTO_TCP, est, "10.0.0.1:40000", "10.0.0.2:443"), &listening));
+        assert!(outbound(
+            &socket(IPPROTO_TCP, tcp_state::SYN_SENT, "10.0.0.1:40000", "10.0.0.2:443"),
+            &listening
+        ));
+        // Accepted on a listening port: not the process's own connection.
+        assert!(!outbound(
+            &socket(IPPROTO_TCP, est, "10.0.0.1:8080", "10.0.0.2:50000"),
+            &listening
+        ));
+        assert!(!outbound(
+            &socket(IPPROTO_TCP, tcp_state::LISTEN, "0.0.0.0:8080", "0.0.0.0:0"),
+            &listening
+        ));
+        // UDP: connected only.
+        assert!(outbound(&socket(IPPROTO_UDP, est, "10.0.0.1:5000", "10.0.0.2:53"), &listening));
+        assert!(!outbound(
+            &socket(IPPROTO_UDP, tcp_state::CLOSE, "10.0.0.1:5000", "0.0.0.0:0"),
+            &listening
+        ));
+    }
+}
