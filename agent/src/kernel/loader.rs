@@ -254,27 +254,27 @@ impl Object {
         let mut pinned = vec![names::PROG_EXEC];
         if exec_mechanism == mechanism::BPF_LSM {
             let btf = aya_btf()?;
-            let required = [
+            for (name, hook) in [
                 (names::PROG_BPRM_CHECK, "bprm_check_security"),
                 (names::PROG_FILE_LSM, "file_open"),
-            ];
-            let wanted: Vec<_> = required.iter().chain(names::PATH_LSM_PROGRAMS).copied().collect();
-            for (name, attached) in attach_lsm_all(&mut ebpf, &btf, &wanted)? {
-                let optional = !required.iter().any(|&(r, _)| r == name);
-                match attached.and_then(|link| pin(name, Ok(link))) {
+            ] {
+                links.push(attach_lsm(&mut ebpf, &btf, name, hook)?);
+                pinned.push(name);
+            }
+            // The path hooks exist only with CONFIG_SECURITY_PATH: without
+            // them, exec and open enforcement stand, and only the calls
+            // that change names go unjudged.
+            for &(name, hook) in names::PATH_LSM_PROGRAMS {
+                match attach_lsm(&mut ebpf, &btf, name, hook) {
                     Ok(link) => {
                         links.push(link);
                         pinned.push(name);
                     }
-                    // The path hooks exist only with CONFIG_SECURITY_PATH:
-                    // without them, exec and open enforcement stand, and
-                    // only the calls that change names go unjudged.
-                    Err(err) if optional => warn!(
+                    Err(err) => warn!(
                         program = name,
                         err = %crate::errors::chain(&err),
                         "a BPF-LSM path hook did not load: kernel.file write prefixes do not deny this call"
                     ),
-                    Err(err) => return Err(err),
                 }
             }
         }
@@ -372,53 +372,19 @@ fn aya_btf() -> Result<aya::Btf, LoadError> {
     })
 }
 
-/// A program's name, and its link or why it has none.
-type Attached = (&'static str, Result<FdLink, LoadError>);
-
-/// Loads and attaches the BPF-LSM programs `wanted` (name, hook) side by
-/// side, in order: each load is the verifier's work and each attach waits
-/// for an RCU-tasks grace period (seconds, under emulation), and these
-/// overlap across threads.
-fn attach_lsm_all(
+/// Loads the BPF-LSM program `name` for `hook`, attaches it and pins its
+/// link.
+fn attach_lsm(
     ebpf: &mut Ebpf,
     btf: &aya::Btf,
-    wanted: &[(&'static str, &'static str)],
-) -> Result<Vec<Attached>, LoadError> {
-    let mut programs: Vec<(&'static str, &'static str, &mut Lsm)> = Vec::new();
-    for (found, program) in ebpf.programs_mut() {
-        if let Some(&(name, hook)) = wanted.iter().find(|(name, _)| *name == found) {
-            let lsm: &mut Lsm =
-                program.try_into().map_err(|source| LoadError::Program { name, source })?;
-            programs.push((name, hook, lsm));
-        }
-    }
-    if let Some(&(name, _)) = wanted.iter().find(|(n, _)| !programs.iter().any(|p| p.0 == *n)) {
-        return Err(LoadError::Missing { kind: "program", name });
-    }
-    let mut attached = std::thread::scope(|scope| {
-        let running: Vec<_> = programs
-            .into_iter()
-            .map(|(name, hook, lsm)| {
-                let attach = move || -> Result<FdLink, LoadError> {
-                    lsm.load(hook, btf).map_err(|e| program_error(name, e))?;
-                    let id = lsm.attach().map_err(|e| program_error(name, e))?;
-                    Ok(lsm.take_link(id).map_err(|e| program_error(name, e))?.into())
-                };
-                (name, scope.spawn(attach))
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|(name, thread)| {
-                let attached = thread.join().unwrap_or_else(|_| {
-                    Err(LoadError::Missing { kind: "program (its loader panicked)", name })
-                });
-                (name, attached)
-            })
-            .collect::<Vec<_>>()
-    });
-    attached.sort_by_key(|(name, _)| wanted.iter().position(|(n, _)| n == name));
-    Ok(attached)
+    name: &'static str,
+    hook: &str,
+) -> Result<PinnedLink, LoadError> {
+    let lsm: &mut Lsm = program(ebpf, name)?;
+    lsm.load(hook, btf).map_err(|e| program_error(name, e))?;
+    let id = lsm.attach().map_err(|e| program_error(name, e))?;
+    let link = lsm.take_link(id).map_err(|e| program_error(name, e))?;
+    pin(name, Ok(link.into()))
 }
 
 fn pin(
