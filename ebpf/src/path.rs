@@ -22,12 +22,70 @@ pub struct Walked {
     pub truncated: bool,
 }
 
+/// Where a walk up the tree is: a dentry, the mount it is seen in and that
+/// mount's root. Both walks (this one, leaf first, for the exec record;
+/// `resolve`'s, root first, for the file rules) move it the same way.
+#[repr(C)]
+pub struct Cursor {
+    pub dentry: *const u8,
+    mount: *const u8,
+    mnt_root: *const u8,
+}
+
+/// What [`Cursor::leave_mount`] found.
+pub enum Up {
+    /// Not a mount's root: the walk goes on to the dentry's parent.
+    InMount,
+    /// It was a mount's root: the cursor is now at the mount point, in the
+    /// parent mount.
+    Crossed,
+    /// The root of the mount namespace: the walk is complete.
+    Root,
+}
+
+impl Cursor {
+    /// At `dentry`, seen through `vfsmount`.
+    ///
+    /// # Safety
+    /// `vfsmount` must point to a `struct vfsmount`.
+    #[inline(always)]
+    pub unsafe fn new(dentry: *const u8, vfsmount: *const u8) -> Result<Self, Error> {
+        Ok(Self {
+            dentry,
+            // container_of(vfsmount, struct mount, mnt)
+            mount: vfsmount.wrapping_sub(off!(mount_mnt)),
+            // SAFETY: a kernel read at a BTF offset.
+            mnt_root: unsafe { read(vfsmount, off!(vfsmount_mnt_root))? },
+        })
+    }
+
+    /// At a mount's root, crosses to its mount point in the parent mount.
+    ///
+    /// # Safety
+    /// The cursor must hold pointers read from the kernel.
+    #[inline(always)]
+    pub unsafe fn leave_mount(&mut self) -> Result<Up, Error> {
+        if self.dentry != self.mnt_root {
+            return Ok(Up::InMount);
+        }
+        // SAFETY (whole block): kernel reads at BTF offsets.
+        unsafe {
+            let parent: *const u8 = read(self.mount, off!(mount_mnt_parent))?;
+            if parent == self.mount {
+                return Ok(Up::Root);
+            }
+            self.dentry = read(self.mount, off!(mount_mnt_mountpoint))?;
+            self.mount = parent;
+            self.mnt_root = read(parent.wrapping_add(off!(mount_mnt)), off!(vfsmount_mnt_root))?;
+        }
+        Ok(Up::Crossed)
+    }
+}
+
 /// The loop's state, on the caller's stack.
 #[repr(C)]
 struct Walk {
-    dentry: *const u8,
-    mount: *const u8,
-    mnt_root: *const u8,
+    at: Cursor,
     base: u64,
     len: u64,
     /// 0 while walking, then one of the `DONE_*` values.
@@ -50,15 +108,8 @@ pub unsafe fn walk(base: usize, path: *const u8) -> Result<Walked, Error> {
     // SAFETY: kernel reads at BTF offsets.
     let mut state = unsafe {
         let vfsmount: *const u8 = read(path, off!(path_mnt))?;
-        Walk {
-            dentry: read(path, off!(path_dentry))?,
-            // container_of(vfsmount, struct mount, mnt)
-            mount: vfsmount.wrapping_sub(off!(mount_mnt)),
-            mnt_root: read(vfsmount, off!(vfsmount_mnt_root))?,
-            base: base as u64,
-            len: 0,
-            done: 0,
-        }
+        let at = Cursor::new(read(path, off!(path_dentry))?, vfsmount)?;
+        Walk { at, base: base as u64, len: 0, done: 0 }
     };
     // SAFETY: `step` has the callback signature bpf_loop expects, and `state`
     // outlives the call.
@@ -91,21 +142,13 @@ unsafe fn try_step(state: &mut Walk) -> Result<u64, Error> {
     // SAFETY (whole body): kernel reads at BTF offsets; the write position is
     // masked into the tail, which has NAME_SLOT bytes of room past the mask.
     unsafe {
-        let dentry = state.dentry;
-        let parent: *const u8 = read(dentry, off!(dentry_d_parent))?;
-        if dentry == state.mnt_root {
-            let mount_parent: *const u8 = read(state.mount, off!(mount_mnt_parent))?;
-            if mount_parent == state.mount {
-                // The root of the namespace: the path is complete.
-                return Ok(DONE_COMPLETE);
-            }
-            // Continue from the mount point, in the parent mount.
-            state.dentry = read(state.mount, off!(mount_mnt_mountpoint))?;
-            state.mount = mount_parent;
-            state.mnt_root =
-                read(mount_parent.wrapping_add(off!(mount_mnt)), off!(vfsmount_mnt_root))?;
-            return Ok(0);
+        match state.at.leave_mount()? {
+            Up::Root => return Ok(DONE_COMPLETE),
+            Up::Crossed => return Ok(0),
+            Up::InMount => {}
         }
+        let dentry = state.at.dentry;
+        let parent: *const u8 = read(dentry, off!(dentry_d_parent))?;
         if state.len as usize > PATH_MAX - NAME_SLOT {
             return Ok(DONE_TRUNCATED);
         }
@@ -123,7 +166,7 @@ unsafe fn try_step(state: &mut Walk) -> Result<u64, Error> {
             // file (memfd, pipe); its name is the whole path.
             return Ok(DONE_COMPLETE);
         }
-        state.dentry = parent;
+        state.at.dentry = parent;
         Ok(0)
     }
 }

@@ -18,7 +18,10 @@ use aya_ebpf::{
 use core::ffi::c_void;
 use palisade_common::NAME_SLOT;
 
-use crate::kernel::{Error, off, read};
+use crate::{
+    kernel::{Error, off, read},
+    path::{Cursor, Up},
+};
 
 /// Room for the longest path resolved; a longer one is not judged.
 pub const PATH_ROOM: usize = 4096;
@@ -65,9 +68,7 @@ pub trait Visit {
 /// The loop's state, on the caller's stack.
 #[repr(C)]
 struct Walk {
-    dentry: *const u8,
-    mount: *const u8,
-    mnt_root: *const u8,
+    at: Cursor,
     /// Where the path written so far starts in the buffer.
     pos: u64,
     /// 0 while walking, then one of the `DONE_*` values.
@@ -98,15 +99,9 @@ pub unsafe fn resolve<V: Visit>(dentry: *const u8, vfsmount: *const u8) -> Optio
     buffer.room = PATH_ROOM as u64;
     // SAFETY: a read of the field just written, kept by `read_volatile`.
     let room = unsafe { core::ptr::read_volatile(&buffer.room) };
-    let mut state = Walk {
-        dentry,
-        // container_of(vfsmount, struct mount, mnt)
-        mount: vfsmount.wrapping_sub(off!(mount_mnt)),
-        // SAFETY: a kernel read at a BTF offset.
-        mnt_root: unsafe { read(vfsmount, off!(vfsmount_mnt_root)) }.ok()?,
-        pos: room,
-        done: 0,
-    };
+    // SAFETY: the caller's `vfsmount`.
+    let at = unsafe { Cursor::new(dentry, vfsmount) }.ok()?;
+    let mut state = Walk { at, pos: room, done: 0 };
     // SAFETY: `step` has the callback signature bpf_loop expects, and `state`
     // outlives the call.
     unsafe { bpf_loop(STEPS_MAX, step::<V> as *mut c_void, (&mut state as *mut Walk).cast(), 0) };
@@ -142,20 +137,12 @@ unsafe fn try_step<V: Visit>(state: &mut Walk) -> Result<u64, Error> {
     // is masked into the buffer, which has NAME_SLOT bytes of room past the
     // mask.
     unsafe {
-        let dentry = state.dentry;
+        let dentry = state.at.dentry;
         V::visit(dentry);
-        if dentry == state.mnt_root {
-            let mount_parent: *const u8 = read(state.mount, off!(mount_mnt_parent))?;
-            if mount_parent == state.mount {
-                // The root of the namespace: the path is complete.
-                return Ok(DONE_COMPLETE);
-            }
-            // Continue from the mount point, in the parent mount.
-            state.dentry = read(state.mount, off!(mount_mnt_mountpoint))?;
-            state.mount = mount_parent;
-            state.mnt_root =
-                read(mount_parent.wrapping_add(off!(mount_mnt)), off!(vfsmount_mnt_root))?;
-            return Ok(0);
+        match state.at.leave_mount()? {
+            Up::Root => return Ok(DONE_COMPLETE),
+            Up::Crossed => return Ok(0),
+            Up::InMount => {}
         }
         let parent: *const u8 = read(dentry, off!(dentry_d_parent))?;
         if dentry == parent {
@@ -186,7 +173,7 @@ unsafe fn try_step<V: Visit>(state: &mut Walk) -> Result<u64, Error> {
         );
         state.pos -= 1;
         buffer.path[state.pos as usize & (PATH_ROOM - 1)] = b'/';
-        state.dentry = parent;
+        state.at.dentry = parent;
         Ok(0)
     }
 }
