@@ -303,11 +303,7 @@ impl EnforceMaps {
     ) -> Result<Option<Verdict>, RulesError> {
         let err = |name| move |source| RulesError::Map { name, source };
         let g = (self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1) as u8;
-        let slot = usize::from(g);
-        let profile = match chain.iter().find_map(|id| self.placed.get(id)) {
-            Some(w) if w.flags & workload_flags::HOST == 0 => w.profile[slot],
-            _ => enforce_profile::HOST,
-        };
+        let profile = socket_profile(&self.placed, chain, usize::from(g));
         let present = self
             .net_present
             .get(&profile_slot(g, profile), 0)
@@ -981,6 +977,23 @@ fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, OrdKey<File
     Some((FILE_KEY_FIXED_BITS + 8 * bytes.len() as u32, OrdKey(data)))
 }
 
+/// The profile of a socket made in the cgroup `chain[0]` (its ancestors
+/// after it, nearest first), in generation slot `slot`, as the hooks'
+/// `registered_profile` finds a caller's: its cgroup's if registered, else
+/// its nearest registered ancestor's unless that one is the host's; else
+/// the host's (where the hooks would look at the caller's PID namespace,
+/// which a socket does not carry).
+fn socket_profile(placed: &HashMap<u64, Workload>, chain: &[u64], slot: usize) -> u16 {
+    let Some((own, ancestors)) = chain.split_first() else { return enforce_profile::HOST };
+    if let Some(w) = placed.get(own) {
+        return w.profile[slot];
+    }
+    match ancestors.iter().find_map(|id| placed.get(id)) {
+        Some(w) if w.flags & workload_flags::HOST == 0 => w.profile[slot],
+        _ => enforce_profile::HOST,
+    }
+}
+
 /// The key of a file rule by identity (see `FILE_INODE_KEY_LEN`).
 fn file_inode_key(profile: u16, access: u32, dev: u32, ino: u64) -> (u32, OrdKey<FileRuleData>) {
     let mut data = FileRuleData {
@@ -1009,6 +1022,22 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn a_sockets_profile_is_found_as_the_hooks_find_a_callers() {
+        let host = Workload { profile: [7, 8], flags: workload_flags::HOST };
+        let pod = Workload { profile: [3, 4], flags: 0 };
+        let placed = HashMap::from([(10, host), (20, pod)]);
+        // Its own cgroup's, a host one's too; in the slot asked.
+        assert_eq!(socket_profile(&placed, &[10, 1], 1), 8);
+        assert_eq!(socket_profile(&placed, &[20, 10, 1], 0), 3);
+        // The nearest registered ancestor's, unless it is the host's.
+        assert_eq!(socket_profile(&placed, &[21, 20, 10, 1], 0), 3);
+        assert_eq!(socket_profile(&placed, &[11, 10, 1], 0), enforce_profile::HOST);
+        // Nothing registered, or no cgroup known.
+        assert_eq!(socket_profile(&placed, &[99, 1], 0), enforce_profile::HOST);
+        assert_eq!(socket_profile(&placed, &[], 0), enforce_profile::HOST);
+    }
 
     #[test]
     fn names_too_long_to_match_exactly_are_refused() {
