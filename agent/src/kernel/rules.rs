@@ -288,54 +288,12 @@ impl EnforceMaps {
         self.in_force.as_ref().is_some_and(|(e, _)| e.net4.len() + e.net6.len() > 0)
     }
 
-    /// What the connect and send hooks would decide now for a socket of
-    /// the cgroup `chain[0]` (its ancestors after it, nearest first)
-    /// towards `addr`, port `port`, protocol `proto`: the same profile
-    /// (its cgroup's, else its nearest registered ancestor's, else the
-    /// host's: a socket has no PID namespace to tell an unclassified
-    /// container by) and the same lookups (`strongest_net_match`).
-    pub fn connection_verdict(
-        &self,
-        chain: &[u64],
-        proto: u8,
-        port: u16,
-        addr: IpAddr,
-    ) -> Result<Option<Verdict>, RulesError> {
-        let err = |name| move |source| RulesError::Map { name, source };
-        let g = (self.active.get(&0, 0).map_err(err(names::MAP_ENFORCE_ACTIVE))? & 1) as u8;
-        let profile = socket_profile(&self.placed, chain, usize::from(g));
-        let present = self
-            .net_present
-            .get(&profile_slot(g, profile), 0)
-            .map_err(err(names::MAP_NET_PRESENT))?;
-        let (proto, port) = (proto, port.to_be_bytes());
-        let addr = match addr {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        let verdict = match addr {
-            IpAddr::V4(v4) => strongest_net_match(present, false, proto, port, |proto, port| {
-                let data = Net4Data {
-                    generation: g,
-                    profile: profile.to_le_bytes(),
-                    proto,
-                    port,
-                    addr: v4.octets(),
-                };
-                self.net4.get(&Key::new(NET_KEY_FIXED_BITS + 32, data), 0).ok()
-            }),
-            IpAddr::V6(v6) => strongest_net_match(present, true, proto, port, |proto, port| {
-                let data = Net6Data {
-                    generation: g,
-                    profile: profile.to_le_bytes(),
-                    proto,
-                    port,
-                    addr: v6.octets(),
-                };
-                self.net6.get(&Key::new(NET_KEY_FIXED_BITS + 128, data), 0).ok()
-            }),
-        };
-        Ok(verdict)
+    /// A judge of open connections against the rule set in force now
+    /// (its generation read once).
+    pub fn connection_judge(&self) -> Result<ConnectionJudge<'_>, RulesError> {
+        let err = |source| RulesError::Map { name: names::MAP_ENFORCE_ACTIVE, source };
+        let generation = (self.active.get(&0, 0).map_err(err)? & 1) as u8;
+        Ok(ConnectionJudge { maps: self, generation, present: HashMap::new() })
     }
 
     /// Registers `cgroup` on `placement.profile` (in the generation in
@@ -975,6 +933,69 @@ fn file_key(profile: u16, access: u32, prefix: &str) -> Option<(u32, OrdKey<File
     };
     data.path[..bytes.len()].copy_from_slice(bytes);
     Some((FILE_KEY_FIXED_BITS + 8 * bytes.len() as u32, OrdKey(data)))
+}
+
+/// Judges open connections as the connect and send hooks would judge them
+/// now, in one generation; each profile's `NET_PRESENT` bits read once.
+pub struct ConnectionJudge<'m> {
+    maps: &'m EnforceMaps,
+    generation: u8,
+    present: HashMap<u16, u32>,
+}
+
+impl ConnectionJudge<'_> {
+    /// The verdict for a socket of the cgroup `chain[0]` (its ancestors
+    /// after it, nearest first) towards `addr`, port `port`, protocol
+    /// `proto`: the same profile (`socket_profile`) and the same lookups
+    /// (`strongest_net_match`).
+    pub fn verdict(
+        &mut self,
+        chain: &[u64],
+        proto: u8,
+        port: u16,
+        addr: IpAddr,
+    ) -> Result<Option<Verdict>, RulesError> {
+        let (maps, g) = (self.maps, self.generation);
+        let profile = socket_profile(&maps.placed, chain, usize::from(g));
+        let present = match self.present.get(&profile) {
+            Some(&bits) => bits,
+            None => {
+                let bits = maps
+                    .net_present
+                    .get(&profile_slot(g, profile), 0)
+                    .map_err(|source| RulesError::Map { name: names::MAP_NET_PRESENT, source })?;
+                *self.present.entry(profile).or_insert(bits)
+            }
+        };
+        let port = port.to_be_bytes();
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let verdict = match addr {
+            IpAddr::V4(v4) => strongest_net_match(present, false, proto, port, |proto, port| {
+                let data = Net4Data {
+                    generation: g,
+                    profile: profile.to_le_bytes(),
+                    proto,
+                    port,
+                    addr: v4.octets(),
+                };
+                maps.net4.get(&Key::new(NET_KEY_FIXED_BITS + 32, data), 0).ok()
+            }),
+            IpAddr::V6(v6) => strongest_net_match(present, true, proto, port, |proto, port| {
+                let data = Net6Data {
+                    generation: g,
+                    profile: profile.to_le_bytes(),
+                    proto,
+                    port,
+                    addr: v6.octets(),
+                };
+                maps.net6.get(&Key::new(NET_KEY_FIXED_BITS + 128, data), 0).ok()
+            }),
+        };
+        Ok(verdict)
+    }
 }
 
 /// The profile of a socket made in the cgroup `chain[0]` (its ancestors

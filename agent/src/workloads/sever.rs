@@ -60,13 +60,13 @@ pub fn end_denied_connections(
         .filter(|s| s.protocol == IPPROTO_TCP && u32::from(s.state) == tcp_state::LISTEN)
         .map(|s| s.local.port())
         .collect();
+    let mut judge = maps.connection_judge()?;
     let mut ancestry = Ancestry::new(cgroup_root);
     let mut severed = Severed::default();
     for socket in sockets.iter().filter(|s| outbound(s, &listening)) {
         let chain = socket.cgroup.map(|id| ancestry.chain(id)).unwrap_or_default();
         let remote = socket.remote;
-        let Some(verdict) =
-            maps.connection_verdict(&chain, socket.protocol, remote.port(), remote.ip())?
+        let Some(verdict) = judge.verdict(&chain, socket.protocol, remote.port(), remote.ip())?
         else {
             continue;
         };
