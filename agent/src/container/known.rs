@@ -125,7 +125,7 @@ impl Learner {
         self.roots.iter().map(|root| self.sweep_root(root)).sum()
     }
 
-    pub fn sweep_root(&self, root: &Path) -> usize {
+    fn sweep_root(&self, root: &Path) -> usize {
         let Ok(entries) = std::fs::read_dir(root) else { return 0 };
         let mut learned = 0;
         for entry in entries.filter_map(Result::ok) {
@@ -144,7 +144,6 @@ impl Learner {
     }
 
     /// Whether container `id` has been learned (without reading anything).
-    #[cfg(test)]
     pub fn knows(&self, id: &str) -> bool {
         self.lock().containers.contains_key(id)
     }

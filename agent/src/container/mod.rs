@@ -476,7 +476,9 @@ mod tests {
         // the processing thread ever saw its cgroup, which is gone by the
         // time its first event is resolved.
         node.container(&short, &short_cgroup);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // Generous: the watcher thread shares two cores with the VM's
+        // emulation under `cargo xtask test`.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !resolver.learner.knows(&short) {
             assert!(Instant::now() < deadline, "the watcher did not learn the container");
             std::thread::sleep(Duration::from_millis(10));

@@ -106,7 +106,15 @@ impl Watcher {
                 Some(wd) => {
                     info!(root = %root.display(), "watching a container runtime's state");
                     self.roots.insert(wd, root.clone());
-                    self.learner.sweep_root(&root);
+                    // A directory created before the watch was added sent no
+                    // event, and its state may still be on its way.
+                    let Ok(entries) = std::fs::read_dir(&root) else { continue };
+                    for entry in entries.filter_map(Result::ok) {
+                        let id = entry.file_name().to_string_lossy().into_owned();
+                        if entry.file_type().is_ok_and(|t| t.is_dir()) && !self.learner.knows(&id) {
+                            self.follow(entry.path());
+                        }
+                    }
                 }
                 None => still_missing.push(root),
             }
@@ -134,14 +142,7 @@ impl Watcher {
             if event.mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
                 self.learner.forget_later(&id);
             } else if event.mask & libc::IN_ISDIR != 0 {
-                // Watch first, then read: a state file written in between
-                // is seen either way.
-                let wd = self.add_watch(&dir, CONTAINER_MASK);
-                if self.learner.learn(&dir) {
-                    self.unwatch(wd);
-                } else if let Some(wd) = wd {
-                    self.pending.insert(wd, dir);
-                }
+                self.follow(dir);
             }
         } else if let Some(dir) = self.pending.get(&event.wd)
             && STATE_FILES.contains(&event.name)
@@ -149,6 +150,18 @@ impl Watcher {
         {
             self.pending.remove(&event.wd);
             self.unwatch(Some(event.wd));
+        }
+    }
+
+    /// Learns the container in `dir`, or watches it until its state is
+    /// complete. Watch first, then read: a state file written in between
+    /// is seen either way.
+    fn follow(&mut self, dir: PathBuf) {
+        let wd = self.add_watch(&dir, CONTAINER_MASK);
+        if self.learner.learn(&dir) {
+            self.unwatch(wd);
+        } else if let Some(wd) = wd {
+            self.pending.insert(wd, dir);
         }
     }
 
@@ -249,6 +262,36 @@ mod tests {
         let learned = || learner.knows(ID);
         while !learned() {
             assert!(Instant::now() < deadline, "the watcher did not learn the container");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(learner);
+        handle.join().unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn learns_a_container_whose_directory_predates_the_watch_and_its_state_does_not() {
+        let base = scratch("watch-early");
+        let root = base.join("k8s.io");
+        let (early, marker) = (ID.replace('9', "7"), ID.replace('9', "6"));
+        // Made before the watch exists: no creation event will ever come.
+        std::fs::create_dir_all(root.join(&early)).unwrap();
+        runc_container(&root, &base.join("bundles"), &marker, "/m", Path::new("/sys/fs/cgroup"));
+        let learner = Learner::new(vec![root.clone()], Path::new("/sys/fs/cgroup/unified"));
+        let handle = spawn(learner.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // The marker is learned in the same pass over the root as `early`.
+        while !learner.knows(&marker) {
+            assert!(Instant::now() < deadline, "the watcher did not read the root");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        runc_container(&root, &base.join("bundles"), &early, "/e", Path::new("/sys/fs/cgroup"));
+        while !learner.knows(&early) {
+            assert!(
+                Instant::now() < deadline,
+                "a state completed after the root was read was missed"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         drop(learner);
