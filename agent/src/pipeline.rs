@@ -24,7 +24,7 @@ use crate::{
         reader::Message,
     },
     stats::Stats,
-    workloads::feed::Feed,
+    workloads::{feed::Feed, sever::DeniedConnection},
 };
 
 /// How often exited processes are forgotten.
@@ -103,12 +103,27 @@ impl Pipeline {
                 Message::Tampered(tampering) => {
                     self.out.export_audit(&build::tamper_record(&self.origin, &tampering, now));
                 }
+                Message::DeniedConnections(found) => self.on_denied_connections(&found, now),
             }
             self.on_tick(now);
         }
         self.drain(true);
         self.judges.pool.stop();
         self.out.stop();
+    }
+
+    /// Records the open connections a rule set denied, each attributed to
+    /// the workload whose cgroup made it.
+    fn on_denied_connections(&mut self, found: &[DeniedConnection], now: u64) {
+        for (seq, connection) in found.iter().enumerate() {
+            let identity = connection
+                .cgroup
+                .map(|id| self.workloads.containers.resolve(id))
+                .unwrap_or_default();
+            let record =
+                build::connection_ended_record(&self.origin, connection, identity, now, seq);
+            self.out.export_audit(&record);
+        }
     }
 
     /// Handles a batch's records in order.

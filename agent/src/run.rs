@@ -43,7 +43,7 @@ use crate::{
         WorkloadUpdate,
         feed::{self, Feed},
         keeper::Keeper,
-        sever::{self, Severed},
+        sever,
     },
 };
 
@@ -298,7 +298,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     // fallback in between.
     let initial = feed::initial(&mut containers);
     let mut keeper = Keeper::new(sensor.rules, Arc::clone(&policy), initial.clone());
-    rules_in_force(keeper.refresh(wall_now(&origin), &stats)?, &keeper, &stats);
+    let denied_at_start =
+        rules_in_force(keeper.refresh(wall_now(&origin), &stats)?, &keeper, &stats);
     let (workload_tx, workload_rx) = mpsc::unbounded_channel();
     let feed = Feed::new(workload_tx, &cgroup2, initial, &containers, kube.is_some());
     // Seed after attaching: a process that starts in between is both in /proc
@@ -323,8 +324,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         reloads: reload_rx,
         workloads: workload_rx,
         judge: policy_tx,
-        tampered: tx.clone(),
+        audit: tx.clone(),
     };
+    record_denied(denied_at_start, &tx).await;
     let keeper = keep_kernel_rules(keeper, files, channels, &origin, &stats);
     let serving = async {
         match metrics {
@@ -418,26 +420,38 @@ fn wall_now(origin: &Origin) -> i128 {
     origin.clock.wall_ns(Clock::monotonic_now_ns())
 }
 
-/// Logs what a kernel-rules update put in force, and ends the open
-/// connections it denies.
-fn rules_in_force(applied: Option<Applied>, keeper: &Keeper, stats: &Stats) {
-    let Some(applied) = applied else { return };
+/// Logs what a kernel-rules update put in force, ends the open
+/// connections it denies and returns every open connection it denies (to
+/// be recorded).
+fn rules_in_force(
+    applied: Option<Applied>,
+    keeper: &Keeper,
+    stats: &Stats,
+) -> Vec<sever::DeniedConnection> {
+    let Some(applied) = applied else { return Vec::new() };
     log_applied(&applied, keeper.policy());
-    let Some(root) = crate::kernel::probe::cgroup2_mount() else { return };
+    let Some(root) = crate::kernel::probe::cgroup2_mount() else { return Vec::new() };
     match sever::end_denied_connections(keeper.maps(), &root) {
-        Ok(severed) => {
-            stats.connections_ended.fetch_add(severed.ended as u64, Relaxed);
-            if severed != Severed::default() {
-                info!(
-                    ended = severed.ended,
-                    audited = severed.audited,
-                    "open connections the rules in force deny"
-                );
+        Ok(found) => {
+            let ended = sever::ended(&found);
+            stats.connections_ended.fetch_add(ended as u64, Relaxed);
+            if !found.is_empty() {
+                info!(ended, denied = found.len(), "open connections the rules in force deny");
             }
+            found
         }
         Err(err) => {
-            warn!(err = %chain(&err), "cannot look for open connections the rules in force deny")
+            warn!(err = %chain(&err), "cannot look for open connections the rules in force deny");
+            Vec::new()
         }
+    }
+}
+
+/// Hands the open connections a rule set denied to the processing thread,
+/// which records them.
+async fn record_denied(found: Vec<sever::DeniedConnection>, audit: &mpsc::Sender<reader::Message>) {
+    if !found.is_empty() {
+        let _ = audit.send(reader::Message::DeniedConnections(found)).await;
     }
 }
 
@@ -468,8 +482,9 @@ struct KeeperChannels {
     workloads: mpsc::UnboundedReceiver<WorkloadUpdate>,
     /// Each bundle, once its kernel rules are in force, to the judge.
     judge: std::sync::mpsc::Sender<Arc<Policy>>,
-    /// Tampering found, to the processing thread (which records it).
-    tampered: mpsc::Sender<reader::Message>,
+    /// Tampering found and open connections denied, to the processing
+    /// thread (which records them).
+    audit: mpsc::Sender<reader::Message>,
 }
 
 /// Puts each new bundle's kernel rules in force, then hands the bundle to
@@ -483,7 +498,7 @@ async fn keep_kernel_rules(
     origin: &Origin,
     stats: &Stats,
 ) {
-    let KeeperChannels { mut reloads, mut workloads, judge, tampered } = channels;
+    let KeeperChannels { mut reloads, mut workloads, judge, audit } = channels;
     let mut refresh = tokio::time::interval(KERNEL_RULES_REFRESH);
     let mut open = true;
     loop {
@@ -495,7 +510,7 @@ async fn keep_kernel_rules(
                 };
                 match keeper.set_policy(Arc::clone(&policy), wall_now(origin), stats) {
                     Ok(applied) => {
-                        rules_in_force(applied, &keeper, stats);
+                        record_denied(rules_in_force(applied, &keeper, stats), &audit).await;
                         stats.set_bundle(&policy);
                         info!(bundle = policy.short_digest(), "the new bundle's kernel rules are in force");
                     }
@@ -515,13 +530,13 @@ async fn keep_kernel_rules(
                     Ok(found) if !found.is_empty() => {
                         stats.tampered_entries.fetch_add(found.entries() as u64, Relaxed);
                         warn!(tampering = ?found, "the enforcement maps were changed behind the agent's back; put back");
-                        let _ = tampered.send(reader::Message::Tampered(found)).await;
+                        let _ = audit.send(reader::Message::Tampered(found)).await;
                     }
                     Ok(_) => {}
                     Err(err) => warn!(err = %chain(&err), "cannot check the enforcement maps"),
                 }
                 match keeper.refresh(wall_now(origin), stats) {
-                    Ok(applied) => rules_in_force(applied, &keeper, stats),
+                    Ok(applied) => record_denied(rules_in_force(applied, &keeper, stats), &audit).await,
                     Err(err) => warn!(err = %chain(&err), "cannot update the kernel rules; the previous ones stay in force"),
                 }
             }

@@ -381,16 +381,34 @@ fn connections_open_before_a_rule_that_denies_them_are_ended() {
     udp.send(b"before").expect("a connected UDP send before the rule");
 
     let b = bundle("sever", "enforce", &[]);
-    let mut agent = Agent::start_with(&["--policy", b.path().to_str().unwrap()]);
-    let line = agent.wait_for_log("open connections the rules in force deny");
-    // The log's fields, without the terminal's colour codes around `=`.
-    let mut parts = line.split('\x1b');
-    let plain: String = parts
-        .next()
-        .into_iter()
-        .chain(parts.map(|s| s.split_once('m').map_or(s, |(_, rest)| rest)))
-        .collect();
-    assert!(plain.contains("ended=2 audited=0"), "two connections ended: {line}");
+    let ocsf = b.path().with_extension("ocsf.jsonl");
+    let mut agent = Agent::start_with(&[
+        "--policy",
+        b.path().to_str().unwrap(),
+        "--sink",
+        "stdout",
+        "--sink",
+        &format!("file,path={},format=ocsf,filter=connection_ended", ocsf.display()),
+    ]);
+    // Each ended connection is a record, by the workload that made it.
+    let ended = |daddr: &'static str, dport: u16, protocol: &'static str| {
+        move |e: &Value| {
+            e["kind"] == "connection_ended"
+                && e["network"]["daddr"] == daddr
+                && e["network"]["dport"] == dport
+                && e["network"]["protocol"] == protocol
+        }
+    };
+    for (daddr, dport, protocol) in
+        [("127.0.0.2", DENIED_V4_PORT, "tcp"), ("127.0.0.3", DENIED_UDP_PORT, "udp")]
+    {
+        let record = agent.wait_for("a connection_ended record", ended(daddr, dport, protocol));
+        support::assert_schema(&record);
+        assert_eq!(record["outcome"], "ended", "{record}");
+        assert_eq!(record["rule"], RULE_ID, "{record}");
+        assert_eq!(record["host"], true, "made by this test, on the host: {record}");
+        assert!(record["cgroup_id"].as_u64().is_some(), "{record}");
+    }
 
     let err = |r: std::io::Result<usize>| r.map_err(|e| e.raw_os_error()).err().flatten();
     let mut buf = [0u8; 8];
@@ -400,6 +418,17 @@ fn connections_open_before_a_rule_that_denies_them_are_ended() {
     kept.write_all(b"ping").expect("the allowed connection is open");
     kept_peer.read_exact(&mut buf[..4]).expect("and carries data");
     assert_eq!(&buf[..4], b"ping");
+
+    // The same records as OCSF: Network Activity, Reset, by the rule.
+    drop(agent);
+    let records = support::ocsf::assert_valid_file(&ocsf);
+    assert_eq!(records.len(), 2, "one per ended connection: {records:?}");
+    for r in &records {
+        assert_eq!((&r["class_uid"], &r["activity_id"]), (&4001.into(), &3.into()), "{r}");
+        assert_eq!((&r["action_id"], &r["disposition_id"]), (&2.into(), &21.into()), "{r}");
+        assert_eq!(r["firewall_rule"]["uid"], RULE_ID, "{r}");
+    }
+    let _ = std::fs::remove_file(&ocsf);
 }
 
 #[test]
@@ -474,6 +503,26 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
         routed6.send_to(b"x", sink6.local_addr().unwrap()).map(drop),
         "UDP segment-routed through [::2]",
     );
+
+    // MPTCP: a subflow the kernel's path manager opens to an address the
+    // peer announced is a connect of its own, judged like any other; the
+    // connection carries on over its first subflow.
+    if let Some((subflows, data)) = support::mptcp::subflows_to(DENIED_ANY_V4, None) {
+        assert_eq!(subflows, 0, "an MPTCP subflow to {DENIED_ANY_V4} was established");
+        assert!(data, "the MPTCP connection carries data over its first subflow");
+        assert_eq!(
+            support::mptcp::subflows_to("127.0.0.5", None),
+            Some((1, true)),
+            "a subflow to an allowed address"
+        );
+        // Refused at connect, from the path manager's kernel worker.
+        agent.wait_for("the refused subflow", |e| {
+            e["kind"] == "network_connect"
+                && e["network"]["daddr"] == DENIED_ANY_V4
+                && e["network"]["protocol"] == "tcp"
+                && e["decision"]["enforcement"]["result"] == "denied"
+        });
+    }
 
     // Allowed: a listener on 127.0.0.1 and one on [::1], on other ports.
     let v4 = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -30,6 +30,8 @@ use support::{
 /// The file name the kernel rules deny.
 const TOOL: &str = "scoped-tool";
 const RULE_ID: &str = "T-SCOPED";
+/// Denied for every protocol and port by the scoped rule.
+const DENIED_ANY: &str = "127.0.0.4";
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Outcome {
@@ -75,7 +77,8 @@ fn eventually(want: Outcome, why: &str, mut what: impl FnMut() -> Outcome) {
 }
 
 /// A bundle in enforce mode with one blocking rule: `scope` (a Rego
-/// value) for the tool by name, and TCP to 127.0.0.1:`port`.
+/// value) for the tool by name, TCP to 127.0.0.1:`port` and anything to
+/// DENIED_ANY.
 fn scoped_bundle(name: &str, scope: &str, port: u16) -> TempBundle {
     let b = TempBundle::new(name);
     b.write(
@@ -90,7 +93,10 @@ meta := {{"id": "{RULE_ID}", "title": "scoped", "severity": "high", "mitre": "T1
 kernel := {{
 	"scope": {scope},
 	"exec": {{"names": ["{TOOL}"]}},
-	"connect": [{{"cidr": "127.0.0.1", "ports": [{port}], "protocols": ["tcp"]}}],
+	"connect": [
+		{{"cidr": "127.0.0.1", "ports": [{port}], "protocols": ["tcp"]}},
+		{{"cidr": "{DENIED_ANY}"}},
+	],
 }}
 
 hits contains "never" if false
@@ -197,6 +203,38 @@ fn a_rule_scoped_to_a_namespace_is_enforced_there_and_on_the_host_only() {
         Some(Some(libc::EPERM)),
         "the host is in the rule's scope"
     );
+}
+
+/// An MPTCP subflow the kernel's path manager opens (from a kernel worker,
+/// whose own cgroup is the root's) is judged by the workload whose socket
+/// it serves: a rule scoped to that workload holds for it.
+#[test]
+fn an_mptcp_subflow_is_judged_by_the_workload_that_made_the_socket() {
+    let Some(s) = Setup::new("scoped-mptcp") else { return };
+    let _clean = support::host::CleanKernel::new();
+    let b = scoped_bundle("scoped-mptcp", r#"[{"namespace": "payments"}]"#, s.port);
+    let mut agent = s.agent(&b, &[]);
+    let payments = s.container("payments");
+    eventually(Outcome::Stopped, "the tool in namespace payments", || run_in(&payments));
+
+    let Some((subflows, data)) =
+        support::mptcp::subflows_to(DENIED_ANY, Some(&payments.cgroup_dir()))
+    else {
+        return;
+    };
+    assert_eq!(subflows, 0, "a subflow to {DENIED_ANY} was established from payments");
+    assert!(data, "the connection carries data over its first subflow");
+    let refused = agent.wait_for("the subflow refused on egress", |e| {
+        e["kind"] == "network_connect"
+            && e["network"]["daddr"] == DENIED_ANY
+            && e["network"]["hook"] == "egress"
+    });
+    // Attributed to the workload (the process is the kernel's worker).
+    assert_eq!(refused["pod"]["namespace"], "payments", "{refused}");
+    assert_eq!(refused["decision"]["enforcement"]["mechanism"], "cgroup-skb", "{refused}");
+    assert_eq!(refused["decision"]["enforcement"]["rule"], RULE_ID, "{refused}");
+    // The host is out of the rule's scope: its subflow is established.
+    assert_eq!(support::mptcp::subflows_to(DENIED_ANY, None), Some((1, true)));
 }
 
 #[test]

@@ -12,9 +12,18 @@
 //!   every address its options (every 4-byte window) or its segment list
 //!   carry.
 //!
+//! - **MPTCP subflows** the kernel's path manager opens by itself (to an
+//!   address the peer announced) pass the connect hook from a kernel
+//!   worker, judged by the worker's cgroup (the root's), not by the
+//!   workload whose connection they serve: a SYN carrying the `MP_JOIN`
+//!   option is judged here by its socket's cgroup, which the subflow
+//!   inherits from the connection's socket.
+//!
 //! Every other packet (a TCP or UDP socket's, without options) leaves after
-//! a socket-type check and one header byte: its destination was judged at
-//! connect/send. Dropping a packet makes the send fail with EPERM.
+//! a check of its socket's type and state and one header byte (a
+//! connecting TCP socket's SYN: two loads more): its destination was
+//! judged at connect/send. Dropping a packet makes the send fail with
+//! EPERM.
 //! Not seen here: `AF_PACKET` sockets, which bypass the IP stack (BPF-LSM
 //! `socket_create` would refuse them).
 
@@ -22,7 +31,10 @@ use aya_ebpf::{
     bindings::__sk_buff,
     helpers::{
         bpf_get_current_task,
-        generated::{bpf_loop, bpf_sk_fullsock, bpf_skb_ancestor_cgroup_id, bpf_skb_cgroup_id},
+        generated::{
+            bpf_loop, bpf_sk_fullsock, bpf_skb_ancestor_cgroup_id, bpf_skb_cgroup_id,
+            bpf_skb_load_bytes,
+        },
     },
     macros::{cgroup_skb, map},
     maps::PerCpuArray,
@@ -31,7 +43,7 @@ use aya_ebpf::{
 use core::ffi::c_void;
 use palisade_common::{
     enforce::{Verdict, mechanism},
-    net_hook,
+    net_hook, tcp_state,
 };
 
 use crate::{
@@ -47,6 +59,19 @@ const IPPROTO_TCP: u8 = 6;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
 const NEXTHDR_DEST: u8 = 60;
+/// TCP flags, and the MPTCP option whose `MP_JOIN` subtype (the high
+/// nibble of its third byte) opens a subflow (RFC 8684).
+const TCP_SYN: u8 = 0x02;
+const TCP_ACK: u8 = 0x10;
+const TCPOPT_EOL: u8 = 0;
+const TCPOPT_NOP: u8 = 1;
+const TCPOPT_MPTCP: u8 = 30;
+const MPTCPOPT_MP_JOIN: u8 = 1;
+/// Options walked in a SYN: a Linux SYN carries five before MP_JOIN.
+const MAX_TCP_OPTIONS: usize = 12;
+const MAX_TCP_OPTION_BYTES: usize = 40;
+/// The length of `MP_JOIN` in a SYN: no shorter option list can hold it.
+const MP_JOIN_SYN_LEN: usize = 12;
 /// The segment routing header's routing type (RFC 8754).
 const IPV6_SRCRT_TYPE_4: u8 = 4;
 /// Bounds for the verifier: IPv4 options fit in 40 bytes; IPv6 chains and
@@ -142,8 +167,8 @@ fn scratch_seq() -> u64 {
 #[inline(never)]
 fn prepare(ctx: &SkBuffContext) -> u64 {
     let skb = ctx.skb.skb;
-    let plain = match socket_kind(skb) {
-        Some(plain) => plain,
+    let kind = match socket_kind(skb) {
+        Some(kind) => kind,
         // No full socket (a reply the stack makes for a request socket, a
         // time-wait socket's reset): nothing a process chose.
         None => return 0,
@@ -157,8 +182,8 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     c.seq = c.seq.wrapping_add(1).max(1);
     let seq = c.seq;
     let found = match ctx.load::<u8>(0).map(|b| b >> 4) {
-        Ok(4) => read4(ctx, plain, c),
-        Ok(6) => read6(ctx, plain, c),
+        Ok(4) => read4(ctx, kind, c),
+        Ok(6) => read6(ctx, kind, c),
         _ => None,
     };
     let Some((proto, port)) = found else { return 0 };
@@ -177,10 +202,22 @@ fn judged_hit() -> bool {
     EGRESS_SCRATCH.get_ptr_mut(0).is_some_and(|c| unsafe { (*c).hit != 0 })
 }
 
-/// Whether the packet's socket is a plain TCP or UDP one (already judged at
-/// connect/send); None without a full socket.
+/// What the packet's socket says about judging it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SocketKind {
+    /// A plain TCP or UDP socket: its destination was judged at
+    /// connect/send.
+    Plain,
+    /// A TCP socket in SYN_SENT: plain, but its SYN may open an MPTCP
+    /// subflow the path manager chose.
+    Connecting,
+    /// Raw, ICMP or anything else: every packet is judged.
+    Other,
+}
+
+/// The kind of the packet's socket; None without a full socket.
 #[inline(always)]
-fn socket_kind(skb: *mut __sk_buff) -> Option<bool> {
+fn socket_kind(skb: *mut __sk_buff) -> Option<SocketKind> {
     // SAFETY: the context's socket pointer, which the verifier knows may be
     // NULL; it is checked before use.
     let sk = unsafe { (*skb).__bindgen_anon_2.sk };
@@ -193,11 +230,16 @@ fn socket_kind(skb: *mut __sk_buff) -> Option<bool> {
         return None;
     }
     // SAFETY: a full socket the helper returned.
-    let (ty, proto) = unsafe { ((*sk).type_, (*sk).protocol as u8) };
-    Some(
-        ty == SOCK_STREAM
-            || (ty == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)),
-    )
+    let (ty, proto, state) = unsafe { ((*sk).type_, (*sk).protocol as u8, (*sk).state) };
+    Some(if ty == SOCK_STREAM && proto == IPPROTO_TCP && state == tcp_state::SYN_SENT {
+        SocketKind::Connecting
+    } else if ty == SOCK_STREAM
+        || (ty == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE))
+    {
+        SocketKind::Plain
+    } else {
+        SocketKind::Other
+    })
 }
 
 /// The profile of the packet's socket: its cgroup's (a socket keeps the
@@ -235,6 +277,53 @@ fn current_pid_tgid() -> u64 {
     }
 }
 
+/// Whether the TCP segment at `at` opens an MPTCP subflow: a SYN without
+/// ACK whose options carry `MP_JOIN`. Two loads; the options are walked on
+/// the stack.
+#[inline(always)]
+fn opens_subflow(ctx: &SkBuffContext, at: usize) -> bool {
+    let Ok([offset, flags]) = ctx.load::<[u8; 2]>(at + 12) else { return false };
+    if flags & (TCP_SYN | TCP_ACK) != TCP_SYN {
+        return false;
+    }
+    // The header's length in words (at most 15, so the options at most 40
+    // bytes: a bound the verifier can follow).
+    let words = u32::from(offset >> 4);
+    if words * 4 < 20 + MP_JOIN_SYN_LEN as u32 {
+        return false;
+    }
+    let len = words * 4 - 20;
+    let mut options = [0u8; MAX_TCP_OPTION_BYTES];
+    // SAFETY: the program's own context; the buffer holds `len` bytes.
+    let loaded = unsafe {
+        bpf_skb_load_bytes(
+            ctx.skb.skb as *const c_void,
+            (at + 20) as u32,
+            options.as_mut_ptr().cast(),
+            len,
+        )
+    };
+    if loaded != 0 {
+        return false;
+    }
+    let mut pos = 0;
+    for _ in 0..MAX_TCP_OPTIONS {
+        let (Some(&kind), Some(&size), Some(&subtype)) =
+            (options.get(pos), options.get(pos + 1), options.get(pos + 2))
+        else {
+            break;
+        };
+        match kind {
+            TCPOPT_EOL => break,
+            TCPOPT_NOP => pos += 1,
+            TCPOPT_MPTCP if subtype >> 4 == MPTCPOPT_MP_JOIN => return true,
+            _ if size < 2 => break,
+            _ => pos += usize::from(size),
+        }
+    }
+    false
+}
+
 /// The transport's destination port for TCP and UDP headers at `at`.
 #[inline(always)]
 fn port_at(ctx: &SkBuffContext, proto: u8, at: usize) -> [u8; 2] {
@@ -260,10 +349,13 @@ struct Judged {
 /// port; None when it needs no judging (a plain socket's packet without
 /// options).
 #[inline(always)]
-fn read4(ctx: &SkBuffContext, plain: bool, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
+fn read4(ctx: &SkBuffContext, kind: SocketKind, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
     let first = ctx.load::<u8>(0).ok()?;
     let header_len = usize::from(first & 0x0f) * 4;
-    if plain && header_len <= 20 {
+    if kind != SocketKind::Other
+        && header_len <= 20
+        && !(kind == SocketKind::Connecting && opens_subflow(ctx, header_len))
+    {
         return None;
     }
     let proto = ctx.load::<u8>(9).ok()?;
@@ -295,9 +387,12 @@ fn read4(ctx: &SkBuffContext, plain: bool, c: &mut Candidates) -> Option<(u8, [u
 /// As [`read4`], for IPv6: its destination and the segments of a segment
 /// routing header, walking the extension headers to the transport.
 #[inline(always)]
-fn read6(ctx: &SkBuffContext, plain: bool, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
+fn read6(ctx: &SkBuffContext, kind: SocketKind, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
     let mut next = ctx.load::<u8>(6).ok()?;
-    if plain && (next == IPPROTO_TCP || next == IPPROTO_UDP || next == IPPROTO_UDPLITE) {
+    if kind != SocketKind::Other
+        && (next == IPPROTO_TCP || next == IPPROTO_UDP || next == IPPROTO_UDPLITE)
+        && !(kind == SocketKind::Connecting && next == IPPROTO_TCP && opens_subflow(ctx, 40))
+    {
         return None;
     }
     c.is_v6 = 1;

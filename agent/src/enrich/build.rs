@@ -339,3 +339,49 @@ pub fn tamper_record(
     }
     record
 }
+
+/// The record of an open connection the rule set in force denies, by the
+/// workload that made it; `seq` tells apart the records of one pass.
+pub fn connection_ended_record(
+    origin: &Origin,
+    connection: &crate::workloads::sever::DeniedConnection,
+    identity: crate::container::Identity,
+    now_ns: u64,
+    seq: usize,
+) -> serde_json::Value {
+    use crate::workloads::sever::Outcome;
+    let (outcome, error) = match &connection.outcome {
+        Outcome::Ended => ("ended", None),
+        Outcome::LeftOpen => ("would_end", None),
+        Outcome::NotEnded { error } => ("not_ended", Some(error.clone())),
+    };
+    let (local, remote) = (connection.local, connection.remote);
+    let record = crate::event::ConnectionEnded {
+        schema: crate::event::SCHEMA,
+        id: format!("{}-ended-{now_ns:x}-{seq}", origin.node),
+        time: origin.clock.rfc3339(now_ns),
+        node: origin.node.clone(),
+        cluster: origin.cluster,
+        kind: crate::event::CONNECTION_ENDED,
+        container: identity.container,
+        pod: identity.pod,
+        host: identity.host,
+        cgroup_id: connection.cgroup,
+        network: crate::event::Network {
+            family: if remote.is_ipv4() { "ipv4" } else { "ipv6" },
+            protocol: connection.protocol_name().to_string(),
+            direction: "outbound",
+            daddr: remote.ip().to_string(),
+            dport: remote.port(),
+            saddr: Some(local.ip().to_string()),
+            sport: Some(local.port()),
+            hook: "sock_diag",
+            result: None,
+            repeats: None,
+        },
+        rule: connection.rule.clone(),
+        outcome,
+        error,
+    };
+    serde_json::to_value(record).unwrap_or_default()
+}

@@ -38,6 +38,10 @@ pub const UNLOAD: &str = "unload";
 /// back) behind the agent's back.
 pub const TAMPER: &str = "tamper";
 
+/// The kind of the record of an open connection a rule set coming into
+/// force denies: ended, or left open by an audit-mode rule.
+pub const CONNECTION_ENDED: &str = "connection_ended";
+
 /// What every event shares, fixed for the agent's lifetime (found by
 /// `enrich::detect_origin`).
 #[derive(Debug, Clone)]
@@ -101,6 +105,35 @@ pub struct Event {
     /// The policy's decision, when a rule matched (or an exception applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+}
+
+/// A `connection_ended` record: an open connection made before the rule
+/// set in force, which denies it (`workloads::sever`). No process: a
+/// socket names the cgroup that made it, not a process.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionEnded {
+    pub schema: &'static str,
+    pub id: String,
+    pub time: String,
+    pub node: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<&'static str>,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Pod>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
+    pub network: Network,
+    /// The kernel rule that denies it.
+    pub rule: String,
+    /// `ended`, `would_end` (audit mode) or `not_ended`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -26,7 +26,7 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 14] = [
+const KINDS: [&str; 15] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
@@ -41,6 +41,7 @@ const KINDS: [&str; 14] = [
     crate::event::UNLOAD,
     crate::event::POLICY_CHANGE,
     crate::event::TAMPER,
+    crate::event::CONNECTION_ENDED,
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -36,6 +36,9 @@ pub enum Message {
     /// The kernel-rules keeper found enforcement state changed behind the
     /// agent's back, and put it back: to be recorded.
     Tampered(crate::kernel::rules::Tampering),
+    /// Open connections a rule set coming into force denies (ended, or
+    /// left open by an audit-mode rule): to be recorded.
+    DeniedConnections(Vec<crate::workloads::sever::DeniedConnection>),
 }
 
 /// Drains `ring` into `tx` until the receiver goes away.

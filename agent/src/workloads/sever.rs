@@ -10,7 +10,7 @@
 //! connection, which a connect rule does not govern. A rule in audit mode
 //! ends nothing; the connection is logged as one it would end.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, net::SocketAddr, path::Path};
 
 use palisade_common::{enforce::verdict_flags, tcp_state};
 use tracing::{info, warn};
@@ -34,23 +34,51 @@ pub enum SeverError {
     Rules(#[from] RulesError),
 }
 
-/// What one pass found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Severed {
-    /// Connections ended.
-    pub ended: usize,
-    /// Connections a rule in audit mode denies, left open.
-    pub audited: usize,
+/// An open connection the rule set in force denies, and what became of it:
+/// exported as a `connection_ended` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedConnection {
+    /// `IPPROTO_TCP` or `IPPROTO_UDP`.
+    pub protocol: u8,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The cgroup that made the socket, when the kernel says.
+    pub cgroup: Option<u64>,
+    /// The kernel rule that denies it.
+    pub rule: String,
+    pub outcome: Outcome,
 }
 
-/// Ends the open connections `maps` deny now; `cgroup_root` is the cgroup2
-/// mount, where a socket's cgroup's ancestors are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ended (`SOCK_DESTROY`).
+    Ended,
+    /// Its rule is in audit mode: left open.
+    LeftOpen,
+    /// Ending it failed (the socket may have closed on its own meanwhile).
+    NotEnded { error: String },
+}
+
+impl DeniedConnection {
+    pub fn protocol_name(&self) -> &'static str {
+        if self.protocol == IPPROTO_TCP { "tcp" } else { "udp" }
+    }
+}
+
+/// How many connections a pass ended.
+pub fn ended(found: &[DeniedConnection]) -> usize {
+    found.iter().filter(|c| c.outcome == Outcome::Ended).count()
+}
+
+/// Ends the open connections `maps` deny now, and returns every open
+/// connection they deny; `cgroup_root` is the cgroup2 mount, where a
+/// socket's cgroup's ancestors are found.
 pub fn end_denied_connections(
     maps: &EnforceMaps,
     cgroup_root: &Path,
-) -> Result<Severed, SeverError> {
+) -> Result<Vec<DeniedConnection>, SeverError> {
     if !maps.has_network_rules() {
-        return Ok(Severed::default());
+        return Ok(Vec::new());
     }
     let mut diag = SockDiag::open()?;
     let mut sockets = diag.sockets(IPPROTO_TCP)?;
@@ -62,7 +90,7 @@ pub fn end_denied_connections(
         .collect();
     let mut judge = maps.connection_judge()?;
     let mut ancestry = Ancestry::new(cgroup_root);
-    let mut severed = Severed::default();
+    let mut found = Vec::new();
     for socket in sockets.iter().filter(|s| outbound(s, &listening)) {
         let chain = socket.cgroup.map(|id| ancestry.chain(id)).unwrap_or_default();
         let remote = socket.remote;
@@ -70,24 +98,41 @@ pub fn end_denied_connections(
         else {
             continue;
         };
-        let rule = verdict.rule_id();
-        let (local, proto) = (socket.local, protocol_name(socket.protocol));
-        if verdict.flags & verdict_flags::ENFORCE == 0 {
-            severed.audited += 1;
-            info!(%local, %remote, proto, rule, "an open connection a rule in audit mode denies; left open");
-            continue;
+        let outcome = if verdict.flags & verdict_flags::ENFORCE == 0 {
+            Outcome::LeftOpen
+        } else {
+            match diag.destroy(socket) {
+                Ok(()) => Outcome::Ended,
+                Err(err) => Outcome::NotEnded { error: crate::errors::chain(&err).to_string() },
+            }
+        };
+        let connection = DeniedConnection {
+            protocol: socket.protocol,
+            local: socket.local,
+            remote,
+            cgroup: socket.cgroup,
+            rule: verdict.rule_id().to_string(),
+            outcome,
+        };
+        log(&connection);
+        found.push(connection);
+    }
+    Ok(found)
+}
+
+fn log(c: &DeniedConnection) {
+    let (local, remote, proto, rule) = (c.local, c.remote, c.protocol_name(), c.rule.as_str());
+    match &c.outcome {
+        Outcome::Ended => {
+            warn!(%local, %remote, proto, rule, "ended an open connection the rule set in force denies")
         }
-        match diag.destroy(socket) {
-            Ok(()) => {
-                severed.ended += 1;
-                warn!(%local, %remote, proto, rule, "ended an open connection the rule set in force denies");
-            }
-            Err(err) => {
-                warn!(%local, %remote, proto, rule, err = %crate::errors::chain(&err), "cannot end an open connection the rule set denies")
-            }
+        Outcome::LeftOpen => {
+            info!(%local, %remote, proto, rule, "an open connection a rule in audit mode denies; left open")
+        }
+        Outcome::NotEnded { error } => {
+            warn!(%local, %remote, proto, rule, error, "cannot end an open connection the rule set denies")
         }
     }
-    Ok(severed)
 }
 
 /// A connection the process made: a connected TCP socket on a local port
@@ -104,10 +149,6 @@ fn outbound(s: &InetSocket, listening: &[u16]) -> bool {
         IPPROTO_UDP => state == tcp_state::ESTABLISHED && connected,
         _ => false,
     }
-}
-
-fn protocol_name(protocol: u8) -> &'static str {
-    if protocol == IPPROTO_TCP { "tcp" } else { "udp" }
 }
 
 /// Cgroup ids to their ancestors' ids, from one walk of the cgroup tree.

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod bundle_server;
 pub mod host;
 pub mod kube_api;
+pub mod mptcp;
 pub mod ocsf;
 pub mod otlp;
 pub mod receiver;

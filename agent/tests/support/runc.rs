@@ -243,9 +243,14 @@ impl<'a> Container<'a> {
         );
     }
 
+    /// The container's cgroup directory under the cgroup v2 mount.
+    pub fn cgroup_dir(&self) -> PathBuf {
+        self.host.cgroup2.join(self.cgroup.trim_start_matches('/'))
+    }
+
     /// The cgroup v2 id of the container's cgroup (while it exists).
     pub fn cgroup_id(&self) -> u64 {
-        let dir = self.host.cgroup2.join(self.cgroup.trim_start_matches('/'));
+        let dir = self.cgroup_dir();
         std::fs::metadata(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).ino()
     }
 

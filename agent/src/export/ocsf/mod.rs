@@ -55,8 +55,8 @@ use tracing::warn;
 
 use self::model::{
     Actor, Analytic, Attack, ConnectionInfo, Container, Device, Endpoint, Event, Evidence,
-    ExitExtra, File, FileExtra, FindingInfo, Image, Metadata, NetworkExtra, Palisade, Process,
-    ProcessExtra, Product, RelatedEvent, SecurityControl, Uid, Unmapped, User,
+    ExitExtra, File, FileExtra, FindingInfo, FirewallRule, Image, Metadata, NetworkExtra, Palisade,
+    Process, ProcessExtra, Product, RelatedEvent, SecurityControl, Uid, Unmapped, User,
 };
 use super::filter::severity_index;
 use crate::policy::{
@@ -197,6 +197,7 @@ fn event(
         finding_info: None,
         evidences: None,
         control: None,
+        firewall_rule: None,
         unmapped: Unmapped { palisade: unmapped },
     }
 }
@@ -265,7 +266,11 @@ fn activity(native: &native::Record, decision: Option<&Decision>) -> Event {
             out.dst_endpoint = Some(dst);
             out.connection_info = Some(connection_info(net));
             out.count = net.repeats;
-            out.actor = Some(Actor { process: Some(process(native)), user: None });
+            // A connection_ended record names no process, only the
+            // workload (in `container` when it is one).
+            let actor = process(native);
+            out.actor = (actor.pid.is_some() || actor.container.is_some())
+                .then_some(Actor { process: Some(actor), user: None });
             out.device = Some(device(native));
             (Class::NetworkActivity, out)
         }
@@ -293,6 +298,11 @@ fn activity(native: &native::Record, decision: Option<&Decision>) -> Event {
     // The Base Event has no Security Control profile; its decision (none
     // today) stays in `unmapped`.
     out.control = decision.filter(|_| class != Class::Base).map(security_control);
+    if native.kind == crate::event::CONNECTION_ENDED {
+        out.control = Some(ended_control(native.outcome.as_deref()));
+        out.firewall_rule = native.rule.clone().map(|uid| FirewallRule { uid });
+        out.message = native.error.clone();
+    }
     out.metadata.profiles = profiles(&out, class, native);
     out
 }
@@ -391,6 +401,16 @@ fn security_control(decision: &Decision) -> SecurityControl {
     SecurityControl { action_id, action, disposition_id, disposition, attacks: attacks(decision) }
 }
 
+/// What the agent did to an open connection its rules deny.
+fn ended_control(outcome: Option<&str>) -> SecurityControl {
+    let ((action_id, action), (disposition_id, disposition)) = match outcome {
+        Some("ended") => ((2, "Denied"), (21, "Reset")),
+        Some("would_end") => ((1, "Allowed"), (15, "Detected")),
+        _ => ((2, "Denied"), (27, "Error")),
+    };
+    SecurityControl { action_id, action, disposition_id, disposition, attacks: Vec::new() }
+}
+
 /// The matched rules' MITRE ATT&CK references, each once.
 fn attacks(decision: &Decision) -> Vec<Attack> {
     let mut seen = Vec::new();
@@ -420,6 +440,11 @@ fn network_activity(
     let denied =
         decision.and_then(|d| d.enforcement.as_ref()).is_some_and(|e| e.result == Effect::Denied);
     match (native.kind.as_str(), net.result.as_deref()) {
+        (crate::event::CONNECTION_ENDED, _) => match native.outcome.as_deref() {
+            Some("ended") => Activity { id: 3, name: "Reset" },
+            Some("would_end") => Activity { id: OTHER, name: "Would Reset" },
+            _ => Activity { id: OTHER, name: "Reset Failed" },
+        },
         _ if denied => Activity { id: 5, name: "Refuse" },
         ("network_listen", _) => Activity { id: OTHER, name: "Listen" },
         (_, Some("failed")) => Activity { id: 4, name: "Fail" },
@@ -498,7 +523,7 @@ fn process(native: &native::Record) -> Process {
     let p = &native.process;
     let binary = p.binary.as_str();
     Process {
-        pid: p.pid.unwrap_or(0),
+        pid: p.pid,
         name: basename(binary)
             .map(String::from)
             .or_else(|| p.comm.as_ref().filter(|c| !c.is_empty()).map(|c| c.0.clone())),
@@ -520,12 +545,15 @@ fn process(native: &native::Record) -> Process {
 fn parent(p: &native::Process) -> Option<Process> {
     match p.ancestors.first() {
         Some(a) => Some(Process {
-            pid: a.pid,
+            pid: Some(a.pid),
             name: basename(a.binary.as_str()).map(String::from),
             file: file(a.binary.as_str()),
             ..Process::default()
         }),
-        None => p.ppid.filter(|&ppid| ppid != 0).map(|pid| Process { pid, ..Process::default() }),
+        None => p
+            .ppid
+            .filter(|&ppid| ppid != 0)
+            .map(|pid| Process { pid: Some(pid), ..Process::default() }),
     }
 }
 

@@ -55,6 +55,10 @@ pub struct Event {
     pub evidences: Option<Vec<Evidence>>,
     #[serde(flatten)]
     pub control: Option<SecurityControl>,
+    /// The kernel rule a `connection_ended` record names (Security Control
+    /// profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall_rule: Option<FirewallRule>,
     pub unmapped: Unmapped,
 }
 
@@ -106,7 +110,10 @@ pub struct Actor {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Process {
-    pub pid: u32,
+    /// Absent for a `connection_ended` record's: a socket names the
+    /// workload that made it, not a process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +202,11 @@ pub struct SecurityControl {
     pub disposition: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attacks: Vec<Attack>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirewallRule {
+    pub uid: String,
 }
 
 /// One MITRE ATT&CK reference: a tactic (`TA…`), a technique (`T…`) or a

@@ -29,6 +29,12 @@ pub struct Record {
     pub event_id: Option<String>,
     /// `exception_used`: the exception.
     pub exception: Option<Suppressed>,
+    /// `connection_ended`: the kernel rule that denies the connection.
+    pub rule: Option<String>,
+    /// `connection_ended`: what became of it, and why it could not be
+    /// ended.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
