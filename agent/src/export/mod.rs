@@ -21,6 +21,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
     },
+    time::{Duration, Instant},
 };
 
 use serde::Serialize;
@@ -187,8 +188,16 @@ enum Output {
         sender: delivery::Sender,
         /// An OTLP sink's encoder of LogRecords.
         otlp: Option<otlp::Spooler>,
+        /// When the spool was last flushed (see [`SPOOL_FLUSH_EVERY`]).
+        flushed_at: Instant,
     },
 }
+
+/// How long records may wait in a spool's write buffer: flushing it (a
+/// lock and a `write`) once per pipeline message cost about a tenth of
+/// the OTLP sink's CPU under an exec loop. A `SIGKILL` loses what waits
+/// there, as it loses what waits in the pipeline; a stop flushes it.
+const SPOOL_FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 impl Exporter {
     /// Opens every sink (a bad path, spool, CA or headers file fails here,
@@ -263,18 +272,24 @@ impl Exporter {
         }
     }
 
-    /// Pushes buffered records out: to stdout, to the file, to the spool
-    /// (waking its sender).
+    /// Pushes buffered records out: to stdout, to the file, to a spool
+    /// (waking its sender) when its last flush is [`SPOOL_FLUSH_EVERY`]
+    /// old.
     pub fn flush(&mut self) {
+        self.flush_routes(false);
+    }
+
+    fn flush_routes(&mut self, stopping: bool) {
         self.observed_ns = None;
         for route in &mut self.routes {
-            route.flush();
+            route.flush(stopping);
         }
     }
 
-    /// Flushes, then gives each webhook a last chance to empty its spool.
+    /// Flushes everything, then gives each webhook a last chance to empty
+    /// its spool.
     pub fn stop(mut self) {
-        self.flush();
+        self.flush_routes(true);
         for route in &mut self.routes {
             if let Output::Remote { sender, spool, .. } = &mut route.out {
                 sender.stop();
@@ -332,7 +347,8 @@ impl Route {
                     let webhook = webhook::Webhook::new(remote, framing)?;
                     delivery::Sender::start(webhook, batch, spooled, stats)?
                 };
-                Output::Remote { spool, sender, otlp: otlp.then(otlp::Spooler::default) }
+                let otlp = otlp.then(otlp::Spooler::default);
+                Output::Remote { spool, sender, otlp, flushed_at: Instant::now() }
             }
         };
         info!(sink = spec.name, kind = spec.kind_name(), format = ?spec.format, filter = ?spec.filter, "export sink ready");
@@ -378,11 +394,17 @@ impl Route {
         }
     }
 
-    fn flush(&mut self) {
+    /// Flushes the route's buffer; a spool's only every
+    /// [`SPOOL_FLUSH_EVERY`] unless `stopping`.
+    fn flush(&mut self, stopping: bool) {
         let lost = match &mut self.out {
             Output::Stdout(out) => out.flush().map_err(|e| (self.pending, e)),
             Output::File(file) => file.flush().map_err(|lost| (lost.records, lost.error)),
-            Output::Remote { spool, .. } => {
+            Output::Remote { spool, flushed_at, .. } => {
+                if !stopping && flushed_at.elapsed() < SPOOL_FLUSH_EVERY {
+                    return;
+                }
+                *flushed_at = Instant::now();
                 // Counted before the sender can see them, so `written` never
                 // trails `delivered`; a failed flush is counted as dropped
                 // by the spool.
