@@ -401,6 +401,12 @@ pub mod file_syscall {
             _ => "unknown",
         }
     }
+
+    /// Whether a record of `syscall` carries a mode: a hard link's file
+    /// has its own, which the hook does not read, and a chown changes none.
+    pub const fn has_mode(syscall: u32) -> bool {
+        !matches!(syscall, PATH_LINK_HOOK | PATH_CHOWN_HOOK)
+    }
 }
 
 /// The `open(2)` flags the file sensor reads (x86-64 and arm64 values).

@@ -80,6 +80,20 @@ impl CgroupIndex {
     }
 }
 
+/// The ancestors of a cgroup path spelled as the index spells paths
+/// (`/a/b`), nearest first, ending with the root, `/`.
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut at = path;
+    std::iter::from_fn(move || {
+        if at == "/" {
+            return None;
+        }
+        let (parent, _) = at.rsplit_once('/')?;
+        at = if parent.is_empty() { "/" } else { parent };
+        Some(at)
+    })
+}
+
 /// Calls `found(id, relative path)` for `root` and every cgroup below it.
 /// Directories that vanish during the walk are skipped.
 fn walk(root: &Path, mut found: impl FnMut(u64, String)) {
@@ -112,6 +126,13 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+
+    #[test]
+    fn ancestors_run_from_the_parent_to_the_root() {
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a/b", "/a", "/"]);
+        assert_eq!(ancestors("/a").collect::<Vec<_>>(), ["/"]);
+        assert_eq!(ancestors("/").count(), 0);
+    }
 
     #[test]
     fn indexes_a_tree_by_inode_and_forgets_after_two_scans() {

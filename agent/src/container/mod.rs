@@ -32,7 +32,7 @@ use std::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-pub use index::CgroupIndex;
+pub use index::{CgroupIndex, ancestors as cgroup_ancestors};
 pub use kube::{KubeConfig, spawn as follow_pod_labels};
 pub use state::DEFAULT_STATE_DIRS;
 

@@ -187,17 +187,16 @@ pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
                     flags.push(name);
                 }
             }
-            // A hard link has its file's mode, which the hook does not read.
-            let linked = file.syscall == file_syscall::PATH_LINK_HOOK;
-            mode = (f & O_CREAT != 0 && !linked).then(|| octal(file.mode));
+            mode = (f & O_CREAT != 0 && file_syscall::has_mode(file.syscall))
+                .then(|| octal(file.mode));
         }
         kind::FILE_UNLINK if file.flags & AT_REMOVEDIR != 0 => flags.push("directory"),
         kind::FILE_RENAME => {
             flags.extend(RENAME_FLAGS.iter().filter(|(b, _)| file.flags & b != 0).map(|(_, n)| *n));
         }
-        // chown's record (kind file_chmod) has no mode.
-        kind::FILE_CHMOD if file.syscall == file_syscall::PATH_CHOWN_HOOK => {}
-        kind::FILE_CHMOD => mode = Some(octal(file.mode)),
+        kind::FILE_CHMOD => {
+            mode = file_syscall::has_mode(file.syscall).then(|| octal(file.mode));
+        }
         _ => {}
     }
     let mut event = Event::new(origin, h.ktime_ns, h.pid, h.kind, process);

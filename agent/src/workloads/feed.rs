@@ -85,14 +85,7 @@ fn describe(
 
 /// True when `path` lies below one of `parents`.
 fn inside(path: &str, parents: &HashSet<String>) -> bool {
-    let mut at = path;
-    while let Some((parent, _)) = at.rsplit_once('/') {
-        if parents.contains(parent) {
-            return true;
-        }
-        at = parent;
-    }
-    false
+    crate::container::cgroup_ancestors(path).any(|parent| parents.contains(parent))
 }
 
 impl Feed {

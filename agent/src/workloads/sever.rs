@@ -16,7 +16,7 @@ use palisade_common::{enforce::verdict_flags, tcp_state};
 use tracing::{info, warn};
 
 use crate::{
-    container::CgroupIndex,
+    container::{CgroupIndex, cgroup_ancestors},
     kernel::{
         rules::{EnforceMaps, RulesError},
         sock_diag::{InetSocket, SockDiag, SockDiagError},
@@ -89,7 +89,7 @@ pub fn end_denied_connections(
         .map(|s| s.local.port())
         .collect();
     let mut judge = maps.connection_judge()?;
-    let mut ancestry = Ancestry::new(cgroup_root);
+    let ancestry = Ancestry::new(cgroup_root);
     let mut found = Vec::new();
     for socket in sockets.iter().filter(|s| outbound(s, &listening)) {
         let chain = socket.cgroup.map(|id| ancestry.chain(id)).unwrap_or_default();
@@ -165,16 +165,10 @@ impl Ancestry {
     }
 
     /// `id`, then its ancestors' ids, nearest first.
-    fn chain(&mut self, id: u64) -> Vec<u64> {
+    fn chain(&self, id: u64) -> Vec<u64> {
         let mut chain = vec![id];
-        let Some(mut path) = self.index.get(id).map(str::to_string) else { return chain };
-        while let Some(cut) = path.rfind('/') {
-            path.truncate(cut);
-            let key = if path.is_empty() { "/" } else { path.as_str() };
-            chain.extend(self.by_path.get(key));
-            if path.is_empty() {
-                break;
-            }
+        if let Some(path) = self.index.get(id) {
+            chain.extend(cgroup_ancestors(path).filter_map(|p| self.by_path.get(p)));
         }
         chain
     }
