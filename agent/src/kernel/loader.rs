@@ -15,7 +15,9 @@ use aya::{
     },
 };
 use aya_log::{EbpfLogger, Level};
-use palisade_common::{CgroupMkdirFormat, SockStateFormat, enforce::mechanism, names};
+use palisade_common::{
+    CgroupMkdirFormat, KernelOffsets, SockStateFormat, enforce::mechanism, names,
+};
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -139,8 +141,17 @@ pub fn load(
     let btf = Btf::from_sys()?;
     let overlay = offsets::overlay_btf(&btf);
     let probe = probe::probe(Some(&btf), overlay.as_ref(), probe::Depth::ForLoad);
+    let offsets = offsets::resolve(&btf, overlay.as_ref())?;
+    if offsets.ovl_known == 0 {
+        warn!(
+            "no BTF for overlayfs (not built in, overlay module not loaded): drift by upper layer is not detected until the agent restarts with overlayfs loaded"
+        );
+    }
+    // Gone before aya parses the BTF its own way, twice: the peak of the
+    // agent's memory is its start.
+    drop((btf, overlay));
     let adopted = pins::prepare(&lock)?;
-    let object = Object { agent_tgid, ring_bytes, kernel_log, btf, overlay };
+    let object = Object { agent_tgid, ring_bytes, kernel_log, offsets };
     let (ebpf, links, events, drops, rules, files, kernel_log) = match object
         .try_load(&probe, adopted)
     {
@@ -171,9 +182,8 @@ struct Object {
     agent_tgid: u32,
     ring_bytes: u32,
     kernel_log: Option<Level>,
-    btf: Btf,
-    /// The overlay module's BTF, when overlayfs is a module.
-    overlay: Option<Btf>,
+    /// This kernel's field offsets, read from its BTF.
+    offsets: KernelOffsets,
 }
 
 impl Object {
@@ -181,12 +191,6 @@ impl Object {
     /// program.
     fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
         let started = std::time::Instant::now();
-        let offsets = offsets::resolve(&self.btf, self.overlay.as_ref())?;
-        if offsets.ovl_known == 0 {
-            warn!(
-                "no BTF for overlayfs (not built in, overlay module not loaded): drift by upper layer is not detected until the agent restarts with overlayfs loaded"
-            );
-        }
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
         let sock_state = sock_state_format()?;
         let cgroup_mkdir = cgroup_mkdir_format()?;
@@ -196,23 +200,27 @@ impl Object {
         let exec_mechanism = probe.mechanisms.exec;
         // Off, the log's ring buffer is one page: nothing writes to it.
         let log_level = self.kernel_log.map_or(0, u8::from);
-        let mut loader = EbpfLoader::new();
-        if self.kernel_log.is_none() {
-            loader.map_max_entries(names::MAP_KERNEL_LOG, page_size());
-        }
-        let mut ebpf = loader
-            .override_global(names::GLOBAL_OFFSETS, &offsets, true)
-            .override_global(names::GLOBAL_AGENT_TGID, &self.agent_tgid, true)
-            .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
-            .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
-            .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
-            .override_global(names::GLOBAL_SOCK_STATE_FORMAT, &sock_state, true)
-            .override_global(names::GLOBAL_CGROUP_MKDIR_FORMAT, &cgroup_mkdir, true)
-            .override_global(names::GLOBAL_KERNEL_LOG_LEVEL, &log_level, true)
-            .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
-            .default_map_pin_directory(pins::maps_dir())
-            .load(OBJECT)
-            .map_err(LoadError::Object)?;
+        // In a block: the loader's own parse of the BTF is freed before
+        // the LSM programs need one.
+        let mut ebpf = {
+            let mut loader = EbpfLoader::new();
+            if self.kernel_log.is_none() {
+                loader.map_max_entries(names::MAP_KERNEL_LOG, page_size());
+            }
+            loader
+                .override_global(names::GLOBAL_OFFSETS, &self.offsets, true)
+                .override_global(names::GLOBAL_AGENT_TGID, &self.agent_tgid, true)
+                .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
+                .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
+                .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
+                .override_global(names::GLOBAL_SOCK_STATE_FORMAT, &sock_state, true)
+                .override_global(names::GLOBAL_CGROUP_MKDIR_FORMAT, &cgroup_mkdir, true)
+                .override_global(names::GLOBAL_KERNEL_LOG_LEVEL, &log_level, true)
+                .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
+                .default_map_pin_directory(pins::maps_dir())
+                .load(OBJECT)
+                .map_err(LoadError::Object)?
+        };
 
         // Maps are taken before attaching so the reader exists when events flow.
         let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
