@@ -12,7 +12,7 @@ use super::{
     kernel_plan::KernelPlan,
     meta::{ExceptionInfo, RuleMeta},
     program::{OTHER_KINDS, ProgramCache, Runner, Sources},
-    triggers::{TriggerIndex, Triggered},
+    triggers::{FactSource, TriggerIndex, Triggered},
     workloads::KernelScopes,
 };
 
@@ -63,6 +63,16 @@ impl Policy {
     /// The rules of the event's kind that it triggers.
     pub fn triggered(&self, event: &serde_json::Value) -> Triggered {
         let kind = event.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+        self.triggered_in(kind, event)
+    }
+
+    /// As [`Policy::triggered`], read from the agent's typed event (no JSON
+    /// made for an event that triggers nothing).
+    pub fn triggered_by(&self, event: &crate::event::Event) -> Triggered {
+        self.triggered_in(event.kind, event)
+    }
+
+    fn triggered_in(&self, kind: &str, event: &(impl FactSource + ?Sized)) -> Triggered {
         if !self.by_kind.contains_key(kind) {
             return Triggered { kind: String::new(), rules: Vec::new() };
         }

@@ -181,21 +181,23 @@ impl Judge {
         if !policy.judges(event.kind) {
             return if verdict { Prepared::Verdict } else { Prepared::Done };
         }
+        // Triggers first, on the typed event: most events trigger nothing,
+        // and are never turned into JSON for Rego.
+        let rules = if verdict {
+            None
+        } else {
+            let triggered = policy.triggered_by(event);
+            if triggered.is_empty() {
+                return Prepared::Done;
+            }
+            Some(triggered)
+        };
         let input = match serde_json::to_value(&*event) {
             Ok(v) => v,
             Err(err) => {
                 warn!(%err, "cannot present an event to the policy");
                 return Prepared::Done;
             }
-        };
-        let rules = if verdict {
-            None
-        } else {
-            let triggered = policy.triggered(&input);
-            if triggered.is_empty() {
-                return Prepared::Done;
-            }
-            Some(triggered)
         };
         Prepared::Rego(Job { policy: Arc::clone(policy), input, rules })
     }

@@ -8,11 +8,12 @@
 //! [`super::load::compile`] checks on the sample events that
 //! this test and the Rego one agree.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use serde_json::Value;
 
 use super::PolicyError;
+use crate::{event::Event, model::bytes::Bytes};
 
 /// The keys an alternative may use, as policies/lib/triggers.rego names them.
 const KEYS: &[&str] = &[
@@ -199,54 +200,38 @@ impl TriggerIndex {
     }
 
     /// What the triggers look at in `event`, computed once for all rules.
-    pub fn facts(&self, event: &Value) -> EventFacts {
-        let process = &event["process"];
-        let binary = text(&process["binary"]).unwrap_or("");
-        let filename = text(&process["filename"]).unwrap_or("");
-        let args: Vec<&str> = match &process["args"] {
-            Value::Array(args) => args.iter().filter_map(text).collect(),
-            _ => Vec::new(),
-        };
+    pub fn facts(&self, event: &(impl FactSource + ?Sized)) -> EventFacts {
+        let binary = event.binary();
+        let filename = event.filename();
+        let args = event.args();
         let mut names = vec![0u64; self.words];
-        for path in [binary, filename].into_iter().chain(args.iter().copied()) {
+        for path in [&binary, &filename].into_iter().chain(args.iter()) {
             self.mark(&mut names, basename(path));
         }
         let mut ancestors = vec![0u64; self.words];
-        if let Value::Array(list) = &process["ancestors"] {
-            for binary in list.iter().filter_map(|a| text(&a["binary"])) {
-                self.mark(&mut ancestors, basename(binary));
-            }
+        for binary in event.ancestor_binaries() {
+            self.mark(&mut ancestors, basename(&binary));
         }
-        let cwd = text(&process["cwd"]).unwrap_or("");
         let mut exec_paths = vec![binary.to_string(), filename.to_string()];
         if !filename.is_empty() && !filename.starts_with('/') {
-            exec_paths.push(format!("{cwd}/{filename}"));
+            exec_paths.push(format!("{}/{filename}", event.cwd()));
         }
-        let file = &event["file"];
-        let file_paths =
-            [&file["path"], &file["new_path"]].into_iter().filter_map(text).map(str::to_string);
-        let daddr = event["network"]["daddr"].as_str().unwrap_or("");
         let mut text = exec_paths.join("\n");
-        for line in [&args.join(" "), daddr] {
+        for line in [&args.join(" "), event.daddr()] {
             text.push('\n');
             text.push_str(line);
         }
-        let env = match &process["env"] {
-            Value::Object(env) => env.keys().cloned().collect(),
-            _ => Vec::new(),
-        };
         EventFacts {
             names,
-            env,
+            env: event.env_names(),
             ancestors,
             exec_paths,
-            file_paths: file_paths.collect(),
+            file_paths: event.file_paths().into_iter().map(Cow::into_owned).collect(),
             text,
             lower_text: std::cell::OnceCell::new(),
-            container: event["container"]["id"].as_str().is_some_and(|id| !id.is_empty()),
-            drift: process["exe"]["drift"].is_object(),
-            euid_raised: process["euid"].as_f64() == Some(0.0)
-                && process["uid"].as_f64().is_some_and(|uid| uid != 0.0),
+            container: event.in_container(),
+            drift: event.drifted(),
+            euid_raised: event.euid_raised(),
         }
     }
 
@@ -291,7 +276,7 @@ impl TriggerIndex {
 
 /// What the triggers look at, computed once per event exactly as
 /// policies/lib/triggers.rego computes it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct EventFacts {
     /// Trigger names that are the last `/` component of the binary, the
     /// filename or an argument.
@@ -311,6 +296,117 @@ pub struct EventFacts {
     container: bool,
     drift: bool,
     euid_raised: bool,
+}
+
+/// What the trigger facts are read from: the agent's typed event, or an
+/// event as JSON (`policy eval`, `replay`, the tests). Both read alike: a
+/// byte string as its text (lossy where it is not UTF-8, as the JSON's
+/// `text` is).
+pub trait FactSource {
+    fn binary(&self) -> Cow<'_, str>;
+    fn filename(&self) -> Cow<'_, str>;
+    fn args(&self) -> Vec<Cow<'_, str>>;
+    fn cwd(&self) -> Cow<'_, str>;
+    fn ancestor_binaries(&self) -> Vec<Cow<'_, str>>;
+    /// A file event's path and new path.
+    fn file_paths(&self) -> Vec<Cow<'_, str>>;
+    fn daddr(&self) -> &str;
+    fn env_names(&self) -> Vec<String>;
+    fn in_container(&self) -> bool;
+    fn drifted(&self) -> bool;
+    /// Effective uid 0 for a process whose real uid is not.
+    fn euid_raised(&self) -> bool;
+}
+
+impl FactSource for Value {
+    fn binary(&self) -> Cow<'_, str> {
+        Cow::Borrowed(text(&self["process"]["binary"]).unwrap_or(""))
+    }
+    fn filename(&self) -> Cow<'_, str> {
+        Cow::Borrowed(text(&self["process"]["filename"]).unwrap_or(""))
+    }
+    fn args(&self) -> Vec<Cow<'_, str>> {
+        match &self["process"]["args"] {
+            Value::Array(args) => args.iter().filter_map(text).map(Cow::Borrowed).collect(),
+            _ => Vec::new(),
+        }
+    }
+    fn cwd(&self) -> Cow<'_, str> {
+        Cow::Borrowed(text(&self["process"]["cwd"]).unwrap_or(""))
+    }
+    fn ancestor_binaries(&self) -> Vec<Cow<'_, str>> {
+        match &self["process"]["ancestors"] {
+            Value::Array(list) => {
+                list.iter().filter_map(|a| text(&a["binary"])).map(Cow::Borrowed).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+    fn file_paths(&self) -> Vec<Cow<'_, str>> {
+        let file = &self["file"];
+        [&file["path"], &file["new_path"]].into_iter().filter_map(text).map(Cow::Borrowed).collect()
+    }
+    fn daddr(&self) -> &str {
+        self["network"]["daddr"].as_str().unwrap_or("")
+    }
+    fn env_names(&self) -> Vec<String> {
+        match &self["process"]["env"] {
+            Value::Object(env) => env.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+    fn in_container(&self) -> bool {
+        self["container"]["id"].as_str().is_some_and(|id| !id.is_empty())
+    }
+    fn drifted(&self) -> bool {
+        self["process"]["exe"]["drift"].is_object()
+    }
+    fn euid_raised(&self) -> bool {
+        let process = &self["process"];
+        process["euid"].as_f64() == Some(0.0)
+            && process["uid"].as_f64().is_some_and(|uid| uid != 0.0)
+    }
+}
+
+impl FactSource for Event {
+    fn binary(&self) -> Cow<'_, str> {
+        lossy(&self.process.binary)
+    }
+    fn filename(&self) -> Cow<'_, str> {
+        self.process.filename.as_ref().map_or(Cow::Borrowed(""), lossy)
+    }
+    fn args(&self) -> Vec<Cow<'_, str>> {
+        self.process.args.iter().map(lossy).collect()
+    }
+    fn cwd(&self) -> Cow<'_, str> {
+        lossy(&self.process.cwd)
+    }
+    fn ancestor_binaries(&self) -> Vec<Cow<'_, str>> {
+        self.process.ancestors.iter().map(|a| lossy(&a.binary)).collect()
+    }
+    fn file_paths(&self) -> Vec<Cow<'_, str>> {
+        let Some(file) = &self.file else { return Vec::new() };
+        std::iter::once(&file.path).chain(&file.new_path).map(lossy).collect()
+    }
+    fn daddr(&self) -> &str {
+        self.network.as_ref().map_or("", |n| n.daddr.as_str())
+    }
+    fn env_names(&self) -> Vec<String> {
+        self.process.env.keys().cloned().collect()
+    }
+    fn in_container(&self) -> bool {
+        self.container.as_ref().is_some_and(|c| !c.id.is_empty())
+    }
+    fn drifted(&self) -> bool {
+        self.process.exe.as_ref().is_some_and(|e| e.drift.is_some())
+    }
+    fn euid_raised(&self) -> bool {
+        self.process.euid == Some(0) && self.process.uid != 0
+    }
+}
+
+fn lossy(bytes: &Bytes) -> Cow<'_, str> {
+    String::from_utf8_lossy(&bytes.0)
 }
 
 /// A string field as lib.text reads it: a string, or the `text` of a
@@ -359,6 +455,85 @@ mod tests {
                "cwd": "/tmp", "uid": 1000, "euid": 0,
                "ancestors": [{"pid": 1, "binary": "/usr/sbin/nginx"},
                              {"pid": 0, "binary": {"base64": "", "text": "/x/\u{fffd}sshd"}}]}})
+    }
+
+    /// The agent reads the facts from its typed event, `policy eval` and
+    /// the tests from JSON: both must read the same facts.
+    #[test]
+    fn a_typed_event_gives_the_facts_its_json_gives() {
+        use crate::{
+            event::{Executable, FileActivity, Network},
+            process::table::Ancestor,
+        };
+        let triggers = Triggers::parse(
+            &json!({"triggers": [{"names": ["nc", "sh", "true"], "ancestors": ["sshd", "nginx"]}]}),
+            "r.rego:3",
+        )
+        .unwrap();
+        let index = TriggerIndex::new([&triggers]);
+        let bytes = |s: &[u8]| Bytes(s.to_vec());
+
+        let mut exec = crate::test_support::event("process_exec");
+        exec.process.binary = bytes(b"/usr/bin/n\xffc");
+        exec.process.filename = Some(bytes(b"./sh"));
+        exec.process.args = vec![bytes(b"sh"), bytes(b"-c"), bytes(b"true \xfe")];
+        exec.process.cwd = bytes(b"/tmp");
+        exec.process.uid = 1000;
+        exec.process.euid = Some(0);
+        exec.process.env = [("LD_PRELOAD".to_string(), bytes(b"/x.so"))].into();
+        exec.process.ancestors = vec![
+            Ancestor { pid: 1, binary: bytes(b"/usr/sbin/nginx") },
+            Ancestor { pid: 2, binary: bytes(b"/x/\xffsshd") },
+        ];
+        exec.process.exe = Some(Executable {
+            inode: 1,
+            dev: 2,
+            drift: Some(crate::drift::Drift {
+                reason: "upper_layer",
+                reasons: vec!["upper_layer"],
+                file: "executable",
+            }),
+        });
+        exec.container = Some(crate::container::Container {
+            id: "c".repeat(64),
+            runtime: "containerd",
+            name: None,
+            image: None,
+            cgroup: "/x".into(),
+            started_ns: None,
+        });
+
+        let mut rename = crate::test_support::event("file_rename");
+        rename.file = Some(FileActivity {
+            path: bytes(b"/tmp/x"),
+            path_truncated: false,
+            new_path: Some(bytes(b"/etc/cron.d/\xff")),
+            new_path_truncated: false,
+            access: None,
+            flags: Vec::new(),
+            mode: None,
+            syscall: "renameat2",
+            result: "ok",
+            errno: None,
+        });
+        let mut connect = crate::test_support::event("network_connect");
+        connect.network = Some(Network {
+            family: "ipv4",
+            protocol: "tcp".into(),
+            direction: "outbound",
+            daddr: "10.0.0.9".into(),
+            dport: 4444,
+            saddr: None,
+            sport: None,
+            hook: "connect",
+            result: None,
+            repeats: None,
+        });
+
+        for event in [exec, rename, connect, crate::test_support::event("process_exit")] {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(index.facts(&event), index.facts(&json), "{json}");
+        }
     }
 
     #[test]
