@@ -8,7 +8,8 @@
 //!
 //! Outbound only: a socket whose local port has a listener is an accepted
 //! connection, which a connect rule does not govern. A rule in audit mode
-//! ends nothing; the connection is logged as one it would end.
+//! ends nothing. Every connection found is returned, ended or not, and
+//! recorded by the processing thread (`connection_ended`).
 
 use std::{collections::HashMap, net::SocketAddr, path::Path};
 
