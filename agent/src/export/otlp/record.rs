@@ -188,6 +188,33 @@ fn audit_attributes(audit: &serde_json::Value, uid: Option<&str>, out: &mut Attr
     if let Some(pid) = audit["process"]["pid"].as_i64() {
         out.int("process.pid", pid);
     }
+    // A connection_ended record: the workload whose socket it was, the
+    // connection and the rule that ended it.
+    for (key, value) in [
+        ("container.id", &audit["container"]["id"]),
+        ("container.name", &audit["container"]["name"]),
+        ("k8s.pod.uid", &audit["pod"]["uid"]),
+        ("k8s.pod.name", &audit["pod"]["name"]),
+        ("k8s.namespace.name", &audit["pod"]["namespace"]),
+        ("network.type", &audit["network"]["family"]),
+        ("network.transport", &audit["network"]["protocol"]),
+        ("network.peer.address", &audit["network"]["daddr"]),
+        ("network.local.address", &audit["network"]["saddr"]),
+        ("security_rule.uuid", &audit["rule"]),
+        ("palisade.connection.outcome", &audit["outcome"]),
+    ] {
+        if let Some(value) = value.as_str() {
+            out.str(key, value);
+        }
+    }
+    for (key, value) in [
+        ("network.peer.port", &audit["network"]["dport"]),
+        ("network.local.port", &audit["network"]["sport"]),
+    ] {
+        if let Some(port) = value.as_i64() {
+            out.int(key, port);
+        }
+    }
 }
 
 /// A LogRecord's attributes, written as they come.
@@ -350,6 +377,31 @@ mod tests {
         assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1"));
         let log = log_record(Outgoing::Event(&event), b"{}", Some("test-1-finding"), 1);
         assert_eq!(attribute(&log, "log.record.uid").cloned(), string("test-1-finding"));
+    }
+
+    #[test]
+    fn an_ended_connection_carries_its_workload_connection_and_rule() {
+        let audit = serde_json::json!({
+            "id": "n-ended-1-0", "time": "2026-12-04T10:00:00Z", "kind": "connection_ended",
+            "container": {"id": "c1", "runtime": "containerd", "name": "app", "cgroup": "/x"},
+            "pod": {"uid": "u1", "name": "web-0", "namespace": "payments", "labels_available": false},
+            "network": {"family": "ipv4", "protocol": "tcp", "direction": "outbound",
+                        "daddr": "10.0.0.9", "dport": 443, "saddr": "10.0.0.1", "sport": 40000,
+                        "hook": "sock_diag"},
+            "rule": "T-1", "outcome": "ended",
+        });
+        let log = log_record(Outgoing::Audit(&audit), b"{}", None, 1);
+        for (key, want) in [
+            ("log.record.uid", "n-ended-1-0"),
+            ("container.id", "c1"),
+            ("k8s.namespace.name", "payments"),
+            ("network.peer.address", "10.0.0.9"),
+            ("security_rule.uuid", "T-1"),
+            ("palisade.connection.outcome", "ended"),
+        ] {
+            assert_eq!(attribute(&log, key).cloned(), string(want), "{key}");
+        }
+        assert_eq!(attribute(&log, "network.peer.port"), Some(&Value::IntValue(443)));
     }
 
     #[test]
