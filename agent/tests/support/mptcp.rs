@@ -5,6 +5,7 @@
 
 use std::{path::Path, process::Command};
 
+/// Given to `sh` in single quotes: it must hold none.
 const SCRIPT: &str = r#"
 import socket, subprocess, sys, threading, time
 announced = sys.argv[1]
@@ -21,9 +22,15 @@ def serve():
 threading.Thread(target=serve, daemon=True).start()
 client = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)
 client.connect(("127.0.0.1", port))
-time.sleep(1.5)
-ss = subprocess.run(["ss", "-tnH", "state", "established", "dst", announced],
-                    capture_output=True, text=True, check=True).stdout
+# Up to 5 s for the path manager to open the subflow (at once when nothing stops it):
+# a subflow established late counts too.
+deadline = time.time() + 5
+while True:
+    ss = subprocess.run(["ss", "-tnH", "state", "established", "dst", announced],
+                        capture_output=True, text=True, check=True).stdout
+    if ss.strip() or time.time() > deadline:
+        break
+    time.sleep(0.1)
 client.sendall(b"ping")
 time.sleep(0.3)
 print(len(ss.splitlines()), got == [b"ping"])
