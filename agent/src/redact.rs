@@ -180,7 +180,7 @@ mod tests {
     }
 
     fn args(event: &Event) -> Vec<String> {
-        event.process.args.iter().map(|a| String::from_utf8_lossy(&a.0).into_owned()).collect()
+        event.process.args.iter().map(|a| a.text().into_owned()).collect()
     }
 
     #[test]

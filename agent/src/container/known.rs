@@ -126,21 +126,21 @@ impl Learner {
     }
 
     fn sweep_root(&self, root: &Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(root) else { return 0 };
-        let mut learned = 0;
-        for entry in entries.filter_map(Result::ok) {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            let dir = entry.path();
-            let skip = {
-                let known = self.lock();
-                known.containers.contains_key(&id)
-                    || known.broken.get(&dir).is_some_and(|t| t.elapsed() < RETRY_BROKEN)
-            };
-            if !skip && entry.file_type().is_ok_and(|t| t.is_dir()) && self.learn(&dir) {
-                learned += 1;
-            }
-        }
-        learned
+        let retry =
+            |dir: &PathBuf| self.lock().broken.get(dir).is_none_or(|t| t.elapsed() >= RETRY_BROKEN);
+        self.unknown_dirs(root).into_iter().filter(retry).filter(|dir| self.learn(dir)).count()
+    }
+
+    /// The container directories under `root` whose container is not
+    /// learned yet.
+    pub fn unknown_dirs(&self, root: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| !self.knows(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect()
     }
 
     /// Whether container `id` has been learned (without reading anything).

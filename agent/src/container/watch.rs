@@ -108,12 +108,8 @@ impl Watcher {
                     self.roots.insert(wd, root.clone());
                     // A directory created before the watch was added sent no
                     // event, and its state may still be on its way.
-                    let Ok(entries) = std::fs::read_dir(&root) else { continue };
-                    for entry in entries.filter_map(Result::ok) {
-                        let id = entry.file_name().to_string_lossy().into_owned();
-                        if entry.file_type().is_ok_and(|t| t.is_dir()) && !self.learner.knows(&id) {
-                            self.follow(entry.path());
-                        }
+                    for dir in self.learner.unknown_dirs(&root) {
+                        self.follow(dir);
                     }
                 }
                 None => still_missing.push(root),

@@ -5,10 +5,26 @@
 //! bytes survive exactly, the object itself marks that the value was not text,
 //! and `text` is there for humans.
 
+use std::borrow::Cow;
+
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    /// As text (the `text` of the JSON form): see [`text`].
+    pub fn text(&self) -> Cow<'_, str> {
+        text(&self.0)
+    }
+}
+
+/// `bytes` as text: borrowed when UTF-8, else a copy with U+FFFD for what
+/// is not. Checked by `from_utf8` first, much quicker than
+/// `from_utf8_lossy` on what is almost always valid.
+pub fn text(bytes: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+}
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -17,7 +33,7 @@ impl Serialize for Bytes {
             Err(_) => {
                 let mut map = serializer.serialize_map(Some(2))?;
                 map.serialize_entry("base64", &base64(&self.0))?;
-                map.serialize_entry("text", &String::from_utf8_lossy(&self.0))?;
+                map.serialize_entry("text", &self.text())?;
                 map.end()
             }
         }

@@ -370,23 +370,23 @@ impl FactSource for Value {
 
 impl FactSource for Event {
     fn binary(&self) -> Cow<'_, str> {
-        lossy(&self.process.binary)
+        self.process.binary.text()
     }
     fn filename(&self) -> Cow<'_, str> {
-        self.process.filename.as_ref().map_or(Cow::Borrowed(""), lossy)
+        self.process.filename.as_ref().map_or(Cow::Borrowed(""), Bytes::text)
     }
     fn args(&self) -> Vec<Cow<'_, str>> {
-        self.process.args.iter().map(lossy).collect()
+        self.process.args.iter().map(Bytes::text).collect()
     }
     fn cwd(&self) -> Cow<'_, str> {
-        lossy(&self.process.cwd)
+        self.process.cwd.text()
     }
     fn ancestor_binaries(&self) -> Vec<Cow<'_, str>> {
-        self.process.ancestors.iter().map(|a| lossy(&a.binary)).collect()
+        self.process.ancestors.iter().map(|a| a.binary.text()).collect()
     }
     fn file_paths(&self) -> Vec<Cow<'_, str>> {
         let Some(file) = &self.file else { return Vec::new() };
-        std::iter::once(&file.path).chain(&file.new_path).map(lossy).collect()
+        std::iter::once(&file.path).chain(&file.new_path).map(Bytes::text).collect()
     }
     fn daddr(&self) -> &str {
         self.network.as_ref().map_or("", |n| n.daddr.as_str())
@@ -403,10 +403,6 @@ impl FactSource for Event {
     fn euid_raised(&self) -> bool {
         self.process.euid == Some(0) && self.process.uid != 0
     }
-}
-
-fn lossy(bytes: &Bytes) -> Cow<'_, str> {
-    String::from_utf8_lossy(&bytes.0)
 }
 
 /// A string field as lib.text reads it: a string, or the `text` of a

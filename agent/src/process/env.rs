@@ -114,7 +114,7 @@ mod tests {
     }
 
     fn vars(c: &BTreeMap<String, Bytes>) -> Vec<(String, String)> {
-        c.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into())).collect()
+        c.iter().map(|(k, v)| (k.clone(), v.text().into())).collect()
     }
 
     #[test]

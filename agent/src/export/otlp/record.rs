@@ -6,8 +6,6 @@
 //! record's stable id: a receiver de-duplicates on it, since delivery is
 //! at-least-once.
 
-use std::borrow::Cow;
-
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 
 use super::{
@@ -17,7 +15,10 @@ use super::{
 use crate::{
     event::Event,
     export::filter::SEVERITIES,
-    model::{bytes::Bytes, time::parse_rfc3339_ns},
+    model::{
+        bytes::{Bytes, text},
+        time::parse_rfc3339_ns,
+    },
     policy::decision::Decision,
 };
 
@@ -96,7 +97,7 @@ fn event_attributes(event: &Event, uid: Option<&str>, out: &mut Attributes<'_>) 
         out.push("process.executable.name", Any::Str(text(name)));
     }
     if !p.args.is_empty() {
-        let args = p.args.iter().map(|a| Any::Str(lossy(a))).collect();
+        let args = p.args.iter().map(|a| Any::Str(a.text())).collect();
         out.push("process.command_args", Any::Array(args));
     }
     if !p.cwd.0.is_empty() {
@@ -228,21 +229,11 @@ impl Attributes<'_> {
         self.push(key, Any::Str(value.into()));
     }
     fn bytes(&mut self, key: &str, value: &Bytes) {
-        self.push(key, Any::Str(lossy(value)));
+        self.push(key, Any::Str(value.text()));
     }
     fn int(&mut self, key: &str, value: i64) {
         self.push(key, Any::Int(value));
     }
-}
-
-fn lossy(bytes: &Bytes) -> Cow<'_, str> {
-    text(&bytes.0)
-}
-
-/// `bytes` as text, invalid UTF-8 replaced: checked by `from_utf8` first,
-/// much quicker than `from_utf8_lossy` on what is almost always valid.
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
 }
 
 #[cfg(test)]
