@@ -211,6 +211,7 @@ impl Pipeline {
             }
             Record::Net(record) => ready.extend(self.net.on_record(&record, origin, table, now)),
             Record::File(file) => ready.push(build::file_event(origin, &file, table)),
+            Record::Socket(socket) => ready.push(build::socket_event(origin, &socket, table)),
             // cgroup v2's hierarchy id is 0; the others are v1's.
             Record::Cgroup(c) if c.root == 0 => {
                 let Workloads { containers, feed } = &mut self.workloads;

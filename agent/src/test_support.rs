@@ -37,6 +37,7 @@ pub fn event(kind: &'static str) -> crate::event::Event {
         exit: None,
         network: None,
         file: None,
+        socket: None,
         verdict: None,
         drift_evidence: None,
         bundle: None,

@@ -32,7 +32,8 @@ const DENIED_ANY_V6: &str = "::2";
 
 /// A rule the kernel enforces: the executables at `paths`, TCP to
 /// 127.0.0.2:DENIED_V4_PORT, anything to [::1]:DENIED_V6_PORT, UDP to
-/// 127.0.0.3, anything to DENIED_ANY_V4 and DENIED_ANY_V6. Its Rego never matches, so every match in the events comes
+/// 127.0.0.3, anything to DENIED_ANY_V4 and DENIED_ANY_V6, and packet
+/// sockets. Its Rego never matches, so every match in the events comes
 /// from the kernel hook.
 fn kernel_rule(paths: &[&Path]) -> String {
     let paths: Vec<String> =
@@ -42,10 +43,11 @@ fn kernel_rule(paths: &[&Path]) -> String {
 
 import rego.v1
 
-meta := {{"id": "{RULE_ID}", "title": "denied in the kernel", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec", "network_connect"]}}
+meta := {{"id": "{RULE_ID}", "title": "denied in the kernel", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec", "network_connect", "network_socket"]}}
 
 kernel := {{
 	"exec": {{"paths": [{}]}},
+	"socket": {{"families": ["packet"]}},
 	"connect": [
 		{{"cidr": "127.0.0.2/32", "ports": [{DENIED_V4_PORT}], "protocols": ["tcp"]}},
 		{{"cidr": "::1", "ports": [{DENIED_V6_PORT}]}},
@@ -287,6 +289,43 @@ fn run_shell_writing(shell: &Path, file: &Path) -> Outcome {
     }
 }
 
+/// `socket(family, sock_type, protocol)` in a forked child, which closes
+/// what it got and exits: Ran (created), Refused (EPERM) or Killed. A
+/// child, because where BPF-LSM does not run the kernel kills the caller.
+fn socket_in_child(family: i32, sock_type: i32, protocol: i32) -> Outcome {
+    // SAFETY: the child calls only async-signal-safe functions (socket,
+    // close, _exit) before it exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe {
+            let fd = libc::socket(family, sock_type, protocol);
+            if fd < 0 {
+                libc::_exit(*libc::__errno_location());
+            }
+            libc::close(fd);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    match (libc::WIFSIGNALED(status), libc::WTERMSIG(status), libc::WEXITSTATUS(status)) {
+        (true, libc::SIGKILL, _) => Outcome::Killed,
+        (false, _, 0) => Outcome::Ran,
+        (false, _, libc::EPERM) => Outcome::Refused,
+        other => panic!("socket({family}, {sock_type}, {protocol}) in a child: {other:?}"),
+    }
+}
+
+/// `socket(AF_INET, SOCK_PACKET, ...)`: the old spelling of a packet
+/// socket (deprecated in libc, which is why an attacker would try it).
+const SOCK_PACKET: i32 = 10;
+
+/// `htons(ETH_P_ALL)`: a packet socket that receives every frame.
+const ETH_P_ALL_BE: i32 = (libc::ETH_P_ALL as u16).to_be() as i32;
+
 fn stopped_outcome(mechanism: &str) -> Outcome {
     match mechanism {
         "bpf-lsm" => Outcome::Refused,
@@ -504,6 +543,40 @@ fn denied_destinations_fail_with_eperm_and_allowed_ones_connect() {
         "UDP segment-routed through [::2]",
     );
 
+    // Packet sockets write whole frames below the IP stack, where no hook
+    // above sees a destination: a rule denying the family refuses them
+    // (BPF-LSM) or kills their caller before the call returns. The old
+    // spelling, (AF_INET, SOCK_PACKET), is the same family; other sockets
+    // are not touched.
+    let stopped = stopped_outcome(&exec_mechanism());
+    for (family, sock_type, what) in [
+        (libc::AF_PACKET, libc::SOCK_RAW, "raw"),
+        (libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, "dgram"),
+        (libc::AF_INET, SOCK_PACKET, "packet"),
+    ] {
+        assert_eq!(
+            socket_in_child(family, sock_type, ETH_P_ALL_BE),
+            stopped,
+            "a packet socket ({what})"
+        );
+        let event = agent.wait_for(&format!("the {what} packet socket's record"), |e| {
+            e["kind"] == "network_socket" && e["socket"]["type"] == what
+        });
+        support::assert_schema(&event);
+        assert_eq!(event["socket"]["family"], "packet", "{event:#}");
+        assert_eq!(event["socket"]["ethertype"], "0x0003", "{event:#}");
+        let enforcement = &event["decision"]["enforcement"];
+        let (mechanism, result) = match stopped {
+            Outcome::Refused => ("bpf-lsm", "denied"),
+            _ => ("sigkill-at-syscall", "killed"),
+        };
+        assert_eq!(enforcement["mechanism"], mechanism, "{event:#}");
+        assert_eq!(enforcement["result"], result, "{event:#}");
+        assert_eq!(enforcement["rule"], RULE_ID, "{event:#}");
+    }
+    assert_eq!(socket_in_child(libc::AF_INET, libc::SOCK_DGRAM, 0), Outcome::Ran);
+    assert_eq!(socket_in_child(libc::AF_UNIX, libc::SOCK_STREAM, 0), Outcome::Ran);
+
     // MPTCP: a subflow the kernel's path manager opens to an address the
     // peer announced is a connect of its own, judged like any other; the
     // connection carries on over its first subflow.
@@ -585,6 +658,10 @@ fn audit_mode_reports_would_block_and_stops_nothing() {
     assert!(file.exists());
     let refused = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT)).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "audit mode must not deny");
+    assert_eq!(socket_in_child(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL_BE), Outcome::Ran);
+    let event = agent.wait_for("the audited packet socket", |e| e["kind"] == "network_socket");
+    assert_eq!(event["decision"]["would_block"], true, "{event:#}");
+    assert_eq!(event["decision"]["enforcement"]["result"], "reported", "{event:#}");
 
     let denied = bins.denied();
     let event = agent.wait_for("audited exec", |e| {

@@ -77,8 +77,8 @@ fn eventually(want: Outcome, why: &str, mut what: impl FnMut() -> Outcome) {
 }
 
 /// A bundle in enforce mode with one blocking rule: `scope` (a Rego
-/// value) for the tool by name, TCP to 127.0.0.1:`port` and anything to
-/// DENIED_ANY.
+/// value) for the tool by name, TCP to 127.0.0.1:`port`, anything to
+/// DENIED_ANY and packet sockets.
 fn scoped_bundle(name: &str, scope: &str, port: u16) -> TempBundle {
     let b = TempBundle::new(name);
     b.write(
@@ -88,11 +88,12 @@ fn scoped_bundle(name: &str, scope: &str, port: u16) -> TempBundle {
 
 import rego.v1
 
-meta := {{"id": "{RULE_ID}", "title": "scoped", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec", "network_connect"]}}
+meta := {{"id": "{RULE_ID}", "title": "scoped", "severity": "high", "mitre": "T1059", "action": "block", "kinds": ["process_exec", "network_connect", "network_socket"]}}
 
 kernel := {{
 	"scope": {scope},
 	"exec": {{"names": ["{TOOL}"]}},
+	"socket": {{"families": ["packet"]}},
 	"connect": [
 		{{"cidr": "127.0.0.1", "ports": [{port}], "protocols": ["tcp"]}},
 		{{"cidr": "{DENIED_ANY}"}},
@@ -165,6 +166,20 @@ impl Setup {
     }
 }
 
+/// Runs busybox `arping` in `c`, whose first act is to open a packet
+/// socket: Stopped when the kernel killed it there (137), Ran when it got
+/// the socket (and then found loopback has no ARP).
+fn arping_in(c: &Container) -> Outcome {
+    let (_, text) = c.exec(&["/bin/sh", "-c", "arping -c 1 -w 1 -I lo 127.0.0.1; echo rc=$?"]);
+    if text.contains("rc=137") {
+        Outcome::Stopped
+    } else if text.contains("not ARPable") {
+        Outcome::Ran
+    } else {
+        panic!("unexpected output of arping in {}: {text}", c.id)
+    }
+}
+
 /// Connects from inside `c` to 127.0.0.1:`port`: whether it connected.
 fn connects_from(c: &Container, port: u16) -> bool {
     let (_, text) =
@@ -183,7 +198,7 @@ fn a_rule_scoped_to_a_namespace_is_enforced_there_and_on_the_host_only() {
     let Some(s) = Setup::new("scoped-namespace") else { return };
     let _clean = support::host::CleanKernel::new();
     let b = scoped_bundle("scoped-namespace", r#"[{"namespace": "payments"}, "host"]"#, s.port);
-    let _agent = s.agent(&b, &[]);
+    let mut agent = s.agent(&b, &[]);
     let payments = s.container("payments");
     let sandbox = s.container("sandbox");
 
@@ -197,6 +212,15 @@ fn a_rule_scoped_to_a_namespace_is_enforced_there_and_on_the_host_only() {
     // The same rule's destination: EPERM in payments, connected elsewhere.
     assert!(!connects_from(&payments, s.port), "payments must not reach the denied port");
     assert!(connects_from(&sandbox, s.port), "sandbox reaches it: out of the rule's scope");
+
+    // The same rule's packet sockets (the container holds CAP_NET_RAW, as
+    // under containerd): its caller killed in payments, made elsewhere.
+    assert_eq!(arping_in(&payments), Outcome::Stopped, "a packet socket in payments");
+    assert_eq!(arping_in(&sandbox), Outcome::Ran, "sandbox is out of the rule's scope");
+    let socket =
+        agent.wait_for("the packet socket refused in payments", |e| e["kind"] == "network_socket");
+    assert_eq!(socket["pod"]["namespace"], "payments", "{socket}");
+    assert_eq!(socket["decision"]["enforcement"]["mechanism"], "sigkill-at-syscall", "{socket}");
     let host = std::net::TcpStream::connect(("127.0.0.1", s.port));
     assert_eq!(
         host.map_err(|e| e.raw_os_error()).err(),

@@ -105,6 +105,9 @@ pub mod mechanism {
     pub const CGROUP_SOCK_ADDR: u32 = 3;
     /// cgroup `skb/egress` drops the packet: the send fails with EPERM.
     pub const CGROUP_SKB: u32 = 4;
+    /// A system call's entry tracepoint sends SIGKILL: the caller dies
+    /// before it returns to user space (kernels without BPF-LSM).
+    pub const SIGKILL_AT_SYSCALL: u32 = 5;
 
     /// The name events and `palisade probe` use.
     pub const fn name(mechanism: u32) -> &'static str {
@@ -113,6 +116,7 @@ pub mod mechanism {
             BPF_LSM => "bpf-lsm",
             CGROUP_SOCK_ADDR => "cgroup-sock-addr",
             CGROUP_SKB => "cgroup-skb",
+            SIGKILL_AT_SYSCALL => "sigkill-at-syscall",
             _ => "none",
         }
     }
@@ -170,6 +174,96 @@ pub struct ExecNameKey {
 impl Default for ExecNameKey {
     fn default() -> Self {
         Self { generation: 0, _pad: 0, profile: 0, _pad2: [0; 4], name: [0; EXEC_NAME_LEN] }
+    }
+}
+
+/// A socket family denied at creation in one profile: the key of
+/// `SOCKET_DENY`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SocketKey {
+    pub generation: u8,
+    pub _pad: u8,
+    pub profile: u16,
+    /// One of [`socket_family::DENIABLE`].
+    pub family: u16,
+    pub _pad2: u16,
+}
+
+/// The socket families a kernel rule may deny at creation: those whose
+/// traffic no other hook judges (a packet socket writes whole frames past
+/// the IP stack and the cgroup hooks) or whose kernel code is attack
+/// surface a workload seldom needs. `inet`, `inet6`, `unix` and `netlink`
+/// are not among them: the connect and egress rules judge IP traffic, and
+/// nearly every program needs the others.
+pub mod socket_family {
+    pub const AF_INET: u32 = 2;
+    pub const AF_PACKET: u32 = 17;
+    /// `socket(AF_INET, SOCK_PACKET, ...)`: the old spelling of a packet
+    /// socket, which the kernel turns into `AF_PACKET`.
+    pub const SOCK_PACKET: u32 = 10;
+    /// The type's low bits; the rest are `SOCK_NONBLOCK`, `SOCK_CLOEXEC`.
+    pub const SOCK_TYPE_MASK: u32 = 0xf;
+
+    /// (name rules use, `AF_*` number).
+    pub const DENIABLE: &[(&str, u16)] = &[
+        ("packet", 17),
+        ("xdp", 44),
+        ("vsock", 40),
+        ("alg", 38),
+        ("rds", 21),
+        ("tipc", 30),
+        ("can", 29),
+        ("bluetooth", 31),
+        ("kcm", 41),
+        ("smc", 43),
+        ("llc", 26),
+        ("x25", 9),
+        ("ax25", 3),
+        ("appletalk", 5),
+        ("ipx", 4),
+        ("nfc", 39),
+        ("qipcrtr", 42),
+        ("mctp", 45),
+    ];
+
+    /// The family a `socket(family, type, ...)` call creates, as the
+    /// kernel's own `__sock_create` sees it.
+    #[inline(always)]
+    pub const fn effective(family: u32, sock_type: u32) -> u32 {
+        if family == AF_INET && sock_type & SOCK_TYPE_MASK == SOCK_PACKET {
+            AF_PACKET
+        } else {
+            family
+        }
+    }
+
+    /// Bit `family` set for each deniable family.
+    const DENIABLE_MASK: u64 = {
+        let mut mask = 0u64;
+        let mut i = 0;
+        while i < DENIABLE.len() {
+            mask |= 1 << DENIABLE[i].1;
+            i += 1;
+        }
+        mask
+    };
+
+    /// Whether a rule may name `family`: the hooks look nothing up for the
+    /// others (every TCP and UDP socket passes here).
+    #[inline(always)]
+    pub const fn deniable(family: u32) -> bool {
+        family < 64 && DENIABLE_MASK & (1 << family) != 0
+    }
+
+    /// The name rules use for `family`, if it is deniable.
+    pub fn name(family: u32) -> Option<&'static str> {
+        DENIABLE.iter().find(|(_, f)| u32::from(*f) == family).map(|(n, _)| *n)
+    }
+
+    /// The family a rule names.
+    pub fn by_name(name: &str) -> Option<u16> {
+        DENIABLE.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 }
 
@@ -315,6 +409,7 @@ const _: () = assert!(size_of::<Net4Data>() == 10);
 const _: () = assert!(size_of::<Net6Data>() == 22);
 const _: () = assert!(size_of::<Workload>() == 8);
 const _: () = assert!(size_of::<FileRuleData>() == 256);
+const _: () = assert!(size_of::<SocketKey>() == 8);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -327,4 +422,5 @@ mod pod {
     unsafe impl aya::Pod for super::Net6Data {}
     unsafe impl aya::Pod for super::Workload {}
     unsafe impl aya::Pod for super::FileRuleData {}
+    unsafe impl aya::Pod for super::SocketKey {}
 }

@@ -24,6 +24,12 @@ pub const PATH_LSM_PROGRAMS: &[(&str, &str)] = &[
     ("palisade_path_chmod", "path_chmod"),
     ("palisade_path_chown", "path_chown"),
 ];
+/// BPF-LSM `socket_create`: refuses a socket of a family a kernel rule
+/// denies, with EPERM.
+pub const PROG_SOCKET_LSM: &str = "palisade_socket_lsm";
+/// Tracepoint `syscalls/sys_enter_socket`: where BPF-LSM does not run,
+/// kills the caller of a socket a kernel rule denies.
+pub const PROG_SOCKET_ENTER: &str = "palisade_socket_enter";
 /// cgroup `connect4`, `sendmsg4`, `connect6`, `sendmsg6`: deny destinations.
 pub const PROG_CONNECT4: &str = "palisade_connect4";
 pub const PROG_SENDMSG4: &str = "palisade_sendmsg4";
@@ -86,6 +92,9 @@ pub const MAP_FILE_RULES: &str = "FILE_RULES";
 /// Per generation and profile: which accesses file rules cover
 /// (`file_watch` bits); then one slot per generation for all profiles.
 pub const MAP_FILE_PRESENT: &str = "FILE_PRESENT";
+/// (generation, profile, family) -> the verdict of the rule denying that
+/// socket family (`enforce::SocketKey`).
+pub const MAP_SOCKET_DENY: &str = "SOCKET_DENY";
 /// Cgroup id -> the workload's profile per generation (`enforce::Workload`).
 pub const MAP_WORKLOADS: &str = "WORKLOADS";
 

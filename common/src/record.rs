@@ -39,8 +39,12 @@ pub mod kind {
     pub const FILE_RENAME: u32 = 12;
     /// A watched file's mode was changed.
     pub const FILE_CHMOD: u32 = 13;
+    /// A socket of a family a kernel rule denies was asked for
+    /// ([`super::SocketRecord`]): refused (BPF-LSM), its caller killed
+    /// (the syscall tracepoint) or, in audit mode, only reported.
+    pub const NET_SOCKET: u32 = 14;
     /// One past the largest kind: the length of the drop-counter array.
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 15;
 
     /// Human name of a kind, for logs and metrics.
     pub const fn name(kind: u32) -> &'static str {
@@ -58,6 +62,7 @@ pub mod kind {
             FILE_UNLINK => "file_unlink",
             FILE_RENAME => "file_rename",
             FILE_CHMOD => "file_chmod",
+            NET_SOCKET => "network_socket",
             _ => "unknown",
         }
     }
@@ -302,6 +307,26 @@ pub struct NetRecord {
     pub saddr: [u8; 16],
 }
 
+/// `NET_SOCKET`: a process asked for a socket of a family a kernel rule
+/// names (`socket(AF_PACKET, ...)`). `header.pid` is the caller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketRecord {
+    pub header: RecordHeader,
+    /// The kernel rule that names the family (`MATCHED` set).
+    pub verdict: Verdict,
+    /// The address family, as the kernel judges it: `(AF_INET,
+    /// SOCK_PACKET)`, the old spelling of a packet socket, is `AF_PACKET`.
+    pub family: u32,
+    /// The socket type, without `SOCK_NONBLOCK` and `SOCK_CLOEXEC`.
+    pub sock_type: u32,
+    /// The protocol argument as passed (for a packet socket, an ethertype
+    /// in network byte order).
+    pub protocol: u32,
+    /// The [`crate::enforce::mechanism`] that acted, or NONE (reported only).
+    pub mechanism: u32,
+}
+
 /// `cgroup/cgroup_mkdir`: a cgroup was created. Recorded at once, so the
 /// agent knows a container's cgroup path even if it is gone before the
 /// agent looks.
@@ -482,6 +507,7 @@ const _: () = assert!(size_of::<CgroupRecord>() == 32 + 16 + CGROUP_PATH_MAX);
 const _: () = assert!(size_of::<ForkRecord>() == 48);
 const _: () = assert!(size_of::<FileRecord>() == 32 + 24 + 40 + 2 * FILE_PATH_MAX);
 const _: () = assert!(size_of::<ExitRecord>() == 48);
+const _: () = assert!(size_of::<SocketRecord>() == 32 + 40 + 16);
 // A per-CPU map value may not exceed 32 KiB (PCPU_MIN_UNIT_SIZE).
 const _: () = assert!(size_of::<ExecScratch>() <= 32 * 1024);
 // The masked position plus the largest write must stay inside the tail.

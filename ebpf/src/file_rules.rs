@@ -55,7 +55,7 @@ use palisade_common::{
 };
 
 use crate::{
-    EVENTS, count_drop,
+    EPERM, EVENTS, count_drop,
     enforce::{active_generation, caller_profile},
     files::FILE_PENDING,
     header, is_agent,
@@ -64,7 +64,6 @@ use crate::{
     wakeup_flags,
 };
 
-const EPERM: i32 = 1;
 /// `struct file`'s `f_mode` bits.
 const FMODE_READ: u32 = 1 << 0;
 const FMODE_WRITE: u32 = 1 << 1;

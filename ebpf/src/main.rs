@@ -24,6 +24,7 @@ mod net;
 mod path;
 mod resolve;
 mod sock;
+mod sockets;
 
 use aya_ebpf::{
     EbpfContext,
@@ -69,8 +70,15 @@ static WAKEUP_BYTES: u64 = 1 << 20;
 #[unsafe(no_mangle)]
 static EXEC_MECHANISM: u32 = mechanism::NONE;
 
-const SIGKILL: u32 = 9;
-const EPERM: i32 = 1;
+pub(crate) const SIGKILL: u32 = 9;
+pub(crate) const EPERM: i32 = 1;
+
+/// The enforcement mechanism the loader chose (`EXEC_MECHANISM`).
+#[inline(always)]
+pub(crate) fn exec_mechanism() -> u32 {
+    // SAFETY: a read-only global, written once by the loader.
+    unsafe { core::ptr::read_volatile(&EXEC_MECHANISM) }
+}
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
@@ -181,8 +189,7 @@ fn exec_enforce(ctx: &TracePointContext, rec: &mut ExecRecord) {
     let Some(mut verdict) = verdict else { return };
     verdict.flags |= verdict_flags::MATCHED;
     rec.verdict = verdict;
-    // SAFETY: a read-only global, written once by the loader.
-    let how = unsafe { core::ptr::read_volatile(&EXEC_MECHANISM) };
+    let how = exec_mechanism();
     if verdict.flags & verdict_flags::ENFORCE != 0
         && how == mechanism::SIGKILL_AT_EXEC
         // SAFETY: signals the current process; no memory is touched.

@@ -2,19 +2,21 @@
 //! of the process and its ancestry.
 
 use palisade_common::{
-    AT_REMOVEDIR, exec_flags, file_syscall, kind,
+    AT_REMOVEDIR,
+    enforce::socket_family::{self, AF_PACKET},
+    exec_flags, file_syscall, kind,
     open_flags::{self, O_APPEND, O_CREAT, O_EXCL, O_TRUNC},
 };
 
 use crate::{
     drift,
-    event::{Event, Executable, ExitInfo, FileActivity, Network, Origin, Process},
+    event::{Event, Executable, ExitInfo, FileActivity, Network, Origin, Process, SocketRequest},
     model::bytes::Bytes,
     process::{
         env::EnvCapture,
         table::{ProcessInfo, ProcessTable},
     },
-    sensor::decode::{self, Exec, ExecDenied, Exit, File, Net},
+    sensor::decode::{self, Exec, ExecDenied, Exit, File, Net, Socket},
 };
 
 fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
@@ -157,6 +159,36 @@ pub fn net_event(
         repeats: None,
     });
     event.verdict = net.verdict.clone();
+    event
+}
+
+/// A `network_socket` event: the caller of `socket(2)` and what it asked for.
+pub fn socket_event(origin: &Origin, socket: &Socket, table: &ProcessTable) -> Event {
+    let h = &socket.header;
+    let mut process = Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
+    if let Some(info) = table.get(h.pid) {
+        fill_known(&mut process, info, table);
+        process.start_time = origin.clock.rfc3339(info.start_ns);
+    }
+    let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::NET_SOCKET, process);
+    let sock_type = match socket.sock_type {
+        1 => "stream".to_string(),
+        2 => "dgram".to_string(),
+        3 => "raw".to_string(),
+        4 => "rdm".to_string(),
+        5 => "seqpacket".to_string(),
+        socket_family::SOCK_PACKET => "packet".to_string(),
+        other => other.to_string(),
+    };
+    event.socket = Some(SocketRequest {
+        family: socket_family::name(socket.family).unwrap_or("unknown"),
+        sock_type,
+        protocol: socket.protocol,
+        // The argument is `htons(ETH_P_*)`: its low 16 bits, byte-swapped.
+        ethertype: (socket.family == AF_PACKET)
+            .then(|| format!("{:#06x}", u16::from_be(socket.protocol as u16))),
+    });
+    event.verdict = Some(socket.verdict.clone());
     event
 }
 

@@ -92,6 +92,9 @@ pub struct Event {
     /// For file kinds: the file operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileActivity>,
+    /// For `network_socket`: the socket asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<SocketRequest>,
     /// The kernel rule that matched in a hook; folded into `decision`.
     #[serde(skip)]
     pub verdict: Option<KernelVerdict>,
@@ -265,6 +268,22 @@ pub struct FileActivity {
     pub errno: Option<i32>,
 }
 
+/// A socket of a family a kernel rule names, as `socket(2)` asked for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketRequest {
+    /// The family as rules name it (`packet`, `xdp`, `vsock`, ...).
+    pub family: &'static str,
+    /// `raw`, `dgram`, `stream`, `seqpacket`, `rdm`, `packet` (the old
+    /// `SOCK_PACKET`), or the number.
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// The protocol argument as passed.
+    pub protocol: u32,
+    /// For a packet socket: the ethertype it receives (`0x0003`: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ethertype: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExitInfo {
     /// Exit status, when the process exited normally.
@@ -295,6 +314,7 @@ impl Event {
             exit: None,
             network: None,
             file: None,
+            socket: None,
             verdict: None,
             drift_evidence: None,
             bundle: None,

@@ -26,7 +26,7 @@ pub struct Facts<'a> {
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 /// Record kinds a filter may name: the exported ones.
-const KINDS: [&str; 15] = [
+const KINDS: [&str; 16] = [
     kind::name(kind::EXEC),
     kind::name(kind::EXIT),
     kind::name(kind::NET_CONNECT),
@@ -36,6 +36,7 @@ const KINDS: [&str; 15] = [
     kind::name(kind::FILE_UNLINK),
     kind::name(kind::FILE_RENAME),
     kind::name(kind::FILE_CHMOD),
+    kind::name(kind::NET_SOCKET),
     crate::event::EXCEPTION_USED,
     crate::event::BREAK_GLASS,
     crate::event::UNLOAD,

@@ -213,6 +213,18 @@ fn entries(v: &Value, pid: u64) -> Vec<Entry> {
             };
             out.push(entry(what, detail));
         }
+        "network_socket" => {
+            let s = &v["socket"];
+            let mut detail = format!(
+                "{} {}",
+                s["family"].as_str().unwrap_or("?"),
+                s["type"].as_str().unwrap_or("?")
+            );
+            if let Some(ethertype) = s["ethertype"].as_str() {
+                detail += &format!(" ethertype {ethertype}");
+            }
+            out.push(entry("socket", detail));
+        }
         crate::event::EXCEPTION_USED => {
             let e = &v["exception"];
             out.push(entry(

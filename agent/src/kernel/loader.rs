@@ -91,7 +91,7 @@ pub enum LoadError {
     #[error("cannot open the eBPF programs' log (map `{}`)", names::MAP_KERNEL_LOG)]
     KernelLog(#[source] aya_log::Error),
     #[error(
-        "the syscall tracepoint {tracepoint} has `{field}` at byte {found}, not {expected}: its record layout is not the one the file programs read"
+        "the syscall tracepoint {tracepoint} has `{field}` at byte {found}, not {expected}: its record layout is not the one the programs read"
     )]
     SyscallLayout { tracepoint: String, field: &'static str, found: u32, expected: u32 },
     #[error("map `{name}` has an unexpected type")]
@@ -265,6 +265,7 @@ impl Object {
             for (name, hook) in [
                 (names::PROG_BPRM_CHECK, "bprm_check_security"),
                 (names::PROG_FILE_LSM, "file_open"),
+                (names::PROG_SOCKET_LSM, "socket_create"),
             ] {
                 links.push(attach_lsm(&mut ebpf, &btf, name, hook)?);
                 pinned.push(name);
@@ -285,6 +286,18 @@ impl Object {
                     ),
                 }
             }
+        } else {
+            // Without BPF-LSM, denied socket families are held by a kill at
+            // the call's entry: pinned, so it holds when the agent is gone.
+            let name = names::PROG_SOCKET_ENTER;
+            check_syscall_layout("sys_enter_socket", "family", SYSCALL_ARG0)?;
+            let prog: &mut TracePoint = program(&mut ebpf, name)?;
+            prog.load().map_err(|e| program_error(name, e))?;
+            let id =
+                prog.attach("syscalls", "sys_enter_socket").map_err(|e| program_error(name, e))?;
+            let link = prog.take_link(id).map_err(|e| program_error(name, e))?;
+            links.push(pin(name, FdLink::try_from(link))?);
+            pinned.push(name);
         }
 
         if let (mechanism::CGROUP_SOCK_ADDR, Some(root)) =
@@ -436,27 +449,37 @@ fn attach_tracepoint(
     Ok(())
 }
 
+/// Where a syscall tracepoint record holds its first argument (and an exit
+/// record its return value); each argument takes 8 bytes.
+const SYSCALL_ARG0: u32 = 16;
+
+/// Checks that `field` of `syscalls/<tracepoint>` is at byte `expected`,
+/// where the programs read it.
+fn check_syscall_layout(
+    tracepoint: &str,
+    field: &'static str,
+    expected: u32,
+) -> Result<(), LoadError> {
+    let found = fs::tracepoint_field_offset("syscalls", tracepoint, field)?;
+    if found != expected {
+        return Err(LoadError::SyscallLayout {
+            tracepoint: format!("syscalls/{tracepoint}"),
+            field,
+            found,
+            expected,
+        });
+    }
+    Ok(())
+}
+
 /// Attaches the file programs to the entry and exit tracepoints of every
 /// watched system call this kernel has (an architecture may lack the old
 /// ones, `open` or `rename`); returns how many. The programs read the
 /// arguments at fixed offsets, checked here against the format files.
 fn attach_file_programs(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
-    const ARG0: u32 = 16;
-    let layout = |tracepoint: &str, field: &'static str, expected: u32| {
-        let found = fs::tracepoint_field_offset("syscalls", tracepoint, field)?;
-        if found != expected {
-            return Err(LoadError::SyscallLayout {
-                tracepoint: format!("syscalls/{tracepoint}"),
-                field,
-                found,
-                expected,
-            });
-        }
-        Ok(())
-    };
-    layout("sys_enter_openat", "filename", ARG0 + 8)?;
-    layout("sys_enter_renameat2", "newname", ARG0 + 3 * 8)?;
-    layout("sys_exit_openat", "ret", ARG0)?;
+    check_syscall_layout("sys_enter_openat", "filename", SYSCALL_ARG0 + 8)?;
+    check_syscall_layout("sys_enter_renameat2", "newname", SYSCALL_ARG0 + 3 * 8)?;
+    check_syscall_layout("sys_exit_openat", "ret", SYSCALL_ARG0)?;
 
     let events = std::path::Path::new(fs::TRACEFS).join("events/syscalls");
     let present: Vec<(&'static str, &'static str)> = (names::FILE_ENTER_PROGRAMS.iter().copied())

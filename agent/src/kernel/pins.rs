@@ -18,7 +18,7 @@ use aya::{
 use palisade_common::{
     enforce::{
         ENFORCE_MAP_ENTRIES, ExecInodeKey, ExecNameKey, FILE_PRESENT_SLOTS, FileRuleData, Net4Data,
-        Net6Data, PROFILE_SLOTS, Verdict, WORKLOAD_MAP_ENTRIES, Workload,
+        Net6Data, PROFILE_SLOTS, SocketKey, Verdict, WORKLOAD_MAP_ENTRIES, Workload,
     },
     names,
 };
@@ -72,6 +72,7 @@ fn expected_layout(name: &str) -> Option<(u32, u32)> {
         names::MAP_ENFORCE_ACTIVE | names::MAP_NET_PRESENT | names::MAP_FILE_PRESENT => (4, 4),
         names::MAP_EXEC_DENY_INODE => (size_of::<ExecInodeKey>() as u32, verdict),
         names::MAP_EXEC_DENY_NAME => (size_of::<ExecNameKey>() as u32, verdict),
+        names::MAP_SOCKET_DENY => (size_of::<SocketKey>() as u32, verdict),
         names::MAP_EXEC_DRIFT => (4, verdict),
         names::MAP_WORKLOADS => (8, size_of::<Workload>() as u32),
         names::MAP_NET4_RULES => (lpm(size_of::<Net4Data>()), verdict),

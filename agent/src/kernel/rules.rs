@@ -23,8 +23,8 @@ use palisade_common::{
     enforce::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_INODE_KEY_LEN, FILE_KEY_FIXED_BITS,
         FILE_PRESENT_SLOTS, FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, MAX_PROFILES,
-        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, Verdict, Workload,
-        file_any_slot, net_present_bit, profile as enforce_profile, profile_slot,
+        NET_KEY_FIXED_BITS, Net4Data, Net6Data, PROFILE_SLOTS, RULE_ID_LEN, SocketKey, Verdict,
+        Workload, file_any_slot, net_present_bit, profile as enforce_profile, profile_slot,
         strongest_net_match, verdict_flags, workload_flags, write_file_inode_key,
     },
     file_watch, names,
@@ -87,6 +87,7 @@ pub struct EnforceMaps {
     net6: LpmTrie<MapData, Net6Data, Verdict>,
     file_rules: LpmTrie<MapData, FileRuleData, Verdict>,
     file_present: Array<MapData, u32>,
+    socket_deny: BpfHashMap<MapData, SocketKey, Verdict>,
     workloads: BpfHashMap<MapData, u64, Workload>,
     /// The entries last written (generation 0 in every key), and the rules
     /// they were resolved from.
@@ -146,6 +147,8 @@ pub struct Applied {
     pub net6: usize,
     /// File rule entries (a prefix for one access, in one profile).
     pub file: usize,
+    /// Socket family entries (a family, in one profile).
+    pub socket_families: usize,
     /// Paths named by rules that do not exist on this host.
     pub missing_paths: Vec<PathBuf>,
 }
@@ -169,6 +172,7 @@ impl EnforceMaps {
             net6: map(ebpf, names::MAP_NET6_RULES)?,
             file_rules: map(ebpf, names::MAP_FILE_RULES)?,
             file_present: map(ebpf, names::MAP_FILE_PRESENT)?,
+            socket_deny: map(ebpf, names::MAP_SOCKET_DENY)?,
             workloads: map(ebpf, names::MAP_WORKLOADS)?,
             in_force: None,
             placed: HashMap::new(),
@@ -258,6 +262,7 @@ impl EnforceMaps {
             net4: entries.net4.len(),
             net6: entries.net6.len(),
             file: entries.file.len(),
+            socket_families: entries.socket.len(),
             missing_paths: rules.missing.clone(),
         };
         self.in_force = Some((entries, rules));
@@ -382,6 +387,22 @@ impl EnforceMaps {
         .map_err(err(names::MAP_EXEC_DENY_NAME))?;
         note(names::MAP_EXEC_DENY_NAME, d);
 
+        let kernel: Vec<_> = self.socket_deny.iter().filter_map(Result::ok).collect();
+        let map = &mut self.socket_deny;
+        let d = reconcile(
+            &entries.socket,
+            kernel,
+            g,
+            |k| (k.generation, OrdKey(SocketKey { generation: 0, ..*k })),
+            |k, g| SocketKey { generation: g, ..k.0 },
+            |k, v| match v {
+                Some(v) => map.insert(k, v, 0),
+                None => map.remove(k),
+            },
+        )
+        .map_err(err(names::MAP_SOCKET_DENY))?;
+        note(names::MAP_SOCKET_DENY, d);
+
         let d =
             reconcile_lpm(&mut self.net4, &entries.net4, g).map_err(err(names::MAP_NET4_RULES))?;
         note(names::MAP_NET4_RULES, d);
@@ -464,6 +485,10 @@ impl EnforceMaps {
             let key = ExecNameKey { generation: g, ..k.0 };
             self.exec_name.insert(key, *v, 0).map_err(err(names::MAP_EXEC_DENY_NAME))?;
         }
+        for (k, v) in &entries.socket {
+            let key = SocketKey { generation: g, ..k.0 };
+            self.socket_deny.insert(key, *v, 0).map_err(err(names::MAP_SOCKET_DENY))?;
+        }
         write_lpm(&mut self.net4, &entries.net4, g).map_err(err(names::MAP_NET4_RULES))?;
         write_lpm(&mut self.net6, &entries.net6, g).map_err(err(names::MAP_NET6_RULES))?;
         for (&profile, v) in &entries.drift {
@@ -524,6 +549,12 @@ impl EnforceMaps {
             .collect();
         for k in stale {
             self.exec_name.remove(&k).map_err(err(names::MAP_EXEC_DENY_NAME))?;
+        }
+        let stale: Vec<SocketKey> = (self.socket_deny.keys().filter_map(Result::ok))
+            .filter(|k| k.generation == generation)
+            .collect();
+        for k in stale {
+            self.socket_deny.remove(&k).map_err(err(names::MAP_SOCKET_DENY))?;
         }
         purge_lpm(&mut self.net4, generation).map_err(err(names::MAP_NET4_RULES))?;
         purge_lpm(&mut self.net6, generation).map_err(err(names::MAP_NET6_RULES))?;
@@ -737,6 +768,8 @@ struct Entries {
     net4: LpmEntries<Net4Data>,
     net6: LpmEntries<Net6Data>,
     file: LpmEntries<FileRuleData>,
+    /// The socket families each profile denies.
+    socket: BTreeMap<OrdKey<SocketKey>, Verdict>,
 }
 
 // Ordered wrappers, so entries are deduplicated and written in a stable order.
@@ -809,6 +842,10 @@ impl Entries {
             for &(access, (dev, ino)) in &resolved.file_inodes {
                 insert_stronger(&mut self.file, file_inode_key(profile, access, dev, ino), verdict);
             }
+            for family in &rule.socket_families {
+                let key = SocketKey { generation: 0, _pad: 0, profile, family: family.0, _pad2: 0 };
+                insert_stronger(&mut self.socket, OrdKey(key), verdict);
+            }
             if rule.exec_drift {
                 let slot = self.drift.entry(profile).or_default();
                 let rank = |v: &Verdict| (v.rule[0] != 0, v.flags & verdict_flags::ENFORCE != 0);
@@ -827,6 +864,7 @@ impl Entries {
             (names::MAP_NET4_RULES, self.net4.len()),
             (names::MAP_NET6_RULES, self.net6.len()),
             (names::MAP_FILE_RULES, self.file.len()),
+            (names::MAP_SOCKET_DENY, self.socket.len()),
         ] {
             if entries > GENERATION_ENTRIES as usize {
                 return Err(RulesError::Capacity { map, entries });
@@ -842,6 +880,7 @@ impl Entries {
         self.net4.extend(other.net4);
         self.net6.extend(other.net6);
         self.file.extend(other.file);
+        self.socket.extend(other.socket);
     }
 
     /// `FILE_PRESENT` of generation `g`: the accesses each profile's file
@@ -1043,6 +1082,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::policy::kernel_plan::SocketFamily;
 
     #[test]
     fn a_sockets_profile_is_found_as_the_hooks_find_a_callers() {
@@ -1081,7 +1121,31 @@ mod tests {
             connect: Vec::new(),
             file_read: vec!["/etc/shadow".into()],
             file_write: vec!["/etc/".into()],
+            socket_families: vec![SocketFamily(17)],
         }
+    }
+
+    #[test]
+    fn socket_families_are_keyed_per_profile_and_the_stronger_rule_wins() {
+        let plan = KernelPlan {
+            rules: vec![rule("PAL-080", false), rule("PAL-081", true)],
+            ..KernelPlan::default()
+        };
+        let rules = RuleEntries::resolve(&plan);
+        let profiles = vec![
+            ProfileRules::from([("PAL-080".to_string(), true), ("PAL-081".to_string(), true)]),
+            ProfileRules::new(),
+            // An exception carves PAL-081 out here: reported, not denied.
+            ProfileRules::from([("PAL-081".to_string(), false)]),
+        ];
+        let entries = Entries::build(&rules, &profiles);
+        let keys: Vec<(u16, u16, &str, bool)> = (entries.socket.iter())
+            .map(|(k, v)| {
+                (k.0.profile, k.0.family, v.rule_id(), v.flags & verdict_flags::ENFORCE != 0)
+            })
+            .collect();
+        assert_eq!(keys, [(0, 17, "PAL-081", true), (2, 17, "PAL-081", false)]);
+        assert!(entries.within_capacity().is_ok());
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct Enforcement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// How it was enforced: a kernel mechanism (`bpf-lsm`,
-    /// `sigkill-at-exec`, `cgroup-sock-addr`), `pidfd-sigkill` from
+    /// `sigkill-at-exec`, `sigkill-at-syscall`, `cgroup-sock-addr`,
+    /// `cgroup-skb`), `pidfd-sigkill` from
     /// userspace, or `none` when nothing acted.
     pub mechanism: Cow<'static, str>,
     pub result: Effect,
@@ -71,7 +72,7 @@ impl Enforcement {
     pub fn kernel(verdict: &KernelVerdict) -> Self {
         let result = match verdict.mechanism {
             _ if !verdict.enforced => Effect::Reported,
-            mechanism::SIGKILL_AT_EXEC => Effect::Killed,
+            mechanism::SIGKILL_AT_EXEC | mechanism::SIGKILL_AT_SYSCALL => Effect::Killed,
             _ => Effect::Denied,
         };
         Self {

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use palisade_common::enforce::{
-    EXEC_NAME_MAX, FILE_RULE_PATH_LEN, GENERATION_ENTRIES, MAX_PROFILES, RULE_ID_LEN,
+    EXEC_NAME_MAX, FILE_RULE_PATH_LEN, GENERATION_ENTRIES, MAX_PROFILES, RULE_ID_LEN, socket_family,
 };
 
 use super::{
@@ -31,7 +31,8 @@ use super::{
 /// Longest path the agent resolves (PATH_MAX, with its NUL).
 const PATH_MAX: usize = 4096;
 
-const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow", "file"];
+const KERNEL_FIELDS: &[&str] = &["scope", "exec", "connect", "connect_allow", "file", "socket"];
+const SOCKET_FIELDS: &[&str] = &["families"];
 const FILE_FIELDS: &[&str] = &["read", "write"];
 const EXEC_FIELDS: &[&str] = &["names", "paths", "drift"];
 const NET_FIELDS: &[&str] = &["cidr", "ports", "protocols"];
@@ -65,6 +66,8 @@ pub struct Capacity {
     pub net4: usize,
     pub net6: usize,
     pub file: usize,
+    /// Socket families denied (one entry per family and profile).
+    pub socket_families: usize,
 }
 
 impl Capacity {
@@ -83,13 +86,18 @@ impl Capacity {
                 if net.addr.is_ipv4() { c.net4 += n } else { c.net6 += n }
             }
             c.file += rule.file_read.len() + rule.file_write.len();
+            c.socket_families += rule.socket_families.len();
         }
+        // A profile holds one entry per family, whichever rules name it.
+        c.socket_families = c.socket_families.min(socket_family::DENIABLE.len());
         c
     }
 
     /// The largest need of any one map.
     pub fn largest(&self) -> usize {
-        self.exec_identities.max(self.exec_names).max(self.net4).max(self.net6).max(self.file)
+        (self.exec_identities.max(self.exec_names).max(self.net4).max(self.net6))
+            .max(self.file)
+            .max(self.socket_families)
     }
 
     /// How many workload profiles carrying every kernel rule fit in one
@@ -330,6 +338,33 @@ pub struct KernelRule {
     /// (`file_write`) are denied, by the file's resolved path; sorted, unique.
     pub file_read: Vec<String>,
     pub file_write: Vec<String>,
+    /// Socket families refused at creation (`kernel.socket.families`);
+    /// sorted, unique.
+    pub socket_families: Vec<SocketFamily>,
+}
+
+/// A socket family a rule denies, one of `socket_family::DENIABLE`;
+/// printed and serialized by the name rules use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SocketFamily(pub u16);
+
+impl SocketFamily {
+    fn parse(name: &str) -> Result<Self, String> {
+        socket_family::by_name(name).map(Self).ok_or_else(|| {
+            let known: Vec<&str> = socket_family::DENIABLE.iter().map(|(n, _)| *n).collect();
+            format!("{name:?} is not a socket family a rule may deny (known: {})", known.join(", "))
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        socket_family::name(u32::from(self.0)).unwrap_or("unknown")
+    }
+}
+
+impl Serialize for SocketFamily {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 /// An exception as it relaxes a kernel rule.
@@ -503,6 +538,7 @@ pub fn plan(
             connect: parsed.connect,
             file_read: parsed.file_read,
             file_write: parsed.file_write,
+            socket_families: parsed.socket_families,
         });
     }
     plan.rules.sort_by(|a, b| a.id.cmp(&b.id));
@@ -512,14 +548,15 @@ pub fn plan(
         return Err(PolicyError::invalid(
             "kernel",
             format!(
-                "the kernel rules need up to {} entries of one enforcement map for a single workload profile; a rule set holds {} per map (exec identities {}, exec names {}, IPv4 {}, IPv6 {}, file prefixes {}): fewer names, paths, ports, destinations or prefixes",
+                "the kernel rules need up to {} entries of one enforcement map for a single workload profile; a rule set holds {} per map (exec identities {}, exec names {}, IPv4 {}, IPv6 {}, file prefixes {}, socket families {}): fewer names, paths, ports, destinations or prefixes",
                 plan.capacity.largest(),
                 plan.capacity.per_rule_set,
                 plan.capacity.exec_identities,
                 plan.capacity.exec_names,
                 plan.capacity.net4,
                 plan.capacity.net6,
-                plan.capacity.file
+                plan.capacity.file,
+                plan.capacity.socket_families
             ),
         ));
     }
@@ -541,6 +578,7 @@ struct Parsed {
     connect: Vec<NetMatch>,
     file_read: Vec<String>,
     file_write: Vec<String>,
+    socket_families: Vec<SocketFamily>,
 }
 
 /// Checks and normalises one `kernel` value; the error is one line naming
@@ -548,7 +586,7 @@ struct Parsed {
 fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     let Some(fields) = kernel.as_object() else {
         return Err(format!(
-            "kernel: must be an object with `exec`, `connect` and/or `file`, not {}",
+            "kernel: must be an object with `exec`, `connect`, `file` and/or `socket`, not {}",
             short(kernel)
         ));
     };
@@ -599,9 +637,11 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
     let (file_read, file_write) = file_prefixes(fields.get("file"))?;
     let has_file = !file_read.is_empty() || !file_write.is_empty();
 
+    let socket_families = socket_families(fields.get("socket"))?;
+
     let has_exec = !exec_names.is_empty() || !exec_paths.is_empty() || exec_drift;
-    if !has_exec && connect.is_empty() && !has_file {
-        return Err("kernel: none of kernel.exec, kernel.connect and kernel.file names anything to deny; fill one or remove the `kernel` section".into());
+    if !has_exec && connect.is_empty() && !has_file && socket_families.is_empty() {
+        return Err("kernel: none of kernel.exec, kernel.connect, kernel.file and kernel.socket names anything to deny; fill one or remove the `kernel` section".into());
     }
     let kind = |k: &str| meta.kinds.iter().any(|x| x == k);
     if has_exec && !kind("process_exec") {
@@ -622,6 +662,12 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
                 .into(),
         );
     }
+    if !socket_families.is_empty() && !kind("network_socket") {
+        return Err(
+            "kernel.socket: the rule's meta.kinds must include \"network_socket\" for the kernel to match sockets"
+                .into(),
+        );
+    }
     if meta.id.len() >= RULE_ID_LEN || meta.id.contains('\0') {
         return Err(format!(
             "kernel: rule id `{}` is {} bytes; the id of a rule with a kernel section must be under {RULE_ID_LEN}",
@@ -629,7 +675,40 @@ fn parse(meta: &RuleMeta, kernel: &Value) -> Result<Parsed, String> {
             meta.id.len()
         ));
     }
-    Ok(Parsed { scope, exec_names, exec_paths, exec_drift, connect, file_read, file_write })
+    Ok(Parsed {
+        scope,
+        exec_names,
+        exec_paths,
+        exec_drift,
+        connect,
+        file_read,
+        file_write,
+        socket_families,
+    })
+}
+
+/// `kernel.socket`: `families`, the socket families refused at creation.
+fn socket_families(value: Option<&Value>) -> Result<Vec<SocketFamily>, String> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let Some(socket) = value.as_object() else {
+        return Err(format!(
+            "kernel.socket: must be an object with `families`, not {}",
+            short(value)
+        ));
+    };
+    known_fields("kernel.socket", socket, SOCKET_FIELDS)?;
+    let mut families = Vec::new();
+    for (i, name) in
+        strings("kernel.socket.families", socket.get("families"))?.into_iter().enumerate()
+    {
+        families.push(
+            SocketFamily::parse(name)
+                .map_err(|why| format!("kernel.socket.families[{i}]: {why}"))?,
+        );
+    }
+    families.sort();
+    families.dedup();
+    Ok(families)
 }
 
 /// `kernel.file`: `read` and/or `write`, each a list of absolute path
@@ -1128,6 +1207,51 @@ mod tests {
             err(json!({"exec": {"name": ["nc"]}})).starts_with("kernel.exec.name: unknown field")
         );
         assert!(err(json!({"exec": ["nc"]})).starts_with("kernel.exec: must be an object"));
+    }
+
+    #[test]
+    fn socket_families_are_named_checked_and_need_the_network_socket_kind() {
+        let m = meta("PAL-080", "block", &["network_socket"]);
+        let socket =
+            |families: Value| json!({"scope": "containers", "socket": {"families": families}});
+        let parsed = parse(&m, &socket(json!(["xdp", "packet", "packet"]))).expect("valid");
+        assert_eq!(parsed.socket_families, [SocketFamily(17), SocketFamily(44)]);
+        assert_eq!(
+            serde_json::to_value(&parsed.socket_families).unwrap(),
+            json!(["packet", "xdp"])
+        );
+        let e = parse(&m, &socket(json!(["packet", "inet"]))).unwrap_err();
+        assert!(
+            e.starts_with("kernel.socket.families[1]: \"inet\" is not a socket family a rule may deny (known: packet, xdp,"),
+            "{e}"
+        );
+        let e = parse(&m, &json!({"socket": {"family": ["packet"]}})).unwrap_err();
+        assert_eq!(e, "kernel.socket.family: unknown field (known: families)");
+        let e = parse(&m, &json!({"socket": ["packet"]})).unwrap_err();
+        assert!(e.starts_with("kernel.socket: must be an object with `families`"), "{e}");
+        let e = parse(&both(), &socket(json!(["packet"]))).unwrap_err();
+        assert!(
+            e.starts_with("kernel.socket: the rule's meta.kinds must include \"network_socket\""),
+            "{e}"
+        );
+        // An empty list names nothing to deny.
+        assert!(parse(&m, &socket(json!([]))).unwrap_err().starts_with("kernel: none of"));
+        // Every family a rule may name is one the hooks look up, and back.
+        for &(name, family) in socket_family::DENIABLE {
+            assert!(socket_family::deniable(u32::from(family)), "{name}");
+            assert_eq!(SocketFamily::parse(name).unwrap().name(), name);
+        }
+        for family in [1, 2, 10, 16, 64, 1000] {
+            assert!(!socket_family::deniable(family), "{family}");
+        }
+        // The schema names the same families, in the same order.
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../schema/event.schema.json")).unwrap();
+        let names: Vec<&str> = socket_family::DENIABLE.iter().map(|(n, _)| *n).collect();
+        assert_eq!(schema["$defs"]["socket"]["properties"]["family"]["enum"], json!(names));
+        // The old spelling of a packet socket is one.
+        assert_eq!(socket_family::effective(2, 10 | 0o4000), socket_family::AF_PACKET);
+        assert_eq!(socket_family::effective(2, 2), 2);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::{
 
 use palisade_common::{
     CgroupRecord, ExecDeniedRecord, ExecRecord, ExitRecord, FileRecord, ForkRecord, NetRecord,
-    RecordHeader, Span,
+    RecordHeader, SocketRecord, Span,
     enforce::{Verdict, mechanism, verdict_flags},
     exec_flags, file_status, kind, net_hook,
 };
@@ -41,6 +41,7 @@ pub enum Record {
     Net(Net),
     Cgroup(CgroupMkdir),
     File(File),
+    Socket(Socket),
 }
 
 impl Record {
@@ -54,6 +55,7 @@ impl Record {
             Record::Net(r) => r.header.kind,
             Record::Cgroup(r) => r.header.kind,
             Record::File(r) => r.header.kind,
+            Record::Socket(r) => r.header.kind,
         }
     }
 }
@@ -122,6 +124,20 @@ pub struct Net {
     pub tcp_state: u32,
     /// The kernel socket: pairs a connect with its result.
     pub sock: u64,
+}
+
+/// A socket of a family a kernel rule names was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub header: RecordHeader,
+    pub verdict: KernelVerdict,
+    /// `AF_*`, as the kernel judged it.
+    pub family: u32,
+    /// `SOCK_*`, without its flags.
+    pub sock_type: u32,
+    /// The protocol argument (for a packet socket, an ethertype in network
+    /// byte order).
+    pub protocol: u32,
 }
 
 /// A cgroup was created.
@@ -299,6 +315,17 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 verdict: KernelVerdict::from_record(&r.verdict, mechanism::BPF_LSM),
             }))
         }
+        kind::NET_SOCKET => {
+            let r: SocketRecord = read_struct(bytes)?;
+            Ok(Record::Socket(Socket {
+                header,
+                verdict: KernelVerdict::from_record(&r.verdict, r.mechanism)
+                    .ok_or(DecodeError::NoVerdict("network_socket"))?,
+                family: r.family,
+                sock_type: r.sock_type,
+                protocol: r.protocol,
+            }))
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
 }
@@ -460,6 +487,29 @@ mod tests {
         let mut v = Verdict { flags, ..Verdict::default() };
         v.rule[..rule.len()].copy_from_slice(rule.as_bytes());
         v
+    }
+
+    #[test]
+    fn decodes_a_socket_record_and_requires_its_verdict() {
+        let rec = SocketRecord {
+            header: RecordHeader {
+                kind: kind::NET_SOCKET,
+                size: size_of::<SocketRecord>() as u32,
+                pid: 9,
+                ..Default::default()
+            },
+            verdict: verdict("PAL-080", verdict_flags::MATCHED | verdict_flags::ENFORCE),
+            family: 17,
+            sock_type: 3,
+            protocol: 0x0300,
+            mechanism: mechanism::SIGKILL_AT_SYSCALL,
+        };
+        let Ok(Record::Socket(s)) = decode(&bytes_of(&rec)) else { panic!("decodes") };
+        assert_eq!((s.family, s.sock_type, s.protocol), (17, 3, 0x0300));
+        assert_eq!(s.verdict.rule, "PAL-080");
+        assert!(s.verdict.enforced);
+        let none = SocketRecord { verdict: Verdict::default(), ..rec };
+        assert_eq!(decode(&bytes_of(&none)), Err(DecodeError::NoVerdict("network_socket")));
     }
 
     #[test]

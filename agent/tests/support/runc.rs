@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 const RUNC: &[&str] = &["/usr/sbin/runc", "/usr/bin/runc"];
 const BUSYBOX: &str = "/bin/busybox";
 /// Applets linked in the root filesystem (those this busybox has).
-const APPLETS: &[&str] = &["sh", "true", "cat", "sleep", "wget", "nc", "nslookup", "timeout"];
+const APPLETS: &[&str] =
+    &["sh", "true", "cat", "sleep", "wget", "nc", "nslookup", "timeout", "arping"];
 pub const POD_NAME: &str = "web-0";
 pub const NAMESPACE: &str = "payments";
 pub const IMAGE: &str = "registry.example/app:1.2";
@@ -154,6 +155,14 @@ impl<'a> Container<'a> {
         config["process"]["rlimits"] =
             json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
         config["root"] = json!({"path": "rootfs", "readonly": true});
+        // As containerd and Docker grant by default (runc's own default
+        // does not): CAP_NET_RAW, what makes raw and packet sockets a way
+        // around the network rules.
+        for set in ["bounding", "effective", "permitted"] {
+            if let Some(caps) = config["process"]["capabilities"][set].as_array_mut() {
+                caps.push(json!("CAP_NET_RAW"));
+            }
+        }
         config["linux"]["cgroupsPath"] = json!(cgroup);
         // The host's network, as a hostNetwork pod has: the container can
         // reach a listener the test starts on loopback.

@@ -15,6 +15,12 @@
 //!   accept, and the wildcard address of a listen (any peer), whose
 //!   `dst_endpoint` is the listening socket. `actor.process` is the
 //!   process, `device` the node (Host profile).
+//! - `network_socket`: Network Activity, Refuse (the kernel refused the
+//!   socket or killed its caller) or Open (reported only); `src_endpoint`
+//!   the node, `dst_endpoint` named `any` (a socket has no destination
+//!   yet, and a packet socket may write to any), the family as
+//!   `connection_info.protocol_name`, the socket's type and protocol under
+//!   `unmapped.palisade.socket`.
 //! - `file_open`, `file_unlink`, `file_rename`, `file_chmod`: File System
 //!   Activity (1001), Open, Delete, Rename (`file_result` the new name) or
 //!   Set Security (a mode change); `file` the path (type Unknown: the
@@ -258,6 +264,31 @@ fn activity(native: &native::Record, decision: Option<&Decision>) -> Event {
             out.device = Some(device(native));
             (Class::FileSystemActivity, out)
         }
+        ("network_socket", _, _) => {
+            let mut out = event(
+                Class::NetworkActivity,
+                socket_activity(decision),
+                native,
+                severity,
+                unmapped,
+            );
+            // The node is what is known of the local end, and a socket
+            // names no destination yet (a packet socket may write to any).
+            let (hostname, name) = host_or_name(&native.node);
+            out.src_endpoint = Some(Endpoint { hostname, name, ..Endpoint::default() });
+            out.dst_endpoint = Some(Endpoint { name: Some("any".into()), ..Endpoint::default() });
+            out.connection_info = native.socket.as_ref().map(|s| ConnectionInfo {
+                direction_id: 2,
+                direction: "Outbound",
+                protocol_num: None,
+                protocol_name: s.family.clone(),
+                protocol_ver_id: 0,
+                protocol_ver: "Unknown",
+            });
+            out.actor = Some(Actor { process: Some(process(native)), user: None });
+            out.device = Some(device(native));
+            (Class::NetworkActivity, out)
+        }
         (_, Some(net), _) => {
             let activity = network_activity(native, net, decision);
             let mut out = event(Class::NetworkActivity, activity, native, severity, unmapped);
@@ -452,6 +483,16 @@ fn network_activity(
     }
 }
 
+/// A `network_socket` record's activity: Refuse when the kernel refused
+/// the socket or killed its caller, else Open (reported only).
+fn socket_activity(decision: Option<&Decision>) -> Activity {
+    let result = decision.and_then(|d| d.enforcement.as_ref()).map(|e| e.result);
+    match result {
+        Some(Effect::Denied | Effect::Killed) => Activity { id: 5, name: "Refuse" },
+        _ => Activity { id: 1, name: "Open" },
+    }
+}
+
 /// (source, destination): the initiator first.
 fn endpoints(native: &native::Record, net: &native::Network) -> (Endpoint, Endpoint) {
     let remote = Endpoint {
@@ -486,9 +527,9 @@ fn connection_info(net: &native::Network) -> ConnectionInfo {
         direction_id,
         direction,
         protocol_num: match net.protocol.as_str() {
-            "tcp" => 6,
-            "udp" => 17,
-            other => other.parse().unwrap_or(0),
+            "tcp" => Some(6),
+            "udp" => Some(17),
+            other => other.parse().ok(),
         },
         protocol_name: net.protocol.clone(),
         protocol_ver_id,
@@ -622,6 +663,7 @@ fn palisade(native: &native::Record, decision: Option<&Decision>) -> Palisade {
             result: f.result.clone(),
             errno: f.errno,
         }),
+        socket: native.socket.clone(),
         event_id: native.event_id.clone(),
         exception: native.exception.clone(),
         record: None,

@@ -187,7 +187,8 @@ pub struct Endpoint {
 pub struct ConnectionInfo {
     pub direction_id: u8,
     pub direction: &'static str,
-    pub protocol_num: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_num: Option<u8>,
     pub protocol_name: String,
     pub protocol_ver_id: u8,
     pub protocol_ver: &'static str,
@@ -301,6 +302,9 @@ pub struct Palisade {
     pub network: Option<NetworkExtra>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileExtra>,
+    /// `network_socket`: the socket asked for (OCSF has no socket object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<super::native::SocketRequest>,
     /// `exception_used`: the event the exception applied to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,

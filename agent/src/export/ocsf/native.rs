@@ -24,6 +24,7 @@ pub struct Record {
     pub exit: Option<Exit>,
     pub network: Option<Network>,
     pub file: Option<FileActivity>,
+    pub socket: Option<SocketRequest>,
     pub bundle: Option<String>,
     /// `exception_used`: the event the exception applied to.
     pub event_id: Option<String>,
@@ -69,6 +70,17 @@ pub struct FileActivity {
     pub syscall: String,
     pub result: String,
     pub errno: Option<i32>,
+}
+
+/// `network_socket`: the socket asked for.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct SocketRequest {
+    pub family: String,
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    pub protocol: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ethertype: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

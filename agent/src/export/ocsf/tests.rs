@@ -320,6 +320,38 @@ fn a_denied_connect_is_refused_and_found() {
 }
 
 #[test]
+fn a_packet_socket_refused_or_its_caller_killed_is_a_refused_network_activity() {
+    let socket = |mechanism: &str, result: &str| {
+        record(
+            "network_socket",
+            json!({"socket": {"family": "packet", "type": "raw", "protocol": 768, "ethertype": "0x0003"},
+                   "decision": alert("block", json!({"mechanism": mechanism, "result": result, "rule": "PAL-011"}))}),
+        )
+    };
+    for (mechanism, result, activity_id) in
+        [("bpf-lsm", "denied", 5), ("sigkill-at-syscall", "killed", 5), ("none", "reported", 1)]
+    {
+        for r in [socket(mechanism, result), in_pod(socket(mechanism, result))] {
+            let events = ocsf(&r);
+            let activity = &events[0];
+            assert_eq!(activity["class_uid"], 4001, "{activity:#}");
+            assert_eq!(activity["activity_id"], activity_id, "{mechanism}");
+            assert_eq!(activity["connection_info"]["protocol_name"], "packet");
+            assert!(activity["connection_info"].get("protocol_num").is_none());
+            assert_eq!(activity["src_endpoint"]["hostname"], "node-1");
+            assert_eq!(activity["unmapped"]["palisade"]["socket"]["ethertype"], "0x0003");
+            assert_eq!(activity["actor"]["process"]["pid"], 31846);
+            assert_eq!(events[1]["class_uid"], 2004, "an alert has its finding");
+        }
+    }
+    let killed = ocsf(&socket("sigkill-at-syscall", "killed")).remove(0);
+    assert_eq!(
+        (killed["action"].clone(), killed["disposition"].clone()),
+        (json!("Denied"), json!("Blocked"))
+    );
+}
+
+#[test]
 fn an_exception_use_is_a_base_event_and_the_excepted_exec_allowed() {
     let exception = json!({"exception": "EX-1", "rule": "PAL-004", "owner": "sre@example.com",
                            "reason": "probe", "expires": "2099-01-01T00:00:00Z"});
