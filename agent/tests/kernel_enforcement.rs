@@ -348,11 +348,16 @@ fn probe_picks_the_best_exec_mechanism_the_kernel_allows() {
             .unwrap()
     };
     let exec = p["mechanisms"]["exec"].as_str().unwrap();
+    // Socket families follow: refused by the LSM hook, or their caller
+    // killed at the syscall's entry.
+    let socket = &p["mechanisms"]["socket"];
     if cap("bpf_lsm_active") && cap("lsm_programs") {
         assert_eq!(exec, "bpf-lsm", "{p:#}");
+        assert_eq!(socket, "bpf-lsm", "{p:#}");
     } else {
         assert!(cap("bpf_send_signal"), "{p:#}");
         assert_eq!(exec, "sigkill-at-exec", "{p:#}");
+        assert_eq!(socket, "sigkill-at-syscall", "{p:#}");
     }
     assert_eq!(p["mechanisms"]["network"], "cgroup-sock-addr", "{p:#}");
     // The VM runner says which mechanism its kernel must give.

@@ -503,7 +503,7 @@ fn a_kernel_section_is_listed_with_its_scope_and_carve_outs() {
         ),
         "{line}"
     );
-    assert!(stdout.contains("IPv6 and 3 file entries"), "{stdout}");
+    assert!(stdout.contains("IPv6, 3 file and 0 socket family entries"), "{stdout}");
 }
 
 #[test]

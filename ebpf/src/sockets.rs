@@ -24,7 +24,7 @@ use palisade_common::{
     kind,
 };
 
-use crate::{EPERM, EVENTS, SIGKILL, count_drop, enforce, exec_mechanism, header};
+use crate::{EPERM, EVENTS, SIGKILL, count_drop, enforce, header};
 
 /// (generation, profile, family) -> the rule denying that family there.
 #[map]
@@ -88,13 +88,11 @@ pub fn palisade_socket_lsm(ctx: LsmContext) -> i32 {
     }
 }
 
-/// Where BPF-LSM does not run: kills the caller of a denied family at the
-/// call's entry (see the module's comment for what that leaves).
+/// Where BPF-LSM does not run (the loader attaches one of the two): kills
+/// the caller of a denied family at the call's entry (see the module's
+/// comment for what that leaves).
 #[tracepoint(category = "syscalls", name = "sys_enter_socket")]
 pub fn palisade_socket_enter(ctx: TracePointContext) -> u32 {
-    if exec_mechanism() == mechanism::BPF_LSM {
-        return 0;
-    }
     // SAFETY: reads inside the tracepoint record, at its fixed layout.
     let arg = |n: usize| unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.unwrap_or(0) as u32;
     let (family, sock_type) = (arg(0), arg(1));

@@ -22,6 +22,13 @@ const SECURITYFS: &str = "/sys/kernel/security";
 const FILE_LSM_WHY: &str = "BPF-LSM file_open and path_* hooks deny, by the resolved path with EPERM, opens under kernel.file prefixes and, under write prefixes, unlinks, renames, links, creates, truncation, chmod and chown";
 const FILE_NONE_WHY: &str = "no BPF-LSM: syscall tracepoints report opens, unlinks, renames and chmods of watched paths; kernel.file rules are not enforced";
 
+/// How socket families a rule denies are held, by mechanism.
+const SOCKET_LSM_WHY: &str =
+    "BPF-LSM socket_create refuses a socket of a family under kernel.socket with EPERM";
+const SOCKET_KILL_WHY: &str = "no BPF-LSM: the sys_enter_socket tracepoint kills the caller of a socket of a family under kernel.socket before the call returns (the socket exists for that moment; io_uring's socket op and 32-bit callers pass unseen)";
+const SOCKET_NONE_WHY: &str =
+    "no BPF-LSM and no bpf_send_signal: kernel.socket rules are reported only";
+
 /// One capability: whether the kernel has it, and how we know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Capability {
@@ -84,6 +91,10 @@ pub struct Mechanisms {
     #[serde(serialize_with = "mechanism_name")]
     pub file: u32,
     pub file_why: &'static str,
+    /// Socket families a rule denies (`kernel.socket`).
+    #[serde(serialize_with = "mechanism_name")]
+    pub socket: u32,
+    pub socket_why: &'static str,
 }
 
 fn mechanism_name<S: serde::Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
@@ -102,6 +113,8 @@ impl Probe {
             if self.has("bpf_send_signal") { mechanism::SIGKILL_AT_EXEC } else { mechanism::NONE };
         self.mechanisms.exec_why = why;
         (self.mechanisms.file, self.mechanisms.file_why) = (mechanism::NONE, FILE_NONE_WHY);
+        (self.mechanisms.socket, self.mechanisms.socket_why) =
+            socket_mechanism(self.mechanisms.exec);
         self
     }
 
@@ -116,13 +129,15 @@ impl Probe {
         }
         let m = &self.mechanisms;
         out.push_str(&format!(
-            "\nexec enforcement:    {:<17} {}\nnetwork enforcement: {:<17} {}\nfile enforcement:    {:<17} {}\n",
+            "\nexec enforcement:    {:<18} {}\nnetwork enforcement: {:<18} {}\nfile enforcement:    {:<18} {}\nsocket enforcement:  {:<18} {}\n",
             mechanism::name(m.exec),
             m.exec_why,
             mechanism::name(m.network),
             m.network_why,
             mechanism::name(m.file),
             m.file_why,
+            mechanism::name(m.socket),
+            m.socket_why,
         ));
         if self.loaded.pinned_links.is_empty() {
             out.push_str(
@@ -285,12 +300,32 @@ pub fn probe(vmlinux: Option<&Btf>, overlay_module: Option<&Btf>, depth: Depth) 
     } else {
         (mechanism::NONE, FILE_NONE_WHY)
     };
+    let (socket, socket_why) = socket_mechanism(exec);
     Probe {
         kernel: kernel_release(),
         capabilities: caps,
         cgroup2,
-        mechanisms: Mechanisms { exec, exec_why, network, network_why, file, file_why },
+        mechanisms: Mechanisms {
+            exec,
+            exec_why,
+            network,
+            network_why,
+            file,
+            file_why,
+            socket,
+            socket_why,
+        },
         loaded: Loaded::now(),
+    }
+}
+
+/// Socket families follow exec: the LSM hook where exec has BPF-LSM, else
+/// a kill at the syscall's entry where exec can kill.
+fn socket_mechanism(exec: u32) -> (u32, &'static str) {
+    match exec {
+        mechanism::BPF_LSM => (mechanism::BPF_LSM, SOCKET_LSM_WHY),
+        mechanism::SIGKILL_AT_EXEC => (mechanism::SIGKILL_AT_SYSCALL, SOCKET_KILL_WHY),
+        _ => (mechanism::NONE, SOCKET_NONE_WHY),
     }
 }
 

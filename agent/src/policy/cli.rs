@@ -281,6 +281,10 @@ fn print_kernel_plan(policy: &Policy) {
                 what.push(format!("file {access} under [{}] (BPF-LSM)", prefixes.join(", ")));
             }
         }
+        if !rule.socket_families.is_empty() {
+            let families: Vec<&str> = rule.socket_families.iter().map(|f| f.name()).collect();
+            what.push(format!("socket families [{}]", families.join(", ")));
+        }
         let effect = match (rule.enforce, rule.blocking) {
             (true, _) => "enforce",
             (false, true) => "audit",
@@ -301,13 +305,14 @@ fn print_kernel_plan(policy: &Policy) {
     }
     let c = &plan.capacity;
     println!(
-        "  kernel map capacity: a rule set holds {} entries per map (a second set fits beside it while it replaces the one in force); one workload profile with every kernel rule needs up to {} exec identities, {} exec names, {} IPv4, {} IPv6 and {} file entries, so at least {} such profiles fit ({} at most)",
+        "  kernel map capacity: a rule set holds {} entries per map (a second set fits beside it while it replaces the one in force); one workload profile with every kernel rule needs up to {} exec identities, {} exec names, {} IPv4, {} IPv6, {} file and {} socket family entries, so at least {} such profiles fit ({} at most)",
         c.per_rule_set,
         c.exec_identities,
         c.exec_names,
         c.net4,
         c.net6,
         c.file,
+        c.socket_families,
         c.profiles_that_fit(),
         c.max_profiles
     );

@@ -1292,10 +1292,9 @@ mod tests {
             .is_ok()
         );
 
-        assert!(
-            err(json!({}))
-                .starts_with("kernel: none of kernel.exec, kernel.connect and kernel.file")
-        );
+        assert!(err(json!({})).starts_with(
+            "kernel: none of kernel.exec, kernel.connect, kernel.file and kernel.socket"
+        ));
         assert!(err(json!({"exec": {"names": []}, "connect": []})).starts_with("kernel: none of"));
         assert!(err(json!(["nc"])).starts_with("kernel: must be an object"));
         assert!(
