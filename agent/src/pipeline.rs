@@ -1,4 +1,4 @@
-//! The processing thread: decode → process table, network state → events
+//! The processing thread: decoded records → process table, network state → events
 //! (enrichment: container, pod, drift) → the judge, inline or on the policy
 //! workers → the sinks, in order.
 //!
@@ -20,8 +20,8 @@ use crate::{
     policy::{judge::Judge, pool::JudgePool},
     process::table::ProcessTable,
     sensor::{
-        decode::{Record, decode},
-        reader::Message,
+        decode::Record,
+        reader::{Batch, Corrupt, Decoded, Message},
     },
     stats::Stats,
     workloads::{feed::Feed, sever::DeniedConnection},
@@ -97,7 +97,7 @@ impl Pipeline {
             }
             let now = Clock::monotonic_now_ns();
             match message {
-                Message::Records(batch) => self.on_batch(&batch, now),
+                Message::Records(batch) => self.on_batch(batch, now),
                 // Nothing new: only what is held back may be due.
                 Message::Tick => {}
                 Message::Tampered(tampering) => {
@@ -127,20 +127,20 @@ impl Pipeline {
     }
 
     /// Handles a batch's records in order.
-    pub fn on_batch(&mut self, batch: &[Vec<u8>], now: u64) {
-        for raw in batch {
-            self.on_record(raw, now);
+    pub fn on_batch(&mut self, batch: Batch, now: u64) {
+        for decoded in batch {
+            self.on_record(decoded, now);
         }
     }
 
-    /// Decodes one raw record, updates the process table, the containers and
-    /// the network state with it, and emits the events it completes.
-    pub fn on_record(&mut self, raw: &[u8], now: u64) {
-        let record = match decode(raw) {
+    /// Updates the process table, the containers and the network state
+    /// with one record, and emits the events it completes.
+    pub fn on_record(&mut self, decoded: Decoded, now: u64) {
+        let record = match decoded {
             Ok(record) => record,
-            Err(err) => {
+            Err(Corrupt { error, bytes }) => {
                 let n = self.stats.decode_errors.fetch_add(1, Relaxed) + 1;
-                warn!(%err, decode_errors = n, bytes = raw.len(), "dropped a corrupt kernel record");
+                warn!(%error, decode_errors = n, bytes, "dropped a corrupt kernel record");
                 return;
             }
         };
@@ -200,7 +200,7 @@ impl Pipeline {
             Record::Exec(exec) => {
                 table.on_exec(&exec);
                 let env = &self.judges.judge.policy().env_capture;
-                ready.push(build::exec_event(origin, &exec, table, env));
+                ready.push(build::exec_event(origin, exec, table, env));
             }
             Record::Exit(exit) => {
                 let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);

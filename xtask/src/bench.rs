@@ -55,6 +55,11 @@ enum Which {
         /// the OTLP sink against stdout alone.
         #[arg(long = "vs-agent-arg", allow_hyphen_values = true)]
         vs_agent_args: Vec<String>,
+        /// Another agent binary for the second arm (with `--vs-agent-arg`s,
+        /// else the first arm's arguments): an A/B between two builds,
+        /// interleaved in the same rounds.
+        #[arg(long, value_name = "PATH")]
+        vs_agent_bin: Option<PathBuf>,
         /// Also run a bare tracer in the same rounds, as a peer doing far
         /// less: bpftrace printing the pid and file name of every exec
         /// (Debian's `bpftrace`).
@@ -119,18 +124,28 @@ impl Setup {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Which::Exec { rounds, iterations, agent_args, vs_agent_args, peer_bpftrace, setup } => {
+        Which::Exec {
+            rounds,
+            iterations,
+            agent_args,
+            vs_agent_args,
+            vs_agent_bin,
+            peer_bpftrace,
+            setup,
+        } => {
             let _workloads = Workloads::make(setup.workloads)?;
             let receiver = NullReceiver::start_if_named(&[&agent_args, &vs_agent_args])?;
             let fill = |args: &[String]| -> Vec<String> {
                 let address = receiver.as_ref().map_or(String::new(), |r| r.address.clone());
                 args.iter().map(|a| a.replace("{receiver}", &address)).collect()
             };
-            let mut arms = vec![Arm::new("agent", fill(&agent_args))];
-            if !vs_agent_args.is_empty() {
-                arms.push(Arm::new("agent (vs)", fill(&vs_agent_args)));
+            let bin = setup.agent()?;
+            let mut arms = vec![Arm::new("agent", bin.clone(), fill(&agent_args))];
+            if !vs_agent_args.is_empty() || vs_agent_bin.is_some() {
+                let args = if vs_agent_args.is_empty() { &agent_args } else { &vs_agent_args };
+                arms.push(Arm::new("agent (vs)", vs_agent_bin.unwrap_or(bin), fill(args)));
             }
-            exec(rounds, iterations, &mut arms, peer_bpftrace, &setup.agent()?)
+            exec(rounds, iterations, &mut arms, peer_bpftrace)
         }
         Which::Connect { rounds, iterations, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
@@ -328,6 +343,7 @@ fn exec_loop(binary: &str, iterations: u32) -> anyhow::Result<Duration> {
 /// One configuration of the agent measured in every round of `exec`.
 struct Arm {
     name: &'static str,
+    bin: PathBuf,
     args: Vec<String>,
     times: Vec<Duration>,
     /// The agent's CPU time, per round.
@@ -339,9 +355,10 @@ struct Arm {
 }
 
 impl Arm {
-    fn new(name: &'static str, args: Vec<String>) -> Self {
+    fn new(name: &'static str, bin: PathBuf, args: Vec<String>) -> Self {
         Self {
             name,
+            bin,
             args,
             times: Vec::new(),
             cpu: Vec::new(),
@@ -353,13 +370,7 @@ impl Arm {
     }
 }
 
-fn exec(
-    rounds: u32,
-    iterations: u32,
-    arms: &mut [Arm],
-    peer_bpftrace: bool,
-    bin: &Path,
-) -> anyhow::Result<()> {
+fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], peer_bpftrace: bool) -> anyhow::Result<()> {
     let out_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("exec-events.jsonl");
@@ -378,7 +389,7 @@ fn exec(
         let mut line =
             format!("round {round}/{rounds}: without {:.1} µs/exec", per_exec_us(a, iterations));
         for arm in arms.iter_mut() {
-            let agent = RunningAgent::start(bin, &events_path, &arm.args)?;
+            let agent = RunningAgent::start(&arm.bin, &events_path, &arm.args)?;
             let cpu_before = agent.cpu_time()?;
             let bpf_before = agent.bpf_run_time()?;
             let b = exec_loop(binary, iterations)?;
@@ -427,8 +438,9 @@ fn exec(
     println!("  without agent: {:.1} µs/exec", per_exec_us(total(&without), rounds * iterations));
     for arm in arms.iter() {
         println!(
-            "  {} ({}):",
+            "  {} ({}; {}):",
             arm.name,
+            arm.bin.display(),
             if arm.args.is_empty() { "stdout".into() } else { arm.args.join(" ") }
         );
         println!(

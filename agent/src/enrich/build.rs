@@ -19,26 +19,25 @@ use crate::{
     sensor::decode::{self, Exec, ExecDenied, Exit, File, Net, Socket},
 };
 
-fn bytes_list(items: &[Vec<u8>]) -> Vec<Bytes> {
-    items.iter().cloned().map(Bytes).collect()
-}
-
 /// What the table knows of a process that is not exec'ing now: the
 /// image, arguments and ancestry of its last exec.
 fn fill_known(process: &mut Process, info: &ProcessInfo, table: &ProcessTable) {
     process.ppid = info.ppid;
     process.uid = info.uid;
-    process.binary = Bytes(info.binary.clone());
-    process.args = bytes_list(&info.args);
-    process.cwd = Bytes(info.cwd.clone());
+    process.binary = Bytes(info.image.binary.0.to_vec());
+    process.args = info.image.args.iter().cloned().map(Bytes).collect();
+    process.cwd = Bytes(info.image.cwd.clone());
     process.ancestors = table.ancestors(info.ppid);
 }
 
 /// A `process_exec` event, with the variables of `env` found in the new
-/// image's environment. Call after the table has seen the exec.
-pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable, env: &EnvCapture) -> Event {
+/// image's environment. Call after the table has seen the exec; the
+/// record's strings move into the event.
+pub fn exec_event(origin: &Origin, exec: Exec, table: &ProcessTable, env: &EnvCapture) -> Event {
     let h = &exec.header;
-    let env_truncated = exec.has(exec_flags::ENV_TRUNCATED);
+    let flags = exec.flags;
+    let has = |flag: u32| flags & flag != 0;
+    let env_truncated = has(exec_flags::ENV_TRUNCATED);
     let process = Process {
         pid: h.pid,
         ppid: exec.ppid,
@@ -46,21 +45,21 @@ pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable, env: &EnvC
         gid: Some(exec.gid),
         euid: Some(exec.euid),
         egid: Some(exec.egid),
-        binary: Bytes(exec.binary.clone()),
-        binary_truncated: exec.has(exec_flags::BINARY_TRUNCATED),
-        filename: Some(Bytes(exec.filename.clone())),
-        args: bytes_list(&exec.args),
-        args_truncated: exec.has(exec_flags::ARGS_TRUNCATED),
-        args_total_bytes: exec.has(exec_flags::ARGS_TRUNCATED).then_some(exec.args_total),
-        cwd: Bytes(exec.cwd.clone()),
-        cwd_truncated: exec.has(exec_flags::CWD_TRUNCATED),
+        binary: Bytes(exec.binary),
+        binary_truncated: has(exec_flags::BINARY_TRUNCATED),
+        filename: Some(Bytes(exec.filename)),
+        args: exec.args.into_iter().map(Bytes).collect(),
+        args_truncated: has(exec_flags::ARGS_TRUNCATED),
+        args_total_bytes: has(exec_flags::ARGS_TRUNCATED).then_some(exec.args_total),
+        cwd: Bytes(exec.cwd),
+        cwd_truncated: has(exec_flags::CWD_TRUNCATED),
         env: env.pick(&exec.env, env_truncated),
         env_truncated,
         env_total_bytes: env_truncated.then_some(exec.env_total),
-        env_unreadable: exec.has(exec_flags::ENV_UNREADABLE),
+        env_unreadable: has(exec_flags::ENV_UNREADABLE),
         cgroup_id: Some(h.cgroup_id),
-        comm: Some(Bytes(exec.comm.clone())),
-        exe: (!exec.has(exec_flags::NO_EXE_FILE)).then(|| Executable {
+        comm: Some(Bytes(exec.comm)),
+        exe: (!has(exec_flags::NO_EXE_FILE)).then(|| Executable {
             inode: exec.exe_ino,
             dev: decode::kernel_dev_to_user(exec.exe_dev),
             drift: None,
@@ -69,8 +68,8 @@ pub fn exec_event(origin: &Origin, exec: &Exec, table: &ProcessTable, env: &EnvC
         ancestors: table.ancestors(exec.ppid),
     };
     let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::EXEC, process);
-    event.verdict = exec.verdict.clone();
-    if !exec.has(exec_flags::NO_EXE_FILE) {
+    event.verdict = exec.verdict;
+    if !has(exec_flags::NO_EXE_FILE) {
         event.drift_evidence = Some(drift::Evidence {
             bits: exec.drift,
             mtime_ns: exec.exe_mtime_ns,
@@ -87,7 +86,7 @@ pub fn exec_denied_event(origin: &Origin, denied: &ExecDenied, table: &ProcessTa
     let caller = table.get(h.pid);
     let mut binary = denied.filename.clone();
     if !binary.starts_with(b"/")
-        && let Some(cwd) = caller.map(|c| &c.cwd)
+        && let Some(cwd) = caller.map(|c| &c.image.cwd)
     {
         binary = [cwd.as_slice(), b"/", binary.as_slice()].concat();
     }
@@ -98,7 +97,7 @@ pub fn exec_denied_event(origin: &Origin, denied: &ExecDenied, table: &ProcessTa
         binary: Bytes(binary),
         filename: Some(Bytes(denied.filename.clone())),
         args: Vec::new(),
-        cwd: Bytes(caller.map(|c| c.cwd.clone()).unwrap_or_default()),
+        cwd: Bytes(caller.map(|c| c.image.cwd.clone()).unwrap_or_default()),
         cgroup_id: Some(h.cgroup_id),
         exe: Some(Executable {
             inode: denied.exe_ino,

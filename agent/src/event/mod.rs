@@ -59,7 +59,26 @@ impl Origin {
     /// A stable id: the same kernel record always gets the same id, and no two
     /// records of one node get the same one.
     fn id(&self, ktime_ns: u64, pid: u32, kind: u32) -> String {
-        format!("{}-{ktime_ns:016x}-{pid:x}-{kind}", self.boot_id)
+        // `{boot_id}-{ktime_ns:016x}-{pid:x}-{kind}`, without the
+        // formatting machinery: it runs for every event.
+        let mut id = String::with_capacity(self.boot_id.len() + 32);
+        id.push_str(&self.boot_id);
+        id.push('-');
+        push_hex(&mut id, ktime_ns, 16);
+        id.push('-');
+        push_hex(&mut id, u64::from(pid), 1);
+        id.push('-');
+        id.push_str(itoa::Buffer::new().format(kind));
+        id
+    }
+}
+
+/// Appends `value` in lower-case hex, zero-padded to `width` digits.
+fn push_hex(out: &mut String, value: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (16 - value.leading_zeros() as usize / 4).max(width);
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((value >> (4 * i)) & 0xf) as usize]));
     }
 }
 
@@ -327,5 +346,27 @@ impl Event {
         self.container = identity.container;
         self.pod = identity.pod;
         self.host = identity.host;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_the_formatted_ones() {
+        let origin = Origin {
+            node: "n".into(),
+            cluster: None,
+            boot_id: "426d6a03".into(),
+            clock: Clock::default(),
+        };
+        for (ktime, pid, kind) in [(0, 0, 1), (0x182a6fdbe9af, 0x7c66, 14), (u64::MAX, u32::MAX, 9)]
+        {
+            assert_eq!(
+                origin.id(ktime, pid, kind),
+                format!("{}-{ktime:016x}-{pid:x}-{kind}", origin.boot_id)
+            );
+        }
     }
 }

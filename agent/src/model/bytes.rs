@@ -5,7 +5,7 @@
 //! bytes survive exactly, the object itself marks that the value was not text,
 //! and `text` is there for humans.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
@@ -26,16 +26,45 @@ pub fn text(bytes: &[u8]) -> Cow<'_, str> {
     std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
 }
 
+/// A byte string shared rather than copied: a process's binary, which the
+/// events of each of its descendants name among their ancestors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedBytes(pub Arc<[u8]>);
+
+impl SharedBytes {
+    /// As text (the `text` of the JSON form): see [`text`].
+    pub fn text(&self) -> Cow<'_, str> {
+        text(&self.0)
+    }
+}
+
+impl Default for SharedBytes {
+    fn default() -> Self {
+        Self(Arc::from(&[][..]))
+    }
+}
+
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.0) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => {
-                let mut map = serializer.serialize_map(Some(2))?;
-                map.serialize_entry("base64", &base64(&self.0))?;
-                map.serialize_entry("text", &self.text())?;
-                map.end()
-            }
+        serialize_bytes(&self.0, serializer)
+    }
+}
+
+impl Serialize for SharedBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_bytes(&self.0, serializer)
+    }
+}
+
+/// The JSON form of a byte string (see the module's comment).
+fn serialize_bytes<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => {
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("base64", &base64(bytes))?;
+            map.serialize_entry("text", &text(bytes))?;
+            map.end()
         }
     }
 }

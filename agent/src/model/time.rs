@@ -8,17 +8,43 @@ pub fn now_ns() -> u64 {
 }
 
 /// Formats ns since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+/// Written digit by digit: it runs several times per event.
 pub fn rfc3339_ns(epoch_ns: i128) -> String {
     let secs = epoch_ns.div_euclid(1_000_000_000);
-    let nanos = epoch_ns.rem_euclid(1_000_000_000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let nanos = epoch_ns.rem_euclid(1_000_000_000) as u32;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    if !(0..=9999).contains(&y) {
+        // Outside what four digits hold: the slow path, same shape.
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        );
+    }
+    let mut out = [0u8; 30];
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut v = value;
+        for i in (at..at + digits).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y as u32, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, sod / 3600, 2);
+    put(14, sod / 60 % 60, 2);
+    put(17, sod % 60, 2);
+    put(20, nanos, 9);
+    for (at, sep) in
+        [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (29, b'Z')]
+    {
+        out[at] = sep;
+    }
+    // ASCII digits and separators only.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// Parses RFC 3339 (`2026-11-24T13:22:32.91Z`, `...+02:00`) to ns since
@@ -109,6 +135,29 @@ mod tests {
         assert_eq!(rfc3339_ns(951_827_696_000_000_789), "2000-02-29T12:34:56.000000789Z");
         assert_eq!(rfc3339_ns(1_795_525_897_500_000_000), "2026-11-24T13:11:37.500000000Z");
         assert_eq!(rfc3339_ns(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn the_digit_by_digit_form_is_the_formatted_one() {
+        let reference = |ns: i128| {
+            let secs = ns.div_euclid(1_000_000_000);
+            let nanos = ns.rem_euclid(1_000_000_000);
+            let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = civil_from_days(days as i64);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+                sod / 3600,
+                sod / 60 % 60,
+                sod % 60
+            )
+        };
+        let mut ns: i128 = -62_167_219_200_000_000_000; // 0000-01-01
+        while ns < 253_402_300_800_000_000_000 {
+            // 9999-12-31 and beyond
+            assert_eq!(rfc3339_ns(ns), reference(ns), "{ns}");
+            ns += 7_777_777_777_777_777;
+        }
+        assert_eq!(rfc3339_ns(253_402_300_800_000_000_000), "10000-01-01T00:00:00.000000000Z");
     }
 
     #[test]

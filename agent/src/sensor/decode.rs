@@ -206,12 +206,6 @@ pub struct Exec {
     pub verdict: Option<KernelVerdict>,
 }
 
-impl Exec {
-    pub fn has(&self, flag: u32) -> bool {
-        self.flags & flag != 0
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fork {
     pub header: RecordHeader,

@@ -1,7 +1,9 @@
-//! The ring-buffer reader: it only drains. Records are copied out in batches
-//! and handed to the processing thread over a bounded channel; when that
-//! thread falls behind, the channel fills, the ring fills, and the kernel
-//! counts what it cannot deliver (see `drops`).
+//! The ring-buffer reader: it drains and decodes. Each record is decoded
+//! where it lies in the ring (no copy of its raw bytes, which for an exec
+//! are kilobytes of arguments and environment) and handed to the
+//! processing thread in batches over a bounded channel; when that thread
+//! falls behind, the channel fills, the ring fills, and the kernel counts
+//! what it cannot deliver (see `drops`).
 //!
 //! Wake-ups are batched: the kernel side writes most records without waking
 //! us (it forces a wake-up once a quarter of the ring is waiting), and the
@@ -10,6 +12,8 @@
 use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
+
+use super::decode::{DecodeError, Record, decode};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::mpsc,
@@ -24,12 +28,22 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// for an outcome or a count).
 const TICK_AFTER_IDLE_POLLS: u32 = 10;
 
-pub type Batch = Vec<Vec<u8>>;
+/// A record as decoded, or why it could not be.
+pub type Decoded = Result<Record, Corrupt>;
+
+pub type Batch = Vec<Decoded>;
+
+/// A record that did not decode: what was wrong, and its size.
+#[derive(Debug)]
+pub struct Corrupt {
+    pub error: DecodeError,
+    pub bytes: usize,
+}
 
 /// What the reader hands the processing thread.
 #[derive(Debug)]
 pub enum Message {
-    /// Raw records, in ring order (never empty).
+    /// Records, in ring order (never empty).
     Records(Batch),
     /// Nothing came for a while: what is held back may be due.
     Tick,
@@ -81,7 +95,7 @@ async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Message>) -> Op
         let mut batch = Vec::new();
         while batch.len() < BATCH_MAX {
             let Some(item) = ring.next() else { break };
-            batch.push(item.to_vec());
+            batch.push(decode(&item).map_err(|error| Corrupt { error, bytes: item.len() }));
         }
         if batch.is_empty() {
             return Some(sent);
