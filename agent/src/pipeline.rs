@@ -200,7 +200,7 @@ impl Pipeline {
             Record::Exec(exec) => {
                 table.on_exec(&exec);
                 let env = &self.judges.judge.policy().env_capture;
-                ready.push(build::exec_event(origin, exec, table, env));
+                ready.push(build::exec_event(origin, *exec, table, env));
             }
             Record::Exit(exit) => {
                 let known = table.on_exit(exit.header.pid, exit.header.ktime_ns);

@@ -34,7 +34,9 @@ pub enum DecodeError {
 /// One decoded kernel record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    Exec(Exec),
+    /// Boxed: the largest record by far, it would size every batch's
+    /// slots.
+    Exec(Box<Exec>),
     Fork(Fork),
     Exit(Exit),
     ExecDenied(ExecDenied),
@@ -236,7 +238,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         return Err(DecodeError::SizeMismatch { declared: header.size as usize, got: bytes.len() });
     }
     match header.kind {
-        kind::EXEC => decode_exec(bytes).map(Record::Exec),
+        kind::EXEC => decode_exec(bytes).map(|exec| Record::Exec(Box::new(exec))),
         kind::FORK => {
             let r: ForkRecord = read_struct(bytes)?;
             Ok(Record::Fork(Fork { header, parent_pid: r.parent_pid, start_ns: r.start_ns }))

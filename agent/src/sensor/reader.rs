@@ -21,6 +21,9 @@ use tokio::{
 
 /// Records sent per batch at most.
 const BATCH_MAX: usize = 256;
+/// Room made for a batch at once: one allocation for what a poll usually
+/// finds, rather than a growing one per doubling.
+const BATCH_CAPACITY: usize = 64;
 /// The longest a record waits in the ring before the reader looks.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Polls without records after which a [`Message::Tick`] goes out, so the
@@ -92,7 +95,7 @@ pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Message>) -> std::io
 async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Message>) -> Option<usize> {
     let mut sent = 0;
     loop {
-        let mut batch = Vec::new();
+        let mut batch = Vec::with_capacity(BATCH_CAPACITY);
         while batch.len() < BATCH_MAX {
             let Some(item) = ring.next() else { break };
             batch.push(decode(&item).map_err(|error| Corrupt { error, bytes: item.len() }));
