@@ -759,7 +759,7 @@ fn pinned_map(name: &str) -> aya::maps::MapData {
 fn tampered_enforcement_maps_are_put_back_and_recorded() {
     use aya::maps::{Array, HashMap as BpfHashMap, Map};
     use palisade_common::{
-        enforce::{ExecInodeKey, Verdict},
+        enforce::{ExecInodeKey, SocketKey, Verdict},
         names,
     };
     let _clean = CleanKernel::new();
@@ -780,6 +780,15 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
     for key in &keys {
         inodes.remove(key).unwrap();
     }
+    // The packet-socket entry, flipped to report only.
+    let mut sockets: BpfHashMap<_, SocketKey, Verdict> =
+        BpfHashMap::try_from(Map::HashMap(pinned_map(names::MAP_SOCKET_DENY))).unwrap();
+    let socket_keys: Vec<SocketKey> = sockets.keys().map(Result::unwrap).collect();
+    assert!(!socket_keys.is_empty(), "packet sockets have an entry");
+    for key in &socket_keys {
+        let verdict = sockets.get(key, 0).unwrap();
+        sockets.insert(key, Verdict { flags: 0, ..verdict }, 0).unwrap();
+    }
     active.set(0, 1 - generation, 0).unwrap();
 
     let record = agent.wait_for("the tamper record", |e| e["kind"] == "tamper");
@@ -793,6 +802,18 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
         .find(|m| m["map"] == names::MAP_EXEC_DENY_INODE)
         .unwrap_or_else(|| panic!("no {} in {record:#}", names::MAP_EXEC_DENY_INODE));
     assert_eq!(inode_map["missing"], keys.len(), "{record:#}");
+    let socket_map = tampering["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["map"] == names::MAP_SOCKET_DENY)
+        .unwrap_or_else(|| panic!("no {} in {record:#}", names::MAP_SOCKET_DENY));
+    assert_eq!(socket_map["altered"], socket_keys.len(), "{record:#}");
+    assert_eq!(
+        socket_in_child(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL_BE),
+        expected,
+        "packet sockets are refused again"
+    );
     assert_eq!(active.get(&0, 0).unwrap(), generation, "the generation is put back");
     assert_eq!(inodes.keys().count(), keys.len(), "the entries are put back");
     let file = bins.out("after");
