@@ -795,20 +795,13 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
     support::assert_schema(&record);
     let tampering = &record["tampering"];
     assert_eq!(tampering["active_generation"], 1 - generation, "{record:#}");
-    let inode_map = tampering["maps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["map"] == names::MAP_EXEC_DENY_INODE)
-        .unwrap_or_else(|| panic!("no {} in {record:#}", names::MAP_EXEC_DENY_INODE));
-    assert_eq!(inode_map["missing"], keys.len(), "{record:#}");
-    let socket_map = tampering["maps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["map"] == names::MAP_SOCKET_DENY)
-        .unwrap_or_else(|| panic!("no {} in {record:#}", names::MAP_SOCKET_DENY));
-    assert_eq!(socket_map["altered"], socket_keys.len(), "{record:#}");
+    let map_in_record = |name: &str| {
+        (tampering["maps"].as_array().unwrap().iter())
+            .find(|m| m["map"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {record:#}"))
+    };
+    assert_eq!(map_in_record(names::MAP_EXEC_DENY_INODE)["missing"], keys.len(), "{record:#}");
+    assert_eq!(map_in_record(names::MAP_SOCKET_DENY)["altered"], socket_keys.len(), "{record:#}");
     assert_eq!(
         socket_in_child(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL_BE),
         expected,

@@ -30,6 +30,22 @@ fn fill_known(process: &mut Process, info: &ProcessInfo, table: &ProcessTable) {
     process.ancestors = table.ancestors(info.ppid);
 }
 
+/// The process `pid` (in cgroup `cgroup_id`) with what the table knows of
+/// it, for an event it caused without exec'ing.
+fn known_process(
+    origin: &Origin,
+    pid: u32,
+    cgroup_id: Option<u64>,
+    table: &ProcessTable,
+) -> Process {
+    let mut process = Process { pid, cgroup_id, ..Process::default() };
+    if let Some(info) = table.get(pid) {
+        fill_known(&mut process, info, table);
+        process.start_time = origin.clock.rfc3339(info.start_ns);
+    }
+    process
+}
+
 /// A `process_exec` event, with the variables of `env` found in the new
 /// image's environment. Call after the table has seen the exec; the
 /// record's strings move into the event.
@@ -128,13 +144,8 @@ pub fn net_event(
     table: &ProcessTable,
 ) -> Event {
     let h = &net.header;
-    let pid = owner.unwrap_or(0);
-    let mut process =
-        Process { pid, cgroup_id: (h.cgroup_id != 0).then_some(h.cgroup_id), ..Process::default() };
-    if let Some(info) = table.get(pid) {
-        fill_known(&mut process, info, table);
-        process.start_time = origin.clock.rfc3339(info.start_ns);
-    }
+    let cgroup_id = (h.cgroup_id != 0).then_some(h.cgroup_id);
+    let process = known_process(origin, owner.unwrap_or(0), cgroup_id, table);
     let mut event = Event::new(origin, h.ktime_ns, h.pid, kind_id, process);
     let local_known = !net.saddr.is_unspecified() || net.sport != 0;
     event.network = Some(Network {
@@ -164,11 +175,7 @@ pub fn net_event(
 /// A `network_socket` event: the caller of `socket(2)` and what it asked for.
 pub fn socket_event(origin: &Origin, socket: &Socket, table: &ProcessTable) -> Event {
     let h = &socket.header;
-    let mut process = Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
-    if let Some(info) = table.get(h.pid) {
-        fill_known(&mut process, info, table);
-        process.start_time = origin.clock.rfc3339(info.start_ns);
-    }
+    let process = known_process(origin, h.pid, Some(h.cgroup_id), table);
     let mut event = Event::new(origin, h.ktime_ns, h.pid, kind::NET_SOCKET, process);
     let sock_type = match socket.sock_type {
         1 => "stream".to_string(),
@@ -197,11 +204,7 @@ const RENAME_FLAGS: [(u32, &str); 3] = [(1, "noreplace"), (2, "exchange"), (4, "
 /// for the process that made the call.
 pub fn file_event(origin: &Origin, file: &File, table: &ProcessTable) -> Event {
     let h = &file.header;
-    let mut process = Process { pid: h.pid, cgroup_id: Some(h.cgroup_id), ..Process::default() };
-    if let Some(info) = table.get(h.pid) {
-        fill_known(&mut process, info, table);
-        process.start_time = origin.clock.rfc3339(info.start_ns);
-    }
+    let process = known_process(origin, h.pid, Some(h.cgroup_id), table);
     let octal = |mode: u32| format!("{:04o}", mode & 0o7777);
     let (mut access, mut flags, mut mode) = (None, Vec::new(), None);
     match h.kind {

@@ -355,52 +355,16 @@ impl EnforceMaps {
             }
         };
 
-        let kernel: Vec<_> = self.exec_inode.iter().filter_map(Result::ok).collect();
-        let map = &mut self.exec_inode;
-        let d = reconcile(
-            &entries.exec_inode,
-            kernel,
-            g,
-            |k| (k.generation, OrdKey(ExecInodeKey { generation: 0, ..*k })),
-            |k, g| ExecInodeKey { generation: g, ..k.0 },
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_EXEC_DENY_INODE))?;
+        let d = reconcile_hash(&mut self.exec_inode, &entries.exec_inode, g)
+            .map_err(err(names::MAP_EXEC_DENY_INODE))?;
         note(names::MAP_EXEC_DENY_INODE, d);
 
-        let kernel: Vec<_> = self.exec_name.iter().filter_map(Result::ok).collect();
-        let map = &mut self.exec_name;
-        let d = reconcile(
-            &entries.exec_name,
-            kernel,
-            g,
-            |k| (k.generation, OrdKey(ExecNameKey { generation: 0, ..*k })),
-            |k, g| ExecNameKey { generation: g, ..k.0 },
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_EXEC_DENY_NAME))?;
+        let d = reconcile_hash(&mut self.exec_name, &entries.exec_name, g)
+            .map_err(err(names::MAP_EXEC_DENY_NAME))?;
         note(names::MAP_EXEC_DENY_NAME, d);
 
-        let kernel: Vec<_> = self.socket_deny.iter().filter_map(Result::ok).collect();
-        let map = &mut self.socket_deny;
-        let d = reconcile(
-            &entries.socket,
-            kernel,
-            g,
-            |k| (k.generation, OrdKey(SocketKey { generation: 0, ..*k })),
-            |k, g| SocketKey { generation: g, ..k.0 },
-            |k, v| match v {
-                Some(v) => map.insert(k, v, 0),
-                None => map.remove(k),
-            },
-        )
-        .map_err(err(names::MAP_SOCKET_DENY))?;
+        let d = reconcile_hash(&mut self.socket_deny, &entries.socket, g)
+            .map_err(err(names::MAP_SOCKET_DENY))?;
         note(names::MAP_SOCKET_DENY, d);
 
         let d =
@@ -477,18 +441,12 @@ impl EnforceMaps {
     /// Writes `entries` under generation `g`.
     fn write(&mut self, entries: &Entries, g: u8) -> Result<(), RulesError> {
         let err = |name| move |source| RulesError::Map { name, source };
-        for (k, v) in &entries.exec_inode {
-            let key = ExecInodeKey { generation: g, ..k.0 };
-            self.exec_inode.insert(key, *v, 0).map_err(err(names::MAP_EXEC_DENY_INODE))?;
-        }
-        for (k, v) in &entries.exec_name {
-            let key = ExecNameKey { generation: g, ..k.0 };
-            self.exec_name.insert(key, *v, 0).map_err(err(names::MAP_EXEC_DENY_NAME))?;
-        }
-        for (k, v) in &entries.socket {
-            let key = SocketKey { generation: g, ..k.0 };
-            self.socket_deny.insert(key, *v, 0).map_err(err(names::MAP_SOCKET_DENY))?;
-        }
+        write_hash(&mut self.exec_inode, &entries.exec_inode, g)
+            .map_err(err(names::MAP_EXEC_DENY_INODE))?;
+        write_hash(&mut self.exec_name, &entries.exec_name, g)
+            .map_err(err(names::MAP_EXEC_DENY_NAME))?;
+        write_hash(&mut self.socket_deny, &entries.socket, g)
+            .map_err(err(names::MAP_SOCKET_DENY))?;
         write_lpm(&mut self.net4, &entries.net4, g).map_err(err(names::MAP_NET4_RULES))?;
         write_lpm(&mut self.net6, &entries.net6, g).map_err(err(names::MAP_NET6_RULES))?;
         for (&profile, v) in &entries.drift {
@@ -532,30 +490,9 @@ impl EnforceMaps {
         if self.file_present.get(&any, 0).is_ok_and(|bits| bits != 0) {
             self.file_present.set(any, 0, 0).map_err(err(names::MAP_FILE_PRESENT))?;
         }
-        let stale: Vec<ExecInodeKey> = self
-            .exec_inode
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.generation == generation)
-            .collect();
-        for k in stale {
-            self.exec_inode.remove(&k).map_err(err(names::MAP_EXEC_DENY_INODE))?;
-        }
-        let stale: Vec<ExecNameKey> = self
-            .exec_name
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.generation == generation)
-            .collect();
-        for k in stale {
-            self.exec_name.remove(&k).map_err(err(names::MAP_EXEC_DENY_NAME))?;
-        }
-        let stale: Vec<SocketKey> = (self.socket_deny.keys().filter_map(Result::ok))
-            .filter(|k| k.generation == generation)
-            .collect();
-        for k in stale {
-            self.socket_deny.remove(&k).map_err(err(names::MAP_SOCKET_DENY))?;
-        }
+        purge_hash(&mut self.exec_inode, generation).map_err(err(names::MAP_EXEC_DENY_INODE))?;
+        purge_hash(&mut self.exec_name, generation).map_err(err(names::MAP_EXEC_DENY_NAME))?;
+        purge_hash(&mut self.socket_deny, generation).map_err(err(names::MAP_SOCKET_DENY))?;
         purge_lpm(&mut self.net4, generation).map_err(err(names::MAP_NET4_RULES))?;
         purge_lpm(&mut self.net6, generation).map_err(err(names::MAP_NET6_RULES))?;
         purge_lpm(&mut self.file_rules, generation).map_err(err(names::MAP_FILE_RULES))?;
@@ -621,8 +558,9 @@ fn reconcile<E: Ord + Copy, K, V: PartialEq + Copy>(
     Ok(d)
 }
 
-/// The data of an LPM-trie enforcement map's key, which leads with its
-/// generation (`Net4Data`, `Net6Data`, `FileRuleData`).
+/// An enforcement map's key (hash maps: `ExecInodeKey`, `ExecNameKey`,
+/// `SocketKey`) or LPM-trie key data (`Net4Data`, `Net6Data`,
+/// `FileRuleData`), which carries its generation.
 trait GenerationKey: aya::Pod {
     fn generation(&self) -> u8;
     fn in_generation(self, generation: u8) -> Self;
@@ -640,7 +578,56 @@ macro_rules! generation_key {
         }
     )*};
 }
-generation_key!(Net4Data, Net6Data, FileRuleData);
+generation_key!(ExecInodeKey, ExecNameKey, SocketKey, Net4Data, Net6Data, FileRuleData);
+
+/// The entries of a hash enforcement map by key with generation 0, as
+/// [`Entries`] holds them.
+type HashEntries<K> = BTreeMap<OrdKey<K>, Verdict>;
+
+/// Writes `entries` under generation `g`.
+fn write_hash<K: GenerationKey>(
+    map: &mut BpfHashMap<MapData, K, Verdict>,
+    entries: &HashEntries<K>,
+    g: u8,
+) -> Result<(), MapError> {
+    for (key, v) in entries {
+        map.insert(key.0.in_generation(g), v, 0)?;
+    }
+    Ok(())
+}
+
+/// Deletes every entry of `generation`.
+fn purge_hash<K: GenerationKey>(
+    map: &mut BpfHashMap<MapData, K, Verdict>,
+    generation: u8,
+) -> Result<(), MapError> {
+    let stale: Vec<K> =
+        (map.keys().filter_map(Result::ok)).filter(|k| k.generation() == generation).collect();
+    for k in stale {
+        map.remove(&k)?;
+    }
+    Ok(())
+}
+
+/// [`reconcile`] for a hash map.
+fn reconcile_hash<K: GenerationKey>(
+    map: &mut BpfHashMap<MapData, K, Verdict>,
+    expected: &HashEntries<K>,
+    g: u8,
+) -> Result<Difference, MapError> {
+    let kernel: Vec<_> = map.iter().filter_map(Result::ok).collect();
+    reconcile(
+        expected,
+        kernel,
+        g,
+        |k| (k.generation(), OrdKey(k.in_generation(0))),
+        |k, g| k.0.in_generation(g),
+        |k, v| match v {
+            Some(v) => map.insert(k, v, 0),
+            None => map.remove(k),
+        },
+    )
+}
 
 /// The entries of an LPM-trie map by (prefix length, key data with
 /// generation 0), as [`Entries`] holds them.
@@ -761,22 +748,19 @@ impl RuleEntries {
 /// with generation 0 in every key (the writer sets the real one).
 #[derive(Default, Clone, PartialEq, Eq)]
 struct Entries {
-    exec_inode: BTreeMap<ExecInodeKeyOrd, Verdict>,
-    exec_name: BTreeMap<ExecNameKeyOrd, Verdict>,
+    exec_inode: HashEntries<ExecInodeKey>,
+    exec_name: HashEntries<ExecNameKey>,
     /// The drift rule of each profile.
     drift: BTreeMap<u16, Verdict>,
     net4: LpmEntries<Net4Data>,
     net6: LpmEntries<Net6Data>,
     file: LpmEntries<FileRuleData>,
     /// The socket families each profile denies.
-    socket: BTreeMap<OrdKey<SocketKey>, Verdict>,
+    socket: HashEntries<SocketKey>,
 }
 
-// Ordered wrappers, so entries are deduplicated and written in a stable order.
-type ExecInodeKeyOrd = OrdKey<ExecInodeKey>;
-type ExecNameKeyOrd = OrdKey<ExecNameKey>;
-
-/// A plain-bytes key ordered by its bytes.
+/// A plain-bytes key ordered by its bytes, so entries are deduplicated
+/// and written in a stable order.
 #[derive(Clone, Copy, Debug)]
 struct OrdKey<T>(T);
 

@@ -95,9 +95,13 @@ pub async fn drain(ring: RingBuf<MapData>, tx: mpsc::Sender<Message>) -> std::io
 async fn send_all(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Message>) -> Option<usize> {
     let mut sent = 0;
     loop {
-        let mut batch = Vec::with_capacity(BATCH_CAPACITY);
+        let mut batch = Vec::new();
         while batch.len() < BATCH_MAX {
             let Some(item) = ring.next() else { break };
+            // Room is made once a record is there: most polls find none.
+            if batch.is_empty() {
+                batch.reserve(BATCH_CAPACITY);
+            }
             batch.push(decode(&item).map_err(|error| Corrupt { error, bytes: item.len() }));
         }
         if batch.is_empty() {
