@@ -10,7 +10,7 @@ use crate::http_client;
 
 use super::{
     ExportError,
-    delivery::{Sent, Transport, gzip},
+    delivery::{Gzip, Sent, Transport},
     spec::RemoteSpec,
     spool::Batch,
 };
@@ -21,7 +21,7 @@ pub struct Webhook {
     token_file: Option<PathBuf>,
     headers_file: Option<PathBuf>,
     framing: Framing,
-    gzip: bool,
+    gzip: Option<Gzip>,
 }
 
 /// How a batch's lines make a request body.
@@ -42,34 +42,39 @@ impl Webhook {
             token_file: spec.token_file.clone(),
             headers_file: spec.headers_file.clone(),
             framing,
-            gzip: spec.gzip,
+            gzip: spec.gzip.then(Gzip::default),
         })
     }
 }
 
 impl Transport for Webhook {
-    fn send(&self, batch: &Batch) -> Sent {
-        let (content_type, mut body) = match self.framing {
-            Framing::Lines => ("application/x-ndjson", batch.body.to_vec()),
+    fn send(&mut self, batch: &Batch) -> Sent {
+        let array;
+        let (content_type, body) = match self.framing {
+            Framing::Lines => ("application/x-ndjson", &batch.body[..]),
             Framing::JsonArray => {
-                ("application/json", super::decision_log::json_array(&batch.body))
+                array = super::decision_log::json_array(&batch.body);
+                ("application/json", &array[..])
             }
         };
         let mut request = self.agent.post(&self.url).header("Content-Type", content_type);
-        if self.gzip {
-            body = match gzip(&body) {
-                Ok(compressed) => compressed,
-                Err(sent) => return sent,
-            };
-            request = request.header("Content-Encoding", "gzip");
-        }
+        let body = match &mut self.gzip {
+            Some(gzip) => {
+                request = request.header("Content-Encoding", "gzip");
+                match gzip.compress(body) {
+                    Ok(compressed) => compressed,
+                    Err(sent) => return sent,
+                }
+            }
+            None => body,
+        };
         let request = http_client::with_bearer(request, self.token_file.as_deref())
             .and_then(|r| http_client::with_headers_file(r, self.headers_file.as_deref()));
         let request = match request {
             Ok(request) => request,
             Err(reason) => return Sent::Retry { reason, after: None },
         };
-        let mut response = match request.send(&body[..]) {
+        let mut response = match request.send(body) {
             Ok(response) => response,
             Err(e) => return Sent::Retry { reason: e.to_string(), after: None },
         };

@@ -33,13 +33,13 @@ use prost::Message;
 
 use wire::{
     REQUEST_RESOURCE_LOGS, RESOURCE_LOGS_RESOURCE, RESOURCE_LOGS_SCOPE_LOGS,
-    SCOPE_LOGS_LOG_RECORDS, SCOPE_LOGS_SCOPE, bytes_field,
+    SCOPE_LOGS_LOG_RECORDS, SCOPE_LOGS_SCOPE, bytes_field, field_len, header,
 };
 
 use super::Outgoing;
 use super::{
     ExportError,
-    delivery::{Sent, Transport, gzip},
+    delivery::{Gzip, Sent, Transport},
     spec::RemoteSpec,
     spool::{Batch, Framing},
 };
@@ -74,7 +74,9 @@ pub struct Otlp {
     agent: ureq::Agent,
     url: String,
     headers_file: Option<PathBuf>,
-    gzip: bool,
+    gzip: Option<Gzip>,
+    /// The last request's body, its buffer kept for the next.
+    body: Vec<u8>,
     /// The resource and the scope, encoded once.
     resource: Vec<u8>,
     scope: Vec<u8>,
@@ -103,7 +105,8 @@ impl Otlp {
                 .map_err(start_error)?,
             url: spec.url.clone(),
             headers_file: spec.headers_file.clone(),
-            gzip: spec.gzip,
+            gzip: spec.gzip.then(Gzip::default),
+            body: Vec::new(),
             resource: Resource { attributes, ..Resource::default() }.encode_to_vec(),
             scope: InstrumentationScope {
                 name: "palisade".into(),
@@ -114,57 +117,73 @@ impl Otlp {
         })
     }
 
-    /// The request body of a batch of spooled LogRecords: an
-    /// `ExportLogsServiceRequest` of one `ResourceLogs` holding one
-    /// `ScopeLogs`. What is not a record (in a spool an earlier agent
-    /// left, a line that is not base64) is left out and counted in the
-    /// second value.
-    fn request(&self, batch: &Batch) -> (Vec<u8>, u64) {
-        let mut spliced = 0;
-        let mut scope_logs = Vec::with_capacity(batch.body.len() + self.scope.len() + 16);
-        bytes_field(&mut scope_logs, SCOPE_LOGS_SCOPE, &self.scope);
+    /// The request body of a batch of spooled LogRecords, written to
+    /// `request`: an `ExportLogsServiceRequest` of one `ResourceLogs`
+    /// holding one `ScopeLogs`. What is not a record (in a spool an earlier
+    /// agent left, a line that is not base64) is left out and counted in
+    /// the value returned.
+    fn request(&self, batch: &Batch, request: &mut Vec<u8>) -> u64 {
         let mut decoded = Vec::new();
-        for record in batch.records() {
-            let record = match batch.framing {
-                Framing::Lengths => record,
-                // An earlier agent's spool: base64 lines.
-                Framing::Lines => {
-                    decoded.clear();
-                    if STANDARD.decode_vec(record, &mut decoded).is_err() {
-                        continue;
+        let framed = match batch.framing {
+            Framing::Lengths => &batch.body[..],
+            // An earlier agent's spool: base64 lines, decoded and framed
+            // by their lengths first.
+            Framing::Lines => {
+                let mut record = Vec::new();
+                for line in batch.records() {
+                    record.clear();
+                    if STANDARD.decode_vec(line, &mut record).is_ok() && !record.is_empty() {
+                        // Writing to a Vec cannot fail.
+                        let _ = Framing::Lengths.write(&mut decoded, &record);
                     }
-                    &decoded[..]
                 }
-            };
-            bytes_field(&mut scope_logs, SCOPE_LOGS_LOG_RECORDS, record);
+                &decoded[..]
+            }
+        };
+        // Lengths first, so every byte is written once, in place.
+        let mut spliced = 0;
+        let mut scope_logs = field_len(SCOPE_LOGS_SCOPE, self.scope.len());
+        for record in Framing::Lengths.records(framed) {
+            scope_logs += field_len(SCOPE_LOGS_LOG_RECORDS, record.len());
             spliced += 1;
         }
-        let mut resource_logs = Vec::with_capacity(scope_logs.len() + self.resource.len() + 16);
-        bytes_field(&mut resource_logs, RESOURCE_LOGS_RESOURCE, &self.resource);
-        bytes_field(&mut resource_logs, RESOURCE_LOGS_SCOPE_LOGS, &scope_logs);
-        let mut request = Vec::with_capacity(resource_logs.len() + 8);
-        bytes_field(&mut request, REQUEST_RESOURCE_LOGS, &resource_logs);
-        (request, batch.records.saturating_sub(spliced))
+        let resource_logs = field_len(RESOURCE_LOGS_RESOURCE, self.resource.len())
+            + field_len(RESOURCE_LOGS_SCOPE_LOGS, scope_logs);
+        request.clear();
+        request.reserve(field_len(REQUEST_RESOURCE_LOGS, resource_logs));
+        header(request, REQUEST_RESOURCE_LOGS, resource_logs);
+        bytes_field(request, RESOURCE_LOGS_RESOURCE, &self.resource);
+        header(request, RESOURCE_LOGS_SCOPE_LOGS, scope_logs);
+        bytes_field(request, SCOPE_LOGS_SCOPE, &self.scope);
+        for record in Framing::Lengths.records(framed) {
+            bytes_field(request, SCOPE_LOGS_LOG_RECORDS, record);
+        }
+        batch.records.saturating_sub(spliced)
     }
 }
 
 impl Transport for Otlp {
-    fn send(&self, batch: &Batch) -> Sent {
-        let (mut body, unreadable) = self.request(batch);
+    fn send(&mut self, batch: &Batch) -> Sent {
+        let mut body = std::mem::take(&mut self.body);
+        let unreadable = self.request(batch, &mut body);
+        self.body = body;
         let mut request =
             self.agent.post(&self.url).header("Content-Type", "application/x-protobuf");
-        if self.gzip {
-            body = match gzip(&body) {
-                Ok(compressed) => compressed,
-                Err(sent) => return sent,
-            };
-            request = request.header("Content-Encoding", "gzip");
-        }
+        let body = match &mut self.gzip {
+            Some(gzip) => {
+                request = request.header("Content-Encoding", "gzip");
+                match gzip.compress(&self.body) {
+                    Ok(compressed) => compressed,
+                    Err(sent) => return sent,
+                }
+            }
+            None => &self.body[..],
+        };
         let request = match http_client::with_headers_file(request, self.headers_file.as_deref()) {
             Ok(request) => request,
             Err(reason) => return Sent::Retry { reason, after: None },
         };
-        let mut response = match request.send(&body[..]) {
+        let mut response = match request.send(body) {
             Ok(response) => response,
             Err(e) => return Sent::Retry { reason: e.to_string(), after: None },
         };
@@ -225,9 +244,11 @@ mod tests {
             lines.push(b'\n');
         }
         lines.extend(b"not base64 at all!\n");
-        let (bytes, unreadable) = otlp.request(&Batch::for_test(framed, 3, Framing::Lengths));
+        let mut bytes = Vec::new();
+        let unreadable = otlp.request(&Batch::for_test(framed, 3, Framing::Lengths), &mut bytes);
         assert_eq!(unreadable, 0);
-        let (old, unreadable) = otlp.request(&Batch::for_test(lines, 4, Framing::Lines));
+        let mut old = b"the buffer's earlier request".to_vec();
+        let unreadable = otlp.request(&Batch::for_test(lines, 4, Framing::Lines), &mut old);
         assert_eq!(unreadable, 1);
         assert_eq!(old, bytes, "the same request from either spool");
         let request = ExportLogsServiceRequest::decode(&bytes[..]).unwrap();

@@ -88,8 +88,14 @@ fn delimited_len(len: usize) -> usize {
     encoded_len_varint(len as u64) + len
 }
 
+/// A length-delimited field of `len` bytes: its whole encoded length,
+/// key included.
+pub fn field_len(tag: u32, len: usize) -> usize {
+    prost::encoding::key_len(tag) + delimited_len(len)
+}
+
 /// A length-delimited field's key and length; its `len` bytes follow.
-fn header(out: &mut Vec<u8>, tag: u32, len: usize) {
+pub fn header(out: &mut Vec<u8>, tag: u32, len: usize) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(len as u64, out);
 }

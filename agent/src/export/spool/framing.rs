@@ -49,9 +49,11 @@ impl Framing {
                 out.write_all(b"\n")
             }
             Framing::Lengths => {
-                let mut prefix = Vec::with_capacity(10);
-                encode_length_delimiter(record.len(), &mut prefix).map_err(io::Error::other)?;
-                out.write_all(&prefix)?;
+                let mut prefix = [0; 10];
+                let mut free = &mut prefix[..];
+                encode_length_delimiter(record.len(), &mut free).map_err(io::Error::other)?;
+                let used = 10 - free.len();
+                out.write_all(&prefix[..used])?;
                 out.write_all(record)
             }
         }

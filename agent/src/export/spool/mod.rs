@@ -8,10 +8,15 @@
 //! reads segments of either framing, so what an earlier agent left in
 //! another framing is delivered as it was written. `cursor`
 //! holds `<segment> <offset>` of the first record not yet delivered, written
-//! (atomically, by rename) after every acknowledged batch. After a restart
-//! delivery resumes at the cursor; a batch delivered but not yet
-//! acknowledged is sent again (at-least-once: receivers de-duplicate on the
-//! record's `id`).
+//! (atomically, by rename) at most once a second as batches are
+//! acknowledged, and when the spool closes. After a restart delivery
+//! resumes at the cursor; batches delivered since it was last written are
+//! sent again (at-least-once: receivers de-duplicate on the record's `id`).
+//!
+//! The open segment's recent bytes are also kept in memory (up to
+//! [`TAIL_MAX`]): a sender that keeps up takes its batches from there
+//! instead of reading back from disk what was just written. The disk copy
+//! is for a restart and for a backlog.
 //!
 //! When appending would take the spool past its bound, whole segments are
 //! dropped from the front (at most an eighth of the bound each), and their
@@ -22,10 +27,10 @@
 use std::{
     collections::VecDeque,
     fs::{self, File, OpenOptions},
-    io::{self, BufWriter, Read, Seek, SeekFrom, Write},
+    io::{self, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Condvar, Mutex, MutexGuard},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 mod framing;
@@ -34,6 +39,14 @@ pub use framing::Framing;
 
 /// Segments a spool is cut into: the granularity of dropping.
 const SEGMENTS: u64 = 8;
+/// Appends are written to the file once this many bytes wait (and at
+/// every flush).
+const WRITE_CHUNK: usize = 64 << 10;
+/// The most of the open segment kept in memory for the sender: a batch
+/// and what arrived while it was in flight, unless the receiver is behind.
+const TAIL_MAX: usize = 2 << 20;
+/// How often, at most, an acknowledgement writes the cursor to disk.
+const CURSOR_PERIOD: Duration = Duration::from_secs(1);
 
 pub struct Spool {
     dir: PathBuf,
@@ -48,9 +61,17 @@ pub struct Spool {
 
 struct State {
     segments: VecDeque<Segment>,
-    /// Writer of the last segment.
-    writer: Option<BufWriter<File>>,
+    /// The last segment's file, open for appends.
+    file: Option<File>,
+    /// The last segment's latest bytes.
+    tail: Tail,
     cursor: Cursor,
+    /// When the cursor was last written to disk, and whether it has moved
+    /// since.
+    cursor_written: Instant,
+    cursor_dirty: bool,
+    /// The buffer of the last batch delivered, for the next one.
+    spare: Vec<u8>,
     next_seq: u64,
     /// Records dropped before delivery since the spool was opened.
     dropped: u64,
@@ -58,6 +79,50 @@ struct State {
     /// flush wakes it only then (not once per flush, a wake-up and a
     /// context switch for every few records).
     wake_at: Option<u64>,
+}
+
+/// The end of the last segment, in memory: appends land here, are written
+/// to the file in [`WRITE_CHUNK`]s and at every flush, and stay until the
+/// sender has taken them (or the tail outgrows [`TAIL_MAX`]).
+#[derive(Default)]
+struct Tail {
+    /// The segment it belongs to.
+    seq: u64,
+    /// Where `bytes` starts in the segment.
+    start: u64,
+    bytes: Vec<u8>,
+    /// How much of `bytes` is written to the file.
+    written: usize,
+}
+
+impl Tail {
+    /// Empty, for segment `seq` (0: none), keeping the allocation.
+    fn reset(&mut self, seq: u64) {
+        self.bytes.clear();
+        *self = Tail { seq, start: 0, bytes: std::mem::take(&mut self.bytes), written: 0 };
+    }
+
+    /// The segment's bytes `from..to`, when they are all here.
+    fn get(&self, seq: u64, from: u64, to: u64) -> Option<&[u8]> {
+        let end = self.start + self.bytes.len() as u64;
+        (seq == self.seq && from >= self.start && to <= end)
+            .then(|| &self.bytes[(from - self.start) as usize..(to - self.start) as usize])
+    }
+
+    /// Forgets what is written and before `needed` (a segment offset), and,
+    /// past [`TAIL_MAX`], written bytes the sender has yet to take (it
+    /// reads those from disk). Cut in large steps: each cut moves what is
+    /// left to the front.
+    fn trim(&mut self, needed: u64) {
+        let before_needed = needed.saturating_sub(self.start) as usize;
+        let over = self.bytes.len().saturating_sub(TAIL_MAX);
+        let cut = before_needed.max(over).min(self.written);
+        if cut > 0 && (cut >= WRITE_CHUNK || cut == self.bytes.len()) {
+            self.bytes.drain(..cut);
+            self.start += cut as u64;
+            self.written -= cut;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,8 +246,12 @@ impl Spool {
             segment_bytes: (max_bytes / SEGMENTS).max(1),
             state: Mutex::new(State {
                 segments,
-                writer: None,
+                file: None,
+                tail: Tail::default(),
                 cursor,
+                cursor_written: Instant::now(),
+                cursor_dirty: false,
+                spare: Vec::new(),
                 next_seq,
                 dropped,
                 wake_at: None,
@@ -213,27 +282,30 @@ impl Spool {
             total -= state.drop_oldest(&self.dir)?;
         }
         let full = state.segments.back().is_none_or(|s| s.bytes + len > self.segment_bytes);
-        if state.writer.is_none() || full {
-            state.flush()?;
+        if state.file.is_none() || full {
+            state.flush(&self.dir)?;
             let segment = Segment::empty(state.next_seq, self.framing);
             let file =
                 OpenOptions::new().create(true).append(true).open(segment.path(&self.dir))?;
             state.next_seq += 1;
-            state.writer = Some(BufWriter::with_capacity(1 << 16, file));
+            state.file = Some(file);
+            state.tail.reset(segment.seq);
             state.segments.push_back(segment);
             let seq = segment.seq;
             if state.segments.len() == 1 {
                 state.cursor = Cursor { seq, offset: 0, index: 0 };
             }
         }
-        let writer = state.writer.as_mut().expect("a segment is open");
-        if let Err(e) = self.framing.write(writer, record) {
-            state.abandon_unflushed(&self.dir, 1);
-            return Err(e);
-        }
+        self.framing.write(&mut state.tail.bytes, record)?;
         let last = state.segments.back_mut().expect("a segment is open");
         last.bytes += len;
         last.records += 1;
+        if state.tail.bytes.len() - state.tail.written >= WRITE_CHUNK {
+            if let Err(e) = state.write_out() {
+                state.abandon_unflushed(&self.dir, 0);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -241,7 +313,7 @@ impl Spool {
     /// waits for as many.
     pub fn flush(&self) -> io::Result<()> {
         let mut state = self.lock();
-        state.flush()?;
+        state.flush(&self.dir)?;
         let wake = state.wake_at.is_some_and(|n| state.readable_records() >= n);
         drop(state);
         if wake {
@@ -302,16 +374,33 @@ impl Spool {
         let segment = state.segments[pos];
         let from = state.cursor;
         let want = (segment.readable - from.offset).min(max_bytes as u64) as usize;
-        let mut body = vec![0; want];
-        let mut file = File::open(segment.path(&self.dir))?;
-        file.seek(SeekFrom::Start(from.offset))?;
-        file.read_exact(&mut body)?;
+        let mut body = std::mem::take(&mut state.spare);
+        body.clear();
+        // From memory while the sender keeps up, else from disk.
+        let mut file = None;
+        match state.tail.get(from.seq, from.offset, from.offset + want as u64) {
+            Some(bytes) => body.extend_from_slice(bytes),
+            None => {
+                body.resize(want, 0);
+                let opened = file.insert(File::open(segment.path(&self.dir))?);
+                opened.seek(SeekFrom::Start(from.offset))?;
+                opened.read_exact(&mut body)?;
+            }
+        }
         // Whole records only, at most max_records; one record larger than
         // max_bytes goes alone.
         let (mut end, mut records) = segment.framing.scan(&body, max_records as u64);
         if records == 0 {
             let readable = (segment.readable - from.offset) as usize;
             body.resize(readable, 0);
+            let mut file = match file {
+                Some(file) => file,
+                None => {
+                    let mut file = File::open(segment.path(&self.dir))?;
+                    file.seek(SeekFrom::Start(from.offset + want as u64))?;
+                    file
+                }
+            };
             file.read_exact(&mut body[want..])?;
             (end, records) = segment.framing.scan(&body, 1);
             if records == 0 {
@@ -335,7 +424,20 @@ impl Spool {
             return Ok(false);
         }
         state.cursor = batch.to;
-        write_cursor(&self.dir, &state.cursor).map(|()| true)
+        state.cursor_dirty = true;
+        let needed = state.cursor.offset;
+        if state.cursor.seq == state.tail.seq {
+            state.tail.trim(needed);
+        }
+        if state.cursor_written.elapsed() >= CURSOR_PERIOD {
+            state.write_cursor(&self.dir)?;
+        }
+        Ok(true)
+    }
+
+    /// Gives back a delivered batch's buffer, for the next batch.
+    pub fn recycle(&self, batch: Batch) {
+        self.lock().spare = batch.body;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -343,41 +445,68 @@ impl Spool {
     }
 }
 
+impl Drop for Spool {
+    /// Writes what is appended and the cursor, for the next agent.
+    fn drop(&mut self) {
+        let dir = self.dir.clone();
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = state.flush(&dir);
+        if state.cursor_dirty {
+            let _ = state.write_cursor(&dir);
+        }
+    }
+}
+
 impl State {
-    fn flush(&mut self) -> io::Result<()> {
-        let Some(w) = self.writer.as_mut() else { return Ok(()) };
-        if let Err(e) = w.flush() {
-            self.abandon_unflushed_in(0);
+    fn flush(&mut self, dir: &Path) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        if let Err(e) = self.write_out() {
+            self.abandon_unflushed(dir, 0);
             return Err(e);
         }
         if let Some(last) = self.segments.back_mut() {
             last.readable = last.bytes;
             last.readable_records = last.records;
         }
+        let needed =
+            if self.cursor.seq == self.tail.seq { self.cursor.offset } else { self.tail.start };
+        self.tail.trim(needed);
         Ok(())
     }
 
-    /// After a failed write: forgets the buffered records of the open
-    /// segment (and `also` more), counts them dropped, cuts the file back
-    /// to what was flushed, and closes the writer.
+    /// Writes the tail's unwritten bytes to the file.
+    fn write_out(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
+        file.write_all(&self.tail.bytes[self.tail.written..])?;
+        self.tail.written = self.tail.bytes.len();
+        Ok(())
+    }
+
+    fn write_cursor(&mut self, dir: &Path) -> io::Result<()> {
+        write_cursor(dir, &self.cursor)?;
+        self.cursor_written = Instant::now();
+        self.cursor_dirty = false;
+        Ok(())
+    }
+
+    /// After a failed write: forgets the records of the open segment not
+    /// yet flushed (and `also` more), counts them dropped, cuts the file
+    /// back to what was flushed, and closes it.
     fn abandon_unflushed(&mut self, dir: &Path, also: u64) {
-        if let Some(last) = self.segments.back() {
+        self.file = None;
+        if let Some(last) = self.segments.back_mut() {
             let _ = OpenOptions::new()
                 .write(true)
                 .open(last.path(dir))
                 .and_then(|f| f.set_len(last.readable));
-        }
-        self.abandon_unflushed_in(also);
-    }
-
-    fn abandon_unflushed_in(&mut self, also: u64) {
-        if let Some(w) = self.writer.take() {
-            let _ = w.into_parts();
-        }
-        if let Some(last) = self.segments.back_mut() {
             self.dropped += last.records - last.readable_records + also;
             last.bytes = last.readable;
             last.records = last.readable_records;
+            let kept = last.readable.saturating_sub(self.tail.start) as usize;
+            self.tail.bytes.truncate(kept);
+            self.tail.written = self.tail.written.min(kept);
         }
     }
 
@@ -404,14 +533,15 @@ impl State {
         let Some(oldest) = self.segments.pop_front() else { return Ok(0) };
         self.dropped += self.undelivered(&oldest);
         if self.segments.is_empty() {
-            self.writer = None;
+            self.file = None;
+            self.tail.reset(0);
         }
         if self.cursor.seq <= oldest.seq {
             let next = self.segments.front().map_or(self.next_seq, |s| s.seq);
             self.cursor = Cursor { seq: next, offset: 0, index: 0 };
         }
         remove(&oldest.path(dir))?;
-        write_cursor(dir, &self.cursor)?;
+        self.write_cursor(dir)?;
         Ok(oldest.bytes)
     }
 
@@ -425,7 +555,7 @@ impl State {
         }
         let next = self.segments.front().map_or(self.next_seq, |s| s.seq);
         self.cursor = Cursor { seq: next, offset: 0, index: 0 };
-        write_cursor(dir, &self.cursor)
+        self.write_cursor(dir)
     }
 
     /// Records of `segment` at or after the cursor.
@@ -537,6 +667,68 @@ mod tests {
         }
         assert_eq!(seen, (30..100).collect::<Vec<_>>());
         assert_eq!(spool.counts().waiting, 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Batches come from memory while the sender keeps up (the file's
+    /// copy is not read: zeroing it changes nothing), and from disk for
+    /// records the memory no longer holds, in order either way.
+    #[test]
+    fn a_sender_that_keeps_up_reads_from_memory_and_one_behind_from_disk() {
+        let dir = scratch("spool-memory");
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap();
+        for i in 0..10 {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+        let segment = segment_path(&dir, 1, Framing::Lengths);
+        let on_disk = fs::read(&segment).unwrap();
+        fs::write(&segment, vec![0; on_disk.len()]).unwrap();
+        let batch = spool.next_batch(100, 1 << 30, NOW).unwrap().unwrap();
+        assert_eq!(ids(&batch), (0..10).collect::<Vec<_>>(), "from memory");
+        spool.ack(&batch).unwrap();
+        spool.recycle(batch);
+        fs::write(&segment, on_disk).unwrap();
+        // Far more than the memory holds, none delivered: the oldest are
+        // read back from disk.
+        let n = 3 * TAIL_MAX as u32 / record(0).len() as u32;
+        for i in 10..n {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+        let mut seen = Vec::new();
+        while let Some(b) = spool.next_batch(1000, 1 << 20, NOW).unwrap() {
+            seen.extend(ids(&b));
+            spool.ack(&b).unwrap();
+            spool.recycle(b);
+        }
+        assert_eq!(seen, (10..n).collect::<Vec<_>>());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The cursor is written at most once a second, and when the spool
+    /// closes: an agent killed in between sends those batches again
+    /// (at-least-once), one that stops does not.
+    #[test]
+    fn a_killed_agent_sends_again_what_its_cursor_had_not_recorded() {
+        let dir = scratch("spool-cursor");
+        let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
+        for i in 0..10 {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+        let first = spool.next_batch(4, 1 << 20, NOW).unwrap().unwrap();
+        assert!(spool.ack(&first).unwrap());
+        // Killed: nothing runs at exit.
+        std::mem::forget(spool);
+        let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
+        assert_eq!(spool.counts().waiting, 10, "the acknowledged batch is sent again");
+        let again = spool.next_batch(4, 1 << 20, NOW).unwrap().unwrap();
+        assert_eq!(ids(&again), [0, 1, 2, 3]);
+        assert!(spool.ack(&again).unwrap());
+        drop(spool);
+        let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
+        assert_eq!(spool.counts().waiting, 6, "a clean stop wrote the cursor");
         let _ = fs::remove_dir_all(&dir);
     }
 
