@@ -60,6 +60,37 @@ fn tcp_connects_listens_and_accepts_carry_both_ends_the_outcome_and_the_process(
         assert_eq!(accept["network"]["daddr"], local.ip().to_string().as_str());
     }
 
+    // Accepts from one peer on one port are folded like repeated connects,
+    // whatever the peer's port, and every one is counted.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap();
+    const CONNECTIONS: u64 = 30;
+    for _ in 0..CONNECTIONS {
+        let _client = TcpStream::connect(server).unwrap();
+        let _ = listener.accept().unwrap();
+    }
+    let (mut total, mut events) = (0, 0);
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while total < CONNECTIONS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {total} of {CONNECTIONS} accepts counted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        (total, events) = (0, 0);
+        for e in agent.drain() {
+            if e["kind"] == "network_accept" && e["network"]["sport"] == server.port() {
+                total += e["network"]["repeats"].as_u64().unwrap_or(1);
+                events += 1;
+            }
+        }
+    }
+    assert_eq!(total, CONNECTIONS);
+    assert!(
+        events < CONNECTIONS,
+        "{events} accept events for {CONNECTIONS} connections: none folded"
+    );
+
     // A refused connect: nothing listens on the port we just freed.
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -160,8 +160,9 @@ pub struct ExecInodeKey {
 
 /// An executable denied by its file's own name (the last component of its
 /// real path, after symlinks), wherever it lives: in containers too, where
-/// the agent cannot know the file's inode in advance.
-#[repr(C)]
+/// the agent cannot know the file's inode in advance. Aligned to 8 so the
+/// programs can zero it a word at a time.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExecNameKey {
     pub generation: u8,

@@ -12,5 +12,5 @@ pub mod names;
 pub mod offsets;
 pub mod record;
 
-pub use offsets::{CgroupMkdirFormat, KernelOffsets, SockStateFormat};
+pub use offsets::{CgroupMkdirFormat, KernelOffsets};
 pub use record::*;

@@ -39,7 +39,7 @@ pub const PROG_SENDMSG6: &str = "palisade_sendmsg6";
 /// their real destination.
 pub const PROG_EGRESS: &str = "palisade_egress";
 
-/// Tracepoint `sock/inet_sock_set_state`: TCP connects, results, listens,
+/// Raw tracepoint `inet_sock_set_state`: TCP connects, results, listens,
 /// accepts.
 pub const PROG_SOCK_STATE: &str = "palisade_sock_state";
 /// Tracepoint `cgroup/cgroup_mkdir`.
@@ -114,9 +114,8 @@ pub const GLOBAL_EXEC_FILENAME_LOC: &str = "EXEC_FILENAME_LOC";
 /// reader at once.
 pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
 
-/// Read-only globals: field offsets of the `inet_sock_set_state` and
-/// `cgroup_mkdir` tracepoint records, from their format files.
-pub const GLOBAL_SOCK_STATE_FORMAT: &str = "SOCK_STATE_FORMAT";
+/// Read-only global: field offsets of the `cgroup_mkdir` tracepoint
+/// record, from its format file.
 pub const GLOBAL_CGROUP_MKDIR_FORMAT: &str = "CGROUP_MKDIR_FORMAT";
 
 /// Read-only global: the exec enforcement mechanism (`enforce::mechanism`).

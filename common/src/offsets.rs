@@ -87,9 +87,22 @@ pub struct KernelOffsets {
     /// The process's root (`fs_struct.root`), whose mount tells the image's
     /// file system from a volume's.
     pub fs_struct_root: u32,
+    /// A TCP socket's ends, for the `inet_sock_set_state` raw tracepoint
+    /// (`struct sock_common`, at the start of `struct sock`): family,
+    /// remote port (network order) and local port (host order), the IPv4
+    /// remote and bound local addresses, their IPv6 counterparts, and the
+    /// protocol (`struct sock`).
+    pub sock_common_skc_family: u32,
+    pub sock_common_skc_dport: u32,
+    pub sock_common_skc_num: u32,
+    pub sock_common_skc_daddr: u32,
+    pub sock_common_skc_rcv_saddr: u32,
+    pub sock_common_skc_v6_daddr: u32,
+    pub sock_common_skc_v6_rcv_saddr: u32,
+    pub sock_sk_protocol: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 53 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 61 * 4);
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.
@@ -100,25 +113,6 @@ impl KernelOffsets {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only u32 fields, no padding (size asserted above).
 unsafe impl aya::Pod for KernelOffsets {}
-
-/// Byte offsets of the fields of the `sock/inet_sock_set_state` tracepoint
-/// record, read from its format file at load time.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SockStateFormat {
-    pub skaddr: u32,
-    pub oldstate: u32,
-    pub newstate: u32,
-    pub sport: u32,
-    pub dport: u32,
-    pub family: u32,
-    pub protocol: u32,
-    pub saddr: u32,
-    pub daddr: u32,
-    pub saddr_v6: u32,
-    pub daddr_v6: u32,
-    pub _pad: u32,
-}
 
 /// Byte offsets of the fields of the `cgroup/cgroup_mkdir` tracepoint record.
 #[repr(C)]
@@ -131,30 +125,10 @@ pub struct CgroupMkdirFormat {
     pub path: u32,
 }
 
-impl SockStateFormat {
-    pub const ZERO: Self = Self {
-        skaddr: 0,
-        oldstate: 0,
-        newstate: 0,
-        sport: 0,
-        dport: 0,
-        family: 0,
-        protocol: 0,
-        saddr: 0,
-        daddr: 0,
-        saddr_v6: 0,
-        daddr_v6: 0,
-        _pad: 0,
-    };
-}
-
 impl CgroupMkdirFormat {
     pub const ZERO: Self = Self { root: 0, level: 0, id: 0, path: 0 };
 }
 
-#[cfg(feature = "user")]
-// SAFETY: repr(C), only u32 fields, no padding.
-unsafe impl aya::Pod for SockStateFormat {}
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only u32 fields, no padding.
 unsafe impl aya::Pod for CgroupMkdirFormat {}

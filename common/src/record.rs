@@ -260,7 +260,7 @@ pub mod net_hook {
     pub const CONNECT: u8 = 1;
     /// cgroup `sendmsg4|6`.
     pub const SENDMSG: u8 = 2;
-    /// The `sock/inet_sock_set_state` tracepoint.
+    /// The `inet_sock_set_state` raw tracepoint.
     pub const TCP_STATE: u8 = 3;
     /// cgroup `skb/egress`: a packet of a raw or ICMP socket, or one
     /// carrying a source route, judged by its real destination.

@@ -293,7 +293,14 @@ fn opens_subflow(ctx: &SkBuffContext, at: usize) -> bool {
         return false;
     }
     let len = words * 4 - 20;
-    let mut options = [0u8; MAX_TCP_OPTION_BYTES];
+    // Zeroed in place by words (see `crate::clear`): past `len`, zeros read
+    // as the end of the options.
+    let mut slot = core::mem::MaybeUninit::<[u64; MAX_TCP_OPTION_BYTES / 8]>::uninit();
+    // SAFETY: `clear` writes every byte; [u64; N] is 8 * N bytes.
+    let options: &mut [u8; MAX_TCP_OPTION_BYTES] = unsafe {
+        crate::clear(slot.as_mut_ptr());
+        &mut *slot.as_mut_ptr().cast()
+    };
     // SAFETY: the program's own context; the buffer holds `len` bytes.
     let loaded = unsafe {
         bpf_skb_load_bytes(

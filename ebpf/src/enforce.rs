@@ -156,7 +156,18 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Opt
             return Some(*v);
         }
     }
-    let mut key = ExecNameKey { generation, profile, ..ExecNameKey::default() };
+    // Zeroed by words, not by a `memset` call (see `crate::clear`): the
+    // name's bytes past its NUL are part of the key.
+    // Filled in place and looked up by reference: a move of the key was a
+    // `memset` again.
+    let mut slot = core::mem::MaybeUninit::<ExecNameKey>::uninit();
+    // SAFETY: `clear` writes every byte of the key.
+    let key = unsafe {
+        crate::clear(slot.as_mut_ptr());
+        &mut *slot.as_mut_ptr()
+    };
+    key.generation = generation;
+    key.profile = profile;
     // SAFETY: kernel reads at BTF offsets; the string read stops at
     // EXEC_NAME_LEN - 1 bytes plus a NUL, inside the zeroed key.
     unsafe {
@@ -170,6 +181,7 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Opt
             return None;
         }
     }
+    let key: &ExecNameKey = key;
     // SAFETY: the value is copied out at once.
     unsafe { EXEC_DENY_NAME.get(key) }.copied()
 }

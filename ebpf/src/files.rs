@@ -24,9 +24,7 @@ use aya_ebpf::{
 };
 use core::mem::size_of;
 use palisade_common::{
-    FILE_PATH_MAX, FileRecord,
-    enforce::Verdict,
-    file_status, file_syscall, file_watch, kind,
+    FILE_PATH_MAX, FileRecord, file_status, file_syscall, file_watch, kind,
     open_flags::{self, O_CREAT, O_TRUNC, O_WRONLY},
 };
 
@@ -144,7 +142,8 @@ fn try_enter(call: &Call) -> Result<(), Error> {
     rec.mode = call.mode;
     rec.ret = 0;
     // BPF-LSM `file_open` sets it if a kernel file rule matches the open.
-    rec.verdict = Verdict::default();
+    // SAFETY: a field of the record (zeroed by words, see `crate::clear`).
+    unsafe { crate::clear(&mut rec.verdict) };
     rec.path[0] = 0;
     rec.new_path[0] = 0;
     // SAFETY: copies between two arrays of FILE_PATH_MAX bytes in map memory.

@@ -30,15 +30,20 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_send_signal},
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns,
+        generated::{
+            bpf_get_current_comm, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_send_signal,
+        },
     },
     macros::{lsm, map, raw_tracepoint, tracepoint},
     maps::{PerCpuArray, RingBuf},
     programs::{LsmContext, RawTracePointContext, TracePointContext},
 };
-use core::mem::size_of;
+use core::{
+    mem::{align_of, size_of},
+    ptr::write_volatile,
+};
 use palisade_common::{
     ARGS_MAX, ENV_MAX, ExecDeniedRecord, ExecRecord, ExecScratch, ExitRecord, FILENAME_MAX,
     ForkRecord, RecordHeader, Span, TAIL_POS_MASK,
@@ -100,6 +105,26 @@ pub(crate) fn count_drop(kind: u32) {
     if let Some(counter) = DROPS.get_ptr_mut(kind) {
         // SAFETY: per-CPU slot, and BPF programs do not migrate mid-run.
         unsafe { *counter += 1 };
+    }
+}
+
+/// Zeroes `*value` with volatile four-byte stores. A zeroing LLVM sees
+/// (`[0; N]`, a default struct, zero stores in a row) is otherwise a
+/// `memset` call: bpf-linker has LLVM leave every one a call
+/// (`--bpf-expand-memcpy-in-order`), and aya-ebpf's `memset` stores a byte
+/// per loop turn of five instructions. Volatile, so LLVM does not merge the
+/// stores back into a `memset`; in place, since a move of the value can be
+/// one again.
+#[inline(always)]
+///
+/// # Safety
+/// `value` must be valid for writes of a `T` (it may be uninitialized).
+pub(crate) unsafe fn clear<T>(value: *mut T) {
+    const { assert!(size_of::<T>().is_multiple_of(4) && align_of::<T>() >= 4) };
+    let words = value.cast::<u32>();
+    for i in 0..size_of::<T>() / 4 {
+        // SAFETY: `i < size_of::<T>() / 4`, inside `*value`, aligned.
+        unsafe { words.add(i).write_volatile(0) };
     }
 }
 
@@ -167,7 +192,8 @@ pub fn palisade_exec(ctx: TracePointContext) -> u32 {
 /// Sets the record's verdict, the mechanism that acted and the drift bits.
 #[inline(always)]
 fn exec_enforce(ctx: &TracePointContext, rec: &mut ExecRecord) {
-    rec.verdict = Verdict::default();
+    // SAFETY: a field of the record.
+    unsafe { clear(&mut rec.verdict) };
     rec.mechanism = mechanism::NONE;
     rec.drift = 0;
     // SAFETY: no preconditions; the pointer is only read through probe reads.
@@ -232,19 +258,31 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     let uid_gid = bpf_get_current_uid_gid();
     rec.uid = uid_gid as u32;
     rec.gid = (uid_gid >> 32) as u32;
-    rec.comm = bpf_get_current_comm().unwrap_or_default();
-    rec.flags = 0;
-    rec.exe_ino = 0;
-    rec.exe_dev = 0;
-    rec.args_total = 0;
-    rec.binary = Span::default();
-    rec.cwd = Span::default();
-    rec.args = Span::default();
-    rec.exe_mtime_ns = 0;
-    rec.exe_ctime_ns = 0;
-    rec.env = Span::default();
-    rec.env_total = 0;
-    rec._pad = 0;
+    // SAFETY: `comm` is 16 bytes of the map value, as the helper writes.
+    // Read in place: aya's `bpf_get_current_comm` zeroes a buffer of its
+    // own first, a `memset` call (see `clear`).
+    // SAFETY: `comm` is 16 bytes of the map value, as many as the helper writes.
+    if unsafe { bpf_get_current_comm(rec.comm.as_mut_ptr().cast(), 16) } != 0 {
+        rec.comm = [0; 16];
+    }
+    // Each written on its own: zero stores in a row are merged into a
+    // `memset` call (see `clear`).
+    let none = Span { off: 0, len: 0 };
+    // SAFETY: plain stores to fields of the map value.
+    unsafe {
+        write_volatile(&mut rec.flags, 0);
+        write_volatile(&mut rec.exe_ino, 0);
+        write_volatile(&mut rec.exe_dev, 0);
+        write_volatile(&mut rec.args_total, 0);
+        write_volatile(&mut rec.binary, none);
+        write_volatile(&mut rec.cwd, none);
+        write_volatile(&mut rec.args, none);
+        write_volatile(&mut rec.exe_mtime_ns, 0);
+        write_volatile(&mut rec.exe_ctime_ns, 0);
+        write_volatile(&mut rec.env, none);
+        write_volatile(&mut rec.env_total, 0);
+        write_volatile(&mut rec._pad, 0);
+    }
 
     // SAFETY (whole block): every read goes through bpf_probe_read_kernel at
     // offsets taken from this kernel's BTF.

@@ -107,11 +107,13 @@ fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
     decide(verdict, &Attempt::hooked(AF_INET6, port, proto, hook, addr))
 }
 
+/// An IPv4 address in a 16-byte field, zero-padded. Made in registers: a
+/// zeroed array is a `memset` call (bpf-linker has LLVM leave every one a
+/// call, `--bpf-expand-memcpy-in-order`), and aya-ebpf's stores a byte per
+/// loop turn of five instructions.
 #[inline(always)]
 pub(crate) fn widen(v4: [u8; 4]) -> [u8; 16] {
-    let mut addr = [0u8; 16];
-    addr[..4].copy_from_slice(&v4);
-    addr
+    u128::from(u32::from_le_bytes(v4)).to_le_bytes()
 }
 
 /// Who a network record is about.
@@ -167,17 +169,23 @@ pub(crate) fn decide(verdict: Option<Verdict>, attempt: &Attempt) -> i32 {
             Some(mut entry) => {
                 // SAFETY: the reserved record is ours until submitted.
                 let rec = unsafe { &mut *entry.as_mut_ptr() };
-                *rec = NetRecord::default();
                 let Sender { pid_tgid, cgroup_id } = attempt.sender;
                 let size = size_of::<NetRecord>();
-                rec.header = header_in(kind::NET_CONNECT, size, pid_tgid, cgroup_id);
-                rec.verdict = verdict;
-                rec.family = attempt.family;
-                rec.dport = u16::from_be_bytes(attempt.port);
-                rec.proto = attempt.proto;
-                rec.hook = attempt.hook;
-                rec.mechanism = if enforced { attempt.how } else { mechanism::NONE };
-                rec.daddr = attempt.addr;
+                // Every field written, not zeroed first (see `widen`).
+                *rec = NetRecord {
+                    header: header_in(kind::NET_CONNECT, size, pid_tgid, cgroup_id),
+                    verdict,
+                    family: attempt.family,
+                    dport: u16::from_be_bytes(attempt.port),
+                    sport: 0,
+                    proto: attempt.proto,
+                    hook: attempt.hook,
+                    mechanism: if enforced { attempt.how } else { mechanism::NONE },
+                    tcp_state: 0,
+                    sock: 0,
+                    daddr: attempt.addr,
+                    saddr: widen([0; 4]),
+                };
                 let flags =
                     if matched { u64::from(BPF_RB_FORCE_WAKEUP) } else { crate::wakeup_flags() };
                 entry.submit(flags);

@@ -1,5 +1,7 @@
-//! TCP connection reporting from the `sock/inet_sock_set_state` tracepoint:
-//! a connect (to SYN_SENT, in the caller's context), its outcome (SYN_SENT
+//! TCP connection reporting from the `inet_sock_set_state` tracepoint, as a
+//! raw tracepoint (the socket read at BTF offsets; the classic tracepoint
+//! copied every field into a record first, and each read of it was a helper
+//! call): a connect (to SYN_SENT, in the caller's context), its outcome (SYN_SENT
 //! to ESTABLISHED or CLOSE, with the source port, which the kernel picks
 //! only after SYN_SENT), a listen (to LISTEN, in the caller's context) and an
 //! accept (SYN_RECV to ESTABLISHED, in softirq context: no process).
@@ -9,13 +11,13 @@
 //! (audit mode, alert rules) is looked up here and carries the verdict.
 
 use aya_ebpf::{
-    bindings::BPF_RB_FORCE_WAKEUP, helpers::bpf_get_current_pid_tgid, macros::tracepoint,
-    programs::TracePointContext,
+    bindings::BPF_RB_FORCE_WAKEUP, helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use core::mem::size_of;
 use palisade_common::{
-    NetRecord, SockStateFormat,
-    enforce::{Verdict, verdict_flags},
+    NetRecord,
+    enforce::{Verdict, mechanism, verdict_flags},
     kind, net_hook, tcp_state,
 };
 
@@ -23,39 +25,28 @@ use crate::{
     EVENTS, count_drop,
     enforce::{self, Destination},
     header,
-    kernel::Error,
+    kernel::{Error, off, read},
+    net::widen,
     wakeup_flags,
 };
-
-/// Set at load time from the tracepoint's format file.
-#[unsafe(no_mangle)]
-static SOCK_STATE_FORMAT: SockStateFormat = SockStateFormat::ZERO;
 
 const AF_INET: u16 = 2;
 const IPPROTO_TCP: u16 = 6;
 
-#[tracepoint(category = "sock", name = "inet_sock_set_state")]
-pub fn palisade_sock_state(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "inet_sock_set_state")]
+pub fn palisade_sock_state(ctx: RawTracePointContext) -> i32 {
     if try_sock_state(&ctx).is_err() {
         count_drop(kind::NET_CONNECT);
     }
     0
 }
 
-#[inline(always)]
-fn field<T>(ctx: &TracePointContext, offset: u32) -> Result<T, Error> {
-    // SAFETY: offsets come from the tracepoint's format file.
-    unsafe { ctx.read_at::<T>(offset as usize) }.map_err(|_| Error)
-}
-
-fn try_sock_state(ctx: &TracePointContext) -> Result<(), Error> {
-    // SAFETY: a read-only global, written once by the loader.
-    let f = unsafe { core::ptr::read_volatile(&SOCK_STATE_FORMAT) };
-    if field::<u16>(ctx, f.protocol)? != IPPROTO_TCP {
-        return Ok(());
-    }
-    let old = field::<i32>(ctx, f.oldstate)? as u32;
-    let new = field::<i32>(ctx, f.newstate)? as u32;
+fn try_sock_state(ctx: &RawTracePointContext) -> Result<(), Error> {
+    // TP_PROTO(const struct sock *sk, const int oldstate, const int newstate).
+    // The states are loads from the context: the transitions that make no
+    // record (half of a connection's) leave without a helper call.
+    let old = ctx.arg::<u64>(1) as u32;
+    let new = ctx.arg::<u64>(2) as u32;
     let kind = match (old, new) {
         (_, tcp_state::SYN_SENT) => kind::NET_CONNECT,
         (tcp_state::SYN_SENT, tcp_state::ESTABLISHED | tcp_state::CLOSE) => kind::NET_RESULT,
@@ -63,22 +54,30 @@ fn try_sock_state(ctx: &TracePointContext) -> Result<(), Error> {
         (tcp_state::SYN_RECV, tcp_state::ESTABLISHED) => kind::NET_ACCEPT,
         _ => return Ok(()),
     };
+    let sk: *const u8 = ctx.arg(0);
+    // SAFETY: `sk` is the tracepoint's socket; kernel reads at BTF offsets.
+    let (family, dport, sport, daddr, saddr) = unsafe {
+        // MPTCP's own socket passes here too: TCP's subflows only.
+        if read::<u16>(sk, off!(sock_sk_protocol))? != IPPROTO_TCP {
+            return Ok(());
+        }
+        let family: u16 = read(sk, off!(sock_common_skc_family))?;
+        let dport = u16::from_be(read(sk, off!(sock_common_skc_dport))?);
+        let sport: u16 = read(sk, off!(sock_common_skc_num))?;
+        let (daddr, saddr) = if family == AF_INET {
+            let daddr = widen(read(sk, off!(sock_common_skc_daddr))?);
+            (daddr, widen(read(sk, off!(sock_common_skc_rcv_saddr))?))
+        } else {
+            let daddr = read(sk, off!(sock_common_skc_v6_daddr))?;
+            (daddr, read(sk, off!(sock_common_skc_v6_rcv_saddr))?)
+        };
+        (family, dport, sport, daddr, saddr)
+    };
     // Results and accepts run in softirq context: whoever is current is not
     // the socket's owner, so no process is claimed.
     let in_process = matches!(kind, kind::NET_CONNECT | kind::NET_LISTEN);
     let pid_tgid = if in_process { bpf_get_current_pid_tgid() } else { 0 };
-    let family: u16 = field(ctx, f.family)?;
-    let (dport, sport): (u16, u16) = (field(ctx, f.dport)?, field(ctx, f.sport)?);
-    let sock: u64 = field(ctx, f.skaddr)?;
-    let mut daddr = [0u8; 16];
-    let mut saddr = [0u8; 16];
-    if family == AF_INET {
-        daddr[..4].copy_from_slice(&field::<[u8; 4]>(ctx, f.daddr)?);
-        saddr[..4].copy_from_slice(&field::<[u8; 4]>(ctx, f.saddr)?);
-    } else {
-        daddr = field(ctx, f.daddr_v6)?;
-        saddr = field(ctx, f.saddr_v6)?;
-    }
+    let sock = sk as u64;
     let mut verdict = Verdict::default();
     if kind == kind::NET_CONNECT
         && let Some(v) = connect_verdict(family, dport, &daddr)
@@ -91,21 +90,26 @@ fn try_sock_state(ctx: &TracePointContext) -> Result<(), Error> {
     let Some(mut entry) = EVENTS.reserve::<NetRecord>(0) else { return Err(Error) };
     // SAFETY: the reserved record is ours until submitted.
     let rec = unsafe { &mut *entry.as_mut_ptr() };
-    *rec = NetRecord::default();
-    rec.header = header(kind, size_of::<NetRecord>(), pid_tgid);
+    let mut header = header(kind, size_of::<NetRecord>(), pid_tgid);
     if !in_process {
-        rec.header.cgroup_id = 0;
+        header.cgroup_id = 0;
     }
-    rec.verdict = verdict;
-    rec.family = family;
-    rec.dport = dport;
-    rec.sport = sport;
-    rec.proto = IPPROTO_TCP as u8;
-    rec.hook = net_hook::TCP_STATE;
-    rec.tcp_state = new;
-    rec.sock = sock;
-    rec.daddr = daddr;
-    rec.saddr = saddr;
+    // Every field written, rather than the record zeroed first: a zeroing
+    // is a `memset` call, a byte per loop turn (see `net::widen`).
+    *rec = NetRecord {
+        header,
+        verdict,
+        family,
+        dport,
+        sport,
+        proto: IPPROTO_TCP as u8,
+        hook: net_hook::TCP_STATE,
+        mechanism: mechanism::NONE,
+        tcp_state: new,
+        sock,
+        daddr,
+        saddr,
+    };
     let flags = if verdict.flags != 0 { u64::from(BPF_RB_FORCE_WAKEUP) } else { wakeup_flags() };
     entry.submit(flags);
     Ok(())

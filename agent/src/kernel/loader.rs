@@ -15,9 +15,7 @@ use aya::{
     },
 };
 use aya_log::{EbpfLogger, Level};
-use palisade_common::{
-    CgroupMkdirFormat, KernelOffsets, SockStateFormat, enforce::mechanism, names,
-};
+use palisade_common::{CgroupMkdirFormat, KernelOffsets, enforce::mechanism, names};
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -192,7 +190,6 @@ impl Object {
     fn try_load(&self, probe: &Probe, adopted: bool) -> Result<Loaded, LoadError> {
         let started = std::time::Instant::now();
         let filename_loc = fs::tracepoint_field_offset("sched", "sched_process_exec", "filename")?;
-        let sock_state = sock_state_format()?;
         let cgroup_mkdir = cgroup_mkdir_format()?;
         // Wake the reader early once a quarter of the ring is waiting;
         // otherwise it collects records on its timed poll.
@@ -213,7 +210,6 @@ impl Object {
                 .override_global(names::GLOBAL_EXEC_FILENAME_LOC, &filename_loc, true)
                 .override_global(names::GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
                 .override_global(names::GLOBAL_EXEC_MECHANISM, &exec_mechanism, true)
-                .override_global(names::GLOBAL_SOCK_STATE_FORMAT, &sock_state, true)
                 .override_global(names::GLOBAL_CGROUP_MKDIR_FORMAT, &cgroup_mkdir, true)
                 .override_global(names::GLOBAL_KERNEL_LOG_LEVEL, &log_level, true)
                 .map_max_entries(names::MAP_EVENTS, self.ring_bytes)
@@ -252,12 +248,10 @@ impl Object {
         links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
 
         attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
-        attach_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "sock", "inet_sock_set_state")?;
         attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
         let file_syscalls = attach_file_programs(&mut ebpf)?;
-        let fork: &mut RawTracePoint = program(&mut ebpf, names::PROG_FORK)?;
-        fork.load().map_err(|e| program_error(names::PROG_FORK, e))?;
-        fork.attach("sched_process_fork").map_err(|e| program_error(names::PROG_FORK, e))?;
+        attach_raw_tracepoint(&mut ebpf, names::PROG_FORK, "sched_process_fork")?;
+        attach_raw_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "inet_sock_set_state")?;
 
         let mut pinned = vec![names::PROG_EXEC];
         if exec_mechanism == mechanism::BPF_LSM {
@@ -354,25 +348,6 @@ fn page_size() -> u32 {
     u32::try_from(size).unwrap_or(4096)
 }
 
-/// Field offsets of `sock/inet_sock_set_state`, from its format file.
-fn sock_state_format() -> Result<SockStateFormat, LoadError> {
-    let at = |field| fs::tracepoint_field_offset("sock", "inet_sock_set_state", field);
-    Ok(SockStateFormat {
-        skaddr: at("skaddr")?,
-        oldstate: at("oldstate")?,
-        newstate: at("newstate")?,
-        sport: at("sport")?,
-        dport: at("dport")?,
-        family: at("family")?,
-        protocol: at("protocol")?,
-        saddr: at("saddr")?,
-        daddr: at("daddr")?,
-        saddr_v6: at("saddr_v6")?,
-        daddr_v6: at("daddr_v6")?,
-        _pad: 0,
-    })
-}
-
 /// Field offsets of `cgroup/cgroup_mkdir`, from its format file.
 fn cgroup_mkdir_format() -> Result<CgroupMkdirFormat, LoadError> {
     let at = |field| fs::tracepoint_field_offset("cgroup", "cgroup_mkdir", field);
@@ -446,6 +421,17 @@ fn attach_tracepoint(
     let prog: &mut TracePoint = program(ebpf, name)?;
     prog.load().map_err(|e| program_error(name, e))?;
     prog.attach(category, tracepoint).map_err(|e| program_error(name, e))?;
+    Ok(())
+}
+
+fn attach_raw_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    tracepoint: &str,
+) -> Result<(), LoadError> {
+    let prog: &mut RawTracePoint = program(ebpf, name)?;
+    prog.load().map_err(|e| program_error(name, e))?;
+    prog.attach(tracepoint).map_err(|e| program_error(name, e))?;
     Ok(())
 }
 

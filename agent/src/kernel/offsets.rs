@@ -99,6 +99,14 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         ovl_lower_dentry: o.lower_dentry,
         dentry_d_inode: at("dentry", "d_inode")?,
         fs_struct_root: at("fs_struct", "root")?,
+        sock_common_skc_family: at("sock_common", "skc_family")?,
+        sock_common_skc_dport: at("sock_common", "skc_dport")?,
+        sock_common_skc_num: at("sock_common", "skc_num")?,
+        sock_common_skc_daddr: at("sock_common", "skc_daddr")?,
+        sock_common_skc_rcv_saddr: at("sock_common", "skc_rcv_saddr")?,
+        sock_common_skc_v6_daddr: at("sock_common", "skc_v6_daddr")?,
+        sock_common_skc_v6_rcv_saddr: at("sock_common", "skc_v6_rcv_saddr")?,
+        sock_sk_protocol: at("sock", "sk_protocol")?,
     })
 }
 

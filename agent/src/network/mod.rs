@@ -1,6 +1,7 @@
 //! Turning network records into events: a TCP connect waits briefly for its
 //! outcome (which brings the source port), an accept is attributed to the
-//! process listening on its port, and identical attempts are folded into one
+//! process listening on its port, and identical attempts (connects to one
+//! destination, accepts from one peer on one port) are folded into one
 //! event with a count.
 
 use std::{collections::HashMap, net::IpAddr};
@@ -95,7 +96,7 @@ impl NetTracker {
                 // The listener's cgroup, so the accept is attributed to its
                 // container too.
                 event.process.cgroup_id = owner.map(|o| o.1).filter(|&id| id != 0);
-                vec![event]
+                self.fold(event, now_ns)
             }
             _ => Vec::new(),
         }
@@ -169,7 +170,10 @@ fn attempt_key(event: &Event) -> Option<AttemptKey> {
             other => other.parse().unwrap_or(0),
         },
         daddr: n.daddr.parse().ok()?,
-        dport: n.dport,
+        // An accept's peer port is new with every connection: accepts from
+        // one peer to one listening port are alike, as connects to one
+        // destination are whatever their source port.
+        dport: if n.direction == "inbound" { n.sport.unwrap_or(0) } else { n.dport },
         hook: n.hook,
         result: n.result,
         rule: event.verdict.as_ref().map(|v| v.rule.clone()),
