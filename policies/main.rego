@@ -135,8 +135,12 @@ applied contains [id, ex.id, i] if {
 	some id in {h[0] | some h in hits}
 	some i, ex in exceptions
 	id in ex.rules
-	not exception_checks.invalid_index[i]
+	# The scope before the validity checks: those run over every exception
+	# (an RFC 3339 regex each) and were a quarter of an event's evaluation
+	# when the scope did not match anyway.
+	is_object(ex.scope)
 	scope_matches(ex.scope)
+	not exception_checks.invalid_index[i]
 	event_ns < time.parse_rfc3339_ns(ex.expires)
 }
 
