@@ -264,6 +264,11 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     for warning in &policy.exception_warnings {
         warn!("{warning}");
     }
+    // The agent's peak memory is the loader's next moments (aya parses the
+    // kernel's BTF, some 16 MiB, whatever it is asked): give back to the
+    // kernel first what compiling the policy freed.
+    // SAFETY: no preconditions.
+    unsafe { libc::malloc_trim(0) };
     let mut sensor = loader::load(
         std::process::id(),
         args.ring_buffer_kib * 1024,

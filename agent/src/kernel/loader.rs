@@ -218,10 +218,12 @@ impl Object {
                 .map_err(LoadError::Object)?
         };
 
-        // Maps are taken before attaching so the reader exists when events flow.
+        // Maps are taken before attaching. The ring is mapped into this
+        // process only once every program is in (records that come before
+        // wait in it): its mapping counts 16 MiB of resident memory from
+        // the start, and the LSM programs parse the kernel's BTF again
+        // meanwhile, the agent's peak when the two overlapped.
         let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
-        let events = RingBuf::try_from(events)
-            .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
         let drops = take_map(&mut ebpf, names::MAP_DROPS)?;
         let drops = PerCpuArray::try_from(drops)
             .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
@@ -337,6 +339,8 @@ impl Object {
             elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
+        let events = RingBuf::try_from(events)
+            .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
         Ok((ebpf, links, events, drops, rules, files, kernel_log))
     }
 }
