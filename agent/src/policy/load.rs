@@ -77,6 +77,9 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         (kinds.iter().map(|(k, p)| (k.as_str(), p.as_slice()))).chain([("", &[][..])]).collect();
     let mut notes = Vec::new();
     let mut runners = Vec::new();
+    // Not alive while the programs are built, the start's peak of memory:
+    // made again below for the one check that needs it.
+    drop(all);
     for built in build_programs(&sources, &jobs, &data) {
         let (runner, note) = built?;
         notes.extend(note);
@@ -112,7 +115,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     // (`policy check policies`); at every start they would cost seconds
     // on a slow machine.
     if !bundle.embedded {
-        all.set_execution_timer_config(time_limit(CHECK_TIME_LIMIT));
+        let mut all = policy.sources.whole_bundle(CHECK_TIME_LIMIT)?;
         checks::triggers(&policy, &mut all)?;
     }
     Ok(policy)
