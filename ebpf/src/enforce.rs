@@ -156,10 +156,9 @@ pub unsafe fn exec_verdict(file: *const u8, generation: u8, profile: u16) -> Opt
             return Some(*v);
         }
     }
-    // Zeroed by words, not by a `memset` call (see `crate::clear`): the
-    // name's bytes past its NUL are part of the key.
-    // Filled in place and looked up by reference: a move of the key was a
-    // `memset` again.
+    // Zeroed by words (see `crate::clear`), since the name's bytes past its
+    // NUL are part of the key; filled in place and looked up by reference,
+    // since a move of the key was a `memset` again.
     let mut slot = core::mem::MaybeUninit::<ExecNameKey>::uninit();
     // SAFETY: `clear` writes every byte of the key.
     let key = unsafe {

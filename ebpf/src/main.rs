@@ -115,10 +115,10 @@ pub(crate) fn count_drop(kind: u32) {
 /// per loop turn of five instructions. Volatile, so LLVM does not merge the
 /// stores back into a `memset`; in place, since a move of the value can be
 /// one again.
-#[inline(always)]
 ///
 /// # Safety
 /// `value` must be valid for writes of a `T` (it may be uninitialized).
+#[inline(always)]
 pub(crate) unsafe fn clear<T>(value: *mut T) {
     const { assert!(size_of::<T>().is_multiple_of(4) && align_of::<T>() >= 4) };
     let words = value.cast::<u32>();
@@ -258,7 +258,6 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Error> {
     let uid_gid = bpf_get_current_uid_gid();
     rec.uid = uid_gid as u32;
     rec.gid = (uid_gid >> 32) as u32;
-    // SAFETY: `comm` is 16 bytes of the map value, as the helper writes.
     // Read in place: aya's `bpf_get_current_comm` zeroes a buffer of its
     // own first, a `memset` call (see `clear`).
     // SAFETY: `comm` is 16 bytes of the map value, as many as the helper writes.

@@ -108,9 +108,7 @@ fn on_v6(ctx: &SockAddrContext, hook: u8) -> i32 {
 }
 
 /// An IPv4 address in a 16-byte field, zero-padded. Made in registers: a
-/// zeroed array is a `memset` call (bpf-linker has LLVM leave every one a
-/// call, `--bpf-expand-memcpy-in-order`), and aya-ebpf's stores a byte per
-/// loop turn of five instructions.
+/// zeroed array is a byte-loop `memset` call (see `crate::clear`).
 #[inline(always)]
 pub(crate) fn widen(v4: [u8; 4]) -> [u8; 16] {
     u128::from(u32::from_le_bytes(v4)).to_le_bytes()
@@ -171,7 +169,7 @@ pub(crate) fn decide(verdict: Option<Verdict>, attempt: &Attempt) -> i32 {
                 let rec = unsafe { &mut *entry.as_mut_ptr() };
                 let Sender { pid_tgid, cgroup_id } = attempt.sender;
                 let size = size_of::<NetRecord>();
-                // Every field written, not zeroed first (see `widen`).
+                // Every field written, not zeroed first (see `crate::clear`).
                 *rec = NetRecord {
                     header: header_in(kind::NET_CONNECT, size, pid_tgid, cgroup_id),
                     verdict,

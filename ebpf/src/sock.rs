@@ -95,7 +95,7 @@ fn try_sock_state(ctx: &RawTracePointContext) -> Result<(), Error> {
         header.cgroup_id = 0;
     }
     // Every field written, rather than the record zeroed first: a zeroing
-    // is a `memset` call, a byte per loop turn (see `net::widen`).
+    // is a byte-loop `memset` call (see `crate::clear`).
     *rec = NetRecord {
         header,
         verdict,
