@@ -420,6 +420,11 @@ mod tests {
             .to_vec()
     }
 
+    /// A record's header: its kind, its whole size and the process.
+    fn header(kind: u32, size: usize, pid: u32) -> RecordHeader {
+        RecordHeader { kind, size: size as u32, pid, ..Default::default() }
+    }
+
     fn exec_record(tail: &[u8], spans: [Span; 4]) -> Vec<u8> {
         exec_record_with_env(tail, spans, Span::default())
     }
@@ -427,12 +432,7 @@ mod tests {
     fn exec_record_with_env(tail: &[u8], spans: [Span; 4], env: Span) -> Vec<u8> {
         let size = size_of::<ExecRecord>() + tail.len();
         let rec = ExecRecord {
-            header: RecordHeader {
-                kind: kind::EXEC,
-                size: size as u32,
-                pid: 42,
-                ..Default::default()
-            },
+            header: header(kind::EXEC, size, 42),
             ppid: 1,
             filename: spans[0],
             binary: spans[1],
@@ -488,12 +488,7 @@ mod tests {
     #[test]
     fn decodes_a_socket_record_and_requires_its_verdict() {
         let rec = SocketRecord {
-            header: RecordHeader {
-                kind: kind::NET_SOCKET,
-                size: size_of::<SocketRecord>() as u32,
-                pid: 9,
-                ..Default::default()
-            },
+            header: header(kind::NET_SOCKET, size_of::<SocketRecord>(), 9),
             verdict: verdict("PAL-080", verdict_flags::MATCHED | verdict_flags::ENFORCE),
             family: 17,
             sock_type: 3,
@@ -513,12 +508,7 @@ mod tests {
         let mut daddr = [0u8; 16];
         daddr[..4].copy_from_slice(&[169, 254, 169, 254]);
         let rec = NetRecord {
-            header: RecordHeader {
-                kind: kind::NET_CONNECT,
-                size: size_of::<NetRecord>() as u32,
-                pid: 7,
-                ..Default::default()
-            },
+            header: header(kind::NET_CONNECT, size_of::<NetRecord>(), 7),
             verdict: verdict("PAL-011", verdict_flags::MATCHED | verdict_flags::ENFORCE),
             family: AF_INET,
             dport: 80,
@@ -617,12 +607,7 @@ mod tests {
     #[test]
     fn decodes_a_file_rename_record() {
         let mut rec = FileRecord {
-            header: RecordHeader {
-                kind: kind::FILE_RENAME,
-                size: size_of::<FileRecord>() as u32,
-                pid: 7,
-                ..Default::default()
-            },
+            header: header(kind::FILE_RENAME, size_of::<FileRecord>(), 7),
             syscall: palisade_common::file_syscall::RENAMEAT2,
             status: file_status::NEW_PATH_TRUNCATED,
             flags: 0,

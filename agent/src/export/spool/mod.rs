@@ -376,32 +376,19 @@ impl Spool {
         let want = (segment.readable - from.offset).min(max_bytes as u64) as usize;
         let mut body = std::mem::take(&mut state.spare);
         body.clear();
-        // From memory while the sender keeps up, else from disk.
-        let mut file = None;
-        match state.tail.get(from.seq, from.offset, from.offset + want as u64) {
-            Some(bytes) => body.extend_from_slice(bytes),
-            None => {
-                body.resize(want, 0);
-                let opened = file.insert(File::open(segment.path(&self.dir))?);
-                opened.seek(SeekFrom::Start(from.offset))?;
-                opened.read_exact(&mut body)?;
-            }
-        }
+        state.read(&self.dir, &segment, from.offset, from.offset + want as u64, &mut body)?;
         // Whole records only, at most max_records; one record larger than
         // max_bytes goes alone.
         let (mut end, mut records) = segment.framing.scan(&body, max_records as u64);
         if records == 0 {
             let readable = (segment.readable - from.offset) as usize;
-            body.resize(readable, 0);
-            let mut file = match file {
-                Some(file) => file,
-                None => {
-                    let mut file = File::open(segment.path(&self.dir))?;
-                    file.seek(SeekFrom::Start(from.offset + want as u64))?;
-                    file
-                }
-            };
-            file.read_exact(&mut body[want..])?;
+            state.read(
+                &self.dir,
+                &segment,
+                from.offset + want as u64,
+                segment.readable,
+                &mut body,
+            )?;
             (end, records) = segment.framing.scan(&body, 1);
             if records == 0 {
                 // Not a record (a corrupt segment): taken as one, which
@@ -425,10 +412,7 @@ impl Spool {
         }
         state.cursor = batch.to;
         state.cursor_dirty = true;
-        let needed = state.cursor.offset;
-        if state.cursor.seq == state.tail.seq {
-            state.tail.trim(needed);
-        }
+        state.trim_tail();
         if state.cursor_written.elapsed() >= CURSOR_PERIOD {
             state.write_cursor(&self.dir)?;
         }
@@ -448,11 +432,10 @@ impl Spool {
 impl Drop for Spool {
     /// Writes what is appended and the cursor, for the next agent.
     fn drop(&mut self) {
-        let dir = self.dir.clone();
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        let _ = state.flush(&dir);
+        let _ = state.flush(&self.dir);
         if state.cursor_dirty {
-            let _ = state.write_cursor(&dir);
+            let _ = state.write_cursor(&self.dir);
         }
     }
 }
@@ -470,10 +453,36 @@ impl State {
             last.readable = last.bytes;
             last.readable_records = last.records;
         }
+        self.trim_tail();
+        Ok(())
+    }
+
+    /// Lets the tail forget what the sender has taken (see [`Tail::trim`]).
+    fn trim_tail(&mut self) {
         let needed =
             if self.cursor.seq == self.tail.seq { self.cursor.offset } else { self.tail.start };
         self.tail.trim(needed);
-        Ok(())
+    }
+
+    /// Appends bytes `from..to` of `segment` to `out`: from the tail while
+    /// it holds them (a sender that keeps up), else from the file.
+    fn read(
+        &self,
+        dir: &Path,
+        segment: &Segment,
+        from: u64,
+        to: u64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if let Some(bytes) = self.tail.get(segment.seq, from, to) {
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let start = out.len();
+        out.resize(start + (to - from) as usize, 0);
+        let mut file = File::open(segment.path(dir))?;
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut out[start..])
     }
 
     /// Writes the tail's unwritten bytes to the file.
@@ -637,6 +646,26 @@ mod tests {
 
     const NOW: Duration = Duration::ZERO;
 
+    /// Appends `record(i)` for each `i`, then flushes.
+    fn fill(spool: &Spool, ids: std::ops::Range<u32>) {
+        for i in ids {
+            spool.append(&record(i)).unwrap();
+        }
+        spool.flush().unwrap();
+    }
+
+    /// Takes, acknowledges and recycles batches of up to `max` records
+    /// until none is left; the ids delivered, in order.
+    fn drain(spool: &Spool, max: usize) -> Vec<u32> {
+        let mut seen = Vec::new();
+        while let Some(b) = spool.next_batch(max, 1 << 20, NOW).unwrap() {
+            seen.extend(ids(&b));
+            spool.ack(&b).unwrap();
+            spool.recycle(b);
+        }
+        seen
+    }
+
     #[test]
     fn delivers_in_order_and_resumes_after_a_restart_at_least_once() {
         for framing in Framing::ALL {
@@ -647,10 +676,7 @@ mod tests {
     fn resumes_after_a_restart(framing: Framing) {
         let dir = scratch(&format!("spool-resume-{}", framing.extension()));
         let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
-        for i in 0..100 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 0..100);
         let first = spool.next_batch(30, 1 << 20, NOW).unwrap().unwrap();
         assert_eq!(ids(&first), (0..30).collect::<Vec<_>>());
         spool.ack(&first).unwrap();
@@ -660,11 +686,7 @@ mod tests {
         drop(spool);
         let spool = Spool::open(&dir, 1 << 20, framing).unwrap();
         assert_eq!(spool.counts().waiting, 70);
-        let mut seen = Vec::new();
-        while let Some(b) = spool.next_batch(25, 1 << 20, NOW).unwrap() {
-            seen.extend(ids(&b));
-            spool.ack(&b).unwrap();
-        }
+        let seen = drain(&spool, 25);
         assert_eq!(seen, (30..100).collect::<Vec<_>>());
         assert_eq!(spool.counts().waiting, 0);
         let _ = fs::remove_dir_all(&dir);
@@ -677,10 +699,7 @@ mod tests {
     fn a_sender_that_keeps_up_reads_from_memory_and_one_behind_from_disk() {
         let dir = scratch("spool-memory");
         let spool = Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap();
-        for i in 0..10 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 0..10);
         let segment = segment_path(&dir, 1, Framing::Lengths);
         let on_disk = fs::read(&segment).unwrap();
         fs::write(&segment, vec![0; on_disk.len()]).unwrap();
@@ -692,16 +711,8 @@ mod tests {
         // Far more than the memory holds, none delivered: the oldest are
         // read back from disk.
         let n = 3 * TAIL_MAX as u32 / record(0).len() as u32;
-        for i in 10..n {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
-        let mut seen = Vec::new();
-        while let Some(b) = spool.next_batch(1000, 1 << 20, NOW).unwrap() {
-            seen.extend(ids(&b));
-            spool.ack(&b).unwrap();
-            spool.recycle(b);
-        }
+        fill(&spool, 10..n);
+        let seen = drain(&spool, 1000);
         assert_eq!(seen, (10..n).collect::<Vec<_>>());
         let _ = fs::remove_dir_all(&dir);
     }
@@ -713,10 +724,7 @@ mod tests {
     fn a_killed_agent_sends_again_what_its_cursor_had_not_recorded() {
         let dir = scratch("spool-cursor");
         let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
-        for i in 0..10 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 0..10);
         let first = spool.next_batch(4, 1 << 20, NOW).unwrap().unwrap();
         assert!(spool.ack(&first).unwrap());
         // Killed: nothing runs at exit.
@@ -738,15 +746,9 @@ mod tests {
     fn a_batch_dropped_while_in_flight_is_not_acknowledged() {
         let dir = scratch("spool-in-flight");
         let spool = Spool::open(&dir, 64 << 10, Framing::Lines).unwrap();
-        for i in 0..10 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 0..10);
         let in_flight = spool.next_batch(5, 1 << 20, NOW).unwrap().unwrap();
-        for i in 10..2000 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 10..2000);
         let dropped = spool.counts().dropped;
         assert!(dropped >= 10, "the first segment went: {dropped}");
         assert!(!spool.ack(&in_flight).unwrap(), "acknowledged records already dropped");
@@ -761,19 +763,12 @@ mod tests {
         let dir = scratch("spool-overflow");
         let spool = Spool::open(&dir, 64 << 10, Framing::Lines).unwrap();
         let n = 2000;
-        for i in 0..n {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 0..n);
         let counts = spool.counts();
         assert!(counts.bytes <= 64 << 10, "{counts:?}");
         assert_eq!(counts.dropped + counts.waiting, u64::from(n), "{counts:?}");
         assert!(counts.dropped > 0);
-        let mut seen = Vec::new();
-        while let Some(b) = spool.next_batch(500, 1 << 20, NOW).unwrap() {
-            seen.extend(ids(&b));
-            spool.ack(&b).unwrap();
-        }
+        let seen = drain(&spool, 500);
         // What is left is the newest, in order, up to the last record.
         assert_eq!(seen.len() as u64, counts.waiting);
         assert_eq!(*seen.last().unwrap(), n - 1);
@@ -809,19 +804,13 @@ mod tests {
     fn segments_of_an_earlier_framing_are_delivered_before_the_new_ones() {
         let dir = scratch("spool-upgrade");
         let old = Spool::open(&dir, 1 << 20, Framing::Lines).unwrap();
-        for i in 0..10 {
-            old.append(&record(i)).unwrap();
-        }
-        old.flush().unwrap();
+        fill(&old, 0..10);
         let delivered = old.next_batch(4, 1 << 20, NOW).unwrap().unwrap();
         old.ack(&delivered).unwrap();
         drop(old);
         let spool = Spool::open(&dir, 1 << 20, Framing::Lengths).unwrap();
         assert_eq!(spool.counts().waiting, 6);
-        for i in 10..15 {
-            spool.append(&record(i)).unwrap();
-        }
-        spool.flush().unwrap();
+        fill(&spool, 10..15);
         let mut seen = Vec::new();
         while let Some(b) = spool.next_batch(100, 1 << 20, NOW).unwrap() {
             seen.push((b.framing, ids(&b)));
