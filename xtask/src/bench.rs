@@ -27,7 +27,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::cmd;
+use crate::{cmd, setup::DEPLOY_VENV};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -149,7 +149,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let args = if vs_agent_args.is_empty() { &agent_args } else { &vs_agent_args };
                 arms.push(Arm::new("agent (vs)", vs_agent_bin.unwrap_or(bin), fill(args)));
             }
-            exec(rounds, iterations, &mut arms, peer_bpftrace)
+            exec(rounds, iterations, &mut arms, peer_bpftrace, receiver.as_ref())
         }
         Which::Connect { rounds, iterations, vs_agent_bin, setup } => {
             let _workloads = Workloads::make(setup.workloads)?;
@@ -361,6 +361,17 @@ struct Arm {
 }
 
 impl Arm {
+    /// Whether the agent writes its events to stdout (the default sink).
+    fn prints(&self) -> bool {
+        let sinks: Vec<&String> = self.args.iter().filter(|a| a.starts_with("--sink=")).collect();
+        sinks.is_empty() || sinks.iter().any(|a| *a == "--sink=stdout")
+    }
+
+    /// Whether it sends them to the bench's receiver.
+    fn sends(&self) -> bool {
+        self.args.iter().any(|a| a.starts_with("--sink=otlp"))
+    }
+
     fn new(name: &'static str, bin: PathBuf, args: Vec<String>) -> Self {
         Self {
             name,
@@ -376,11 +387,17 @@ impl Arm {
     }
 }
 
-fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], peer_bpftrace: bool) -> anyhow::Result<()> {
+fn exec(
+    rounds: u32,
+    iterations: u32,
+    arms: &mut [Arm],
+    peer_bpftrace: bool,
+    receiver: Option<&NullReceiver>,
+) -> anyhow::Result<()> {
     let out_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let events_path = out_dir.join("exec-events.jsonl");
-    let binary = std::fs::canonicalize("/bin/true")?;
+    let binary = exec_binary()?;
     let binary = binary.to_str().context("utf-8 path")?;
 
     // Warm up caches and the page cache for both sides.
@@ -395,6 +412,7 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], peer_bpftrace: bool) -> 
         let mut line =
             format!("round {round}/{rounds}: without {:.1} µs/exec", per_exec_us(a, iterations));
         for arm in arms.iter_mut() {
+            let received_before = receiver.map(NullReceiver::execs).transpose()?;
             let agent = RunningAgent::start(&arm.bin, &events_path, &arm.args)?;
             let cpu_before = agent.cpu_time()?;
             let bpf_before = agent.bpf_run_time()?;
@@ -406,11 +424,21 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], peer_bpftrace: bool) -> 
             arm.peak_rss_kib = arm.peak_rss_kib.max(agent.peak_rss_kib()?);
             // Give the agent time to write the last events before stopping it.
             std::thread::sleep(Duration::from_millis(300));
-            let seen = agent
+            let printed = agent
                 .stop()?
                 .iter()
                 .filter(|e| e["kind"] == "process_exec" && e["process"]["binary"] == binary)
                 .count();
+            // Each sink the arm writes to must have every exec: stdout, and
+            // the receiver for an OTLP sink.
+            let mut seen = Vec::new();
+            if arm.prints() {
+                seen.push(printed);
+            }
+            if let (Some(receiver), Some(before), true) = (receiver, received_before, arm.sends()) {
+                seen.push(receiver.execs()? - before);
+            }
+            let seen = seen.into_iter().min().unwrap_or(0);
             arm.missing += (iterations as usize).saturating_sub(seen);
             arm.times.push(b);
             line += &format!(
@@ -505,21 +533,47 @@ fn exec(rounds: u32, iterations: u32, arms: &mut [Arm], peer_bpftrace: bool) -> 
     Ok(())
 }
 
+/// The binary the exec bench runs, as the agent reports it.
+fn exec_binary() -> anyhow::Result<PathBuf> {
+    Ok(std::fs::canonicalize("/bin/true")?)
+}
+
 /// An HTTP receiver that takes every POST and answers 200 with an empty
-/// body (a valid, empty OTLP response), for sinks under a bench.
+/// body (a valid, empty OTLP response), for sinks under a bench. It decodes
+/// OTLP logs requests with the official messages (`cargo xtask setup`'s
+/// virtualenv) and appends the `log.record.uid` of every exec of the
+/// bench's binary to a file, so an OTLP-only arm is checked for missing
+/// events as stdout is.
 struct NullReceiver {
     child: Child,
     address: String,
+    execs_path: PathBuf,
 }
 
 const NULL_RECEIVER: &str = r#"
-import sys
+import gzip, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+out = open(sys.argv[1], "a", buffering=1)
+binary = sys.argv[2]
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/v1/logs":
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            uids = []
+            for rl in ExportLogsServiceRequest.FromString(body).resource_logs:
+                for sl in rl.scope_logs:
+                    for r in sl.log_records:
+                        if r.event_name != "palisade.process_exec":
+                            continue
+                        a = {kv.key: kv.value.string_value for kv in r.attributes}
+                        if a.get("process.executable.path") == binary:
+                            uids.append(a.get("log.record.uid", "") + "\n")
+            out.write("".join(uids))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -534,16 +588,33 @@ impl NullReceiver {
         if !args.iter().flat_map(|a| a.iter()).any(|a| a.contains("{receiver}")) {
             return Ok(None);
         }
-        let mut child = Command::new("python3")
+        let python = Path::new(DEPLOY_VENV).join("bin/python3");
+        if !python.exists() {
+            bail!("the bench's OTLP receiver needs {} (run `cargo xtask setup`)", python.display());
+        }
+        let out_dir = cmd::target_dir().join("bench");
+        std::fs::create_dir_all(&out_dir)?;
+        let execs_path = out_dir.join("receiver-execs.txt");
+        File::create(&execs_path)?;
+        let mut child = Command::new(python)
             .args(["-c", NULL_RECEIVER])
+            .arg(&execs_path)
+            .arg(exec_binary()?)
             .stdout(Stdio::piped())
             .spawn()
-            .context("starting the bench's receiver (python3)")?;
+            .context("starting the bench's receiver")?;
         let mut port = String::new();
         BufReader::new(child.stdout.take().expect("piped")).read_line(&mut port)?;
         let address = format!("127.0.0.1:{}", port.trim());
         eprintln!("bench: receiver at {address}");
-        Ok(Some(Self { child, address }))
+        Ok(Some(Self { child, address, execs_path }))
+    }
+
+    /// Distinct execs of the bench's binary received so far (delivery is
+    /// at-least-once: a resent record counts once).
+    fn execs(&self) -> anyhow::Result<usize> {
+        let text = std::fs::read_to_string(&self.execs_path)?;
+        Ok(text.lines().collect::<std::collections::HashSet<_>>().len())
     }
 }
 

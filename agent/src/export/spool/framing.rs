@@ -2,7 +2,7 @@
 //! is named by its file's extension, so a spool left by an earlier agent
 //! is read as it was written, whatever the sink writes now.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use prost::{decode_length_delimiter, encode_length_delimiter, length_delimiter_len};
 
@@ -85,6 +85,33 @@ impl Framing {
         (end, records)
     }
 
+    /// Like [`Framing::scan`] over the first `limit` bytes of `reader`, read
+    /// a chunk at a time: recovering a spool segment (up to an eighth of the
+    /// spool's bound) holds one chunk, or one record larger than it, in
+    /// memory rather than the whole file.
+    pub fn scan_reader(self, reader: impl Read, limit: u64) -> io::Result<(u64, u64)> {
+        const CHUNK: usize = 64 << 10;
+        let mut reader = reader.take(limit);
+        let mut buf = vec![0; CHUNK];
+        let (mut filled, mut consumed, mut records) = (0, 0u64, 0u64);
+        loop {
+            if filled == buf.len() {
+                // A record larger than what is held: hold more.
+                buf.resize(buf.len() * 2, 0);
+            }
+            let read = reader.read(&mut buf[filled..])?;
+            filled += read;
+            let (end, found) = self.scan(&buf[..filled], u64::MAX);
+            consumed += end as u64;
+            records += found;
+            buf.copy_within(end..filled, 0);
+            filled -= end;
+            if read == 0 {
+                return Ok((consumed, records));
+            }
+        }
+    }
+
     /// The whole records of `data`, without their framing; empty lines are
     /// left out.
     pub fn records(self, mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -106,7 +133,8 @@ mod tests {
 
     #[test]
     fn records_read_back_as_written_and_a_torn_tail_is_not_a_record() {
-        let long = vec![b'\n'; 300];
+        // Longer than what a recovering spool reads at once.
+        let long = vec![b'\n'; 100 << 10];
         for framing in Framing::ALL {
             let records: Vec<&[u8]> = match framing {
                 Framing::Lines => vec![b"a", b"{\"id\":1}"],
@@ -131,7 +159,23 @@ mod tests {
             for tail in [torn, zeroed] {
                 assert_eq!(framing.scan(&tail, u64::MAX), (whole, n), "{framing:?}");
                 assert_eq!(framing.records(&tail).count() as u64, n, "{framing:?}");
+                // Read a few bytes at a time, as a recovering spool reads
+                // its segment, the same records end at the same place.
+                let dribble = Dribble(&tail);
+                assert_eq!(framing.scan_reader(dribble, u64::MAX).unwrap(), (whole as u64, n));
             }
+        }
+    }
+
+    /// A reader that hands out a few bytes at a time.
+    struct Dribble<'a>(&'a [u8]);
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
         }
     }
 }

@@ -599,23 +599,21 @@ fn remove(path: &Path) -> io::Result<()> {
 /// agent died mid-write) and counts the records.
 fn recover(dir: &Path, seq: u64, framing: Framing) -> io::Result<(Segment, u64)> {
     let path = segment_path(dir, seq, framing);
-    let data = fs::read(&path)?;
-    let (whole, records) = framing.scan(&data, u64::MAX);
-    let torn = u64::from(whole < data.len());
+    let file = File::open(&path)?;
+    let size = file.metadata()?.len();
+    let (bytes, records) = framing.scan_reader(file, u64::MAX)?;
+    let torn = u64::from(bytes < size);
     if torn == 1 {
-        OpenOptions::new().write(true).open(&path)?.set_len(whole as u64)?;
+        OpenOptions::new().write(true).open(&path)?.set_len(bytes)?;
     }
-    let bytes = whole as u64;
     Ok((Segment { seq, framing, bytes, readable: bytes, records, readable_records: records }, torn))
 }
 
 /// The records of `segment` before `offset` (a record's end, or its
 /// size): where they end, and how many.
 fn count_records(segment: &Segment, dir: &Path, offset: u64) -> io::Result<(u64, u64)> {
-    let mut data = vec![0; offset.min(segment.bytes) as usize];
-    File::open(segment.path(dir))?.read_exact(&mut data)?;
-    let (end, records) = segment.framing.scan(&data, u64::MAX);
-    Ok((end as u64, records))
+    let file = File::open(segment.path(dir))?;
+    segment.framing.scan_reader(file, offset.min(segment.bytes))
 }
 
 fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
