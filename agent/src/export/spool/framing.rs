@@ -106,7 +106,10 @@ impl Framing {
             records += found;
             buf.copy_within(end..filled, 0);
             filled -= end;
-            if read == 0 {
+            // A zero where a record would start: a zero-filled tail (no
+            // length is zero, no JSON line holds a NUL). Stop rather than
+            // hold the rest of a file of zeros in memory.
+            if read == 0 || buf[..filled].first() == Some(&0) {
                 return Ok((consumed, records));
             }
         }
@@ -155,7 +158,8 @@ mod tests {
             framing.write(&mut torn, b"torn record").unwrap();
             torn.pop();
             let mut zeroed = data.clone();
-            zeroed.extend([0; 16]);
+            // Larger than what a recovering spool reads at once.
+            zeroed.extend([0; 200 << 10]);
             for tail in [torn, zeroed] {
                 assert_eq!(framing.scan(&tail, u64::MAX), (whole, n), "{framing:?}");
                 assert_eq!(framing.records(&tail).count() as u64, n, "{framing:?}");
