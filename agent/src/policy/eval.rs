@@ -69,8 +69,7 @@ impl Evaluator {
         event: &serde_json::Value,
         set: Triggered,
     ) -> Result<Decision, PolicyError> {
-        // Read straight from the JSON: no copy of the event first.
-        let input = Value::deserialize(event).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        let input = super::input::from_json(event);
         let policy = &self.policy;
         let data = &policy.data;
         if !set.is_empty() {

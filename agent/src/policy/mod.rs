@@ -28,6 +28,7 @@ pub mod enforce;
 pub mod engine;
 pub mod eval;
 pub mod files;
+mod input;
 pub mod judge;
 pub mod kernel_plan;
 pub mod load;
