@@ -201,6 +201,13 @@ impl Object {
         // the LSM programs need one.
         let mut ebpf = {
             let mut loader = EbpfLoader::new();
+            // The programs read the kernel's structures at offsets the
+            // agent resolved itself (`offsets`), with no CO-RE relocation
+            // (a test holds the object to that), so aya's kernel BTF,
+            // parsed by `new()` whatever is asked (aya issue #1172), is
+            // dropped before the load rather than held through it: the
+            // difference is the agent's peak memory.
+            loader.btf(None);
             if self.kernel_log.is_none() {
                 loader.map_max_entries(names::MAP_KERNEL_LOG, page_size());
             }
@@ -509,5 +516,20 @@ fn program_error(name: &'static str, err: ProgramError) -> LoadError {
             LoadError::Verifier { name, errno: io_error, log_tail: tail, advice }
         }
         source => LoadError::Program { name, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loader gives aya no kernel BTF (see `try_load`): a CO-RE
+    /// relocation in the object would then be left unapplied, its field
+    /// offsets the build machine's. None may appear; offsets go through
+    /// `KernelOffsets`.
+    #[test]
+    fn the_ebpf_object_needs_no_co_re_relocation() {
+        let object = aya_obj::Object::parse(OBJECT).unwrap();
+        assert!(!object.has_btf_relocations());
     }
 }
