@@ -16,6 +16,7 @@ use super::{
     one_line,
     program::{Runner, new_vm},
     triggers::Triggered,
+    value_de::ValueDeserializer,
 };
 
 /// Runs the policy; one per worker thread, each with its own VMs.
@@ -114,9 +115,8 @@ fn run(
             vm.execute().map_err(|e| PolicyError::Eval(one_line(&e)))?
         }
     };
-    let value = serde_json::to_value(&result).map_err(|e| PolicyError::Eval(e.to_string()))?;
-    Decision::deserialize(&value)
-        .map_err(|e| PolicyError::NotADecision { reason: e.to_string(), value: value.to_string() })
+    Decision::deserialize(ValueDeserializer(&result))
+        .map_err(|e| PolicyError::NotADecision { reason: e.to_string(), value: result.to_string() })
 }
 
 #[cfg(test)]

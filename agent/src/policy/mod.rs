@@ -45,6 +45,7 @@ pub mod tarball;
 pub mod testing;
 pub mod triggers;
 mod validate;
+mod value_de;
 pub mod workloads;
 
 use thiserror::Error;
