@@ -4,7 +4,7 @@ mod time;
 
 pub use time::Clock;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::IpAddr};
 
 use palisade_common::kind;
 use serde::Serialize;
@@ -232,10 +232,11 @@ pub struct Network {
     pub protocol: String,
     /// `outbound` (connect, send), `inbound` (accept) or `listen`.
     pub direction: &'static str,
-    pub daddr: String,
+    /// Typed, printed when the event is: a folded repeat never is.
+    pub daddr: IpAddr,
     pub dport: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub saddr: Option<String>,
+    pub saddr: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sport: Option<u16>,
     /// What saw it: `connect` / `sendmsg` (cgroup hooks, UDP and denied

@@ -79,7 +79,7 @@ impl NetTracker {
                     let established = net.tcp_state == tcp_state::ESTABLISHED;
                     n.result = Some(if established { "established" } else { "failed" });
                     if !net.saddr.is_unspecified() {
-                        n.saddr = Some(net.saddr.to_string());
+                        n.saddr = Some(net.saddr);
                     }
                     n.sport = (net.sport != 0).then_some(net.sport);
                 }
@@ -169,7 +169,7 @@ fn attempt_key(event: &Event) -> Option<AttemptKey> {
             "udp" => 17,
             other => other.parse().unwrap_or(0),
         },
-        daddr: n.daddr.parse().ok()?,
+        daddr: n.daddr,
         // An accept's peer port is new with every connection: accepts from
         // one peer to one listening port are alike, as connects to one
         // destination are whatever their source port.

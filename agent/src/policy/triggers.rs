@@ -287,7 +287,7 @@ pub struct EventFacts<'a> {
     /// binary, filename, and cwd + "/" + filename for a relative filename.
     exec_paths: Vec<Cow<'a, str>>,
     args: Vec<Cow<'a, str>>,
-    daddr: &'a str,
+    daddr: Cow<'a, str>,
     /// A file event's path and new path.
     file_paths: Vec<Cow<'a, str>>,
     /// The exec paths, the command line and daddr, one per line: made
@@ -305,7 +305,7 @@ impl EventFacts<'_> {
     fn text(&self) -> &str {
         self.text.get_or_init(|| {
             let mut text = self.exec_paths.join("\n");
-            for line in [&self.args.join(" "), self.daddr] {
+            for line in [&self.args.join(" "), &*self.daddr] {
                 text.push('\n');
                 text.push_str(line);
             }
@@ -326,7 +326,7 @@ pub trait FactSource {
     fn ancestor_binaries(&self) -> Vec<Cow<'_, str>>;
     /// A file event's path and new path.
     fn file_paths(&self) -> Vec<Cow<'_, str>>;
-    fn daddr(&self) -> &str;
+    fn daddr(&self) -> Cow<'_, str>;
     fn env_names(&self) -> Vec<String>;
     fn in_container(&self) -> bool;
     fn drifted(&self) -> bool;
@@ -362,8 +362,8 @@ impl FactSource for Value {
         let file = &self["file"];
         [&file["path"], &file["new_path"]].into_iter().filter_map(text).map(Cow::Borrowed).collect()
     }
-    fn daddr(&self) -> &str {
-        self["network"]["daddr"].as_str().unwrap_or("")
+    fn daddr(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self["network"]["daddr"].as_str().unwrap_or(""))
     }
     fn env_names(&self) -> Vec<String> {
         match &self["process"]["env"] {
@@ -404,8 +404,8 @@ impl FactSource for Event {
         let Some(file) = &self.file else { return Vec::new() };
         std::iter::once(&file.path).chain(&file.new_path).map(Bytes::text).collect()
     }
-    fn daddr(&self) -> &str {
-        self.network.as_ref().map_or("", |n| n.daddr.as_str())
+    fn daddr(&self) -> Cow<'_, str> {
+        self.network.as_ref().map_or(Cow::Borrowed(""), |n| Cow::Owned(n.daddr.to_string()))
     }
     fn env_names(&self) -> Vec<String> {
         self.process.env.keys().cloned().collect()
@@ -534,7 +534,7 @@ mod tests {
             family: "ipv4",
             protocol: "tcp".into(),
             direction: "outbound",
-            daddr: "10.0.0.9".into(),
+            daddr: [10, 0, 0, 9].into(),
             dport: 4444,
             saddr: None,
             sport: None,

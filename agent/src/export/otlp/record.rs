@@ -128,11 +128,11 @@ fn event_attributes(event: &Event, uid: Option<&str>, out: &mut Attributes<'_>) 
         out.str("network.transport", &net.protocol);
         out.str("palisade.network.direction", net.direction);
         if net.direction != "listen" {
-            out.str("network.peer.address", &net.daddr);
+            out.str("network.peer.address", &net.daddr.to_string());
             out.int("network.peer.port", net.dport.into());
         }
         if let Some(saddr) = &net.saddr {
-            out.str("network.local.address", saddr);
+            out.str("network.local.address", &saddr.to_string());
         }
         if let Some(sport) = net.sport {
             out.int("network.local.port", sport.into());
@@ -300,9 +300,9 @@ mod tests {
             family: "ipv4",
             protocol: "tcp".into(),
             direction: "outbound",
-            daddr: "169.254.169.254".into(),
+            daddr: [169, 254, 169, 254].into(),
             dport: 80,
-            saddr: Some("10.0.0.2".into()),
+            saddr: Some([10, 0, 0, 2].into()),
             sport: Some(40000),
             hook: "connect",
             result: None,
