@@ -26,7 +26,8 @@ pub fn event(kind: &'static str) -> crate::event::Event {
     crate::event::Event {
         schema: crate::event::SCHEMA,
         id: "test-1".into(),
-        time: "2026-12-03T10:00:00.000000001Z".into(),
+        // 2026-12-03T10:00:00.000000001Z
+        time: crate::model::time::WallTime(1_796_292_000_000_000_001),
         node: "node-1".into(),
         cluster: None,
         kind,

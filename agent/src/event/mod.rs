@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::{
     container::{Container, Identity, Pod},
     drift::{self, Drift},
-    model::bytes::Bytes,
+    model::{bytes::Bytes, time::WallTime},
     policy::decision::Decision,
     process::table::Ancestor,
     sensor::decode::KernelVerdict,
@@ -86,7 +86,7 @@ fn push_hex(out: &mut String, value: u64, width: usize) {
 pub struct Event {
     pub schema: &'static str,
     pub id: String,
-    pub time: String,
+    pub time: WallTime,
     pub node: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<&'static str>,
@@ -323,7 +323,7 @@ impl Event {
         Self {
             schema: SCHEMA,
             id: origin.id(ktime_ns, pid, kind),
-            time: origin.clock.rfc3339(ktime_ns),
+            time: WallTime(origin.clock.wall_ns(ktime_ns)),
             node: origin.node.clone(),
             cluster: origin.cluster,
             kind: kind::name(kind),

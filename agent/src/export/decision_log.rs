@@ -118,7 +118,7 @@ mod tests {
         let entry = entry(&event, &origin, &masks).unwrap();
         assert_eq!(entry["path"], "palisade/main/decision");
         assert_eq!(entry["decision_id"], event.id.as_str());
-        assert_eq!(entry["timestamp"], event.time.as_str());
+        assert_eq!(entry["timestamp"], event.time.to_string().as_str());
         assert_eq!(entry["bundles"]["palisade"]["revision"], "r7");
         assert_eq!(entry["result"]["mode"], "audit");
         assert!(entry["input"].get("decision").is_none(), "the input is what the policy saw");

@@ -7,6 +7,25 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// A wall-clock time, in ns since the epoch, printed as RFC 3339 with ns
+/// (`rfc3339_ns`) when it is serialized: an event that is never printed (a
+/// folded repeat) never formats it, and a sink that wants the number (OTLP)
+/// reads it without parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WallTime(pub i128);
+
+impl std::fmt::Display for WallTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339_ns(self.0))
+    }
+}
+
+impl serde::Serialize for WallTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&rfc3339_ns(self.0))
+    }
+}
+
 /// Formats ns since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 /// Written digit by digit: it runs several times per event.
 pub fn rfc3339_ns(epoch_ns: i128) -> String {

@@ -33,16 +33,13 @@ pub fn encode(
     observed_ns: u64,
     out: &mut Vec<u8>,
 ) {
-    let time = match record {
-        Outgoing::Event(event) => event.time.as_str(),
-        Outgoing::Audit(audit) => audit["time"].as_str().unwrap_or_default(),
+    let time_ns = match record {
+        Outgoing::Event(event) => Some(event.time.0),
+        Outgoing::Audit(audit) => audit["time"].as_str().and_then(parse_rfc3339_ns),
     };
     let (severity_number, severity_text) = severity(record);
     let mut log = Message(out);
-    log.fixed64(
-        wire::TIME_UNIX_NANO,
-        parse_rfc3339_ns(time).and_then(|ns| u64::try_from(ns).ok()).unwrap_or(0),
-    );
+    log.fixed64(wire::TIME_UNIX_NANO, time_ns.and_then(|ns| u64::try_from(ns).ok()).unwrap_or(0));
     log.fixed64(wire::OBSERVED_TIME_UNIX_NANO, observed_ns);
     log.varint(wire::SEVERITY_NUMBER, severity_number as u64);
     log.string(wire::SEVERITY_TEXT, &[severity_text]);
