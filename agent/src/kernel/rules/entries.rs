@@ -14,7 +14,7 @@ use palisade_common::{
         EXEC_NAME_MAX, ExecInodeKey, ExecNameKey, FILE_INODE_KEY_LEN, FILE_KEY_FIXED_BITS,
         FILE_RULE_PATH_LEN, FileRuleData, GENERATION_ENTRIES, NET_KEY_FIXED_BITS, Net4Data,
         Net6Data, RULE_ID_LEN, SocketKey, Verdict, file_any_slot, net_present_bit, profile_slot,
-        verdict_flags, workload_flags, write_file_inode_key,
+        verdict_flags, write_file_inode_key,
     },
     file_watch, names,
 };
@@ -27,10 +27,6 @@ use crate::{
     kernel::identity,
     policy::kernel_plan::{KernelPlan, KernelRule, NetMatch, SYSTEM_BIN_DIRS},
 };
-
-pub(super) fn host_flag(host: bool) -> u32 {
-    if host { workload_flags::HOST } else { 0 }
-}
 
 /// What each kernel rule denies, resolved on this host once per update
 /// (paths to device and inode, names also to the system directories'

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, MapError, lpm_trie::Key, lpm_trie::LpmTrie};
+use aya::maps::{
+    Array, HashMap as BpfHashMap, MapData, MapError, lpm_trie::Key, lpm_trie::LpmTrie,
+};
 use palisade_common::enforce::{
     ExecInodeKey, ExecNameKey, FileRuleData, Net4Data, Net6Data, SocketKey, Verdict,
 };
@@ -64,6 +66,25 @@ pub(super) fn reconcile<E: Ord + Copy, K, V: PartialEq + Copy>(
         if !seen.contains(plain) {
             set(&join(*plain, g), Some(*want))?;
             d.missing += 1;
+        }
+    }
+    Ok(d)
+}
+
+/// Makes an array map hold `expected` in slots `0..slots`; a slot absent
+/// from it holds the default value (nothing).
+pub(super) fn reconcile_array<V: aya::Pod + Default + PartialEq>(
+    map: &mut Array<MapData, V>,
+    expected: &BTreeMap<u32, V>,
+    slots: u32,
+) -> Result<Difference, MapError> {
+    let mut d = Difference::default();
+    for slot in 0..slots {
+        let want = expected.get(&slot).copied().unwrap_or_default();
+        let have = map.get(&slot, 0)?;
+        if have != want {
+            map.set(slot, want, 0)?;
+            d.count(have == V::default(), want == V::default());
         }
     }
     Ok(d)

@@ -32,7 +32,7 @@ use palisade_common::{
     enforce::{
         ExecInodeKey, ExecNameKey, FILE_PRESENT_SLOTS, FileRuleData, GENERATION_ENTRIES,
         MAX_PROFILES, Net4Data, Net6Data, PROFILE_SLOTS, SocketKey, Verdict, Workload,
-        file_any_slot, profile_slot, verdict_flags,
+        file_any_slot, profile_slot, verdict_flags, workload_flags,
     },
     names,
 };
@@ -41,10 +41,10 @@ use thiserror::Error;
 use tracing::warn;
 
 use self::{
-    entries::{Entries, RuleEntries, host_flag},
+    entries::{Entries, RuleEntries},
     generations::{
-        Difference, purge_hash, purge_lpm, reconcile, reconcile_hash, reconcile_lpm, write_hash,
-        write_lpm,
+        Difference, purge_hash, purge_lpm, reconcile, reconcile_array, reconcile_hash,
+        reconcile_lpm, write_hash, write_lpm,
     },
 };
 use super::pin_guard::PinTampering;
@@ -401,36 +401,15 @@ impl EnforceMaps {
             .collect();
         let present: BTreeMap<u32, u32> =
             entries.net_present().into_iter().map(|(p, bits)| (profile_slot(g, p), bits)).collect();
-        let mut d = Difference::default();
-        for slot in 0..PROFILE_SLOTS {
-            let want = drift.get(&slot).copied().unwrap_or_default();
-            let have = self.exec_drift.get(&slot, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
-            if have != want {
-                self.exec_drift.set(slot, want, 0).map_err(err(names::MAP_EXEC_DRIFT))?;
-                d.count(have == Verdict::default(), want == Verdict::default());
-            }
-        }
+        let d = reconcile_array(&mut self.exec_drift, &drift, PROFILE_SLOTS)
+            .map_err(err(names::MAP_EXEC_DRIFT))?;
         note(names::MAP_EXEC_DRIFT, d);
-        let mut d = Difference::default();
-        for slot in 0..PROFILE_SLOTS {
-            let want = present.get(&slot).copied().unwrap_or_default();
-            let have = self.net_present.get(&slot, 0).map_err(err(names::MAP_NET_PRESENT))?;
-            if have != want {
-                self.net_present.set(slot, want, 0).map_err(err(names::MAP_NET_PRESENT))?;
-                d.count(have == 0, want == 0);
-            }
-        }
+        let d = reconcile_array(&mut self.net_present, &present, PROFILE_SLOTS)
+            .map_err(err(names::MAP_NET_PRESENT))?;
         note(names::MAP_NET_PRESENT, d);
-        let present = entries.file_present(g);
-        let mut d = Difference::default();
-        for slot in 0..FILE_PRESENT_SLOTS {
-            let want = present.get(&slot).copied().unwrap_or_default();
-            let have = self.file_present.get(&slot, 0).map_err(err(names::MAP_FILE_PRESENT))?;
-            if have != want {
-                self.file_present.set(slot, want, 0).map_err(err(names::MAP_FILE_PRESENT))?;
-                d.count(have == 0, want == 0);
-            }
-        }
+        let d =
+            reconcile_array(&mut self.file_present, &entries.file_present(g), FILE_PRESENT_SLOTS)
+                .map_err(err(names::MAP_FILE_PRESENT))?;
         note(names::MAP_FILE_PRESENT, d);
 
         let expected: BTreeMap<u64, Workload> = self.placed.iter().map(|(&c, &w)| (c, w)).collect();
@@ -512,4 +491,9 @@ impl EnforceMaps {
         purge_lpm(&mut self.file_rules, generation).map_err(err(names::MAP_FILE_RULES))?;
         Ok(())
     }
+}
+
+/// `Workload::flags` for a placement.
+fn host_flag(host: bool) -> u32 {
+    if host { workload_flags::HOST } else { 0 }
 }
