@@ -270,7 +270,7 @@ impl Drop for Binaries {
 }
 
 /// How running `shell -c 'echo > file'` ended.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
     Ran,
     Killed,
@@ -712,9 +712,33 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
         "{p:#}"
     );
 
+    // The binary keeps being run while the second agent takes over: no
+    // moment of its start (a failed BPF-LSM try and its fallback included,
+    // as on the host) leaves it free to run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = std::thread::spawn({
+        let (stop, denied, dir) = (stop.clone(), bins.denied(), bins.out("during-takeover"));
+        move || {
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut outcomes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let file = dir.join(outcomes.len().to_string());
+                outcomes.push((run_shell_writing(&denied, &file), file.exists()));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            outcomes
+        }
+    });
     let mut second = Agent::start_with(&["--policy", policy]);
     second.wait_for_log("took over the pinned link of an earlier agent");
     second.wait_for_log("kernel rules in force");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let outcomes = runner.join().unwrap();
+    assert!(outcomes.len() > 1, "the binary ran during the takeover: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|&(outcome, wrote)| outcome == expected && !wrote),
+        "during the takeover, expected {expected:?} every time: {outcomes:?}"
+    );
     // The first agent's programs go once their pinned links are replaced
     // (the kernel frees them after an RCU grace period): one copy of each
     // program remains, exactly what one agent has.

@@ -248,21 +248,13 @@ impl Object {
         };
 
         let mut links = Vec::new();
-        let exec: &mut TracePoint = program(&mut ebpf, names::PROG_EXEC)?;
-        exec.load().map_err(|e| program_error(names::PROG_EXEC, e))?;
-        let id = exec
-            .attach("sched", "sched_process_exec")
-            .map_err(|e| program_error(names::PROG_EXEC, e))?;
-        let link = exec.take_link(id).map_err(|e| program_error(names::PROG_EXEC, e))?;
-        links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
-
-        attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
-        attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
-        let file_syscalls = attach_file_programs(&mut ebpf)?;
-        attach_raw_tracepoint(&mut ebpf, names::PROG_FORK, "sched_process_fork")?;
-        attach_raw_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "inet_sock_set_state")?;
-
-        let mut pinned = vec![names::PROG_EXEC];
+        let mut pinned = Vec::new();
+        // The LSM programs go in before the exec hook's link is replaced:
+        // where the BPF-LSM program fails (it is the trial, see
+        // `probe::Depth::ForLoad`), an earlier agent's exec hook stays in
+        // force through the fallback. Replaced first, the hook was held
+        // until the retry by the failed try's exec program, which leaves
+        // denial to the LSM program: nothing was denied meanwhile.
         if exec_mechanism == mechanism::BPF_LSM {
             let btf = aya_btf()?;
             for (name, hook) in [
@@ -289,7 +281,23 @@ impl Object {
                     ),
                 }
             }
-        } else {
+        }
+        let exec: &mut TracePoint = program(&mut ebpf, names::PROG_EXEC)?;
+        exec.load().map_err(|e| program_error(names::PROG_EXEC, e))?;
+        let id = exec
+            .attach("sched", "sched_process_exec")
+            .map_err(|e| program_error(names::PROG_EXEC, e))?;
+        let link = exec.take_link(id).map_err(|e| program_error(names::PROG_EXEC, e))?;
+        links.push(pin(names::PROG_EXEC, FdLink::try_from(link))?);
+        pinned.push(names::PROG_EXEC);
+
+        attach_tracepoint(&mut ebpf, names::PROG_EXIT, "sched", "sched_process_exit")?;
+        attach_tracepoint(&mut ebpf, names::PROG_CGROUP_MKDIR, "cgroup", "cgroup_mkdir")?;
+        let file_syscalls = attach_file_programs(&mut ebpf)?;
+        attach_raw_tracepoint(&mut ebpf, names::PROG_FORK, "sched_process_fork")?;
+        attach_raw_tracepoint(&mut ebpf, names::PROG_SOCK_STATE, "inet_sock_set_state")?;
+
+        if exec_mechanism != mechanism::BPF_LSM {
             // Without BPF-LSM, denied socket families are held by a kill at
             // the call's entry: pinned, so it holds when the agent is gone.
             let name = names::PROG_SOCKET_ENTER;

@@ -6,8 +6,10 @@
 //! Layout: `PIN_DIR/maps/<MAP>` and `PIN_DIR/links/<program>`.
 
 use std::{
+    collections::HashSet,
     io,
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use aya::{
@@ -52,6 +54,12 @@ pub enum PinsError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "the pins are removed, but after {waited:?} the kernel still runs {programs}: another process holds them (bpftool prog show id <id>)"
+    )]
+    StillLoaded { waited: Duration, programs: String },
+    #[error("cannot list the kernel's programs")]
+    Programs(#[source] aya::programs::ProgramError),
 }
 
 pub fn maps_dir() -> PathBuf {
@@ -197,6 +205,7 @@ pub fn unload() -> Result<Unloaded, PinsError> {
         return Ok(done);
     }
     let _lock = lock()?;
+    let programs = linked_programs()?;
     for (dir, list) in [(links_dir(), &mut done.links), (maps_dir(), &mut done.maps)] {
         if dir.exists() {
             for entry in read_dir(&dir)? {
@@ -207,9 +216,54 @@ pub fn unload() -> Result<Unloaded, PinsError> {
         }
     }
     remove_dir(Path::new(PIN_DIR))?;
+    wait_until_unloaded(programs, UNLOAD_WAIT)?;
     done.links.sort();
     done.maps.sort();
     Ok(done)
+}
+
+/// How long `unload` waits for the kernel to let go of the programs.
+const UNLOAD_WAIT: Duration = Duration::from_secs(10);
+
+/// The programs the pinned links hold, by id and link name.
+fn linked_programs() -> Result<Vec<(u32, String)>, PinsError> {
+    if !links_dir().exists() {
+        return Ok(Vec::new());
+    }
+    Ok(read_dir(&links_dir())?
+        .filter_map(|entry| {
+            let link = FdLink::from(PinnedLink::from_pin(entry.path()).ok()?);
+            let info = link.info().ok()?;
+            Some((info.program_id(), entry.file_name().to_string_lossy().into_owned()))
+        })
+        .collect())
+}
+
+/// Waits until none of `programs` is loaded. A link whose pin is removed is
+/// released later (after an RCU grace period, then on a kernel worker since
+/// Linux 6.5), so the hook runs for a moment after `unlink` returns;
+/// `unload` returns once its programs are gone, which is after each link's
+/// detach. Enforcement is then off, not about to be.
+fn wait_until_unloaded(mut programs: Vec<(u32, String)>, limit: Duration) -> Result<(), PinsError> {
+    let started = Instant::now();
+    loop {
+        let loaded: HashSet<u32> = aya::programs::loaded_programs()
+            .map(|info| info.map(|info| info.id()))
+            .collect::<Result<_, _>>()
+            .map_err(PinsError::Programs)?;
+        programs.retain(|(id, _)| loaded.contains(id));
+        if programs.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            let programs = (programs.iter())
+                .map(|(id, name)| format!("{name} (id {id})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(PinsError::StillLoaded { waited: limit, programs });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn read_dir(dir: &Path) -> Result<impl Iterator<Item = std::fs::DirEntry>, PinsError> {
