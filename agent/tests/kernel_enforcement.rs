@@ -712,9 +712,10 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
         "{p:#}"
     );
 
-    // The binary keeps being run while the second agent takes over: no
-    // moment of its start (a failed BPF-LSM try and its fallback included,
-    // as on the host) leaves it free to run.
+    // The binary keeps being run, and the denied destination tried, while
+    // the second agent takes over: no moment of its start (a failed
+    // BPF-LSM try and its fallback included, as on the host) leaves either
+    // open.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let runner = std::thread::spawn({
         let (stop, denied, dir) = (stop.clone(), bins.denied(), bins.out("during-takeover"));
@@ -723,7 +724,11 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
             let mut outcomes = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let file = dir.join(outcomes.len().to_string());
-                outcomes.push((run_shell_writing(&denied, &file), file.exists()));
+                let ran = run_shell_writing(&denied, &file);
+                let connected = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT))
+                    .map(drop)
+                    .map_err(|e| e.raw_os_error());
+                outcomes.push((ran, file.exists(), connected));
                 std::thread::sleep(Duration::from_millis(1));
             }
             outcomes
@@ -736,8 +741,10 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
     let outcomes = runner.join().unwrap();
     assert!(outcomes.len() > 1, "the binary ran during the takeover: {outcomes:?}");
     assert!(
-        outcomes.iter().all(|&(outcome, wrote)| outcome == expected && !wrote),
-        "during the takeover, expected {expected:?} every time: {outcomes:?}"
+        (outcomes.iter()).all(|&(outcome, wrote, connected)| outcome == expected
+            && !wrote
+            && connected == Err(Some(libc::EPERM))),
+        "during the takeover, expected {expected:?} and EPERM every time: {outcomes:?}"
     );
     // The first agent's programs go once their pinned links are replaced
     // (the kernel frees them after an RCU grace period): one copy of each

@@ -26,8 +26,14 @@ pub fn unload() -> anyhow::Result<()> {
     if done.links.is_empty() && done.maps.is_empty() {
         println!("nothing pinned under {}: no enforcement was in force", pins::PIN_DIR);
     } else {
+        let off = match done.released {
+            pins::Released::Seen => "Palisade's kernel enforcement is off",
+            pins::Released::NotSeen => {
+                "Palisade's kernel enforcement is off once the kernel releases the links, a moment later (not seen: listing the kernel's programs needs CAP_SYS_ADMIN)"
+            }
+        };
         println!(
-            "removed {} program link(s) [{}] and {} map(s) [{}] from {}: Palisade's kernel enforcement is off",
+            "removed {} program link(s) [{}] and {} map(s) [{}] from {}: {off}",
             done.links.len(),
             done.links.join(", "),
             done.maps.len(),

@@ -194,6 +194,19 @@ pub fn remove_links_except(keep: &[&str]) -> Result<(), PinsError> {
 pub struct Unloaded {
     pub links: Vec<String>,
     pub maps: Vec<String>,
+    pub released: Released,
+}
+
+/// Whether `unload` saw the kernel let go of the programs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Released {
+    /// Nothing was pinned, or every program is out of the kernel.
+    #[default]
+    Seen,
+    /// Without CAP_SYS_ADMIN the kernel's programs cannot be listed: they
+    /// go a moment after the pins.
+    NotSeen,
 }
 
 /// Removes everything the agent pinned: the links (which detaches the
@@ -216,7 +229,7 @@ pub fn unload() -> Result<Unloaded, PinsError> {
         }
     }
     remove_dir(Path::new(PIN_DIR))?;
-    wait_until_unloaded(programs, UNLOAD_WAIT)?;
+    done.released = wait_until_unloaded(programs, UNLOAD_WAIT)?;
     done.links.sort();
     done.maps.sort();
     Ok(done)
@@ -239,21 +252,33 @@ fn linked_programs() -> Result<Vec<(u32, String)>, PinsError> {
         .collect())
 }
 
-/// Waits until none of `programs` is loaded. A link whose pin is removed is
-/// released later (after an RCU grace period, then on a kernel worker since
-/// Linux 6.5), so the hook runs for a moment after `unlink` returns;
-/// `unload` returns once its programs are gone, which is after each link's
-/// detach. Enforcement is then off, not about to be.
-fn wait_until_unloaded(mut programs: Vec<(u32, String)>, limit: Duration) -> Result<(), PinsError> {
+/// Waits until none of `programs` is loaded; returns whether that could be
+/// seen. A link whose pin is removed is released later (after an RCU grace
+/// period, then on a kernel worker since Linux 6.5), so the hook runs for a
+/// moment after `unlink` returns; `unload` returns once its programs are
+/// gone, which is after each link's detach: enforcement is then off, not
+/// about to be. Listing the kernel's programs needs CAP_SYS_ADMIN, which an
+/// `unload` given only CAP_BPF (deploy/README.md) lacks: it cannot wait.
+fn wait_until_unloaded(
+    mut programs: Vec<(u32, String)>,
+    limit: Duration,
+) -> Result<Released, PinsError> {
     let started = Instant::now();
     loop {
-        let loaded: HashSet<u32> = aya::programs::loaded_programs()
-            .map(|info| info.map(|info| info.id()))
-            .collect::<Result<_, _>>()
-            .map_err(PinsError::Programs)?;
+        let loaded: Result<HashSet<u32>, _> =
+            aya::programs::loaded_programs().map(|info| info.map(|info| info.id())).collect();
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(aya::programs::ProgramError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EPERM) =>
+            {
+                return Ok(Released::NotSeen);
+            }
+            Err(e) => return Err(PinsError::Programs(e)),
+        };
         programs.retain(|(id, _)| loaded.contains(id));
         if programs.is_empty() {
-            return Ok(());
+            return Ok(Released::Seen);
         }
         if started.elapsed() >= limit {
             let programs = (programs.iter())
