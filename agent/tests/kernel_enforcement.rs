@@ -289,6 +289,63 @@ fn run_shell_writing(shell: &Path, file: &Path) -> Outcome {
     }
 }
 
+/// The denied binary run, and the denied destination tried, over and over
+/// from a thread: while an agent takes over, no moment of its start (a
+/// failed BPF-LSM try and its fallback included, as on the host) may leave
+/// either open.
+struct DeniedTries {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Try>>,
+}
+
+/// One round of [`DeniedTries`].
+#[derive(Debug)]
+struct Try {
+    exec: Outcome,
+    /// The binary's output file appeared.
+    wrote: bool,
+    /// The connect's errno (`None`: connected).
+    connect: Option<i32>,
+}
+
+impl DeniedTries {
+    fn start(bins: &Binaries, name: &str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, denied, dir) = (stop.clone(), bins.denied(), bins.out(name));
+        let thread = std::thread::spawn(move || {
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut tries = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let file = dir.join(tries.len().to_string());
+                let exec = run_shell_writing(&denied, &file);
+                let connect = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT))
+                    .err()
+                    .map(|e| e.raw_os_error().unwrap_or(0));
+                tries.push(Try { exec, wrote: file.exists(), connect });
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            tries
+        });
+        DeniedTries { stop, thread }
+    }
+
+    /// Every try was stopped: the binary as `expected`, the connect by EPERM.
+    fn stop_and_check(self, expected: Outcome) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let tries = self.thread.join().unwrap();
+        assert!(tries.len() > 1, "tried more than once: {tries:?}");
+        let open: Vec<&Try> = (tries.iter())
+            .filter(|t| t.exec != expected || t.wrote || t.connect != Some(libc::EPERM))
+            .collect();
+        assert!(
+            open.is_empty(),
+            "{} of {} tries not stopped ({expected:?} and EPERM expected): {open:?}",
+            open.len(),
+            tries.len()
+        );
+    }
+}
+
 /// `socket(family, sock_type, protocol)` in a forked child, which closes
 /// what it got and exits: Ran (created), Refused (EPERM) or Killed. A
 /// child, because where BPF-LSM does not run the kernel kills the caller.
@@ -712,40 +769,11 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
         "{p:#}"
     );
 
-    // The binary keeps being run, and the denied destination tried, while
-    // the second agent takes over: no moment of its start (a failed
-    // BPF-LSM try and its fallback included, as on the host) leaves either
-    // open.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let runner = std::thread::spawn({
-        let (stop, denied, dir) = (stop.clone(), bins.denied(), bins.out("during-takeover"));
-        move || {
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut outcomes = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let file = dir.join(outcomes.len().to_string());
-                let ran = run_shell_writing(&denied, &file);
-                let connected = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT))
-                    .map(drop)
-                    .map_err(|e| e.raw_os_error());
-                outcomes.push((ran, file.exists(), connected));
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            outcomes
-        }
-    });
+    let tries = DeniedTries::start(&bins, "during-takeover");
     let mut second = Agent::start_with(&["--policy", policy]);
     second.wait_for_log("took over the pinned link of an earlier agent");
     second.wait_for_log("kernel rules in force");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let outcomes = runner.join().unwrap();
-    assert!(outcomes.len() > 1, "the binary ran during the takeover: {outcomes:?}");
-    assert!(
-        (outcomes.iter()).all(|&(outcome, wrote, connected)| outcome == expected
-            && !wrote
-            && connected == Err(Some(libc::EPERM))),
-        "during the takeover, expected {expected:?} and EPERM every time: {outcomes:?}"
-    );
+    tries.stop_and_check(expected);
     // The first agent's programs go once their pinned links are replaced
     // (the kernel frees them after an RCU grace period): one copy of each
     // program remains, exactly what one agent has.
@@ -771,6 +799,52 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
     let file = bins.out("after-unload");
     assert_eq!(run_shell_writing(&bins.denied(), &file), Outcome::Ran);
     assert!(file.exists());
+}
+
+/// An upgrade to an agent whose maps have another layout: it cannot reuse
+/// the pinned maps, so it starts on empty ones. The earlier agent's links
+/// stay attached (holding its maps and rules) until the new agent's rules
+/// are in force, then go; the denied binary and destination stay denied
+/// throughout, and no program is left twice.
+#[test]
+fn an_upgrade_to_another_map_layout_leaves_no_moment_unguarded() {
+    use aya::maps::Array;
+    use palisade_common::names;
+    let _clean = CleanKernel::new();
+    let bins = Binaries::new("layout");
+    let b = bundle("layout", "enforce", &[&bins.denied()]);
+    let policy = b.path().to_str().unwrap();
+    let expected = stopped_outcome(&exec_mechanism());
+
+    let mut first = Agent::start_with(&["--policy", policy]);
+    first.wait_for_log("kernel rules in force");
+    let one_agent = loaded_programs();
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    while first.is_alive() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The active-generation map as a build with another layout pinned it
+    // (a u64 where this one has a u32). The first agent's programs keep
+    // their own.
+    let pin = Path::new(names::PIN_DIR).join("maps").join(names::MAP_ENFORCE_ACTIVE);
+    std::fs::remove_file(&pin).unwrap();
+    Array::<_, u64>::create(1, 0).unwrap().pin(&pin).unwrap();
+
+    let tries = DeniedTries::start(&bins, "during-upgrade");
+    let mut second = Agent::start_with(&["--policy", policy]);
+    second.wait_for_log("the pinned maps had another layout");
+    second.wait_for_log("released the earlier agent's links");
+    tries.stop_and_check(expected);
+    let deadline = Instant::now() + WAIT;
+    while loaded_programs() != one_agent {
+        assert!(
+            Instant::now() < deadline,
+            "programs loaded: {:#}, one agent has {one_agent:#}",
+            loaded_programs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A pinned enforcement map, opened as another root process on the node

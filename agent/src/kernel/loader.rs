@@ -116,6 +116,8 @@ pub struct Sensor {
     pub files: FileWatch,
     /// The programs' own log, when it was asked for (see `log`).
     pub kernel_log: Option<EbpfLogger<KernelLog>>,
+    /// To release once this agent's rules are in force.
+    pub earlier_links: pins::EarlierLinks,
 }
 
 /// Checks the prerequisites, probes the kernel, loads the programs with this
@@ -148,7 +150,7 @@ pub fn load(
     // Gone before aya parses the BTF its own way, twice: the peak of the
     // agent's memory is its start.
     drop((btf, overlay));
-    let adopted = pins::prepare(&lock)?;
+    let pins::Prepared { adopted, earlier_links } = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, offsets };
     let (ebpf, links, events, drops, rules, files, kernel_log) = match object
         .try_load(&probe, adopted)
@@ -162,7 +164,17 @@ pub fn load(
         }
         result => result,
     }?;
-    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, files, kernel_log })
+    Ok(Sensor {
+        _ebpf: ebpf,
+        _links: links,
+        _lock: lock,
+        events,
+        drops,
+        rules,
+        files,
+        kernel_log,
+        earlier_links,
+    })
 }
 
 /// What a successful load hands back.

@@ -116,44 +116,107 @@ pub fn lock() -> Result<PinLock, PinsError> {
     Ok(PinLock(file))
 }
 
-/// Creates the pin directories and removes pinned maps this agent cannot
-/// share (unknown names or other layouts); returns whether pinned state
-/// from an earlier agent is being taken over. Needs the [`PinLock`].
-pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
+/// What [`prepare`] found of an earlier agent's pinned state.
+pub struct Prepared {
+    /// Pinned state of an earlier agent is being taken over.
+    pub adopted: bool,
+    /// The earlier agent's links, unpinned and held (see [`EarlierLinks`]).
+    pub earlier_links: EarlierLinks,
+}
+
+/// Creates the pin directories and looks at the pinned maps. When one
+/// does not fit this agent (an unknown name, another layout), every pinned
+/// map is replaced, and the earlier agent's links are unpinned and held:
+/// see [`EarlierLinks`]. Needs the [`PinLock`].
+pub fn prepare(_lock: &PinLock) -> Result<Prepared, PinsError> {
     for dir in [maps_dir(), links_dir()] {
         std::fs::create_dir_all(&dir)
             .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
     }
-    let mut adopted = false;
-    for entry in read_dir(&maps_dir())? {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let fits = expected_layout(&name).is_some_and(|(key, value)| {
-            MapInfo::from_pin(&path).is_ok_and(|info| {
-                info.key_size() == key
-                    && info.value_size() == value
-                    && match name.as_str() {
-                        names::MAP_ENFORCE_ACTIVE => info.max_entries() == 1,
-                        names::MAP_NET_PRESENT | names::MAP_EXEC_DRIFT => {
-                            info.max_entries() == PROFILE_SLOTS
-                        }
-                        names::MAP_FILE_PRESENT => info.max_entries() == FILE_PRESENT_SLOTS,
-                        names::MAP_WORKLOADS => info.max_entries() == WORKLOAD_MAP_ENTRIES,
-                        _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
+    let pinned: Vec<(String, PathBuf)> = read_dir(&maps_dir())?
+        .map(|entry| (entry.file_name().to_string_lossy().into_owned(), entry.path()))
+        .collect();
+    let misfits: Vec<&str> =
+        (pinned.iter()).filter(|(name, path)| !fits(name, path)).map(|(name, _)| &**name).collect();
+    let earlier_links = if misfits.is_empty() {
+        EarlierLinks(Vec::new())
+    } else {
+        // Every map, not only the misfits: a map this agent shared would
+        // be written by it (its generation numbering is its own) while the
+        // earlier agent's programs, held below, still read it.
+        warn!(
+            misfits = ?misfits,
+            "pinned maps do not fit this agent's layout (left by another version): replacing every pinned map"
+        );
+        for (_, path) in &pinned {
+            remove(path)?;
+        }
+        EarlierLinks::unpin()?
+    };
+    let adopted = (misfits.is_empty() && !pinned.is_empty())
+        || !earlier_links.0.is_empty()
+        || read_dir(&links_dir())?.next().is_some();
+    Ok(Prepared { adopted, earlier_links })
+}
+
+/// Whether the map pinned at `path` as `name` has this agent's layout.
+fn fits(name: &str, path: &Path) -> bool {
+    expected_layout(name).is_some_and(|(key, value)| {
+        MapInfo::from_pin(path).is_ok_and(|info| {
+            info.key_size() == key
+                && info.value_size() == value
+                && match name {
+                    names::MAP_ENFORCE_ACTIVE => info.max_entries() == 1,
+                    names::MAP_NET_PRESENT | names::MAP_EXEC_DRIFT => {
+                        info.max_entries() == PROFILE_SLOTS
                     }
-            })
-        });
-        if fits {
-            adopted = true;
-        } else {
-            warn!(
-                map = name,
-                "a pinned map does not fit this agent's layout (left by another version); replacing it"
+                    names::MAP_FILE_PRESENT => info.max_entries() == FILE_PRESENT_SLOTS,
+                    names::MAP_WORKLOADS => info.max_entries() == WORKLOAD_MAP_ENTRIES,
+                    _ => info.max_entries() == ENFORCE_MAP_ENTRIES,
+                }
+        })
+    })
+}
+
+/// An earlier agent's links, kept attached while this agent's programs
+/// start on maps of a new layout. Its programs hold its maps, rules
+/// included, so they keep denying until this agent's rules are in force;
+/// replaced at once, as the links of an agent of the same layout are, the
+/// hooks would run on empty maps in between. Two programs on a hook both
+/// run, and either denies. Unpinned, so this agent pins its own; dropped
+/// with [`EarlierLinks::release`], or with the agent if it dies first.
+pub struct EarlierLinks(Vec<(String, FdLink)>);
+
+impl EarlierLinks {
+    fn unpin() -> Result<Self, PinsError> {
+        let mut held = Vec::new();
+        for entry in read_dir(&links_dir())? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(link) = PinnedLink::from_pin(entry.path()) {
+                let link = link.unpin().map_err(|source| PinsError::Remove {
+                    path: entry.path().display().to_string(),
+                    source,
+                })?;
+                held.push((name, link));
+            }
+        }
+        if !held.is_empty() {
+            info!(
+                links = held.len(),
+                "the pinned maps had another layout: the earlier agent's links stay attached until this agent's rules are in force"
             );
-            remove(&path)?;
+        }
+        Ok(Self(held))
+    }
+
+    /// Detaches the earlier agent's programs (this agent's rules are in
+    /// force).
+    pub fn release(self) {
+        if !self.0.is_empty() {
+            let names: Vec<&str> = self.0.iter().map(|(name, _)| name.as_str()).collect();
+            info!(programs = ?names, "released the earlier agent's links");
         }
     }
-    Ok(adopted || read_dir(&links_dir())?.next().is_some())
 }
 
 /// Pins a freshly attached link as `links/<name>`, replacing the link an
