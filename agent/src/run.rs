@@ -313,7 +313,9 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let mut keeper = Keeper::new(sensor.rules, Arc::clone(&policy), initial.clone());
     let denied_at_start =
         rules_in_force(keeper.refresh(wall_now(&origin), &stats)?, &keeper, &stats);
-    sensor.earlier_links.release();
+    if let Err(err) = crate::kernel::pins::release_earlier_links() {
+        warn!(err = %chain(&err), "cannot release the earlier agent's links: they stay attached beside this agent's");
+    }
     let (workload_tx, workload_rx) = mpsc::unbounded_channel();
     let feed = Feed::new(workload_tx, &cgroup2, initial, &containers, kube.is_some());
     // Seed after attaching: a process that starts in between is both in /proc

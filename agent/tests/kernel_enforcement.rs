@@ -802,7 +802,7 @@ fn enforcement_survives_a_killed_agent_and_the_next_one_takes_over_without_stack
 }
 
 /// An upgrade to an agent whose maps have another layout: it cannot reuse
-/// the pinned maps, so it starts on empty ones. The earlier agent's links
+/// the pinned maps, so it starts on new ones. The earlier agent's links
 /// stay attached (holding its maps and rules) until the new agent's rules
 /// are in force, then go; the denied binary and destination stay denied
 /// throughout, and no program is left twice.
@@ -833,9 +833,10 @@ fn an_upgrade_to_another_map_layout_leaves_no_moment_unguarded() {
 
     let tries = DeniedTries::start(&bins, "during-upgrade");
     let mut second = Agent::start_with(&["--policy", policy]);
-    second.wait_for_log("the pinned maps had another layout");
+    second.wait_for_log("the earlier agent's links stay attached");
     second.wait_for_log("released the earlier agent's links");
     tries.stop_and_check(expected);
+    assert!(!Path::new(names::PIN_DIR).join("earlier").exists());
     let deadline = Instant::now() + WAIT;
     while loaded_programs() != one_agent {
         assert!(

@@ -116,8 +116,6 @@ pub struct Sensor {
     pub files: FileWatch,
     /// The programs' own log, when it was asked for (see `log`).
     pub kernel_log: Option<EbpfLogger<KernelLog>>,
-    /// To release once this agent's rules are in force.
-    pub earlier_links: pins::EarlierLinks,
 }
 
 /// Checks the prerequisites, probes the kernel, loads the programs with this
@@ -150,7 +148,7 @@ pub fn load(
     // Gone before aya parses the BTF its own way, twice: the peak of the
     // agent's memory is its start.
     drop((btf, overlay));
-    let pins::Prepared { adopted, earlier_links } = pins::prepare(&lock)?;
+    let adopted = pins::prepare(&lock)?;
     let object = Object { agent_tgid, ring_bytes, kernel_log, offsets };
     let (ebpf, links, events, drops, rules, files, kernel_log) = match object
         .try_load(&probe, adopted)
@@ -164,17 +162,7 @@ pub fn load(
         }
         result => result,
     }?;
-    Ok(Sensor {
-        _ebpf: ebpf,
-        _links: links,
-        _lock: lock,
-        events,
-        drops,
-        rules,
-        files,
-        kernel_log,
-        earlier_links,
-    })
+    Ok(Sensor { _ebpf: ebpf, _links: links, _lock: lock, events, drops, rules, files, kernel_log })
 }
 
 /// What a successful load hands back.

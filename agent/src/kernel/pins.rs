@@ -116,19 +116,12 @@ pub fn lock() -> Result<PinLock, PinsError> {
     Ok(PinLock(file))
 }
 
-/// What [`prepare`] found of an earlier agent's pinned state.
-pub struct Prepared {
-    /// Pinned state of an earlier agent is being taken over.
-    pub adopted: bool,
-    /// The earlier agent's links, unpinned and held (see [`EarlierLinks`]).
-    pub earlier_links: EarlierLinks,
-}
-
-/// Creates the pin directories and looks at the pinned maps. When one
-/// does not fit this agent (an unknown name, another layout), every pinned
-/// map is replaced, and the earlier agent's links are unpinned and held:
-/// see [`EarlierLinks`]. Needs the [`PinLock`].
-pub fn prepare(_lock: &PinLock) -> Result<Prepared, PinsError> {
+/// Creates the pin directories and looks at the pinned maps; returns
+/// whether pinned state from an earlier agent is being taken over. When a
+/// map does not fit this agent (an unknown name, another layout), every
+/// pinned map is replaced, and the earlier agent's links are moved aside:
+/// see [`release_earlier_links`]. Needs the [`PinLock`].
+pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
     for dir in [maps_dir(), links_dir()] {
         std::fs::create_dir_all(&dir)
             .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
@@ -138,12 +131,10 @@ pub fn prepare(_lock: &PinLock) -> Result<Prepared, PinsError> {
         .collect();
     let misfits: Vec<&str> =
         (pinned.iter()).filter(|(name, path)| !fits(name, path)).map(|(name, _)| &**name).collect();
-    let earlier_links = if misfits.is_empty() {
-        EarlierLinks(Vec::new())
-    } else {
+    if !misfits.is_empty() {
         // Every map, not only the misfits: a map this agent shared would
         // be written by it (its generation numbering is its own) while the
-        // earlier agent's programs, held below, still read it.
+        // earlier agent's programs, kept below, still read it.
         warn!(
             misfits = ?misfits,
             "pinned maps do not fit this agent's layout (left by another version): replacing every pinned map"
@@ -151,12 +142,9 @@ pub fn prepare(_lock: &PinLock) -> Result<Prepared, PinsError> {
         for (_, path) in &pinned {
             remove(path)?;
         }
-        EarlierLinks::unpin()?
-    };
-    let adopted = (misfits.is_empty() && !pinned.is_empty())
-        || !earlier_links.0.is_empty()
-        || read_dir(&links_dir())?.next().is_some();
-    Ok(Prepared { adopted, earlier_links })
+        keep_earlier_links()?;
+    }
+    Ok(!pinned.is_empty() || read_dir(&links_dir())?.next().is_some())
 }
 
 /// Whether the map pinned at `path` as `name` has this agent's layout.
@@ -178,45 +166,55 @@ fn fits(name: &str, path: &Path) -> bool {
     })
 }
 
-/// An earlier agent's links, kept attached while this agent's programs
-/// start on maps of a new layout. Its programs hold its maps, rules
-/// included, so they keep denying until this agent's rules are in force;
-/// replaced at once, as the links of an agent of the same layout are, the
-/// hooks would run on empty maps in between. Two programs on a hook both
-/// run, and either denies. Unpinned, so this agent pins its own; dropped
-/// with [`EarlierLinks::release`], or with the agent if it dies first.
-pub struct EarlierLinks(Vec<(String, FdLink)>);
+/// Where an earlier agent's links wait while this agent starts on maps of
+/// a new layout: `PIN_DIR/earlier/<pid>-<program>`.
+pub fn earlier_dir() -> PathBuf {
+    Path::new(PIN_DIR).join("earlier")
+}
 
-impl EarlierLinks {
-    fn unpin() -> Result<Self, PinsError> {
-        let mut held = Vec::new();
-        for entry in read_dir(&links_dir())? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(link) = PinnedLink::from_pin(entry.path()) {
-                let link = link.unpin().map_err(|source| PinsError::Remove {
-                    path: entry.path().display().to_string(),
-                    source,
-                })?;
-                held.push((name, link));
-            }
-        }
-        if !held.is_empty() {
-            info!(
-                links = held.len(),
-                "the pinned maps had another layout: the earlier agent's links stay attached until this agent's rules are in force"
-            );
-        }
-        Ok(Self(held))
+/// Moves the earlier agent's link pins to [`earlier_dir`], where this
+/// agent's pins do not replace them: they stay attached, and its programs
+/// hold its maps and rules, so they keep denying until this agent's rules
+/// are in force. Replaced at once, as the links of an agent of the same
+/// layout are, the hooks would run on empty maps in between. Two programs
+/// on a hook both run, and either denies. Pinned rather than held, they
+/// outlive this agent if it dies first; the next start releases them.
+fn keep_earlier_links() -> Result<(), PinsError> {
+    let dir = earlier_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
+    let mut kept = Vec::new();
+    for entry in read_dir(&links_dir())? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let to = dir.join(format!("{}-{name}", std::process::id()));
+        std::fs::rename(entry.path(), &to).map_err(|source| PinsError::Remove {
+            path: entry.path().display().to_string(),
+            source,
+        })?;
+        kept.push(name);
     }
+    info!(
+        programs = ?kept,
+        "the earlier agent's links stay attached until this agent's rules are in force"
+    );
+    Ok(())
+}
 
-    /// Detaches the earlier agent's programs (this agent's rules are in
-    /// force).
-    pub fn release(self) {
-        if !self.0.is_empty() {
-            let names: Vec<&str> = self.0.iter().map(|(name, _)| name.as_str()).collect();
-            info!(programs = ?names, "released the earlier agent's links");
-        }
+/// Detaches the links kept in [`earlier_dir`] (this agent's rules are in
+/// force), by this start or by one that died before this point.
+pub fn release_earlier_links() -> Result<(), PinsError> {
+    let dir = earlier_dir();
+    if !dir.exists() {
+        return Ok(());
     }
+    let mut released = Vec::new();
+    for entry in read_dir(&dir)? {
+        remove(&entry.path())?;
+        released.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    remove_dir(&dir)?;
+    info!(links = ?released, "released the earlier agent's links");
+    Ok(())
 }
 
 /// Pins a freshly attached link as `links/<name>`, replacing the link an
@@ -282,7 +280,12 @@ pub fn unload() -> Result<Unloaded, PinsError> {
     }
     let _lock = lock()?;
     let programs = linked_programs()?;
-    for (dir, list) in [(links_dir(), &mut done.links), (maps_dir(), &mut done.maps)] {
+    let mut earlier = Vec::new();
+    for (dir, list) in [
+        (links_dir(), &mut done.links),
+        (earlier_dir(), &mut earlier),
+        (maps_dir(), &mut done.maps),
+    ] {
         if dir.exists() {
             for entry in read_dir(&dir)? {
                 remove(&entry.path())?;
@@ -293,6 +296,7 @@ pub fn unload() -> Result<Unloaded, PinsError> {
     }
     remove_dir(Path::new(PIN_DIR))?;
     done.released = wait_until_unloaded(programs, UNLOAD_WAIT)?;
+    done.links.extend(earlier);
     done.links.sort();
     done.maps.sort();
     Ok(done)
@@ -301,18 +305,21 @@ pub fn unload() -> Result<Unloaded, PinsError> {
 /// How long `unload` waits for the kernel to let go of the programs.
 const UNLOAD_WAIT: Duration = Duration::from_secs(10);
 
-/// The programs the pinned links hold, by id and link name.
+/// The programs the pinned links hold (an earlier agent's kept ones
+/// included), by id and link name.
 fn linked_programs() -> Result<Vec<(u32, String)>, PinsError> {
-    if !links_dir().exists() {
-        return Ok(Vec::new());
-    }
-    Ok(read_dir(&links_dir())?
-        .filter_map(|entry| {
+    let mut programs = Vec::new();
+    for dir in [links_dir(), earlier_dir()] {
+        if !dir.exists() {
+            continue;
+        }
+        programs.extend(read_dir(&dir)?.filter_map(|entry| {
             let link = FdLink::from(PinnedLink::from_pin(entry.path()).ok()?);
             let info = link.info().ok()?;
             Some((info.program_id(), entry.file_name().to_string_lossy().into_owned()))
-        })
-        .collect())
+        }));
+    }
+    Ok(programs)
 }
 
 /// Waits until none of `programs` is loaded; returns whether that could be
