@@ -289,10 +289,10 @@ fn run_shell_writing(shell: &Path, file: &Path) -> Outcome {
     }
 }
 
-/// The denied binary run, and the denied destination tried, over and over
-/// from a thread: while an agent takes over, no moment of its start (a
-/// failed BPF-LSM try and its fallback included, as on the host) may leave
-/// either open.
+/// The denied binary run, the denied destination tried and a packet socket
+/// asked for, over and over from a thread: while an agent takes over, no
+/// moment of its start (a failed BPF-LSM try and its fallback included, as
+/// on the host) may leave any of them open.
 struct DeniedTries {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<Vec<Try>>,
@@ -306,6 +306,7 @@ struct Try {
     wrote: bool,
     /// The connect's errno (`None`: connected).
     connect: Option<i32>,
+    packet_socket: Outcome,
 }
 
 impl DeniedTries {
@@ -321,7 +322,8 @@ impl DeniedTries {
                 let connect = TcpStream::connect(("127.0.0.2", DENIED_V4_PORT))
                     .err()
                     .map(|e| e.raw_os_error().unwrap_or(0));
-                tries.push(Try { exec, wrote: file.exists(), connect });
+                let packet_socket = socket_in_child(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL_BE);
+                tries.push(Try { exec, wrote: file.exists(), connect, packet_socket });
                 std::thread::sleep(Duration::from_millis(1));
             }
             tries
@@ -329,17 +331,23 @@ impl DeniedTries {
         DeniedTries { stop, thread }
     }
 
-    /// Every try was stopped: the binary as `expected`, the connect by EPERM.
+    /// Every try was stopped: the binary and the socket as `expected`, the
+    /// connect by EPERM.
     fn stop_and_check(self, expected: Outcome) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let tries = self.thread.join().unwrap();
         assert!(tries.len() > 1, "tried more than once: {tries:?}");
         let open: Vec<&Try> = (tries.iter())
-            .filter(|t| t.exec != expected || t.wrote || t.connect != Some(libc::EPERM))
+            .filter(|t| {
+                t.exec != expected
+                    || t.wrote
+                    || t.connect != Some(libc::EPERM)
+                    || t.packet_socket != expected
+            })
             .collect();
         assert!(
             open.is_empty(),
-            "{} of {} tries not stopped ({expected:?} and EPERM expected): {open:?}",
+            "{} of {} tries not stopped ({expected:?}, EPERM, {expected:?} expected): {open:?}",
             open.len(),
             tries.len()
         );
