@@ -1,7 +1,10 @@
 //! A bundle checked and compiled once ([`super::load::compile`]): its
 //! rules, exceptions and kernel plan, and its programs.
 
-use std::{collections::BTreeMap, sync::Arc, sync::Mutex};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
 
 use regorus::{Engine, Value};
 
@@ -39,6 +42,9 @@ pub struct Policy {
     pub(super) triggers: TriggerIndex,
     /// The program for each event kind some rule names.
     pub(super) by_kind: BTreeMap<String, Runner>,
+    /// The indexes in `rules` of each kind's rules, in order: what an
+    /// event's triggers are tested against.
+    pub(super) rules_of_kind: HashMap<String, Vec<usize>>,
     /// For kinds no rule names, and events that trigger no rule: the bundle
     /// without rule modules.
     pub(super) no_rules: Runner,
@@ -73,14 +79,11 @@ impl Policy {
     }
 
     fn triggered_in(&self, kind: &str, event: &(impl FactSource + ?Sized)) -> Triggered {
-        if !self.by_kind.contains_key(kind) {
+        let Some(of_kind) = self.rules_of_kind.get(kind) else {
             return Triggered { kind: String::new(), rules: Vec::new() };
-        }
+        };
         let facts = self.triggers.facts(event);
-        let rules = (self.rules.iter().enumerate())
-            .filter(|(i, r)| r.kinds.iter().any(|k| k == kind) && self.triggers.fires(*i, &facts))
-            .map(|(i, _)| i)
-            .collect();
+        let rules = of_kind.iter().copied().filter(|&i| self.triggers.fires(i, &facts)).collect();
         Triggered { kind: kind.to_string(), rules }
     }
 
@@ -89,7 +92,7 @@ impl Policy {
     /// (the set is all its rules, the cache is full, or building failed),
     /// which decides alike because main.rego applies the triggers itself.
     pub(super) fn program_for(&self, set: &Triggered) -> Option<Arc<Runner>> {
-        let all_of_kind = self.rules.iter().filter(|r| r.kinds.contains(&set.kind)).count();
+        let all_of_kind = self.rules_of_kind.get(&set.kind).map_or(0, Vec::len);
         if set.rules.len() == all_of_kind {
             return None;
         }

@@ -2,7 +2,7 @@
 //! program per event kind, and checked, once.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -89,6 +89,16 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
     let by_kind: BTreeMap<String, Runner> = kinds.into_keys().zip(runners).collect();
     let kernel_engine = kernel_engine(&sources, &sections, &bundle.origin)?;
     let triggers = TriggerIndex::new(rules.iter().map(|r| &r.triggers));
+    let mut rules_of_kind: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        for kind in &rule.kinds {
+            let of_kind = rules_of_kind.entry(kind.clone()).or_default();
+            // A rule naming its kind twice is still one rule of it.
+            if of_kind.last() != Some(&i) {
+                of_kind.push(i);
+            }
+        }
+    }
     let policy = Arc::new(Policy {
         origin: bundle.origin.clone(),
         digest: bundle.digest.clone(),
@@ -102,6 +112,7 @@ pub fn compile(bundle: &Bundle) -> Result<Arc<Policy>, PolicyError> {
         files,
         triggers,
         by_kind,
+        rules_of_kind,
         no_rules,
         triggered_programs: ProgramCache::default(),
         sources,
