@@ -3,7 +3,9 @@
 //! stays in force when the agent dies, and so that a new agent takes over the
 //! same state instead of stacking a second copy of every program.
 //!
-//! Layout: `PIN_DIR/maps/<MAP>` and `PIN_DIR/links/<program>`.
+//! Layout: `PIN_DIR/maps/<MAP>` and `PIN_DIR/links/<program>`; while an
+//! agent of another map layout takes over, `PIN_DIR/earlier/` too (see
+//! [`release_earlier_links`]).
 
 use std::{
     collections::HashSet,
@@ -51,6 +53,13 @@ pub enum PinsError {
     #[error("cannot remove {path}")]
     Remove {
         path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot move {from} to {to}")]
+    Move {
+        from: String,
+        to: String,
         #[source]
         source: io::Error,
     },
@@ -187,8 +196,9 @@ fn keep_earlier_links() -> Result<(), PinsError> {
     for entry in read_dir(&links_dir())? {
         let name = entry.file_name().to_string_lossy().into_owned();
         let to = dir.join(format!("{}-{name}", std::process::id()));
-        std::fs::rename(entry.path(), &to).map_err(|source| PinsError::Remove {
-            path: entry.path().display().to_string(),
+        std::fs::rename(entry.path(), &to).map_err(|source| PinsError::Move {
+            from: entry.path().display().to_string(),
+            to: to.display().to_string(),
             source,
         })?;
         kept.push(name);
