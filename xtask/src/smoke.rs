@@ -169,6 +169,12 @@ fn smoke(work: &Path) -> anyhow::Result<()> {
     expect_denied(&denied, work, "after the ConfigMap went back to enforce")?;
     eprintln!("smoke: ConfigMap swaps hot-reloaded (enforce -> audit -> enforce)");
 
+    // The DaemonSet's SYS_NICE reached the runtime state watcher.
+    ensure!(
+        !agent.logs().iter().any(|l| l.contains("keeps the default priority")),
+        "the runtime state watcher could not raise its priority with the DaemonSet's capabilities"
+    );
+
     // 5. Stopped as a pod is (SIGTERM): the pins keep enforcing.
     agent.stop()?;
     ensure!(
