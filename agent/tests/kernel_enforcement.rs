@@ -873,7 +873,7 @@ fn pinned_map(name: &str) -> aya::maps::MapData {
 fn tampered_enforcement_maps_are_put_back_and_recorded() {
     use aya::maps::{Array, HashMap as BpfHashMap, Map};
     use palisade_common::{
-        enforce::{ExecInodeKey, SocketKey, Verdict},
+        enforce::{ExecInodeKey, FILE_PRESENT_SLOTS, PROFILE_SLOTS, SocketKey, Verdict},
         names,
     };
     let _clean = CleanKernel::new();
@@ -903,6 +903,19 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
         let verdict = sockets.get(key, 0).unwrap();
         sockets.insert(key, Verdict { flags: 0, ..verdict }, 0).unwrap();
     }
+    // The per-profile arrays (checked in one read each): their last slot,
+    // which no profile of this bundle uses, given bits.
+    let mut arrays: Vec<(&str, Array<_, u32>, u32)> =
+        [(names::MAP_NET_PRESENT, PROFILE_SLOTS), (names::MAP_FILE_PRESENT, FILE_PRESENT_SLOTS)]
+            .into_iter()
+            .map(|(name, slots)| {
+                (name, Array::try_from(Map::Array(pinned_map(name))).unwrap(), slots - 1)
+            })
+            .collect();
+    for (name, array, last) in &mut arrays {
+        assert_eq!(array.get(last, 0).unwrap(), 0, "{name}'s last slot is unused");
+        array.set(*last, u32::MAX, 0).unwrap();
+    }
     active.set(0, 1 - generation, 0).unwrap();
 
     let record = agent.wait_for("the tamper record", |e| e["kind"] == "tamper");
@@ -916,6 +929,10 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
     };
     assert_eq!(map_in_record(names::MAP_EXEC_DENY_INODE)["missing"], keys.len(), "{record:#}");
     assert_eq!(map_in_record(names::MAP_SOCKET_DENY)["altered"], socket_keys.len(), "{record:#}");
+    for (name, array, last) in &arrays {
+        assert_eq!(map_in_record(name)["unexpected"], 1, "{record:#}");
+        assert_eq!(array.get(last, 0).unwrap(), 0, "{name}'s last slot is put back");
+    }
     assert_eq!(
         socket_in_child(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL_BE),
         expected,

@@ -2,6 +2,7 @@
 //! loading, pinning and the enforcement maps.
 
 pub use palisade_btf as btf;
+pub mod bpf_sys;
 pub mod cli;
 pub mod files;
 pub mod fs;

@@ -21,7 +21,7 @@ use std::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::pins;
+use super::{bpf_sys::sys_bpf, pins};
 
 const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_OBJ_GET: libc::c_long = 7;
@@ -104,13 +104,6 @@ impl PinGuard {
 fn fd_ref(fd: &OwnedFd) -> BorrowedFd<'_> {
     use std::os::fd::AsFd;
     fd.as_fd()
-}
-
-fn sys_bpf(cmd: libc::c_long, attr: &mut [u64; 4]) -> std::io::Result<libc::c_long> {
-    // SAFETY: `attr` is a zero-padded `union bpf_attr` prefix of the size
-    // given, valid for the call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of_val(attr)) };
-    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(rc) }
 }
 
 fn c_path(path: &Path) -> std::io::Result<CString> {

@@ -2,16 +2,21 @@
 //! the same three operations over aya's hash maps and LPM tries, whose
 //! keys carry their generation ([`GenerationKey`]).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, os::fd::AsFd};
 
-use aya::maps::{
-    Array, HashMap as BpfHashMap, MapData, MapError, lpm_trie::Key, lpm_trie::LpmTrie,
+use aya::{
+    maps::{
+        Array, HashMap as BpfHashMap, IterableMap, MapData, MapError, lpm_trie::Key,
+        lpm_trie::LpmTrie,
+    },
+    sys::SyscallError,
 };
 use palisade_common::enforce::{
     ExecInodeKey, ExecNameKey, FileRuleData, Net4Data, Net6Data, SocketKey, Verdict,
 };
 
 use super::entries::OrdKey;
+use crate::kernel::bpf_sys::read_array;
 
 /// How a map's entries differed from those written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -72,16 +77,18 @@ pub(super) fn reconcile<E: Ord + Copy, K, V: PartialEq + Copy>(
 }
 
 /// Makes an array map hold `expected` in slots `0..slots`; a slot absent
-/// from it holds the default value (nothing).
+/// from it holds the default value (nothing). The slots are read in one
+/// call; only those that differ are written.
 pub(super) fn reconcile_array<V: aya::Pod + Default + PartialEq>(
     map: &mut Array<MapData, V>,
     expected: &BTreeMap<u32, V>,
     slots: u32,
 ) -> Result<Difference, MapError> {
     let mut d = Difference::default();
-    for slot in 0..slots {
+    let held = read_array::<V>(map.map().fd().as_fd(), slots)
+        .map_err(|io_error| SyscallError { call: "bpf_map_lookup_batch", io_error })?;
+    for (slot, have) in (0..slots).zip(held) {
         let want = expected.get(&slot).copied().unwrap_or_default();
-        let have = map.get(&slot, 0)?;
         if have != want {
             map.set(slot, want, 0)?;
             d.count(have == V::default(), want == V::default());
