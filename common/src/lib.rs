@@ -12,5 +12,5 @@ pub mod names;
 pub mod offsets;
 pub mod record;
 
-pub use offsets::{CgroupMkdirFormat, KernelOffsets};
+pub use offsets::{CgroupMkdirFormat, KernelOffsets, SockCommonHead, SockV6Addrs};
 pub use record::*;

@@ -88,21 +88,43 @@ pub struct KernelOffsets {
     /// file system from a volume's.
     pub fs_struct_root: u32,
     /// A TCP socket's ends, for the `inet_sock_set_state` raw tracepoint
-    /// (`struct sock_common`, at the start of `struct sock`): family,
-    /// remote port (network order) and local port (host order), the IPv4
-    /// remote and bound local addresses, their IPv6 counterparts, and the
-    /// protocol (`struct sock`).
-    pub sock_common_skc_family: u32,
-    pub sock_common_skc_dport: u32,
-    pub sock_common_skc_num: u32,
+    /// (`struct sock_common`, at the start of `struct sock`): where its
+    /// [`SockCommonHead`] starts (`skc_daddr`), where its [`SockV6Addrs`]
+    /// start (`skc_v6_daddr`), and the protocol (`struct sock`).
     pub sock_common_skc_daddr: u32,
-    pub sock_common_skc_rcv_saddr: u32,
     pub sock_common_skc_v6_daddr: u32,
-    pub sock_common_skc_v6_rcv_saddr: u32,
     pub sock_sk_protocol: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 61 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 56 * 4);
+
+/// The start of `struct sock_common` from `skc_daddr`, read in one go (one
+/// helper call instead of five). The addresses and ports sit in unions the
+/// kernel hashes as pairs (`skc_addrpair`, `skc_portpair`), so they are
+/// adjacent on every kernel; the loader checks the whole layout against
+/// BTF and refuses to load on a kernel where it differs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockCommonHead {
+    /// Remote IPv4 address.
+    pub daddr: [u8; 4],
+    /// Bound local IPv4 address.
+    pub rcv_saddr: [u8; 4],
+    pub hash: u32,
+    /// Remote port, network order.
+    pub dport: u16,
+    /// Local port, host order.
+    pub num: u16,
+    pub family: u16,
+}
+
+/// `skc_v6_daddr` and `skc_v6_rcv_saddr`, adjacent in `struct sock_common`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockV6Addrs {
+    pub daddr: [u8; 16],
+    pub rcv_saddr: [u8; 16],
+}
 
 impl KernelOffsets {
     /// All zeroes: the value compiled into the object, replaced at load time.

@@ -16,7 +16,7 @@ use aya_ebpf::{
 };
 use core::mem::size_of;
 use palisade_common::{
-    NetRecord,
+    NetRecord, SockCommonHead, SockV6Addrs,
     enforce::{Verdict, mechanism, verdict_flags},
     kind, net_hook, tcp_state,
 };
@@ -55,23 +55,22 @@ fn try_sock_state(ctx: &RawTracePointContext) -> Result<(), Error> {
         _ => return Ok(()),
     };
     let sk: *const u8 = ctx.arg(0);
-    // SAFETY: `sk` is the tracepoint's socket; kernel reads at BTF offsets.
+    // SAFETY: `sk` is the tracepoint's socket; kernel reads at BTF offsets,
+    // each block in one read (the loader checked its layout): a helper
+    // call per field was most of this program's time.
     let (family, dport, sport, daddr, saddr) = unsafe {
         // MPTCP's own socket passes here too: TCP's subflows only.
         if read::<u16>(sk, off!(sock_sk_protocol))? != IPPROTO_TCP {
             return Ok(());
         }
-        let family: u16 = read(sk, off!(sock_common_skc_family))?;
-        let dport = u16::from_be(read(sk, off!(sock_common_skc_dport))?);
-        let sport: u16 = read(sk, off!(sock_common_skc_num))?;
-        let (daddr, saddr) = if family == AF_INET {
-            let daddr = widen(read(sk, off!(sock_common_skc_daddr))?);
-            (daddr, widen(read(sk, off!(sock_common_skc_rcv_saddr))?))
+        let head: SockCommonHead = read(sk, off!(sock_common_skc_daddr))?;
+        let (daddr, saddr) = if head.family == AF_INET {
+            (widen(head.daddr), widen(head.rcv_saddr))
         } else {
-            let daddr = read(sk, off!(sock_common_skc_v6_daddr))?;
-            (daddr, read(sk, off!(sock_common_skc_v6_rcv_saddr))?)
+            let v6: SockV6Addrs = read(sk, off!(sock_common_skc_v6_daddr))?;
+            (v6.daddr, v6.rcv_saddr)
         };
-        (family, dport, sport, daddr, saddr)
+        (head.family, u16::from_be(head.dport), head.num, daddr, saddr)
     };
     // Results and accepts run in softirq context: whoever is current is not
     // the socket's owner, so no process is claimed.

@@ -50,6 +50,8 @@ pub enum LoadError {
     NoBtf,
     #[error("cannot read this kernel's struct layouts from {BTF_PATH}")]
     Btf(#[from] BtfError),
+    #[error("this kernel's struct layout is not the one the eBPF programs read: {0}")]
+    Layout(String),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
@@ -139,7 +141,10 @@ pub fn load(
     let btf = Btf::from_sys()?;
     let overlay = offsets::overlay_btf(&btf);
     let probe = probe::probe(Some(&btf), overlay.as_ref(), probe::Depth::ForLoad);
-    let offsets = offsets::resolve(&btf, overlay.as_ref())?;
+    let offsets = offsets::resolve(&btf, overlay.as_ref()).map_err(|e| match e {
+        offsets::OffsetsError::Btf(e) => LoadError::Btf(e),
+        offsets::OffsetsError::Layout(what) => LoadError::Layout(what),
+    })?;
     if offsets.ovl_known == 0 {
         warn!(
             "no BTF for overlayfs (not built in, overlay module not loaded): drift by upper layer is not detected until the agent restarts with overlayfs loaded"

@@ -1,8 +1,20 @@
 //! The struct offsets the eBPF programs need, resolved from BTF.
 
-use palisade_common::KernelOffsets;
+use std::mem::offset_of;
+
+use palisade_common::{KernelOffsets, SockCommonHead, SockV6Addrs};
+use thiserror::Error;
 
 use super::btf::{Btf, BtfError};
+
+#[derive(Debug, Error)]
+pub enum OffsetsError {
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    /// Fields the programs read together are not where they expect them.
+    #[error("this kernel's struct layout is not the one the eBPF programs read: {0}")]
+    Layout(String),
+}
 
 /// Where overlayfs's `struct ovl_inode` is described: vmlinux when
 /// overlayfs is built in (the host's 6.18), else the overlay module's split
@@ -31,7 +43,7 @@ fn first_of(btf: &Btf, strukt: &str, members: &[&str]) -> Result<u32, BtfError> 
 /// Resolves every field of [`KernelOffsets`] in `btf` (vmlinux), and the
 /// overlayfs fields in `overlay` (the module's BTF) if vmlinux lacks them.
 /// Fails naming the first struct member this kernel does not have.
-pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfError> {
+pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, OffsetsError> {
     let at = |strukt: &str, member: &str| btf.member_offset(strukt, member);
     let ovl = overlay.unwrap_or(btf);
     let ovl_fields = overlay_fields(ovl).ok();
@@ -99,15 +111,46 @@ pub fn resolve(btf: &Btf, overlay: Option<&Btf>) -> Result<KernelOffsets, BtfErr
         ovl_lower_dentry: o.lower_dentry,
         dentry_d_inode: at("dentry", "d_inode")?,
         fs_struct_root: at("fs_struct", "root")?,
-        sock_common_skc_family: at("sock_common", "skc_family")?,
-        sock_common_skc_dport: at("sock_common", "skc_dport")?,
-        sock_common_skc_num: at("sock_common", "skc_num")?,
-        sock_common_skc_daddr: at("sock_common", "skc_daddr")?,
-        sock_common_skc_rcv_saddr: at("sock_common", "skc_rcv_saddr")?,
-        sock_common_skc_v6_daddr: at("sock_common", "skc_v6_daddr")?,
-        sock_common_skc_v6_rcv_saddr: at("sock_common", "skc_v6_rcv_saddr")?,
+        sock_common_skc_daddr: sock_common_block(
+            btf,
+            "skc_daddr",
+            &[
+                ("skc_rcv_saddr", offset_of!(SockCommonHead, rcv_saddr)),
+                ("skc_hash", offset_of!(SockCommonHead, hash)),
+                ("skc_dport", offset_of!(SockCommonHead, dport)),
+                ("skc_num", offset_of!(SockCommonHead, num)),
+                ("skc_family", offset_of!(SockCommonHead, family)),
+            ],
+        )?,
+        sock_common_skc_v6_daddr: sock_common_block(
+            btf,
+            "skc_v6_daddr",
+            &[("skc_v6_rcv_saddr", offset_of!(SockV6Addrs, rcv_saddr))],
+        )?,
         sock_sk_protocol: at("sock", "sk_protocol")?,
     })
+}
+
+/// The offset of `first` in `struct sock_common`, where the program reads a
+/// block in one go: each of `members` must sit where the block has it,
+/// relative to `first`.
+fn sock_common_block(
+    btf: &Btf,
+    first: &str,
+    members: &[(&str, usize)],
+) -> Result<u32, OffsetsError> {
+    const STRUCT: &str = "sock_common";
+    let base = btf.member_offset(STRUCT, first)?;
+    for &(member, want) in members {
+        let at = btf.member_offset(STRUCT, member)?;
+        if at.checked_sub(base) != Some(want as u32) {
+            return Err(OffsetsError::Layout(format!(
+                "{STRUCT}.{member} is {} bytes after {first}, where the TCP state program reads it {want} bytes after",
+                i64::from(at) - i64::from(base)
+            )));
+        }
+    }
+    Ok(base)
 }
 
 /// Where `struct ovl_inode` keeps what the programs read.
@@ -158,5 +201,16 @@ mod tests {
         assert!(offsets.ovl_inode_lower > offsets.ovl_inode_upperdentry);
         // The lower path's dentry follows its layer pointer.
         assert!(offsets.ovl_lower_dentry >= 8);
+        // struct sock_common starts struct sock: its head at the very start.
+        assert_eq!(offsets.sock_common_skc_daddr, 0);
+    }
+
+    #[test]
+    fn a_block_read_whose_layout_differs_is_refused_naming_the_member() {
+        let btf = Btf::from_sys().expect("this kernel exposes BTF");
+        let err = sock_common_block(&btf, "skc_daddr", &[("skc_family", 2)]).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, OffsetsError::Layout(_)), "{text}");
+        assert!(text.contains("sock_common.skc_family is 16 bytes after skc_daddr"), "{text}");
     }
 }
