@@ -20,8 +20,8 @@
 //!   inherits from the connection's socket.
 //!
 //! Every other packet (a TCP or UDP socket's, without options) leaves after
-//! a check of its socket's type and state and one header byte (a
-//! connecting TCP socket's SYN: two loads more): its destination was
+//! a check of its socket's type and state and one load of the header's
+//! first bytes (a connecting TCP socket's SYN: two loads more): its destination was
 //! judged at connect/send. Dropping a packet makes the send fail with
 //! EPERM.
 //! Not seen here: `AF_PACKET` sockets, which bypass the IP stack (BPF-LSM
@@ -173,6 +173,14 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
         // time-wait socket's reset): nothing a process chose.
         None => return 0,
     };
+    // The IP header's first bytes, in one load: a plain socket's packet
+    // leaves on them, before the scratch value is claimed (every helper
+    // call counts on the path every packet takes).
+    let Ok(head) = ctx.load::<[u8; 8]>(0) else { return 0 };
+    let version = head[0] >> 4;
+    if (version != 4 && version != 6) || !needs_judging(ctx, kind, &head) {
+        return 0;
+    }
     let Some(c) = EGRESS_SCRATCH.get_ptr_mut(0) else { return 0 };
     // SAFETY: the map value is ours for the duration of this program run
     // (but see `Candidates::seq`).
@@ -181,11 +189,7 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     // this moves the count on, and this run judges again.
     c.seq = c.seq.wrapping_add(1).max(1);
     let seq = c.seq;
-    let found = match ctx.load::<u8>(0).map(|b| b >> 4) {
-        Ok(4) => read4(ctx, kind, c),
-        Ok(6) => read6(ctx, kind, c),
-        _ => None,
-    };
+    let found = if version == 4 { read4(ctx, head[0], c) } else { read6(ctx, head[6], c) };
     let Some((proto, port)) = found else { return 0 };
     let generation = enforce::active_generation();
     let (profile, sender) = socket_profile(ctx, generation);
@@ -193,6 +197,25 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     c.sender = sender;
     c.hit = 0;
     seq
+}
+
+/// Whether a packet of a socket of `kind` whose IP header starts with
+/// `head` (IPv4 or IPv6) is judged here: every packet of a raw or other
+/// socket; a TCP or UDP socket's only with IPv4 options or IPv6 extension
+/// headers, or when a connecting socket's SYN opens an MPTCP subflow.
+#[inline(always)]
+fn needs_judging(ctx: &SkBuffContext, kind: SocketKind, head: &[u8; 8]) -> bool {
+    if kind == SocketKind::Other {
+        return true;
+    }
+    if head[0] >> 4 == 4 {
+        let header_len = usize::from(head[0] & 0x0f) * 4;
+        header_len > 20 || (kind == SocketKind::Connecting && opens_subflow(ctx, header_len))
+    } else {
+        let next = head[6];
+        !(next == IPPROTO_TCP || next == IPPROTO_UDP || next == IPPROTO_UDPLITE)
+            || (kind == SocketKind::Connecting && next == IPPROTO_TCP && opens_subflow(ctx, 40))
+    }
 }
 
 /// Whether the judging loop matched a candidate.
@@ -351,20 +374,13 @@ struct Judged {
     profile: u16,
 }
 
-/// Reads an IPv4 packet's candidates into `c`: its destination and, when
-/// it carries options, their bytes. Returns its protocol and destination
-/// port; None when it needs no judging (a plain socket's packet without
-/// options).
+/// Reads an IPv4 packet's candidates into `c` (`first` is its header's
+/// first byte): its destination and, when it carries options, their
+/// bytes. Returns its protocol and destination port; None when the header
+/// cannot be read.
 #[inline(always)]
-fn read4(ctx: &SkBuffContext, kind: SocketKind, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
-    let first = ctx.load::<u8>(0).ok()?;
+fn read4(ctx: &SkBuffContext, first: u8, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
     let header_len = usize::from(first & 0x0f) * 4;
-    if kind != SocketKind::Other
-        && header_len <= 20
-        && !(kind == SocketKind::Connecting && opens_subflow(ctx, header_len))
-    {
-        return None;
-    }
     let proto = ctx.load::<u8>(9).ok()?;
     let frag = ctx.load::<[u8; 2]>(6).ok()?;
     let daddr = ctx.load::<[u8; 4]>(16).ok()?;
@@ -391,17 +407,12 @@ fn read4(ctx: &SkBuffContext, kind: SocketKind, c: &mut Candidates) -> Option<(u
     Some((proto, if first_fragment { port_at(ctx, proto, header_len) } else { [0, 0] }))
 }
 
-/// As [`read4`], for IPv6: its destination and the segments of a segment
-/// routing header, walking the extension headers to the transport.
+/// As [`read4`], for IPv6 (`first_next` is the header's next-header
+/// field): its destination and the segments of a segment routing header,
+/// walking the extension headers to the transport.
 #[inline(always)]
-fn read6(ctx: &SkBuffContext, kind: SocketKind, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
-    let mut next = ctx.load::<u8>(6).ok()?;
-    if kind != SocketKind::Other
-        && (next == IPPROTO_TCP || next == IPPROTO_UDP || next == IPPROTO_UDPLITE)
-        && !(kind == SocketKind::Connecting && next == IPPROTO_TCP && opens_subflow(ctx, 40))
-    {
-        return None;
-    }
+fn read6(ctx: &SkBuffContext, first_next: u8, c: &mut Candidates) -> Option<(u8, [u8; 2])> {
+    let mut next = first_next;
     c.is_v6 = 1;
     c.v6 = [[0; 16]; 1 + MAX_SEGMENTS];
     c.v6[0] = ctx.load::<[u8; 16]>(24).ok()?;
