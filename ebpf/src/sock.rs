@@ -11,7 +11,9 @@
 //! (audit mode, alert rules) is looked up here and carries the verdict.
 
 use aya_ebpf::{
-    bindings::BPF_RB_FORCE_WAKEUP, helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint,
+    bindings::BPF_RB_FORCE_WAKEUP,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
+    macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use core::mem::size_of;
@@ -24,7 +26,7 @@ use palisade_common::{
 use crate::{
     EVENTS, count_drop,
     enforce::{self, Destination},
-    header,
+    header_in,
     kernel::{Error, off, read},
     net::widen,
     wakeup_flags,
@@ -89,10 +91,9 @@ fn try_sock_state(ctx: &RawTracePointContext) -> Result<(), Error> {
     let Some(mut entry) = EVENTS.reserve::<NetRecord>(0) else { return Err(Error) };
     // SAFETY: the reserved record is ours until submitted.
     let rec = unsafe { &mut *entry.as_mut_ptr() };
-    let mut header = header(kind, size_of::<NetRecord>(), pid_tgid);
-    if !in_process {
-        header.cgroup_id = 0;
-    }
+    // SAFETY: no preconditions (asked only where the task is the owner).
+    let cgroup_id = if in_process { unsafe { bpf_get_current_cgroup_id() } } else { 0 };
+    let header = header_in(kind, size_of::<NetRecord>(), pid_tgid, cgroup_id);
     // Every field written, rather than the record zeroed first: a zeroing
     // is a byte-loop `memset` call (see `crate::clear`).
     *rec = NetRecord {
