@@ -919,8 +919,9 @@ fn tampered_enforcement_maps_are_put_back_and_recorded() {
     active.set(0, 1 - generation, 0).unwrap();
 
     // What the tamper records say, summed: the agent checks every 2 s, and
-    // a check that falls between two of the changes above (seen in the
-    // emulated VM) reports them in two records.
+    // a check that falls between two of the changes above (seen under CI's
+    // load, the VM's emulation beside this test) reports them in two
+    // records.
     let mut wanted: Vec<(&str, &str, u64)> = vec![
         (names::MAP_EXEC_DENY_INODE, "missing", keys.len() as u64),
         (names::MAP_SOCKET_DENY, "altered", socket_keys.len() as u64),
