@@ -140,6 +140,7 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
         .collect();
     let misfits: Vec<&str> =
         (pinned.iter()).filter(|(name, path)| !fits(name, path)).map(|(name, _)| &**name).collect();
+    let mut kept_links = false;
     if !misfits.is_empty() {
         // Every map, not only the misfits: a map this agent shared would
         // be written by it (its generation numbering is its own) while the
@@ -151,9 +152,13 @@ pub fn prepare(_lock: &PinLock) -> Result<bool, PinsError> {
         for (_, path) in &pinned {
             remove(path)?;
         }
-        keep_earlier_links()?;
+        kept_links = keep_earlier_links()?;
     }
-    Ok(!pinned.is_empty() || read_dir(&links_dir())?.next().is_some())
+    // Taken over: maps this agent shares, or an earlier agent's links (in
+    // force until this agent's replace them, or kept beside them).
+    Ok((misfits.is_empty() && !pinned.is_empty())
+        || kept_links
+        || read_dir(&links_dir())?.next().is_some())
 }
 
 /// Whether the map pinned at `path` as `name` has this agent's layout.
@@ -188,7 +193,8 @@ pub fn earlier_dir() -> PathBuf {
 /// layout are, the hooks would run on empty maps in between. Two programs
 /// on a hook both run, and either denies. Pinned rather than held, they
 /// outlive this agent if it dies first; the next start releases them.
-fn keep_earlier_links() -> Result<(), PinsError> {
+/// Returns whether there were any.
+fn keep_earlier_links() -> Result<bool, PinsError> {
     let dir = earlier_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|source| PinsError::Dir { path: dir.display().to_string(), source })?;
@@ -203,11 +209,13 @@ fn keep_earlier_links() -> Result<(), PinsError> {
         })?;
         kept.push(name);
     }
-    info!(
-        programs = ?kept,
-        "the earlier agent's links stay attached until this agent's rules are in force"
-    );
-    Ok(())
+    if !kept.is_empty() {
+        info!(
+            programs = ?kept,
+            "the earlier agent's links stay attached until this agent's rules are in force"
+        );
+    }
+    Ok(!kept.is_empty())
 }
 
 /// Detaches the links kept in [`earlier_dir`] (this agent's rules are in
