@@ -230,8 +230,11 @@ fn opa_decision_logs_arrive_as_gzipped_arrays_masked_through_an_outage() {
 /// protobuf messages, with its id and attributes, through a 429 with
 /// `Retry-After`, a partial success and an outage; a secret a rule matched
 /// on never reaches it.
+/// With `spill_after`, records wait in memory only while the receiver
+/// keeps up; those it has not taken within that time are written, so an
+/// agent killed during the outage loses none of them.
 #[test]
-fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted() {
+fn otlp_delivers_every_record_through_429_partial_success_an_outage_and_a_kill_redacted() {
     let scratch = Scratch::new("otlp", "palisade-otlp-marker");
     let (port, metrics) = (free_port(), free_port());
     let out = PathBuf::from(scratch.path("received.jsonl"));
@@ -239,10 +242,11 @@ fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted
     std::fs::write(&headers, "# the collector's key\nX-Api-Key: k-123\n").unwrap();
     let receiver = OtlpReceiver::start(port, &out, &["429:3", "partial:1"]);
     let sink = format!(
-        "otlp,endpoint=http://127.0.0.1:{port},spool_dir={},batch=20,headers_file={headers}",
+        "otlp,endpoint=http://127.0.0.1:{port},spool_dir={},batch=20,headers_file={headers},spill_after=1s",
         scratch.path("spool")
     );
-    let mut agent = Agent::start_with(&[
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    let args = [
         "--sink",
         "stdout",
         "--sink",
@@ -250,11 +254,17 @@ fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted
         "--cluster",
         "test-cluster",
         "--metrics-addr",
-        &format!("127.0.0.1:{metrics}"),
-    ]);
+        &metrics_addr,
+    ];
+    let mut agent = Agent::start_with(&args);
     // Through a 429 and a partial success first.
     let mut ids = scratch.run(&mut agent, 10);
     wait_otlp(&out, &ids);
+    // The partial success's rejected record is counted, not sent again.
+    wait_metrics(metrics, "the rejected record counted", |s| {
+        value(s, "palisade_export_records_total", &[("sink", "otlp"), ("result", "rejected")])
+            == Some(1.0)
+    });
 
     // The receiver goes away; records wait in the spool.
     drop(receiver);
@@ -278,11 +288,17 @@ fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted
     );
     assert!(!secret.to_string().contains("hunter2"), "{secret:#}");
     ids.push(secret["id"].as_str().unwrap().to_string());
-    wait_metrics(metrics, "failed sends while the receiver is down", |s| {
+    let s = wait_metrics(metrics, "failed sends while the receiver is down", |s| {
         value(s, "palisade_export_send_failures_total", &[("sink", "otlp")]).unwrap_or(0.0) > 0.0
     });
-
+    assert!(value(&s, "palisade_redacted_values_total", &[]).unwrap() >= 1.0);
+    // Past `spill_after`, the waiting records are on disk: a kill loses none.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) };
+    drop(agent);
     let _receiver = OtlpReceiver::start(port, &out, &[]);
+    let agent = Agent::start_with(&args);
     let (kept, rejected) = wait_otlp(&out, &ids);
     let requests = requests(&out);
 
@@ -291,17 +307,11 @@ fn otlp_delivers_every_record_through_429_partial_success_and_an_outage_redacted
     let at = requests.iter().position(|r| r["answer"] == "429:3").expect("a 429 was answered");
     let gap = requests[at + 1]["time"].as_f64().unwrap() - requests[at]["time"].as_f64().unwrap();
     assert!((2.9..10.0).contains(&gap), "retried {gap:.2} s after a 429 with Retry-After: 3");
-    // The partial success's rejected record is counted and not sent again.
     assert_eq!(rejected.len(), 1);
     let resent = kept
         .iter()
         .filter(|r| attribute(r, "log.record.uid") == Some(&Value::from(rejected[0].as_str())));
     assert_eq!(resent.count(), 0, "a rejected record was sent again");
-    let s = wait_metrics(metrics, "the rejected record counted", |s| {
-        value(s, "palisade_export_records_total", &[("sink", "otlp"), ("result", "rejected")])
-            == Some(1.0)
-    });
-    assert!(value(&s, "palisade_redacted_values_total", &[]).unwrap() >= 1.0);
 
     // Every request: the logs path, gzip, the headers file, the resource.
     for request in &requests {

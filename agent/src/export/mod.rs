@@ -319,7 +319,8 @@ impl Route {
                 let framing = if otlp { otlp::SPOOL_FRAMING } else { spool::Framing::Lines };
                 let spool = Arc::new(
                     spool::Spool::open(&remote.spool_dir, remote.spool_max_bytes, framing)
-                        .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?,
+                        .map_err(|e| failed(&format!("spool {}", remote.spool_dir.display()), e))?
+                        .spill_after(remote.spill_after),
                 );
                 let counts = spool.counts();
                 stats.observe_spool(counts);

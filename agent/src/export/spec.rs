@@ -17,6 +17,8 @@ const DEFAULT_MAX_FILE: u64 = 64 << 20;
 const DEFAULT_KEEP: usize = 5;
 /// Default bound of a webhook's on-disk spool.
 const DEFAULT_SPOOL_MAX: u64 = 256 << 20;
+/// The longest a record may wait in memory only: a `SIGKILL` loses that much.
+const SPILL_AFTER_MAX: Duration = Duration::from_secs(60);
 /// Default records per webhook or OTLP request.
 const DEFAULT_BATCH: usize = 500;
 /// Where webhook and OTLP spools live unless `spool_dir` says otherwise.
@@ -57,6 +59,10 @@ pub struct RemoteSpec {
     pub url: String,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    /// How long records may wait in memory only before they are written
+    /// to the spool (zero: within the 50 ms flush). Records delivered
+    /// sooner never touch the disk; a `SIGKILL` loses up to this much.
+    pub spill_after: Duration,
     pub batch_records: usize,
     /// PEM file of the CA that signs the receiver's certificate; default:
     /// the Mozilla roots built in.
@@ -116,6 +122,7 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
         "filter",
         "spool_dir",
         "spool_max",
+        "spill_after",
         "batch",
         "ca_file",
         "headers_file",
@@ -201,6 +208,9 @@ pub fn parse(text: &str) -> Result<SinkSpec, ExportError> {
                 spool_max_bytes: take("spool_max")
                     .map_or(Ok(DEFAULT_SPOOL_MAX), |v| size(&v))
                     .map_err(bad)?,
+                spill_after: take("spill_after")
+                    .map_or(Ok(Duration::ZERO), |v| spill_after(&v))
+                    .map_err(bad)?,
                 batch_records,
                 ca_file: take("ca_file").map(PathBuf::from),
                 token_file: take("token_file").map(PathBuf::from),
@@ -246,6 +256,24 @@ fn size(text: &str) -> Result<u64, String> {
         return Err(format!("size `{text}` is below 4KiB"));
     }
     Ok(bytes)
+}
+
+/// `0`, `500ms`, `2s`; at most [`SPILL_AFTER_MAX`].
+fn spill_after(text: &str) -> Result<Duration, String> {
+    let (digits, unit) =
+        text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 =
+        digits.parse().map_err(|_| format!("spill_after `{text}` is not a duration like 2s"))?;
+    let after = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "" if n == 0 => Duration::ZERO,
+        _ => return Err(format!("spill_after `{text}`: the unit must be ms or s")),
+    };
+    if after > SPILL_AFTER_MAX {
+        return Err(format!("spill_after `{text}` is above {}s", SPILL_AFTER_MAX.as_secs()));
+    }
+    Ok(after)
 }
 
 fn number(text: &str, key: &str) -> Result<usize, String> {
@@ -306,6 +334,12 @@ mod tests {
             };
             assert_eq!(o.url, url);
             assert!(o.gzip);
+            assert_eq!(o.spill_after, Duration::ZERO, "written within the flush unless asked");
+        }
+        for (text, after) in [("0", 0), ("750ms", 750), ("2s", 2000)] {
+            let spec = format!("otlp,endpoint=http://c,spill_after={text}");
+            let SinkKind::Otlp(o) = parse(&spec).unwrap().kind else { panic!() };
+            assert_eq!(o.spill_after, Duration::from_millis(after), "{text}");
         }
         for (bad, needle) in [
             ("kafka", "unknown sink `kafka`"),
@@ -317,6 +351,10 @@ mod tests {
             ("otlp,url=http://x", "`url` is not an option of otlp"),
             ("otlp", "`endpoint` is required"),
             ("otlp,endpoint=http://c:4318,compression=zstd", "unknown compression"),
+            ("otlp,endpoint=http://c,spill_after=2", "unit must be ms or s"),
+            ("otlp,endpoint=http://c,spill_after=5m", "unit must be ms or s"),
+            ("otlp,endpoint=http://c,spill_after=61s", "above 60s"),
+            ("stdout,spill_after=1s", "`spill_after` is not an option of stdout"),
             ("stdout,format=xml", "unknown format"),
             ("stdout,filter=loud", "unknown filter term `loud`"),
             ("stdout,name=a b", "name `a b`"),

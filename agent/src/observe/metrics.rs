@@ -297,7 +297,7 @@ fn export(out: &mut String, sinks: &[Arc<SinkStats>]) {
         (
             "palisade_export_spool_bytes",
             "gauge",
-            "Bytes of a webhook's or OTLP sink's spool on disk.",
+            "Bytes of a webhook's or OTLP sink's spool: on disk, and (spill_after) waiting in memory.",
             |s: &SinkStats| &s.spool_bytes,
         ),
     ];

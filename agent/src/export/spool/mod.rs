@@ -18,6 +18,16 @@
 //! instead of reading back from disk what was just written. The disk copy
 //! is for a restart and for a backlog.
 //!
+//! With `spill_after` set (a sink's `spill_after=`), the open segment's
+//! records stay only in memory until they are that old (counted from the
+//! flush that made them readable) or more than [`TAIL_MAX`] wait: records
+//! the receiver takes sooner never touch the disk. When the sender has
+//! delivered every record the file holds and some that it does not, the
+//! segment is ended there and what is left starts a new one (a new file,
+//! created once something must be written), so a file never has a gap.
+//! What a `SIGKILL` loses grows from the last flush to that long; a stop
+//! writes everything.
+//!
 //! When appending would take the spool past its bound, whole segments are
 //! dropped from the front (at most an eighth of the bound each), and their
 //! undelivered records are counted, never silently lost. Appends reach the
@@ -61,8 +71,13 @@ pub struct Spool {
 
 struct State {
     segments: VecDeque<Segment>,
-    /// The last segment's file, open for appends.
+    /// Whether the last segment takes appends.
+    open: bool,
+    /// The last segment's file, opened when something must be written.
     file: Option<File>,
+    /// How long flushed records may wait in memory only (zero: every flush
+    /// writes them).
+    spill_after: Duration,
     /// The last segment's latest bytes.
     tail: Tail,
     cursor: Cursor,
@@ -93,13 +108,38 @@ struct Tail {
     bytes: Vec<u8>,
     /// How much of `bytes` is written to the file.
     written: usize,
+    /// Segment offsets flushed, with when: how old unwritten bytes are.
+    flushed: VecDeque<(u64, Instant)>,
 }
 
 impl Tail {
     /// Empty, for segment `seq` (0: none), keeping the allocation.
     fn reset(&mut self, seq: u64) {
         self.bytes.clear();
-        *self = Tail { seq, start: 0, bytes: std::mem::take(&mut self.bytes), written: 0 };
+        self.flushed.clear();
+        self.seq = seq;
+        self.start = 0;
+        self.written = 0;
+    }
+
+    fn unwritten(&self) -> usize {
+        self.bytes.len() - self.written
+    }
+
+    /// When the oldest byte not written to the file was flushed.
+    fn unwritten_since(&self) -> Option<Instant> {
+        let written = self.start + self.written as u64;
+        self.flushed.iter().find(|(end, _)| *end > written).map(|(_, at)| *at)
+    }
+
+    /// Marks the bytes written so far (a segment offset) as written, and
+    /// forgets the flush times they no longer need.
+    fn mark_written(&mut self) {
+        self.written = self.bytes.len();
+        let written = self.start + self.written as u64;
+        while self.flushed.front().is_some_and(|(end, _)| *end <= written) {
+            self.flushed.pop_front();
+        }
     }
 
     /// The segment's bytes `from..to`, when they are all here.
@@ -136,11 +176,23 @@ struct Segment {
     records: u64,
     /// Records flushed.
     readable_records: u64,
+    /// Bytes, and records, written to the file.
+    on_disk: u64,
+    on_disk_records: u64,
 }
 
 impl Segment {
     fn empty(seq: u64, framing: Framing) -> Self {
-        Self { seq, framing, bytes: 0, readable: 0, records: 0, readable_records: 0 }
+        Self {
+            seq,
+            framing,
+            bytes: 0,
+            readable: 0,
+            records: 0,
+            readable_records: 0,
+            on_disk: 0,
+            on_disk_records: 0,
+        }
     }
 
     fn path(&self, dir: &Path) -> PathBuf {
@@ -165,7 +217,7 @@ pub struct Counts {
     pub dropped: u64,
     /// Records appended and waiting for delivery.
     pub waiting: u64,
-    /// Bytes on disk.
+    /// Bytes held, on disk or (with `spill_after`) waiting in memory.
     pub bytes: u64,
 }
 
@@ -246,7 +298,9 @@ impl Spool {
             segment_bytes: (max_bytes / SEGMENTS).max(1),
             state: Mutex::new(State {
                 segments,
+                open: false,
                 file: None,
+                spill_after: Duration::ZERO,
                 tail: Tail::default(),
                 cursor,
                 cursor_written: Instant::now(),
@@ -259,6 +313,13 @@ impl Spool {
             readable: Condvar::new(),
         };
         Ok(spool)
+    }
+
+    /// Keeps flushed records in memory only until they are `after` old
+    /// (see the module's comment).
+    pub fn spill_after(self, after: Duration) -> Self {
+        self.lock().spill_after = after;
+        self
     }
 
     pub fn counts(&self) -> Counts {
@@ -282,13 +343,12 @@ impl Spool {
             total -= state.drop_oldest(&self.dir)?;
         }
         let full = state.segments.back().is_none_or(|s| s.bytes + len > self.segment_bytes);
-        if state.file.is_none() || full {
-            state.flush(&self.dir)?;
+        if !state.open || full {
+            state.flush(&self.dir, true)?;
             let segment = Segment::empty(state.next_seq, self.framing);
-            let file =
-                OpenOptions::new().create(true).append(true).open(segment.path(&self.dir))?;
             state.next_seq += 1;
-            state.file = Some(file);
+            state.open = true;
+            state.file = None;
             state.tail.reset(segment.seq);
             state.segments.push_back(segment);
             let seq = segment.seq;
@@ -300,9 +360,11 @@ impl Spool {
         let last = state.segments.back_mut().expect("a segment is open");
         last.bytes += len;
         last.records += 1;
-        if state.tail.bytes.len() - state.tail.written >= WRITE_CHUNK {
-            if let Err(e) = state.write_out() {
-                state.abandon_unflushed(&self.dir, 0);
+        let unwritten = state.tail.unwritten();
+        let limit = if state.spill_after.is_zero() { WRITE_CHUNK } else { TAIL_MAX };
+        if unwritten >= limit {
+            if let Err(e) = state.write_out(&self.dir) {
+                state.abandon_unwritten(&self.dir);
                 return Err(e);
             }
         }
@@ -313,7 +375,7 @@ impl Spool {
     /// waits for as many.
     pub fn flush(&self) -> io::Result<()> {
         let mut state = self.lock();
-        state.flush(&self.dir)?;
+        state.flush(&self.dir, false)?;
         let wake = state.wake_at.is_some_and(|n| state.readable_records() >= n);
         drop(state);
         if wake {
@@ -407,11 +469,14 @@ impl Spool {
     /// already counted dropped, and nothing changes.
     pub fn ack(&self, batch: &Batch) -> io::Result<bool> {
         let mut state = self.lock();
-        if state.cursor != batch.from {
+        // A failed write may have cut records the batch holds.
+        let within = |s: &Segment| s.seq == batch.to.seq && batch.to.offset <= s.bytes;
+        if state.cursor != batch.from || !state.segments.iter().any(within) {
             return Ok(false);
         }
         state.cursor = batch.to;
         state.cursor_dirty = true;
+        state.restart_past_the_file(&self.dir)?;
         state.trim_tail();
         if state.cursor_written.elapsed() >= CURSOR_PERIOD {
             state.write_cursor(&self.dir)?;
@@ -433,7 +498,7 @@ impl Drop for Spool {
     /// Writes what is appended and the cursor, for the next agent.
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        let _ = state.flush(&self.dir);
+        let _ = state.flush(&self.dir, true);
         if state.cursor_dirty {
             let _ = state.write_cursor(&self.dir);
         }
@@ -441,19 +506,69 @@ impl Drop for Spool {
 }
 
 impl State {
-    fn flush(&mut self, dir: &Path) -> io::Result<()> {
-        if self.file.is_none() {
+    /// Makes appended records readable, and writes them to the file unless
+    /// they may still wait in memory (`all`: they may not).
+    fn flush(&mut self, dir: &Path, all: bool) -> io::Result<()> {
+        if !self.open {
             return Ok(());
         }
-        if let Err(e) = self.write_out() {
-            self.abandon_unflushed(dir, 0);
-            return Err(e);
+        let Some(last) = self.segments.back_mut() else { return Ok(()) };
+        if last.readable < last.bytes {
+            self.tail.flushed.push_back((last.bytes, Instant::now()));
         }
-        if let Some(last) = self.segments.back_mut() {
-            last.readable = last.bytes;
-            last.readable_records = last.records;
+        last.readable = last.bytes;
+        last.readable_records = last.records;
+        let due = all
+            || self.spill_after.is_zero()
+            || self.tail.unwritten_since().is_some_and(|at| at.elapsed() >= self.spill_after);
+        if due {
+            if let Err(e) = self.write_out(dir) {
+                self.abandon_unwritten(dir);
+                return Err(e);
+            }
         }
         self.trim_tail();
+        Ok(())
+    }
+
+    /// Once the sender has delivered past what the open segment's file
+    /// holds (records kept in memory only, see `spill_after`), ends the
+    /// segment at the cursor and starts a new one with what is left, so
+    /// the delivered records are never written and no file has a gap. The
+    /// new segment's file is created only if it must be written.
+    fn restart_past_the_file(&mut self, dir: &Path) -> io::Result<()> {
+        let Some(last) = self.segments.back().copied() else { return Ok(()) };
+        if !self.open || self.cursor.seq != last.seq || self.cursor.offset <= last.on_disk {
+            return Ok(());
+        }
+        let Cursor { offset, index, .. } = self.cursor;
+        // Every segment before the cursor's is delivered too.
+        for done in std::mem::take(&mut self.segments) {
+            remove(&done.path(dir))?;
+        }
+        self.file = None;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.segments.push_back(Segment {
+            seq,
+            framing: last.framing,
+            bytes: last.bytes - offset,
+            readable: last.readable - offset,
+            records: last.records - index,
+            readable_records: last.readable_records - index,
+            on_disk: 0,
+            on_disk_records: 0,
+        });
+        let tail = &mut self.tail;
+        tail.bytes.drain(..(offset - tail.start) as usize);
+        tail.seq = seq;
+        tail.start = 0;
+        tail.written = 0;
+        tail.flushed.retain_mut(|(end, _)| {
+            *end = end.saturating_sub(offset);
+            *end > 0
+        });
+        self.cursor = Cursor { seq, offset: 0, index: 0 };
         Ok(())
     }
 
@@ -485,11 +600,24 @@ impl State {
         file.read_exact(&mut out[start..])
     }
 
-    /// Writes the tail's unwritten bytes to the file.
-    fn write_out(&mut self) -> io::Result<()> {
-        let Some(file) = self.file.as_mut() else { return Ok(()) };
+    /// Writes the tail's unwritten bytes to the open segment's file,
+    /// creating it first if need be.
+    fn write_out(&mut self, dir: &Path) -> io::Result<()> {
+        let Some(last) = self.segments.back_mut().filter(|_| self.open) else { return Ok(()) };
+        if self.tail.unwritten() == 0 {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            empty => {
+                empty.insert(OpenOptions::new().create(true).append(true).open(last.path(dir))?)
+            }
+        };
         file.write_all(&self.tail.bytes[self.tail.written..])?;
-        self.tail.written = self.tail.bytes.len();
+        // Appends end whole records, so the file does too.
+        last.on_disk = last.bytes;
+        last.on_disk_records = last.records;
+        self.tail.mark_written();
         Ok(())
     }
 
@@ -501,22 +629,31 @@ impl State {
     }
 
     /// After a failed write: forgets the records of the open segment not
-    /// yet flushed (and `also` more), counts them dropped, cuts the file
-    /// back to what was flushed, and closes it.
-    fn abandon_unflushed(&mut self, dir: &Path, also: u64) {
+    /// on disk, counts them dropped, cuts the file back to what was
+    /// written, and closes the segment. A batch in flight that held some
+    /// of them is not acknowledged (the cursor moves back into the file).
+    fn abandon_unwritten(&mut self, dir: &Path) {
         self.file = None;
-        if let Some(last) = self.segments.back_mut() {
-            let _ = OpenOptions::new()
-                .write(true)
-                .open(last.path(dir))
-                .and_then(|f| f.set_len(last.readable));
-            self.dropped += last.records - last.readable_records + also;
-            last.bytes = last.readable;
-            last.records = last.readable_records;
-            let kept = last.readable.saturating_sub(self.tail.start) as usize;
-            self.tail.bytes.truncate(kept);
-            self.tail.written = self.tail.written.min(kept);
+        self.open = false;
+        let Some(last) = self.segments.back_mut() else { return };
+        let _ = OpenOptions::new()
+            .write(true)
+            .open(last.path(dir))
+            .and_then(|f| f.set_len(last.on_disk));
+        if self.cursor.seq == last.seq && self.cursor.offset > last.on_disk {
+            self.dropped += last.records - self.cursor.index;
+            self.cursor =
+                Cursor { seq: last.seq, offset: last.on_disk, index: last.on_disk_records };
+        } else {
+            self.dropped += last.records - last.on_disk_records;
         }
+        last.bytes = last.on_disk;
+        last.records = last.on_disk_records;
+        last.readable = last.on_disk;
+        last.readable_records = last.on_disk_records;
+        let kept = last.on_disk.saturating_sub(self.tail.start) as usize;
+        self.tail.bytes.truncate(kept);
+        self.tail.written = self.tail.written.min(kept);
     }
 
     fn has_readable(&self) -> bool {
@@ -542,6 +679,7 @@ impl State {
         let Some(oldest) = self.segments.pop_front() else { return Ok(0) };
         self.dropped += self.undelivered(&oldest);
         if self.segments.is_empty() {
+            self.open = false;
             self.file = None;
             self.tail.reset(0);
         }
@@ -606,7 +744,17 @@ fn recover(dir: &Path, seq: u64, framing: Framing) -> io::Result<(Segment, u64)>
     if torn == 1 {
         OpenOptions::new().write(true).open(&path)?.set_len(bytes)?;
     }
-    Ok((Segment { seq, framing, bytes, readable: bytes, records, readable_records: records }, torn))
+    let segment = Segment {
+        seq,
+        framing,
+        bytes,
+        readable: bytes,
+        records,
+        readable_records: records,
+        on_disk: bytes,
+        on_disk_records: records,
+    };
+    Ok((segment, torn))
 }
 
 /// The records of `segment` before `offset` (a record's end, or its
@@ -712,6 +860,111 @@ mod tests {
         fill(&spool, 10..n);
         let seen = drain(&spool, 1000);
         assert_eq!(seen, (10..n).collect::<Vec<_>>());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Segment files in `dir`.
+    fn segment_files(dir: &Path) -> usize {
+        let segment = |e: &fs::DirEntry| {
+            let name = e.file_name();
+            Framing::ALL.iter().any(|f| name.to_string_lossy().ends_with(f.extension()))
+        };
+        fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(segment).count()
+    }
+
+    /// With `spill_after`, a sender that keeps up takes every record from
+    /// memory, those that arrive while a batch is in flight included, and
+    /// nothing is written; a stop writes what is left, a kill loses it.
+    #[test]
+    fn records_delivered_within_spill_after_never_reach_the_disk() {
+        let dir = scratch("spool-spill");
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths)
+            .unwrap()
+            .spill_after(Duration::from_secs(60));
+        // Through several times what the memory holds.
+        let rounds = (3 * TAIL_MAX / (55 * record(0).len())) as u32;
+        let mut seen = Vec::new();
+        for round in 0..rounds {
+            fill(&spool, round * 55..round * 55 + 50);
+            let batch = spool.next_batch(60, 1 << 30, NOW).unwrap().unwrap();
+            // Arrive while the batch is in flight.
+            fill(&spool, round * 55 + 50..round * 55 + 55);
+            seen.extend(ids(&batch));
+            assert!(spool.ack(&batch).unwrap());
+            spool.recycle(batch);
+        }
+        assert_eq!(segment_files(&dir), 0, "nothing written");
+        let waiting = spool.counts().waiting;
+        assert_eq!(waiting, 5, "only the last round's late records wait");
+        assert_eq!(seen, (0..rounds * 55 - 5).collect::<Vec<_>>(), "in order, each once");
+        // A stop writes the rest; the next spool delivers it.
+        drop(spool);
+        assert_eq!(segment_files(&dir), 1);
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap();
+        assert_eq!(spool.counts().waiting, waiting);
+        assert_eq!(drain(&spool, 100), (rounds * 55 - 5..rounds * 55).collect::<Vec<_>>());
+        drop(spool);
+        // Killed with records in memory only: they are lost.
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths)
+            .unwrap()
+            .spill_after(Duration::from_secs(60));
+        fill(&spool, 0..10);
+        std::mem::forget(spool);
+        assert_eq!(Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap().counts().waiting, 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Records older than `spill_after`, or more than the memory holds,
+    /// are written: a killed agent's successor sends them.
+    #[test]
+    fn records_not_delivered_in_time_or_beyond_the_memory_are_written() {
+        let dir = scratch("spool-spill-late");
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths)
+            .unwrap()
+            .spill_after(Duration::from_millis(20));
+        fill(&spool, 0..10);
+        assert_eq!(segment_files(&dir), 0);
+        std::thread::sleep(Duration::from_millis(30));
+        fill(&spool, 10..12);
+        std::mem::forget(spool);
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap();
+        assert_eq!(drain(&spool, 100), (0..12).collect::<Vec<_>>());
+        drop(spool);
+        let _ = fs::remove_dir_all(&dir);
+
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths)
+            .unwrap()
+            .spill_after(Duration::from_secs(60));
+        let n = 2 * TAIL_MAX as u32 / record(0).len() as u32;
+        fill(&spool, 0..n);
+        std::mem::forget(spool);
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths).unwrap();
+        let written = spool.counts().waiting;
+        assert!(written as usize >= TAIL_MAX / record(0).len(), "{written} of {n} written");
+        assert_eq!(drain(&spool, 1000), (0..written as u32).collect::<Vec<_>>());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A write that fails drops the records not on disk, counted, and a
+    /// batch in flight that held some is not acknowledged; appends go on
+    /// in a new segment.
+    #[test]
+    fn a_failed_spill_drops_what_memory_held_and_refuses_the_batch_in_flight() {
+        let dir = scratch("spool-spill-full");
+        let spool = Spool::open(&dir, 1 << 30, Framing::Lengths)
+            .unwrap()
+            .spill_after(Duration::from_millis(10));
+        fill(&spool, 0..10);
+        // Where the first segment's file will be created.
+        std::os::unix::fs::symlink("/dev/full", segment_path(&dir, 1, Framing::Lengths)).unwrap();
+        let in_flight = spool.next_batch(4, 1 << 30, NOW).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        spool.append(&record(10)).unwrap();
+        assert!(spool.flush().is_err(), "/dev/full refuses the write");
+        assert_eq!(spool.counts().dropped, 11);
+        assert!(!spool.ack(&in_flight).unwrap());
+        fill(&spool, 11..13);
+        assert_eq!(drain(&spool, 100), [11, 12]);
         let _ = fs::remove_dir_all(&dir);
     }
 
