@@ -72,6 +72,8 @@ pub const MAP_EVENTS: &str = "EVENTS";
 /// aya-log's ring buffer of the programs' own log records (named by
 /// aya-log-ebpf).
 pub const MAP_KERNEL_LOG: &str = "AYA_LOGS";
+/// One u32, non-zero while the reader sleeps: every record wakes it.
+pub const MAP_READER_ASLEEP: &str = "READER_ASLEEP";
 /// Per-CPU counters of records the kernel could not deliver, indexed by kind.
 pub const MAP_DROPS: &str = "DROPS";
 

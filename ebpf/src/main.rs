@@ -37,7 +37,7 @@ use aya_ebpf::{
         },
     },
     macros::{lsm, map, raw_tracepoint, tracepoint},
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::{LsmContext, RawTracePointContext, TracePointContext},
 };
 use core::{
@@ -88,6 +88,11 @@ pub(crate) fn exec_mechanism() -> u32 {
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
+/// Non-zero while the reader sleeps until a record wakes it (it found the
+/// ring empty for a while): every record then wakes it.
+#[map]
+static READER_ASLEEP: Array<u32> = Array::with_max_entries(1, 0);
+
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 
@@ -129,12 +134,15 @@ pub(crate) unsafe fn clear<T>(value: *mut T) {
 }
 
 /// Ring-buffer flags for the next record: wake-ups are batched (see
-/// `WAKEUP_BYTES`), which saves the reader a wake-up per event.
+/// `WAKEUP_BYTES`), which saves a polling reader a wake-up per event; a
+/// sleeping one (`READER_ASLEEP`) is woken by every record.
 #[inline(always)]
 pub(crate) fn wakeup_flags() -> u64 {
     // SAFETY: a read-only global, written once by the loader.
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
-    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= threshold {
+    // SAFETY: the agent writes the value whole (a u32) with bpf(2).
+    let asleep = READER_ASLEEP.get(0).is_some_and(|a| unsafe { core::ptr::read_volatile(a) } != 0);
+    if asleep || EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= threshold {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)

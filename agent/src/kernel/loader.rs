@@ -7,7 +7,7 @@
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
+    maps::{Array, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, Lsm, ProgramError,
         RawTracePoint, TracePoint,
@@ -111,13 +111,20 @@ pub struct Sensor {
     _links: Vec<PinnedLink>,
     /// This agent owns the pinned state while it runs.
     _lock: pins::PinLock,
-    pub events: RingBuf<MapData>,
+    pub events: EventRing,
     pub drops: PerCpuArray<MapData, u64>,
     pub rules: EnforceMaps,
     /// The watched file prefixes.
     pub files: FileWatch,
     /// The programs' own log, when it was asked for (see `log`).
     pub kernel_log: Option<EbpfLogger<KernelLog>>,
+}
+
+/// The ring every record comes through, and the flag its reader raises
+/// while it sleeps until a record wakes it (`READER_ASLEEP`).
+pub struct EventRing {
+    pub ring: RingBuf<MapData>,
+    pub asleep: Array<MapData, u32>,
 }
 
 /// Checks the prerequisites, probes the kernel, loads the programs with this
@@ -174,7 +181,7 @@ pub fn load(
 type Loaded = (
     Ebpf,
     Vec<PinnedLink>,
-    RingBuf<MapData>,
+    EventRing,
     PerCpuArray<MapData, u64>,
     EnforceMaps,
     FileWatch,
@@ -236,6 +243,9 @@ impl Object {
         // the start, and the LSM programs parse the kernel's BTF again
         // meanwhile, the agent's peak when the two overlapped.
         let events = take_map(&mut ebpf, names::MAP_EVENTS)?;
+        let asleep = take_map(&mut ebpf, names::MAP_READER_ASLEEP)?;
+        let asleep = Array::try_from(asleep)
+            .map_err(|source| LoadError::Map { name: names::MAP_READER_ASLEEP, source })?;
         let drops = take_map(&mut ebpf, names::MAP_DROPS)?;
         let drops = PerCpuArray::try_from(drops)
             .map_err(|source| LoadError::Map { name: names::MAP_DROPS, source })?;
@@ -359,9 +369,9 @@ impl Object {
             elapsed = ?started.elapsed(),
             "sensor and enforcement hooks attached"
         );
-        let events = RingBuf::try_from(events)
+        let ring = RingBuf::try_from(events)
             .map_err(|source| LoadError::Map { name: names::MAP_EVENTS, source })?;
-        Ok((ebpf, links, events, drops, rules, files, kernel_log))
+        Ok((ebpf, links, EventRing { ring, asleep }, drops, rules, files, kernel_log))
     }
 }
 
