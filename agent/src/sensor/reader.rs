@@ -135,16 +135,22 @@ async fn sleep(
 
 /// Ticks every [`IDLE_TICK`] until the ring says a record is there (its
 /// readiness is left set, so the reader's loop drains at once); `false`
-/// once the receiver is gone.
+/// once the receiver is gone. Each tick also looks in the ring: a program
+/// that read the flag down just before it went up, and wrote its record
+/// just after the last drain, woke no one.
 async fn wait_for_a_record(fd: &mut AsyncFd<RingBuf<MapData>>, tx: &mpsc::Sender<Message>) -> bool {
     loop {
         tokio::select! {
             guard = fd.readable_mut() => return guard.is_ok(),
-            () = tokio::time::sleep(IDLE_TICK) => {
-                if tx.send(Message::Tick).await.is_err() {
-                    return false;
+            () = tokio::time::sleep(IDLE_TICK) => match send_all(fd.get_mut(), tx).await {
+                None => return false,
+                Some(0) => {
+                    if tx.send(Message::Tick).await.is_err() {
+                        return false;
+                    }
                 }
-            }
+                Some(_) => return true,
+            },
         }
     }
 }
