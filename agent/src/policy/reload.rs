@@ -230,14 +230,19 @@ impl Source {
         }
     }
 
-    /// When the bundle is a tarball: what tells a changed file (size,
-    /// modification time, inode), so an unchanged one is not unpacked and
-    /// verified again every second.
-    fn tarball_stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
+    /// What tells a changed bundle without reading it, so an unchanged one
+    /// is not read, unpacked and verified again every second: a tarball's
+    /// size, modification time and inode; the embedded bundle never changes
+    /// (it is re-read only for its break-glass orders, applied after).
+    fn stamp(&self) -> Option<Stamp> {
         use std::os::unix::fs::MetadataExt;
-        let Location::Path(path) = &self.location else { return None };
+        let path = match &self.location {
+            Location::Embedded => return Some(Stamp::Embedded),
+            Location::Path(path) => path,
+            _ => return None,
+        };
         let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-        Some((meta.len(), meta.modified().ok()?, meta.ino()))
+        Some(Stamp::Tarball(meta.len(), meta.modified().ok()?, meta.ino()))
     }
 
     /// The mode override and the break-glass orders applied.
@@ -360,12 +365,19 @@ enum Reread {
 }
 
 /// A tarball's stamp and the bundle read from it.
-type Cache = Option<((u64, std::time::SystemTime, u64), Bundle)>;
+type Cache = Option<(Stamp, Bundle)>;
 
-/// Reads the bundle at `source` (from `cache` when it is a tarball whose
-/// stamp has not changed) and compiles it unless its digest is `seen`.
+/// See [`Source::stamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    Embedded,
+    Tarball(u64, std::time::SystemTime, u64),
+}
+
+/// Reads the bundle at `source` (from `cache` when its stamp has not
+/// changed) and compiles it unless its digest is `seen`.
 fn reread(source: &Source, seen: &str, cache: &mut Cache, stats: &Stats) -> Reread {
-    let stamp = source.tarball_stamp();
+    let stamp = source.stamp();
     let base = match (stamp, cache.as_ref()) {
         (Some(now), Some((then, bundle))) if now == *then => Ok(bundle.clone()),
         _ => source.base(Some(stats)).inspect(|bundle| {
@@ -414,5 +426,24 @@ mod tests {
             killed += usize::from(enforce.eval(sample).unwrap().action == Action::Kill);
         }
         assert!(killed > 0, "no sample is killed in enforce mode");
+    }
+
+    /// The embedded bundle is read once: each second's re-read (for its
+    /// break-glass orders) starts from the copy kept then.
+    #[test]
+    fn the_embedded_bundle_is_read_once_and_kept() {
+        let source = Source {
+            location: Location::Embedded,
+            verification: None,
+            mode: None,
+            break_glass: None,
+        };
+        let seen = source.read().unwrap().0.digest;
+        let (stats, mut cache) = (Stats::default(), None);
+        assert!(matches!(reread(&source, &seen, &mut cache, &stats), Reread::Unchanged(_)));
+        let Some((Stamp::Embedded, kept)) = &mut cache else { panic!("not kept") };
+        // What is kept is what the next re-read starts from.
+        kept.digest = "kept".into();
+        assert!(matches!(reread(&source, &seen, &mut cache, &stats), Reread::Loaded(..)));
     }
 }
