@@ -139,6 +139,15 @@ pub type Refusals = Vec<(PathBuf, String)>;
 /// digest (so a new order is a new bundle to the reloader). A missing
 /// directory holds no orders.
 pub fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
+    let (in_force, refusals) = orders_in_force(bundle, dir, now_ns);
+    add(bundle, &in_force);
+    refusals
+}
+
+/// The orders in `dir` in force at `now_ns` that `bundle`'s limits allow,
+/// and the refused ones; `bundle` is only read, so a caller that finds
+/// none keeps it as it is.
+pub fn orders_in_force(bundle: &Bundle, dir: &Path, now_ns: i128) -> (Vec<Order>, Refusals) {
     let limits: Option<Limits> = bundle.data["palisade"]["config"]
         .get("break_glass")
         .and_then(|v| serde_json::from_value(v.clone()).ok());
@@ -161,8 +170,13 @@ pub fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
             None => applied.push(order),
         }
     }
-    if applied.is_empty() {
-        return refusals;
+    (applied, refusals)
+}
+
+/// Adds `orders` to `bundle` as exceptions, its digest changed with them.
+pub fn add(bundle: &mut Bundle, orders: &[Order]) {
+    if orders.is_empty() {
+        return;
     }
     let exceptions = &mut bundle.data["palisade"]["exceptions"];
     if !exceptions.is_array() {
@@ -171,12 +185,11 @@ pub fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
     let list = exceptions.as_array_mut().expect("made an array");
     let mut hasher = Sha256::new();
     hasher.update(bundle.digest.as_bytes());
-    for order in &applied {
+    for order in orders {
         list.push(order.exception());
         hasher.update(serde_json::to_vec(order).unwrap_or_default());
     }
     bundle.digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    refusals
 }
 
 /// Largest order file read.

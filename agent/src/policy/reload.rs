@@ -259,6 +259,17 @@ impl Source {
         (bundle, refused)
     }
 
+    /// The break-glass orders in force that `bundle` allows, and the
+    /// refused ones.
+    fn orders(&self, bundle: &Bundle) -> (Vec<break_glass::Order>, break_glass::Refusals) {
+        match &self.break_glass {
+            Some(dir) => {
+                break_glass::orders_in_force(bundle, dir, i128::from(crate::model::time::now_ns()))
+            }
+            None => Default::default(),
+        }
+    }
+
     /// Whether anything can change after the start.
     pub fn changes(&self) -> bool {
         !matches!(self.location, Location::Embedded) || self.break_glass.is_some()
@@ -378,6 +389,18 @@ enum Stamp {
 /// changed) and compiles it unless its digest is `seen`.
 fn reread(source: &Source, seen: &str, cache: &mut Cache, stats: &Stats) -> Reread {
     let stamp = source.stamp();
+    // The kept base is copied only if an order changes it: with none in
+    // force, what is in force is the kept base (the mode override leaves
+    // the digest alone).
+    if let (Some(now), Some((then, kept))) = (stamp, cache.as_ref()) {
+        if now == *then {
+            let (orders, refused) = source.orders(kept);
+            if orders.is_empty() && kept.digest == seen {
+                source.went_live();
+                return Reread::Unchanged(refused);
+            }
+        }
+    }
     let base = match (stamp, cache.as_ref()) {
         (Some(now), Some((then, bundle))) if now == *then => Ok(bundle.clone()),
         _ => source.base(Some(stats)).inspect(|bundle| {
@@ -445,5 +468,46 @@ mod tests {
         // What is kept is what the next re-read starts from.
         kept.digest = "kept".into();
         assert!(matches!(reread(&source, &seen, &mut cache, &stats), Reread::Loaded(..)));
+    }
+
+    /// A kept bundle is taken as it is only while no break-glass order is
+    /// in force: an order written later is applied on the next re-read.
+    #[test]
+    fn a_kept_bundle_still_gets_the_orders_written_after() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::test_support::scratch("reload-orders");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let source = Source {
+            location: Location::Embedded,
+            verification: None,
+            mode: None,
+            break_glass: Some(dir.clone()),
+        };
+        let seen = source.read().unwrap().0.digest;
+        let (stats, mut cache) = (Stats::default(), None);
+        assert!(matches!(reread(&source, &seen, &mut cache, &stats), Reread::Unchanged(_)));
+        let Some((_, kept)) = &mut cache else { panic!("not kept") };
+        kept.data["palisade"]["config"]["break_glass"] =
+            serde_json::json!({"max_ttl": "1h", "rules": ["*"], "allow_unscoped": true});
+        assert!(matches!(reread(&source, &seen, &mut cache, &stats), Reread::Unchanged(_)));
+        let now = crate::model::time::now_ns();
+        let at = |ns: u64| crate::model::time::rfc3339_ns(i128::from(ns));
+        let order = break_glass::Order {
+            id: format!("{}test", break_glass::ID_PREFIX),
+            rules: vec!["PAL-001".into()],
+            scope: serde_json::Map::new(),
+            reason: "test".into(),
+            by: "test".into(),
+            issued: at(now),
+            expires: at(now + 600_000_000_000),
+        };
+        std::fs::write(dir.join("order.json"), serde_json::to_vec(&order).unwrap()).unwrap();
+        let Reread::Loaded(policy, refused) = reread(&source, &seen, &mut cache, &stats) else {
+            panic!("the order was not applied")
+        };
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_ne!(policy.digest, seen);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
