@@ -375,7 +375,7 @@ enum Reread {
     },
 }
 
-/// A tarball's stamp and the bundle read from it.
+/// A bundle's stamp and the bundle read with it.
 type Cache = Option<(Stamp, Bundle)>;
 
 /// See [`Source::stamp`].
