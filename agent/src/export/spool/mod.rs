@@ -543,9 +543,7 @@ impl State {
         }
         let Cursor { offset, index, .. } = self.cursor;
         // Every segment before the cursor's is delivered too.
-        for done in std::mem::take(&mut self.segments) {
-            remove(&done.path(dir))?;
-        }
+        let done = std::mem::take(&mut self.segments);
         self.file = None;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -569,7 +567,11 @@ impl State {
             *end > 0
         });
         self.cursor = Cursor { seq, offset: 0, index: 0 };
-        Ok(())
+        // Last, so a failure leaves the state whole: a file left behind
+        // holds delivered records only (at worst sent again after a
+        // restart).
+        let removed: Vec<io::Result<()>> = done.iter().map(|s| remove(&s.path(dir))).collect();
+        removed.into_iter().collect()
     }
 
     /// Lets the tail forget what the sender has taken (see [`Tail::trim`]).
