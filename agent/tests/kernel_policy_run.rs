@@ -152,7 +152,9 @@ fn a_changed_bundle_is_reloaded_and_a_broken_one_rejected() {
     // Fixed and switched to enforce: swapped in, and it now kills.
     std::fs::remove_file(bundle.path().join("rules/broken.rego")).unwrap();
     set_config(&bundle, "enforce", "kill");
-    agent.wait_for_log("new policy bundle validated");
+    // Swapped in on the processing thread, not merely validated: an exec
+    // read between the two is still judged by the bundle before.
+    agent.wait_for_log("policy bundle swapped in");
     let (third, status) = run(&mut agent, "30");
     assert_ne!(third["bundle"], first_digest.as_str());
     assert_eq!(third["decision"]["action"], "kill", "{third}");
@@ -231,7 +233,9 @@ fn a_bundle_server_is_polled_with_etags_and_its_last_bundle_survives_a_restart()
     // follows the server, and it is persisted.
     set_config(&bundle, "enforce", "kill");
     server.publish(tarball(&bundle, "r2"));
-    agent.wait_for_log("new policy bundle validated");
+    // Swapped in on the processing thread, not merely validated: an exec
+    // read between the two is still judged by the bundle before.
+    agent.wait_for_log("policy bundle swapped in");
     let (pid, status) = run_nc(&nc, "30");
     let second = agent.wait_for("judged exec under r2", is("process_exec", pid, None));
     assert_eq!(second["decision"]["revision"], "r2", "{second}");
@@ -299,7 +303,9 @@ fn a_bundle_in_an_oci_registry_is_pulled_and_followed_by_tag() {
 
     set_config(&bundle, "enforce", "kill");
     push("r2");
-    agent.wait_for_log("new policy bundle validated");
+    // Swapped in on the processing thread, not merely validated: an exec
+    // read between the two is still judged by the bundle before.
+    agent.wait_for_log("policy bundle swapped in");
     let (pid, status) = run_nc(&nc, "30");
     let second = agent.wait_for("judged exec under r2", is("process_exec", pid, None));
     assert_eq!(second["decision"]["revision"], "r2", "{second}");
