@@ -499,7 +499,7 @@ struct KeeperChannels {
     /// Each bundle, once its kernel rules are in force, to the judge.
     judge: std::sync::mpsc::Sender<Arc<Policy>>,
     /// Tampering found and open connections denied, to the processing
-    /// thread (which records them).
+    /// thread (which records them); a tick when the judge has a bundle.
     audit: mpsc::Sender<reader::Message>,
 }
 
@@ -539,6 +539,9 @@ async fn keep_kernel_rules(
                 if judge.send(policy).is_err() {
                     return;
                 }
+                // The judge swaps on the processing thread's next message:
+                // one now, rather than at the next record or idle tick.
+                let _ = audit.send(reader::Message::Tick).await;
             }
             Some(update) = workloads.recv() => keeper.update(update, wall_now(origin), stats),
             _ = refresh.tick() => {
