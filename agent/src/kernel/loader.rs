@@ -50,8 +50,9 @@ pub enum LoadError {
     NoBtf,
     #[error("cannot read this kernel's struct layouts from {BTF_PATH}")]
     Btf(#[from] BtfError),
-    #[error("this kernel's struct layout is not the one the eBPF programs read: {0}")]
-    Layout(String),
+    /// Always [`offsets::OffsetsError::Layout`].
+    #[error(transparent)]
+    Layout(offsets::OffsetsError),
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
@@ -150,7 +151,7 @@ pub fn load(
     let probe = probe::probe(Some(&btf), overlay.as_ref(), probe::Depth::ForLoad);
     let offsets = offsets::resolve(&btf, overlay.as_ref()).map_err(|e| match e {
         offsets::OffsetsError::Btf(e) => LoadError::Btf(e),
-        offsets::OffsetsError::Layout(what) => LoadError::Layout(what),
+        layout @ offsets::OffsetsError::Layout(_) => LoadError::Layout(layout),
     })?;
     if offsets.ovl_known == 0 {
         warn!(
