@@ -137,8 +137,10 @@ pub type Refusals = Vec<(PathBuf, String)>;
 /// Adds the orders in `dir` that are in force at `now_ns` and within the
 /// bundle's limits to `bundle` as exceptions, and folds them into its
 /// digest (so a new order is a new bundle to the reloader). A missing
-/// directory holds no orders.
-pub fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
+/// directory holds no orders. (The reloader reads the orders and adds them
+/// in two steps, to leave a bundle no order changes uncopied.)
+#[cfg(test)]
+fn apply(bundle: &mut Bundle, dir: &Path, now_ns: i128) -> Refusals {
     let (in_force, refusals) = orders_in_force(bundle, dir, now_ns);
     add(bundle, &in_force);
     refusals

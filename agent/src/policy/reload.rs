@@ -211,7 +211,8 @@ impl Source {
             Location::Server(state) => lock(state).first(self.verification.as_deref())?,
             _ => self.base(None)?,
         };
-        Ok(self.apply(base))
+        let (orders, refused) = self.orders(&base);
+        Ok((self.apply(base, &orders), refused))
     }
 
     /// The bundle as stored (verified, when a key is configured).
@@ -245,22 +246,17 @@ impl Source {
         Some(Stamp::Tarball(meta.len(), meta.modified().ok()?, meta.ino()))
     }
 
-    /// The mode override and the break-glass orders applied.
-    fn apply(&self, mut bundle: Bundle) -> (Bundle, break_glass::Refusals) {
+    /// The mode override and `orders` (see [`Source::orders`]) applied.
+    fn apply(&self, mut bundle: Bundle, orders: &[break_glass::Order]) -> Bundle {
         if let Some(mode) = self.mode {
             bundle.override_mode(mode);
         }
-        let refused = match &self.break_glass {
-            Some(orders) => {
-                break_glass::apply(&mut bundle, orders, i128::from(crate::model::time::now_ns()))
-            }
-            None => Vec::new(),
-        };
-        (bundle, refused)
+        break_glass::add(&mut bundle, orders);
+        bundle
     }
 
     /// The break-glass orders in force that `bundle` allows, and the
-    /// refused ones.
+    /// refused ones (none without a break-glass directory).
     fn orders(&self, bundle: &Bundle) -> (Vec<break_glass::Order>, break_glass::Refusals) {
         match &self.break_glass {
             Some(dir) => {
@@ -389,28 +385,32 @@ enum Stamp {
 /// changed) and compiles it unless its digest is `seen`.
 fn reread(source: &Source, seen: &str, cache: &mut Cache, stats: &Stats) -> Reread {
     let stamp = source.stamp();
-    // The kept base is copied only if an order changes it: with none in
-    // force, what is in force is the kept base (the mode override leaves
-    // the digest alone).
-    if let (Some(now), Some((then, kept))) = (stamp, cache.as_ref()) {
-        if now == *then {
-            let (orders, refused) = source.orders(kept);
-            if orders.is_empty() && kept.digest == seen {
-                source.went_live();
-                return Reread::Unchanged(refused);
+    let kept = matches!((stamp, cache.as_ref()), (Some(now), Some((then, _))) if now == *then);
+    let read;
+    let base: &Bundle = if kept {
+        &cache.as_ref().expect("kept").1
+    } else {
+        let bundle = match source.base(Some(stats)) {
+            Ok(bundle) => bundle,
+            Err(err) => return Reread::Rejected { digest: String::new(), err },
+        };
+        match stamp {
+            Some(stamp) => &cache.insert((stamp, bundle)).1,
+            None => {
+                *cache = None;
+                read = bundle;
+                &read
             }
         }
+    };
+    // Copied only if an order changes it: with none in force, what would
+    // be in force is the base (the mode override leaves the digest alone).
+    let (orders, refused) = source.orders(base);
+    if orders.is_empty() && base.digest == seen {
+        source.went_live();
+        return Reread::Unchanged(refused);
     }
-    let base = match (stamp, cache.as_ref()) {
-        (Some(now), Some((then, bundle))) if now == *then => Ok(bundle.clone()),
-        _ => source.base(Some(stats)).inspect(|bundle| {
-            *cache = stamp.map(|s| (s, bundle.clone()));
-        }),
-    };
-    let (bundle, refused) = match base {
-        Ok(base) => source.apply(base),
-        Err(err) => return Reread::Rejected { digest: String::new(), err },
-    };
+    let bundle = source.apply(base.clone(), &orders);
     if bundle.digest == seen {
         // A server may send the same bundle under a new ETag.
         source.went_live();
