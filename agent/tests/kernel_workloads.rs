@@ -62,6 +62,28 @@ fn run_on_host(tool: &PathBuf) -> Outcome {
     }
 }
 
+/// Runs the host's tool from a cgroup made inside `c`'s (as a process in
+/// the container can make one), at once: before the agent has registered
+/// the new cgroup, the hooks find the container's cgroup as its nearest
+/// registered ancestor.
+fn run_in_child_cgroup(c: &Container, tool: &PathBuf) -> Outcome {
+    let child = c.cgroup_dir().join("made-inside");
+    // The shell makes the cgroup, moves itself into it, then becomes the
+    // tool, within a millisecond.
+    let status = Command::new("/bin/sh")
+        .args(["-c", r#"mkdir "$1" && echo 0 > "$1/cgroup.procs" && exec "$2""#, "sh"])
+        .arg(&child)
+        .arg(tool)
+        .status()
+        .expect("sh");
+    let _ = std::fs::remove_dir(&child);
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Outcome::Ran,
+        (_, Some(libc::SIGKILL)) | (Some(126), _) => Outcome::Stopped,
+        other => panic!("unexpected result of {TOOL} in a cgroup inside {}: {other:?}", c.id),
+    }
+}
+
 /// Polls `what` until it gives `want` (a workload is placed in the kernel
 /// tens of milliseconds after its container starts); panics naming `why`.
 fn eventually(want: Outcome, why: &str, mut what: impl FnMut() -> Outcome) {
@@ -208,6 +230,10 @@ fn a_rule_scoped_to_a_namespace_is_enforced_there_and_on_the_host_only() {
     assert_eq!(run_in(&sandbox), Outcome::Ran, "namespace sandbox is not in the rule's scope");
     assert_eq!(run_on_host(&s.host_tool), Outcome::Stopped, "the host is in the rule's scope");
     assert_eq!(run_in(&payments), Outcome::Stopped);
+    // A cgroup made inside a container leaves neither the rule nor the
+    // container's scope (not the host's either, which the rule names).
+    assert_eq!(run_in_child_cgroup(&payments, &s.host_tool), Outcome::Stopped, "payments' child");
+    assert_eq!(run_in_child_cgroup(&sandbox, &s.host_tool), Outcome::Ran, "sandbox's child");
 
     // The same rule's destination: EPERM in payments, connected elsewhere.
     assert!(!connects_from(&payments, s.port), "payments must not reach the denied port");

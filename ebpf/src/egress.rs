@@ -176,7 +176,7 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     // The IP header's first bytes, in one load: a plain socket's packet
     // leaves on them, before the scratch value is claimed (every helper
     // call counts on the path every packet takes).
-    let Ok(head) = ctx.load::<[u8; 8]>(0) else { return 0 };
+    let Some(head) = load_head::<[u8; 8]>(ctx, 0) else { return 0 };
     let version = head[0] >> 4;
     if (version != 4 && version != 6) || !needs_judging(ctx, kind, &head) {
         return 0;
@@ -197,6 +197,25 @@ fn prepare(ctx: &SkBuffContext) -> u64 {
     c.sender = sender;
     c.hit = 0;
     seq
+}
+
+/// A `T` at `offset` of the packet, read in place from its linear part
+/// (direct packet access: the verifier checks the bounds test below), or
+/// with `bpf_skb_load_bytes` when it lies beyond it. Every packet reads its
+/// header's first bytes, and a helper call is dear where every return pays
+/// a thunk.
+#[inline(always)]
+fn load_head<T: Copy>(ctx: &SkBuffContext, offset: usize) -> Option<T> {
+    let skb = ctx.skb.skb;
+    // SAFETY: the program's own context; cgroup skb programs may read
+    // `data` and `data_end` (Linux 5.2 and later, with CAP_BPF).
+    let (data, end) = unsafe { ((*skb).data as usize, (*skb).data_end as usize) };
+    let at = data + offset;
+    if at + size_of::<T>() <= end {
+        // SAFETY: inside the packet's linear data, as just tested.
+        return Some(unsafe { core::ptr::read_unaligned(at as *const T) });
+    }
+    ctx.load::<T>(offset).ok()
 }
 
 /// Whether a packet of a socket of `kind` whose IP header starts with
@@ -305,7 +324,7 @@ fn current_pid_tgid() -> u64 {
 /// the stack.
 #[inline(always)]
 fn opens_subflow(ctx: &SkBuffContext, at: usize) -> bool {
-    let Ok([offset, flags]) = ctx.load::<[u8; 2]>(at + 12) else { return false };
+    let Some([offset, flags]) = load_head::<[u8; 2]>(ctx, at + 12) else { return false };
     if flags & (TCP_SYN | TCP_ACK) != TCP_SYN {
         return false;
     }

@@ -86,8 +86,18 @@ pub fn registered_profile(generation: u8, own: u64, ancestor: impl Fn(i32) -> u6
     if let Some(w) = unsafe { WORKLOADS.get(own) } {
         return Some(w.profile[slot]);
     }
-    // Deepest first: levels below the caller's own answer 0.
-    let mut level = CGROUP_ANCESTOR_LEVELS;
+    // Deepest first, from the caller's own level: `ancestor` answers 0
+    // below it, so a binary search finds it in four calls where walking
+    // down from the deepest level asked up to twelve (a helper call each,
+    // on every connect and exec of a process in no registered cgroup).
+    let (mut top, mut below) = (0, CGROUP_ANCESTOR_LEVELS);
+    for _ in 0..4 {
+        if below - top > 1 {
+            let mid = (top + below) / 2;
+            if ancestor(mid) != 0 { top = mid } else { below = mid }
+        }
+    }
+    let mut level = top + 1;
     while level > 0 {
         level -= 1;
         let id = ancestor(level);

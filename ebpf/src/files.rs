@@ -28,7 +28,12 @@ use palisade_common::{
     open_flags::{self, O_CREAT, O_TRUNC, O_WRONLY},
 };
 
-use crate::{EVENTS, count_drop, header, is_agent, kernel::Error, wakeup_flags};
+use crate::{
+    EVENTS, count_drop, header, is_agent,
+    kernel::Error,
+    syscall::{self, arg},
+    wakeup_flags,
+};
 
 /// Watched prefixes, written by the agent from the bundle.
 #[map]
@@ -49,12 +54,6 @@ struct Scratch {
 #[map]
 static FILE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
-/// Syscall tracepoint records: `__syscall_nr` at 8, then each argument as
-/// an 8-byte slot from 16 (`struct trace_event_raw_sys_enter`); the exit
-/// record holds `ret` at 16. The loader checks this against the format files.
-const ARG0: usize = 16;
-const EXIT_RET: usize = 16;
-
 /// One call, as its entry tracepoint gives it.
 struct Call {
     kind: u32,
@@ -64,12 +63,6 @@ struct Call {
     new_path: u64,
     flags: u32,
     mode: u32,
-}
-
-#[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> Result<u64, Error> {
-    // SAFETY: reads inside the tracepoint record, at its fixed layout.
-    unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.map_err(|_| Error)
 }
 
 /// The `file_watch` bit a call needs: reading opens need READ, everything
@@ -177,8 +170,7 @@ pub fn palisade_file_exit(ctx: TracePointContext) -> u32 {
     // SAFETY: the entry is this thread's, and only this thread touches it
     // between its call's entry and exit.
     let rec = unsafe { &mut *rec };
-    // SAFETY: `ret` sits at a fixed offset of the exit record.
-    rec.ret = unsafe { ctx.read_at::<i64>(EXIT_RET) }.unwrap_or(0);
+    rec.ret = syscall::ret(&ctx);
     if EVENTS.output::<FileRecord>(&*rec, wakeup_flags()).is_err() {
         count_drop(rec.header.kind);
     }
@@ -202,26 +194,20 @@ fn open(syscall: u32, path: u64, flags: u64, mode: u64) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_open")]
 pub fn palisade_file_open(ctx: TracePointContext) -> u32 {
     // open(filename, flags, mode)
-    match (arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2)) {
-        (Ok(path), Ok(flags), Ok(mode)) => open(file_syscall::OPEN, path, flags, mode),
-        _ => 0,
-    }
+    open(file_syscall::OPEN, arg(&ctx, 0), arg(&ctx, 1), arg(&ctx, 2))
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_openat")]
 pub fn palisade_file_openat(ctx: TracePointContext) -> u32 {
     // openat(dfd, filename, flags, mode)
-    match (arg(&ctx, 1), arg(&ctx, 2), arg(&ctx, 3)) {
-        (Ok(path), Ok(flags), Ok(mode)) => open(file_syscall::OPENAT, path, flags, mode),
-        _ => 0,
-    }
+    open(file_syscall::OPENAT, arg(&ctx, 1), arg(&ctx, 2), arg(&ctx, 3))
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_openat2")]
 pub fn palisade_file_openat2(ctx: TracePointContext) -> u32 {
     // openat2(dfd, filename, struct open_how *how, usize): how starts
     // with u64 flags, then u64 mode.
-    let (Ok(path), Ok(how)) = (arg(&ctx, 1), arg(&ctx, 2)) else { return 0 };
+    let (path, how) = (arg(&ctx, 1), arg(&ctx, 2));
     // SAFETY: user reads fault safely.
     let how = unsafe { bpf_probe_read_user(how as *const [u64; 2]) }.unwrap_or([0; 2]);
     open(file_syscall::OPENAT2, path, how[0], how[1])
@@ -230,18 +216,13 @@ pub fn palisade_file_openat2(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_creat")]
 pub fn palisade_file_creat(ctx: TracePointContext) -> u32 {
     // creat(pathname, mode) is open(O_CREAT | O_WRONLY | O_TRUNC).
-    match (arg(&ctx, 0), arg(&ctx, 1)) {
-        (Ok(path), Ok(mode)) => {
-            open(file_syscall::CREAT, path, u64::from(O_CREAT | O_TRUNC | O_WRONLY), mode)
-        }
-        _ => 0,
-    }
+    let flags = u64::from(O_CREAT | O_TRUNC | O_WRONLY);
+    open(file_syscall::CREAT, arg(&ctx, 0), flags, arg(&ctx, 1))
 }
 
 /// A call with one path and nothing else that matters but `flags` and `mode`.
 #[inline(always)]
-fn one_path(kind: u32, syscall: u32, path: Result<u64, Error>, flags: u64, mode: u64) -> u32 {
-    let Ok(path) = path else { return 0 };
+fn one_path(kind: u32, syscall: u32, path: u64, flags: u64, mode: u64) -> u32 {
     enter(Call { kind, syscall, path, new_path: 0, flags: flags as u32, mode: mode as u32 })
 }
 
@@ -253,34 +234,33 @@ pub fn palisade_file_unlink(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_unlinkat")]
 pub fn palisade_file_unlinkat(ctx: TracePointContext) -> u32 {
     // unlinkat(dfd, pathname, flag)
-    let flag = arg(&ctx, 2).unwrap_or(0);
+    let flag = arg(&ctx, 2);
     one_path(kind::FILE_UNLINK, file_syscall::UNLINKAT, arg(&ctx, 1), flag, 0)
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_chmod")]
 pub fn palisade_file_chmod(ctx: TracePointContext) -> u32 {
-    let mode = arg(&ctx, 1).unwrap_or(0);
+    let mode = arg(&ctx, 1);
     one_path(kind::FILE_CHMOD, file_syscall::CHMOD, arg(&ctx, 0), 0, mode)
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fchmodat")]
 pub fn palisade_file_fchmodat(ctx: TracePointContext) -> u32 {
     // fchmodat(dfd, filename, mode)
-    let mode = arg(&ctx, 2).unwrap_or(0);
+    let mode = arg(&ctx, 2);
     one_path(kind::FILE_CHMOD, file_syscall::FCHMODAT, arg(&ctx, 1), 0, mode)
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fchmodat2")]
 pub fn palisade_file_fchmodat2(ctx: TracePointContext) -> u32 {
     // fchmodat2(dfd, filename, mode, flags)
-    let (mode, flags) = (arg(&ctx, 2).unwrap_or(0), arg(&ctx, 3).unwrap_or(0));
+    let (mode, flags) = (arg(&ctx, 2), arg(&ctx, 3));
     one_path(kind::FILE_CHMOD, file_syscall::FCHMODAT2, arg(&ctx, 1), flags, mode)
 }
 
 /// A rename: recorded when either name is watched.
 #[inline(always)]
-fn rename(syscall: u32, old: Result<u64, Error>, new: Result<u64, Error>, flags: u64) -> u32 {
-    let (Ok(path), Ok(new_path)) = (old, new) else { return 0 };
+fn rename(syscall: u32, path: u64, new_path: u64, flags: u64) -> u32 {
     enter(Call { kind: kind::FILE_RENAME, syscall, path, new_path, flags: flags as u32, mode: 0 })
 }
 
@@ -298,6 +278,6 @@ pub fn palisade_file_renameat(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_renameat2")]
 pub fn palisade_file_renameat2(ctx: TracePointContext) -> u32 {
     // renameat2(olddfd, oldname, newdfd, newname, flags)
-    let flags = arg(&ctx, 4).unwrap_or(0);
+    let flags = arg(&ctx, 4);
     rename(file_syscall::RENAMEAT2, arg(&ctx, 1), arg(&ctx, 3), flags)
 }

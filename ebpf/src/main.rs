@@ -25,6 +25,7 @@ mod path;
 mod resolve;
 mod sock;
 mod sockets;
+mod syscall;
 
 use aya_ebpf::{
     EbpfContext,

@@ -24,15 +24,11 @@ use palisade_common::{
     kind,
 };
 
-use crate::{EPERM, EVENTS, SIGKILL, count_drop, enforce, header};
+use crate::{EPERM, EVENTS, SIGKILL, count_drop, enforce, header, syscall};
 
 /// (generation, profile, family) -> the rule denying that family there.
 #[map]
 pub static SOCKET_DENY: HashMap<SocketKey, Verdict> = HashMap::pinned(ENFORCE_MAP_ENTRIES, 0);
-
-/// The syscall tracepoint record: each argument in an 8-byte slot from 16
-/// (checked against the format file by the loader).
-const ARG0: usize = 16;
 
 /// A socket asked for.
 struct Request {
@@ -93,8 +89,7 @@ pub fn palisade_socket_lsm(ctx: LsmContext) -> i32 {
 /// comment for what that leaves).
 #[tracepoint(category = "syscalls", name = "sys_enter_socket")]
 pub fn palisade_socket_enter(ctx: TracePointContext) -> u32 {
-    // SAFETY: reads inside the tracepoint record, at its fixed layout.
-    let arg = |n: usize| unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.unwrap_or(0) as u32;
+    let arg = |n: usize| syscall::arg(&ctx, n) as u32;
     let (family, sock_type) = (arg(0), arg(1));
     let family = socket_family::effective(family, sock_type);
     let Some(v) = verdict(family) else { return 0 };
