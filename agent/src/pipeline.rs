@@ -163,7 +163,7 @@ impl Pipeline {
             self.stats.count_break_glass(change.phase);
             self.out.export_audit(&build::break_glass_record(&self.origin, &change, now));
         }
-        let due = self.net.flush(now);
+        let due = self.net.flush(now, &self.origin, &self.table);
         self.emit(due);
         self.drain(false);
         self.out.flush();

@@ -20,6 +20,35 @@ pub fn origin() -> crate::event::Origin {
     }
 }
 
+/// The exec record of `binary` (its only argument) by `pid`, child of
+/// `ppid`, in `/`; everything else zero.
+pub fn exec_record(pid: u32, ppid: u32, binary: &[u8]) -> crate::sensor::decode::Exec {
+    crate::sensor::decode::Exec {
+        header: palisade_common::RecordHeader { pid, ..Default::default() },
+        ppid,
+        uid: 0,
+        gid: 0,
+        euid: 0,
+        egid: 0,
+        flags: 0,
+        exe_dev: 0,
+        exe_ino: 0,
+        drift: 0,
+        exe_mtime_ns: 0,
+        exe_ctime_ns: 0,
+        start_ns: 0,
+        args_total: 0,
+        comm: Vec::new(),
+        filename: binary.to_vec(),
+        binary: binary.to_vec(),
+        cwd: b"/".to_vec(),
+        args: vec![binary.to_vec()],
+        env: Vec::new(),
+        env_total: 0,
+        verdict: None,
+    }
+}
+
 /// An event of `kind` with nothing else set, for tests of what is done to
 /// events after they are built.
 pub fn event(kind: &'static str) -> crate::event::Event {

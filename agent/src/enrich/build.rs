@@ -38,8 +38,20 @@ fn known_process(
     cgroup_id: Option<u64>,
     table: &ProcessTable,
 ) -> Process {
+    process_as_seen(origin, pid, cgroup_id, table.get(pid), table)
+}
+
+/// As [`known_process`], with the table's entry for `pid` as it was when
+/// the event happened (`seen`); the ancestry is read from the table now.
+fn process_as_seen(
+    origin: &Origin,
+    pid: u32,
+    cgroup_id: Option<u64>,
+    seen: Option<&ProcessInfo>,
+    table: &ProcessTable,
+) -> Process {
     let mut process = Process { pid, cgroup_id, ..Process::default() };
-    if let Some(info) = table.get(pid) {
+    if let Some(info) = seen {
         fill_known(&mut process, info, table);
         process.start_time = origin.clock.rfc3339(info.start_ns);
     }
@@ -135,17 +147,20 @@ pub fn exec_denied_event(origin: &Origin, denied: &ExecDenied, table: &ProcessTa
 
 /// A network event of `kind` (`network_connect`, `network_listen`,
 /// `network_accept`) for the process `owner` (the caller, or for an
-/// accept the process listening on the port).
+/// accept the process listening on the port); `seen` is the table's entry
+/// for `owner` when the record came (the event may be built later: see
+/// `network`).
 pub fn net_event(
     origin: &Origin,
     net: &Net,
     kind_id: u32,
     owner: Option<u32>,
+    seen: Option<&ProcessInfo>,
     table: &ProcessTable,
 ) -> Event {
     let h = &net.header;
     let cgroup_id = (h.cgroup_id != 0).then_some(h.cgroup_id);
-    let process = known_process(origin, owner.unwrap_or(0), cgroup_id, table);
+    let process = process_as_seen(origin, owner.unwrap_or(0), cgroup_id, seen, table);
     let mut event = Event::new(origin, h.ktime_ns, h.pid, kind_id, process);
     let local_known = !net.saddr.is_unspecified() || net.sport != 0;
     event.network = Some(Network {

@@ -164,33 +164,7 @@ fn read_proc(dir: &Path, pid: u32, ns_per_tick: u64) -> Option<ProcessInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn exec(pid: u32, ppid: u32, binary: &[u8]) -> Exec {
-        Exec {
-            header: palisade_common::RecordHeader { pid, ..Default::default() },
-            ppid,
-            uid: 0,
-            gid: 0,
-            euid: 0,
-            egid: 0,
-            flags: 0,
-            exe_dev: 0,
-            exe_ino: 0,
-            drift: 0,
-            exe_mtime_ns: 0,
-            exe_ctime_ns: 0,
-            start_ns: 0,
-            args_total: 0,
-            comm: Vec::new(),
-            filename: binary.to_vec(),
-            binary: binary.to_vec(),
-            cwd: b"/".to_vec(),
-            args: vec![binary.to_vec()],
-            env: Vec::new(),
-            env_total: 0,
-            verdict: None,
-        }
-    }
+    use crate::test_support::exec_record as exec;
 
     #[test]
     fn ancestry_follows_forks_and_execs() {
