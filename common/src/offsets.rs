@@ -6,6 +6,14 @@
 //! read-only global: the verifier sees constants, and the same object works on
 //! kernels whose struct layouts differ.
 
+/// Where a syscall tracepoint's record (`struct trace_event_raw_sys_enter`,
+/// `..._sys_exit`) holds its first argument, or an exit record its return
+/// value; each argument takes 8 bytes. Unlike the offsets below, a
+/// constant: the programs load it from their context, which the verifier
+/// allows only at an offset it can see. The loader checks it against the
+/// format files.
+pub const SYSCALL_ARG0: usize = 16;
+
 /// Byte offsets of the fields the programs read. One `u32` per field, named
 /// `<struct>_<field>`.
 #[repr(C)]

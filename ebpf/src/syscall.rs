@@ -6,24 +6,19 @@
 //! socket tracepoint's run).
 
 use aya_ebpf::{EbpfContext, programs::TracePointContext};
-
-/// `sys_enter_*`: `__syscall_nr` at 8, then each argument in an 8-byte slot
-/// from 16 (`struct trace_event_raw_sys_enter`); `sys_exit_*`: the return
-/// value at 16. The loader checks both against the format files.
-const ARG0: usize = 16;
-const RET: usize = 16;
+use palisade_common::offsets::SYSCALL_ARG0;
 
 /// Argument `n` (a constant at every call: the verifier refuses a context
 /// load at an offset it cannot see).
 #[inline(always)]
 pub fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    load(ctx, ARG0 + 8 * n)
+    load(ctx, SYSCALL_ARG0 + 8 * n)
 }
 
 /// A `sys_exit_*` tracepoint's return value.
 #[inline(always)]
 pub fn ret(ctx: &TracePointContext) -> i64 {
-    load(ctx, RET)
+    load(ctx, SYSCALL_ARG0)
 }
 
 #[inline(always)]

@@ -470,9 +470,8 @@ fn attach_raw_tracepoint(
     Ok(())
 }
 
-/// Where a syscall tracepoint record holds its first argument (and an exit
-/// record its return value); each argument takes 8 bytes.
-const SYSCALL_ARG0: u32 = 16;
+/// As the programs read it ([`palisade_common::offsets::SYSCALL_ARG0`]).
+const SYSCALL_ARG0: u32 = palisade_common::offsets::SYSCALL_ARG0 as u32;
 
 /// Checks that `field` of `syscalls/<tracepoint>` is at byte `expected`,
 /// where the programs read it.
