@@ -177,8 +177,8 @@ struct Needles {
     numbers: foldhash::HashMap<String, usize>,
     /// Substring `i` is numbered `i`.
     patterns: Vec<String>,
-    /// Pattern `i` is `patterns[i]`; None when there are none, or too many
-    /// for an automaton (each is then searched for alone).
+    /// Pattern `i` is `patterns[i]`; None when there are none, or when no
+    /// automaton could be built of them (each is then searched for alone).
     automaton: Option<AhoCorasick>,
     words: usize,
 }
