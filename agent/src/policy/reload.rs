@@ -6,6 +6,7 @@
 //! previous one stays active.
 
 use std::{
+    borrow::Cow,
     path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
@@ -386,31 +387,31 @@ enum Stamp {
 fn reread(source: &Source, seen: &str, cache: &mut Cache, stats: &Stats) -> Reread {
     let stamp = source.stamp();
     let kept = matches!((stamp, cache.as_ref()), (Some(now), Some((then, _))) if now == *then);
-    let read;
-    let base: &Bundle = if kept {
-        &cache.as_ref().expect("kept").1
+    // Borrowed when kept for the next re-read; owned (and not copied
+    // below) when there is nothing to tell it unchanged by.
+    let base: Cow<'_, Bundle> = if kept {
+        Cow::Borrowed(&cache.as_ref().expect("kept").1)
     } else {
         let bundle = match source.base(Some(stats)) {
             Ok(bundle) => bundle,
             Err(err) => return Reread::Rejected { digest: String::new(), err },
         };
         match stamp {
-            Some(stamp) => &cache.insert((stamp, bundle)).1,
+            Some(stamp) => Cow::Borrowed(&cache.insert((stamp, bundle)).1),
             None => {
                 *cache = None;
-                read = bundle;
-                &read
+                Cow::Owned(bundle)
             }
         }
     };
     // Copied only if an order changes it: with none in force, what would
     // be in force is the base (the mode override leaves the digest alone).
-    let (orders, refused) = source.orders(base);
+    let (orders, refused) = source.orders(&base);
     if orders.is_empty() && base.digest == seen {
         source.went_live();
         return Reread::Unchanged(refused);
     }
-    let bundle = source.apply(base.clone(), &orders);
+    let bundle = source.apply(base.into_owned(), &orders);
     if bundle.digest == seen {
         // A server may send the same bundle under a new ETag.
         source.went_live();
